@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Magma",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Magma", targets: ["Magma"]),
+        .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
+        .library(name: "SoftGPU", targets: ["SoftGPU"]),
+        .executable(name: "magma", targets: ["magma"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Linux calls Swift cannot reach directly (memfd, eventfd, seals, atomics).
+        .target(name: "CMagmaLinux"),
+        // Owned descriptors, shared memory, event semaphores, poll: the OS edge.
+        .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
+        // Status codes, ids, flags and command structures shared by every layer.
+        .target(name: "MagmaProtocol"),
+        // The gpu-agnostic system layer and the system-driver (MSD) interface.
+        .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
+        // The reference GPU, executed on the CPU.
+        .target(
+            name: "SoftGPU",
+            dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // The client library.
+        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "SoftGPU"]),
+        .executableTarget(
+            name: "magma",
+            dependencies: ["Magma", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "MagmaTests", dependencies: ["Magma", "SoftGPU", "MagmaPlatform"]),
+        .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),
+        .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,49 @@
+// Linux calls and constants that Swift's Glibc module does not expose.
+// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps.
+#ifndef CMAGMA_LINUX_H
+#define CMAGMA_LINUX_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
+int cmagma_memfd_create(const char *name);
+
+/// Adds F_SEAL_SHRINK | F_SEAL_GROW so the size can never change under the GPU.
+int cmagma_memfd_seal_size(int fd);
+
+/// Returns the seals on fd (F_GET_SEALS), or -1 (EINVAL for a descriptor that is not a memfd).
+int cmagma_memfd_get_seals(int fd);
+
+/// The F_SEAL_SHRINK | F_SEAL_GROW bits, for comparing with cmagma_memfd_get_seals.
+extern const int cmagma_seal_size_bits;
+
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): a counter that is readable (signaled) while non-zero.
+int cmagma_eventfd_create(void);
+
+/// Adds 1 to the counter. Returns 0 or -1.
+int cmagma_eventfd_signal(int fd);
+
+/// Reads and clears the counter without blocking. Returns 1 if it was non-zero, 0 if it was
+/// zero, -1 on another error.
+int cmagma_eventfd_drain(int fd);
+
+/// Returns 1 if fd is an eventfd, 0 if it is some other file, -1 if it is not open.
+int cmagma_is_eventfd(int fd);
+
+/// Allocates backing pages for [offset, offset+length) (fallocate, keeping the size).
+int cmagma_commit_range(int fd, int64_t offset, int64_t length);
+
+/// Releases backing pages for [offset, offset+length); they read back as zero.
+int cmagma_decommit_range(int fd, int64_t offset, int64_t length);
+
+/// Bytes of the file that have backing pages, or -1.
+int64_t cmagma_committed_bytes(int fd);
+
+/// Names the calling thread (at most 15 characters are kept).
+void cmagma_set_thread_name(const char *name);
+
+/// Atomic 32-bit add on shared memory; returns the previous value.
+uint32_t cmagma_atomic_add_u32(uint32_t *address, uint32_t value);
+
+#endif

@@ -1,0 +1,73 @@
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+
+/// Reaches a MagmaSystem device in this process: requests become direct calls, with no
+/// encoding. The embedded default.
+public struct InProcessDeviceTransport: DeviceTransport {
+    /// The system device served.
+    public let system: SystemDevice
+    /// Trust given to connections (in-process clients are the system's own: trusted).
+    public let trust: ClientTrust
+
+    public init(system: SystemDevice, trust: ClientTrust = .trusted) {
+        self.system = system
+        self.trust = trust
+    }
+
+    public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
+        switch try system.query(id) {
+        case .value(let value): .value(value)
+        case .buffer(let memory): .buffer(memory)
+        }
+    }
+
+    public func connect() throws(MagmaError) -> any ConnectionTransport {
+        let queue: NotificationQueue
+        do { queue = try NotificationQueue() } catch { throw .internalError("\(error)") }
+        return InProcessConnectionTransport(connection: try system.openConnection(trust: trust, sink: queue), notifications: queue)
+    }
+}
+
+/// One in-process connection.
+final class InProcessConnectionTransport: ConnectionTransport {
+    private let connection: SystemConnection
+    private let notifications: NotificationQueue
+
+    init(connection: SystemConnection, notifications: NotificationQueue) {
+        self.connection = connection
+        self.notifications = notifications
+    }
+
+    func importBuffer(id: ObjectId, memory: SharedMemory) { connection.importBuffer(id: id, memory: memory) }
+    func releaseBuffer(id: ObjectId) { connection.releaseBuffer(id: id) }
+    func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
+        connection.importSemaphore(id: id, event: event, flags: flags)
+    }
+    func releaseSemaphore(id: ObjectId) { connection.releaseSemaphore(id: id) }
+    func createContext(id: UInt32, priority: Priority) { connection.createContext(id: id, priority: priority) }
+    func destroyContext(id: UInt32) { connection.destroyContext(id: id) }
+    func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
+        connection.mapBuffer(gpuAddress: gpuAddress, bufferId: bufferId, offset: offset, length: length, flags: flags)
+    }
+    func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId) { connection.unmapBuffer(gpuAddress: gpuAddress, bufferId: bufferId) }
+    func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
+        connection.bufferRangeOp(bufferId: bufferId, op: op, offset: offset, length: length)
+    }
+    func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
+        connection.executeCommand(contextId: contextId, descriptor: descriptor)
+    }
+    func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
+        for batch in InlineCommandBatching.batches(commands) {
+            connection.executeInlineCommands(contextId: contextId, commands: Array(batch))
+        }
+    }
+
+    func flush() -> MagmaError? { connection.flush() }
+    var error: MagmaError? { connection.error }
+
+    var notificationDescriptor: Int32 { notifications.readiness.descriptor.rawValue }
+    func readNotification() throws(MagmaError) -> [UInt8]? { try notifications.read() }
+
+    func close() { connection.close() }
+}

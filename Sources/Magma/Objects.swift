@@ -1,0 +1,84 @@
+import MagmaPlatform
+import MagmaProtocol
+import Synchronization
+
+/// Ids for buffers and semaphores, unique in this process, never 0.
+enum ObjectIds {
+    private static let next = Atomic<UInt64>(1)
+    static func take() -> ObjectId { next.add(1, ordering: .relaxed).oldValue }
+}
+
+/// Tracks that an object is released once, and only through the connection that owns it.
+struct Ownership: ~Copyable, Sendable {
+    let owner: ObjectIdentifier
+    let kind: String
+    let id: UInt64
+    private let released = Atomic<Bool>(false)
+
+    init(owner: ObjectIdentifier, kind: String, id: UInt64) {
+        self.owner = owner
+        self.kind = kind
+        self.id = id
+    }
+
+    var isReleased: Bool { released.load(ordering: .acquiring) }
+
+    /// Throws unless `connection` owns the object and it is not released.
+    func check(_ connection: ObjectIdentifier) throws(MagmaError) {
+        guard connection == owner else { throw .invalidArgs("\(kind) \(id) belongs to another connection") }
+        guard !isReleased else { throw .invalidArgs("\(kind) \(id) was already released") }
+    }
+
+    /// Marks released; throws if it already was (double release) or belongs elsewhere.
+    func release(_ connection: ObjectIdentifier) throws(MagmaError) {
+        guard connection == owner else { throw .invalidArgs("\(kind) \(id) belongs to another connection") }
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else {
+            throw .invalidArgs("\(kind) \(id) was already released")
+        }
+    }
+}
+
+/// A context: a queue of GPU work in a connection, with a scheduling priority.
+public final class Context: Sendable {
+    /// The context's id in its connection.
+    public let id: UInt32
+    /// Its scheduling priority.
+    public let priority: Priority
+    let ownership: Ownership
+
+    init(id: UInt32, priority: Priority, owner: ObjectIdentifier) {
+        self.id = id
+        self.priority = priority
+        ownership = Ownership(owner: owner, kind: "context", id: UInt64(id))
+    }
+}
+
+/// A semaphore: a binary signal shared by the CPU and the GPU, exportable to other
+/// connections and processes as an eventfd.
+public final class Semaphore: Sendable {
+    /// The semaphore's id in its connection.
+    public let id: ObjectId
+    let event: EventSemaphore
+    let ownership: Ownership
+
+    init(id: ObjectId, event: EventSemaphore, owner: ObjectIdentifier) {
+        self.id = id
+        self.event = event
+        ownership = Ownership(owner: owner, kind: "semaphore", id: id)
+    }
+
+    /// Signals the semaphore.
+    public func signal() { event.signal() }
+    /// Clears the semaphore.
+    public func reset() { event.reset() }
+    /// Whether it is signaled now.
+    public var isSignaled: Bool { event.isSignaled }
+
+    /// A new descriptor for the semaphore (an eventfd), to import elsewhere. The caller owns it.
+    public func export() throws(MagmaError) -> OwnedFileDescriptor {
+        do { return try event.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+    }
+
+    /// A descriptor to poll on: readable while signaled. Owned by the semaphore.
+    public var pollDescriptor: Int32 { event.descriptor.rawValue }
+}

@@ -1,0 +1,54 @@
+import MagmaPlatform
+import MagmaProtocol
+
+/// What a device query returned.
+public enum QueryAnswer: Sendable {
+    /// A number.
+    case value(UInt64)
+    /// Bytes in a buffer; map `memory.base` to read them.
+    case buffer(SharedMemory)
+}
+
+/// How a client reaches a device. The in-process transport is the first implementation; the
+/// socket and virtio transports implement the same two protocols.
+public protocol DeviceTransport: Sendable {
+    /// Answers a query synchronously.
+    func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer
+    /// Opens a connection.
+    func connect() throws(MagmaError) -> any ConnectionTransport
+}
+
+/// The client side of one connection: the Primary protocol (feed-forward requests, plus the
+/// synchronous flush) and the Notification channel.
+///
+/// Requests do not report the server's verdict: a rejected request closes the connection and
+/// the error shows in `error`, `flush()` and every later request.
+public protocol ConnectionTransport: AnyObject, Sendable {
+    func importBuffer(id: ObjectId, memory: SharedMemory)
+    func releaseBuffer(id: ObjectId)
+    func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags)
+    func releaseSemaphore(id: ObjectId)
+    func createContext(id: UInt32, priority: Priority)
+    func destroyContext(id: UInt32)
+    func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags)
+    func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId)
+    func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64)
+    func executeCommand(contextId: UInt32, descriptor: CommandDescriptor)
+    /// Sends inline commands, split into messages below the protocol's size bound.
+    func executeInlineCommands(contextId: UInt32, commands: [InlineCommand])
+
+    /// Round trip: every earlier request has been observed. Returns the connection's error.
+    func flush() -> MagmaError?
+    /// The connection's error as known now, without a round trip.
+    var error: MagmaError? { get }
+
+    /// A descriptor that polls readable while a notification is pending or the connection has
+    /// closed. Owned by the transport.
+    var notificationDescriptor: Int32 { get }
+    /// The next pending notification, or nil if none. CONNECTION_LOST once the connection has
+    /// closed and nothing is left to read.
+    func readNotification() throws(MagmaError) -> [UInt8]?
+
+    /// Ends the connection; the server releases everything it held for it.
+    func close()
+}

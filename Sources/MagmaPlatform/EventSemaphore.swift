@@ -1,0 +1,47 @@
+import CMagmaLinux
+import Glibc
+
+/// A binary signal backed by an eventfd: signaled while its counter is non-zero.
+///
+/// The descriptor is pollable (POLLIN while signaled), so it can be exported to other
+/// processes and waited on with `poll(2)` next to sockets. Signal and reset never block.
+public final class EventSemaphore: Sendable {
+    /// The eventfd.
+    public let descriptor: OwnedFileDescriptor
+
+    /// Creates an unsignaled semaphore.
+    public init() throws(PlatformError) {
+        let fd = cmagma_eventfd_create()
+        guard fd >= 0 else { throw PlatformError(call: "eventfd") }
+        descriptor = OwnedFileDescriptor(taking: fd)
+    }
+
+    /// Adopts a descriptor received from elsewhere. Anything that is not an eventfd is
+    /// rejected with EINVAL, so a client cannot pass a pipe or a socket as a semaphore.
+    public init(importing descriptor: OwnedFileDescriptor) throws(PlatformError) {
+        guard cmagma_is_eventfd(descriptor.rawValue) == 1 else {
+            throw PlatformError(call: "not an eventfd", code: EINVAL)
+        }
+        let flags = fcntl(descriptor.rawValue, F_GETFL)
+        guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            throw PlatformError(call: "fcntl(O_NONBLOCK)")
+        }
+        self.descriptor = descriptor
+    }
+
+    /// Sets the signaled state (idempotent).
+    public func signal() { _ = cmagma_eventfd_signal(descriptor.rawValue) }
+
+    /// Clears the signaled state.
+    public func reset() { _ = cmagma_eventfd_drain(descriptor.rawValue) }
+
+    /// Whether the semaphore is signaled now; does not change it.
+    public var isSignaled: Bool {
+        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: 0).first) == true
+    }
+
+    /// Waits until signaled or the timeout passes; does not reset. Returns whether it was signaled.
+    public func wait(timeoutNanoseconds: UInt64) -> Bool {
+        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: timeoutNanoseconds).first) == true
+    }
+}

@@ -1,0 +1,90 @@
+import CMagmaLinux
+import Glibc
+
+/// CPU-visible memory backed by a sealed memfd and mapped shared into this process.
+///
+/// The size is sealed (`F_SEAL_SHRINK | F_SEAL_GROW`) before anyone but the creator sees the
+/// descriptor, so no peer can truncate it and turn a GPU or CPU access into SIGBUS.
+/// `base` stays valid until this object is released.
+public final class SharedMemory: @unchecked Sendable {
+    /// The memfd. Duplicate it to hand the memory to another process or connection.
+    public let descriptor: OwnedFileDescriptor
+    /// Size in bytes; a multiple of the page size.
+    public let size: Int
+    /// Start of this process's shared mapping of the whole memory.
+    public let base: UnsafeMutableRawPointer
+    /// Identifies the underlying memory object: equal for two descriptors of the same memfd.
+    public let identity: FileIdentity
+
+    private init(descriptor: OwnedFileDescriptor, size: Int) throws(PlatformError) {
+        let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
+        guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap") }
+        var info = stat()
+        fstat(descriptor.rawValue, &info)
+        self.identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        self.descriptor = descriptor
+        self.size = size
+        self.base = mapped
+    }
+
+    deinit { munmap(base, size) }
+
+    /// The system page size.
+    public static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Rounds `bytes` up to a whole number of pages; nil on overflow.
+    public static func pageAligned(_ bytes: UInt64) -> UInt64? {
+        let mask = UInt64(pageSize - 1)
+        let (sum, overflow) = bytes.addingReportingOverflow(mask)
+        return overflow ? nil : sum & ~mask
+    }
+
+    /// Creates zeroed memory of at least `size` bytes (rounded up to pages, at least one page).
+    public static func create(size requested: Int, name: String = "magma-buffer") throws(PlatformError) -> SharedMemory {
+        guard let rounded = pageAligned(UInt64(max(requested, 1))), rounded <= UInt64(Int.max) else {
+            throw PlatformError(call: "memfd size", code: EINVAL)
+        }
+        let fd = cmagma_memfd_create(name)
+        guard fd >= 0 else { throw PlatformError(call: "memfd_create") }
+        let owned = OwnedFileDescriptor(taking: fd)
+        guard ftruncate(fd, off_t(rounded)) == 0 else { throw PlatformError(call: "ftruncate") }
+        guard cmagma_memfd_seal_size(fd) == 0 else { throw PlatformError(call: "fcntl(F_ADD_SEALS)") }
+        return try SharedMemory(descriptor: owned, size: Int(rounded))
+    }
+
+    /// Maps memory received from someone else. Only a memfd whose size is sealed is accepted:
+    /// anything else (a pipe, a regular file, an unsealed memfd) is rejected with EINVAL.
+    public static func importing(_ descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
+        let seals = cmagma_memfd_get_seals(descriptor.rawValue)
+        guard seals >= 0 else { throw PlatformError(call: "fcntl(F_GET_SEALS)", code: EINVAL) }
+        guard seals & cmagma_seal_size_bits == cmagma_seal_size_bits else {
+            throw PlatformError(call: "memfd is not size-sealed", code: EINVAL)
+        }
+        var info = stat()
+        guard fstat(descriptor.rawValue, &info) == 0 else { throw PlatformError(call: "fstat") }
+        let size = Int(info.st_size)
+        guard size > 0, size % pageSize == 0 else { throw PlatformError(call: "memfd size", code: EINVAL) }
+        return try SharedMemory(descriptor: descriptor, size: size)
+    }
+}
+
+/// A file's device and inode numbers: the identity of the object behind a descriptor.
+public struct FileIdentity: Hashable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+}
+
+extension SharedMemory {
+    /// Allocates backing pages for a byte range.
+    public func commit(offset: Int, length: Int) throws(PlatformError) {
+        guard cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate") }
+    }
+
+    /// Releases the backing pages of a byte range; it reads back as zeros.
+    public func decommit(offset: Int, length: Int) throws(PlatformError) {
+        guard cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate(PUNCH_HOLE)") }
+    }
+
+    /// Bytes that currently have backing pages.
+    public var committedBytes: Int { max(0, Int(cmagma_committed_bytes(descriptor.rawValue))) }
+}

@@ -1,0 +1,57 @@
+import MagmaPlatform
+import MagmaProtocol
+
+/// A buffer imported into a connection.
+struct BufferEntry {
+    let memory: SharedMemory
+    /// Imports of this id not yet released.
+    var imports: Int
+    /// Submitted work that lists this buffer as a resource and has not completed.
+    var inflight: Int
+}
+
+/// Everything one connection owns, guarded by the connection's lock.
+struct ConnectionState {
+    var error: MagmaError?
+    var closed = false
+    var buffers: [ObjectId: BufferEntry] = [:]
+    var semaphores: [ObjectId: SystemSemaphore] = [:]
+    var contexts: [UInt32: any MsdContext] = [:]
+    var mappings = MappingTable()
+
+    func buffer(_ id: ObjectId) throws(MagmaError) -> BufferEntry {
+        guard let entry = buffers[id] else { throw .invalidArgs("unknown buffer id \(id)") }
+        return entry
+    }
+
+    func semaphore(_ id: ObjectId) throws(MagmaError) -> SystemSemaphore {
+        guard let semaphore = semaphores[id] else { throw .invalidArgs("unknown semaphore id \(id)") }
+        return semaphore
+    }
+
+    func context(_ id: UInt32) throws(MagmaError) -> any MsdContext {
+        guard let context = contexts[id] else { throw .invalidArgs("unknown context id \(id)") }
+        return context
+    }
+}
+
+/// Range checks shared by every request that names part of a buffer or the address space.
+enum RangeCheck {
+    /// GPU virtual addresses are 48 bits wide.
+    static let addressSpaceEnd: UInt64 = 1 << 48
+
+    static var pageMask: UInt64 { UInt64(SharedMemory.pageSize - 1) }
+
+    /// `offset + length`, or INVALID_ARGS if it overflows or passes `limit`.
+    static func end(offset: UInt64, length: UInt64, within limit: UInt64, _ what: String) throws(MagmaError) -> UInt64 {
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard !overflow, end <= limit else {
+            throw .invalidArgs("\(what): offset \(offset) + length \(length) exceeds \(limit)")
+        }
+        return end
+    }
+
+    static func pageAligned(_ value: UInt64, _ what: String) throws(MagmaError) {
+        guard value & pageMask == 0 else { throw .invalidArgs("\(what) \(value) is not page aligned") }
+    }
+}

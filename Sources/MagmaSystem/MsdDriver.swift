@@ -1,0 +1,76 @@
+import MagmaPlatform
+import MagmaProtocol
+
+/// A system driver (MSD): the GPU-specific half behind MagmaSystem.
+///
+/// MagmaSystem validates every request before it reaches a driver, so a driver sees only
+/// well-formed ids, aligned in-range mappings and known objects. Calls for one connection are
+/// serialized. A driver must never call back into MagmaSystem (`GpuWork.complete`,
+/// `MsdNotificationHandler`) synchronously from inside a call MagmaSystem made to it: report
+/// from its own threads.
+public protocol MsdDriver: Sendable {
+    /// Creates the device this driver serves.
+    func createDevice() throws(MagmaError) -> any MsdDevice
+}
+
+/// What a device query returns: a number, or a buffer of bytes.
+public enum QueryResult: Sendable {
+    case value(UInt64)
+    case buffer(SharedMemory)
+}
+
+/// Whether a client may use privileged features (priorities above medium).
+public enum ClientTrust: Sendable {
+    case trusted
+    case untrusted
+}
+
+/// One GPU managed by a driver.
+public protocol MsdDevice: AnyObject, Sendable {
+    /// Answers a query. Unknown ids throw INVALID_ARGS.
+    func query(_ id: QueryId) throws(MagmaError) -> QueryResult
+
+    /// Opens a connection: a private GPU address space for one client.
+    func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection
+}
+
+/// One client's address space and contexts, as the driver sees them.
+public protocol MsdConnection: AnyObject, Sendable {
+    /// Creates a context (a queue of work) sharing this connection's address space.
+    func createContext(priority: Priority) throws(MagmaError) -> any MsdContext
+
+    /// Adds `mapping` to the GPU page tables. MagmaSystem has checked alignment, range and
+    /// overlap.
+    func map(_ mapping: GpuMapping) throws(MagmaError)
+
+    /// Removes `mapping` from the GPU page tables.
+    func unmap(_ mapping: GpuMapping)
+
+    /// Populates or depopulates the page-table entries of `mapping` that fall in the buffer
+    /// byte range `offset ..< offset + length` (already checked against the buffer).
+    func updatePageTables(_ op: BufferRangeOp, mapping: GpuMapping, offset: UInt64, length: UInt64) throws(MagmaError)
+
+    /// The client is gone: drop everything. Work already running may finish; no notification
+    /// is delivered afterwards.
+    func release()
+}
+
+/// A queue of GPU work in a connection. Work on one context runs in submission order.
+public protocol MsdContext: AnyObject, Sendable {
+    /// Queues `work`; its wait semaphores (if any) have already signaled. The driver calls
+    /// `work.complete` exactly once, from its own thread.
+    func submit(_ work: GpuWork)
+
+    /// The context is destroyed: work not yet started completes with CONTEXT_KILLED.
+    func destroy()
+}
+
+/// Driver-to-system reports for one connection.
+public protocol MsdNotificationHandler: Sendable {
+    /// Sends driver-defined bytes to the client's notification channel.
+    func send(_ message: [UInt8])
+
+    /// A context of this connection hit a fatal error (fault, hang). The connection is closed
+    /// with CONTEXT_KILLED.
+    func contextKilled(_ reason: String)
+}

@@ -1,0 +1,312 @@
+import MagmaPlatform
+import MagmaProtocol
+import Synchronization
+
+/// One client's connection: its object tables, address space and contexts.
+///
+/// Every request is validated here before it reaches the driver. Requests are feed-forward:
+/// a bad one does not return an error to its caller; it closes the connection with that
+/// error (sent once to the sink as the epitaph) and every later request is ignored. `flush()`
+/// and `error` report it.
+public final class SystemConnection: Sendable {
+    /// The id the device gave this client.
+    public let clientId: UInt64
+    /// Whether the client may use privileged features.
+    public let trust: ClientTrust
+    private let device: SystemDevice
+    private let sink: any NotificationSink
+    private let state = Mutex(ConnectionState())
+    private let reporter: Reporter
+    private let msd: any MsdConnection
+
+    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, sink: any NotificationSink) throws(MagmaError) {
+        self.device = device
+        self.clientId = clientId
+        self.trust = trust
+        self.sink = sink
+        reporter = Reporter(sink: sink)
+        msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
+        reporter.connection.withLock { $0.value = self }
+    }
+
+    deinit { close() }
+
+    /// The sticky error, once the connection has failed.
+    public var error: MagmaError? { state.withLock { $0.error } }
+
+    /// Returns the sticky error, if any: every request before this one has been observed.
+    public func flush() -> MagmaError? { error }
+
+    // MARK: Buffers
+
+    /// Imports buffer memory under a client-chosen id. Importing the same memory again under
+    /// the same id counts another import; other memory under a used id is INVALID_ARGS.
+    public func importBuffer(id: ObjectId, memory: SharedMemory) {
+        perform { state throws(MagmaError) in
+            guard id != invalidObjectId else { throw .invalidArgs("buffer id 0") }
+            if var entry = state.buffers[id] {
+                guard entry.memory.identity == memory.identity else {
+                    throw .invalidArgs("buffer id \(id) already names other memory")
+                }
+                entry.imports += 1
+                state.buffers[id] = entry
+            } else {
+                state.buffers[id] = BufferEntry(memory: memory, imports: 1, inflight: 0)
+            }
+        }
+    }
+
+    /// Releases one import of a buffer; the last release also unmaps it everywhere.
+    /// Releasing a buffer that in-flight work uses is BAD_STATE.
+    public func releaseBuffer(id: ObjectId) {
+        perform { [msd] state throws(MagmaError) in
+            var entry = try state.buffer(id)
+            guard entry.inflight == 0 else { throw .badState("buffer \(id) released while in flight") }
+            entry.imports -= 1
+            if entry.imports > 0 {
+                state.buffers[id] = entry
+                return
+            }
+            state.buffers[id] = nil
+            state.mappings.removeAll(of: id).forEach { msd.unmap($0) }
+        }
+    }
+
+    // MARK: Semaphores
+
+    /// Imports a semaphore under a client-chosen id; a used id or 0 is INVALID_ARGS.
+    public func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
+        perform { state throws(MagmaError) in
+            guard id != invalidObjectId else { throw .invalidArgs("semaphore id 0") }
+            guard state.semaphores[id] == nil else { throw .invalidArgs("semaphore id \(id) already imported") }
+            guard ImportSemaphoreFlags.oneShot.union(flags) == .oneShot else {
+                throw .invalidArgs("unknown semaphore import flags \(flags.rawValue)")
+            }
+            state.semaphores[id] = SystemSemaphore(id: id, event: event, oneShot: flags.contains(.oneShot))
+        }
+    }
+
+    /// Releases a semaphore. Work already submitted keeps its own reference.
+    public func releaseSemaphore(id: ObjectId) {
+        perform { state throws(MagmaError) in
+            guard state.semaphores.removeValue(forKey: id) != nil else { throw .invalidArgs("unknown semaphore id \(id)") }
+        }
+    }
+
+    // MARK: Contexts
+
+    /// Creates a context under a client-chosen id. Priorities above medium need a trusted
+    /// client (ACCESS_DENIED otherwise).
+    public func createContext(id: UInt32, priority: Priority) {
+        perform { [msd, trust] state throws(MagmaError) in
+            guard state.contexts[id] == nil else { throw .invalidArgs("context id \(id) already exists") }
+            guard priority <= .medium || trust == .trusted else {
+                throw .accessDenied("priority \(priority.rawValue) needs a trusted client")
+            }
+            state.contexts[id] = try msd.createContext(priority: priority)
+        }
+    }
+
+    /// Destroys a context; its queued work completes with CONTEXT_KILLED.
+    public func destroyContext(id: UInt32) {
+        var cancelled: [GpuWork] = []
+        perform { [device] state throws(MagmaError) in
+            guard let context = state.contexts.removeValue(forKey: id) else { throw .invalidArgs("unknown context id \(id)") }
+            cancelled = device.waitStage.removeAll(for: context)
+            context.destroy()
+        }
+        cancelled.forEach { $0.complete(.contextKilled) }
+    }
+
+    // MARK: Mappings
+
+    /// Maps `length` bytes of a buffer from `offset` at `gpuAddress`. Addresses, offsets and
+    /// lengths must be page aligned and in range, flags must be known and non-empty, and the
+    /// range must not overlap another mapping.
+    public func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
+        perform { [msd] state throws(MagmaError) in
+            let entry = try state.buffer(bufferId)
+            let accessBits = MapFlags([.read, .write, .execute])
+            guard !flags.intersection(accessBits).isEmpty else { throw .invalidArgs("map flags grant no access") }
+            let vendorBits = ~UInt64(0) << UInt64(MapFlags.vendorShift)
+            guard flags.rawValue & ~(MapFlags.known.rawValue | vendorBits) == 0 else {
+                throw .invalidArgs("unknown map flags \(flags.rawValue)")
+            }
+            guard length > 0 else { throw .invalidArgs("map of zero length") }
+            try RangeCheck.pageAligned(gpuAddress, "gpu address")
+            try RangeCheck.pageAligned(offset, "map offset")
+            try RangeCheck.pageAligned(length, "map length")
+            _ = try RangeCheck.end(offset: offset, length: length, within: UInt64(entry.memory.size), "map of buffer \(bufferId)")
+            let end = try RangeCheck.end(offset: gpuAddress, length: length, within: RangeCheck.addressSpaceEnd, "gpu range")
+            guard !state.mappings.overlaps(start: gpuAddress, end: end) else {
+                throw .invalidArgs("gpu range 0x\(String(gpuAddress, radix: 16))..<0x\(String(end, radix: 16)) overlaps a mapping")
+            }
+            let mapping = GpuMapping(gpuAddress: gpuAddress, memory: entry.memory, bufferId: bufferId,
+                                     offset: offset, length: length, flags: flags)
+            try msd.map(mapping)
+            state.mappings.insert(mapping)
+        }
+    }
+
+    /// Unmaps the mapping of `bufferId` at `gpuAddress`. Unmapping a buffer that in-flight work
+    /// uses is BAD_STATE.
+    public func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId) {
+        perform { [msd] state throws(MagmaError) in
+            guard let mapping = state.mappings.mapping(at: gpuAddress), mapping.bufferId == bufferId else {
+                throw .invalidArgs("no mapping of buffer \(bufferId) at 0x\(String(gpuAddress, radix: 16))")
+            }
+            guard try state.buffer(bufferId).inflight == 0 else {
+                throw .badState("buffer \(bufferId) unmapped while in flight")
+            }
+            _ = state.mappings.remove(at: gpuAddress)
+            msd.unmap(mapping)
+        }
+    }
+
+    /// Populates or depopulates the page tables of every mapping of a buffer over a byte range
+    /// of the buffer. COMMIT and DECOMMIT are client-side operations and are INVALID_ARGS here.
+    public func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
+        perform { [msd] state throws(MagmaError) in
+            let entry = try state.buffer(bufferId)
+            guard op == .populateTables || op == .depopulateTables else {
+                throw .invalidArgs("\(op) is performed by the client, not the system")
+            }
+            guard length > 0 else { throw .invalidArgs("range op of zero length") }
+            _ = try RangeCheck.end(offset: offset, length: length, within: UInt64(entry.memory.size), "range op on buffer \(bufferId)")
+            if op == .depopulateTables, entry.inflight > 0 {
+                throw .badState("buffer \(bufferId) depopulated while in flight")
+            }
+            for mapping in state.mappings.mappings(of: bufferId) {
+                try msd.updatePageTables(op, mapping: mapping, offset: offset, length: length)
+            }
+        }
+    }
+
+    // MARK: Execution
+
+    /// Submits command buffers on a context. Every resource must be an imported buffer range,
+    /// every command buffer must start inside its resource, and every semaphore must be known.
+    public func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
+        perform { [device] state throws(MagmaError) in
+            let context = try state.context(contextId)
+            var resources: [ResolvedResource] = []
+            resources.reserveCapacity(descriptor.resources.count)
+            for range in descriptor.resources {
+                let entry = try state.buffer(range.bufferId)
+                _ = try RangeCheck.end(offset: range.offset, length: range.length, within: UInt64(entry.memory.size), "resource \(range.bufferId)")
+                resources.append(ResolvedResource(range: range, memory: entry.memory))
+            }
+            for commandBuffer in descriptor.commandBuffers {
+                guard Int(commandBuffer.resourceIndex) < resources.count else {
+                    throw .invalidArgs("command buffer resource index \(commandBuffer.resourceIndex) out of \(resources.count)")
+                }
+                guard commandBuffer.startOffset < resources[Int(commandBuffer.resourceIndex)].range.length else {
+                    throw .invalidArgs("command buffer start offset \(commandBuffer.startOffset) outside its resource")
+                }
+            }
+            let waits = try descriptor.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
+            let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
+            let work = makeWork(.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags), signals: signals)
+            for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
+            device.waitStage.submit(work, waits: waits, to: context)
+        }
+    }
+
+    /// Submits inline commands on a context, in order. Each command's semaphores must be known;
+    /// the driver defines what it does with them.
+    public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
+        perform { [device] state throws(MagmaError) in
+            let context = try state.context(contextId)
+            let resolved = try commands.map { command throws(MagmaError) in
+                guard !command.data.isEmpty else { throw MagmaError.invalidArgs("inline command without data") }
+                return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
+            }
+            for (data, semaphores) in resolved {
+                device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
+            }
+        }
+    }
+
+    private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
+        let ids: [ObjectId]
+        if case .commandBuffers(let resources, _, _) = payload { ids = resources.map(\.range.bufferId) } else { ids = [] }
+        return GpuWork(payload: payload, signalSemaphores: signals) { [weak self] _ in
+            self?.workCompleted(resourceIds: ids)
+        }
+    }
+
+    private func workCompleted(resourceIds: [ObjectId]) {
+        state.withLock { state in
+            guard !state.closed else { return }
+            for id in resourceIds { state.buffers[id]?.inflight -= 1 }
+        }
+    }
+
+    // MARK: Errors and teardown
+
+    /// Closes the connection (the client went away). Idempotent.
+    public func close() {
+        let cancelled = state.withLock { state in
+            state.closed ? [] : teardown(&state)
+        }
+        cancelled.forEach { $0.complete(.contextKilled) }
+    }
+
+    /// Kills the connection with `error` unless it already failed.
+    func fail(_ error: MagmaError) {
+        perform { _ throws(MagmaError) in throw error }
+    }
+
+    /// Runs a request against the tables; a thrown error becomes the connection's epitaph.
+    private func perform(_ body: (inout ConnectionState) throws(MagmaError) -> Void) {
+        var epitaph: MagmaError?
+        let cancelled: [GpuWork] = state.withLock { state in
+            guard !state.closed else { return [] }
+            do throws(MagmaError) {
+                try body(&state)
+                return []
+            } catch {
+                state.error = error
+                epitaph = error
+                return teardown(&state)
+            }
+        }
+        cancelled.forEach { $0.complete(.contextKilled) }
+        if let epitaph { sink.connectionClosed(epitaph) }
+    }
+
+    /// Drops every object. Returns work that never reached the driver, for cancellation.
+    private func teardown(_ state: inout ConnectionState) -> [GpuWork] {
+        state.closed = true
+        var cancelled: [GpuWork] = []
+        for context in state.contexts.values {
+            cancelled += device.waitStage.removeAll(for: context)
+            context.destroy()
+        }
+        state.contexts = [:]
+        state.mappings = MappingTable()
+        state.buffers = [:]
+        state.semaphores = [:]
+        reporter.connection.withLock { $0.value = nil }
+        msd.release()
+        return cancelled
+    }
+
+    /// Forwards driver reports to the connection while it is open.
+    private final class Reporter: MsdNotificationHandler {
+        struct WeakConnection { weak var value: SystemConnection? }
+        let sink: any NotificationSink
+        let connection = Mutex(WeakConnection())
+
+        init(sink: any NotificationSink) { self.sink = sink }
+
+        func send(_ message: [UInt8]) {
+            guard connection.withLock({ $0.value }) != nil else { return }
+            sink.deliver(message)
+        }
+
+        func contextKilled(_ reason: String) {
+            connection.withLock { $0.value }?.fail(MagmaError(.contextKilled, reason))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import MagmaPlatform
+import MagmaProtocol
+import Synchronization
+
+/// Flow-control limits the system publishes through `QueryId.maximumInflightParams`.
+public struct FlowControlLimits: Sendable, Equatable {
+    /// Messages a client may have sent but not seen consumed.
+    public var maxInflightMessages: UInt32
+    /// Megabytes of imported memory a client may have in flight.
+    public var maxInflightMegabytes: UInt32
+
+    /// Fuchsia's defaults: 1000 messages, 100 MB.
+    public static let standard = FlowControlLimits(maxInflightMessages: 1000, maxInflightMegabytes: 100)
+
+    public init(maxInflightMessages: UInt32, maxInflightMegabytes: UInt32) {
+        self.maxInflightMessages = maxInflightMessages
+        self.maxInflightMegabytes = maxInflightMegabytes
+    }
+
+    /// The packed query value: messages in the upper 32 bits, megabytes in the lower.
+    public var queryValue: UInt64 { UInt64(maxInflightMessages) << 32 | UInt64(maxInflightMegabytes) }
+}
+
+/// Receives what the system sends a client outside its requests.
+public protocol NotificationSink: Sendable {
+    /// Driver-defined bytes for the client's notification channel.
+    func deliver(_ message: [UInt8])
+    /// The connection was closed because of `error` (the epitaph). Called once.
+    func connectionClosed(_ error: MagmaError)
+}
+
+/// The gpu-agnostic device: owns a driver device and opens validated connections to it.
+public final class SystemDevice: Sendable {
+    /// The driver's device.
+    public let msd: any MsdDevice
+    /// The published flow-control limits.
+    public let limits: FlowControlLimits
+    let waitStage: SemaphoreWaitStage
+    private let nextClientId = Atomic<UInt64>(1)
+
+    /// Creates the device of `driver`.
+    public init(driver: any MsdDriver, limits: FlowControlLimits = .standard) throws(MagmaError) {
+        msd = try driver.createDevice()
+        self.limits = limits
+        do { waitStage = try SemaphoreWaitStage() } catch { throw .internalError("\(error)") }
+    }
+
+    /// Answers a device query. `maximumInflightParams` comes from the system, the rest from
+    /// the driver.
+    public func query(_ id: QueryId) throws(MagmaError) -> QueryResult {
+        if id == .maximumInflightParams { return .value(limits.queryValue) }
+        return try msd.query(id)
+    }
+
+    /// Opens a connection for one client. `sink` receives its notifications and epitaph.
+    public func openConnection(trust: ClientTrust, sink: any NotificationSink) throws(MagmaError) -> SystemConnection {
+        let clientId = nextClientId.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try SystemConnection(device: self, clientId: clientId, trust: trust, sink: sink)
+    }
+}

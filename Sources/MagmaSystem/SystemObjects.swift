@@ -1,0 +1,87 @@
+import MagmaPlatform
+import MagmaProtocol
+import Synchronization
+
+/// A semaphore imported into a connection.
+public final class SystemSemaphore: Sendable {
+    /// The client's id for it in this connection.
+    public let id: ObjectId
+    /// The shared event.
+    public let event: EventSemaphore
+    /// Imported with `.oneShot`: waits never reset it.
+    public let oneShot: Bool
+
+    init(id: ObjectId, event: EventSemaphore, oneShot: Bool) {
+        self.id = id
+        self.event = event
+        self.oneShot = oneShot
+    }
+
+    /// Signals the semaphore.
+    public func signal() { event.signal() }
+
+    /// Resets after a wait consumed it, unless one-shot.
+    func consumeAfterWait() { if !oneShot { event.reset() } }
+}
+
+/// A buffer range mapped at a GPU virtual address in one connection.
+public struct GpuMapping: Sendable {
+    /// First GPU virtual address; page aligned.
+    public let gpuAddress: UInt64
+    /// The buffer's memory.
+    public let memory: SharedMemory
+    /// The buffer's id in the connection.
+    public let bufferId: ObjectId
+    /// Byte offset of the mapping inside the buffer; page aligned.
+    public let offset: UInt64
+    /// Length in bytes; page aligned, non-zero.
+    public let length: UInt64
+    /// Permissions.
+    public let flags: MapFlags
+
+    /// One past the last GPU address.
+    public var endAddress: UInt64 { gpuAddress + length }
+}
+
+/// A resource of a command batch, resolved to memory.
+public struct ResolvedResource: Sendable {
+    public let range: BufferRange
+    public let memory: SharedMemory
+}
+
+/// One unit of work handed to a driver context: a command batch or one inline command.
+public final class GpuWork: Sendable {
+    /// What to run.
+    public enum Payload: Sendable {
+        /// Command buffers read from resources.
+        case commandBuffers(resources: [ResolvedResource], entries: [CommandBufferEntry], flags: UInt64)
+        /// Inline command bytes.
+        case inline([UInt8])
+    }
+
+    /// What to run.
+    public let payload: Payload
+    /// Semaphores signaled when the work completes successfully.
+    public let signalSemaphores: [SystemSemaphore]
+    private let onComplete: @Sendable (MagmaStatus) -> Void
+    private let completed = Atomic<Bool>(false)
+
+    init(payload: Payload, signalSemaphores: [SystemSemaphore], onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
+        self.payload = payload
+        self.signalSemaphores = signalSemaphores
+        self.onComplete = onComplete
+    }
+
+    /// Reports the outcome. On `.ok` the signal semaphores fire. Only the first call counts.
+    public func complete(_ status: MagmaStatus) {
+        guard !completed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if status == .ok { signalSemaphores.forEach { $0.signal() } }
+        onComplete(status)
+    }
+
+    /// The buffer ids this work keeps in flight.
+    var resourceIds: [ObjectId] {
+        if case .commandBuffers(let resources, _, _) = payload { return resources.map(\.range.bufferId) }
+        return []
+    }
+}

@@ -1,0 +1,201 @@
+import MagmaPlatform
+
+/// What one wave needs to know about its dispatch.
+struct WaveContext: Sendable {
+    let program: Program
+    let arguments: [UInt64]
+    let workgroupSize: UInt32
+    let shouldStop: @Sendable () -> ExecutionFault?
+}
+
+/// Executes waves: 32 lanes that share one program counter, each instruction applied to
+/// every active lane. Divergence is handled with an execution mask and a stack of if/loop
+/// frames; when no lane is active the wave jumps to the frame's closing instruction.
+struct Wavefront {
+    private static let width = ISALimits.waveWidth
+    private static let allLanes: UInt32 = .max
+
+    private struct Frame {
+        let isLoop: Bool
+        let saved: UInt32
+        /// If frames: the lanes that took the then-branch. Loop frames: lanes that broke.
+        var lanes: UInt32
+        /// The instruction that closes this frame's current part.
+        var next: Int
+        /// Loop frames: the first instruction of the body.
+        let bodyStart: Int
+    }
+
+    private let registers: UnsafeMutablePointer<UInt32>
+    private var frames: [Frame] = []
+    private(set) var executed: UInt64 = 0
+    var memory: TranslationCache
+
+    init(memory: TranslationCache) {
+        self.memory = memory
+        registers = .allocate(capacity: ISALimits.registerCount * Self.width)
+        frames.reserveCapacity(ISALimits.maxNesting)
+    }
+
+    func deallocate() { registers.deallocate() }
+
+    @inline(__always) private func reg(_ r: UInt8, _ lane: Int) -> UInt32 { registers[Int(r) &* Self.width &+ lane] }
+    @inline(__always) private func set(_ r: UInt8, _ lane: Int, _ value: UInt32) { registers[Int(r) &* Self.width &+ lane] = value }
+
+    @inline(__always) private func forEachLane(_ mask: UInt32, _ body: (Int) throws(ExecutionFault) -> Void) throws(ExecutionFault) {
+        if mask == Self.allLanes {
+            for lane in 0..<Self.width { try body(lane) }
+        } else {
+            var remaining = mask
+            while remaining != 0 {
+                let lane = remaining.trailingZeroBitCount
+                try body(lane)
+                remaining &= remaining &- 1
+            }
+        }
+    }
+
+    private var brokenLanes: UInt32 { frames.reduce(0) { $0 | ($1.isLoop ? $1.lanes : 0) } }
+
+    /// Runs one wave of workgroup `workgroup`, whose lanes start at local id `firstLocal`.
+    mutating func run(_ context: WaveContext, workgroup: UInt32, firstLocal: UInt32, laneCount: Int) throws(ExecutionFault) {
+        registers.initialize(repeating: 0, count: ISALimits.registerCount * Self.width)
+        frames.removeAll(keepingCapacity: true)
+        let program = context.program.instructions
+        let partner = context.program.partner
+        let args = context.arguments
+        var active: UInt32 = laneCount >= Self.width ? Self.allLanes : (UInt32(1) << UInt32(laneCount)) &- 1
+        var pc = 0
+        var sinceCheck = 0
+
+        func localId(_ lane: Int) -> UInt32 { firstLocal &+ UInt32(lane) }
+
+        while true {
+            sinceCheck &+= 1
+            if sinceCheck == 1024 {
+                sinceCheck = 0
+                if let stop = context.shouldStop() { throw stop }
+            }
+            executed &+= 1
+            let ins = program[pc]
+            let d = ins.d, a = ins.a, b = ins.b, imm = ins.immediate
+            pc &+= 1
+            switch ins.opcode {
+            case .end:
+                return
+            case .movi: try forEachLane(active) { set(d, $0, imm) }
+            case .mov: try forEachLane(active) { set(d, $0, reg(a, $0)) }
+            case .arg: try forEachLane(active) { set(d, $0, UInt32(truncatingIfNeeded: args[Int(imm)])) }
+            case .argHigh: try forEachLane(active) { set(d, $0, UInt32(truncatingIfNeeded: args[Int(imm)] >> 32)) }
+            case .gid: try forEachLane(active) { set(d, $0, workgroup &* context.workgroupSize &+ localId($0)) }
+            case .lid: try forEachLane(active) { set(d, $0, localId($0)) }
+            case .wgid: try forEachLane(active) { set(d, $0, workgroup) }
+            case .wgsize: try forEachLane(active) { set(d, $0, context.workgroupSize) }
+            case .lane: try forEachLane(active) { set(d, $0, UInt32($0)) }
+            case .iadd: try forEachLane(active) { set(d, $0, reg(a, $0) &+ reg(b, $0)) }
+            case .isub: try forEachLane(active) { set(d, $0, reg(a, $0) &- reg(b, $0)) }
+            case .imul: try forEachLane(active) { set(d, $0, reg(a, $0) &* reg(b, $0)) }
+            case .and: try forEachLane(active) { set(d, $0, reg(a, $0) & reg(b, $0)) }
+            case .or: try forEachLane(active) { set(d, $0, reg(a, $0) | reg(b, $0)) }
+            case .xor: try forEachLane(active) { set(d, $0, reg(a, $0) ^ reg(b, $0)) }
+            case .shl: try forEachLane(active) { set(d, $0, reg(a, $0) << (reg(b, $0) & 31)) }
+            case .shr: try forEachLane(active) { set(d, $0, reg(a, $0) >> (reg(b, $0) & 31)) }
+            case .sar: try forEachLane(active) { set(d, $0, UInt32(bitPattern: Int32(bitPattern: reg(a, $0)) >> (reg(b, $0) & 31))) }
+            case .iaddi: try forEachLane(active) { set(d, $0, reg(a, $0) &+ imm) }
+            case .shli: try forEachLane(active) { set(d, $0, reg(a, $0) << (imm & 31)) }
+            case .shri: try forEachLane(active) { set(d, $0, reg(a, $0) >> (imm & 31)) }
+            case .andi: try forEachLane(active) { set(d, $0, reg(a, $0) & imm) }
+            case .umin: try forEachLane(active) { set(d, $0, min(reg(a, $0), reg(b, $0))) }
+            case .umax: try forEachLane(active) { set(d, $0, max(reg(a, $0), reg(b, $0))) }
+            case .udiv: try forEachLane(active) { let divisor = reg(b, $0); set(d, $0, divisor == 0 ? .max : reg(a, $0) / divisor) }
+            case .fadd: try forEachLane(active) { set(d, $0, (float(a, $0) + float(b, $0)).bitPattern) }
+            case .fsub: try forEachLane(active) { set(d, $0, (float(a, $0) - float(b, $0)).bitPattern) }
+            case .fmul: try forEachLane(active) { set(d, $0, (float(a, $0) * float(b, $0)).bitPattern) }
+            case .fdiv: try forEachLane(active) { set(d, $0, (float(a, $0) / float(b, $0)).bitPattern) }
+            case .fmin: try forEachLane(active) { set(d, $0, Float.minimum(float(a, $0), float(b, $0)).bitPattern) }
+            case .fmax: try forEachLane(active) { set(d, $0, Float.maximum(float(a, $0), float(b, $0)).bitPattern) }
+            case .fma: try forEachLane(active) { set(d, $0, float(a, $0).addingProduct(float(b, $0), float(d, $0)).bitPattern) }
+            case .itof: try forEachLane(active) { set(d, $0, Float(Int32(bitPattern: reg(a, $0))).bitPattern) }
+            case .utof: try forEachLane(active) { set(d, $0, Float(reg(a, $0)).bitPattern) }
+            case .ftoi: try forEachLane(active) { set(d, $0, UInt32(bitPattern: Self.saturatingInt32(float(a, $0)))) }
+            case .ilt: try forEachLane(active) { set(d, $0, Int32(bitPattern: reg(a, $0)) < Int32(bitPattern: reg(b, $0)) ? 1 : 0) }
+            case .ult: try forEachLane(active) { set(d, $0, reg(a, $0) < reg(b, $0) ? 1 : 0) }
+            case .ieq: try forEachLane(active) { set(d, $0, reg(a, $0) == reg(b, $0) ? 1 : 0) }
+            case .ine: try forEachLane(active) { set(d, $0, reg(a, $0) != reg(b, $0) ? 1 : 0) }
+            case .flt: try forEachLane(active) { set(d, $0, float(a, $0) < float(b, $0) ? 1 : 0) }
+            case .feq: try forEachLane(active) { set(d, $0, float(a, $0) == float(b, $0) ? 1 : 0) }
+            case .ld:
+                let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                try forEachLane(active) { lane throws(ExecutionFault) in
+                    let pointer = try address(base, b, lane, .read)
+                    set(d, lane, pointer.load(as: UInt32.self))
+                }
+            case .st:
+                let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                try forEachLane(active) { lane throws(ExecutionFault) in
+                    let pointer = try address(base, b, lane, .write)
+                    pointer.storeBytes(of: reg(d, lane), as: UInt32.self)
+                }
+            case .atomadd:
+                let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                try forEachLane(active) { lane throws(ExecutionFault) in
+                    _ = try address(base, b, lane, .read)
+                    let pointer = try address(base, b, lane, .write)
+                    set(d, lane, SharedAtomics.add(pointer, reg(d, lane)))
+                }
+            case .wsum:
+                var sum: UInt32 = 0
+                try forEachLane(active) { sum &+= reg(a, $0) }
+                try forEachLane(active) { set(d, $0, sum) }
+            case .wfsum:
+                var sum: Float = 0
+                try forEachLane(active) { sum += float(a, $0) }
+                try forEachLane(active) { set(d, $0, sum.bitPattern) }
+            case .if:
+                var taken: UInt32 = 0
+                try forEachLane(active) { if reg(a, $0) != 0 { taken |= 1 << UInt32($0) } }
+                frames.append(Frame(isLoop: false, saved: active, lanes: taken, next: Int(partner[pc - 1]), bodyStart: pc))
+                active = taken
+            case .else:
+                let top = frames.count - 1
+                active = frames[top].saved & ~frames[top].lanes & ~brokenLanes
+                frames[top].next = Int(partner[pc - 1])
+            case .endif:
+                let frame = frames.removeLast()
+                active = frame.saved & ~brokenLanes
+            case .loop:
+                frames.append(Frame(isLoop: true, saved: active, lanes: 0, next: Int(partner[pc - 1]), bodyStart: pc))
+            case .break:
+                var leaving: UInt32 = 0
+                try forEachLane(active) { if reg(a, $0) != 0 { leaving |= 1 << UInt32($0) } }
+                if let loop = frames.lastIndex(where: \.isLoop) { frames[loop].lanes |= leaving }
+                active &= ~leaving
+            case .endloop:
+                if active != 0 {
+                    pc = frames[frames.count - 1].bodyStart
+                } else {
+                    let frame = frames.removeLast()
+                    active = frame.saved & ~brokenLanes
+                }
+            }
+            // With no lane left, skip to the instruction that closes the innermost frame.
+            if active == 0, let top = frames.last {
+                pc = top.next
+            }
+        }
+    }
+
+    @inline(__always) private func float(_ r: UInt8, _ lane: Int) -> Float { Float(bitPattern: reg(r, lane)) }
+
+    @inline(__always) private mutating func address(_ base: UInt64, _ offsetRegister: UInt8, _ lane: Int, _ access: GpuAccess) throws(ExecutionFault) -> UnsafeMutableRawPointer {
+        let address = base &+ UInt64(reg(offsetRegister, lane))
+        do { return try memory.pointer(address, access, alignment: 4) } catch { throw .memory(error) }
+    }
+
+    private static func saturatingInt32(_ value: Float) -> Int32 {
+        if value.isNaN { return 0 }
+        if value >= 2_147_483_648 { return .max }
+        if value < -2_147_483_648 { return .min }
+        return Int32(value)
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Magma
+import MagmaProtocol
+import SoftGPU
+
+/// `magma info`: prints what the device answers to every query.
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Print the device's query results.")
+
+    func run() throws {
+        let device = try Device.open(.embedded)
+        print("device: embedded (MagmaSystem + SoftGPU in this process)")
+        for line in try DeviceReport.lines(device) { print("  \(line)") }
+    }
+}
+
+/// The query results both `info` and `demo` print.
+enum DeviceReport {
+    static func lines(_ device: Device) throws -> [String] {
+        let inflight = try device.queryValue(.maximumInflightParams)
+        let time = try device.totalTime()
+        return [
+            "vendor-id               0x\(String(try device.queryValue(.vendorId), radix: 16))",
+            "device-id               0x\(String(try device.queryValue(.deviceId), radix: 16))",
+            "vendor-version          0x\(String(try device.queryValue(.vendorVersion), radix: 16))",
+            "is-total-time-supported \(try device.queryValue(.isTotalTimeSupported))",
+            "max-inflight-messages   \(inflight >> 32)",
+            "max-inflight-megabytes  \(inflight & 0xFFFF_FFFF)",
+            "total-time              gpu \(time.gpuTimeNanoseconds) ns at monotonic \(time.monotonicTimeNanoseconds) ns",
+            "wave-width              \(try device.queryValue(SoftGPUIdentity.queryWaveWidth))",
+            "compute-threads         \(try device.queryValue(SoftGPUIdentity.queryComputeThreads))",
+            "max-workgroup-size      \(try device.queryValue(SoftGPUIdentity.queryMaxWorkgroupSize))",
+            "watchdog-ms             \(try device.queryValue(SoftGPUIdentity.queryWatchdogMilliseconds))",
+        ]
+    }
+}

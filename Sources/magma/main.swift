@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `magma` command: try the Magma stack from a shell.
+struct MagmaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "magma",
+        abstract: "Magma for Swift: a GPU system-call interface, with a reference GPU run on the CPU.",
+        subcommands: [DemoCommand.self, InfoCommand.self]
+    )
+}
+
+MagmaCommand.main()

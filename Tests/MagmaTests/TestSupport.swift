@@ -1,0 +1,123 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+/// A connection on the embedded device with one context, plus helpers to run SoftGPU work.
+final class GPUSession {
+    let device: Device
+    let connection: Connection
+    let context: Context
+    private var nextAddress: UInt64 = 0x100_0000
+
+    init(device: Device? = nil, priority: Priority = .medium) throws {
+        self.device = try device ?? Device.open(.embedded)
+        connection = try self.device.createConnection()
+        context = try connection.createContext(priority: priority)
+    }
+
+    deinit { connection.release() }
+
+    /// A fresh page-aligned GPU address range of `size` bytes (with a guard gap).
+    func reserveAddress(_ size: UInt64) -> UInt64 {
+        let address = nextAddress
+        nextAddress += (SharedMemory.pageAligned(size)! + 0x10000)
+        return address
+    }
+
+    /// Creates a buffer holding `bytes`, mapped with `flags`; returns it and its GPU address.
+    func upload(_ bytes: [UInt8], flags: MapFlags = [.read, .write]) throws -> (Buffer, UInt64) {
+        let buffer = try connection.createBuffer(size: UInt64(max(bytes.count, 1)))
+        buffer.bytes.copyMemory(from: bytes.withUnsafeBytes { $0 })
+        let address = reserveAddress(buffer.size)
+        try connection.map(buffer, at: address, flags: flags)
+        return (buffer, address)
+    }
+
+    /// A mapped, zeroed buffer of `size` bytes.
+    func mappedBuffer(size: UInt64, flags: MapFlags = [.read, .write]) throws -> (Buffer, UInt64) {
+        let buffer = try connection.createBuffer(size: size)
+        let address = reserveAddress(buffer.size)
+        try connection.map(buffer, at: address, flags: flags)
+        return (buffer, address)
+    }
+
+    /// Maps an assembled program executable; returns its address and size.
+    func loadProgram(_ source: String) throws -> (address: UInt64, size: UInt32) {
+        let bytes = try Assembler.assembleBytes(source)
+        let (_, address) = try upload(bytes, flags: [.read, .execute])
+        return (address, UInt32(bytes.count))
+    }
+
+    /// Puts `stream` in a buffer and submits it with the given semaphores.
+    @discardableResult
+    func submit(_ stream: CommandStream, waits: [Semaphore] = [], signals: [Semaphore] = [], extraResources: [Buffer] = [],
+                on context: Context? = nil) throws -> Buffer {
+        let commands = try connection.createBuffer(size: UInt64(stream.bytes.count))
+        commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        let resources = [BufferRange(bufferId: commands.id, offset: 0, length: UInt64(stream.bytes.count))]
+            + extraResources.map { BufferRange(bufferId: $0.id, offset: 0, length: $0.size) }
+        try connection.execute(on: context ?? self.context, CommandDescriptor(
+            resources: resources, commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
+            waitSemaphores: waits.map(\.id), signalSemaphores: signals.map(\.id)))
+        return commands
+    }
+
+    /// Submits `stream` and waits for it to complete; throws the connection's error if the
+    /// work failed.
+    func run(_ stream: CommandStream, extraResources: [Buffer] = []) throws {
+        let done = try connection.createSemaphore()
+        try submit(stream, signals: [done], extraResources: extraResources)
+        try waitFor(done)
+        try connection.release(done)
+    }
+
+    /// Waits for `semaphore`; throws if the connection fails first.
+    func waitFor(_ semaphore: Semaphore, timeoutNanoseconds: UInt64 = 20_000_000_000) throws {
+        let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
+        while !semaphore.isSignaled {
+            if let error = connection.error { throw error }
+            guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "semaphore \(semaphore.id)") }
+            _ = try? Poll.wait([.semaphore(semaphore)], timeoutNanoseconds: 50_000_000)
+        }
+    }
+
+    /// Reads every pending notification, decoded.
+    func notifications() throws -> [SoftGPUNotification] {
+        var out: [SoftGPUNotification] = []
+        while let message = try connection.readNotification() {
+            if let decoded = SoftGPUNotification(bytes: message) { out.append(decoded) }
+        }
+        return out
+    }
+}
+
+/// Waits until the connection reports an error (work faults arrive asynchronously).
+func awaitError(_ connection: Connection, timeoutNanoseconds: UInt64 = 10_000_000_000) -> MagmaError? {
+    let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
+    while Clock.monotonicNanoseconds() < deadline {
+        if let error = connection.error { return error }
+        _ = try? Poll.wait([.notifications(connection)], timeoutNanoseconds: 10_000_000)
+    }
+    return connection.error
+}
+
+/// Asserts that `body` throws a MagmaError with `status`.
+func expectStatus(_ status: MagmaStatus, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected \(status), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as MagmaError {
+        #expect(error.status == status, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected MagmaError \(status), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+extension Buffer {
+    /// Reads the u32 at byte `offset`.
+    func u32(at offset: Int) -> UInt32 { contents.load(fromByteOffset: offset, as: UInt32.self) }
+    /// Reads `count` u32 from the start.
+    func u32s(_ count: Int) -> [UInt32] { (0..<count).map { u32(at: $0 * 4) } }
+}
