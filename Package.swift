@@ -34,7 +34,7 @@ let package = Package(
             name: "magma",
             dependencies: ["Magma", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "MagmaTests", dependencies: ["Magma", "SoftGPU", "MagmaPlatform"]),
+        .testTarget(name: "MagmaTests", dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux"]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform"]),
     ],

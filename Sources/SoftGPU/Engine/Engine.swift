@@ -98,9 +98,11 @@ final class Engine: Sendable {
         }
         let elapsed = Clock.monotonicNanoseconds() - started
         busy.add(elapsed, ordering: .relaxed)
+        // Notify before completing, so a client woken by a signal semaphore finds the
+        // notification already queued.
         guard let fault = outcome else {
-            job.work.complete(.ok)
             connection.notify(.completed(sequence: job.sequence, status: MagmaStatus.ok.rawValue, gpuNanoseconds: elapsed))
+            job.work.complete(.ok)
             return
         }
         connection.fault(fault, sequence: job.sequence)

@@ -1,0 +1,135 @@
+import CMagmaLinux
+import Glibc
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+@Suite struct BufferTests {
+    @Test func buffersRoundUpToPagesAndHaveDistinctIds() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let page = UInt64(SharedMemory.pageSize)
+        let first = try connection.createBuffer(size: page + 16)
+        let second = try connection.createBuffer(size: page + 16)
+        #expect(first.size >= page + 16)
+        #expect(first.size % page == 0)
+        #expect(first.id != second.id)
+        #expect(first.id != invalidObjectId)
+        try connection.release(second)
+        try connection.release(first)
+        try connection.flush()
+    }
+
+    @Test func zeroAndHugeSizesAreRejectedAtOnce() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: 0) }
+        expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: .max) }
+        try connection.flush()
+    }
+
+    @Test func doubleReleaseIsATypedError() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: 4096)
+        try connection.release(buffer)
+        expectStatus(.invalidArgs) { try connection.release(buffer) }
+        expectStatus(.invalidArgs) { try connection.map(buffer, at: 0x1000, flags: .read) }
+        try connection.flush()
+    }
+
+    @Test func infoReportsSizeAndCommitment() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: 64 * 1024)
+        #expect(buffer.info.size == 64 * 1024)
+        #expect(buffer.info.committedByteCount == 0)
+        try connection.perform(.commit, on: buffer, offset: 0, length: 16 * 1024)
+        #expect(buffer.info.committedByteCount >= 16 * 1024)
+        buffer.contents.storeBytes(of: 0xDEAD_BEEF as UInt32, as: UInt32.self)
+        try connection.perform(.decommit, on: buffer, offset: 0, length: 64 * 1024)
+        #expect(buffer.info.committedByteCount == 0)
+        #expect(buffer.u32(at: 0) == 0, "decommitted pages read back as zero")
+        expectStatus(.invalidArgs) { try connection.perform(.commit, on: buffer, offset: 60 * 1024, length: 8 * 1024) }
+        try connection.flush()
+    }
+
+    @Test func cachePolicyAndCleanCache() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: 8192)
+        #expect(buffer.cachePolicy == .cached)
+        for policy in CachePolicy.allCases {
+            buffer.setCachePolicy(policy)
+            #expect(buffer.cachePolicy == policy)
+        }
+        try buffer.cleanCache(offset: 0, length: 8192, operation: .clean)
+        try buffer.cleanCache(offset: 4096, length: 4096, operation: .cleanInvalidate)
+        expectStatus(.invalidArgs) { try buffer.cleanCache(offset: 4096, length: 4097, operation: .clean) }
+        expectStatus(.invalidArgs) { try buffer.cleanCache(offset: .max, length: 2, operation: .clean) }
+    }
+
+    @Test func namesAreKeptAndTruncated() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: 4096, name: "vertices")
+        #expect(buffer.name == "vertices")
+        buffer.setName(String(repeating: "n", count: 100))
+        #expect(buffer.name.utf8.count == Buffer.maxNameLength)
+        buffer.setName(String(repeating: "é", count: 40))  // never cut inside a character
+        #expect(buffer.name.utf8.count <= Buffer.maxNameLength)
+        #expect(buffer.name.allSatisfy { $0 == "é" })
+    }
+
+    @Test func manyHandlesFromOneBufferAllMapTheSameBytes() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: 4096)
+        buffer.contents.storeBytes(of: 0x1234_5678 as UInt32, as: UInt32.self)
+        for _ in 0..<1000 {
+            let handle = try buffer.handle()
+            let mapped = mmap(nil, 4096, PROT_READ, MAP_SHARED, handle.rawValue, 0)!
+            #expect(mapped.load(as: UInt32.self) == 0x1234_5678)
+            munmap(mapped, 4096)
+        }
+    }
+
+    @Test func exportedBufferSharesMemoryWithAnotherConnection() throws {
+        let device = try Device.open(.embedded)
+        let producer = try GPUSession(device: device)
+        let consumer = try GPUSession(device: device)
+        let (source, sourceAddress) = try producer.mappedBuffer(size: 8192)
+        var fill = CommandStream()
+        fill.fill(address: sourceAddress, size: 8192, pattern: 0x5EED)
+        try producer.run(fill)
+
+        let imported = try consumer.connection.importBuffer(try source.export())
+        #expect(imported.id != source.id)
+        #expect(imported.size == source.size)
+        #expect(imported.u32(at: 8188) == 0x5EED)
+
+        // The consumer's GPU reads the shared memory through its own mapping.
+        let importedAddress = consumer.reserveAddress(imported.size)
+        try consumer.connection.map(imported, at: importedAddress, flags: .read)
+        let (copy, copyAddress) = try consumer.mappedBuffer(size: 8192)
+        var stream = CommandStream()
+        stream.copy(from: importedAddress, to: copyAddress, size: 8192)
+        try consumer.run(stream)
+        #expect(copy.u32s(2048).allSatisfy { $0 == 0x5EED })
+    }
+
+    @Test func importRejectsDescriptorsThatAreNotBuffers() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[1])
+        expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fds[0])) }
+        let semaphore = try connection.createSemaphore()
+        expectStatus(.invalidArgs) { _ = try connection.importBuffer(try semaphore.export()) }
+        try connection.flush()
+    }
+
+    @Test func unsealedMemfdIsRejected() throws {
+        // A memfd whose size is not sealed could be truncated under the GPU.
+        let connection = try Device.open(.embedded).createConnection()
+        let fd = cmagma_memfd_create("unsealed")
+        #expect(fd >= 0)
+        #expect(ftruncate(fd, 4096) == 0)
+        expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fd)) }
+    }
+}

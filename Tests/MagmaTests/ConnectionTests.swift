@@ -1,0 +1,88 @@
+import Magma
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+@Suite struct ConnectionTests {
+    @Test func connectionStartsHealthy() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        #expect(connection.error == nil)
+        try connection.flush()
+    }
+
+    @Test func contextsCreateAndRelease() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let first = try connection.createContext()
+        try connection.flush()
+        let second = try connection.createContext(priority: .low)
+        try connection.flush()
+        #expect(first.id != second.id)
+        try connection.release(first)
+        try connection.flush()
+        try connection.release(second)
+        try connection.flush()
+        // Already released: a typed error, and the connection is unharmed.
+        expectStatus(.invalidArgs) { try connection.release(second) }
+        try connection.flush()
+    }
+
+    @Test func trustedInProcessClientsMayUseHighPriority() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        _ = try connection.createContext(priority: .realtime)
+        try connection.flush()
+    }
+
+    @Test func notificationDescriptorIsStable() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let handle = connection.notificationDescriptor
+        #expect(handle >= 0)
+        #expect(connection.notificationDescriptor == handle)
+    }
+
+    @Test func readingAnEmptyNotificationChannelReturnsNothing() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        #expect(try connection.readNotification() == nil)
+    }
+
+    @Test func completionNotificationsCountSubmissionsInOrder() throws {
+        let session = try GPUSession()
+        let (_, address) = try session.mappedBuffer(size: 4096)
+        for pattern in 1...3 as ClosedRange<UInt32> {
+            var stream = CommandStream()
+            stream.fill(address: address, size: 4096, pattern: pattern)
+            try session.run(stream)
+        }
+        let sequences = try session.notifications().compactMap { notification -> UInt64? in
+            if case .completed(let sequence, let status, _) = notification, status == 0 { return sequence }
+            return nil
+        }
+        #expect(sequences == [1, 2, 3])
+    }
+
+    @Test func releasedConnectionRefusesRequests() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        connection.release()
+        expectStatus(.badState) { try connection.flush() }
+        expectStatus(.badState) { _ = try connection.createBuffer(size: 4096) }
+        expectStatus(.badState) { _ = try connection.readNotification() }
+        connection.release()  // idempotent
+    }
+
+    @Test func objectsOfOneConnectionCannotBeUsedThroughAnother() throws {
+        let device = try Device.open(.embedded)
+        let a = try device.createConnection()
+        let b = try device.createConnection()
+        let buffer = try a.createBuffer(size: 4096)
+        let context = try a.createContext()
+        let semaphore = try a.createSemaphore()
+        expectStatus(.invalidArgs) { try b.map(buffer, at: 0x1000, flags: .read) }
+        expectStatus(.invalidArgs) { try b.release(buffer) }
+        expectStatus(.invalidArgs) { try b.release(context) }
+        expectStatus(.invalidArgs) { try b.release(semaphore) }
+        expectStatus(.invalidArgs) {
+            try b.execute(on: context, CommandDescriptor(resources: [], commandBuffers: []))
+        }
+        try a.flush()
+        try b.flush()
+    }
+}
