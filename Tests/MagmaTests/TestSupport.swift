@@ -83,10 +83,18 @@ final class GPUSession {
         }
     }
 
-    /// Reads every pending notification, decoded.
+    /// Reads every pending notification, decoded; stops at the end of a closed channel.
     func notifications() throws -> [SoftGPUNotification] {
         var out: [SoftGPUNotification] = []
-        while let message = try connection.readNotification() {
+        while true {
+            let message: [UInt8]?
+            do {
+                message = try connection.readNotification()
+            } catch {
+                if error.status == .connectionLost { break }
+                throw error
+            }
+            guard let message else { break }
             if let decoded = SoftGPUNotification(bytes: message) { out.append(decoded) }
         }
         return out

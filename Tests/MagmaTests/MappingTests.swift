@@ -1,0 +1,168 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+/// Map/unmap validation: each bad request closes its connection with INVALID_ARGS, seen at
+/// flush, and never disturbs another connection.
+@Suite struct MappingTests {
+    static let page = UInt64(SharedMemory.pageSize)
+
+    /// Runs `bad` on a fresh connection and checks the rejection is INVALID_ARGS and sticky.
+    func expectRejected(_ status: MagmaStatus = .invalidArgs, _ bad: (Connection, Buffer) throws -> Void) throws {
+        let device = try Device.open(.embedded)
+        let bystander = try GPUSession(device: device)
+        let connection = try device.createConnection()
+        let buffer = try connection.createBuffer(size: 2 * Self.page)
+        try bad(connection, buffer)
+        expectStatus(status) { try connection.flush() }
+        #expect(connection.error?.status == status)
+        expectStatus(status) { _ = try connection.createBuffer(size: 4096) }
+        // The other client still works.
+        let (target, address) = try bystander.mappedBuffer(size: 4096)
+        var stream = CommandStream()
+        stream.fill(address: address, size: 4096, pattern: 9)
+        try bystander.run(stream)
+        #expect(target.u32(at: 0) == 9)
+    }
+
+    @Test func mapAndUnmap() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: Self.page)
+        try connection.map(buffer, at: 0x1000, flags: .read)
+        try connection.flush()
+        try connection.unmap(buffer, at: 0x1000)
+        try connection.flush()
+        try connection.map(buffer, at: 0x1000, flags: [.read, .write])  // the range is free again
+        try connection.flush()
+    }
+
+    @Test func offsetBeyondTheBuffer() throws {
+        try expectRejected { c, b in try c.map(b, at: 0, offset: 1024 * Self.page, length: Self.page, flags: .read) }
+    }
+
+    @Test func lengthBeyondTheBuffer() throws {
+        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: Self.page, length: 2 * Self.page, flags: .read) }
+    }
+
+    @Test func offsetPlusLengthOverflows() throws {
+        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: UInt64.max - Self.page + 1, length: 2 * Self.page, flags: .read) }
+    }
+
+    @Test func overlappingMappings() throws {
+        try expectRejected { c, b in
+            try c.map(b, at: 0x10000, flags: .read)
+            let other = try c.createBuffer(size: 2 * Self.page)
+            try c.map(other, at: 0x10000 + Self.page, flags: .read)
+        }
+    }
+
+    @Test func overlapFromBelow() throws {
+        try expectRejected { c, b in
+            try c.map(b, at: 0x10000 + Self.page, flags: .read)
+            let other = try c.createBuffer(size: 2 * Self.page)
+            try c.map(other, at: 0x10000, flags: .read)
+        }
+    }
+
+    @Test func misalignedAddressOffsetOrLength() throws {
+        try expectRejected { c, b in try c.map(b, at: 0x10010, flags: .read) }
+        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: 16, length: Self.page, flags: .read) }
+        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: 0, length: 100, flags: .read) }
+    }
+
+    @Test func zeroLengthAndNoAccessFlags() throws {
+        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: 0, length: 0, flags: .read) }
+        try expectRejected { c, b in try c.map(b, at: 0x10000, flags: []) }
+        try expectRejected { c, b in try c.map(b, at: 0x10000, flags: .growable) }
+        try expectRejected { c, b in try c.map(b, at: 0x10000, flags: MapFlags(rawValue: 0x10 | 1)) }
+    }
+
+    @Test func addressesBeyondTheAddressSpace() throws {
+        try expectRejected { c, b in try c.map(b, at: 1 << 48, flags: .read) }
+        try expectRejected { c, b in try c.map(b, at: (1 << 48) - Self.page, flags: .read) }
+        try expectRejected { c, b in try c.map(b, at: UInt64.max - Self.page + 1, flags: .read) }
+    }
+
+    @Test func unmapOfNothingOrOfTheWrongBuffer() throws {
+        try expectRejected { c, b in try c.unmap(b, at: 0x10000) }
+        try expectRejected { c, b in
+            try c.map(b, at: 0x10000, flags: .read)
+            let other = try c.createBuffer(size: Self.page)
+            try c.unmap(other, at: 0x10000)
+        }
+    }
+
+    @Test func rangeOpsOutOfRangeOrOnUnknownOps() throws {
+        try expectRejected { c, b in try c.perform(.populateTables, on: b, offset: Self.page, length: 2 * Self.page) }
+        try expectRejected { c, b in try c.perform(.depopulateTables, on: b, offset: 0, length: 0) }
+    }
+
+    @Test func vendorMapFlagsAreAccepted() throws {
+        let connection = try Device.open(.embedded).createConnection()
+        let buffer = try connection.createBuffer(size: Self.page)
+        try connection.map(buffer, at: 0x1000, flags: MapFlags(rawValue: MapFlags.read.rawValue | 1 << 16))
+        try connection.flush()
+    }
+
+    @Test func oneMemoryMappedManyTimesThroughImports() throws {
+        let session = try GPUSession()
+        let connection = session.connection
+        let original = try connection.createBuffer(size: Self.page)
+        original.contents.storeBytes(of: 0xFEED as UInt32, as: UInt32.self)
+        var address: UInt64 = 0x8000_0000
+        var imports: [(Buffer, UInt64)] = []
+        for _ in 0..<64 {
+            let imported = try connection.importBuffer(try original.export())
+            #expect(imported.id != original.id)
+            try connection.map(imported, at: address, flags: .read)
+            try connection.perform(.populateTables, on: imported, offset: 0, length: Self.page)
+            try connection.flush()
+            imports.append((imported, address))
+            address += 11 * Self.page
+        }
+        // The GPU reads the same word through the last alias.
+        let (result, resultAddress) = try session.mappedBuffer(size: Self.page)
+        var stream = CommandStream()
+        stream.copy(from: imports.last!.1, to: resultAddress, size: 4)
+        try session.run(stream)
+        #expect(result.u32(at: 0) == 0xFEED)
+        for (buffer, at) in imports {
+            try connection.unmap(buffer, at: at)
+            try connection.release(buffer)
+        }
+        try connection.flush()
+    }
+
+    @Test func depopulatedPagesFaultUntilRepopulated() throws {
+        let session = try GPUSession()
+        let (source, sourceAddress) = try session.mappedBuffer(size: 2 * Self.page)
+        let (target, targetAddress) = try session.mappedBuffer(size: Self.page)
+        source.contents.storeBytes(of: 77 as UInt32, toByteOffset: Int(Self.page), as: UInt32.self)
+        try session.connection.perform(.depopulateTables, on: source, offset: Self.page, length: Self.page)
+        try session.connection.perform(.populateTables, on: source, offset: Self.page, length: Self.page)
+        var copy = CommandStream()
+        copy.copy(from: sourceAddress + Self.page, to: targetAddress, size: 4)
+        try session.run(copy)
+        #expect(target.u32(at: 0) == 77)
+
+        try session.connection.perform(.depopulateTables, on: source, offset: Self.page, length: Self.page)
+        try session.submit(copy)
+        #expect(awaitError(session.connection)?.status == .contextKilled)
+        let faults = try session.notifications().filter { if case .fault = $0 { return true } else { return false } }
+        #expect(faults == [.fault(sequence: 2, address: sourceAddress + Self.page, access: GpuAccess.read.rawValue,
+                                  reason: GpuFault.Reason.notMapped.rawValue)])
+    }
+
+    @Test func growableMappingsFillOnFirstTouch() throws {
+        let session = try GPUSession()
+        let buffer = try session.connection.createBuffer(size: 4 * Self.page)
+        let address = session.reserveAddress(buffer.size)
+        try session.connection.map(buffer, at: address, flags: [.read, .write, .growable])
+        var stream = CommandStream()
+        stream.fill(address: address + 3 * Self.page, size: Self.page, pattern: 0x6A)
+        try session.run(stream)
+        #expect(buffer.u32(at: Int(3 * Self.page)) == 0x6A)
+    }
+}
