@@ -37,4 +37,24 @@ public enum Kernels {
         endif
         end
         """
+
+    /// Spins until the u32 at `flag` becomes non-zero: holds the engine for as long as the CPU
+    /// wants. Arguments: a0 = flag (GPU address).
+    public static let spinUntilFlag = """
+        movi r0, 0
+        loop
+          ld r1, a0, r0, 0
+          break r1
+        endloop
+        end
+        """
+
+    /// Never ends: for watchdog tests. No arguments.
+    public static let infiniteLoop = """
+        movi r0, 0
+        loop
+          iaddi r0, r0, 1
+        endloop
+        end
+        """
 }

@@ -1,0 +1,206 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+@Suite struct ExecutionTests {
+    @Test func fillCopyAndTimestamp() throws {
+        let session = try GPUSession()
+        let (a, aAddress) = try session.mappedBuffer(size: 3 * 4096)
+        let (b, bAddress) = try session.mappedBuffer(size: 3 * 4096)
+        let (clock, clockAddress) = try session.mappedBuffer(size: 4096)
+        let before = Clock.monotonicNanoseconds()
+        var stream = CommandStream()
+        stream.fill(address: aAddress + 4, size: 3 * 4096 - 8, pattern: 0xA5A5_0001)
+        stream.copy(from: aAddress, to: bAddress, size: 3 * 4096)
+        stream.timestamp(address: clockAddress + 8)
+        stream.end()
+        stream.fill(address: aAddress, size: 4, pattern: 0xBAD)  // after end: never runs
+        try session.run(stream)
+        #expect(a.u32(at: 0) == 0)
+        #expect(a.u32(at: 4) == 0xA5A5_0001)
+        #expect(a.u32(at: 3 * 4096 - 8) == 0xA5A5_0001)
+        #expect(a.u32(at: 3 * 4096 - 4) == 0)
+        #expect(Array(a.bytes) == Array(b.bytes))
+        let stamp = clock.contents.load(fromByteOffset: 8, as: UInt64.self)
+        #expect(stamp >= before && stamp <= Clock.monotonicNanoseconds())
+    }
+
+    @Test func vectorAddOfAMillionElements() throws {
+        let session = try GPUSession()
+        let count = 1 << 20
+        let (x, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (y, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (z, zAddress) = try session.mappedBuffer(size: UInt64(count * 4))
+        let xs = x.contents.bindMemory(to: Float.self, capacity: count)
+        let ys = y.contents.bindMemory(to: Float.self, capacity: count)
+        for i in 0..<count {
+            xs[i] = Float(i) * 0.5
+            ys[i] = 3
+        }
+        let program = try session.loadProgram(Kernels.vectorAddF32)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32(count / 256),
+                        workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
+        try session.run(stream)
+        let zs = z.contents.bindMemory(to: Float.self, capacity: count)
+        var mismatches = 0
+        for i in 0..<count where zs[i] != Float(i) * 0.5 + 3 { mismatches += 1 }
+        #expect(mismatches == 0)
+    }
+
+    @Test func reductionSumsEveryElementExactlyOnce() throws {
+        let session = try GPUSession()
+        let count = 100_003  // not a multiple of the wave or workgroup size
+        let (input, inputAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (total, totalAddress) = try session.mappedBuffer(size: 4096)
+        var expected: UInt32 = 0
+        for i in 0..<count {
+            let value = UInt32(i % 1000 + 1)
+            input.contents.storeBytes(of: value, toByteOffset: i * 4, as: UInt32.self)
+            expected &+= value
+        }
+        let program = try session.loadProgram(Kernels.sumU32)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32((count + 127) / 128),
+                        workgroupSize: 128, arguments: [inputAddress, totalAddress, UInt64(count)])
+        try session.run(stream)
+        #expect(total.u32(at: 0) == expected)
+    }
+
+    @Test func workWaitsForItsSemaphoresAndResetsThem() throws {
+        let session = try GPUSession()
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        let gate = try session.connection.createSemaphore()
+        let done = try session.connection.createSemaphore()
+        var stream = CommandStream()
+        stream.fill(address: address, size: 4096, pattern: 42)
+        try session.submit(stream, waits: [gate], signals: [done])
+        #expect(throws: MagmaError(.timedOut)) { try Poll.wait([.semaphore(done)], timeoutNanoseconds: 50_000_000) }
+        #expect(target.u32(at: 0) == 0, "nothing ran before the wait semaphore signaled")
+        gate.signal()
+        try session.waitFor(done)
+        #expect(target.u32(at: 0) == 42)
+        #expect(!gate.isSignaled, "a wait resets its semaphore once all have signaled")
+        #expect(done.isSignaled, "polling does not reset")
+    }
+
+    @Test func oneContextRunsInSubmissionOrderBehindAWait() throws {
+        let session = try GPUSession()
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        let gate = try session.connection.createSemaphore()
+        let done = try session.connection.createSemaphore()
+        var first = CommandStream()
+        first.fill(address: address, size: 4, pattern: 1)
+        var second = CommandStream()
+        second.fill(address: address, size: 4, pattern: 2)
+        try session.submit(first, waits: [gate])
+        try session.submit(second, signals: [done])  // no waits, but queued behind the first
+        #expect(throws: MagmaError(.timedOut)) { try Poll.wait([.semaphore(done)], timeoutNanoseconds: 50_000_000) }
+        gate.signal()
+        try session.waitFor(done)
+        #expect(target.u32(at: 0) == 2)
+    }
+
+    @Test func otherContextsAreNotBlockedByAWait() throws {
+        let session = try GPUSession()
+        let other = try session.connection.createContext()
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        let gate = try session.connection.createSemaphore()
+        let done = try session.connection.createSemaphore()
+        var blocked = CommandStream()
+        blocked.fill(address: address, size: 4, pattern: 1)
+        var free = CommandStream()
+        free.fill(address: address + 4, size: 4, pattern: 2)
+        try session.submit(blocked, waits: [gate])
+        try session.submit(free, signals: [done], on: other)
+        try session.waitFor(done)
+        #expect(target.u32(at: 4) == 2)
+        #expect(target.u32(at: 0) == 0)
+        gate.signal()
+    }
+
+    @Test func oneShotImportsAreNotResetByWaits() throws {
+        let session = try GPUSession()
+        let (_, address) = try session.mappedBuffer(size: 4096)
+        let original = try session.connection.createSemaphore()
+        let oneShot = try session.connection.importSemaphore(try original.export(), flags: .oneShot)
+        let done = try session.connection.createSemaphore()
+        original.signal()
+        var stream = CommandStream()
+        stream.fill(address: address, size: 4, pattern: 5)
+        try session.submit(stream, waits: [oneShot], signals: [done])
+        try session.waitFor(done)
+        #expect(original.isSignaled, "a one-shot wait leaves the shared semaphore signaled")
+    }
+
+    @Test func inlineCommandsRunAndSignalTheirSemaphores() throws {
+        let session = try GPUSession()
+        let (target, address) = try session.mappedBuffer(size: 64 * 1024)
+        let done = try session.connection.createSemaphore()
+        // 200 fills of 32 bytes each: more than one 2 KiB message's worth.
+        var commands: [InlineCommand] = []
+        for index in 0..<200 {
+            var stream = CommandStream()
+            stream.fill(address: address + UInt64(index * 4), size: 4, pattern: UInt32(index + 1))
+            commands.append(InlineCommand(data: stream.bytes, semaphores: index == 199 ? [done.id] : []))
+        }
+        #expect(InlineCommandBatching.batches(commands).count > 1)
+        try session.connection.executeInline(on: session.context, commands)
+        try session.waitFor(done)
+        #expect(target.u32s(200) == (1...200).map(UInt32.init))
+    }
+
+    @Test func multipleCommandBuffersRunInOrder() throws {
+        let session = try GPUSession()
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        var first = CommandStream()
+        first.fill(address: address, size: 8, pattern: 1)
+        first.end()
+        var second = CommandStream()
+        second.fill(address: address + 4, size: 4, pattern: 2)
+        second.end()
+        let commands = try session.connection.createBuffer(size: 8192)
+        commands.bytes.copyMemory(from: first.bytes.withUnsafeBytes { $0 })
+        (commands.contents + 4096).copyMemory(from: second.bytes, byteCount: second.bytes.count)
+        let done = try session.connection.createSemaphore()
+        try session.connection.execute(on: session.context, CommandDescriptor(
+            resources: [BufferRange(bufferId: commands.id, offset: 0, length: 8192)],
+            commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0), CommandBufferEntry(resourceIndex: 0, startOffset: 4096)],
+            signalSemaphores: [done.id]))
+        try session.waitFor(done)
+        #expect(target.u32s(2) == [1, 2])
+    }
+
+    @Test func higherPriorityContextsRunFirst() throws {
+        let device = try Device.open(.inProcess(SoftGPUDriver()))
+        let session = try GPUSession(device: device, priority: .low)
+        let urgent = try session.connection.createContext(priority: .high)
+        let holder = try session.connection.createContext(priority: .realtime)
+        let (log, logAddress) = try session.mappedBuffer(size: 4096)
+        let (flag, flagAddress) = try session.mappedBuffer(size: 4096)
+        let lowDone = try session.connection.createSemaphore()
+        let highDone = try session.connection.createSemaphore()
+        // Occupy the engine with a program that spins until the CPU raises a flag.
+        let spin = try session.loadProgram(Kernels.spinUntilFlag)
+        var blocker = CommandStream()
+        blocker.dispatch(programAddress: spin.address, programSize: spin.size, workgroupCount: 1, workgroupSize: 1, arguments: [flagAddress])
+        try session.submit(blocker, on: holder)
+        // Both queue behind it: low first, then high.
+        var low = CommandStream()
+        low.copy(from: logAddress, to: logAddress + 8, size: 4)   // records what ran before it
+        low.fill(address: logAddress, size: 4, pattern: 1)
+        var high = CommandStream()
+        high.copy(from: logAddress, to: logAddress + 12, size: 4)
+        high.fill(address: logAddress, size: 4, pattern: 2)
+        try session.submit(low, signals: [lowDone], on: session.context)
+        try session.submit(high, signals: [highDone], on: urgent)
+        flag.contents.storeBytes(of: 1 as UInt32, as: UInt32.self)
+        try session.waitFor(lowDone)
+        try session.waitFor(highDone)
+        // Low saw high's mark: high ran first.
+        #expect(log.u32(at: 8) == 2)
+        #expect(log.u32(at: 12) == 0)
+    }
+}
