@@ -41,6 +41,17 @@ public struct GpuMapping: Sendable {
 
     /// One past the last GPU address.
     public var endAddress: UInt64 { gpuAddress + length }
+
+    /// Describes a mapping. MagmaSystem creates these after validating a map request; drivers
+    /// and their tests may build their own.
+    public init(gpuAddress: UInt64, memory: SharedMemory, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
+        self.gpuAddress = gpuAddress
+        self.memory = memory
+        self.bufferId = bufferId
+        self.offset = offset
+        self.length = length
+        self.flags = flags
+    }
 }
 
 /// A resource of a command batch, resolved to memory.

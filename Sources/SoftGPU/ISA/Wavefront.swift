@@ -114,7 +114,7 @@ struct Wavefront {
             case .fdiv: try forEachLane(active) { set(d, $0, (float(a, $0) / float(b, $0)).bitPattern) }
             case .fmin: try forEachLane(active) { set(d, $0, Float.minimum(float(a, $0), float(b, $0)).bitPattern) }
             case .fmax: try forEachLane(active) { set(d, $0, Float.maximum(float(a, $0), float(b, $0)).bitPattern) }
-            case .fma: try forEachLane(active) { set(d, $0, float(a, $0).addingProduct(float(b, $0), float(d, $0)).bitPattern) }
+            case .fma: try forEachLane(active) { set(d, $0, float(d, $0).addingProduct(float(a, $0), float(b, $0)).bitPattern) }
             case .itof: try forEachLane(active) { set(d, $0, Float(Int32(bitPattern: reg(a, $0))).bitPattern) }
             case .utof: try forEachLane(active) { set(d, $0, Float(reg(a, $0)).bitPattern) }
             case .ftoi: try forEachLane(active) { set(d, $0, UInt32(bitPattern: Self.saturatingInt32(float(a, $0)))) }
