@@ -1,6 +1,5 @@
 import MagmaPlatform
 import MagmaProtocol
-import Synchronization
 
 /// One client's connection: its object tables, address space and contexts.
 ///
@@ -15,7 +14,7 @@ public final class SystemConnection: Sendable {
     public let trust: ClientTrust
     private let device: SystemDevice
     private let sink: any NotificationSink
-    private let state = Mutex(ConnectionState())
+    private let state = Locked(ConnectionState())
     private let reporter: Reporter
     private let msd: any MsdConnection
 
@@ -207,7 +206,7 @@ public final class SystemConnection: Sendable {
             let waits = try descriptor.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let work = makeWork(.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags), signals: signals)
-            for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
+            for id in work.payload.resourceIds { state.buffers[id]?.inflight += 1 }
             device.waitStage.submit(work, waits: waits, to: context)
         }
     }
@@ -228,8 +227,7 @@ public final class SystemConnection: Sendable {
     }
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
-        let ids: [ObjectId]
-        if case .commandBuffers(let resources, _, _) = payload { ids = resources.map(\.range.bufferId) } else { ids = [] }
+        let ids = payload.resourceIds
         return GpuWork(payload: payload, signalSemaphores: signals) { [weak self] _ in
             self?.workCompleted(resourceIds: ids)
         }
@@ -296,7 +294,7 @@ public final class SystemConnection: Sendable {
     private final class Reporter: MsdNotificationHandler {
         struct WeakConnection { weak var value: SystemConnection? }
         let sink: any NotificationSink
-        let connection = Mutex(WeakConnection())
+        let connection = Locked(WeakConnection())
 
         init(sink: any NotificationSink) { self.sink = sink }
 

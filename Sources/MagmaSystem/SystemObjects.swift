@@ -68,6 +68,12 @@ public final class GpuWork: Sendable {
         case commandBuffers(resources: [ResolvedResource], entries: [CommandBufferEntry], flags: UInt64)
         /// Inline command bytes.
         case inline([UInt8])
+
+        /// The buffer ids this work keeps in flight.
+        var resourceIds: [ObjectId] {
+            if case .commandBuffers(let resources, _, _) = self { return resources.map(\.range.bufferId) }
+            return []
+        }
     }
 
     /// What to run.
@@ -88,11 +94,5 @@ public final class GpuWork: Sendable {
         guard !completed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if status == .ok { signalSemaphores.forEach { $0.signal() } }
         onComplete(status)
-    }
-
-    /// The buffer ids this work keeps in flight.
-    var resourceIds: [ObjectId] {
-        if case .commandBuffers(let resources, _, _) = payload { return resources.map(\.range.bufferId) }
-        return []
     }
 }
