@@ -12,7 +12,7 @@ public final class Buffer: Sendable {
     let memory: SharedMemory
     let ownership: Ownership
     private let policy = Atomic<UInt32>(CachePolicy.cached.rawValue)
-    private let label = Mutex<String>("")
+    private let label = Locked<String>("")
 
     /// Longest name kept by `setName`.
     public static let maxNameLength = 32

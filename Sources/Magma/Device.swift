@@ -2,7 +2,6 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
 import SoftGPU
-import Synchronization
 
 /// Where a device is.
 public enum DeviceLocator: Sendable {
@@ -20,7 +19,7 @@ public enum DeviceLocator: Sendable {
 public final class Device: Sendable {
     private let transport: any DeviceTransport
 
-    private static let embeddedDevice = Mutex<InProcessDeviceTransport?>(nil)
+    private static let embeddedDevice = Locked<InProcessDeviceTransport?>(nil)
 
     private init(transport: any DeviceTransport) {
         self.transport = transport

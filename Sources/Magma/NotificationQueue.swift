@@ -1,7 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
-import Synchronization
 
 /// The in-process notification channel: a bounded queue of messages with a pollable eventfd
 /// that is readable while messages are pending or after the connection closed.
@@ -18,7 +17,7 @@ final class NotificationQueue: NotificationSink {
         var pending: Int { messages.count - head }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let readiness: EventSemaphore
 
     init() throws(PlatformError) {

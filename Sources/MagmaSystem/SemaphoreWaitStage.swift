@@ -1,6 +1,5 @@
 import MagmaPlatform
 import MagmaProtocol
-import Synchronization
 
 /// Holds work until its wait semaphores have all signaled, then resets them (binary semantics)
 /// and hands the work to the driver, keeping each context's submission order.
@@ -24,7 +23,7 @@ final class SemaphoreWaitStage: Sendable {
         var waiterRunning = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wake: EventSemaphore
 
     init() throws(PlatformError) {

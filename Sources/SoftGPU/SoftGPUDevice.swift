@@ -2,7 +2,6 @@ import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
-import Synchronization
 
 /// Settings of a SoftGPU device.
 public struct SoftGPUConfiguration: Sendable {

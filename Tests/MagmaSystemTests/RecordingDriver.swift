@@ -1,7 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
-import Synchronization
 
 /// A fake system driver that records what MagmaSystem asks of it and holds submitted work
 /// until the test completes it: the system layer tested without any GPU.
@@ -15,7 +14,7 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         var released = 0
     }
 
-    let log = Mutex(Log())
+    let log = Locked(Log())
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
 
@@ -58,8 +57,8 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
 
 /// Records what the system sends to the client.
 final class RecordingSink: NotificationSink, @unchecked Sendable {
-    let epitaphs = Mutex<[MagmaError]>([])
-    let messages = Mutex<[[UInt8]]>([])
+    let epitaphs = Locked<[MagmaError]>([])
+    let messages = Locked<[[UInt8]]>([])
     func deliver(_ message: [UInt8]) { messages.withLock { $0.append(message) } }
     func connectionClosed(_ error: MagmaError) { epitaphs.withLock { $0.append(error) } }
 }

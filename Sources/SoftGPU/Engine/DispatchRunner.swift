@@ -16,7 +16,7 @@ enum DispatchRunner {
     private final class Shared: Sendable {
         let nextWorkgroup = Atomic<UInt32>(0)
         let stopped = Atomic<Bool>(false)
-        let failure = Mutex<ExecutionFault?>(nil)
+        let failure = Locked<ExecutionFault?>(nil)
         let instructions = Atomic<UInt64>(0)
 
         func fail(_ fault: ExecutionFault) {

@@ -23,7 +23,7 @@ final class Engine: Sendable {
     }
 
     let configuration: SoftGPUConfiguration
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let executor = DispatchQueue(label: "softgpu.engine")
     private let busy = Atomic<UInt64>(0)
 

@@ -44,7 +44,7 @@ final class AddressSpace: Sendable {
         var growable: [GpuMapping] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Bumped whenever entries are removed; cached translations older than it are stale.
     let generation = Atomic<UInt64>(0)
 
