@@ -89,10 +89,12 @@ public final class GpuWork: Sendable {
         self.onComplete = onComplete
     }
 
-    /// Reports the outcome. On `.ok` the signal semaphores fire. Only the first call counts.
+    /// Reports the outcome. The work's resources stop being in flight, then, on `.ok`, the
+    /// signal semaphores fire: a client woken by them may release what the work used. Only
+    /// the first call counts.
     public func complete(_ status: MagmaStatus) {
         guard !completed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if status == .ok { signalSemaphores.forEach { $0.signal() } }
         onComplete(status)
+        if status == .ok { signalSemaphores.forEach { $0.signal() } }
     }
 }
