@@ -206,7 +206,7 @@ public final class SystemConnection: Sendable {
             let waits = try descriptor.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let work = makeWork(.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags), signals: signals)
-            for id in work.payload.resourceIds { state.buffers[id]?.inflight += 1 }
+            for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
             device.waitStage.submit(work, waits: waits, to: context)
         }
     }
@@ -228,7 +228,7 @@ public final class SystemConnection: Sendable {
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
-        return GpuWork(payload: payload, signalSemaphores: signals) { [weak self] _ in
+        return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] _ in
             self?.workCompleted(resourceIds: ids)
         }
     }

@@ -80,11 +80,15 @@ public final class GpuWork: Sendable {
     public let payload: Payload
     /// Semaphores signaled when the work completes successfully.
     public let signalSemaphores: [SystemSemaphore]
+    /// The buffer ids this work keeps in flight until it completes.
+    let resourceIds: [ObjectId]
     private let onComplete: @Sendable (MagmaStatus) -> Void
     private let completed = Atomic<Bool>(false)
 
-    init(payload: Payload, signalSemaphores: [SystemSemaphore], onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
+    init(payload: Payload, resourceIds: [ObjectId], signalSemaphores: [SystemSemaphore],
+         onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
         self.payload = payload
+        self.resourceIds = resourceIds
         self.signalSemaphores = signalSemaphores
         self.onComplete = onComplete
     }
