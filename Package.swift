@@ -8,7 +8,9 @@ let package = Package(
         .library(name: "Magma", targets: ["Magma"]),
         .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
+        .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .executable(name: "magma", targets: ["magma"]),
+        .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,8 +20,16 @@ let package = Package(
         .target(name: "CMagmaLinux"),
         // Owned descriptors, shared memory, event semaphores, poll: the OS edge.
         .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
-        // Status codes, ids, flags and command structures shared by every layer.
+        // Status codes, ids, flags and command structures shared by every layer (partly
+        // generated from protocol/magma.json).
         .target(name: "MagmaProtocol"),
+        // The wire format: message codecs generated from protocol/magma.json.
+        .target(name: "MagmaWire", dependencies: ["MagmaProtocol"]),
+        // The C declarations generated from the spec (include/magma_common_defs.h).
+        .target(name: "CMagma", path: "include", publicHeadersPath: "."),
+        // Reads protocol/magma.json and renders the codecs, the C header, docs and tests.
+        .target(name: "ProtocolGenerator"),
+        .executableTarget(name: "magma-protocol-gen", dependencies: ["ProtocolGenerator"]),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The reference GPU, executed on the CPU.
@@ -36,6 +46,8 @@ let package = Package(
         ),
         .testTarget(name: "MagmaTests", dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux"]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),
+        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma"]),
+        .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform"]),
     ],
     swiftLanguageModes: [.v6]

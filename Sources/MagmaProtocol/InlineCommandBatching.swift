@@ -1,8 +1,5 @@
 /// How inline commands are packed into protocol messages.
 public enum InlineCommandBatching {
-    /// The payload bound of one ExecuteInlineCommands message, as in Fuchsia.
-    public static let maxMessageDataSize = 2048
-
     /// Bytes one command costs in a message: its data plus 8 per semaphore id.
     public static func cost(of command: InlineCommand) -> Int { command.data.count + 8 * command.semaphores.count }
 

@@ -1,18 +1,3 @@
-/// Magma status codes, with the values of Fuchsia's magma_common_defs.h.
-public enum MagmaStatus: Int32, Sendable, CaseIterable {
-    case ok = 0
-    case internalError = -1
-    case invalidArgs = -2
-    case accessDenied = -3
-    case memoryError = -4
-    case contextKilled = -5
-    case connectionLost = -6
-    case timedOut = -7
-    case unimplemented = -8
-    /// An object was in the wrong state for the request.
-    case badState = -9
-}
-
 /// A failed Magma operation: a status code plus a human-readable reason.
 ///
 /// Two errors compare equal when their statuses match; the message is for people.

@@ -1,0 +1,25 @@
+/// A file descriptor that travels beside a message's bytes (SCM_RIGHTS on a socket), not in them.
+///
+/// A message field holds the handle's index in the message's handle list. The codec never opens
+/// or closes descriptors: the transport owns them and closes any the decoded message did not claim.
+public struct WireHandle: Hashable, Sendable {
+    /// The descriptor number in this process.
+    public var descriptor: Int32
+
+    /// Wraps a descriptor.
+    public init(_ descriptor: Int32) { self.descriptor = descriptor }
+}
+
+/// An encoded message: bytes for the datagram and handles for its ancillary data.
+public struct EncodedMessage: Hashable, Sendable {
+    /// The header and body, little-endian; the length is a multiple of 8.
+    public var bytes: [UInt8]
+    /// Descriptors to send with the bytes, in index order.
+    public var handles: [WireHandle]
+
+    /// Wraps encoded bytes and their handles.
+    public init(bytes: [UInt8], handles: [WireHandle]) {
+        self.bytes = bytes
+        self.handles = handles
+    }
+}
