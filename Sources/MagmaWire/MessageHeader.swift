@@ -64,11 +64,6 @@ public struct MessageHeader: Hashable, Sendable {
         }
         guard Int(handleCount) == received else { throw .handleCountMismatch(declared: Int(handleCount), received: received) }
     }
-
-    /// Reads the ordinal of a message without validating anything else, or nil if too short.
-    public static func peekOrdinal(_ bytes: [UInt8]) -> UInt32? {
-        bytes.count >= 8 ? WireBytes.load(UInt32.self, bytes, 4) : nil
-    }
 }
 
 /// Little-endian loads and stores on byte arrays, for offsets already checked.

@@ -162,6 +162,12 @@ struct MalformedMessageTests {
         expectWireError(.unclaimedHandle(index: 0), decoding: withHandle, handles: [WireHandle(3)], as: PrimaryProtocol.Flush.self)
     }
 
+    @Test func aServerAnswersMalformedMessagesWithInvalidArgs() {
+        let error = MagmaError(WireError.truncated(needed: 24, available: 3))
+        #expect(error.status == .invalidArgs)
+        #expect(error.message.contains("truncated"))
+    }
+
     /// Random corruption of every sample: each result is a message or a typed error, never a trap.
     @Test func randomCorruptionNeverTraps() throws {
         var random = SplitMix64(state: 0x5EED)
