@@ -19,9 +19,7 @@ public final class SharedMemory: @unchecked Sendable {
     private init(descriptor: OwnedFileDescriptor, size: Int) throws(PlatformError) {
         let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
         guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap") }
-        var info = stat()
-        fstat(descriptor.rawValue, &info)
-        self.identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        self.identity = try FileIdentity(of: descriptor.rawValue)
         self.descriptor = descriptor
         self.size = size
         self.base = mapped
@@ -72,6 +70,14 @@ public final class SharedMemory: @unchecked Sendable {
 public struct FileIdentity: Hashable, Sendable {
     public let device: UInt64
     public let inode: UInt64
+
+    /// The identity of the open file behind `descriptor` (fstat).
+    public init(of descriptor: Int32) throws(PlatformError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw PlatformError(call: "fstat") }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
 }
 
 extension SharedMemory {

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
 int cmagma_memfd_create(const char *name);
@@ -45,5 +46,24 @@ void cmagma_set_thread_name(const char *name);
 
 /// Atomic 32-bit add on shared memory; returns the previous value.
 uint32_t cmagma_atomic_add_u32(uint32_t *address, uint32_t value);
+
+/// The most descriptors one message carries (the protocol's limit).
+#define CMAGMA_MAX_MESSAGE_FDS 64
+
+/// sendmsg of one datagram with `fd_count` descriptors as SCM_RIGHTS, MSG_NOSIGNAL (a dead peer
+/// is EPIPE, not SIGPIPE), and MSG_DONTWAIT if `dont_wait`. EINTR is retried.
+ssize_t cmagma_send_message(int fd, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait);
+
+/// recvmsg of one datagram, receiving descriptors close-on-exec into `fds`. Sets `*truncated`
+/// when the datagram or its descriptors did not fit (descriptors that did not fit are closed).
+/// Returns the bytes received, 0 at end of stream, or -1. EINTR is retried.
+ssize_t cmagma_receive_message(int fd, void *bytes, size_t capacity, int *fds, size_t fd_capacity,
+                               size_t *fd_count, int *truncated, int dont_wait);
+
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
+int cmagma_accept(int fd);
+
+/// SO_PEERCRED: the process id, user id and group id of the socket's peer.
+int cmagma_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
 #endif

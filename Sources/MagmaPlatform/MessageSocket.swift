@@ -1,0 +1,142 @@
+import CMagmaLinux
+import Glibc
+
+/// What one receive on a `MessageSocket` produced.
+public enum Datagram: Sendable {
+    /// One record with the descriptors that came with it. `truncated` means the record or its
+    /// descriptors did not fit the receive (descriptors that did not fit were closed).
+    case message(bytes: [UInt8], descriptors: [OwnedFileDescriptor], truncated: Bool)
+    /// The peer closed its end, or the socket was shut down.
+    case endOfStream
+}
+
+/// Who is on the other end of a Unix socket (SO_PEERCRED).
+public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
+    public var processId: Int32
+    public var userId: UInt32
+    public var groupId: UInt32
+    public var description: String { "pid \(processId) uid \(userId) gid \(groupId)" }
+}
+
+/// A Unix SOCK_SEQPACKET socket: each send is one record, and descriptors travel beside the bytes
+/// (SCM_RIGHTS). Sends and receives may run on different threads at once.
+public final class MessageSocket: Sendable {
+    /// The socket descriptor.
+    public let descriptor: OwnedFileDescriptor
+
+    /// Wraps a connected or listening socket.
+    public init(adopting descriptor: OwnedFileDescriptor) { self.descriptor = descriptor }
+
+    /// Two connected sockets.
+    public static func pair() throws(PlatformError) -> (MessageSocket, MessageSocket) {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw PlatformError(call: "socketpair")
+        }
+        return (MessageSocket(adopting: OwnedFileDescriptor(taking: fds[0])), MessageSocket(adopting: OwnedFileDescriptor(taking: fds[1])))
+    }
+
+    /// Binds and listens at `path`, then sets its permission bits.
+    public static func listen(path: String, permissions: mode_t, backlog: Int32 = 128) throws(PlatformError) -> MessageSocket {
+        let socket = try unbound()
+        var address = try socketAddress(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw PlatformError(call: "bind(\(path))") }
+        guard chmod(path, permissions) == 0 else { throw PlatformError(call: "chmod(\(path))") }
+        guard Glibc.listen(socket.descriptor.rawValue, backlog) == 0 else { throw PlatformError(call: "listen") }
+        return socket
+    }
+
+    /// Connects to a listening socket at `path`.
+    public static func connect(path: String) throws(PlatformError) -> MessageSocket {
+        let socket = try unbound()
+        var address = try socketAddress(path)
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if result == 0 { return socket }
+            if errno != EINTR { throw PlatformError(call: "connect(\(path))") }
+        }
+    }
+
+    /// Waits for and accepts one connection. Fails once the listener is shut down.
+    public func accept() throws(PlatformError) -> MessageSocket {
+        while true {
+            let fd = cmagma_accept(descriptor.rawValue)
+            if fd >= 0 { return MessageSocket(adopting: OwnedFileDescriptor(taking: fd)) }
+            if errno != EINTR, errno != ECONNABORTED { throw PlatformError(call: "accept") }
+        }
+    }
+
+    /// Sends one record with `descriptors` beside it. With `wait` false, a full socket is
+    /// EAGAIN instead of blocking. A closed peer is EPIPE.
+    public func send(_ bytes: [UInt8], descriptors: [Int32] = [], wait: Bool = true) throws(PlatformError) {
+        let sent = bytes.withUnsafeBytes { raw in
+            descriptors.withUnsafeBufferPointer { fds in
+                cmagma_send_message(descriptor.rawValue, raw.baseAddress, raw.count, fds.baseAddress, fds.count, wait ? 0 : 1)
+            }
+        }
+        guard sent >= 0 else { throw PlatformError(call: "sendmsg") }
+        guard sent == bytes.count else { throw PlatformError(call: "sendmsg (short)", code: EMSGSIZE) }
+    }
+
+    /// Receives one record of at most `capacity` bytes. With `wait` false, returns nil when
+    /// nothing is pending.
+    public func receive(capacity: Int, wait: Bool = true) throws(PlatformError) -> Datagram? {
+        var fds = [Int32](repeating: -1, count: Int(CMAGMA_MAX_MESSAGE_FDS))
+        var fdCount = 0
+        var truncated: Int32 = 0
+        var received = 0
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, count in
+            received = fds.withUnsafeMutableBufferPointer { fdBuffer in
+                cmagma_receive_message(descriptor.rawValue, buffer.baseAddress, capacity, fdBuffer.baseAddress,
+                                       fdBuffer.count, &fdCount, &truncated, wait ? 0 : 1)
+            }
+            failure = errno
+            count = max(received, 0)
+        }
+        if received < 0 {
+            if !wait, failure == EAGAIN || failure == EWOULDBLOCK { return nil }
+            if failure == ECONNRESET { return .endOfStream }
+            throw PlatformError(call: "recvmsg", code: failure)
+        }
+        let owned = fds.prefix(fdCount).map { OwnedFileDescriptor(taking: $0) }
+        if received == 0, owned.isEmpty { return .endOfStream }
+        return .message(bytes: bytes, descriptors: owned, truncated: truncated != 0)
+    }
+
+    /// Ends both directions: blocked and later receives see end of stream, sends fail.
+    public func shutdown() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RDWR)) }
+
+    /// The peer's process, user and group, if the kernel knows them.
+    public var peerCredentials: PeerCredentials? {
+        var credentials = PeerCredentials(processId: 0, userId: 0, groupId: 0)
+        guard cmagma_peer_credentials(descriptor.rawValue, &credentials.processId, &credentials.userId, &credentials.groupId) == 0 else {
+            return nil
+        }
+        return credentials
+    }
+
+    private static func unbound() throws(PlatformError) -> MessageSocket {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw PlatformError(call: "socket") }
+        return MessageSocket(adopting: OwnedFileDescriptor(taking: fd))
+    }
+
+    private static func socketAddress(_ path: String) throws(PlatformError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !bytes.isEmpty, bytes.count < capacity else { throw PlatformError(call: "socket path '\(path)'", code: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
+    }
+}
