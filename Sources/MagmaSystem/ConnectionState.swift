@@ -18,6 +18,20 @@ struct ConnectionState {
     var semaphores: [ObjectId: SystemSemaphore] = [:]
     var contexts: [UInt32: any MsdContext] = [:]
     var mappings = MappingTable()
+    /// Bytes of distinct buffer memory imported.
+    var importedBytes: UInt64 = 0
+    var performanceCounterAccess = false
+
+    /// Objects held: buffers, semaphores, contexts and mappings.
+    var objectCount: Int { buffers.count + semaphores.count + contexts.count + mappings.count }
+
+    /// MEMORY_ERROR if one more object, or `bytes` more imported memory, would pass `limits`.
+    func checkRoom(for bytes: UInt64 = 0, within limits: ConnectionLimits) throws(MagmaError) {
+        guard objectCount < limits.maxObjects else { throw .memoryError("connection holds \(objectCount) objects, the limit") }
+        guard importedBytes + bytes <= limits.maxImportedBytes else {
+            throw .memoryError("importing \(bytes) bytes passes the connection's limit of \(limits.maxImportedBytes)")
+        }
+    }
 
     func buffer(_ id: ObjectId) throws(MagmaError) -> BufferEntry {
         guard let entry = buffers[id] else { throw .invalidArgs("unknown buffer id \(id)") }

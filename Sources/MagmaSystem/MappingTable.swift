@@ -2,6 +2,9 @@
 struct MappingTable {
     private(set) var mappings: [GpuMapping] = []
 
+    /// Mappings held.
+    var count: Int { mappings.count }
+
     /// Index of the first mapping whose start is at or above `address`.
     private func lowerBound(_ address: UInt64) -> Int {
         var low = 0, high = mappings.count

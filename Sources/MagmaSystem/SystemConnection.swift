@@ -12,16 +12,19 @@ public final class SystemConnection: Sendable {
     public let clientId: UInt64
     /// Whether the client may use privileged features.
     public let trust: ClientTrust
+    /// What the connection may hold.
+    public let limits: ConnectionLimits
     private let device: SystemDevice
     private let sink: any NotificationSink
     private let state = Locked(ConnectionState())
     private let reporter: Reporter
     private let msd: any MsdConnection
 
-    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, sink: any NotificationSink) throws(MagmaError) {
+    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, limits: ConnectionLimits, sink: any NotificationSink) throws(MagmaError) {
         self.device = device
         self.clientId = clientId
         self.trust = trust
+        self.limits = limits
         self.sink = sink
         reporter = Reporter(sink: sink)
         msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
@@ -41,7 +44,7 @@ public final class SystemConnection: Sendable {
     /// Imports buffer memory under a client-chosen id. Importing the same memory again under
     /// the same id counts another import; other memory under a used id is INVALID_ARGS.
     public func importBuffer(id: ObjectId, memory: SharedMemory) {
-        perform { state throws(MagmaError) in
+        perform { [limits] state throws(MagmaError) in
             guard id != invalidObjectId else { throw .invalidArgs("buffer id 0") }
             if var entry = state.buffers[id] {
                 guard entry.memory.identity == memory.identity else {
@@ -50,7 +53,9 @@ public final class SystemConnection: Sendable {
                 entry.imports += 1
                 state.buffers[id] = entry
             } else {
+                try state.checkRoom(for: UInt64(memory.size), within: limits)
                 state.buffers[id] = BufferEntry(memory: memory, imports: 1, inflight: 0)
+                state.importedBytes += UInt64(memory.size)
             }
         }
     }
@@ -67,6 +72,7 @@ public final class SystemConnection: Sendable {
                 return
             }
             state.buffers[id] = nil
+            state.importedBytes -= UInt64(entry.memory.size)
             state.mappings.removeAll(of: id).forEach { msd.unmap($0) }
         }
     }
@@ -75,9 +81,10 @@ public final class SystemConnection: Sendable {
 
     /// Imports a semaphore under a client-chosen id; a used id or 0 is INVALID_ARGS.
     public func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
-        perform { state throws(MagmaError) in
+        perform { [limits] state throws(MagmaError) in
             guard id != invalidObjectId else { throw .invalidArgs("semaphore id 0") }
             guard state.semaphores[id] == nil else { throw .invalidArgs("semaphore id \(id) already imported") }
+            try state.checkRoom(within: limits)
             guard ImportSemaphoreFlags.oneShot.union(flags) == .oneShot else {
                 throw .invalidArgs("unknown semaphore import flags \(flags.rawValue)")
             }
@@ -97,8 +104,9 @@ public final class SystemConnection: Sendable {
     /// Creates a context under a client-chosen id. Priorities above medium need a trusted
     /// client (ACCESS_DENIED otherwise).
     public func createContext(id: UInt32, priority: Priority) {
-        perform { [msd, trust] state throws(MagmaError) in
+        perform { [msd, trust, limits] state throws(MagmaError) in
             guard state.contexts[id] == nil else { throw .invalidArgs("context id \(id) already exists") }
+            try state.checkRoom(within: limits)
             guard priority <= .medium || trust == .trusted else {
                 throw .accessDenied("priority \(priority.rawValue) needs a trusted client")
             }
@@ -123,7 +131,7 @@ public final class SystemConnection: Sendable {
     /// lengths must be page aligned and in range, flags must be known and non-empty, and the
     /// range must not overlap another mapping.
     public func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
-        perform { [msd] state throws(MagmaError) in
+        perform { [msd, limits] state throws(MagmaError) in
             let entry = try state.buffer(bufferId)
             let accessBits = MapFlags([.read, .write, .execute])
             guard !flags.intersection(accessBits).isEmpty else { throw .invalidArgs("map flags grant no access") }
@@ -140,6 +148,7 @@ public final class SystemConnection: Sendable {
             guard !state.mappings.overlaps(start: gpuAddress, end: end) else {
                 throw .invalidArgs("gpu range 0x\(String(gpuAddress, radix: 16))..<0x\(String(end, radix: 16)) overlaps a mapping")
             }
+            try state.checkRoom(within: limits)
             let mapping = GpuMapping(gpuAddress: gpuAddress, memory: entry.memory, bufferId: bufferId,
                                      offset: offset, length: length, flags: flags)
             try msd.map(mapping)
@@ -250,8 +259,22 @@ public final class SystemConnection: Sendable {
         cancelled.forEach { $0.complete(.contextKilled) }
     }
 
-    /// Kills the connection with `error` unless it already failed.
-    func fail(_ error: MagmaError) {
+    // MARK: Performance counters
+
+    /// Grants access to performance counters if `token` is the identity of this device's
+    /// `performanceCounterToken`. Any other token is ignored: access stays as it was.
+    public func enablePerformanceCounterAccess(token: FileIdentity) {
+        perform { [device] state throws(MagmaError) in
+            if token == device.performanceCounterToken.identity { state.performanceCounterAccess = true }
+        }
+    }
+
+    /// Whether an `enablePerformanceCounterAccess` has succeeded.
+    public var isPerformanceCounterAccessAllowed: Bool { state.withLock { $0.performanceCounterAccess } }
+
+    /// Kills the connection with `error` unless it already failed: for what the transport
+    /// finds wrong (a malformed message, a descriptor of the wrong kind).
+    public func fail(_ error: MagmaError) {
         perform { _ throws(MagmaError) in throw error }
     }
 

@@ -35,6 +35,9 @@ public final class SystemDevice: Sendable {
     public let msd: any MsdDevice
     /// The published flow-control limits.
     public let limits: FlowControlLimits
+    /// The token that grants performance-counter access: only its identity matters. Hand a
+    /// duplicate of its descriptor only to clients allowed to read counters.
+    public let performanceCounterToken: SharedMemory
     let waitStage: SemaphoreWaitStage
     private let nextClientId = Atomic<UInt64>(1)
 
@@ -42,7 +45,10 @@ public final class SystemDevice: Sendable {
     public init(driver: any MsdDriver, limits: FlowControlLimits = .standard) throws(MagmaError) {
         msd = try driver.createDevice()
         self.limits = limits
-        do { waitStage = try SemaphoreWaitStage() } catch { throw .internalError("\(error)") }
+        do {
+            waitStage = try SemaphoreWaitStage()
+            performanceCounterToken = try SharedMemory.create(size: 1, name: "magma-perf-token")
+        } catch { throw .internalError("\(error)") }
     }
 
     /// Answers a device query. `maximumInflightParams` comes from the system, the rest from
@@ -53,8 +59,9 @@ public final class SystemDevice: Sendable {
     }
 
     /// Opens a connection for one client. `sink` receives its notifications and epitaph.
-    public func openConnection(trust: ClientTrust, sink: any NotificationSink) throws(MagmaError) -> SystemConnection {
+    public func openConnection(trust: ClientTrust, limits: ConnectionLimits = .unlimited,
+                               sink: any NotificationSink) throws(MagmaError) -> SystemConnection {
         let clientId = nextClientId.wrappingAdd(1, ordering: .relaxed).oldValue
-        return try SystemConnection(device: self, clientId: clientId, trust: trust, sink: sink)
+        return try SystemConnection(device: self, clientId: clientId, trust: trust, limits: limits, sink: sink)
     }
 }
