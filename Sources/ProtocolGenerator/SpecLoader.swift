@@ -220,7 +220,7 @@ private struct SpecResolver {
             let optional = text.hasSuffix(">?")
             guard text.hasSuffix(">") || optional else { throw SpecError("\(where_): bad handle type '\(text)'") }
             let kind = String(text.dropFirst("handle<".count).dropLast(optional ? 2 : 1))
-            guard ["buffer", "semaphore", "object", "channel", "event"].contains(kind) else {
+            guard ["buffer", "semaphore", "object", "channel", "token"].contains(kind) else {
                 throw SpecError("\(where_): unknown handle kind '\(kind)'")
             }
             return .handle(kind: kind, optional: optional)

@@ -92,7 +92,7 @@ struct SpecValidationTests {
         let reason = try rejection { tree in
             try editMessage(&tree, "primary", "destroy_context") { message in
                 message["version"] = 2
-                message["fields"] = (message["fields"] as! [[String: Any]]) + [field("fence", "handle<event>", since: 2)]
+                message["fields"] = (message["fields"] as! [[String: Any]]) + [field("fence", "handle<token>", since: 2)]
             }
         }
         #expect(reason.contains("must be optional"))

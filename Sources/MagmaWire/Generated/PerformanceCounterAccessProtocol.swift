@@ -36,7 +36,8 @@ extension PerformanceCounterAccessProtocol {
         public static let version: UInt16 = 1
         public static let name = "performance_counter_access.get_performance_count_token_reply"
 
-        /// An eventfd the server recognises; only its identity matters.
+        /// A descriptor (a memfd) the server recognises by its identity; its contents do not
+        /// matter.
         public var accessToken: WireHandle
 
         public init(accessToken: WireHandle) {
