@@ -9,11 +9,14 @@ let package = Package(
         .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
+        .library(name: "MagmaServer", targets: ["MagmaServer"]),
         .executable(name: "magma", targets: ["magma"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
+        .executable(name: "magmad", targets: ["magmad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Linux calls Swift cannot reach directly (memfd, eventfd, seals, atomics).
@@ -30,6 +33,11 @@ let package = Package(
         // Reads protocol/magma.json and renders the codecs, the C header, docs and tests.
         .target(name: "ProtocolGenerator"),
         .executableTarget(name: "magma-protocol-gen", dependencies: ["ProtocolGenerator"]),
+        .executableTarget(
+            name: "magmad",
+            dependencies: ["MagmaServer", "MagmaSystem", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The reference GPU, executed on the CPU.
@@ -38,13 +46,22 @@ let package = Package(
             dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // Serves a SystemDevice to other processes over Unix sockets (what magmad runs).
+        .target(
+            name: "MagmaServer",
+            dependencies: ["MagmaSystem", "MagmaWire", "MagmaPlatform", "MagmaProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
         // The client library.
-        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "SoftGPU"]),
+        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),
         .executableTarget(
             name: "magma",
             dependencies: ["Magma", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "MagmaTests", dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux"]),
+        .testTarget(
+            name: "MagmaTests",
+            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),

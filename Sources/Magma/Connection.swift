@@ -10,7 +10,7 @@ import Synchronization
 /// the system rejects closes the connection, and the error then shows in `flush()`, `error`,
 /// and every later request. Objects live until released or until the connection closes.
 public final class Connection: Sendable {
-    private let transport: any ConnectionTransport
+    let transport: any ConnectionTransport
     private let nextContextId = Atomic<UInt32>(1)
     private let closed = Atomic<Bool>(false)
 
@@ -187,6 +187,22 @@ public final class Connection: Sendable {
         try checkOpen()
         try context.ownership.check(key)
         transport.executeInlineCommands(contextId: context.id, commands: commands)
+    }
+
+    // MARK: Performance counters
+
+    /// Presents a token from the device's performance-counter endpoint
+    /// (`SocketDeviceTransport.performanceCounterToken(path:)`). A token of another device is
+    /// ignored; check with `isPerformanceCounterAccessAllowed()`.
+    public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
+        try checkOpen()
+        transport.enablePerformanceCounterAccess(token: token)
+    }
+
+    /// Whether performance-counter access has been granted (a round trip).
+    public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
+        try checkOpen()
+        return try transport.isPerformanceCounterAccessAllowed()
     }
 
     // MARK: Notifications

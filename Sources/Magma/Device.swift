@@ -11,6 +11,9 @@ public enum DeviceLocator: Sendable {
     case embedded
     /// A new in-process device served by `driver` (for tests and custom drivers).
     case inProcess(any MsdDriver)
+    /// A device served by magmad, reached through its endpoint socket (for example
+    /// `$XDG_RUNTIME_DIR/magma/gpu/000`).
+    case socket(String)
     /// A device reached through a transport of the caller's.
     case transport(any DeviceTransport)
 }
@@ -37,6 +40,8 @@ public final class Device: Sendable {
             })
         case .inProcess(let driver):
             return Device(transport: InProcessDeviceTransport(system: try SystemDevice(driver: driver)))
+        case .socket(let path):
+            return Device(transport: try SocketDeviceTransport(path: path))
         case .transport(let transport):
             return Device(transport: transport)
         }

@@ -63,6 +63,17 @@ final class InProcessConnectionTransport: ConnectionTransport {
         }
     }
 
+    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) {
+        do { connection.enablePerformanceCounterAccess(token: try FileIdentity(of: token.rawValue)) } catch {
+            connection.fail(.invalidArgs("performance-counter token: \(error)"))
+        }
+    }
+
+    func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
+        if let error = connection.error { throw error }
+        return connection.isPerformanceCounterAccessAllowed
+    }
+
     func flush() -> MagmaError? { connection.flush() }
     var error: MagmaError? { connection.error }
 

@@ -36,6 +36,10 @@ public protocol ConnectionTransport: AnyObject, Sendable {
     func executeCommand(contextId: UInt32, descriptor: CommandDescriptor)
     /// Sends inline commands, split into messages below the protocol's size bound.
     func executeInlineCommands(contextId: UInt32, commands: [InlineCommand])
+    /// Presents a performance-counter access token; a wrong one is ignored.
+    func enablePerformanceCounterAccess(token: OwnedFileDescriptor)
+    /// Round trip: whether performance-counter access has been granted.
+    func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool
 
     /// Round trip: every earlier request has been observed. Returns the connection's error.
     func flush() -> MagmaError?

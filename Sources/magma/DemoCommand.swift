@@ -13,12 +13,14 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Number of f32 elements to add.")
     var elements: Int = 1 << 20
 
+    @OptionGroup var options: DeviceOptions
+
     func run() throws {
         guard elements > 0, elements <= 1 << 24 else {
             throw ValidationError("--elements must be in 1...\(1 << 24) (f32 sums stay exact)")
         }
-        let device = try Device.open(.embedded)
-        print("Magma demo on the embedded device (MagmaSystem + SoftGPU in this process)")
+        let (device, description) = try options.open()
+        print("Magma demo on the device: \(description)")
         for line in try DeviceReport.lines(device) { print("  \(line)") }
 
         let result = try DemoWorkload(device: device, elements: elements).run()

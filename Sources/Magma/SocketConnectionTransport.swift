@@ -1,0 +1,244 @@
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+import MagmaWire
+
+/// One connection to a magmad device: requests are encoded with the generated codecs and sent
+/// on the primary channel; replies, flow-control events and the epitaph come back on it;
+/// notifications arrive on the notification channel.
+final class SocketConnectionTransport: ConnectionTransport {
+    private struct State {
+        var error: MagmaError?
+        var closed = false
+        var budget: FlowControlBudget?
+        var nextTransaction: UInt32 = 1
+        var replies: [UInt32: PrimaryProtocol.ServerMessage] = [:]
+    }
+
+    private let primary: MessageSocket
+    private let notification: MessageSocket
+    private let state = Locked(State())
+
+    /// Starts a connection on channels the server has been handed. With nonzero `limits`,
+    /// flow control is enabled.
+    init(primary: MessageSocket, notification: MessageSocket, limits: FlowControlLimits?) {
+        self.primary = primary
+        self.notification = notification
+        if let limits, limits.maxInflightMessages > 0, limits.maxInflightMegabytes > 0 {
+            state.withLock { state in
+                sendUncounted(.enableFlowControl(.init()), &state)
+                state.budget = FlowControlBudget(maxMessages: UInt64(limits.maxInflightMessages),
+                                                 maxBytes: UInt64(limits.maxInflightMegabytes) << 20)
+            }
+        }
+    }
+
+    deinit { close() }
+
+    // MARK: Requests
+
+    func importBuffer(id: ObjectId, memory: SharedMemory) {
+        let request = PrimaryProtocol.ImportObject(object: WireHandle(memory.descriptor.rawValue), objectType: .buffer, objectId: id, flags: [])
+        withExtendedLifetime(memory) { send(.importObject(request), importing: UInt64(memory.size)) }
+    }
+
+    func releaseBuffer(id: ObjectId) { send(.releaseObject(.init(objectId: id, objectType: .buffer))) }
+
+    func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
+        let request = PrimaryProtocol.ImportObject(object: WireHandle(event.descriptor.rawValue), objectType: .semaphore, objectId: id, flags: flags)
+        withExtendedLifetime(event) { send(.importObject(request)) }
+    }
+
+    func releaseSemaphore(id: ObjectId) { send(.releaseObject(.init(objectId: id, objectType: .semaphore))) }
+
+    func createContext(id: UInt32, priority: Priority) { send(.createContext(.init(contextId: id, priority: priority))) }
+
+    func destroyContext(id: UInt32) { send(.destroyContext(.init(contextId: id))) }
+
+    func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
+        send(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: bufferId, offset: offset, length: length), flags: flags)))
+    }
+
+    func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId) { send(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: bufferId))) }
+
+    func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
+        let range = BufferRange(bufferId: bufferId, offset: offset, length: length)
+        switch op {
+        case .populateTables: send(.bufferRangeOp(.init(op: .populateTables, range: range)))
+        case .depopulateTables: send(.bufferRangeOp(.init(op: .depopulateTables, range: range)))
+        case .commit, .decommit: fail(.invalidArgs("\(op) is performed by the client"))
+        }
+    }
+
+    func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
+        send(.executeCommand(.init(contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
+                                   waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores,
+                                   flags: descriptor.flags)))
+    }
+
+    func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
+        for batch in InlineCommandBatching.batches(commands) {
+            send(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))
+        }
+    }
+
+    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) {
+        withExtendedLifetime(token) { send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(token.rawValue)))) }
+    }
+
+    // MARK: Calls
+
+    func flush() -> MagmaError? {
+        state.withLock { state in
+            if case .failure(let error) = call(.flush(.init()), &state) { return error }
+            return state.error
+        }
+    }
+
+    func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
+        let reply = state.withLock { state in call(.isPerformanceCounterAccessAllowed(.init()), &state) }
+        guard case .isPerformanceCounterAccessAllowedReply(let answer) = try reply.get() else {
+            throw .internalError("the server answered with another message")
+        }
+        return answer.enabled
+    }
+
+    var error: MagmaError? {
+        state.withLock { state in
+            while state.error == nil, receiveFromServer(&state, wait: false) {}
+            return state.error
+        }
+    }
+
+    // MARK: Notifications
+
+    var notificationDescriptor: Int32 { notification.descriptor.rawValue }
+
+    /// Once the connection has failed, the server closes the notification channel right after
+    /// its last notification, so the read waits for that instead of reporting "none pending".
+    func readNotification() throws(MagmaError) -> [UInt8]? {
+        var datagram: Datagram?
+        do {
+            datagram = try notification.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false)
+            if datagram == nil, error != nil {
+                datagram = try notification.receive(capacity: ProtocolLimits.maxMessageBytes, wait: true)
+            }
+        } catch {
+            throw MagmaError(.connectionLost, "notification channel: \(error)")
+        }
+        switch datagram {
+        case nil: return nil
+        case .endOfStream?: throw MagmaError(.connectionLost, "notification channel closed")
+        case .message(let bytes, _, _)?:
+            let message: NotificationProtocol.ServerMessage
+            do { message = try NotificationProtocol.ServerMessage.decode(bytes: bytes).message } catch {
+                throw .internalError("malformed notification: \(error)")
+            }
+            switch message {
+            case .notification(let notification): return notification.data
+            }
+        }
+    }
+
+    func close() {
+        state.withLock { state in
+            guard !state.closed else { return }
+            state.closed = true
+            primary.shutdown()
+            notification.shutdown()
+        }
+    }
+
+    // MARK: Sending and receiving
+
+    /// Sends a feed-forward request, waiting first while flow control says so.
+    private func send(_ message: PrimaryProtocol.ClientMessage, importing bytes: UInt64 = 0) {
+        state.withLock { state in
+            guard state.error == nil, !state.closed else { return }
+            while state.error == nil, state.budget?.mustWait(forBytes: bytes) == true {
+                _ = receiveFromServer(&state, wait: true)
+            }
+            if sendUncounted(message, &state) { state.budget?.sent(importing: bytes) }
+        }
+    }
+
+    /// Encodes and sends; a message that cannot be encoded fails the connection, as the server
+    /// would. Returns whether it was sent.
+    @discardableResult
+    private func sendUncounted(_ message: PrimaryProtocol.ClientMessage, transactionId: UInt32 = 0, _ state: inout State) -> Bool {
+        guard state.error == nil, !state.closed else { return false }
+        let encoded: EncodedMessage
+        do { encoded = try message.encoded(transactionId: transactionId) } catch {
+            state.error = .invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)")
+            primary.shutdown()
+            return false
+        }
+        do {
+            try primary.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+            return true
+        } catch {
+            // The server closed the connection; its epitaph may be waiting.
+            while receiveFromServer(&state, wait: false) {}
+            state.error = state.error ?? MagmaError(.connectionLost, "the server is gone: \(error)")
+            return false
+        }
+    }
+
+    /// Sends a synchronous call and waits for its reply (or the connection's end).
+    private func call(_ message: PrimaryProtocol.ClientMessage, _ state: inout State) -> Result<PrimaryProtocol.ServerMessage, MagmaError> {
+        if let error = state.error { return .failure(error) }
+        guard !state.closed else { return .failure(.badState("connection was released")) }
+        let transaction = state.nextTransaction
+        state.nextTransaction = transaction == .max ? 1 : transaction + 1
+        guard sendUncounted(message, transactionId: transaction, &state) else {
+            return .failure(state.error ?? MagmaError(.connectionLost, "not sent"))
+        }
+        while true {
+            if let reply = state.replies.removeValue(forKey: transaction) { return .success(reply) }
+            if let error = state.error { return .failure(error) }
+            _ = receiveFromServer(&state, wait: true)
+        }
+    }
+
+    /// Reads and records one message from the server. Returns whether one was read.
+    private func receiveFromServer(_ state: inout State, wait: Bool) -> Bool {
+        let datagram: Datagram?
+        do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes, wait: wait) } catch {
+            state.error = state.error ?? MagmaError(.connectionLost, "primary channel: \(error)")
+            return false
+        }
+        guard case .message(let bytes, let descriptors, _)? = datagram else {
+            if datagram != nil { state.error = state.error ?? MagmaError(.connectionLost, "the server closed the connection") }
+            return false
+        }
+        do {
+            let received = try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            switch received.message {
+            case .onNotifyMessagesConsumed(let event): state.budget?.messagesConsumed(event.count)
+            case .onNotifyMemoryImported(let event): state.budget?.memoryImported(event.bytes)
+            case .epitaph(let epitaph):
+                let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
+                state.error = state.error ?? MagmaError(status, "closed by the server")
+            case .flushReply, .isPerformanceCounterAccessAllowedReply:
+                state.replies[received.header.transactionId] = received.message
+            }
+        } catch {
+            state.error = state.error ?? MagmaError(.internalError, "malformed message from the server: \(error)")
+            primary.shutdown()
+        }
+        return true
+    }
+
+    private func fail(_ error: MagmaError) {
+        state.withLock { state in
+            guard state.error == nil else { return }
+            state.error = error
+            primary.shutdown()
+        }
+    }
+
+    /// How many messages and bytes are in flight, for tests of flow control.
+    var inflight: (messages: UInt64, bytes: UInt64)? {
+        state.withLock { state in state.budget.map { ($0.inflightMessages, $0.inflightBytes) } }
+    }
+}

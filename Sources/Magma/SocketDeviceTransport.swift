@@ -1,0 +1,125 @@
+import Glibc
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+import MagmaWire
+
+/// Reaches a device served by magmad through its endpoint socket (for example
+/// `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device channel;
+/// each connection gets two new channels of its own, handed to the server in `connect`.
+public final class SocketDeviceTransport: DeviceTransport {
+    private struct State {
+        var nextTransaction: UInt32 = 1
+        var flowControl: FlowControlLimits?
+    }
+
+    private let socket: MessageSocket
+    private let state = Locked(State())
+
+    /// Connects to the device endpoint at `path`. CONNECTION_LOST if nothing serves there.
+    public init(path: String) throws(MagmaError) {
+        do { socket = try MessageSocket.connect(path: path) } catch {
+            throw MagmaError(.connectionLost, "no Magma device at \(path): \(error)")
+        }
+    }
+
+    deinit { socket.shutdown() }
+
+    public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
+        try state.withLock { state throws(MagmaError) in try query(id, &state) }
+    }
+
+    public func connect() throws(MagmaError) -> any ConnectionTransport {
+        try state.withLock { state throws(MagmaError) in
+            if state.flowControl == nil, case .value(let packed) = try query(.maximumInflightParams, &state) {
+                state.flowControl = FlowControlLimits(maxInflightMessages: UInt32(packed >> 32), maxInflightMegabytes: UInt32(truncatingIfNeeded: packed))
+            }
+            let primary: (MessageSocket, MessageSocket)
+            let notification: (MessageSocket, MessageSocket)
+            do {
+                primary = try MessageSocket.pair()
+                notification = try MessageSocket.pair()
+            } catch { throw .memoryError("cannot create channels: \(error)") }
+            let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
+                                                 notification: WireHandle(notification.1.descriptor.rawValue))
+            try send(request)
+            return SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl)
+        }
+    }
+
+    /// Asks the performance-counter endpoint at `path` for the token that
+    /// `Connection.enablePerformanceCounterAccess` presents. Only clients allowed to open that
+    /// endpoint (its file mode is 0600) get one.
+    public static func performanceCounterToken(path: String) throws(MagmaError) -> OwnedFileDescriptor {
+        let socket: MessageSocket
+        do { socket = try MessageSocket.connect(path: path) } catch {
+            throw MagmaError(.accessDenied, "cannot open the performance-counter endpoint \(path): \(error)")
+        }
+        defer { socket.shutdown() }
+        let reply = try DeviceCall.perform(PerformanceCounterAccessProtocol.GetPerformanceCountToken(), transactionId: 1, on: socket) {
+            bytes, handles throws(WireError) in
+            try PerformanceCounterAccessProtocol.ServerMessage.decode(bytes: bytes, handles: handles)
+        }
+        guard case .getPerformanceCountTokenReply(let answer) = reply.message.message,
+              let token = reply.descriptors.first(where: { $0.rawValue == answer.accessToken.descriptor }) else {
+            throw .internalError("the server answered with another message")
+        }
+        return token
+    }
+
+    private func query(_ id: QueryId, _ state: inout State) throws(MagmaError) -> QueryAnswer {
+        let transaction = state.nextTransaction
+        state.nextTransaction = transaction == .max ? 1 : transaction + 1
+        let reply = try DeviceCall.perform(DeviceProtocol.Query(queryId: id), transactionId: transaction, on: socket) {
+            bytes, handles throws(WireError) in try DeviceProtocol.ServerMessage.decode(bytes: bytes, handles: handles)
+        }
+        switch reply.message.message {
+        case .queryReply(let answer):
+            guard answer.status == .ok else { throw MagmaError(answer.status, "query \(id)") }
+            guard let handle = answer.buffer else { return .value(answer.value) }
+            guard let descriptor = reply.descriptors.first(where: { $0.rawValue == handle.descriptor }) else {
+                throw .internalError("query \(id): buffer missing")
+            }
+            do { return .buffer(try SharedMemory.importing(descriptor)) } catch {
+                throw .internalError("query \(id): the server sent a bad buffer: \(error)")
+            }
+        }
+    }
+
+    private func send(_ message: some WireMessage) throws(MagmaError) {
+        do {
+            let encoded = try message.encoded()
+            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+        } catch { throw MagmaError(.connectionLost, "device channel: \(error)") }
+    }
+}
+
+/// A synchronous call on a device-side channel: send, then read until the reply.
+enum DeviceCall {
+    struct Reply<Message: Sendable> {
+        var message: Received<Message>
+        var descriptors: [OwnedFileDescriptor]
+    }
+
+    static func perform<Message: Sendable>(
+        _ request: some WireMessage, transactionId: UInt32, on socket: MessageSocket,
+        decode: ([UInt8], [WireHandle]) throws(WireError) -> Received<Message>
+    ) throws(MagmaError) -> Reply<Message> {
+        do {
+            let encoded = try request.encoded(transactionId: transactionId)
+            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+        } catch { throw MagmaError(.connectionLost, "device channel: \(error)") }
+        while true {
+            let datagram: Datagram?
+            do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) } catch {
+                throw MagmaError(.connectionLost, "device channel: \(error)")
+            }
+            guard case .message(let bytes, let descriptors, _)? = datagram else { throw MagmaError(.connectionLost, "the server closed the device channel") }
+            let received: Received<Message>
+            do { received = try decode(bytes, descriptors.map { WireHandle($0.rawValue) }) } catch {
+                throw .internalError("malformed reply: \(error)")
+            }
+            if received.header.transactionId == transactionId { return Reply(message: received, descriptors: descriptors) }
+        }
+    }
+}

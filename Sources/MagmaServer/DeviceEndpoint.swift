@@ -1,0 +1,91 @@
+import Logging
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+import MagmaWire
+
+/// Serves one client of a device endpoint: answers queries, and opens a served connection
+/// for each connect. Any malformed message ends the session (connections it opened go on).
+struct DeviceSession {
+    let socket: MessageSocket
+    let server: MagmaServer
+    let logger: Logger
+
+    func serve() {
+        while case .message(let bytes, let descriptors, let truncated)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes) {
+            guard !truncated else {
+                logger.notice("device message or its descriptors too large; closing the session")
+                return
+            }
+            let received: Received<DeviceProtocol.ClientMessage>
+            do {
+                received = try DeviceProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            } catch {
+                logger.notice("malformed device message (\(error)); closing the session")
+                return
+            }
+            switch received.message {
+            case .query(let query):
+                guard answer(query, transactionId: received.header.transactionId) else { return }
+            case .connect(let connect):
+                let primary = descriptors.first { $0.rawValue == connect.primary.descriptor }
+                let notification = descriptors.first { $0.rawValue == connect.notification.descriptor }
+                guard let primary, let notification else { return }
+                server.serveConnection(clientId: connect.clientId, primary: MessageSocket(adopting: primary),
+                                       notification: MessageSocket(adopting: notification))
+            }
+        }
+    }
+
+    /// Sends the query's answer; false if the client is gone.
+    private func answer(_ query: DeviceProtocol.Query, transactionId: UInt32) -> Bool {
+        var reply = DeviceProtocol.QueryReply(status: .ok, value: 0, buffer: nil)
+        var keepAlive: SharedMemory?
+        do {
+            switch try server.device.query(query.queryId) {
+            case .value(let value): reply.value = value
+            case .buffer(let memory):
+                keepAlive = memory
+                reply.buffer = WireHandle(memory.descriptor.rawValue)
+            }
+        } catch {
+            reply.status = error.status
+        }
+        defer { withExtendedLifetime(keepAlive) {} }
+        do {
+            let encoded = try reply.encoded(transactionId: transactionId)
+            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+            return true
+        } catch {
+            logger.debug("query reply not sent: \(error)")
+            return false
+        }
+    }
+}
+
+/// Serves one client of the performance-counter endpoint: hands out the device's access token.
+struct PerformanceCounterSession {
+    let socket: MessageSocket
+    let device: SystemDevice
+    let logger: Logger
+
+    func serve() {
+        while case .message(let bytes, let descriptors, _)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes) {
+            let received: Received<PerformanceCounterAccessProtocol.ClientMessage>
+            do {
+                received = try PerformanceCounterAccessProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            } catch {
+                logger.notice("malformed performance-counter message (\(error)); closing the session")
+                return
+            }
+            switch received.message {
+            case .getPerformanceCountToken:
+                let token = device.performanceCounterToken.descriptor
+                let reply = PerformanceCounterAccessProtocol.GetPerformanceCountTokenReply(accessToken: WireHandle(token.rawValue))
+                guard let encoded = try? reply.encoded(transactionId: received.header.transactionId),
+                      (try? socket.send(encoded.bytes, descriptors: [token.rawValue])) != nil else { return }
+                logger.info("performance-counter token handed out")
+            }
+        }
+    }
+}

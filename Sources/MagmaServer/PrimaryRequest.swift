@@ -1,0 +1,87 @@
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+import MagmaWire
+
+/// A decoded primary-channel request with the descriptors that came with it, applied to a
+/// `SystemConnection`.
+struct PrimaryRequest {
+    let message: PrimaryProtocol.ClientMessage
+    let descriptors: [OwnedFileDescriptor]
+
+    /// Applies the request. Returns the bytes of memory it imported, for flow control.
+    func apply(to connection: SystemConnection) -> UInt64 {
+        switch message {
+        case .importObject(let request):
+            return importObject(request, into: connection)
+        case .releaseObject(let request):
+            switch request.objectType {
+            case .buffer: connection.releaseBuffer(id: request.objectId)
+            case .semaphore: connection.releaseSemaphore(id: request.objectId)
+            }
+        case .createContext(let request):
+            connection.createContext(id: request.contextId, priority: request.priority)
+        case .destroyContext(let request):
+            connection.destroyContext(id: request.contextId)
+        case .executeCommand(let request):
+            connection.executeCommand(contextId: request.contextId, descriptor: CommandDescriptor(
+                resources: request.resources, commandBuffers: request.commandBuffers,
+                waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags))
+        case .executeInlineCommands(let request):
+            connection.executeInlineCommands(contextId: request.contextId, commands: request.commands)
+        case .mapBuffer(let request):
+            connection.mapBuffer(gpuAddress: request.gpuAddress, bufferId: request.range.bufferId,
+                                 offset: request.range.offset, length: request.range.length, flags: request.flags)
+        case .unmapBuffer(let request):
+            connection.unmapBuffer(gpuAddress: request.gpuAddress, bufferId: request.bufferId)
+        case .bufferRangeOp(let request):
+            let op: BufferRangeOp = request.op == .populateTables ? .populateTables : .depopulateTables
+            connection.bufferRangeOp(bufferId: request.range.bufferId, op: op, offset: request.range.offset, length: request.range.length)
+        case .enablePerformanceCounterAccess(let request):
+            do {
+                connection.enablePerformanceCounterAccess(token: try FileIdentity(of: request.accessToken.descriptor))
+            } catch {
+                connection.fail(.invalidArgs("performance-counter token: \(error)"))
+            }
+        case .enablePerformanceCounters, .createPerformanceCounterBufferPool, .releasePerformanceCounterBufferPool,
+             .addPerformanceCounterBufferOffsetsToPool, .removePerformanceCounterBufferFromPool,
+             .dumpPerformanceCounters, .clearPerformanceCounters:
+            guard connection.isPerformanceCounterAccessAllowed else {
+                connection.fail(.accessDenied("performance counters need access granted by a token"))
+                return 0
+            }
+            connection.fail(.unimplemented("this device has no performance counters"))
+        case .flush, .isPerformanceCounterAccessAllowed, .enableFlowControl:
+            break  // answered or recorded by the served connection
+        }
+        return 0
+    }
+
+    private func importObject(_ request: PrimaryProtocol.ImportObject, into connection: SystemConnection) -> UInt64 {
+        guard let descriptor = descriptors.first(where: { $0.rawValue == request.object.descriptor }) else {
+            connection.fail(.internalError("import names a descriptor that did not arrive"))
+            return 0
+        }
+        switch request.objectType {
+        case .buffer:
+            guard request.flags.isEmpty else {
+                connection.fail(.invalidArgs("import flags \(request.flags.rawValue) apply to semaphores only"))
+                return 0
+            }
+            do {
+                let memory = try SharedMemory.importing(descriptor)
+                connection.importBuffer(id: request.objectId, memory: memory)
+                return UInt64(memory.size)
+            } catch {
+                connection.fail(.invalidArgs("buffer \(request.objectId) is not a size-sealed memfd: \(error)"))
+            }
+        case .semaphore:
+            do {
+                connection.importSemaphore(id: request.objectId, event: try EventSemaphore(importing: descriptor), flags: request.flags)
+            } catch {
+                connection.fail(.invalidArgs("semaphore \(request.objectId) is not an eventfd: \(error)"))
+            }
+        }
+        return 0
+    }
+}

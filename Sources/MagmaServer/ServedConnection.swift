@@ -1,0 +1,125 @@
+import Logging
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+import MagmaWire
+
+/// One client connection served over its two channels: requests arrive on the primary channel
+/// and are decoded with the generated codecs into `SystemConnection` calls; notifications leave
+/// through a `NotificationPump`; an error leaves as an epitaph, then both channels close.
+final class ServedConnection: NotificationSink, Sendable {
+    private let primary: MessageSocket
+    private let pump: NotificationPump
+    private let logger: Logger
+    private let system = Locked<SystemConnection?>(nil)
+    private let flow: Locked<ServerFlowControl>
+
+    /// Opens the system side of the connection and starts serving it on `group`'s threads.
+    /// `onEnd` runs once, after the connection has released everything it held.
+    static func start(device: SystemDevice, primary: MessageSocket, notification: MessageSocket,
+                      limits: ConnectionLimits, logger: Logger, group: ThreadGroup,
+                      onEnd: @escaping @Sendable (ServedConnection) -> Void) throws(MagmaError) -> ServedConnection {
+        let pump: NotificationPump
+        do { pump = try NotificationPump(socket: notification, logger: logger) } catch { throw .internalError("\(error)") }
+        let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits)
+        let connection = try device.openConnection(trust: .untrusted, limits: limits, sink: served)
+        served.system.withLock { $0 = connection }
+        pump.start(group: group)
+        group.spawn(name: "magma-conn") {
+            served.serve()
+            onEnd(served)
+        }
+        return served
+    }
+
+    private init(primary: MessageSocket, pump: NotificationPump, logger: Logger, flowLimits: FlowControlLimits) {
+        self.primary = primary
+        self.pump = pump
+        self.logger = logger
+        flow = Locked(ServerFlowControl(limits: flowLimits))
+    }
+
+    /// Ends the connection from the server's side (shutdown): the reader stops and cleans up.
+    func shutdown() {
+        pump.finish()
+        primary.shutdown()
+    }
+
+    // MARK: NotificationSink
+
+    func deliver(_ message: [UInt8]) { pump.enqueue(message) }
+
+    func connectionClosed(_ error: MagmaError) {
+        logger.info("connection closed: \(error)")
+        if let epitaph = try? PrimaryProtocol.Epitaph(status: error.status).encoded() {
+            try? primary.send(epitaph.bytes, wait: false)
+        }
+        shutdown()
+    }
+
+    // MARK: Serving
+
+    private var connection: SystemConnection? { system.withLock { $0 } }
+
+    private func serve() {
+        defer {
+            connection?.close()
+            system.withLock { $0 = nil }
+            shutdown()
+        }
+        while true {
+            let datagram: Datagram?
+            do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes) } catch {
+                logger.debug("primary channel failed: \(error)")
+                return
+            }
+            guard case .message(let bytes, let descriptors, let truncated) = datagram, let connection else { return }
+            if truncated {
+                connection.fail(.invalidArgs("a message or its descriptors exceeded the protocol's limits"))
+                continue
+            }
+            handle(bytes, descriptors, on: connection)
+        }
+    }
+
+    private func handle(_ bytes: [UInt8], _ descriptors: [OwnedFileDescriptor], on connection: SystemConnection) {
+        let received: Received<PrimaryProtocol.ClientMessage>
+        do {
+            received = try PrimaryProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+        } catch {
+            logger.notice("malformed message: \(error)")
+            connection.fail(MagmaError(error))
+            return
+        }
+        let request = PrimaryRequest(message: received.message, descriptors: descriptors)
+        let importedBytes = request.apply(to: connection)
+        switch received.message {
+        case .flush:
+            if connection.error == nil { reply(PrimaryProtocol.FlushReply(), to: received.header, on: connection) }
+        case .isPerformanceCounterAccessAllowed:
+            let allowed = connection.isPerformanceCounterAccessAllowed
+            reply(PrimaryProtocol.IsPerformanceCounterAccessAllowedReply(enabled: allowed), to: received.header, on: connection)
+        case .enableFlowControl:
+            flow.withLock { $0.enable() }
+        default:
+            let report = flow.withLock { $0.handled(importedBytes: importedBytes) }
+            if let count = report.messages { send(PrimaryProtocol.OnNotifyMessagesConsumed(count: count), on: connection) }
+            if let bytes = report.bytes { send(PrimaryProtocol.OnNotifyMemoryImported(bytes: bytes), on: connection) }
+        }
+    }
+
+    private func reply(_ message: some WireMessage, to header: MessageHeader, on connection: SystemConnection) {
+        send(message, transactionId: header.transactionId, on: connection)
+    }
+
+    /// Sends to the client without blocking: a client that leaves its primary channel full is
+    /// not reading its replies and events, and loses the connection.
+    private func send(_ message: some WireMessage, transactionId: UInt32 = 0, on connection: SystemConnection) {
+        do {
+            try primary.send(try message.encoded(transactionId: transactionId).bytes, wait: false)
+        } catch {
+            logger.notice("cannot send \(type(of: message).name): \(error)")
+            connection.fail(.internalError("the client does not read its primary channel"))
+        }
+    }
+}
