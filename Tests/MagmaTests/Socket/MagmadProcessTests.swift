@@ -1,0 +1,126 @@
+import Foundation
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import Testing
+
+/// The built `magmad` and `magma` executables, next to the test bundle.
+enum BuiltExecutables {
+    static func url(_ name: String) throws -> URL {
+        let directory = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let url = directory.appending(path: name)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw MagmaError(.internalError, "\(name) is not built next to the tests (\(directory.path)); run swift build first")
+        }
+        return url
+    }
+
+    /// Runs `magma` with `arguments` to completion; returns its status and standard output.
+    static func runMagma(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = try url("magma")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A magmad child process serving in a temporary directory.
+final class Daemon {
+    let process = Process()
+    let directory = FileManager.default.temporaryDirectory.appending(path: "magmad-test-\(UUID().uuidString.prefix(8))").path
+    var devicePath: String { "\(directory)/gpu/000" }
+    var pid: Int32 { process.processIdentifier }
+
+    init() throws {
+        process.executableURL = try BuiltExecutables.url("magmad")
+        process.arguments = ["--directory", directory, "--log-level", "error"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        guard eventually({ FileManager.default.fileExists(atPath: devicePath) }) else {
+            throw MagmaError(.timedOut, "magmad did not create \(devicePath)")
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        kill(pid, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// The daemon's descriptor count once two samples 100 ms apart agree (the last client's
+/// teardown has finished).
+func settledDescriptorCount(pid: Int32) -> Int {
+    var previous = openDescriptorCount(pid: pid)
+    for _ in 0..<50 {
+        usleep(100_000)
+        let current = openDescriptorCount(pid: pid)
+        if current == previous { return current }
+        previous = current
+    }
+    return previous
+}
+
+/// magmad as a real process, with real client processes.
+@Suite(.serialized) struct MagmadProcessTests {
+    @Test func infoAndDemoRunAgainstMagmad() throws {
+        let daemon = try Daemon()
+        let info = try BuiltExecutables.runMagma(["info", "--device", daemon.devicePath])
+        #expect(info.status == 0)
+        #expect(info.output.contains("vendor-id               0x10f00"))
+        let demo = try BuiltExecutables.runMagma(["demo", "--device", daemon.devicePath, "--elements", "65536"])
+        #expect(demo.status == 0)
+        #expect(demo.output.contains("verified     all 65536 sums and the copy match the CPU"))
+        #expect(daemon.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.devicePath), "magmad removes its endpoint on SIGTERM")
+    }
+
+    @Test func clientsKilledAtAnyMomentLeaveNoDescriptorsBehind() throws {
+        let daemon = try Daemon()
+        #expect(try BuiltExecutables.runMagma(["demo", "--device", daemon.devicePath, "--elements", "65536"]).status == 0)
+        let baseline = settledDescriptorCount(pid: daemon.pid)
+        for delayMicroseconds in [20_000, 80_000, 200_000, 400_000] as [UInt32] {
+            let client = Process()
+            client.executableURL = try BuiltExecutables.url("magma")
+            client.arguments = ["demo", "--device", daemon.devicePath, "--elements", "2000000"]
+            client.standardOutput = FileHandle.nullDevice
+            try client.run()
+            usleep(delayMicroseconds)
+            kill(client.processIdentifier, SIGKILL)
+            client.waitUntilExit()
+        }
+        #expect(eventually { openDescriptorCount(pid: daemon.pid) == baseline },
+                "daemon descriptors: \(openDescriptorCount(pid: daemon.pid)), before the clients: \(baseline)")
+        #expect(try BuiltExecutables.runMagma(["info", "--device", daemon.devicePath]).status == 0, "the daemon still serves")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func aDaemonKilledWithSIGKILLShowsAsConnectionLost() throws {
+        let daemon = try Daemon()
+        let session = try GPUSession(device: try Device.open(.socket(daemon.devicePath)))
+        try session.connection.flush()
+        kill(daemon.pid, SIGKILL)
+        daemon.process.waitUntilExit()
+        let started = Clock.monotonicNanoseconds()
+        expectStatus(.connectionLost) { try session.connection.flush() }
+        expectStatus(.connectionLost) { try Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 5_000_000_000) }
+        expectStatus(.connectionLost) { _ = try session.connection.readNotification() }
+        #expect(Clock.monotonicNanoseconds() - started < 2_000_000_000)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import MagmaServer
+import MagmaSystem
+import MagmaWire
+import SoftGPU
+import Testing
+
+/// A MagmaServer on SoftGPU listening in a fresh temporary directory, stopped on deinit.
+final class TestServer: Sendable {
+    let directory: String
+    let server: MagmaServer
+
+    init(flowControl: FlowControlLimits = .standard, connectionLimits: ConnectionLimits = .untrusted, maxConnections: Int = 64,
+         watchdogNanoseconds: UInt64 = 2_000_000_000) throws {
+        directory = FileManager.default.temporaryDirectory.appending(path: "magma-test-\(UUID().uuidString.prefix(8))").path
+        var logger = Logger(label: "test-magmad")
+        logger.logLevel = .critical
+        let driver = SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds))
+        server = MagmaServer(device: try SystemDevice(driver: driver, limits: flowControl),
+                             configuration: .init(directory: directory, connectionLimits: connectionLimits,
+                                                  maxConnections: maxConnections, logger: logger))
+        try server.start()
+    }
+
+    deinit {
+        server.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A device reached through the server's socket.
+    func open() throws -> Device { try Device.open(.socket(server.devicePath)) }
+
+    /// A session (connection + context) through the server's socket.
+    func session(priority: Priority = .medium) throws -> GPUSession { try GPUSession(device: try open(), priority: priority) }
+}
+
+/// Descriptors open in this process now.
+func openDescriptorCount(pid: Int32? = nil) -> Int {
+    let path = pid.map { "/proc/\($0)/fd" } ?? "/proc/self/fd"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).count
+}
+
+/// Polls `condition` until it holds or `timeoutNanoseconds` passes; returns whether it held.
+func eventually(timeoutNanoseconds: UInt64 = 10_000_000_000, _ condition: () -> Bool) -> Bool {
+    let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
+    while Clock.monotonicNanoseconds() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+/// A client that speaks the wire protocol by hand, to send what the Swift API never would.
+struct RawClient {
+    let device: MessageSocket
+    let primary: MessageSocket
+    let notification: MessageSocket
+
+    init(path: String) throws {
+        device = try MessageSocket.connect(path: path)
+        let (primaryClient, primaryServer) = try MessageSocket.pair()
+        let (notificationClient, notificationServer) = try MessageSocket.pair()
+        let connect = try DeviceProtocol.Connect(clientId: 99, primary: WireHandle(primaryServer.descriptor.rawValue),
+                                                 notification: WireHandle(notificationServer.descriptor.rawValue)).encoded()
+        try device.send(connect.bytes, descriptors: connect.handles.map(\.descriptor))
+        primary = primaryClient
+        notification = notificationClient
+    }
+
+    func send(_ message: PrimaryProtocol.ClientMessage, transactionId: UInt32 = 0) throws {
+        let encoded = try message.encoded(transactionId: transactionId)
+        try primary.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+    }
+
+    /// The next message from the server on the primary channel, or nil at its end.
+    func receive() throws -> PrimaryProtocol.ServerMessage? {
+        guard case .message(let bytes, let descriptors, _)? = try primary.receive(capacity: ProtocolLimits.maxMessageBytes) else { return nil }
+        return try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) }).message
+    }
+
+    /// Reads until the epitaph and the end of the channel; returns the epitaph's status.
+    func epitaph() throws -> MagmaStatus? {
+        var status: MagmaStatus?
+        while let message = try receive() {
+            if case .epitaph(let epitaph) = message { status = epitaph.status }
+        }
+        return status
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+@testable import Magma
+import MagmaPlatform
+import MagmaProtocol
+import MagmaServer
+import MagmaSystem
+import MagmaWire
+import SoftGPU
+import Testing
+
+/// The socket transport against a real MagmaServer: the same API, results and errors as the
+/// embedded device, with every message through the generated codecs.
+@Suite struct SocketTransportTests {
+    @Test func queriesAnswerAsTheEmbeddedDevice() throws {
+        let server = try TestServer()
+        let device = try server.open()
+        let embedded = try Device.open(.embedded)
+        for query in [QueryId.vendorId, .deviceId, .vendorVersion, .isTotalTimeSupported, .maximumInflightParams] {
+            #expect(try device.queryValue(query) == embedded.queryValue(query), "\(query)")
+        }
+        let time = try device.totalTime()
+        #expect(time.monotonicTimeNanoseconds > 0)
+        expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 777)) }
+        #expect(try device.queryValue(.vendorId) == SoftGPUIdentity.vendorId, "the device channel survives a failed query")
+    }
+
+    @Test func commandBuffersRunAndNotificationsArrive() throws {
+        let server = try TestServer()
+        let session = try server.session()
+        let (a, aAddress) = try session.mappedBuffer(size: 2 * 4096)
+        let (b, bAddress) = try session.mappedBuffer(size: 2 * 4096)
+        var stream = CommandStream()
+        stream.fill(address: aAddress, size: 2 * 4096, pattern: 0xC0DE_0001)
+        stream.copy(from: aAddress, to: bAddress, size: 2 * 4096)
+        stream.end()
+        try session.run(stream)
+        #expect(b.u32s(2048).allSatisfy { $0 == 0xC0DE_0001 })
+        #expect(a.u32(at: 4092) == 0xC0DE_0001)
+        try session.connection.flush()
+        #expect(try session.notifications().contains { if case .completed = $0 { true } else { false } })
+    }
+
+    @Test func inlineCommandsAreSplitIntoMessages() throws {
+        let server = try TestServer()
+        let session = try server.session()
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        let done = try session.connection.createSemaphore()
+        var commands: [InlineCommand] = []
+        for index in 0..<200 {   // about 8 KB of commands: several messages of at most 2 KiB
+            var stream = CommandStream()
+            stream.fill(address: address + UInt64(index % 1024) * 4, size: 4, pattern: UInt32(index))
+            stream.end()
+            commands.append(InlineCommand(data: stream.bytes, semaphores: index == 199 ? [done.id] : []))
+        }
+        try session.connection.executeInline(on: session.context, commands)
+        try session.waitFor(done)
+        #expect(target.u32(at: 0) == 0)
+        #expect(target.u32(at: 199 * 4) == 199)
+    }
+
+    @Test func manyClientsAtOnceGetTheirOwnResults() throws {
+        let server = try TestServer()
+        let failures = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 6) { client in
+            do {
+                let session = try server.session()
+                let (buffer, address) = try session.mappedBuffer(size: 16 * 4096)
+                for round in 0..<5 {
+                    let pattern = UInt32(client << 16 | round)
+                    var stream = CommandStream()
+                    stream.fill(address: address, size: 16 * 4096, pattern: pattern)
+                    stream.end()
+                    try session.run(stream)
+                    if !buffer.u32s(16 * 1024).allSatisfy({ $0 == pattern }) { failures.withLock { $0.append("client \(client) round \(round)") } }
+                }
+            } catch {
+                failures.withLock { $0.append("client \(client): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+    }
+
+    @Test func aProgramCannotReadAnotherClientsMemory() throws {
+        let server = try TestServer()
+        let owner = try server.session()
+        let thief = try server.session()
+        let (secret, secretAddress) = try owner.mappedBuffer(size: 4096)
+        for index in 0..<1024 { secret.contents.storeBytes(of: 0x5EC2_E700 | UInt32(index), toByteOffset: index * 4, as: UInt32.self) }
+        _ = thief.reserveAddress(4096)   // so the thief's buffer is not where the secret is
+        let (loot, lootAddress) = try thief.mappedBuffer(size: 4096)
+        #expect(lootAddress != secretAddress)
+        var stream = CommandStream()
+        stream.copy(from: secretAddress, to: lootAddress, size: 4096)
+        try thief.submit(stream)
+        #expect(awaitError(thief.connection)?.status == .contextKilled)
+        #expect(loot.u32s(1024).allSatisfy { $0 == 0 })
+        var fill = CommandStream()
+        fill.fill(address: secretAddress, size: 4, pattern: 7)
+        fill.end()
+        try owner.run(fill)
+        #expect(secret.u32(at: 0) == 7)
+    }
+
+    @Test func aRejectedRequestClosesOnlyThatConnectionWithAnEpitaph() throws {
+        let server = try TestServer()
+        let bad = try server.session()
+        let good = try server.session()
+        let (buffer, _) = try bad.mappedBuffer(size: 4096)
+        try bad.connection.unmap(buffer, at: 0x7777_0000)   // no such mapping: the server says INVALID_ARGS
+        expectStatus(.invalidArgs) { try bad.connection.flush() }
+        #expect(bad.connection.error?.status == .invalidArgs)
+        expectStatus(.invalidArgs) { _ = try bad.connection.createSemaphore() }
+        expectStatus(.connectionLost) { _ = try bad.connection.readNotification() }
+        expectStatus(.connectionLost) { try Poll.wait([.notifications(bad.connection)], timeoutNanoseconds: 1_000_000_000) }
+
+        let (target, address) = try good.mappedBuffer(size: 4096)
+        var stream = CommandStream()
+        stream.fill(address: address, size: 4096, pattern: 3)
+        stream.end()
+        try good.run(stream)
+        #expect(target.u32(at: 100) == 3)
+    }
+
+    @Test func socketClientsAreUntrusted() throws {
+        let server = try TestServer()
+        let connection = try server.open().createConnection()
+        _ = try connection.createContext(priority: .high)
+        expectStatus(.accessDenied) { try connection.flush() }
+    }
+
+    @Test func perConnectionLimitsOnObjectsAndBytes() throws {
+        let server = try TestServer(connectionLimits: ConnectionLimits(maxObjects: 8, maxImportedBytes: 64 * 1024))
+        let objects = try server.open().createConnection()
+        for _ in 0..<8 { _ = try objects.createSemaphore() }
+        try objects.flush()
+        _ = try objects.createSemaphore()
+        expectStatus(.memoryError) { try objects.flush() }
+
+        let bytes = try server.open().createConnection()
+        _ = try bytes.createBuffer(size: 64 * 1024)
+        try bytes.flush()
+        _ = try bytes.createBuffer(size: 4096)
+        expectStatus(.memoryError) { try bytes.flush() }
+    }
+
+    @Test func clientSideFlowControlKeepsWithinTheLimits() throws {
+        let server = try TestServer(flowControl: FlowControlLimits(maxInflightMessages: 8, maxInflightMegabytes: 1))
+        let device = try server.open()
+        #expect(try device.queryValue(.maximumInflightParams) == 8 << 32 | 1)
+        let connection = try device.createConnection()
+        let transport = try #require(connection.transport as? SocketConnectionTransport)
+        for _ in 0..<200 {
+            _ = try connection.createSemaphore()
+            let inflight = try #require(transport.inflight)
+            #expect(inflight.messages <= 8)
+        }
+        var buffers: [Buffer] = []
+        for _ in 0..<12 {   // 6 MiB of imports against a budget of 1 MiB
+            buffers.append(try connection.createBuffer(size: 512 * 1024))
+            #expect(try #require(transport.inflight).bytes <= 1 << 20)
+        }
+        try connection.flush()
+        for buffer in buffers { try connection.release(buffer) }
+        try connection.flush()
+    }
+
+    @Test func theServerReportsConsumedMessagesAndImportedMemory() throws {
+        let server = try TestServer(flowControl: FlowControlLimits(maxInflightMessages: 8, maxInflightMegabytes: 1))
+        let client = try RawClient(path: server.server.devicePath)
+        try client.send(.enableFlowControl(.init()))
+        for id in 1...12 { try client.send(.createContext(.init(contextId: UInt32(id)))) }
+        let memory = try SharedMemory.create(size: 512 * 1024)
+        try client.send(.importObject(.init(object: WireHandle(memory.descriptor.rawValue), objectType: .buffer, objectId: 1, flags: [])))
+        try client.send(.flush(.init()), transactionId: 5)
+        var consumed: [UInt64] = []
+        var imported: [UInt64] = []
+        loop: while let message = try client.receive() {
+            switch message {
+            case .onNotifyMessagesConsumed(let event): consumed.append(event.count)
+            case .onNotifyMemoryImported(let event): imported.append(event.bytes)
+            case .flushReply: break loop
+            default: Issue.record("unexpected \(message)")
+            }
+        }
+        #expect(consumed == [4, 4, 4])      // every half of the 8-message budget
+        #expect(imported == [512 * 1024])   // half of the 1 MiB budget reached
+    }
+
+    @Test func malformedMessagesAreAnsweredWithAnEpitaph() throws {
+        let server = try TestServer()
+        let garbage = try RawClient(path: server.server.devicePath)
+        try garbage.primary.send([UInt8](repeating: 0xEE, count: 40))
+        #expect(try garbage.epitaph() == .invalidArgs)
+        #expect(try garbage.notification.receive(capacity: 64).map { if case .endOfStream = $0 { true } else { false } } == true)
+
+        let pipeAsBuffer = try RawClient(path: server.server.devicePath)
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        try pipeAsBuffer.send(.importObject(.init(object: WireHandle(pipeEnds[0]), objectType: .buffer, objectId: 1, flags: [])))
+        close(pipeEnds[0]); close(pipeEnds[1])
+        #expect(try pipeAsBuffer.epitaph() == .invalidArgs)
+
+        let unknownOrdinal = try RawClient(path: server.server.devicePath)
+        try unknownOrdinal.send(.createContext(.init(contextId: 1)))
+        let flushReply = try PrimaryProtocol.FlushReply().encoded()   // a server message, sent the wrong way
+        try unknownOrdinal.primary.send(flushReply.bytes)
+        #expect(try unknownOrdinal.epitaph() == .invalidArgs)
+
+        let session = try server.session()
+        try session.connection.flush()
+        #expect(server.server.connectionCount == 1)
+    }
+
+    @Test func performanceCounterAccessNeedsTheEndpointsToken() throws {
+        let server = try TestServer()
+        let connection = try server.open().createConnection()
+        #expect(try connection.isPerformanceCounterAccessAllowed() == false)
+        let stranger = try SharedMemory.create(size: 1)
+        try connection.enablePerformanceCounterAccess(token: try stranger.descriptor.duplicate())
+        #expect(try connection.isPerformanceCounterAccessAllowed() == false)
+        let token = try SocketDeviceTransport.performanceCounterToken(path: server.server.performanceCounterPath)
+        try connection.enablePerformanceCounterAccess(token: token)
+        #expect(try connection.isPerformanceCounterAccessAllowed() == true)
+
+        let denied = try RawClient(path: server.server.devicePath)
+        try denied.send(.enablePerformanceCounters(.init(counters: [1])))
+        #expect(try denied.epitaph() == .accessDenied)
+    }
+
+    @Test func theEndpointsHaveTheirPermissions() throws {
+        let server = try TestServer()
+        let device = try FileManager.default.attributesOfItem(atPath: server.server.devicePath)
+        let counters = try FileManager.default.attributesOfItem(atPath: server.server.performanceCounterPath)
+        #expect((device[.posixPermissions] as? Int) == 0o666)
+        #expect((counters[.posixPermissions] as? Int) == 0o600)
+        let directory = try FileManager.default.attributesOfItem(atPath: "\(server.directory)/gpu-performance-counters")
+        #expect((directory[.posixPermissions] as? Int) == 0o700)
+    }
+
+    @Test func aSecondServerCannotTakeTheEndpoint() throws {
+        let server = try TestServer()
+        let second = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()), configuration: .init(directory: server.directory))
+        expectStatus(.badState) { try second.start() }
+        #expect(try server.open().queryValue(.vendorId) == SoftGPUIdentity.vendorId)
+    }
+}
