@@ -1,18 +1,24 @@
+import Glibc
 import Logging
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
 import MagmaWire
 
-/// Carries a connection's notifications to its notification channel on a thread of its own, so
-/// a client that reads slowly never stalls the GPU engine that produces them. At most
-/// `capacity` notifications wait; more are dropped and counted.
+/// Carries a connection's notifications to its notification channel, in order.
+///
+/// A notification is written at once when the channel has room, so it is in the client's
+/// socket before the driver signals the work's semaphores (as with the embedded device: a
+/// client woken by a semaphore finds the notification). When the client reads slowly and the
+/// channel is full, notifications wait in a queue that a writer thread drains, so the GPU
+/// engine that produces them never blocks. At most `capacity` wait; more are dropped and logged.
 final class NotificationPump: Sendable {
     static let capacity = 65_536
 
     private struct State {
         var queue: [[UInt8]] = []
-        var head = 0
+        /// The writer thread is sending a batch taken from the queue.
+        var writing = false
         var finished = false
         var dropped = 0
     }
@@ -29,22 +35,39 @@ final class NotificationPump: Sendable {
     }
 
     /// Starts the writer thread; it ends once `finish()` was called and the queue is empty,
-    /// or when the client stops reading for good (its end closed).
+    /// or when the channel breaks.
     func start(group: ThreadGroup) {
         group.spawn(name: "magma-notify") { self.run() }
     }
 
-    /// Queues one notification.
+    /// Sends or queues one notification.
     func enqueue(_ notification: [UInt8]) {
-        state.withLock { state in
-            guard !state.finished else { return }
-            guard state.queue.count - state.head < Self.capacity else {
-                state.dropped += 1
-                return
-            }
-            state.queue.append(notification)
+        let message: EncodedMessage
+        do { message = try NotificationProtocol.Notification(data: notification).encoded() } catch {
+            logger.error("driver notification of \(notification.count) bytes cannot be sent: \(error)")
+            return
         }
-        ready.signal()
+        let queued = state.withLock { state in
+            guard !state.finished else { return false }
+            if state.queue.isEmpty, !state.writing {
+                do throws(PlatformError) {
+                    try socket.send(message.bytes, wait: false)
+                    return false
+                } catch {
+                    guard channelIsFull(error) else {
+                        state.finished = true
+                        return true   // wake the writer so it closes the channel
+                    }
+                }
+            }
+            guard state.queue.count < Self.capacity else {
+                state.dropped += 1
+                return false
+            }
+            state.queue.append(message.bytes)
+            return true
+        }
+        if queued { ready.signal() }
     }
 
     /// No more notifications: the writer sends what is queued, then closes the channel.
@@ -57,34 +80,33 @@ final class NotificationPump: Sendable {
         while true {
             _ = ready.wait(timeoutNanoseconds: Poller.forever)
             ready.reset()
-            let (batch, finished, dropped) = state.withLock { state in
-                let batch = Array(state.queue[state.head...])
-                state.queue.removeAll(keepingCapacity: true)
-                state.head = 0
-                let dropped = state.dropped
-                state.dropped = 0
-                return (batch, state.finished, dropped)
-            }
-            if dropped > 0 { logger.warning("client is not reading notifications: dropped \(dropped)") }
-            for data in batch {
-                let message: EncodedMessage
-                do { message = try NotificationProtocol.Notification(data: data).encoded() } catch {
-                    logger.error("driver notification of \(data.count) bytes cannot be sent: \(error)")
-                    continue
+            while true {
+                let (batch, finished, dropped) = state.withLock { state in
+                    let batch = state.queue
+                    state.queue.removeAll(keepingCapacity: true)
+                    state.writing = !batch.isEmpty
+                    defer { state.dropped = 0 }
+                    return (batch, state.finished, state.dropped)
                 }
-                do {
-                    try socket.send(message.bytes)
-                } catch {
-                    logger.debug("notification channel closed: \(error)")
-                    finish()
+                if dropped > 0 { logger.warning("client is not reading notifications: dropped \(dropped)") }
+                if batch.isEmpty {
+                    guard finished else { break }
                     socket.shutdown()
                     return
                 }
-            }
-            if finished {
-                socket.shutdown()
-                return
+                for bytes in batch {
+                    do { try socket.send(bytes) } catch {
+                        logger.debug("notification channel closed: \(error)")
+                        state.withLock { $0.finished = true }
+                        socket.shutdown()
+                        return
+                    }
+                }
+                state.withLock { $0.writing = false }
             }
         }
     }
 }
+
+/// Whether a send failed only because the channel is full.
+private func channelIsFull(_ error: PlatformError) -> Bool { error.code == EAGAIN || error.code == EWOULDBLOCK }

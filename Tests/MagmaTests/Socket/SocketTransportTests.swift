@@ -58,6 +58,30 @@ import Testing
         #expect(target.u32(at: 199 * 4) == 199)
     }
 
+    @Test func notificationsBeyondTheChannelsCapacityArriveInOrder() throws {
+        let server = try TestServer()
+        let session = try server.session()
+        let (_, address) = try session.mappedBuffer(size: 4096)
+        let done = try session.connection.createSemaphore()
+        var stream = CommandStream()
+        stream.fill(address: address, size: 4, pattern: 1)
+        stream.end()
+        let count = 3000   // far more completion notifications than the socket holds unread
+        let commands = (0..<count).map { InlineCommand(data: stream.bytes, semaphores: $0 == count - 1 ? [done.id] : []) }
+        try session.connection.executeInline(on: session.context, commands)
+        try session.waitFor(done)
+        var sequences: [UInt64] = []
+        let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
+        while sequences.count < count, Clock.monotonicNanoseconds() < deadline {
+            guard let message = try session.connection.readNotification() else {
+                _ = try? Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 100_000_000)
+                continue
+            }
+            if case .completed(let sequence, _, _)? = SoftGPUNotification(bytes: message) { sequences.append(sequence) }
+        }
+        #expect(sequences == Array(1...UInt64(count)))
+    }
+
     @Test func manyClientsAtOnceGetTheirOwnResults() throws {
         let server = try TestServer()
         let failures = Locked<[String]>([])
