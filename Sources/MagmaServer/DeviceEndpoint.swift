@@ -12,27 +12,17 @@ struct DeviceSession {
     let logger: Logger
 
     func serve() {
-        while case .message(let bytes, let descriptors, let truncated)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes) {
-            guard !truncated else {
-                logger.notice("device message or its descriptors too large; closing the session")
-                return
-            }
-            let received: Received<DeviceProtocol.ClientMessage>
-            do {
-                received = try DeviceProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
-            } catch {
-                logger.notice("malformed device message (\(error)); closing the session")
-                return
-            }
+        serveRequests(on: socket, logger: logger, decode: DeviceProtocol.ClientMessage.decode) { received, descriptors in
             switch received.message {
             case .query(let query):
-                guard answer(query, transactionId: received.header.transactionId) else { return }
+                return answer(query, transactionId: received.header.transactionId)
             case .connect(let connect):
                 let primary = descriptors.first { $0.rawValue == connect.primary.descriptor }
                 let notification = descriptors.first { $0.rawValue == connect.notification.descriptor }
-                guard let primary, let notification else { return }
+                guard let primary, let notification else { return false }
                 server.serveConnection(clientId: connect.clientId, primary: MessageSocket(adopting: primary),
                                        notification: MessageSocket(adopting: notification))
+                return true
             }
         }
     }
@@ -70,22 +60,37 @@ struct PerformanceCounterSession {
     let logger: Logger
 
     func serve() {
-        while case .message(let bytes, let descriptors, _)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes) {
-            let received: Received<PerformanceCounterAccessProtocol.ClientMessage>
-            do {
-                received = try PerformanceCounterAccessProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
-            } catch {
-                logger.notice("malformed performance-counter message (\(error)); closing the session")
-                return
-            }
+        serveRequests(on: socket, logger: logger, decode: PerformanceCounterAccessProtocol.ClientMessage.decode) { received, _ in
             switch received.message {
             case .getPerformanceCountToken:
                 let token = device.performanceCounterToken.descriptor
                 let reply = PerformanceCounterAccessProtocol.GetPerformanceCountTokenReply(accessToken: WireHandle(token.rawValue))
                 guard let encoded = try? reply.encoded(transactionId: received.header.transactionId),
-                      (try? socket.send(encoded.bytes, descriptors: [token.rawValue])) != nil else { return }
+                      (try? socket.send(encoded.bytes, descriptors: [token.rawValue])) != nil else { return false }
                 logger.info("performance-counter token handed out")
+                return true
             }
         }
+    }
+}
+
+/// Reads and handles requests on a device-side channel until it ends, a message is malformed
+/// or `handle` returns false (the client is gone).
+private func serveRequests<Message: Sendable>(
+    on socket: MessageSocket, logger: Logger,
+    decode: ([UInt8], [WireHandle]) throws(WireError) -> Received<Message>,
+    handle: (Received<Message>, [OwnedFileDescriptor]) -> Bool
+) {
+    while case .message(let bytes, let descriptors, let truncated)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes) {
+        guard !truncated else {
+            logger.notice("message or its descriptors too large; closing the session")
+            return
+        }
+        let received: Received<Message>
+        do { received = try decode(bytes, descriptors.map { WireHandle($0.rawValue) }) } catch {
+            logger.notice("malformed message (\(error)); closing the session")
+            return
+        }
+        guard handle(received, descriptors) else { return }
     }
 }

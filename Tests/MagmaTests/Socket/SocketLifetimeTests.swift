@@ -35,13 +35,7 @@ import Testing
         // Descriptors are counted in MagmadProcessTests, where no other test shares the process.
         #expect(eventually { server.server.connectionCount == 0 })
 
-        let after = try server.session()
-        let (target, address) = try after.mappedBuffer(size: 4096)
-        var stream = CommandStream()
-        stream.fill(address: address, size: 4096, pattern: 9)
-        stream.end()
-        try after.run(stream)
-        #expect(target.u32(at: 0) == 9)
+        #expect(try server.session().fillsCorrectly(pattern: 9))
     }
 
     @Test func aServerThatStopsShowsAsConnectionLostWithoutHanging() throws {

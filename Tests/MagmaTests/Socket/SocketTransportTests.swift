@@ -91,10 +91,7 @@ import Testing
                 let (buffer, address) = try session.mappedBuffer(size: 16 * 4096)
                 for round in 0..<5 {
                     let pattern = UInt32(client << 16 | round)
-                    var stream = CommandStream()
-                    stream.fill(address: address, size: 16 * 4096, pattern: pattern)
-                    stream.end()
-                    try session.run(stream)
+                    try session.fill(address: address, size: 16 * 4096, pattern: pattern)
                     if !buffer.u32s(16 * 1024).allSatisfy({ $0 == pattern }) { failures.withLock { $0.append("client \(client) round \(round)") } }
                 }
             } catch {
@@ -118,10 +115,7 @@ import Testing
         try thief.submit(stream)
         #expect(awaitError(thief.connection)?.status == .contextKilled)
         #expect(loot.u32s(1024).allSatisfy { $0 == 0 })
-        var fill = CommandStream()
-        fill.fill(address: secretAddress, size: 4, pattern: 7)
-        fill.end()
-        try owner.run(fill)
+        try owner.fill(address: secretAddress, size: 4, pattern: 7)
         #expect(secret.u32(at: 0) == 7)
     }
 
@@ -137,12 +131,7 @@ import Testing
         expectStatus(.connectionLost) { _ = try bad.connection.readNotification() }
         expectStatus(.connectionLost) { try Poll.wait([.notifications(bad.connection)], timeoutNanoseconds: 1_000_000_000) }
 
-        let (target, address) = try good.mappedBuffer(size: 4096)
-        var stream = CommandStream()
-        stream.fill(address: address, size: 4096, pattern: 3)
-        stream.end()
-        try good.run(stream)
-        #expect(target.u32(at: 100) == 3)
+        #expect(try good.fillsCorrectly(pattern: 3))
     }
 
     @Test func socketClientsAreUntrusted() throws {
