@@ -10,7 +10,7 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
-        .executable(name: "magma", targets: ["magma"]),
+        .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
     ],
@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "magma-protocol-gen", dependencies: ["ProtocolGenerator"]),
         .executableTarget(
             name: "magmad",
-            dependencies: ["MagmaServer", "MagmaSystem", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
@@ -54,7 +54,7 @@ let package = Package(
         // The client library.
         .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),
         .executableTarget(
-            name: "magma",
+            name: "magmactl",
             dependencies: ["Magma", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MagmaPlatform
 import MagmaServer
 import MagmaSystem
 import SoftGPU

@@ -4,7 +4,7 @@ import MagmaPlatform
 import MagmaProtocol
 import Testing
 
-/// The built `magmad` and `magma` executables, next to the test bundle.
+/// The built `magmad` and `magmactl` executables, next to the test bundle.
 enum BuiltExecutables {
     static func url(_ name: String) throws -> URL {
         let directory = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -15,10 +15,10 @@ enum BuiltExecutables {
         return url
     }
 
-    /// Runs `magma` with `arguments` to completion; returns its status and standard output.
-    static func runMagma(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs `magmactl` with `arguments` to completion; returns its status and standard output.
+    static func runMagmactl(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = try url("magma")
+        process.executableURL = try url("magmactl")
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
@@ -81,10 +81,10 @@ func settledDescriptorCount(pid: Int32) -> Int {
 @Suite(.serialized) struct MagmadProcessTests {
     @Test func infoAndDemoRunAgainstMagmad() throws {
         let daemon = try Daemon()
-        let info = try BuiltExecutables.runMagma(["info", "--device", daemon.devicePath])
+        let info = try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath])
         #expect(info.status == 0)
         #expect(info.output.contains("vendor-id               0x10f00"))
-        let demo = try BuiltExecutables.runMagma(["demo", "--device", daemon.devicePath, "--elements", "65536"])
+        let demo = try BuiltExecutables.runMagmactl(["demo", "--device", daemon.devicePath, "--elements", "65536"])
         #expect(demo.status == 0)
         #expect(demo.output.contains("verified     all 65536 sums and the copy match the CPU"))
         #expect(daemon.stop() == 0)
@@ -93,11 +93,11 @@ func settledDescriptorCount(pid: Int32) -> Int {
 
     @Test func clientsKilledAtAnyMomentLeaveNoDescriptorsBehind() throws {
         let daemon = try Daemon()
-        #expect(try BuiltExecutables.runMagma(["demo", "--device", daemon.devicePath, "--elements", "65536"]).status == 0)
+        #expect(try BuiltExecutables.runMagmactl(["demo", "--device", daemon.devicePath, "--elements", "65536"]).status == 0)
         let baseline = settledDescriptorCount(pid: daemon.pid)
         for delayMicroseconds in [20_000, 80_000, 200_000, 400_000] as [UInt32] {
             let client = Process()
-            client.executableURL = try BuiltExecutables.url("magma")
+            client.executableURL = try BuiltExecutables.url("magmactl")
             client.arguments = ["demo", "--device", daemon.devicePath, "--elements", "2000000"]
             client.standardOutput = FileHandle.nullDevice
             try client.run()
@@ -107,7 +107,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
         }
         #expect(eventually { openDescriptorCount(pid: daemon.pid) == baseline },
                 "daemon descriptors: \(openDescriptorCount(pid: daemon.pid)), before the clients: \(baseline)")
-        #expect(try BuiltExecutables.runMagma(["info", "--device", daemon.devicePath]).status == 0, "the daemon still serves")
+        #expect(try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath]).status == 0, "the daemon still serves")
         #expect(daemon.stop() == 0)
     }
 

@@ -1,9 +1,9 @@
 import ArgumentParser
 
-/// The `magma` command: try the Magma stack from a shell.
+/// The `magmactl` command: try the Magma stack from a shell.
 struct MagmaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "magma",
+        commandName: "magmactl",
         abstract: "Magma for Swift: a GPU system-call interface, with a reference GPU run on the CPU.",
         subcommands: [DemoCommand.self, InfoCommand.self]
     )

@@ -3,7 +3,7 @@ import Magma
 import MagmaProtocol
 import SoftGPU
 
-/// `magma info`: prints what the device answers to every query.
+/// `magmactl info`: prints what the device answers to every query.
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "Print the device's query results.")
 

@@ -4,7 +4,7 @@ import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
 
-/// `magma demo`: a vector add and a buffer copy through the whole stack, checked on the CPU.
+/// `magmactl demo`: a vector add and a buffer copy through the whole stack, checked on the CPU.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
