@@ -16,6 +16,7 @@ import Testing
         #expect(eventually { server.server.connectionCount == 0 })
 
         for _ in 0..<3 {
+            #expect(eventually { server.server.connectionCount == 0 }, "the previous client's connection is torn down")
             let session = try server.session()
             let program = try session.loadProgram(Kernels.spinUntilFlag)
             let (_, flagAddress) = try session.mappedBuffer(size: 4096)
