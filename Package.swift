@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        // libmagma.so: the C API of include/magma.h.
+        .library(name: "magma", type: .dynamic, targets: ["MagmaC"]),
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
@@ -50,6 +52,17 @@ let package = Package(
         .target(
             name: "MagmaServer",
             dependencies: ["MagmaSystem", "MagmaWire", "MagmaPlatform", "MagmaProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The C API (include/magma.h), implemented with @c @implementation over the client library.
+        .target(
+            name: "MagmaC",
+            dependencies: ["CMagma", "Magma", "MagmaProtocol", "MagmaPlatform"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])]
+        ),
+        // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
+        .executableTarget(
+            name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // The client library.
         .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),

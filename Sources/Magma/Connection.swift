@@ -115,12 +115,12 @@ public final class Connection: Sendable {
     }
 
     /// Imports a semaphore exported elsewhere; takes ownership of `descriptor`. Anything but an
-    /// eventfd is INVALID_ARGS. With `.oneShot`, GPU waits never reset it.
+    /// eventfd is INVALID_ARGS. With `.oneShot`, GPU waits and `reset()` never reset it.
     public func importSemaphore(_ descriptor: OwnedFileDescriptor, flags: ImportSemaphoreFlags = []) throws(MagmaError) -> Semaphore {
         try checkOpen()
         let event: EventSemaphore
         do { event = try EventSemaphore(importing: descriptor) } catch { throw .invalidArgs("not a semaphore: \(error)") }
-        let semaphore = Semaphore(id: ObjectIds.take(), event: event, owner: key)
+        let semaphore = Semaphore(id: ObjectIds.take(), event: event, oneShot: flags.contains(.oneShot), owner: key)
         transport.importSemaphore(id: semaphore.id, event: event, flags: flags)
         return semaphore
     }

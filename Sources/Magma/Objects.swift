@@ -58,19 +58,22 @@ public final class Context: Sendable {
 public final class Semaphore: Sendable {
     /// The semaphore's id in its connection.
     public let id: ObjectId
+    /// Whether this is a one-shot import: GPU waits never reset it, and neither does `reset()`.
+    public let isOneShot: Bool
     let event: EventSemaphore
     let ownership: Ownership
 
-    init(id: ObjectId, event: EventSemaphore, owner: ObjectIdentifier) {
+    init(id: ObjectId, event: EventSemaphore, oneShot: Bool = false, owner: ObjectIdentifier) {
         self.id = id
         self.event = event
+        isOneShot = oneShot
         ownership = Ownership(owner: owner, kind: "semaphore", id: id)
     }
 
     /// Signals the semaphore.
     public func signal() { event.signal() }
-    /// Clears the semaphore.
-    public func reset() { event.reset() }
+    /// Clears the semaphore; ignored for a one-shot import (as on Fuchsia).
+    public func reset() { if !isOneShot { event.reset() } }
     /// Whether it is signaled now.
     public var isSignaled: Bool { event.isSignaled }
 

@@ -23,6 +23,14 @@ public final class SocketDeviceTransport: DeviceTransport {
         }
     }
 
+    /// Uses a socket already connected to a device endpoint (magma_device_import's channel).
+    /// INVALID_ARGS unless it is a connected SOCK_SEQPACKET socket.
+    public init(adopting descriptor: OwnedFileDescriptor) throws(MagmaError) {
+        let socket = MessageSocket(adopting: descriptor)
+        guard socket.isConnectedSequencedPacket else { throw .invalidArgs("not a connected SOCK_SEQPACKET socket") }
+        self.socket = socket
+    }
+
     deinit { socket.shutdown() }
 
     public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
@@ -55,6 +63,12 @@ public final class SocketDeviceTransport: DeviceTransport {
         do { socket = try MessageSocket.connect(path: path) } catch {
             throw MagmaError(.accessDenied, "cannot open the performance-counter endpoint \(path): \(error)")
         }
+        return try performanceCounterToken(endpoint: socket)
+    }
+
+    /// Asks for the token on a socket already connected to a performance-counter endpoint,
+    /// and closes it.
+    public static func performanceCounterToken(endpoint socket: MessageSocket) throws(MagmaError) -> OwnedFileDescriptor {
         defer { socket.shutdown() }
         let reply = try DeviceCall.perform(PerformanceCounterAccessProtocol.GetPerformanceCountToken(), transactionId: 1, on: socket) {
             bytes, handles throws(WireError) in
@@ -62,7 +76,7 @@ public final class SocketDeviceTransport: DeviceTransport {
         }
         guard case .getPerformanceCountTokenReply(let answer) = reply.message.message,
               let token = reply.descriptors.first(where: { $0.rawValue == answer.accessToken.descriptor }) else {
-            throw .internalError("the server answered with another message")
+            throw .accessDenied("the endpoint did not hand out a token")
         }
         return token
     }

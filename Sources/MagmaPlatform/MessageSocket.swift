@@ -112,6 +112,20 @@ public final class MessageSocket: Sendable {
     /// Ends both directions: blocked and later receives see end of stream, sends fail.
     public func shutdown() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RDWR)) }
 
+    /// Whether the descriptor is a connected SOCK_SEQPACKET socket.
+    public var isConnectedSequencedPacket: Bool {
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor.rawValue, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_SEQPACKET.rawValue) else {
+            return false
+        }
+        var address = sockaddr_storage()
+        var addressLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor.rawValue, $0, &addressLength) == 0 }
+        }
+    }
+
     /// The peer's process, user and group, if the kernel knows them.
     public var peerCredentials: PeerCredentials? {
         var credentials = PeerCredentials(processId: 0, userId: 0, groupId: 0)

@@ -1,0 +1,25 @@
+import MagmaPlatform
+import Synchronization
+
+/// Maps the u64 handles of the C API to objects. Handles count up from 1 and are never reused,
+/// so a released or made-up handle is simply not found.
+final class HandleTable<Object: AnyObject & Sendable>: Sendable {
+    private let objects = Locked<[UInt64: Object]>([:])
+    private let next = Atomic<UInt64>(1)
+
+    func insert(_ object: Object) -> UInt64 {
+        let handle = next.add(1, ordering: .relaxed).oldValue
+        objects.withLock { $0[handle] = object }
+        return handle
+    }
+
+    func get(_ handle: UInt64) -> Object? { objects.withLock { $0[handle] } }
+
+    @discardableResult
+    func remove(_ handle: UInt64) -> Object? { objects.withLock { $0.removeValue(forKey: handle) } }
+
+    func removeAll(_ handles: some Sequence<UInt64>) { objects.withLock { objects in handles.forEach { objects[$0] = nil } } }
+
+    /// Every object, for lookups by something other than the handle.
+    var all: [Object] { objects.withLock { Array($0.values) } }
+}
