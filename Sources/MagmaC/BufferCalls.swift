@@ -39,21 +39,14 @@ private func register(_ buffer: Buffer, in opened: CConnection, _ connection: ma
 
 @c @implementation
 public func magma_connection_release_buffer(_ connection: magma_connection_t, _ buffer: magma_buffer_t) {
-    guard let opened = Handles.connections.get(connection) else { return }
-    guard let released = try? lookUp(buffer: buffer, of: connection) else {
-        opened.fail(.invalidArgs("release of unknown buffer \(buffer)"))
-        return
-    }
-    Handles.buffers.remove(buffer)
-    opened.unregister(buffer: buffer)
-    try? opened.connection.release(released.buffer)
+    release(buffer, of: connection, from: Handles.buffers) { (connection, buffer) throws(MagmaError) in try connection.release(buffer) }
 }
 
 @c @implementation
 public func magma_buffer_export(_ buffer: magma_buffer_t, _ buffer_handle_out: UnsafeMutablePointer<magma_handle_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(buffer_handle_out, "buffer_handle_out")
-        out.pointee = try handOver(try lookUp(buffer: buffer).buffer.export())
+        out.pointee = try handOver(try lookUp(buffer: buffer).object.export())
     }
 }
 
@@ -61,7 +54,7 @@ public func magma_buffer_export(_ buffer: magma_buffer_t, _ buffer_handle_out: U
 public func magma_buffer_get_handle(_ buffer: magma_buffer_t, _ handle_out: UnsafeMutablePointer<magma_handle_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(handle_out, "handle_out")
-        out.pointee = try handOver(try lookUp(buffer: buffer).buffer.handle())
+        out.pointee = try handOver(try lookUp(buffer: buffer).object.handle())
     }
 }
 
@@ -69,7 +62,7 @@ public func magma_buffer_get_handle(_ buffer: magma_buffer_t, _ handle_out: Unsa
 public func magma_buffer_get_info(_ buffer: magma_buffer_t, _ info_out: UnsafeMutablePointer<magma_buffer_info_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(info_out, "info_out")
-        let info = try lookUp(buffer: buffer).buffer.info
+        let info = try lookUp(buffer: buffer).object.info
         out.pointee = magma_buffer_info_t(committed_byte_count: info.committedByteCount, size: info.size)
     }
 }
@@ -78,7 +71,7 @@ public func magma_buffer_get_info(_ buffer: magma_buffer_t, _ info_out: UnsafeMu
 public func magma_buffer_set_cache_policy(_ buffer: magma_buffer_t, _ policy: magma_cache_policy_t) -> magma_status_t {
     status { () throws(MagmaError) in
         guard let policy = CachePolicy(rawValue: policy) else { throw .invalidArgs("unknown cache policy \(policy)") }
-        try lookUp(buffer: buffer).buffer.setCachePolicy(policy)
+        try lookUp(buffer: buffer).object.setCachePolicy(policy)
     }
 }
 
@@ -86,7 +79,7 @@ public func magma_buffer_set_cache_policy(_ buffer: magma_buffer_t, _ policy: ma
 public func magma_buffer_get_cache_policy(_ buffer: magma_buffer_t, _ cache_policy_out: UnsafeMutablePointer<magma_cache_policy_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(cache_policy_out, "cache_policy_out")
-        out.pointee = try lookUp(buffer: buffer).buffer.cachePolicy.rawValue
+        out.pointee = try lookUp(buffer: buffer).object.cachePolicy.rawValue
     }
 }
 
@@ -94,7 +87,7 @@ public func magma_buffer_get_cache_policy(_ buffer: magma_buffer_t, _ cache_poli
 public func magma_buffer_clean_cache(_ buffer: magma_buffer_t, _ offset: UInt64, _ size: UInt64, _ operation: magma_cache_operation_t) -> magma_status_t {
     status { () throws(MagmaError) in
         guard let operation = CacheOperation(rawValue: operation) else { throw .invalidArgs("unknown cache operation \(operation)") }
-        try lookUp(buffer: buffer).buffer.cleanCache(offset: offset, length: size, operation: operation)
+        try lookUp(buffer: buffer).object.cleanCache(offset: offset, length: size, operation: operation)
     }
 }
 
@@ -102,7 +95,7 @@ public func magma_buffer_clean_cache(_ buffer: magma_buffer_t, _ offset: UInt64,
 public func magma_buffer_set_name(_ buffer: magma_buffer_t, _ name: UnsafePointer<CChar>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let name = String(cString: try required(name, "name"))
-        try lookUp(buffer: buffer).buffer.setName(name)
+        try lookUp(buffer: buffer).object.setName(name)
     }
 }
 
@@ -113,7 +106,7 @@ public func magma_connection_map_buffer(_ connection: magma_connection_t, _ hw_v
         let opened = try lookUp(connection: connection)
         try opened.checkOpen()
         let mapped = try lookUp(buffer: buffer, of: connection)
-        try opened.connection.map(mapped.buffer, at: hw_va, offset: offset, length: length, flags: MapFlags(rawValue: map_flags))
+        try opened.connection.map(mapped.object, at: hw_va, offset: offset, length: length, flags: MapFlags(rawValue: map_flags))
     }
 }
 
@@ -124,7 +117,7 @@ public func magma_connection_unmap_buffer(_ connection: magma_connection_t, _ hw
         opened.fail(.invalidArgs("unmap of unknown buffer \(buffer)"))
         return
     }
-    try? opened.connection.unmap(mapped.buffer, at: hw_va)
+    try? opened.connection.unmap(mapped.object, at: hw_va)
 }
 
 @c @implementation
@@ -134,6 +127,6 @@ public func magma_connection_perform_buffer_op(_ connection: magma_connection_t,
         guard let op = BufferRangeOp(rawValue: options) else { throw .invalidArgs("unknown buffer range op \(options)") }
         let opened = try lookUp(connection: connection)
         try opened.checkOpen()
-        try opened.connection.perform(op, on: try lookUp(buffer: buffer, of: connection).buffer, offset: start_offset, length: length)
+        try opened.connection.perform(op, on: try lookUp(buffer: buffer, of: connection).object, offset: start_offset, length: length)
     }
 }

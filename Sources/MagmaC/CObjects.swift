@@ -15,23 +15,18 @@ final class CDevice: Sendable {
     init(_ device: Device) { self.device = device }
 }
 
-final class CBuffer: Sendable {
-    let buffer: Buffer
+/// A buffer or semaphore handed out by the C API, with the connection that owns it.
+final class ConnectionObject<Object: Sendable>: Sendable {
+    let object: Object
     let connection: UInt64
-    init(_ buffer: Buffer, connection: UInt64) {
-        self.buffer = buffer
+    init(_ object: Object, connection: UInt64) {
+        self.object = object
         self.connection = connection
     }
 }
 
-final class CSemaphore: Sendable {
-    let semaphore: Semaphore
-    let connection: UInt64
-    init(_ semaphore: Semaphore, connection: UInt64) {
-        self.semaphore = semaphore
-        self.connection = connection
-    }
-}
+typealias CBuffer = ConnectionObject<Buffer>
+typealias CSemaphore = ConnectionObject<Semaphore>
 
 /// A connection with what the C API keeps beside it: its contexts by id, the handles of its
 /// buffers and semaphores, a notification read ahead, and the error of a misuse that closed it.
@@ -71,9 +66,14 @@ final class CConnection: Sendable {
     func removeContext(_ id: UInt32) -> Context? { state.withLock { $0.contexts.removeValue(forKey: id) } }
 
     func register(buffer handle: UInt64) { state.withLock { _ = $0.buffers.insert(handle) } }
-    func unregister(buffer handle: UInt64) { state.withLock { _ = $0.buffers.remove(handle) } }
     func register(semaphore handle: UInt64) { state.withLock { _ = $0.semaphores.insert(handle) } }
-    func unregister(semaphore handle: UInt64) { state.withLock { _ = $0.semaphores.remove(handle) } }
+    /// Forgets a buffer or semaphore handle (handles are unique across kinds).
+    func unregister(_ handle: UInt64) {
+        state.withLock { state in
+            state.buffers.remove(handle)
+            state.semaphores.remove(handle)
+        }
+    }
 
     /// The handles of every buffer and semaphore, taken out at release.
     func takeObjectHandles() -> (buffers: Set<UInt64>, semaphores: Set<UInt64>) {

@@ -1,5 +1,6 @@
 import CMagma
 import Glibc
+import Magma
 import MagmaPlatform
 import MagmaProtocol
 
@@ -59,6 +60,20 @@ func lookUp(semaphore handle: magma_semaphore_t, of connection: magma_connection
         throw .invalidArgs("unknown semaphore \(handle)")
     }
     return semaphore
+}
+
+/// Releases a buffer or semaphore of `connection` (the `void` release calls). A handle the
+/// connection does not own closes it with INVALID_ARGS, as the system does for a bad release.
+func release<Object>(_ handle: UInt64, of connection: magma_connection_t, from table: HandleTable<ConnectionObject<Object>>,
+                     _ release: (Connection, Object) throws(MagmaError) -> Void) {
+    guard let opened = Handles.connections.get(connection) else { return }
+    guard let owned = table.get(handle), owned.connection == connection else {
+        opened.fail(.invalidArgs("release of unknown \(Object.self) \(handle)"))
+        return
+    }
+    table.remove(handle)
+    opened.unregister(handle)
+    try? release(opened.connection, owned.object)
 }
 
 /// Bounds on the counts C callers pass, so a wild count is an error, not a huge allocation.

@@ -1,14 +1,17 @@
 import MagmaPlatform
 import Synchronization
 
+/// The next handle of any kind: handles are unique across tables, so a buffer handle passed as
+/// a semaphore (or a device) is simply not found.
+private let nextHandle = Atomic<UInt64>(1)
+
 /// Maps the u64 handles of the C API to objects. Handles count up from 1 and are never reused,
 /// so a released or made-up handle is simply not found.
 final class HandleTable<Object: AnyObject & Sendable>: Sendable {
     private let objects = Locked<[UInt64: Object]>([:])
-    private let next = Atomic<UInt64>(1)
 
     func insert(_ object: Object) -> UInt64 {
-        let handle = next.add(1, ordering: .relaxed).oldValue
+        let handle = nextHandle.add(1, ordering: .relaxed).oldValue
         objects.withLock { $0[handle] = object }
         return handle
     }

@@ -20,7 +20,7 @@ public func magma_poll(_ items: UnsafeMutablePointer<magma_poll_item_t>?, _ coun
             switch item.type {
             case MAGMA_POLL_TYPE_SEMAPHORE:
                 guard item.condition == MAGMA_POLL_CONDITION_SIGNALED else { throw .invalidArgs("a semaphore item waits for SIGNALED") }
-                requests.append(PollRequest(descriptor: try lookUp(semaphore: item.semaphore).semaphore.pollDescriptor))
+                requests.append(PollRequest(descriptor: try lookUp(semaphore: item.semaphore).object.pollDescriptor))
             case MAGMA_POLL_TYPE_HANDLE:
                 guard item.condition == MAGMA_POLL_CONDITION_READABLE else { throw .invalidArgs("a handle item waits for READABLE") }
                 let descriptor = Int32(bitPattern: item.handle)

@@ -38,30 +38,23 @@ private func register(_ semaphore: Semaphore, in opened: CConnection, _ connecti
 
 @c @implementation
 public func magma_connection_release_semaphore(_ connection: magma_connection_t, _ semaphore: magma_semaphore_t) {
-    guard let opened = Handles.connections.get(connection) else { return }
-    guard let released = try? lookUp(semaphore: semaphore, of: connection) else {
-        opened.fail(.invalidArgs("release of unknown semaphore \(semaphore)"))
-        return
-    }
-    Handles.semaphores.remove(semaphore)
-    opened.unregister(semaphore: semaphore)
-    try? opened.connection.release(released.semaphore)
+    release(semaphore, of: connection, from: Handles.semaphores) { (connection, semaphore) throws(MagmaError) in try connection.release(semaphore) }
 }
 
 @c @implementation
 public func magma_semaphore_signal(_ semaphore: magma_semaphore_t) {
-    Handles.semaphores.get(semaphore)?.semaphore.signal()
+    Handles.semaphores.get(semaphore)?.object.signal()
 }
 
 @c @implementation
 public func magma_semaphore_reset(_ semaphore: magma_semaphore_t) {
-    Handles.semaphores.get(semaphore)?.semaphore.reset()
+    Handles.semaphores.get(semaphore)?.object.reset()
 }
 
 @c @implementation
 public func magma_semaphore_export(_ semaphore: magma_semaphore_t, _ semaphore_handle_out: UnsafeMutablePointer<magma_handle_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(semaphore_handle_out, "semaphore_handle_out")
-        out.pointee = try handOver(try lookUp(semaphore: semaphore).semaphore.export())
+        out.pointee = try handOver(try lookUp(semaphore: semaphore).object.export())
     }
 }

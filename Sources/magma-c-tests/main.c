@@ -501,6 +501,9 @@ static void test_semaphores(void) {
     bad = (magma_poll_item_t){.semaphore = semaphore, .type = MAGMA_POLL_TYPE_SEMAPHORE, .condition = 0};
     CHECK_STATUS(magma_poll(&bad, 1, 0), MAGMA_STATUS_TIMED_OUT);  // condition 0: ignored
 
+    CHECK_STATUS(magma_buffer_get_info(semaphore, NULL), MAGMA_STATUS_INVALID_ARGS);  // not a buffer
+    magma_buffer_info_t info;
+    CHECK_STATUS(magma_buffer_get_info(semaphore, &info), MAGMA_STATUS_INVALID_ARGS);
     magma_connection_release_semaphore(connection, semaphore);
     magma_semaphore_signal(semaphore);  // released: ignored
     CHECK_STATUS(magma_semaphore_export(semaphore, &exported), MAGMA_STATUS_INVALID_ARGS);
