@@ -9,11 +9,16 @@ public struct SoftGPUConfiguration: Sendable {
     public var watchdogNanoseconds: UInt64
     /// Threads a compute dispatch may use.
     public var computeThreads: Int
+    /// How long work runs before the engine switches to another context's work of the same
+    /// priority, if any waits.
+    public var timeSliceNanoseconds: UInt64
 
-    /// Two-second watchdog, one compute thread per online CPU.
-    public init(watchdogNanoseconds: UInt64 = 2_000_000_000, computeThreads: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) {
+    /// Two-second watchdog, one compute thread per online CPU, 5 ms time slices.
+    public init(watchdogNanoseconds: UInt64 = 2_000_000_000, computeThreads: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+                timeSliceNanoseconds: UInt64 = 5_000_000) {
         self.watchdogNanoseconds = watchdogNanoseconds
         self.computeThreads = max(1, computeThreads)
+        self.timeSliceNanoseconds = max(1, timeSliceNanoseconds)
     }
 }
 

@@ -101,6 +101,23 @@ final class GPUSession {
     }
 }
 
+extension GPUSession {
+    /// Fills `size` bytes at `address` with `pattern` on the GPU and waits for it.
+    func fill(address: UInt64, size: UInt64, pattern: UInt32) throws {
+        var stream = CommandStream()
+        stream.fill(address: address, size: size, pattern: pattern)
+        stream.end()
+        try run(stream)
+    }
+
+    /// Whether a new buffer of `size` bytes, filled with `pattern` on the GPU, reads back as it.
+    func fillsCorrectly(size: UInt64 = 4096, pattern: UInt32) throws -> Bool {
+        let (target, address) = try mappedBuffer(size: size)
+        try fill(address: address, size: size, pattern: pattern)
+        return target.u32s(Int(size) / 4).allSatisfy { $0 == pattern }
+    }
+}
+
 /// Waits until the connection reports an error (work faults arrive asynchronously).
 func awaitError(_ connection: Connection, timeoutNanoseconds: UInt64 = 10_000_000_000) -> MagmaError? {
     let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds

@@ -23,9 +23,11 @@ struct Harness {
         let program = try Assembler.assemble(source)
         var args = [Self.outputAddress] + arguments
         args += repeatElement(0, count: ISALimits.argumentCount - args.count)
-        let request = DispatchRunner.Request(program: program, workgroupCount: (lanes + workgroupSize - 1) / workgroupSize,
-                                             workgroupSize: workgroupSize, arguments: args)
-        return try DispatchRunner.run(request, in: space, threads: 2, watchdog: Watchdog(limitNanoseconds: watchdog))
+        let request = DispatchExecution.Request(program: program, workgroupCount: (lanes + workgroupSize - 1) / workgroupSize,
+                                                workgroupSize: workgroupSize, arguments: args)
+        let execution = DispatchExecution(request)
+        let counters = try execution.run(in: space, threads: 2, watchdog: Watchdog(limitNanoseconds: watchdog), shouldYield: { false })
+        return counters.instructions
     }
 
     func u32(_ index: Int) -> UInt32 { output.base.load(fromByteOffset: index * 4, as: UInt32.self) }
@@ -169,6 +171,86 @@ let storeResult = """
         #expect(throws: ExecutionFault.memory(GpuFault(address: Harness.outputAddress + 2, access: .write, reason: .misaligned))) {
             _ = try harness.run("movi r0, 2\nst r0, a0, r0, 0\nend", lanes: 1)
         }
+    }
+
+    @Test func aBarrierMakesEveryWavesWritesVisibleToTheWorkgroup() throws {
+        // Each lane writes its local id, then (after the barrier) reads its neighbour's, which
+        // another wave wrote: without the barrier, waves would run to their end one by one.
+        let program = """
+            lid r0
+            wgsize r1
+            shli r2, r0, 2
+            st r0, a0, r2, 0        ; out[lid] = lid
+            barrier
+            iaddi r3, r0, 1
+            udiv r4, r3, r1
+            imul r4, r4, r1
+            isub r3, r3, r4         ; (lid + 1) % size
+            shli r5, r3, 2
+            ld r6, a0, r5, 0
+            shli r7, r1, 2
+            iadd r7, r7, r2
+            st r6, a0, r7, 0        ; out[size + lid] = out[(lid + 1) % size]
+            end
+            """
+        let harness = try Harness()
+        let executed = try harness.run(program, lanes: 256, workgroupSize: 256)
+        for lid in 0..<256 { #expect(harness.u32(256 + lid) == UInt32((lid + 1) % 256), "lane \(lid)") }
+        #expect(executed == 15 * 8)
+    }
+
+    @Test func aWaveThatEndsReleasesTheOthersFromTheBarrier() throws {
+        // Waves 1 and up wait at a barrier that wave 0 never reaches.
+        let program = """
+            wgid r0
+            lid r1
+            movi r2, 32
+            ult r3, r1, r2
+            movi r9, 1
+            if r3
+              movi r9, 2
+            else
+              barrier
+            endif
+            \(storeResult)
+            """
+        let harness = try Harness()
+        _ = try harness.run(program, lanes: 128, workgroupSize: 128)
+        for lane in 0..<128 { #expect(harness.u32(lane) == (lane < 32 ? 2 : 1), "lane \(lane)") }
+    }
+
+    @Test func aDispatchStoppedAtAnInstructionBoundaryResumesExactly() throws {
+        let source = """
+            gid r0
+            movi r1, 0
+            movi r2, 0
+            loop
+              iaddi r1, r1, 1
+              iadd r2, r2, r0
+              movi r3, 3000
+              ult r4, r1, r3
+              movi r5, 1
+              xor r4, r4, r5
+              break r4
+            endloop
+            mov r9, r2
+            \(storeResult)
+            """
+        let harness = try Harness()
+        var args = [Harness.outputAddress]
+        args += repeatElement(0, count: ISALimits.argumentCount - 1)
+        let execution = DispatchExecution(.init(program: try Assembler.assemble(source), workgroupCount: 16, workgroupSize: 64, arguments: args))
+        // Yield at every check: the dispatch stops every ~1024 instructions and resumes.
+        var slices = 0
+        var total = ExecutionCounters()
+        while !execution.isFinished {
+            slices += 1
+            total += try execution.run(in: harness.space, threads: 2, watchdog: Watchdog(limitNanoseconds: 10_000_000_000), shouldYield: { true })
+        }
+        #expect(slices > 10)
+        for gid in 0..<1024 { #expect(harness.u32(gid) == UInt32(gid) &* 3000, "lane \(gid)") }
+        let uninterrupted = try Harness().run(source, lanes: 1024, workgroupSize: 64)
+        #expect(total.instructions == uninterrupted, "preemption neither loses nor repeats an instruction")
     }
 
     @Test func theWatchdogStopsRunawayPrograms() throws {

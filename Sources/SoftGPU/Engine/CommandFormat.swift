@@ -87,9 +87,13 @@ enum Command: Equatable {
 /// Reads commands out of bytes the client controls; anything malformed is an `.illegal` fault.
 struct CommandReader {
     private let bytes: UnsafeRawBufferPointer
-    private var offset = 0
+    /// Where the next command starts.
+    private(set) var offset: Int
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
 
     private func field<T: FixedWidthInteger>(_ at: Int, as: T.Type) -> T {
         T(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: T.self))

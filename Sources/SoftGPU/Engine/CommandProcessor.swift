@@ -2,64 +2,170 @@ import Glibc
 import MagmaPlatform
 import MagmaSystem
 
-/// Executes one piece of work's commands against a connection's address space.
-struct CommandProcessor {
-    let space: AddressSpace
-    let computeThreads: Int
-    let watchdog: Watchdog
-    private(set) var instructions: UInt64 = 0
-    private var memory: TranslationCache
-
-    init(space: AddressSpace, computeThreads: Int, watchdog: Watchdog) {
-        self.space = space
-        self.computeThreads = computeThreads
-        self.watchdog = watchdog
-        memory = TranslationCache(space)
+/// One piece of work in progress: where its command streams stand, so the engine can stop it at
+/// a command, chunk or instruction boundary and resume it later.
+final class WorkExecution: @unchecked Sendable {
+    /// A command stopped part-way.
+    private enum Partial {
+        case fill(address: UInt64, size: UInt64, pattern: UInt32, done: UInt64)
+        case copy(source: UInt64, destination: UInt64, size: UInt64, done: UInt64)
+        case dispatch(DispatchExecution)
     }
 
-    /// Runs every command buffer of `payload` in order.
-    mutating func run(_ payload: GpuWork.Payload) throws(ExecutionFault) {
+    /// Bytes a fill or copy moves between two checks for preemption.
+    static let chunkBetweenChecks: UInt64 = 64 * 1024
+
+    private let payload: GpuWork.Payload
+    private var entry = 0
+    private var offset = 0
+    private var partial: Partial?
+
+    init(_ payload: GpuWork.Payload) { self.payload = payload }
+
+    /// Everything one slice needs.
+    struct Slice {
+        let space: AddressSpace
+        let computeThreads: Int
+        let watchdog: Watchdog
+        let shouldYield: @Sendable () -> Bool
+        var memory: TranslationCache
+        var counters = ExecutionCounters()
+
+        init(space: AddressSpace, computeThreads: Int, watchdog: Watchdog, shouldYield: @escaping @Sendable () -> Bool) {
+            self.space = space
+            self.computeThreads = computeThreads
+            self.watchdog = watchdog
+            self.shouldYield = shouldYield
+            memory = TranslationCache(space)
+        }
+    }
+
+    /// Runs until the work is done (true) or the slice should yield (false).
+    func run(_ slice: inout Slice) throws(ExecutionFault) -> Bool {
         switch payload {
         case .commandBuffers(let resources, let entries, _):
-            for entry in entries {
-                let resource = resources[Int(entry.resourceIndex)]
-                let start = resource.range.offset + entry.startOffset
+            while entry < entries.count {
+                let command = entries[entry]
+                let resource = resources[Int(command.resourceIndex)]
+                let start = resource.range.offset + command.startOffset
                 let bytes = UnsafeRawBufferPointer(start: resource.memory.base + Int(start),
-                                                   count: Int(resource.range.length - entry.startOffset))
-                try runStream(bytes)
+                                                   count: Int(resource.range.length - command.startOffset))
+                guard try runStream(bytes, &slice) else { return false }
             }
+            return true
         case .inline(let data):
-            var failure: ExecutionFault?
-            data.withUnsafeBytes { bytes in
-                do throws(ExecutionFault) { try runStream(bytes) } catch { failure = error }
+            guard entry == 0 else { return true }
+            let outcome: Result<Bool, ExecutionFault> = data.withUnsafeBytes { bytes in
+                do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
             }
-            if let failure { throw failure }
+            return try outcome.get()
         }
     }
 
-    private mutating func runStream(_ bytes: UnsafeRawBufferPointer) throws(ExecutionFault) {
-        var reader = CommandReader(bytes)
-        while let command = try reader.next() {
-            if let stop = watchdog.check() { throw stop }
+    /// Runs the current stream from where it stopped. Returns false to yield.
+    private func runStream(_ bytes: UnsafeRawBufferPointer, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
+        var reader = CommandReader(bytes, offset: offset)
+        while true {
+            if let partial {
+                guard try resume(partial, &slice) else { return false }
+                self.partial = nil
+            }
+            if let stop = slice.watchdog.check() { throw stop }
+            if slice.shouldYield() { return false }
+            guard let command = try reader.next() else { break }
+            offset = reader.offset
             switch command {
             case .end:
-                return
+                break
             case let .fill(address, size, pattern):
-                try fill(address: address, size: size, pattern: pattern)
+                guard address % 4 == 0, size % 4 == 0 else { throw .illegal("fill must be 4-byte aligned") }
+                try Self.checkEnd(address, size)
+                partial = .fill(address: address, size: size, pattern: pattern, done: 0)
+                continue
             case let .copy(source, destination, size):
-                try copy(from: source, to: destination, size: size)
+                try Self.checkEnd(source, size)
+                try Self.checkEnd(destination, size)
+                partial = .copy(source: source, destination: destination, size: size, done: 0)
+                continue
             case let .timestamp(address):
-                let pointer = try translate(address, .write, alignment: 8)
+                let pointer = try translate(address, .write, alignment: 8, &slice)
                 pointer.storeBytes(of: Clock.monotonicNanoseconds().littleEndian, as: UInt64.self)
+                slice.counters.bytesWritten &+= 8
+                continue
             case let .dispatch(programAddress, programSize, workgroupCount, workgroupSize, arguments):
-                try dispatch(programAddress: programAddress, programSize: programSize, workgroupCount: workgroupCount,
-                             workgroupSize: workgroupSize, arguments: arguments)
+                partial = .dispatch(try prepareDispatch(programAddress: programAddress, programSize: programSize, workgroupCount: workgroupCount,
+                                                        workgroupSize: workgroupSize, arguments: arguments, &slice))
+                continue
             }
+            break  // end
         }
+        entry += 1
+        offset = 0
+        return true
     }
 
-    private mutating func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1) throws(ExecutionFault) -> UnsafeMutableRawPointer {
-        do { return try memory.pointer(address, access, alignment: alignment) } catch { throw .memory(error) }
+    /// Continues a command stopped part-way. Returns false to yield (progress kept).
+    private func resume(_ command: Partial, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
+        switch command {
+        case let .fill(address, size, pattern, done):
+            var done = done
+            var sinceCheck: UInt64 = 0
+            while done < size {
+                let at = address + done
+                let count = Self.chunk(at, size - done)
+                let pointer = try translate(at, .write, &slice)
+                pointer.withMemoryRebound(to: UInt32.self, capacity: count / 4) { $0.update(repeating: pattern.littleEndian, count: count / 4) }
+                done += UInt64(count)
+                sinceCheck += UInt64(count)
+                slice.counters.bytesWritten &+= UInt64(count)
+                if sinceCheck >= Self.chunkBetweenChecks, done < size {
+                    sinceCheck = 0
+                    guard try !pause(&slice) else {
+                        partial = .fill(address: address, size: size, pattern: pattern, done: done)
+                        return false
+                    }
+                }
+            }
+        case let .copy(source, destination, size, done):
+            var done = done
+            var sinceCheck: UInt64 = 0
+            while done < size {
+                let from = source + done, to = destination + done
+                let count = min(Self.chunk(from, size - done), Self.chunk(to, size - done))
+                let input = try translate(from, .read, &slice)
+                let output = try translate(to, .write, &slice)
+                memmove(output, input, count)
+                done += UInt64(count)
+                sinceCheck += UInt64(count)
+                slice.counters.bytesRead &+= UInt64(count)
+                slice.counters.bytesWritten &+= UInt64(count)
+                if sinceCheck >= Self.chunkBetweenChecks, done < size {
+                    sinceCheck = 0
+                    guard try !pause(&slice) else {
+                        partial = .copy(source: source, destination: destination, size: size, done: done)
+                        return false
+                    }
+                }
+            }
+        case let .dispatch(execution):
+            slice.counters += try execution.run(in: slice.space, threads: slice.computeThreads, watchdog: slice.watchdog,
+                                                shouldYield: slice.shouldYield)
+            guard execution.isFinished else {
+                partial = .dispatch(execution)
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Between two chunks of a fill or copy: throws a watchdog stop, or says whether to yield.
+    private func pause(_ slice: inout Slice) throws(ExecutionFault) -> Bool {
+        if let stop = slice.watchdog.check() { throw stop }
+        return slice.shouldYield()
+    }
+
+    private func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1, _ slice: inout Slice) throws(ExecutionFault) -> UnsafeMutableRawPointer {
+        do { return try slice.memory.pointer(address, access, alignment: alignment) } catch { throw .memory(error) }
     }
 
     /// Bytes from `address` to the end of its page, capped at `remaining`.
@@ -67,55 +173,26 @@ struct CommandProcessor {
         Int(min(remaining, PageTable.pageSize - (address & (PageTable.pageSize - 1))))
     }
 
-    private static func end(_ address: UInt64, _ size: UInt64) throws(ExecutionFault) {
+    private static func checkEnd(_ address: UInt64, _ size: UInt64) throws(ExecutionFault) {
         guard !address.addingReportingOverflow(size).overflow else { throw .illegal("range at 0x\(String(address, radix: 16)) wraps") }
     }
 
-    private mutating func fill(address: UInt64, size: UInt64, pattern: UInt32) throws(ExecutionFault) {
-        guard address % 4 == 0, size % 4 == 0 else { throw .illegal("fill must be 4-byte aligned") }
-        try Self.end(address, size)
-        var done: UInt64 = 0
-        while done < size {
-            let at = address + done
-            let count = Self.chunk(at, size - done)
-            let pointer = try translate(at, .write)
-            pointer.withMemoryRebound(to: UInt32.self, capacity: count / 4) { $0.update(repeating: pattern.littleEndian, count: count / 4) }
-            done += UInt64(count)
-            if done & 0xF_FFFF == 0, let stop = watchdog.check() { throw stop }
-        }
-    }
-
-    private mutating func copy(from source: UInt64, to destination: UInt64, size: UInt64) throws(ExecutionFault) {
-        try Self.end(source, size)
-        try Self.end(destination, size)
-        var done: UInt64 = 0
-        while done < size {
-            let from = source + done, to = destination + done
-            let count = min(Self.chunk(from, size - done), Self.chunk(to, size - done))
-            let input = try translate(from, .read)
-            let output = try translate(to, .write)
-            memmove(output, input, count)
-            done += UInt64(count)
-            if done & 0xF_FFFF == 0, let stop = watchdog.check() { throw stop }
-        }
-    }
-
-    private mutating func dispatch(programAddress: UInt64, programSize: UInt32, workgroupCount: UInt32,
-                                   workgroupSize: UInt32, arguments: [UInt64]) throws(ExecutionFault) {
+    private func prepareDispatch(programAddress: UInt64, programSize: UInt32, workgroupCount: UInt32, workgroupSize: UInt32,
+                                 arguments: [UInt64], _ slice: inout Slice) throws(ExecutionFault) -> DispatchExecution {
         guard workgroupSize >= 1, workgroupSize <= UInt32(ISALimits.maxWorkgroupSize) else {
             throw .illegal("workgroup size \(workgroupSize) outside 1...\(ISALimits.maxWorkgroupSize)")
         }
         guard programSize > 0, Int(programSize) <= ISALimits.maxProgramInstructions * Instruction.size else {
             throw .illegal("program size \(programSize)")
         }
-        try Self.end(programAddress, UInt64(programSize))
+        try Self.checkEnd(programAddress, UInt64(programSize))
         // Fetch the program through the MMU with execute permission, page by page.
         var code = [UInt8](repeating: 0, count: Int(programSize))
         var fetched = 0
         while fetched < code.count {
             let at = programAddress + UInt64(fetched)
             let count = Self.chunk(at, UInt64(code.count - fetched))
-            let pointer = try translate(at, .execute)
+            let pointer = try translate(at, .execute, &slice)
             code.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: fetched).copyMemory(from: pointer, byteCount: count) }
             fetched += count
         }
@@ -129,8 +206,7 @@ struct CommandProcessor {
         }
         var padded = arguments
         padded += repeatElement(0, count: ISALimits.argumentCount - arguments.count)
-        let request = DispatchRunner.Request(program: program, workgroupCount: workgroupCount,
-                                             workgroupSize: workgroupSize, arguments: padded)
-        instructions += try DispatchRunner.run(request, in: space, threads: computeThreads, watchdog: watchdog)
+        return DispatchExecution(DispatchExecution.Request(program: program, workgroupCount: workgroupCount,
+                                                           workgroupSize: workgroupSize, arguments: padded))
     }
 }

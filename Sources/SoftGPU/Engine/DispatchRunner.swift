@@ -2,10 +2,10 @@ import Dispatch
 import MagmaPlatform
 import Synchronization
 
-/// Runs one compute dispatch: workgroups are taken from a shared counter by one worker per
-/// compute thread; each worker runs its workgroups' waves in turn. The first fault stops all
-/// workers.
-enum DispatchRunner {
+/// One compute dispatch in progress. Workgroups are taken from a shared counter by one worker
+/// per compute thread. When the engine asks for its cores back, every worker stops at an
+/// instruction boundary and parks its workgroup; `run` resumes the parked workgroups first.
+final class DispatchExecution: Sendable {
     struct Request {
         let program: Program
         let workgroupCount: UInt32
@@ -13,11 +13,10 @@ enum DispatchRunner {
         let arguments: [UInt64]
     }
 
-    private final class Shared: Sendable {
-        let nextWorkgroup = Atomic<UInt32>(0)
+    private final class Slice: Sendable {
         let stopped = Atomic<Bool>(false)
         let failure = Locked<ExecutionFault?>(nil)
-        let instructions = Atomic<UInt64>(0)
+        let counters = Locked(ExecutionCounters())
 
         func fail(_ fault: ExecutionFault) {
             failure.withLock { if $0 == nil { $0 = fault } }
@@ -25,52 +24,75 @@ enum DispatchRunner {
         }
     }
 
-    /// Runs `request` in `space`. Returns the number of wave instructions executed.
-    static func run(_ request: Request, in space: AddressSpace, threads: Int, watchdog: Watchdog) throws(ExecutionFault) -> UInt64 {
-        guard request.workgroupCount > 0 else { return 0 }
-        let shared = Shared()
-        let workers = max(1, min(threads, Int(request.workgroupCount)))
-        let shouldStop: @Sendable () -> ExecutionFault? = {
-            if shared.stopped.load(ordering: .acquiring) { return .illegal("dispatch aborted") }
-            return watchdog.check()
-        }
-        let context = WaveContext(program: request.program, arguments: request.arguments,
-                                  workgroupSize: request.workgroupSize, shouldStop: shouldStop)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+    let request: Request
+    private let nextWorkgroup = Atomic<UInt32>(0)
+    private let parked = Locked<[WorkgroupRun]>([])
+
+    init(_ request: Request) { self.request = request }
+
+    /// Whether every workgroup has run to its end.
+    var isFinished: Bool {
+        parked.withLock { $0.isEmpty } && nextWorkgroup.load(ordering: .relaxed) >= request.workgroupCount
+    }
+
+    /// Runs workgroups until all have finished or `shouldYield` asks for the cores back.
+    /// Returns what this slice executed. The first fault stops every worker.
+    func run(in space: AddressSpace, threads: Int, watchdog: Watchdog,
+             shouldYield: @escaping @Sendable () -> Bool) throws(ExecutionFault) -> ExecutionCounters {
+        let remaining = Int(request.workgroupCount - min(request.workgroupCount, nextWorkgroup.load(ordering: .relaxed)))
+            + parked.withLock { $0.count }
+        guard remaining > 0 else { return ExecutionCounters() }
+        let slice = Slice()
+        let context = WaveContext(
+            program: request.program, arguments: request.arguments, workgroupSize: request.workgroupSize,
+            shouldStop: {
+                if slice.stopped.load(ordering: .acquiring) { return .illegal("dispatch aborted") }
+                return watchdog.check()
+            },
+            shouldYield: shouldYield)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, remaining))) { _ in
             var wave = Wavefront(memory: TranslationCache(space))
-            defer {
-                shared.instructions.add(wave.executed, ordering: .relaxed)
-                wave.deallocate()
-            }
-            while !shared.stopped.load(ordering: .acquiring) {
-                let workgroup = shared.nextWorkgroup.add(1, ordering: .relaxed).oldValue
-                guard workgroup < request.workgroupCount else { return }
-                var first: UInt32 = 0
-                while first < request.workgroupSize {
-                    let lanes = Int(min(UInt32(ISALimits.waveWidth), request.workgroupSize - first))
-                    do throws(ExecutionFault) {
-                        try wave.run(context, workgroup: workgroup, firstLocal: first, laneCount: lanes)
-                    } catch {
-                        shared.fail(error)
+            var pool: [WaveState] = []
+            defer { slice.counters.withLock { $0 += wave.counters } }
+            var ranOne = false   // each worker makes progress in every slice
+            while !slice.stopped.load(ordering: .acquiring) {
+                let group: WorkgroupRun
+                if let resumed = parked.withLock({ $0.popLast() }) {
+                    group = resumed
+                } else {
+                    if ranOne, shouldYield() { return }
+                    let index = nextWorkgroup.add(1, ordering: .relaxed).oldValue
+                    guard index < request.workgroupCount else { return }
+                    group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, pool: &pool)
+                }
+                ranOne = true
+                do throws(ExecutionFault) {
+                    guard try wave.run(group, context) else {
+                        parked.withLock { $0.append(group) }
                         return
                     }
-                    first += UInt32(ISALimits.waveWidth)
+                    group.release(to: &pool)
+                } catch {
+                    slice.fail(error)
+                    return
                 }
             }
         }
-        if let failure = shared.failure.withLock({ $0 }) { throw failure }
-        return shared.instructions.load(ordering: .relaxed)
+        if let failure = slice.failure.withLock({ $0 }) { throw failure }
+        return slice.counters.withLock { $0 }
     }
 }
 
-/// The deadline of one piece of work.
+/// The run-time budget of one piece of work, counted over the slices it has run.
 struct Watchdog: Sendable {
     let limitNanoseconds: UInt64
     let deadline: UInt64
 
-    init(limitNanoseconds: UInt64) {
+    /// A watchdog for a slice of work that has already run `usedNanoseconds`.
+    init(limitNanoseconds: UInt64, usedNanoseconds: UInt64 = 0) {
         self.limitNanoseconds = limitNanoseconds
-        let (deadline, overflow) = Clock.monotonicNanoseconds().addingReportingOverflow(limitNanoseconds)
+        let left = limitNanoseconds > usedNanoseconds ? limitNanoseconds - usedNanoseconds : 0
+        let (deadline, overflow) = Clock.monotonicNanoseconds().addingReportingOverflow(left)
         self.deadline = overflow ? .max : deadline
     }
 

@@ -5,15 +5,34 @@ import MagmaSystem
 import Synchronization
 
 /// The SoftGPU engine: one queue of work per context and a scheduler that runs one piece of
-/// work at a time, highest context priority first, then oldest submission first (FIFO).
+/// work at a time on all compute threads.
+///
+/// - The highest priority runs first. Among equal priorities, the oldest submission runs first
+///   (FIFO), and work that was preempted goes behind the other contexts' waiting work.
+/// - Time slicing: work runs until it is done, or until its slice (`timeSliceNanoseconds`) has
+///   passed while another context's work of the same priority waits; then it is preempted.
+/// - Work of a higher priority preempts running work as soon as it is queued.
+/// - Preemption happens at an instruction boundary (a dispatch), between 64 KiB chunks (a fill
+///   or copy) or between commands; the work resumes where it stopped.
+/// - The watchdog counts only the time the work itself has run.
 final class Engine: Sendable {
-    private struct Job {
+    private final class Job: @unchecked Sendable {
         let context: SoftGPUContext
         let work: GpuWork
         /// Per-connection sequence number, reported in notifications.
         let sequence: UInt64
-        /// Device-wide submission order.
-        let order: UInt64
+        /// Place in line among equal priorities: submission order, renewed at preemption.
+        var order: UInt64
+        let execution: WorkExecution
+        var ranNanoseconds: UInt64 = 0
+
+        init(context: SoftGPUContext, work: GpuWork, sequence: UInt64, order: UInt64) {
+            self.context = context
+            self.work = work
+            self.sequence = sequence
+            self.order = order
+            execution = WorkExecution(work.payload)
+        }
     }
 
     private struct State {
@@ -26,6 +45,9 @@ final class Engine: Sendable {
     private let state = Locked(State())
     private let executor = DispatchQueue(label: "softgpu.engine")
     private let busy = Atomic<UInt64>(0)
+    private let totals = Locked(ExecutionCounters())
+    /// The highest priority among waiting queue heads plus one; 0 when nothing waits.
+    private let waitingPriority = Atomic<UInt64>(0)
 
     init(configuration: SoftGPUConfiguration) {
         self.configuration = configuration
@@ -34,12 +56,16 @@ final class Engine: Sendable {
     /// Nanoseconds the engine has spent executing work.
     var busyNanoseconds: UInt64 { busy.load(ordering: .relaxed) }
 
+    /// What all work has executed so far.
+    var counters: ExecutionCounters { totals.withLock { $0 } }
+
     /// Queues work for a context.
     func enqueue(_ work: GpuWork, context: SoftGPUContext, sequence: UInt64) {
         let start = state.withLock { state in
             let job = Job(context: context, work: work, sequence: sequence, order: state.nextOrder)
             state.nextOrder += 1
             state.queues[ObjectIdentifier(context), default: []].append(job)
+            publishWaiting(state)
             if state.running { return false }
             state.running = true
             return true
@@ -49,11 +75,21 @@ final class Engine: Sendable {
 
     /// Drops a context's queued work; it completes with CONTEXT_KILLED from the engine thread.
     func remove(_ context: SoftGPUContext) {
-        let dropped = state.withLock { $0.queues.removeValue(forKey: ObjectIdentifier(context)) } ?? []
+        let dropped: [Job] = state.withLock { state in
+            defer { publishWaiting(state) }
+            return state.queues.removeValue(forKey: ObjectIdentifier(context)) ?? []
+        }
         guard !dropped.isEmpty else { return }
         executor.async { dropped.forEach { $0.work.complete(.contextKilled) } }
     }
 
+    /// Publishes the best waiting priority for the running work's preemption checks.
+    private func publishWaiting(_ state: State) {
+        let best = state.queues.values.compactMap(\.first?.context.priority.rawValue).max()
+        waitingPriority.store(best.map { $0 == .max ? .max : $0 + 1 } ?? 0, ordering: .relaxed)
+    }
+
+    /// Takes the next job off its queue: highest priority, then lowest order.
     private func nextJob() -> Job? {
         state.withLock { state in
             var best: (key: ObjectIdentifier, job: Job)?
@@ -61,8 +97,8 @@ final class Engine: Sendable {
                 guard let head = queue.first else { continue }
                 if let current = best {
                     let higher = head.context.priority > current.job.context.priority
-                    let older = head.context.priority == current.job.context.priority && head.order < current.job.order
-                    if !(higher || older) { continue }
+                    let earlier = head.context.priority == current.job.context.priority && head.order < current.job.order
+                    if !(higher || earlier) { continue }
                 }
                 best = (key, head)
             }
@@ -72,7 +108,19 @@ final class Engine: Sendable {
             }
             state.queues[best.key]!.removeFirst()
             if state.queues[best.key]!.isEmpty { state.queues[best.key] = nil }
+            publishWaiting(state)
             return best.job
+        }
+    }
+
+    /// Puts preempted work back at the head of its context's queue, behind other contexts'
+    /// waiting work of the same priority.
+    private func requeue(_ job: Job) {
+        state.withLock { state in
+            job.order = state.nextOrder
+            state.nextOrder += 1
+            state.queues[ObjectIdentifier(job.context), default: []].insert(job, at: 0)
+            publishWaiting(state)
         }
     }
 
@@ -80,6 +128,7 @@ final class Engine: Sendable {
         while let job = nextJob() { execute(job) }
     }
 
+    /// Runs one slice of a job; completes it, or requeues it when preempted.
     private func execute(_ job: Job) {
         let connection = job.context.connection
         guard connection.isLive else {
@@ -87,25 +136,37 @@ final class Engine: Sendable {
             return
         }
         let started = Clock.monotonicNanoseconds()
-        var processor = CommandProcessor(space: connection.space, computeThreads: configuration.computeThreads,
-                                         watchdog: Watchdog(limitNanoseconds: configuration.watchdogNanoseconds))
-        let outcome: ExecutionFault?
-        do {
-            try processor.run(job.work.payload)
-            outcome = nil
+        let sliceEnd = started &+ configuration.timeSliceNanoseconds
+        let priority = job.context.priority.rawValue
+        var slice = WorkExecution.Slice(
+            space: connection.space, computeThreads: configuration.computeThreads,
+            watchdog: Watchdog(limitNanoseconds: configuration.watchdogNanoseconds, usedNanoseconds: job.ranNanoseconds),
+            shouldYield: { [self] in
+                let best = waitingPriority.load(ordering: .relaxed)
+                guard best != 0 else { return false }
+                return best - 1 > priority || (best - 1 == priority && Clock.monotonicNanoseconds() >= sliceEnd)
+            })
+        let outcome: Result<Bool, ExecutionFault>
+        do throws(ExecutionFault) {
+            outcome = .success(try job.execution.run(&slice))
         } catch {
-            outcome = error
+            outcome = .failure(error)
         }
         let elapsed = Clock.monotonicNanoseconds() - started
+        job.ranNanoseconds += elapsed
         busy.add(elapsed, ordering: .relaxed)
-        // Notify before completing, so a client woken by a signal semaphore finds the
-        // notification already queued.
-        guard let fault = outcome else {
-            connection.notify(.completed(sequence: job.sequence, status: MagmaStatus.ok.rawValue, gpuNanoseconds: elapsed))
+        totals.withLock { $0 += slice.counters }
+        switch outcome {
+        case .success(false):
+            requeue(job)
+        case .success(true):
+            // Notify before completing, so a client woken by a signal semaphore finds the
+            // notification already queued.
+            connection.notify(.completed(sequence: job.sequence, status: MagmaStatus.ok.rawValue, gpuNanoseconds: job.ranNanoseconds))
             job.work.complete(.ok)
-            return
+        case .failure(let fault):
+            connection.fault(fault, sequence: job.sequence)
+            job.work.complete(.contextKilled)
         }
-        connection.fault(fault, sequence: job.sequence)
-        job.work.complete(.contextKilled)
     }
 }

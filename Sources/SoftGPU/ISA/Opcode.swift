@@ -12,10 +12,11 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case ld = 0x40, st = 0x41, atomadd = 0x42
     case `if` = 0x50, `else` = 0x51, endif = 0x52, loop = 0x53, `break` = 0x54, endloop = 0x55
     case wsum = 0x60, wfsum = 0x61
+    case barrier = 0x70
 
     /// The operands an instruction takes, in assembly order.
     enum Format {
-        case none            // end, else, endif, loop, endloop
+        case none            // end, else, endif, loop, endloop, barrier
         case d               // gid r0
         case dImm            // movi r0, 5
         case dA              // mov r0, r1
@@ -27,7 +28,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
 
     var format: Format {
         switch self {
-        case .end, .else, .endif, .loop, .endloop: .none
+        case .end, .else, .endif, .loop, .endloop, .barrier: .none
         case .gid, .lid, .wgid, .wgsize, .lane: .d
         case .movi, .arg, .argHigh: .dImm
         case .mov, .itof, .ftoi, .utof, .wsum, .wfsum: .dA

@@ -5,42 +5,47 @@ struct WaveContext: Sendable {
     let program: Program
     let arguments: [UInt64]
     let workgroupSize: UInt32
+    /// A fault that stops the dispatch (the watchdog, another wave's fault), checked every
+    /// `checkInterval` instructions.
     let shouldStop: @Sendable () -> ExecutionFault?
+    /// Whether to give the engine back (preemption), checked at the same cadence.
+    let shouldYield: @Sendable () -> Bool
+
+    /// Instructions between two checks of `shouldStop` and `shouldYield`.
+    static let checkInterval = 1024
+}
+
+/// Why `Wavefront.resume` returned.
+enum WaveStop {
+    /// The wave ran `end`.
+    case finished
+    /// The wave reached a `barrier`; it resumes after it.
+    case barrier
+    /// The engine asked for the core back; the wave resumes at the same instruction.
+    case yielded
 }
 
 /// Executes waves: 32 lanes that share one program counter, each instruction applied to
 /// every active lane. Divergence is handled with an execution mask and a stack of if/loop
-/// frames; when no lane is active the wave jumps to the frame's closing instruction.
+/// frames; when no lane is active the wave jumps to the frame's closing instruction. A wave's
+/// state lives in a `WaveState`, so it can stop at any instruction boundary and resume.
 struct Wavefront {
     private static let width = ISALimits.waveWidth
     private static let allLanes: UInt32 = .max
 
-    private struct Frame {
-        let isLoop: Bool
-        let saved: UInt32
-        /// If frames: the lanes that took the then-branch. Loop frames: lanes that broke.
-        var lanes: UInt32
-        /// The instruction that closes this frame's current part.
-        var next: Int
-        /// Loop frames: the first instruction of the body.
-        let bodyStart: Int
-    }
-
-    private let registers: UnsafeMutablePointer<UInt32>
-    private var frames: [Frame] = []
-    private(set) var executed: UInt64 = 0
+    /// The registers of the wave being resumed.
+    private var registers: UnsafeMutablePointer<UInt32>?
+    private var frames: [WaveState.Frame] = []
+    /// What this executor has run and moved, for the performance counters.
+    private(set) var counters = ExecutionCounters()
     var memory: TranslationCache
 
     init(memory: TranslationCache) {
         self.memory = memory
-        registers = .allocate(capacity: ISALimits.registerCount * Self.width)
-        frames.reserveCapacity(ISALimits.maxNesting)
     }
 
-    func deallocate() { registers.deallocate() }
-
-    @inline(__always) private func reg(_ r: UInt8, _ lane: Int) -> UInt32 { registers[Int(r) &* Self.width &+ lane] }
-    @inline(__always) private func set(_ r: UInt8, _ lane: Int, _ value: UInt32) { registers[Int(r) &* Self.width &+ lane] = value }
+    @inline(__always) private func reg(_ r: UInt8, _ lane: Int) -> UInt32 { registers.unsafelyUnwrapped[Int(r) &* Self.width &+ lane] }
+    @inline(__always) private func set(_ r: UInt8, _ lane: Int, _ value: UInt32) { registers.unsafelyUnwrapped[Int(r) &* Self.width &+ lane] = value }
 
     @inline(__always) private func forEachLane(_ mask: UInt32, _ body: (Int) throws(ExecutionFault) -> Void) throws(ExecutionFault) {
         if mask == Self.allLanes {
@@ -57,32 +62,42 @@ struct Wavefront {
 
     private var brokenLanes: UInt32 { frames.reduce(0) { $0 | ($1.isLoop ? $1.lanes : 0) } }
 
-    /// Runs one wave of workgroup `workgroup`, whose lanes start at local id `firstLocal`.
-    mutating func run(_ context: WaveContext, workgroup: UInt32, firstLocal: UInt32, laneCount: Int) throws(ExecutionFault) {
-        registers.initialize(repeating: 0, count: ISALimits.registerCount * Self.width)
-        frames.removeAll(keepingCapacity: true)
+    /// Runs `wave` (of workgroup `workgroup`) from where it stopped until it ends, reaches a
+    /// barrier or is asked to yield. A fault leaves the wave's state undefined.
+    mutating func resume(_ wave: WaveState, _ context: WaveContext, workgroup: UInt32) throws(ExecutionFault) -> WaveStop {
+        registers = wave.registers
+        swap(&frames, &wave.frames)
+        defer { swap(&frames, &wave.frames) }
         let program = context.program.instructions
         let partner = context.program.partner
         let args = context.arguments
-        var active: UInt32 = laneCount >= Self.width ? Self.allLanes : (UInt32(1) << UInt32(laneCount)) &- 1
-        var pc = 0
+        let firstLocal = wave.firstLocal
+        var active = wave.active
+        var pc = wave.pc
         var sinceCheck = 0
+        defer {
+            wave.active = active
+            wave.pc = pc
+        }
 
         func localId(_ lane: Int) -> UInt32 { firstLocal &+ UInt32(lane) }
 
         while true {
             sinceCheck &+= 1
-            if sinceCheck == 1024 {
+            if sinceCheck == WaveContext.checkInterval {
                 sinceCheck = 0
                 if let stop = context.shouldStop() { throw stop }
+                if context.shouldYield() { return .yielded }
             }
-            executed &+= 1
+            counters.instructions &+= 1
             let ins = program[pc]
             let d = ins.d, a = ins.a, b = ins.b, imm = ins.immediate
             pc &+= 1
             switch ins.opcode {
             case .end:
-                return
+                return .finished
+            case .barrier:
+                return .barrier
             case .movi: try forEachLane(active) { set(d, $0, imm) }
             case .mov: try forEachLane(active) { set(d, $0, reg(a, $0)) }
             case .arg: try forEachLane(active) { set(d, $0, UInt32(truncatingIfNeeded: args[Int(imm)])) }
@@ -126,18 +141,22 @@ struct Wavefront {
             case .feq: try forEachLane(active) { set(d, $0, float(a, $0) == float(b, $0) ? 1 : 0) }
             case .ld:
                 let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                counters.bytesRead &+= UInt64(active.nonzeroBitCount * 4)
                 try forEachLane(active) { lane throws(ExecutionFault) in
                     let pointer = try address(base, b, lane, .read)
                     set(d, lane, pointer.load(as: UInt32.self))
                 }
             case .st:
                 let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                counters.bytesWritten &+= UInt64(active.nonzeroBitCount * 4)
                 try forEachLane(active) { lane throws(ExecutionFault) in
                     let pointer = try address(base, b, lane, .write)
                     pointer.storeBytes(of: reg(d, lane), as: UInt32.self)
                 }
             case .atomadd:
                 let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                counters.bytesRead &+= UInt64(active.nonzeroBitCount * 4)
+                counters.bytesWritten &+= UInt64(active.nonzeroBitCount * 4)
                 try forEachLane(active) { lane throws(ExecutionFault) in
                     _ = try address(base, b, lane, .read)
                     let pointer = try address(base, b, lane, .write)
@@ -154,7 +173,7 @@ struct Wavefront {
             case .if:
                 var taken: UInt32 = 0
                 try forEachLane(active) { if reg(a, $0) != 0 { taken |= 1 << UInt32($0) } }
-                frames.append(Frame(isLoop: false, saved: active, lanes: taken, next: Int(partner[pc - 1]), bodyStart: pc))
+                frames.append(WaveState.Frame(isLoop: false, saved: active, lanes: taken, next: Int(partner[pc - 1]), bodyStart: pc))
                 active = taken
             case .else:
                 let top = frames.count - 1
@@ -164,7 +183,7 @@ struct Wavefront {
                 let frame = frames.removeLast()
                 active = frame.saved & ~brokenLanes
             case .loop:
-                frames.append(Frame(isLoop: true, saved: active, lanes: 0, next: Int(partner[pc - 1]), bodyStart: pc))
+                frames.append(WaveState.Frame(isLoop: true, saved: active, lanes: 0, next: Int(partner[pc - 1]), bodyStart: pc))
             case .break:
                 var leaving: UInt32 = 0
                 try forEachLane(active) { if reg(a, $0) != 0 { leaving |= 1 << UInt32($0) } }

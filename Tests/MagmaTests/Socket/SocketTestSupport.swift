@@ -38,23 +38,6 @@ final class TestServer: Sendable {
     func session(priority: Priority = .medium) throws -> GPUSession { try GPUSession(device: try open(), priority: priority) }
 }
 
-extension GPUSession {
-    /// Fills `size` bytes at `address` with `pattern` on the GPU and waits for it.
-    func fill(address: UInt64, size: UInt64, pattern: UInt32) throws {
-        var stream = CommandStream()
-        stream.fill(address: address, size: size, pattern: pattern)
-        stream.end()
-        try run(stream)
-    }
-
-    /// Whether a new buffer of `size` bytes, filled with `pattern` on the GPU, reads back as it.
-    func fillsCorrectly(size: UInt64 = 4096, pattern: UInt32) throws -> Bool {
-        let (target, address) = try mappedBuffer(size: size)
-        try fill(address: address, size: size, pattern: pattern)
-        return target.u32s(Int(size) / 4).allSatisfy { $0 == pattern }
-    }
-}
-
 /// Descriptors open in this process now.
 func openDescriptorCount(pid: Int32? = nil) -> Int {
     let path = pid.map { "/proc/\($0)/fd" } ?? "/proc/self/fd"

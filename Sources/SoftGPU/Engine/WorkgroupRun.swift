@@ -1,0 +1,55 @@
+/// One workgroup in progress: its waves run in turn on one worker and meet at barriers. It can
+/// stop when a wave yields and resume later on any worker.
+final class WorkgroupRun: @unchecked Sendable {
+    let index: UInt32
+    private(set) var waves: [WaveState]
+
+    /// Starts workgroup `index`, taking wave states from `pool` (or making new ones).
+    init(index: UInt32, workgroupSize: UInt32, pool: inout [WaveState]) {
+        self.index = index
+        let width = UInt32(ISALimits.waveWidth)
+        let count = Int((workgroupSize + width - 1) / width)
+        waves = (0..<count).map { waveIndex in
+            let wave = pool.popLast() ?? WaveState()
+            let first = UInt32(waveIndex) * width
+            wave.reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)))
+            return wave
+        }
+    }
+
+    /// Gives the wave states back once the workgroup has finished.
+    func release(to pool: inout [WaveState]) {
+        pool.append(contentsOf: waves)
+        waves = []
+    }
+}
+
+extension Wavefront {
+    /// Runs a workgroup's waves until all have finished (true) or one is asked to yield
+    /// (false). A `barrier` holds a wave until every other wave of the workgroup has reached a
+    /// barrier or finished.
+    mutating func run(_ group: WorkgroupRun, _ context: WaveContext) throws(ExecutionFault) -> Bool {
+        while true {
+            var finished = 0
+            for wave in group.waves {
+                switch wave.status {
+                case .finished: finished += 1
+                case .atBarrier: break
+                case .ready:
+                    switch try resume(wave, context, workgroup: group.index) {
+                    case .finished:
+                        wave.status = .finished
+                        finished += 1
+                    case .barrier:
+                        wave.status = .atBarrier
+                    case .yielded:
+                        return false
+                    }
+                }
+            }
+            if finished == group.waves.count { return true }
+            // Every wave that has not finished waits at a barrier: release them together.
+            for wave in group.waves where wave.status == .atBarrier { wave.status = .ready }
+        }
+    }
+}

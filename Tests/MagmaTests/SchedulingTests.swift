@@ -1,0 +1,104 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+/// SoftGPU's scheduler: time slices between contexts of equal priority, preemption by higher
+/// priorities, and preempted work that resumes exactly where it stopped.
+@Suite struct SchedulingTests {
+    private func device(timeSlice: UInt64 = 2_000_000, watchdog: UInt64 = 10_000_000_000) throws -> Device {
+        try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(
+            watchdogNanoseconds: watchdog, timeSliceNanoseconds: timeSlice))))
+    }
+
+    /// Submits a program that spins until the u32 at `flagAddress` is non-zero.
+    private func spin(_ session: GPUSession, flagAddress: UInt64, on context: Context, signal: Semaphore) throws {
+        let program = try session.loadProgram(Kernels.spinUntilFlag)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: 1, workgroupSize: 1,
+                        arguments: [flagAddress])
+        try session.submit(stream, signals: [signal], on: context)
+    }
+
+    @Test func timeSlicesLetAnotherContextRunWhileOneSpins() throws {
+        let session = try GPUSession(device: try device())
+        let other = try session.connection.createContext()
+        let (_, flagAddress) = try session.mappedBuffer(size: 4096)
+        let spinning = try session.connection.createSemaphore()
+        let releasing = try session.connection.createSemaphore()
+        try spin(session, flagAddress: flagAddress, on: session.context, signal: spinning)
+        // Only this work, on another context of the same priority, can end the spin.
+        var release = CommandStream()
+        release.fill(address: flagAddress, size: 4, pattern: 1)
+        try session.submit(release, signals: [releasing], on: other)
+        let started = Clock.monotonicNanoseconds()
+        try session.waitFor(releasing)
+        try session.waitFor(spinning)
+        #expect(Clock.monotonicNanoseconds() - started < 2_000_000_000)
+    }
+
+    @Test func higherPriorityPreemptsRunningWorkAtOnce() throws {
+        // A 10 s slice: only priority preemption can let the releasing work run.
+        let session = try GPUSession(device: try device(timeSlice: 10_000_000_000), priority: .low)
+        let urgent = try session.connection.createContext(priority: .high)
+        let (_, flagAddress) = try session.mappedBuffer(size: 4096)
+        let spinning = try session.connection.createSemaphore()
+        let releasing = try session.connection.createSemaphore()
+        try spin(session, flagAddress: flagAddress, on: session.context, signal: spinning)
+        var release = CommandStream()
+        release.fill(address: flagAddress, size: 4, pattern: 1)
+        try session.submit(release, signals: [releasing], on: urgent)
+        try session.waitFor(releasing, timeoutNanoseconds: 2_000_000_000)
+        try session.waitFor(spinning)
+    }
+
+    @Test func withoutASliceEndEqualPrioritiesWaitAndTheWatchdogStopsTheSpinner() throws {
+        let device = try device(timeSlice: 10_000_000_000, watchdog: 300_000_000)
+        let spinner = try GPUSession(device: device)
+        let bystander = try GPUSession(device: device)
+        let (_, flagAddress) = try spinner.mappedBuffer(size: 4096)
+        let spinning = try spinner.connection.createSemaphore()
+        try spin(spinner, flagAddress: flagAddress, on: spinner.context, signal: spinning)
+        #expect(try bystander.fillsCorrectly(pattern: 5))
+        #expect(awaitError(spinner.connection)?.status == .contextKilled)
+    }
+
+    @Test func aPreemptedDispatchResumesAndFinishesCorrectly() throws {
+        let session = try GPUSession(device: try device())
+        let other = try session.connection.createContext()
+        let count = 1 << 20
+        let (x, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (y, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (z, zAddress) = try session.mappedBuffer(size: UInt64(count * 4))
+        let xs = x.contents.bindMemory(to: Float.self, capacity: count)
+        let ys = y.contents.bindMemory(to: Float.self, capacity: count)
+        for i in 0..<count {
+            xs[i] = Float(i)
+            ys[i] = 0.5
+        }
+        let program = try session.loadProgram(Kernels.vectorAddF32)
+        var add = CommandStream()
+        add.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32(count / 256),
+                     workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
+        let (big, bigAddress) = try session.mappedBuffer(size: 32 << 20)
+        add.fill(address: bigAddress, size: 32 << 20, pattern: 0xB16)   // a long fill, preempted part-way too
+        let added = try session.connection.createSemaphore()
+        try session.submit(add, signals: [added])
+        // Small work on another context finishes long before the big one.
+        let (mark, markAddress) = try session.mappedBuffer(size: 4096)
+        var small = CommandStream()
+        small.fill(address: markAddress, size: 4, pattern: 7)
+        let marked = try session.connection.createSemaphore()
+        try session.submit(small, signals: [marked], on: other)
+        try session.waitFor(marked)
+        #expect(!added.isSignaled, "the small work ran while the big one was preempted")
+        #expect(mark.u32(at: 0) == 7)
+        try session.waitFor(added)
+        let zs = z.contents.bindMemory(to: Float.self, capacity: count)
+        var mismatches = 0
+        for i in 0..<count where zs[i] != Float(i) + 0.5 { mismatches += 1 }
+        #expect(mismatches == 0)
+        #expect(big.u32s(8 << 20).allSatisfy { $0 == 0xB16 })
+    }
+}
