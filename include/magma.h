@@ -234,6 +234,14 @@ MAGMA_EXPORT magma_status_t magma_semaphore_export(magma_semaphore_t semaphore, 
 MAGMA_EXPORT magma_status_t magma_poll(magma_poll_item_t* items, uint32_t count, uint64_t timeout_ns);
 
 // ---- Performance counters ----
+//
+// A connection needs access first: in-process (embedded) clients are trusted and have it; a
+// magmad client presents the device's performance-counter endpoint. Without access these calls
+// return ACCESS_DENIED and the connection stays open. A counter set is a bit set: word w, bit b
+// selects counter 64w + b (SoftGPU: 0 instructions, 1 bytes read, 2 bytes written, 3 busy ns).
+// A dump writes one little-endian u64 per enabled counter, in counter order, into the pool's
+// oldest range. Like other requests they are feed-forward: a bad one (an unknown counter or
+// pool, a range outside its buffer or too small) closes the connection.
 
 // Presents the performance-counter endpoint to the connection: |channel| is a connected
 // SOCK_SEQPACKET socket to the device's gpu-performance-counters endpoint (only clients allowed
@@ -242,43 +250,42 @@ MAGMA_EXPORT magma_status_t magma_poll(magma_poll_item_t* items, uint32_t count,
 MAGMA_EXPORT magma_status_t magma_connection_enable_performance_counter_access(magma_connection_t connection,
                                                                                magma_handle_t channel);
 
-// Enables the listed counters (driver-defined), disabling the others. Needs access
-// (ACCESS_DENIED otherwise); UNIMPLEMENTED while the device has no counters (SoftGPU today).
+// Selects the counters dumps write; they are enabled until the connection closes.
 MAGMA_EXPORT magma_status_t magma_connection_enable_performance_counters(magma_connection_t connection,
                                                                          uint64_t* counters, uint64_t counters_count);
 
-// Creates a pool of buffer ranges that counter dumps are written into; |*notification_handle_out|
-// polls readable when a dump completes. Needs access; UNIMPLEMENTED while the device has no
-// counters.
+// Creates an empty pool. |*notification_handle_out| polls readable while a completion waits; it
+// belongs to the pool (do not close it).
 MAGMA_EXPORT magma_status_t magma_connection_create_performance_counter_buffer_pool(
     magma_connection_t connection, magma_perf_count_pool_t* pool_id_out, magma_handle_t* notification_handle_out);
 
-// Releases a pool. Needs access; UNIMPLEMENTED while the device has no counters.
+// Releases a pool; no completions follow. INVALID_ARGS for an unknown pool.
 MAGMA_EXPORT magma_status_t magma_connection_release_performance_counter_buffer_pool(magma_connection_t connection,
                                                                                      magma_perf_count_pool_t pool_id);
 
-// Adds buffer ranges to a pool. Needs access; UNIMPLEMENTED while the device has no counters.
+// Adds buffer ranges (by buffer id) to a pool, used oldest first, one per dump. The pool keeps
+// their memory even after the buffers are released.
 MAGMA_EXPORT magma_status_t magma_connection_add_performance_counter_buffer_offsets_to_pool(
     magma_connection_t connection, magma_perf_count_pool_t pool_id, const magma_buffer_offset_t* offsets,
     uint64_t offsets_count);
 
-// Removes every range of a buffer from a pool. Needs access; UNIMPLEMENTED while the device has
-// no counters.
+// Removes every range of a buffer from a pool.
 MAGMA_EXPORT magma_status_t magma_connection_remove_performance_counter_buffer_from_pool(
     magma_connection_t connection, magma_perf_count_pool_t pool_id, magma_buffer_t buffer);
 
-// Writes the enabled counters into the pool's next free range. Needs access; UNIMPLEMENTED
-// while the device has no counters.
+// Writes the enabled counters into the pool's oldest range, then queues a completion with
+// |trigger_id|. Does nothing if the pool has no range.
 MAGMA_EXPORT magma_status_t magma_connection_dump_performance_counters(magma_connection_t connection,
                                                                        magma_perf_count_pool_t pool_id,
                                                                        uint32_t trigger_id);
 
-// Sets the listed counters to zero. Needs access; UNIMPLEMENTED while the device has no counters.
+// Sets the listed counters to zero, for the whole device.
 MAGMA_EXPORT magma_status_t magma_connection_clear_performance_counters(magma_connection_t connection,
                                                                         uint64_t* counters, uint64_t counters_count);
 
-// Reads one completed dump of a pool, if any. Needs access; UNIMPLEMENTED while the device has
-// no counters.
+// Reads one completed dump of a pool: its trigger id, the buffer id and offset written, the
+// CLOCK_MONOTONIC time of the sample and MAGMA_PERF_COUNTER_RESULT_* flags. TIMED_OUT when none
+// is waiting.
 MAGMA_EXPORT magma_status_t magma_connection_read_performance_counter_completion(
     magma_connection_t connection, magma_perf_count_pool_t pool_id, uint32_t* trigger_id_out,
     uint64_t* buffer_id_out, uint32_t* buffer_offset_out, uint64_t* time_out, uint32_t* result_flags_out);

@@ -20,10 +20,10 @@ public final class Connection: Sendable {
 
     deinit { transport.close() }
 
-    private var key: ObjectIdentifier { ObjectIdentifier(self) }
+    var key: ObjectIdentifier { ObjectIdentifier(self) }
 
     /// Throws the connection's error, or BAD_STATE after `release()`.
-    private func checkOpen() throws(MagmaError) {
+    func checkOpen() throws(MagmaError) {
         guard !closed.load(ordering: .acquiring) else { throw .badState("connection was released") }
         if let error = transport.error { throw error }
     }
@@ -187,22 +187,6 @@ public final class Connection: Sendable {
         try checkOpen()
         try context.ownership.check(key)
         transport.executeInlineCommands(contextId: context.id, commands: commands)
-    }
-
-    // MARK: Performance counters
-
-    /// Presents a token from the device's performance-counter endpoint
-    /// (`SocketDeviceTransport.performanceCounterToken(path:)`). A token of another device is
-    /// ignored; check with `isPerformanceCounterAccessAllowed()`.
-    public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
-        try checkOpen()
-        transport.enablePerformanceCounterAccess(token: token)
-    }
-
-    /// Whether performance-counter access has been granted (a round trip).
-    public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
-        try checkOpen()
-        return try transport.isPerformanceCounterAccessAllowed()
     }
 
     // MARK: Notifications

@@ -67,6 +67,13 @@ public final class Device: Sendable {
             monotonicTimeNanoseconds: UInt64(littleEndian: memory.base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
+    /// The token that grants performance-counter access to a connection
+    /// (`Connection.enablePerformanceCounterAccess`). For magmad it comes from the device's
+    /// performance-counter endpoint, which only allowed users can open: ACCESS_DENIED otherwise.
+    public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
+        try transport.performanceCounterToken()
+    }
+
     /// Opens a connection: a private GPU address space with its own objects.
     public func createConnection() throws(MagmaError) -> Connection {
         Connection(transport: try transport.connect())

@@ -22,6 +22,10 @@ public struct InProcessDeviceTransport: DeviceTransport {
         }
     }
 
+    public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
+        do { return try system.performanceCounterToken.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+    }
+
     public func connect() throws(MagmaError) -> any ConnectionTransport {
         let queue: NotificationQueue
         do { queue = try NotificationQueue() } catch { throw .internalError("\(error)") }
@@ -73,6 +77,22 @@ final class InProcessConnectionTransport: ConnectionTransport {
         if let error = connection.error { throw error }
         return connection.isPerformanceCounterAccessAllowed
     }
+
+    func enablePerformanceCounters(_ counters: [UInt64]) { connection.enablePerformanceCounters(counters) }
+    func clearPerformanceCounters(_ counters: [UInt64]) { connection.clearPerformanceCounters(counters) }
+    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any PerformanceCounterEventSource {
+        let queue = try CompletionQueue()
+        connection.createPerformanceCounterPool(id: id, sink: queue)
+        return queue
+    }
+    func releasePerformanceCounterPool(id: UInt64) { connection.releasePerformanceCounterPool(id: id) }
+    func addPerformanceCounterBufferRanges(pool: UInt64, ranges: [BufferRange]) {
+        connection.addPerformanceCounterBufferRanges(pool: pool, ranges: ranges)
+    }
+    func removePerformanceCounterBuffer(pool: UInt64, bufferId: ObjectId) {
+        connection.removePerformanceCounterBuffer(pool: pool, bufferId: bufferId)
+    }
+    func dumpPerformanceCounters(pool: UInt64, triggerId: UInt32) { connection.dumpPerformanceCounters(pool: pool, triggerId: triggerId) }
 
     func flush() -> MagmaError? { connection.flush() }
     var error: MagmaError? { connection.error }

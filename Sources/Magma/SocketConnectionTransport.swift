@@ -86,6 +86,33 @@ final class SocketConnectionTransport: ConnectionTransport {
         withExtendedLifetime(token) { send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(token.rawValue)))) }
     }
 
+    func enablePerformanceCounters(_ counters: [UInt64]) { send(.enablePerformanceCounters(.init(counters: counters))) }
+
+    func clearPerformanceCounters(_ counters: [UInt64]) { send(.clearPerformanceCounters(.init(counters: counters))) }
+
+    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any PerformanceCounterEventSource {
+        let channel: (MessageSocket, MessageSocket)
+        do { channel = try MessageSocket.pair() } catch { throw .memoryError("cannot create a channel: \(error)") }
+        withExtendedLifetime(channel.1) {
+            send(.createPerformanceCounterBufferPool(.init(poolId: id, eventChannel: WireHandle(channel.1.descriptor.rawValue))))
+        }
+        return SocketCompletionSource(socket: channel.0)
+    }
+
+    func releasePerformanceCounterPool(id: UInt64) { send(.releasePerformanceCounterBufferPool(.init(poolId: id))) }
+
+    func addPerformanceCounterBufferRanges(pool: UInt64, ranges: [BufferRange]) {
+        send(.addPerformanceCounterBufferOffsetsToPool(.init(poolId: pool, offsets: ranges)))
+    }
+
+    func removePerformanceCounterBuffer(pool: UInt64, bufferId: ObjectId) {
+        send(.removePerformanceCounterBufferFromPool(.init(poolId: pool, bufferId: bufferId)))
+    }
+
+    func dumpPerformanceCounters(pool: UInt64, triggerId: UInt32) {
+        send(.dumpPerformanceCounters(.init(poolId: pool, triggerId: triggerId)))
+    }
+
     // MARK: Calls
 
     func flush() -> MagmaError? {
@@ -240,5 +267,37 @@ final class SocketConnectionTransport: ConnectionTransport {
     /// How many messages and bytes are in flight, for tests of flow control.
     var inflight: (messages: UInt64, bytes: UInt64)? {
         state.withLock { state in state.budget.map { ($0.inflightMessages, $0.inflightBytes) } }
+    }
+}
+
+/// A pool's completions from magmad: performance_counter_events messages on the pool's channel.
+final class SocketCompletionSource: PerformanceCounterEventSource {
+    private let socket: MessageSocket
+
+    init(socket: MessageSocket) { self.socket = socket }
+
+    deinit { socket.shutdown() }
+
+    var descriptor: Int32 { socket.descriptor.rawValue }
+
+    func next() throws(MagmaError) -> PerformanceCounterCompletion? {
+        let datagram: Datagram?
+        do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch {
+            throw MagmaError(.connectionLost, "performance-counter channel: \(error)")
+        }
+        switch datagram {
+        case nil: return nil
+        case .endOfStream?: throw MagmaError(.connectionLost, "performance-counter channel closed")
+        case .message(let bytes, _, _)?:
+            let message: PerformanceCounterEventsProtocol.ServerMessage
+            do { message = try PerformanceCounterEventsProtocol.ServerMessage.decode(bytes: bytes).message } catch {
+                throw .internalError("malformed performance-counter event: \(error)")
+            }
+            switch message {
+            case .onPerformanceCounterReadCompleted(let event):
+                return PerformanceCounterCompletion(triggerId: event.triggerId, bufferId: event.bufferId, bufferOffset: event.bufferOffset,
+                                                    timestamp: event.timestamp, flags: event.flags)
+            }
+        }
     }
 }

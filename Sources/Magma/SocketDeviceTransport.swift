@@ -15,12 +15,15 @@ public final class SocketDeviceTransport: DeviceTransport {
 
     private let socket: MessageSocket
     private let state = Locked(State())
+    /// The endpoint's path, when known.
+    private let path: String?
 
     /// Connects to the device endpoint at `path`. CONNECTION_LOST if nothing serves there.
     public init(path: String) throws(MagmaError) {
         do { socket = try MessageSocket.connect(path: path) } catch {
             throw MagmaError(.connectionLost, "no Magma device at \(path): \(error)")
         }
+        self.path = path
     }
 
     /// Uses a socket already connected to a device endpoint (magma_device_import's channel).
@@ -29,6 +32,16 @@ public final class SocketDeviceTransport: DeviceTransport {
         let socket = MessageSocket(adopting: descriptor)
         guard socket.isConnectedSequencedPacket else { throw .invalidArgs("not a connected SOCK_SEQPACKET socket") }
         self.socket = socket
+        path = nil
+    }
+
+    /// Asks the performance-counter endpoint beside this device's (`<dir>/gpu-performance-counters/<name>`
+    /// for `<dir>/gpu/<name>`) for the token.
+    public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
+        guard let path, let slash = path.lastIndex(of: "/") else { throw .accessDenied("the device's endpoint path is unknown") }
+        let directory = path[..<slash]
+        guard directory.hasSuffix("/gpu") else { throw .accessDenied("\(path) is not in a gpu/ directory") }
+        return try Self.performanceCounterToken(path: "\(directory.dropLast(3))gpu-performance-counters/\(path[path.index(after: slash)...])")
     }
 
     deinit { socket.shutdown() }

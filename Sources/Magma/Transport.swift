@@ -16,6 +16,9 @@ public protocol DeviceTransport: Sendable {
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer
     /// Opens a connection.
     func connect() throws(MagmaError) -> any ConnectionTransport
+    /// The token that grants performance-counter access, for clients allowed to have it
+    /// (ACCESS_DENIED otherwise).
+    func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor
 }
 
 /// The client side of one connection: the Primary protocol (feed-forward requests, plus the
@@ -40,6 +43,14 @@ public protocol ConnectionTransport: AnyObject, Sendable {
     func enablePerformanceCounterAccess(token: OwnedFileDescriptor)
     /// Round trip: whether performance-counter access has been granted.
     func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool
+    func enablePerformanceCounters(_ counters: [UInt64])
+    func clearPerformanceCounters(_ counters: [UInt64])
+    /// Creates a pool; its completion events arrive through the returned source.
+    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any PerformanceCounterEventSource
+    func releasePerformanceCounterPool(id: UInt64)
+    func addPerformanceCounterBufferRanges(pool: UInt64, ranges: [BufferRange])
+    func removePerformanceCounterBuffer(pool: UInt64, bufferId: ObjectId)
+    func dumpPerformanceCounters(pool: UInt64, triggerId: UInt32)
 
     /// Round trip: every earlier request has been observed. Returns the connection's error.
     func flush() -> MagmaError?
@@ -55,4 +66,12 @@ public protocol ConnectionTransport: AnyObject, Sendable {
 
     /// Ends the connection; the server releases everything it held for it.
     func close()
+}
+
+/// Where a performance-counter pool's completion events arrive, on the client side.
+public protocol PerformanceCounterEventSource: Sendable {
+    /// Polls readable while a completion is waiting.
+    var descriptor: Int32 { get }
+    /// The next completion, or nil if none is waiting.
+    func next() throws(MagmaError) -> PerformanceCounterCompletion?
 }

@@ -37,6 +37,7 @@ final class CConnection: Sendable {
         var buffers: Set<UInt64> = []
         var semaphores: Set<UInt64> = []
         var readAhead: [UInt8]?
+        var pools: [UInt64: PerformanceCounterPool] = [:]
     }
 
     let connection: Connection
@@ -60,6 +61,13 @@ final class CConnection: Sendable {
         }
         if first { connection.release() }
     }
+
+    func add(pool: PerformanceCounterPool) { state.withLock { $0.pools[pool.id] = pool } }
+    func pool(_ id: UInt64) throws(MagmaError) -> PerformanceCounterPool {
+        guard let pool = state.withLock({ $0.pools[id] }) else { throw .invalidArgs("unknown performance-counter pool \(id)") }
+        return pool
+    }
+    func removePool(_ id: UInt64) -> PerformanceCounterPool? { state.withLock { $0.pools.removeValue(forKey: id) } }
 
     func add(context: Context) { state.withLock { $0.contexts[context.id] = context } }
     func context(_ id: UInt32) -> Context? { state.withLock { $0.contexts[id] } }

@@ -43,14 +43,24 @@ struct PrimaryRequest {
             } catch {
                 connection.fail(.invalidArgs("performance-counter token: \(error)"))
             }
-        case .enablePerformanceCounters, .createPerformanceCounterBufferPool, .releasePerformanceCounterBufferPool,
-             .addPerformanceCounterBufferOffsetsToPool, .removePerformanceCounterBufferFromPool,
-             .dumpPerformanceCounters, .clearPerformanceCounters:
-            guard connection.isPerformanceCounterAccessAllowed else {
-                connection.fail(.accessDenied("performance counters need access granted by a token"))
+        case .enablePerformanceCounters(let request):
+            connection.enablePerformanceCounters(request.counters)
+        case .clearPerformanceCounters(let request):
+            connection.clearPerformanceCounters(request.counters)
+        case .createPerformanceCounterBufferPool(let request):
+            guard let channel = descriptors.first(where: { $0.rawValue == request.eventChannel.descriptor }) else {
+                connection.fail(.internalError("pool channel did not arrive"))
                 return 0
             }
-            connection.fail(.unimplemented("this device has no performance counters"))
+            connection.createPerformanceCounterPool(id: request.poolId, sink: SocketCompletionSink(socket: MessageSocket(adopting: channel)))
+        case .releasePerformanceCounterBufferPool(let request):
+            connection.releasePerformanceCounterPool(id: request.poolId)
+        case .addPerformanceCounterBufferOffsetsToPool(let request):
+            connection.addPerformanceCounterBufferRanges(pool: request.poolId, ranges: request.offsets)
+        case .removePerformanceCounterBufferFromPool(let request):
+            connection.removePerformanceCounterBuffer(pool: request.poolId, bufferId: request.bufferId)
+        case .dumpPerformanceCounters(let request):
+            connection.dumpPerformanceCounters(pool: request.poolId, triggerId: request.triggerId)
         case .flush, .isPerformanceCounterAccessAllowed, .enableFlowControl:
             break  // answered or recorded by the served connection
         }
@@ -83,5 +93,23 @@ struct PrimaryRequest {
             }
         }
         return 0
+    }
+}
+
+/// Sends a pool's completions to the client on the pool's channel. A client that does not read
+/// them loses the ones that do not fit; the channel never blocks the server.
+final class SocketCompletionSink: PerformanceCounterEventSink {
+    private let socket: MessageSocket
+
+    init(socket: MessageSocket) { self.socket = socket }
+
+    deinit { socket.shutdown() }
+
+    func readCompleted(_ completion: PerformanceCounterCompletion) {
+        let event = PerformanceCounterEventsProtocol.OnPerformanceCounterReadCompleted(
+            triggerId: completion.triggerId, bufferOffset: completion.bufferOffset, bufferId: completion.bufferId,
+            timestamp: completion.timestamp, flags: completion.flags)
+        guard let encoded = try? event.encoded() else { return }
+        try? socket.send(encoded.bytes, wait: false)
     }
 }

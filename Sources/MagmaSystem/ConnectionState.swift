@@ -21,9 +21,11 @@ struct ConnectionState {
     /// Bytes of distinct buffer memory imported.
     var importedBytes: UInt64 = 0
     var performanceCounterAccess = false
+    var enabledCounters = PerformanceCounterSet.empty
+    var counterPools: [UInt64: PerformanceCounterPool] = [:]
 
-    /// Objects held: buffers, semaphores, contexts and mappings.
-    var objectCount: Int { buffers.count + semaphores.count + contexts.count + mappings.count }
+    /// Objects held: buffers, semaphores, contexts, mappings and counter pools.
+    var objectCount: Int { buffers.count + semaphores.count + contexts.count + mappings.count + counterPools.count }
 
     /// MEMORY_ERROR if one more object, or `bytes` more imported memory, would pass `limits`.
     func checkRoom(for bytes: UInt64 = 0, within limits: ConnectionLimits) throws(MagmaError) {

@@ -19,7 +19,8 @@ public enum QueryResult: Sendable {
     case buffer(SharedMemory)
 }
 
-/// Whether a client may use privileged features (priorities above medium).
+/// Whether a client may use privileged features: priorities above medium, and performance
+/// counters without presenting a token.
 public enum ClientTrust: Sendable {
     case trusted
     case untrusted
@@ -32,6 +33,14 @@ public protocol MsdDevice: AnyObject, Sendable {
 
     /// Opens a connection: a private GPU address space for one client.
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection
+
+    /// The device's performance counters, or nil if it has none.
+    var performanceCounters: (any MsdPerformanceCounters)? { get }
+}
+
+extension MsdDevice {
+    /// No performance counters.
+    public var performanceCounters: (any MsdPerformanceCounters)? { nil }
 }
 
 /// One client's address space and contexts, as the driver sees them.

@@ -14,9 +14,9 @@ public final class SystemConnection: Sendable {
     public let trust: ClientTrust
     /// What the connection may hold.
     public let limits: ConnectionLimits
-    private let device: SystemDevice
+    let device: SystemDevice
     private let sink: any NotificationSink
-    private let state = Locked(ConnectionState())
+    let state = Locked(ConnectionState())
     private let reporter: Reporter
     private let msd: any MsdConnection
 
@@ -29,6 +29,7 @@ public final class SystemConnection: Sendable {
         reporter = Reporter(sink: sink)
         msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
         reporter.connection.withLock { $0.value = self }
+        state.withLock { $0.performanceCounterAccess = trust == .trusted }
     }
 
     deinit { close() }
@@ -262,7 +263,8 @@ public final class SystemConnection: Sendable {
     // MARK: Performance counters
 
     /// Grants access to performance counters if `token` is the identity of this device's
-    /// `performanceCounterToken`. Any other token is ignored: access stays as it was.
+    /// `performanceCounterToken`. Any other token is ignored: access stays as it was. Trusted
+    /// connections have access from the start.
     public func enablePerformanceCounterAccess(token: FileIdentity) {
         perform { [device] state throws(MagmaError) in
             if token == device.performanceCounterToken.identity { state.performanceCounterAccess = true }
@@ -279,7 +281,7 @@ public final class SystemConnection: Sendable {
     }
 
     /// Runs a request against the tables; a thrown error becomes the connection's epitaph.
-    private func perform(_ body: (inout ConnectionState) throws(MagmaError) -> Void) {
+    func perform(_ body: (inout ConnectionState) throws(MagmaError) -> Void) {
         var epitaph: MagmaError?
         let cancelled: [GpuWork] = state.withLock { state in
             guard !state.closed else { return [] }
@@ -305,6 +307,7 @@ public final class SystemConnection: Sendable {
             context.destroy()
         }
         state.contexts = [:]
+        state.counterPools = [:]
         state.mappings = MappingTable()
         state.buffers = [:]
         state.semaphores = [:]

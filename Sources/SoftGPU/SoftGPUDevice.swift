@@ -56,9 +56,11 @@ public enum SoftGPUIdentity {
 
 final class SoftGPUDevice: MsdDevice {
     let engine: Engine
+    let performanceCounters: (any MsdPerformanceCounters)?
 
     init(configuration: SoftGPUConfiguration) {
         engine = Engine(configuration: configuration)
+        performanceCounters = SoftGPUPerformanceCounters(engine: engine)
     }
 
     func query(_ id: QueryId) throws(MagmaError) -> QueryResult {

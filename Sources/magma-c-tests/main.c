@@ -561,37 +561,105 @@ static void test_bad_handles(void) {
     close(ends[1]);
 }
 
+// Enables every SoftGPU counter, runs a fill, dumps into a pool and reads the completion.
+static void exercise_counters(magma_connection_t connection) {
+    uint64_t all = 0xF, unknown = 1ull << 40;
+    CHECK_STATUS(magma_connection_enable_performance_counters(connection, &all, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_clear_performance_counters(connection, &all, 1), MAGMA_STATUS_OK);
+    magma_perf_count_pool_t pool;
+    magma_handle_t pool_handle = 0;
+    CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, &pool, &pool_handle), MAGMA_STATUS_OK);
+    CHECK(pool_handle != 0);
+    CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, NULL, &pool_handle), MAGMA_STATUS_INVALID_ARGS);
+    magma_buffer_id_t counters_id;
+    void *counters_cpu;
+    magma_buffer_t counters = new_buffer(connection, PAGE, &counters_id, &counters_cpu);
+    magma_buffer_offset_t slot = {.buffer_id = counters_id, .offset = 64, .length = 32};
+    CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, pool, &slot, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, pool + 1000, &slot, 1), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, pool, NULL, 1), MAGMA_STATUS_INVALID_ARGS);
+
+    // Some GPU work to count: a 64 KiB fill.
+    uint32_t context;
+    CHECK_STATUS(magma_connection_create_context2(connection, MAGMA_PRIORITY_MEDIUM, &context), MAGMA_STATUS_OK);
+    magma_buffer_id_t target_id, commands_id;
+    void *commands_cpu;
+    magma_buffer_t target = new_buffer(connection, 16 * PAGE, &target_id, NULL);
+    new_buffer(connection, PAGE, &commands_id, &commands_cpu);
+    CHECK_STATUS(magma_connection_map_buffer(connection, 0x5000000, target, 0, 16 * PAGE, MAGMA_MAP_FLAG_WRITE), MAGMA_STATUS_OK);
+    commands_t stream = {.size = 0};
+    fill(&stream, 0x5000000, 16 * PAGE, 9);
+    end(&stream);
+    if (commands_cpu) memcpy(commands_cpu, stream.bytes, stream.size);
+    magma_semaphore_t done;
+    magma_semaphore_id_t done_id;
+    CHECK_STATUS(magma_connection_create_semaphore(connection, &done, &done_id), MAGMA_STATUS_OK);
+    magma_exec_resource_t resource = {.buffer_id = commands_id, .offset = 0, .length = stream.size};
+    magma_exec_command_buffer_t command_buffer = {0};
+    magma_command_descriptor_t descriptor = {.resource_count = 1, .command_buffer_count = 1, .signal_semaphore_count = 1,
+                                             .resources = &resource, .command_buffers = &command_buffer, .semaphore_ids = &done_id};
+    CHECK_STATUS(magma_connection_execute_command(connection, context, &descriptor), MAGMA_STATUS_OK);
+    CHECK_STATUS(wait_semaphore(done, 10000000000ull), MAGMA_STATUS_OK);
+
+    CHECK_STATUS(magma_connection_dump_performance_counters(connection, pool, 77), MAGMA_STATUS_OK);
+    magma_poll_item_t item = {.handle = pool_handle, .type = MAGMA_POLL_TYPE_HANDLE, .condition = MAGMA_POLL_CONDITION_READABLE};
+    CHECK_STATUS(magma_poll(&item, 1, 5000000000ull), MAGMA_STATUS_OK);
+    uint32_t trigger = 0, offset = 0, flags = 99;
+    uint64_t buffer_id = 0, time = 0;
+    CHECK_STATUS(magma_connection_read_performance_counter_completion(connection, pool, &trigger, &buffer_id, &offset, &time, &flags), MAGMA_STATUS_OK);
+    CHECK(trigger == 77 && buffer_id == counters_id && offset == 64 && time > 0 && flags == 0);
+    uint64_t *values = (uint64_t *)((uint8_t *)counters_cpu + 64);
+    // Counters: instructions, bytes read, bytes written, busy ns. A fill writes its bytes.
+    CHECK(counters_cpu && values[0] == 0 && values[1] == 0 && values[2] == 16 * PAGE && values[3] > 0);
+    CHECK_STATUS(magma_connection_read_performance_counter_completion(connection, pool, &trigger, &buffer_id, &offset, &time, &flags),
+                 MAGMA_STATUS_TIMED_OUT);
+    CHECK_STATUS(magma_connection_read_performance_counter_completion(connection, pool, NULL, &buffer_id, &offset, &time, &flags),
+                 MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_dump_performance_counters(connection, pool, 78), MAGMA_STATUS_OK);  // empty pool: nothing happens
+    CHECK_STATUS(magma_connection_remove_performance_counter_buffer_from_pool(connection, pool, counters), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_release_performance_counter_buffer_pool(connection, pool), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_release_performance_counter_buffer_pool(connection, pool), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_flush(connection), MAGMA_STATUS_OK);
+    // Selecting a counter the device does not have closes the connection.
+    CHECK_STATUS(magma_connection_enable_performance_counters(connection, &unknown, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_flush(connection), MAGMA_STATUS_INVALID_ARGS);
+}
+
 static void test_performance_counters(void) {
     magma_device_t device = open_device();
     magma_connection_t connection = open_connection(device);
-    uint64_t counters[] = {1};
-    magma_perf_count_pool_t pool;
-    magma_handle_t pool_handle;
-    magma_buffer_offset_t offset = {0};
-    uint32_t trigger, buffer_offset, flags;
-    uint64_t buffer_id, time;
-    CHECK_STATUS(magma_connection_enable_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
-    CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, &pool, &pool_handle), MAGMA_STATUS_ACCESS_DENIED);
-    CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, NULL, &pool_handle), MAGMA_STATUS_INVALID_ARGS);
-    CHECK_STATUS(magma_connection_release_performance_counter_buffer_pool(connection, 1), MAGMA_STATUS_ACCESS_DENIED);
-    CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, 1, &offset, 1), MAGMA_STATUS_ACCESS_DENIED);
-    CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, 1, NULL, 1), MAGMA_STATUS_INVALID_ARGS);
-    CHECK_STATUS(magma_connection_dump_performance_counters(connection, 1, 7), MAGMA_STATUS_ACCESS_DENIED);
-    CHECK_STATUS(magma_connection_clear_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
-    CHECK_STATUS(magma_connection_read_performance_counter_completion(connection, 1, &trigger, &buffer_id, &buffer_offset, &time, &flags),
-                 MAGMA_STATUS_ACCESS_DENIED);
     CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)-1), MAGMA_STATUS_INVALID_ARGS);
-    int ends[2];
-    CHECK(pipe(ends) == 0);
-    CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)ends[0]), MAGMA_STATUS_ACCESS_DENIED);
-    close(ends[1]);
-    if (counter_path) {
-        int endpoint = connect_socket(counter_path);
-        CHECK(endpoint >= 0);
-        CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)endpoint), MAGMA_STATUS_OK);
-        CHECK_STATUS(magma_connection_enable_performance_counters(connection, counters, 1), MAGMA_STATUS_UNIMPLEMENTED);
+    if (strcmp(device_path, MAGMA_DEVICE_PATH_EMBEDDED) == 0) {
+        // In-process clients are trusted: they have access from the start.
+        exercise_counters(connection);
+    } else {
+        uint64_t counters[] = {1};
+        magma_perf_count_pool_t pool;
+        magma_handle_t pool_handle;
+        magma_buffer_offset_t offset = {0};
+        uint32_t trigger, buffer_offset, flags;
+        uint64_t buffer_id, time;
+        CHECK_STATUS(magma_connection_enable_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, &pool, &pool_handle), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_release_performance_counter_buffer_pool(connection, 1), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, 1, &offset, 1), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_remove_performance_counter_buffer_from_pool(connection, 1, 1), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_dump_performance_counters(connection, 1, 7), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_clear_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
+        CHECK_STATUS(magma_connection_read_performance_counter_completion(connection, 1, &trigger, &buffer_id, &buffer_offset, &time, &flags),
+                     MAGMA_STATUS_INVALID_ARGS);  // no such pool
+        int ends[2];
+        CHECK(pipe(ends) == 0);
+        CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)ends[0]), MAGMA_STATUS_ACCESS_DENIED);
+        close(ends[1]);
+        CHECK_STATUS(magma_connection_get_error(connection), MAGMA_STATUS_OK);
+        if (counter_path) {
+            int endpoint = connect_socket(counter_path);
+            CHECK(endpoint >= 0);
+            CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)endpoint), MAGMA_STATUS_OK);
+            exercise_counters(connection);
+        }
     }
-    CHECK_STATUS(magma_connection_get_error(connection), MAGMA_STATUS_OK);
     magma_connection_release(connection);
     magma_device_release(device);
 }

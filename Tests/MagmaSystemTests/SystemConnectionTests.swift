@@ -30,6 +30,20 @@ import Testing
         #expect(inflight == FlowControlLimits.standard.queryValue)
     }
 
+    @Test func performanceCountersNeedAccessAndADeviceThatHasThem() throws {
+        connection.enablePerformanceCounters([1])
+        expectClosed(.accessDenied)
+        let trusted = try device.openConnection(trust: .trusted, sink: RecordingSink())
+        #expect(trusted.isPerformanceCounterAccessAllowed)
+        trusted.enablePerformanceCounters([1])
+        #expect(trusted.flush()?.status == .unimplemented, "the recording driver has no counters")
+        let granted = try device.openConnection(trust: .untrusted, sink: RecordingSink())
+        granted.enablePerformanceCounterAccess(token: try SharedMemory.create(size: 1).identity)
+        #expect(!granted.isPerformanceCounterAccessAllowed, "a stranger's token is ignored")
+        granted.enablePerformanceCounterAccess(token: device.performanceCounterToken.identity)
+        #expect(granted.isPerformanceCounterAccessAllowed)
+    }
+
     @Test func errorsAreStickyAndTheEpitaphIsSentOnce() throws {
         connection.releaseBuffer(id: 99)
         connection.releaseBuffer(id: 100)

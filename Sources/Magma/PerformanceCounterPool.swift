@@ -1,0 +1,122 @@
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSystem
+
+/// A pool of buffer ranges that performance-counter dumps are written into, one range per dump,
+/// oldest first. Each dump writes one little-endian u64 per enabled counter, in counter order,
+/// and then reports a `PerformanceCounterCompletion`.
+public final class PerformanceCounterPool: Sendable {
+    /// The pool's id in its connection.
+    public let id: UInt64
+    let source: any PerformanceCounterEventSource
+    let ownership: Ownership
+
+    init(id: UInt64, source: any PerformanceCounterEventSource, owner: ObjectIdentifier) {
+        self.id = id
+        self.source = source
+        ownership = Ownership(owner: owner, kind: "performance-counter pool", id: id)
+    }
+
+    /// Polls readable while a completion is waiting. Owned by the pool.
+    public var eventDescriptor: Int32 { source.descriptor }
+
+    /// The next completed dump, or nil if none is waiting.
+    public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try source.next() }
+}
+
+/// Performance counters. A connection needs access first: trusted (in-process) connections have
+/// it; others present the device's token (`enablePerformanceCounterAccess`). Requests are
+/// feed-forward: without access, or on a device without counters, the connection closes with
+/// ACCESS_DENIED or UNIMPLEMENTED.
+extension Connection {
+    /// Presents a token from the device's performance-counter endpoint
+    /// (`Device.performanceCounterToken()`). A token of another device is ignored; check with
+    /// `isPerformanceCounterAccessAllowed()`.
+    public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
+        try checkOpen()
+        transport.enablePerformanceCounterAccess(token: token)
+    }
+
+    /// Whether performance-counter access has been granted (a round trip).
+    public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
+        try checkOpen()
+        return try transport.isPerformanceCounterAccessAllowed()
+    }
+
+    /// Selects the counters dumps write: a bit set, word `w` bit `b` selecting counter `64w + b`
+    /// (the driver defines the counters; SoftGPU's are `SoftGPUCounter`).
+    public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) {
+        try checkOpen()
+        transport.enablePerformanceCounters(counters)
+    }
+
+    /// Sets the selected counters to zero (device-wide).
+    public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) {
+        try checkOpen()
+        transport.clearPerformanceCounters(counters)
+    }
+
+    /// Creates an empty pool.
+    public func createPerformanceCounterPool() throws(MagmaError) -> PerformanceCounterPool {
+        try checkOpen()
+        let id = ObjectIds.take()
+        return PerformanceCounterPool(id: id, source: try transport.createPerformanceCounterPool(id: id), owner: key)
+    }
+
+    /// Releases a pool; no completions follow.
+    public func release(_ pool: PerformanceCounterPool) throws(MagmaError) {
+        try checkOpen()
+        try pool.ownership.release(key)
+        transport.releasePerformanceCounterPool(id: pool.id)
+    }
+
+    /// Adds buffer ranges (by buffer id) to a pool. The pool keeps their memory even after the
+    /// buffers are released.
+    public func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: PerformanceCounterPool) throws(MagmaError) {
+        try checkOpen()
+        try pool.ownership.check(key)
+        transport.addPerformanceCounterBufferRanges(pool: pool.id, ranges: ranges)
+    }
+
+    /// Removes every range of `buffer` from a pool.
+    public func removePerformanceCounterBuffer(_ buffer: Buffer, from pool: PerformanceCounterPool) throws(MagmaError) {
+        try checkOpen()
+        try pool.ownership.check(key)
+        transport.removePerformanceCounterBuffer(pool: pool.id, bufferId: buffer.id)
+    }
+
+    /// Dumps the enabled counters into the pool's next range; its completion carries
+    /// `triggerId`. Does nothing if the pool has no range.
+    public func dumpPerformanceCounters(into pool: PerformanceCounterPool, triggerId: UInt32) throws(MagmaError) {
+        try checkOpen()
+        try pool.ownership.check(key)
+        transport.dumpPerformanceCounters(pool: pool.id, triggerId: triggerId)
+    }
+}
+
+/// Completions of an in-process pool: a queue with an eventfd that is readable while it holds
+/// something.
+final class CompletionQueue: PerformanceCounterEventSource, PerformanceCounterEventSink {
+    private let queue = Locked<[PerformanceCounterCompletion]>([])
+    private let readiness: EventSemaphore
+
+    init() throws(MagmaError) {
+        do { readiness = try EventSemaphore() } catch { throw .memoryError("\(error)") }
+    }
+
+    var descriptor: Int32 { readiness.descriptor.rawValue }
+
+    func readCompleted(_ completion: PerformanceCounterCompletion) {
+        queue.withLock { $0.append(completion) }
+        readiness.signal()
+    }
+
+    func next() throws(MagmaError) -> PerformanceCounterCompletion? {
+        queue.withLock { queue in
+            guard !queue.isEmpty else { return nil }
+            let first = queue.removeFirst()
+            if queue.isEmpty { readiness.reset() }
+            return first
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+/// SoftGPU's performance counters through Magma's calls: exact counts, clearing, pools, and
+/// access only for clients allowed to read them.
+@Suite struct PerformanceCounterTests {
+    static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
+
+    /// Dumps every counter into a new pool range and returns the values in counter order.
+    private func dump(_ session: GPUSession, trigger: UInt32) throws -> [UInt64] {
+        let pool = try session.connection.createPerformanceCounterPool()
+        let slot = try session.connection.createBuffer(size: 4096)
+        try session.connection.addPerformanceCounterRanges([BufferRange(bufferId: slot.id, offset: 128, length: 64)], to: pool)
+        try session.connection.dumpPerformanceCounters(into: pool, triggerId: trigger)
+        try Poll.wait([.descriptor(pool.eventDescriptor)], timeoutNanoseconds: 5_000_000_000)
+        let completion = try #require(try pool.nextCompletion())
+        #expect(completion.triggerId == trigger)
+        #expect(completion.bufferId == slot.id)
+        #expect(completion.bufferOffset == 128)
+        #expect(completion.timestamp > 0 && completion.flags.isEmpty)
+        #expect(try pool.nextCompletion() == nil)
+        try session.connection.release(pool)
+        return (0..<SoftGPUCounter.allCases.count).map { slot.contents.load(fromByteOffset: 128 + 8 * $0, as: UInt64.self) }
+    }
+
+    @Test func countsOfAKnownProgramAreExact() throws {
+        let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try session.connection.enablePerformanceCounters(Self.allCounters)
+        try session.connection.clearPerformanceCounters(Self.allCounters)
+        let count = 1024
+        let (_, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (_, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (_, zAddress) = try session.mappedBuffer(size: UInt64(count * 4))
+        let (_, scratch) = try session.mappedBuffer(size: 3 * 4096)
+        let program = try session.loadProgram(Kernels.vectorAddF32)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32(count / 256),
+                        workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
+        stream.fill(address: scratch, size: 4096, pattern: 1)
+        stream.copy(from: scratch, to: scratch + 4096, size: 4096)
+        stream.timestamp(address: scratch + 8192)
+        stream.end()
+        try session.run(stream)
+        let values = try dump(session, trigger: 5)
+        // 32 waves run the 11 instructions of vectorAddF32 (every wave has lanes in range).
+        #expect(values[SoftGPUCounter.instructions.rawValue] == 32 * 11)
+        // Two loads of 4 bytes per lane, and the copy's source.
+        #expect(values[SoftGPUCounter.bytesRead.rawValue] == UInt64(2 * 4 * count + 4096))
+        // A store of 4 bytes per lane, the fill, the copy's destination and the timestamp.
+        #expect(values[SoftGPUCounter.bytesWritten.rawValue] == UInt64(4 * count + 4096 + 4096 + 8))
+        #expect(values[SoftGPUCounter.busyNanoseconds.rawValue] > 0)
+
+        try session.connection.clearPerformanceCounters([SoftGPUCounter.instructions.bit])
+        let cleared = try dump(session, trigger: 6)
+        #expect(cleared[SoftGPUCounter.instructions.rawValue] == 0)
+        #expect(cleared[SoftGPUCounter.bytesRead.rawValue] == values[SoftGPUCounter.bytesRead.rawValue])
+        try session.connection.flush()
+    }
+
+    @Test func onlyClientsWithTheTokenReadCounters() throws {
+        let server = try TestServer()
+        let untrusted = try server.session()
+        try untrusted.connection.enablePerformanceCounters(Self.allCounters)
+        expectStatus(.accessDenied) { try untrusted.connection.flush() }
+
+        let allowed = try server.session()
+        try allowed.connection.enablePerformanceCounterAccess(token: try allowed.device.performanceCounterToken())
+        #expect(try allowed.connection.isPerformanceCounterAccessAllowed())
+        try allowed.connection.enablePerformanceCounters(Self.allCounters)
+        try allowed.connection.clearPerformanceCounters(Self.allCounters)
+        let (_, address) = try allowed.mappedBuffer(size: 8192)
+        try allowed.fill(address: address, size: 8192, pattern: 3)
+        let values = try dump(allowed, trigger: 9)
+        #expect(values[SoftGPUCounter.bytesWritten.rawValue] == 8192)
+        #expect(values[SoftGPUCounter.instructions.rawValue] == 0)
+    }
+
+    @Test func selectingAnUnknownCounterClosesTheConnection() throws {
+        let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try session.connection.enablePerformanceCounters([0, 1])   // counter 64: SoftGPU has 4
+        expectStatus(.invalidArgs) { try session.connection.flush() }
+    }
+
+    @Test func poolsCheckTheirRanges() throws {
+        let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try session.connection.enablePerformanceCounters(Self.allCounters)
+        let pool = try session.connection.createPerformanceCounterPool()
+        let slot = try session.connection.createBuffer(size: 4096)
+        try session.connection.addPerformanceCounterRanges([BufferRange(bufferId: slot.id, offset: 4000, length: 200)], to: pool)
+        expectStatus(.invalidArgs) { try session.connection.flush() }   // past the buffer's end
+
+        let small = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try small.connection.enablePerformanceCounters(Self.allCounters)
+        let smallPool = try small.connection.createPerformanceCounterPool()
+        let buffer = try small.connection.createBuffer(size: 4096)
+        try small.connection.addPerformanceCounterRanges([BufferRange(bufferId: buffer.id, offset: 0, length: 16)], to: smallPool)
+        try small.connection.dumpPerformanceCounters(into: smallPool, triggerId: 1)
+        expectStatus(.invalidArgs) { try small.connection.flush() }     // 16 bytes cannot hold 4 counters
+    }
+}
