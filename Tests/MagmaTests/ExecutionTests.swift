@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func vectorAddOfAMillionElements() throws {
-        let session = try GPUSession()
+        let session = try GPUSession(device: try heavyWorkDevice())
         let count = 1 << 20
         let (x, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
         let (y, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func reductionSumsEveryElementExactlyOnce() throws {
-        let session = try GPUSession()
+        let session = try GPUSession(device: try heavyWorkDevice())
         let count = 100_003  // not a multiple of the wave or workgroup size
         let (input, inputAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
         let (total, totalAddress) = try session.mappedBuffer(size: 4096)

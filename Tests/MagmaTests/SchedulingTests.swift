@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aPreemptedDispatchResumesAndFinishesCorrectly() throws {
-        let session = try GPUSession(device: try device())
+        let session = try GPUSession(device: try device(watchdog: 120_000_000_000))
         let other = try session.connection.createContext()
         let count = 1 << 20
         let (x, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)

@@ -74,7 +74,7 @@ final class GPUSession {
     }
 
     /// Waits for `semaphore`; throws if the connection fails first.
-    func waitFor(_ semaphore: Semaphore, timeoutNanoseconds: UInt64 = 20_000_000_000) throws {
+    func waitFor(_ semaphore: Semaphore, timeoutNanoseconds: UInt64 = 120_000_000_000) throws {
         let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
         while !semaphore.isSignaled {
             if let error = connection.error { throw error }
@@ -116,6 +116,12 @@ extension GPUSession {
         try fill(address: address, size: size, pattern: pattern)
         return target.u32s(Int(size) / 4).allSatisfy { $0 == pattern }
     }
+}
+
+/// A device of its own for heavy work, with a watchdog long enough for sanitizer builds (which
+/// run SoftGPU's interpreter many times slower): the tests that use it are not about the watchdog.
+func heavyWorkDevice() throws -> Device {
+    try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: 120_000_000_000))))
 }
 
 /// Waits until the connection reports an error (work faults arrive asynchronously).

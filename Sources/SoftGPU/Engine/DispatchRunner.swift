@@ -27,12 +27,23 @@ final class DispatchExecution: Sendable {
     let request: Request
     private let nextWorkgroup = Atomic<UInt32>(0)
     private let parked = Locked<[WorkgroupRun]>([])
+    /// How many workgroups are parked: read without the lock, so workers take it only when needed.
+    private let parkedCount = Atomic<Int>(0)
 
     init(_ request: Request) { self.request = request }
 
     /// Whether every workgroup has run to its end.
     var isFinished: Bool {
         parked.withLock { $0.isEmpty } && nextWorkgroup.load(ordering: .relaxed) >= request.workgroupCount
+    }
+
+    /// Takes a parked workgroup, if any is left.
+    private func unpark() -> WorkgroupRun? {
+        parked.withLock { parked in
+            guard let group = parked.popLast() else { return nil }
+            parkedCount.subtract(1, ordering: .relaxed)
+            return group
+        }
     }
 
     /// Runs workgroups until all have finished or `shouldYield` asks for the cores back.
@@ -57,7 +68,7 @@ final class DispatchExecution: Sendable {
             var ranOne = false   // each worker makes progress in every slice
             while !slice.stopped.load(ordering: .acquiring) {
                 let group: WorkgroupRun
-                if let resumed = parked.withLock({ $0.popLast() }) {
+                if parkedCount.load(ordering: .acquiring) > 0, let resumed = unpark() {
                     group = resumed
                 } else {
                     if ranOne, shouldYield() { return }
@@ -68,7 +79,10 @@ final class DispatchExecution: Sendable {
                 ranOne = true
                 do throws(ExecutionFault) {
                     guard try wave.run(group, context) else {
-                        parked.withLock { $0.append(group) }
+                        parked.withLock { parked in
+                            parked.append(group)
+                            parkedCount.add(1, ordering: .releasing)
+                        }
                         return
                     }
                     group.release(to: &pool)

@@ -33,8 +33,6 @@ struct Wavefront {
     private static let width = ISALimits.waveWidth
     private static let allLanes: UInt32 = .max
 
-    /// The registers of the wave being resumed.
-    private var registers: UnsafeMutablePointer<UInt32>?
     private var frames: [WaveState.Frame] = []
     /// What this executor has run and moved, for the performance counters.
     private(set) var counters = ExecutionCounters()
@@ -43,9 +41,6 @@ struct Wavefront {
     init(memory: TranslationCache) {
         self.memory = memory
     }
-
-    @inline(__always) private func reg(_ r: UInt8, _ lane: Int) -> UInt32 { registers.unsafelyUnwrapped[Int(r) &* Self.width &+ lane] }
-    @inline(__always) private func set(_ r: UInt8, _ lane: Int, _ value: UInt32) { registers.unsafelyUnwrapped[Int(r) &* Self.width &+ lane] = value }
 
     @inline(__always) private func forEachLane(_ mask: UInt32, _ body: (Int) throws(ExecutionFault) -> Void) throws(ExecutionFault) {
         if mask == Self.allLanes {
@@ -65,7 +60,6 @@ struct Wavefront {
     /// Runs `wave` (of workgroup `workgroup`) from where it stopped until it ends, reaches a
     /// barrier or is asked to yield. A fault leaves the wave's state undefined.
     mutating func resume(_ wave: WaveState, _ context: WaveContext, workgroup: UInt32) throws(ExecutionFault) -> WaveStop {
-        registers = wave.registers
         swap(&frames, &wave.frames)
         defer { swap(&frames, &wave.frames) }
         let program = context.program.instructions
@@ -80,6 +74,11 @@ struct Wavefront {
             wave.pc = pc
         }
 
+        // Register access through a local pointer the optimizer can keep in a register.
+        let registers = wave.registers
+        @inline(__always) func reg(_ r: UInt8, _ lane: Int) -> UInt32 { registers[Int(r) &* Self.width &+ lane] }
+        @inline(__always) func set(_ r: UInt8, _ lane: Int, _ value: UInt32) { registers[Int(r) &* Self.width &+ lane] = value }
+        @inline(__always) func float(_ r: UInt8, _ lane: Int) -> Float { Float(bitPattern: reg(r, lane)) }
         func localId(_ lane: Int) -> UInt32 { firstLocal &+ UInt32(lane) }
 
         while true {
@@ -143,14 +142,14 @@ struct Wavefront {
                 let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
                 counters.bytesRead &+= UInt64(active.nonzeroBitCount * 4)
                 try forEachLane(active) { lane throws(ExecutionFault) in
-                    let pointer = try address(base, b, lane, .read)
+                    let pointer = try address(base, reg(b, lane), .read)
                     set(d, lane, pointer.load(as: UInt32.self))
                 }
             case .st:
                 let base = args[Int(a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
                 counters.bytesWritten &+= UInt64(active.nonzeroBitCount * 4)
                 try forEachLane(active) { lane throws(ExecutionFault) in
-                    let pointer = try address(base, b, lane, .write)
+                    let pointer = try address(base, reg(b, lane), .write)
                     pointer.storeBytes(of: reg(d, lane), as: UInt32.self)
                 }
             case .atomadd:
@@ -158,8 +157,8 @@ struct Wavefront {
                 counters.bytesRead &+= UInt64(active.nonzeroBitCount * 4)
                 counters.bytesWritten &+= UInt64(active.nonzeroBitCount * 4)
                 try forEachLane(active) { lane throws(ExecutionFault) in
-                    _ = try address(base, b, lane, .read)
-                    let pointer = try address(base, b, lane, .write)
+                    _ = try address(base, reg(b, lane), .read)
+                    let pointer = try address(base, reg(b, lane), .write)
                     set(d, lane, SharedAtomics.add(pointer, reg(d, lane)))
                 }
             case .wsum:
@@ -204,10 +203,8 @@ struct Wavefront {
         }
     }
 
-    @inline(__always) private func float(_ r: UInt8, _ lane: Int) -> Float { Float(bitPattern: reg(r, lane)) }
-
-    @inline(__always) private mutating func address(_ base: UInt64, _ offsetRegister: UInt8, _ lane: Int, _ access: GpuAccess) throws(ExecutionFault) -> UnsafeMutableRawPointer {
-        let address = base &+ UInt64(reg(offsetRegister, lane))
+    @inline(__always) private mutating func address(_ base: UInt64, _ offset: UInt32, _ access: GpuAccess) throws(ExecutionFault) -> UnsafeMutableRawPointer {
+        let address = base &+ UInt64(offset)
         do { return try memory.pointer(address, access, alignment: 4) } catch { throw .memory(error) }
     }
 
