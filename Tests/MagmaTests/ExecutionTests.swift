@@ -30,19 +30,7 @@ import Testing
     @Test func vectorAddOfAMillionElements() throws {
         let session = try GPUSession(device: try heavyWorkDevice())
         let count = 1 << 20
-        let (x, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
-        let (y, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
-        let (z, zAddress) = try session.mappedBuffer(size: UInt64(count * 4))
-        let xs = x.contents.bindMemory(to: Float.self, capacity: count)
-        let ys = y.contents.bindMemory(to: Float.self, capacity: count)
-        for i in 0..<count {
-            xs[i] = Float(i) * 0.5
-            ys[i] = 3
-        }
-        let program = try session.loadProgram(Kernels.vectorAddF32)
-        var stream = CommandStream()
-        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32(count / 256),
-                        workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
+        let (stream, z) = try session.vectorAdd(count: count, x: { Float($0) * 0.5 }, y: { _ in 3 })
         try session.run(stream)
         let zs = z.contents.bindMemory(to: Float.self, capacity: count)
         var mismatches = 0

@@ -31,14 +31,8 @@ import Testing
         try session.connection.enablePerformanceCounters(Self.allCounters)
         try session.connection.clearPerformanceCounters(Self.allCounters)
         let count = 1024
-        let (_, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
-        let (_, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
-        let (_, zAddress) = try session.mappedBuffer(size: UInt64(count * 4))
+        var (stream, _) = try session.vectorAdd(count: count, x: { Float($0) }, y: { _ in 1 })
         let (_, scratch) = try session.mappedBuffer(size: 3 * 4096)
-        let program = try session.loadProgram(Kernels.vectorAddF32)
-        var stream = CommandStream()
-        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32(count / 256),
-                        workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
         stream.fill(address: scratch, size: 4096, pattern: 1)
         stream.copy(from: scratch, to: scratch + 4096, size: 4096)
         stream.timestamp(address: scratch + 8192)

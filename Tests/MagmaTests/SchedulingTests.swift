@@ -21,36 +21,31 @@ import Testing
         try session.submit(stream, signals: [signal], on: context)
     }
 
-    @Test func timeSlicesLetAnotherContextRunWhileOneSpins() throws {
-        let session = try GPUSession(device: try device())
-        let other = try session.connection.createContext()
+    /// Spins on a flag on the session's context; only `releaser`'s fill of that flag can end it.
+    /// Waits for both, the release within `releaseTimeout`.
+    private func spinAndRelease(_ session: GPUSession, from releaser: Context, releaseTimeout: UInt64 = 120_000_000_000) throws {
         let (_, flagAddress) = try session.mappedBuffer(size: 4096)
         let spinning = try session.connection.createSemaphore()
         let releasing = try session.connection.createSemaphore()
         try spin(session, flagAddress: flagAddress, on: session.context, signal: spinning)
-        // Only this work, on another context of the same priority, can end the spin.
         var release = CommandStream()
         release.fill(address: flagAddress, size: 4, pattern: 1)
-        try session.submit(release, signals: [releasing], on: other)
-        let started = Clock.monotonicNanoseconds()
-        try session.waitFor(releasing)
+        try session.submit(release, signals: [releasing], on: releaser)
+        try session.waitFor(releasing, timeoutNanoseconds: releaseTimeout)
         try session.waitFor(spinning)
+    }
+
+    @Test func timeSlicesLetAnotherContextRunWhileOneSpins() throws {
+        let session = try GPUSession(device: try device())
+        let started = Clock.monotonicNanoseconds()
+        try spinAndRelease(session, from: try session.connection.createContext())
         #expect(Clock.monotonicNanoseconds() - started < 2_000_000_000)
     }
 
     @Test func higherPriorityPreemptsRunningWorkAtOnce() throws {
         // A 10 s slice: only priority preemption can let the releasing work run.
         let session = try GPUSession(device: try device(timeSlice: 10_000_000_000), priority: .low)
-        let urgent = try session.connection.createContext(priority: .high)
-        let (_, flagAddress) = try session.mappedBuffer(size: 4096)
-        let spinning = try session.connection.createSemaphore()
-        let releasing = try session.connection.createSemaphore()
-        try spin(session, flagAddress: flagAddress, on: session.context, signal: spinning)
-        var release = CommandStream()
-        release.fill(address: flagAddress, size: 4, pattern: 1)
-        try session.submit(release, signals: [releasing], on: urgent)
-        try session.waitFor(releasing, timeoutNanoseconds: 2_000_000_000)
-        try session.waitFor(spinning)
+        try spinAndRelease(session, from: try session.connection.createContext(priority: .high), releaseTimeout: 2_000_000_000)
     }
 
     @Test func withoutASliceEndEqualPrioritiesWaitAndTheWatchdogStopsTheSpinner() throws {
@@ -68,19 +63,7 @@ import Testing
         let session = try GPUSession(device: try device(watchdog: 120_000_000_000))
         let other = try session.connection.createContext()
         let count = 1 << 20
-        let (x, xAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
-        let (y, yAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
-        let (z, zAddress) = try session.mappedBuffer(size: UInt64(count * 4))
-        let xs = x.contents.bindMemory(to: Float.self, capacity: count)
-        let ys = y.contents.bindMemory(to: Float.self, capacity: count)
-        for i in 0..<count {
-            xs[i] = Float(i)
-            ys[i] = 0.5
-        }
-        let program = try session.loadProgram(Kernels.vectorAddF32)
-        var add = CommandStream()
-        add.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32(count / 256),
-                     workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
+        var (add, z) = try session.vectorAdd(count: count, x: { Float($0) }, y: { _ in 0.5 })
         let (big, bigAddress) = try session.mappedBuffer(size: 32 << 20)
         add.fill(address: bigAddress, size: 32 << 20, pattern: 0xB16)   // a long fill, preempted part-way too
         let added = try session.connection.createSemaphore()

@@ -118,6 +118,27 @@ extension GPUSession {
     }
 }
 
+extension GPUSession {
+    /// A stream that computes `z = x + y` over `count` f32 (x and y filled from the closures),
+    /// in workgroups of 256, and the z buffer.
+    func vectorAdd(count: Int, x: (Int) -> Float, y: (Int) -> Float) throws -> (CommandStream, Buffer) {
+        let (xs, xAddress) = try mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (ys, yAddress) = try mappedBuffer(size: UInt64(count * 4), flags: .read)
+        let (z, zAddress) = try mappedBuffer(size: UInt64(count * 4))
+        let xValues = xs.contents.bindMemory(to: Float.self, capacity: count)
+        let yValues = ys.contents.bindMemory(to: Float.self, capacity: count)
+        for i in 0..<count {
+            xValues[i] = x(i)
+            yValues[i] = y(i)
+        }
+        let program = try loadProgram(Kernels.vectorAddF32)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32((count + 255) / 256),
+                        workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(count)])
+        return (stream, z)
+    }
+}
+
 /// A device of its own for heavy work, with a watchdog long enough for sanitizer builds (which
 /// run SoftGPU's interpreter many times slower): the tests that use it are not about the watchdog.
 func heavyWorkDevice() throws -> Device {

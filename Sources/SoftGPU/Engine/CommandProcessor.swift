@@ -108,44 +108,26 @@ final class WorkExecution: @unchecked Sendable {
     private func resume(_ command: Partial, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
         switch command {
         case let .fill(address, size, pattern, done):
-            var done = done
-            var sinceCheck: UInt64 = 0
-            while done < size {
+            return try chunks(from: done, to: size, &slice, resumeAt: { .fill(address: address, size: size, pattern: pattern, done: $0) }) {
+                (done, slice) throws(ExecutionFault) in
                 let at = address + done
                 let count = Self.chunk(at, size - done)
                 let pointer = try translate(at, .write, &slice)
                 pointer.withMemoryRebound(to: UInt32.self, capacity: count / 4) { $0.update(repeating: pattern.littleEndian, count: count / 4) }
-                done += UInt64(count)
-                sinceCheck += UInt64(count)
                 slice.counters.bytesWritten &+= UInt64(count)
-                if sinceCheck >= Self.chunkBetweenChecks, done < size {
-                    sinceCheck = 0
-                    guard try !pause(&slice) else {
-                        partial = .fill(address: address, size: size, pattern: pattern, done: done)
-                        return false
-                    }
-                }
+                return count
             }
         case let .copy(source, destination, size, done):
-            var done = done
-            var sinceCheck: UInt64 = 0
-            while done < size {
+            return try chunks(from: done, to: size, &slice, resumeAt: { .copy(source: source, destination: destination, size: size, done: $0) }) {
+                (done, slice) throws(ExecutionFault) in
                 let from = source + done, to = destination + done
                 let count = min(Self.chunk(from, size - done), Self.chunk(to, size - done))
                 let input = try translate(from, .read, &slice)
                 let output = try translate(to, .write, &slice)
                 memmove(output, input, count)
-                done += UInt64(count)
-                sinceCheck += UInt64(count)
                 slice.counters.bytesRead &+= UInt64(count)
                 slice.counters.bytesWritten &+= UInt64(count)
-                if sinceCheck >= Self.chunkBetweenChecks, done < size {
-                    sinceCheck = 0
-                    guard try !pause(&slice) else {
-                        partial = .copy(source: source, destination: destination, size: size, done: done)
-                        return false
-                    }
-                }
+                return count
             }
         case let .dispatch(execution):
             slice.counters += try execution.run(in: slice.space, threads: slice.computeThreads, watchdog: slice.watchdog,
@@ -158,10 +140,27 @@ final class WorkExecution: @unchecked Sendable {
         return true
     }
 
-    /// Between two chunks of a fill or copy: throws a watchdog stop, or says whether to yield.
-    private func pause(_ slice: inout Slice) throws(ExecutionFault) -> Bool {
-        if let stop = slice.watchdog.check() { throw stop }
-        return slice.shouldYield()
+    /// Runs `step` (which moves one chunk from byte `done` and returns its size) until `size`
+    /// bytes are done. Every 64 KiB it checks the watchdog and whether to yield; to yield it
+    /// keeps the progress as `resumeAt(done)` and returns false.
+    private func chunks(from done: UInt64, to size: UInt64, _ slice: inout Slice, resumeAt: (UInt64) -> Partial,
+                        _ step: (UInt64, inout Slice) throws(ExecutionFault) -> Int) throws(ExecutionFault) -> Bool {
+        var done = done
+        var sinceCheck: UInt64 = 0
+        while done < size {
+            let count = UInt64(try step(done, &slice))
+            done += count
+            sinceCheck += count
+            if sinceCheck >= Self.chunkBetweenChecks, done < size {
+                sinceCheck = 0
+                if let stop = slice.watchdog.check() { throw stop }
+                if slice.shouldYield() {
+                    partial = resumeAt(done)
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     private func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1, _ slice: inout Slice) throws(ExecutionFault) -> UnsafeMutableRawPointer {
