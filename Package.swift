@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        .library(name: "MagmaBench", targets: ["MagmaBench"]),
         // libmagma.so: the C API of include/magma.h.
         .library(name: "magma", type: .dynamic, targets: ["MagmaC"]),
         .executable(name: "magmactl", targets: ["magmactl"]),
@@ -59,6 +60,13 @@ let package = Package(
             dependencies: ["CMagma", "Magma", "MagmaProtocol", "MagmaPlatform"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])]
         ),
+        // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
+        .target(
+            name: "MagmaBench",
+            dependencies: ["Magma", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
+                           "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
@@ -68,11 +76,11 @@ let package = Package(
         .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),
         .executableTarget(
             name: "magmactl",
-            dependencies: ["Magma", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Magma", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire",
+            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),

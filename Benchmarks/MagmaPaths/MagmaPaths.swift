@@ -1,0 +1,19 @@
+// Every path of magmactl bench as ordo-one benchmarks: "<path> · Magma" and "<path> · floor",
+// each iteration one run of the path's operations (see Sources/MagmaBench).
+import Benchmark
+import MagmaBench
+
+nonisolated(unsafe) let paths: [any BenchmarkPath] = try! BenchmarkSuite.paths(scale: 10)
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal], maxDuration: .seconds(2))
+    for index in paths.indices {
+        let name = paths[index].name
+        Benchmark("\(name) · Magma") { benchmark in
+            for _ in benchmark.scaledIterations { try paths[index].runMagma() }
+        }
+        Benchmark("\(name) · floor") { benchmark in
+            for _ in benchmark.scaledIterations { try paths[index].runFloor() }
+        }
+    }
+}

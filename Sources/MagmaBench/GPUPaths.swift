@@ -1,0 +1,124 @@
+import Glibc
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+
+/// A SoftGPU session of its own for the GPU paths: one connection, one context, and a helper that
+/// submits a command stream and waits for it.
+final class BenchSession {
+    let connection: Connection
+    let context: Context
+    private var nextAddress: UInt64 = 0x100_0000
+
+    init() throws {
+        connection = try Device.open(.inProcess(SoftGPUDriver())).createConnection()
+        context = try connection.createContext()
+    }
+
+    func mapped(_ size: UInt64, flags: MapFlags = [.read, .write, .execute]) throws -> (Buffer, UInt64) {
+        let buffer = try connection.createBuffer(size: size)
+        let address = nextAddress
+        try connection.map(buffer, at: address, flags: flags)
+        nextAddress += buffer.size + 0x10_0000
+        return (buffer, address)
+    }
+
+    func run(_ stream: CommandStream) throws {
+        let commands = try connection.createBuffer(size: UInt64(stream.bytes.count))
+        commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        let done = try connection.createSemaphore()
+        try connection.execute(on: context, CommandDescriptor(
+            resources: [BufferRange(bufferId: commands.id, offset: 0, length: commands.size)],
+            commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)], signalSemaphores: [done.id]))
+        try Poll.wait([.semaphore(done)], timeoutNanoseconds: Poller.forever)
+        try connection.release(done)
+        try connection.release(commands)
+        if let error = connection.error { throw error }
+        while (try? connection.readNotification()) != nil {}
+    }
+
+    func close() { connection.release() }
+}
+
+/// A SoftGPU copy between two mapped buffers (submit to completion), against memcpy of the
+/// same bytes between the same buffers.
+final class CopyBandwidth: BenchmarkPath {
+    let name = "SoftGPU copy"
+    let unit = "MiB"
+    let operations: Int
+    private let session: BenchSession
+    private let source: Buffer
+    private let target: Buffer
+    private let stream: CommandStream
+
+    init(mebibytes: Int) throws {
+        operations = mebibytes
+        session = try BenchSession()
+        let size = UInt64(mebibytes) << 20
+        let (source, sourceAddress) = try session.mapped(size)
+        let (target, targetAddress) = try session.mapped(size)
+        self.source = source
+        self.target = target
+        memset(source.contents, 0x5A, Int(size))
+        memset(target.contents, 0, Int(size))
+        var stream = CommandStream()
+        stream.copy(from: sourceAddress, to: targetAddress, size: size)
+        stream.end()
+        self.stream = stream
+    }
+
+    func runMagma() throws { try session.run(stream) }
+
+    func runFloor() throws { memcpy(target.contents, source.contents, operations << 20) }
+
+    func close() { session.close() }
+}
+
+/// A SoftGPU vector add of f32 (submit to completion), against a plain Swift loop over the same
+/// arrays.
+final class VectorAdd: BenchmarkPath {
+    let name = "SoftGPU vector add (f32)"
+    let unit = "element"
+    let operations: Int
+    private let session: BenchSession
+    private let x: UnsafeMutablePointer<Float>
+    private let y: UnsafeMutablePointer<Float>
+    private let z: UnsafeMutablePointer<Float>
+    private let buffers: [Buffer]
+    private let stream: CommandStream
+
+    init(elements: Int) throws {
+        operations = elements
+        session = try BenchSession()
+        let bytes = UInt64(elements * 4)
+        let (xs, xAddress) = try session.mapped(bytes, flags: .read)
+        let (ys, yAddress) = try session.mapped(bytes, flags: .read)
+        let (zs, zAddress) = try session.mapped(bytes)
+        buffers = [xs, ys, zs]
+        x = xs.contents.bindMemory(to: Float.self, capacity: elements)
+        y = ys.contents.bindMemory(to: Float.self, capacity: elements)
+        z = zs.contents.bindMemory(to: Float.self, capacity: elements)
+        for i in 0..<elements {
+            x[i] = Float(i)
+            y[i] = 0.25
+        }
+        let program = try Assembler.assembleBytes(Kernels.vectorAddF32)
+        let (code, codeAddress) = try session.mapped(UInt64(program.count), flags: [.read, .execute])
+        code.bytes.copyMemory(from: program.withUnsafeBytes { $0 })
+        var stream = CommandStream()
+        stream.dispatch(programAddress: codeAddress, programSize: UInt32(program.count), workgroupCount: UInt32((elements + 255) / 256),
+                        workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(elements)])
+        stream.end()
+        self.stream = stream
+    }
+
+    func runMagma() throws { try session.run(stream) }
+
+    func runFloor() throws {
+        let (x, y, z) = (self.x, self.y, self.z)
+        for i in 0..<operations { z[i] = x[i] + y[i] }
+    }
+
+    func close() { session.close() }
+}

@@ -1,0 +1,159 @@
+import CMagmaLinux
+import Dispatch
+import Glibc
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+
+/// Signal-to-wake between two threads through Magma semaphores (signal, poll, reset), against
+/// raw eventfds with the same syscalls. Half a ping-pong round trip is one signal-to-wake.
+final class SemaphoreWake: BenchmarkPath {
+    let name = "semaphore signal-to-wake (cross-thread)"
+    let unit = "wake"
+    let operations: Int
+    private let connection: Connection
+    private let ping: Magma.Semaphore
+    private let pong: Magma.Semaphore
+    private let rawPing: EventSemaphore
+    private let rawPong: EventSemaphore
+
+    init(operations: Int) throws {
+        self.operations = operations
+        connection = try Device.open(.embedded).createConnection()
+        ping = try connection.createSemaphore()
+        pong = try connection.createSemaphore()
+        rawPing = try EventSemaphore()
+        rawPong = try EventSemaphore()
+    }
+
+    func runMagma() throws {
+        let rounds = operations / 2
+        let (ping, pong) = (self.ping, self.pong)
+        let echo = try Worker(name: "bench-pong") {
+            for _ in 0..<rounds {
+                _ = try? Poll.wait([.semaphore(ping)], timeoutNanoseconds: Poller.forever)
+                ping.reset()
+                pong.signal()
+            }
+        }
+        for _ in 0..<rounds {
+            ping.signal()
+            try Poll.wait([.semaphore(pong)], timeoutNanoseconds: Poller.forever)
+            pong.reset()
+        }
+        echo.join()
+    }
+
+    func runFloor() throws {
+        let rounds = operations / 2
+        let (ping, pong) = (rawPing.descriptor.rawValue, rawPong.descriptor.rawValue)
+        let echo = try Worker(name: "bench-pong") {
+            for _ in 0..<rounds {
+                Self.waitReadable(ping)
+                _ = cmagma_eventfd_drain(ping)
+                _ = cmagma_eventfd_signal(pong)
+            }
+        }
+        for _ in 0..<rounds {
+            _ = cmagma_eventfd_signal(ping)
+            Self.waitReadable(pong)
+            _ = cmagma_eventfd_drain(pong)
+        }
+        echo.join()
+    }
+
+    private static func waitReadable(_ fd: Int32) {
+        var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while Glibc.poll(&item, 1, -1) < 0 && errno == EINTR {}
+    }
+
+    func close() { connection.release() }
+}
+
+/// Create a buffer, map it on the GPU, unmap it and release it (embedded device), against the
+/// memfd syscalls that back a buffer: create, size, seal, mmap, munmap, close.
+final class BufferLifecycle: BenchmarkPath {
+    let name = "buffer create+map+unmap+release"
+    let unit = "cycle"
+    let operations: Int
+    private let connection: Connection
+
+    init(operations: Int) throws {
+        self.operations = operations
+        connection = try Device.open(.embedded).createConnection()
+    }
+
+    func runMagma() throws {
+        for _ in 0..<operations {
+            let buffer = try connection.createBuffer(size: 4096)
+            try connection.map(buffer, at: 0x100_0000, flags: [.read, .write])
+            try connection.unmap(buffer, at: 0x100_0000)
+            try connection.release(buffer)
+        }
+        try connection.flush()
+    }
+
+    func runFloor() throws {
+        for _ in 0..<operations {
+            let fd = cmagma_memfd_create("floor")
+            _ = ftruncate(fd, 4096)
+            _ = cmagma_memfd_seal_size(fd)
+            let mapped = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            munmap(mapped, 4096)
+            Glibc.close(fd)
+        }
+    }
+
+    func close() { connection.release() }
+}
+
+/// Submitting work in-process (an end-only command buffer per submission, the last one
+/// signalling a semaphore), against handing a closure to a serial queue per item and signalling
+/// an eventfd after the last: the minimum to pass work to another thread and hear it is done.
+final class SubmitOverhead: BenchmarkPath {
+    let name = "in-process submit + execute"
+    let unit = "submission"
+    let operations: Int
+    private let connection: Connection
+    private let context: Context
+    private let commands: Buffer
+    private let done: Magma.Semaphore
+    private let queue = DispatchQueue(label: "bench-floor")
+    private let finished: EventSemaphore
+
+    init(operations: Int) throws {
+        self.operations = operations
+        connection = try Device.open(.inProcess(SoftGPUDriver())).createConnection()
+        context = try connection.createContext()
+        var end = CommandStream()
+        end.end()
+        commands = try connection.createBuffer(size: 4096)
+        commands.bytes.copyMemory(from: end.bytes.withUnsafeBytes { $0 })
+        done = try connection.createSemaphore()
+        finished = try EventSemaphore()
+    }
+
+    func runMagma() throws {
+        let plain = CommandDescriptor(resources: [BufferRange(bufferId: commands.id, offset: 0, length: 8)],
+                                      commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)])
+        var last = plain
+        last.signalSemaphores = [done.id]
+        for index in 0..<operations { try connection.execute(on: context, index == operations - 1 ? last : plain) }
+        try Poll.wait([.semaphore(done)], timeoutNanoseconds: Poller.forever)
+        done.reset()
+        while (try? connection.readNotification()) != nil {}
+    }
+
+    func runFloor() throws {
+        let finished = self.finished
+        let count = operations
+        for index in 0..<count {
+            queue.async { if index == count - 1 { finished.signal() } }
+        }
+        _ = finished.wait(timeoutNanoseconds: Poller.forever)
+        finished.reset()
+    }
+
+    func close() { connection.release() }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import MagmaBench
+
+/// `magmactl bench`: every path through Magma and as its floor, in the same run, as ratios.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Magma's paths against their floors (the same syscalls or work without Magma) and print the ratios.")
+
+    @Option(help: "Measured runs per path (after one warm-up run); the median is reported.")
+    var runs = 5
+
+    @Flag(help: "A tenth of the work per run, for a quick look.")
+    var quick = false
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    func run() throws {
+        let magmad = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "magmad")
+        let daemon = FileManager.default.isExecutableFile(atPath: magmad.path) ? magmad : nil
+        let results = try BenchmarkSuite.run(runs: runs, scale: quick ? 10 : 1, magmad: daemon) { name in
+            FileHandle.standardError.write(Data("measuring \(name)\n".utf8))
+        }
+        print("Magma vs floor on \(BenchmarkSuite.machine()); median of \(runs) runs after a warm-up\n")
+        print(BenchmarkSuite.table(results))
+        if daemon == nil { print("\n(magmad not found beside magmactl: memory rows skipped)") }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let report = BenchReport(machine: BenchmarkSuite.machine(), runs: runs, results: results)
+            try encoder.encode(report).write(to: URL(filePath: json))
+        }
+    }
+}
+
+/// What `--json` writes.
+struct BenchReport: Encodable {
+    var machine: String
+    var runs: Int
+    var results: [BenchmarkResult]
+}
