@@ -2,14 +2,18 @@ import Foundation
 
 /// Every path of `magmactl bench`, sized for a run of about a minute on two cores.
 public enum BenchmarkSuite {
-    /// The paths, in table order. `scale` divides the work (for a quick run).
-    public static func paths(scale: Int = 1) throws -> [any BenchmarkPath] {
+    /// The paths, in table order. `scale` divides the work (for a quick run). With
+    /// `semaphorePeer` (an executable that runs `SemaphorePeer.main` when given
+    /// `SemaphorePeer.argument`), semaphores are also measured between two processes.
+    public static func paths(scale: Int = 1, semaphorePeer: URL? = nil) throws -> [any BenchmarkPath] {
         let scale = max(1, scale)
+        let crossProcess: [any BenchmarkPath] = try semaphorePeer.map { [try CrossProcessSemaphoreWake(operations: 20_000 / scale, peerExecutable: $0)] } ?? []
         return [
             try QueryRoundTrip(operations: 20_000 / scale),
             try InlineCommandThroughput(commands: 20_000 / scale, perMessage: false),
             try InlineCommandThroughput(commands: 20_000 / scale, perMessage: true),
             try SemaphoreWake(operations: 20_000 / scale),
+        ] + crossProcess + [
             try BufferLifecycle(operations: 5_000 / scale),
             try SubmitOverhead(operations: 10_000 / scale),
             try CopyBandwidth(mebibytes: max(1, 64 / scale)),
@@ -18,10 +22,11 @@ public enum BenchmarkSuite {
     }
 
     /// Measures every path, then the daemon's memory if `magmad` is given.
-    public static func run(runs: Int, scale: Int = 1, magmad: URL?, progress: (String) -> Void = { _ in }) throws -> [BenchmarkResult] {
+    public static func run(runs: Int, scale: Int = 1, magmad: URL?, semaphorePeer: URL?,
+                           progress: (String) -> Void = { _ in }) throws -> [BenchmarkResult] {
         let runner = BenchmarkRunner(runs: runs)
         var results: [BenchmarkResult] = []
-        for path in try paths(scale: scale) {
+        for path in try paths(scale: scale, semaphorePeer: semaphorePeer) {
             progress(path.name)
             results.append(try runner.measure(path))
         }

@@ -50,22 +50,17 @@ final class SemaphoreWake: BenchmarkPath {
         let (ping, pong) = (rawPing.descriptor.rawValue, rawPong.descriptor.rawValue)
         let echo = try Worker(name: "bench-pong") {
             for _ in 0..<rounds {
-                Self.waitReadable(ping)
+                RawWait.readable(ping)
                 _ = cmagma_eventfd_drain(ping)
                 _ = cmagma_eventfd_signal(pong)
             }
         }
         for _ in 0..<rounds {
             _ = cmagma_eventfd_signal(ping)
-            Self.waitReadable(pong)
+            RawWait.readable(pong)
             _ = cmagma_eventfd_drain(pong)
         }
         echo.join()
-    }
-
-    private static func waitReadable(_ fd: Int32) {
-        var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while Glibc.poll(&item, 1, -1) < 0 && errno == EINTR {}
     }
 
     func close() { connection.release() }

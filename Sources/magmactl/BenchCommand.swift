@@ -18,9 +18,10 @@ struct BenchCommand: ParsableCommand {
     var json: String?
 
     func run() throws {
-        let magmad = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "magmad")
+        let me = URL(filePath: CommandLine.arguments[0])
+        let magmad = me.deletingLastPathComponent().appending(path: "magmad")
         let daemon = FileManager.default.isExecutableFile(atPath: magmad.path) ? magmad : nil
-        let results = try BenchmarkSuite.run(runs: runs, scale: quick ? 10 : 1, magmad: daemon) { name in
+        let results = try BenchmarkSuite.run(runs: runs, scale: quick ? 10 : 1, magmad: daemon, semaphorePeer: me) { name in
             FileHandle.standardError.write(Data("measuring \(name)\n".utf8))
         }
         print("Magma vs floor on \(BenchmarkSuite.machine()); median of \(runs) runs after a warm-up\n")

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import MagmaBench
 
 /// The `magmactl` command: try the Magma stack from a shell.
 struct MagmaCommand: ParsableCommand {
@@ -7,6 +9,15 @@ struct MagmaCommand: ParsableCommand {
         abstract: "Magma for Swift: a GPU system-call interface, with a reference GPU run on the CPU.",
         subcommands: [DemoCommand.self, InfoCommand.self, BenchCommand.self]
     )
+}
+
+// The other process of `bench`'s cross-process semaphore path.
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == SemaphorePeer.argument, let rounds = Int(CommandLine.arguments[3]) {
+    do { try SemaphorePeer.main(socketPath: CommandLine.arguments[2], rounds: rounds) } catch {
+        print("semaphore peer: \(error)")
+        exit(1)
+    }
+    exit(0)
 }
 
 MagmaCommand.main()

@@ -1,0 +1,122 @@
+import CMagmaLinux
+import Foundation
+import Glibc
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+
+/// The other process of the cross-process semaphore path. It connects to the benchmark's socket,
+/// receives four eventfds (Magma's ping and pong, exported; the floor's ping and pong), then for
+/// each command byte ("m" Magma, "f" floor) answers `rounds` pings with pongs and replies "d".
+public enum SemaphorePeer {
+    /// The argument that makes an executable act as the peer: `<argument> SOCKET ROUNDS`.
+    public static let argument = "--semaphore-peer"
+
+    /// Runs the peer until the benchmark closes the socket.
+    public static func main(socketPath: String, rounds: Int) throws {
+        let socket = try MessageSocket.connect(path: socketPath)
+        guard case .message(_, let descriptors, _)? = try socket.receive(capacity: 16), descriptors.count == 4 else {
+            throw MagmaError(.invalidArgs, "expected four eventfds")
+        }
+        let connection = try Device.open(.embedded).createConnection()
+        let ping = try connection.importSemaphore(try descriptors[0].duplicate())
+        let pong = try connection.importSemaphore(try descriptors[1].duplicate())
+        let (rawPing, rawPong) = (descriptors[2].rawValue, descriptors[3].rawValue)
+        try socket.send([UInt8(ascii: "r")])
+        while case .message(let command, _, _)? = try socket.receive(capacity: 16), let mode = command.first {
+            for _ in 0..<rounds {
+                if mode == UInt8(ascii: "m") {
+                    try Poll.wait([.semaphore(ping)], timeoutNanoseconds: Poller.forever)
+                    ping.reset()
+                    pong.signal()
+                } else {
+                    RawWait.readable(rawPing)
+                    _ = cmagma_eventfd_drain(rawPing)
+                    _ = cmagma_eventfd_signal(rawPong)
+                }
+            }
+            try socket.send([UInt8(ascii: "d")])
+        }
+        withExtendedLifetime(descriptors) { connection.release() }   // the raw eventfds stay open until here
+    }
+}
+
+/// poll(2) for one descriptor, forever.
+enum RawWait {
+    static func readable(_ fd: Int32) {
+        var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while Glibc.poll(&item, 1, -1) < 0 && errno == EINTR {}
+    }
+}
+
+/// Signal-to-wake between two processes through Magma semaphores (signal, poll, reset; the peer
+/// imports exported semaphores into its own connection), against raw eventfds with the same
+/// syscalls. Half a ping-pong round trip is one signal-to-wake.
+final class CrossProcessSemaphoreWake: BenchmarkPath {
+    let name = "semaphore signal-to-wake (cross-process)"
+    let unit = "wake"
+    let operations: Int
+    private let connection: Connection
+    private let ping: Magma.Semaphore
+    private let pong: Magma.Semaphore
+    private let rawPing: EventSemaphore
+    private let rawPong: EventSemaphore
+    private let peer: Process
+    private let channel: MessageSocket
+    private let directory: String
+
+    init(operations: Int, peerExecutable: URL) throws {
+        self.operations = operations
+        connection = try Device.open(.embedded).createConnection()
+        ping = try connection.createSemaphore()
+        pong = try connection.createSemaphore()
+        rawPing = try EventSemaphore()
+        rawPong = try EventSemaphore()
+        directory = FileManager.default.temporaryDirectory.appending(path: "magma-peer-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/peer"
+        let listener = try MessageSocket.listen(path: path, permissions: 0o600)
+        peer = Process()
+        peer.executableURL = peerExecutable
+        peer.arguments = [SemaphorePeer.argument, path, String(operations / 2)]
+        try peer.run()
+        channel = try listener.accept()
+        let fds = [try ping.export(), try pong.export(), try rawPing.descriptor.duplicate(), try rawPong.descriptor.duplicate()]
+        try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.rawValue)) }
+        _ = try channel.receive(capacity: 16)   // ready
+    }
+
+    private func round(_ mode: Character, _ body: () throws -> Void) throws {
+        try channel.send([UInt8(ascii: mode == "m" ? "m" : "f")])
+        try body()
+        _ = try channel.receive(capacity: 16)
+    }
+
+    func runMagma() throws {
+        try round("m") {
+            for _ in 0..<(operations / 2) {
+                ping.signal()
+                try Poll.wait([.semaphore(pong)], timeoutNanoseconds: Poller.forever)
+                pong.reset()
+            }
+        }
+    }
+
+    func runFloor() throws {
+        let (ping, pong) = (rawPing.descriptor.rawValue, rawPong.descriptor.rawValue)
+        try round("f") {
+            for _ in 0..<(operations / 2) {
+                _ = cmagma_eventfd_signal(ping)
+                RawWait.readable(pong)
+                _ = cmagma_eventfd_drain(pong)
+            }
+        }
+    }
+
+    func close() {
+        channel.shutdown()
+        peer.waitUntilExit()
+        connection.release()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
