@@ -30,36 +30,16 @@ final class SemaphoreWake: BenchmarkPath {
     func runMagma() throws {
         let rounds = operations / 2
         let (ping, pong) = (self.ping, self.pong)
-        let echo = try Worker(name: "bench-pong") {
-            for _ in 0..<rounds {
-                _ = try? Poll.wait([.semaphore(ping)], timeoutNanoseconds: Poller.forever)
-                ping.reset()
-                pong.signal()
-            }
-        }
-        for _ in 0..<rounds {
-            ping.signal()
-            try Poll.wait([.semaphore(pong)], timeoutNanoseconds: Poller.forever)
-            pong.reset()
-        }
+        let echo = try Worker(name: "bench-pong") { try? PingPong.serveMagma(ping: ping, pong: pong, rounds: rounds) }
+        try PingPong.driveMagma(ping: ping, pong: pong, rounds: rounds)
         echo.join()
     }
 
     func runFloor() throws {
         let rounds = operations / 2
         let (ping, pong) = (rawPing.descriptor.rawValue, rawPong.descriptor.rawValue)
-        let echo = try Worker(name: "bench-pong") {
-            for _ in 0..<rounds {
-                RawWait.readable(ping)
-                _ = cmagma_eventfd_drain(ping)
-                _ = cmagma_eventfd_signal(pong)
-            }
-        }
-        for _ in 0..<rounds {
-            _ = cmagma_eventfd_signal(ping)
-            RawWait.readable(pong)
-            _ = cmagma_eventfd_drain(pong)
-        }
+        let echo = try Worker(name: "bench-pong") { PingPong.serveRaw(ping: ping, pong: pong, rounds: rounds) }
+        PingPong.driveRaw(ping: ping, pong: pong, rounds: rounds)
         echo.join()
     }
 

@@ -1,6 +1,4 @@
-import CMagmaLinux
 import Foundation
-import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
@@ -24,28 +22,14 @@ public enum SemaphorePeer {
         let (rawPing, rawPong) = (descriptors[2].rawValue, descriptors[3].rawValue)
         try socket.send([UInt8(ascii: "r")])
         while case .message(let command, _, _)? = try socket.receive(capacity: 16), let mode = command.first {
-            for _ in 0..<rounds {
-                if mode == UInt8(ascii: "m") {
-                    try Poll.wait([.semaphore(ping)], timeoutNanoseconds: Poller.forever)
-                    ping.reset()
-                    pong.signal()
-                } else {
-                    RawWait.readable(rawPing)
-                    _ = cmagma_eventfd_drain(rawPing)
-                    _ = cmagma_eventfd_signal(rawPong)
-                }
+            if mode == UInt8(ascii: "m") {
+                try PingPong.serveMagma(ping: ping, pong: pong, rounds: rounds)
+            } else {
+                PingPong.serveRaw(ping: rawPing, pong: rawPong, rounds: rounds)
             }
             try socket.send([UInt8(ascii: "d")])
         }
         withExtendedLifetime(descriptors) { connection.release() }   // the raw eventfds stay open until here
-    }
-}
-
-/// poll(2) for one descriptor, forever.
-enum RawWait {
-    static func readable(_ fd: Int32) {
-        var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while Glibc.poll(&item, 1, -1) < 0 && errno == EINTR {}
     }
 }
 
@@ -93,24 +77,11 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
     }
 
     func runMagma() throws {
-        try round("m") {
-            for _ in 0..<(operations / 2) {
-                ping.signal()
-                try Poll.wait([.semaphore(pong)], timeoutNanoseconds: Poller.forever)
-                pong.reset()
-            }
-        }
+        try round("m") { try PingPong.driveMagma(ping: ping, pong: pong, rounds: operations / 2) }
     }
 
     func runFloor() throws {
-        let (ping, pong) = (rawPing.descriptor.rawValue, rawPong.descriptor.rawValue)
-        try round("f") {
-            for _ in 0..<(operations / 2) {
-                _ = cmagma_eventfd_signal(ping)
-                RawWait.readable(pong)
-                _ = cmagma_eventfd_drain(pong)
-            }
-        }
+        try round("f") { PingPong.driveRaw(ping: rawPing.descriptor.rawValue, pong: rawPong.descriptor.rawValue, rounds: operations / 2) }
     }
 
     func close() {
