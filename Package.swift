@@ -67,6 +67,10 @@ let package = Package(
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // Fuzz targets over the decoders and the server's message handling (Fuzz/run.sh).
+        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU"]),
+        .executableTarget(name: "fuzz-decoder", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "fuzz-server", dependencies: ["FuzzTargets"]),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
@@ -80,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench",
+            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),

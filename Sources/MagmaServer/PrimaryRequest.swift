@@ -4,13 +4,19 @@ import MagmaSystem
 import MagmaWire
 
 /// A decoded primary-channel request with the descriptors that came with it, applied to a
-/// `SystemConnection`.
-struct PrimaryRequest {
-    let message: PrimaryProtocol.ClientMessage
-    let descriptors: [OwnedFileDescriptor]
+/// `SystemConnection`: what the server does with each request (public for the fuzzers).
+public struct PrimaryRequest {
+    public let message: PrimaryProtocol.ClientMessage
+    public let descriptors: [OwnedFileDescriptor]
 
-    /// Applies the request. Returns the bytes of memory it imported, for flow control.
-    func apply(to connection: SystemConnection) -> UInt64 {
+    public init(message: PrimaryProtocol.ClientMessage, descriptors: [OwnedFileDescriptor]) {
+        self.message = message
+        self.descriptors = descriptors
+    }
+
+    /// Applies the request. Returns the bytes of memory it imported, for flow control. A request
+    /// the system rejects closes the connection, as everywhere.
+    public func apply(to connection: SystemConnection) -> UInt64 {
         switch message {
         case .importObject(let request):
             return importObject(request, into: connection)

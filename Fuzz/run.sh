@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz-decoder, fuzz-server; with the address sanitizer) and runs
+# each for SECONDS seconds, starting from the committed seed corpus in Fuzz/corpus/<target>.
+# New inputs go to a scratch corpus, not the repository.
+#
+#   Fuzz/run.sh [SECONDS]        (default 60)
+#
+# A crash leaves crash-* in Fuzz/artifacts/ and exits non-zero. Copy it into Fuzz/corpus/<target>
+# (Tests/MagmaTests/FuzzCorpusTests.swift replays that corpus on every swift test) and fix it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+flags=(-c debug --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING
+       -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp --scratch-path .build-fuzz)
+for target in decoder server; do
+    swift build "${flags[@]}" --product "fuzz-$target"
+done
+bin=$(swift build "${flags[@]}" --show-bin-path)
+mkdir -p Fuzz/artifacts
+for target in decoder server; do
+    scratch=$(mktemp -d)
+    echo "== fuzz-$target for ${seconds}s"
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$target" "$scratch" "Fuzz/corpus/$target" \
+        -max_total_time="$seconds" -max_len=65537 -artifact_prefix=Fuzz/artifacts/ -print_final_stats=1 2>&1 | tail -n 8
+    rm -rf "$scratch"
+done

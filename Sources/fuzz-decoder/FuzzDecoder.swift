@@ -1,0 +1,16 @@
+// The decoder fuzz target. Built with -DFUZZING and --sanitize=fuzzer (Fuzz/run.sh) it is a
+// libFuzzer binary; otherwise it replays inputs and writes seeds (FuzzReplay).
+import FuzzTargets
+
+#if FUZZING
+@c(LLVMFuzzerTestOneInput)
+public func fuzzDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    DecoderTarget.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
+}
+#else
+@main
+struct FuzzDecoderReplay {
+    static func main() { FuzzReplay.main(target: DecoderTarget.run, seeds: FuzzSeeds.decoder) }
+}
+#endif

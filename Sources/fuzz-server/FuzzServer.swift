@@ -1,0 +1,16 @@
+// The server fuzz target. Built with -DFUZZING and --sanitize=fuzzer (Fuzz/run.sh) it is a
+// libFuzzer binary; otherwise it replays inputs and writes seeds (FuzzReplay).
+import FuzzTargets
+
+#if FUZZING
+@c(LLVMFuzzerTestOneInput)
+public func fuzzServer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    ServerTarget.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
+}
+#else
+@main
+struct FuzzServerReplay {
+    static func main() { FuzzReplay.main(target: ServerTarget.run, seeds: FuzzSeeds.server) }
+}
+#endif

@@ -1,0 +1,22 @@
+import Foundation
+import FuzzTargets
+import Testing
+
+/// The committed fuzz corpora (seeds and every crash the fuzzers ever found) replayed through the
+/// fuzz targets on every test run: none may trap.
+@Suite struct FuzzCorpusTests {
+    private let corpus = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appending(path: "Fuzz/corpus")
+
+    @Test func decoderCorpusReplays() throws {
+        let inputs = try FuzzReplay.inputs([corpus.appending(path: "decoder").path])
+        #expect(try inputs.count >= FuzzSeeds.decoder().count)
+        for input in inputs { DecoderTarget.run(Array(try Data(contentsOf: input))) }
+    }
+
+    @Test func serverCorpusReplays() throws {
+        let inputs = try FuzzReplay.inputs([corpus.appending(path: "server").path])
+        #expect(try inputs.count >= FuzzSeeds.server().count)
+        for input in inputs { ServerTarget.run(Array(try Data(contentsOf: input))) }
+    }
+}
