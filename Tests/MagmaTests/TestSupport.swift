@@ -68,9 +68,10 @@ final class GPUSession {
     /// work failed.
     func run(_ stream: CommandStream, extraResources: [Buffer] = []) throws {
         let done = try connection.createSemaphore()
-        try submit(stream, signals: [done], extraResources: extraResources)
+        let commands = try submit(stream, signals: [done], extraResources: extraResources)
         try waitFor(done)
         try connection.release(done)
+        try connection.release(commands)
     }
 
     /// Waits for `semaphore`; throws if the connection fails first.
