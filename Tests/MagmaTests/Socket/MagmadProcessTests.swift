@@ -95,7 +95,9 @@ func settledDescriptorCount(pid: Int32) -> Int {
         let daemon = try Daemon()
         #expect(try BuiltExecutables.runMagmactl(["demo", "--device", daemon.devicePath, "--elements", "65536"]).status == 0)
         let baseline = settledDescriptorCount(pid: daemon.pid)
-        for delayMicroseconds in [20_000, 80_000, 200_000, 400_000] as [UInt32] {
+        var random = SystemRandomNumberGenerator()
+        let delays = (0..<12).map { _ in UInt32.random(in: 0...600_000, using: &random) }   // random points of a busy session
+        for delayMicroseconds in delays {
             let client = Process()
             client.executableURL = try BuiltExecutables.url("magmactl")
             client.arguments = ["demo", "--device", daemon.devicePath, "--elements", "2000000"]
