@@ -11,10 +11,10 @@ ssize_t cmagma_send_message(int fd, const void *bytes, size_t length, const int 
     struct iovec io = { .iov_base = (void *)bytes, .iov_len = length };
     struct msghdr message = { .msg_iov = &io, .msg_iovlen = 1 };
     union {
-        char buffer[CMSG_SPACE(sizeof(int) * CMAGMA_MAX_MESSAGE_FDS)];
+        char buffer[CMSG_SPACE(sizeof(int) * CMAGMA_MAX_SEND_FDS)];
         struct cmsghdr align;
     } control;
-    if (fd_count > CMAGMA_MAX_MESSAGE_FDS) {
+    if (fd_count > CMAGMA_MAX_SEND_FDS) {
         errno = EINVAL;
         return -1;
     }

@@ -47,8 +47,12 @@ void cmagma_set_thread_name(const char *name);
 /// Atomic 32-bit add on shared memory; returns the previous value.
 uint32_t cmagma_atomic_add_u32(uint32_t *address, uint32_t value);
 
-/// The most descriptors one message carries (the protocol's limit).
+/// The most descriptors one message carries (the protocol's limit): what a receive accepts.
 #define CMAGMA_MAX_MESSAGE_FDS 64
+
+/// The most descriptors one send may pass: the kernel's limit (SCM_MAX_FD), so that tests can
+/// send more than the protocol allows.
+#define CMAGMA_MAX_SEND_FDS 253
 
 /// sendmsg of one datagram with `fd_count` descriptors as SCM_RIGHTS, MSG_NOSIGNAL (a dead peer
 /// is EPIPE, not SIGPIPE), and MSG_DONTWAIT if `dont_wait`. EINTR is retried.

@@ -224,6 +224,10 @@ let hostileAttacks: [Attack] = [
         let events = try (0..<64).map { _ in try EventSemaphore() }
         try client.raw(try PrimaryProtocol.Flush().encoded().bytes, descriptors: events.map(\.descriptor.rawValue))
     },
+    Attack(name: "a hundred descriptors, past the protocol's sixty-four", expected: .invalidArgs) { client in
+        let events = try (0..<100).map { _ in try EventSemaphore() }
+        try client.raw(try PrimaryProtocol.Flush().encoded().bytes, descriptors: events.map(\.descriptor.rawValue))
+    },
     Attack(name: "a vector over its limit", expected: .invalidArgs) { client in
         let message = PrimaryProtocol.ClientMessage.enablePerformanceCounters(.init(counters: [1]))
         try client.raw(try patchedMessage(message, at: 24 + 4, 1000))
@@ -278,7 +282,7 @@ func memfdWithoutSeals() -> Int32 {
     return fd
 }
 
-/// Forty-eight attacks on one real magmad. Each must (a) close the attacker's connection with the
+/// Forty-nine attacks on one real magmad. Each must (a) close the attacker's connection with the
 /// documented status, (b) leave a well-behaved client's results right, and (c) leave no object or
 /// descriptor behind in the daemon.
 @Suite(.serialized) struct HostileClientTests {
