@@ -12,24 +12,16 @@ final class SemaphoreWake: BenchmarkPath {
     let name = "semaphore signal-to-wake (cross-thread)"
     let unit = "wake"
     let operations: Int
-    private let connection: Connection
-    private let ping: Magma.Semaphore
-    private let pong: Magma.Semaphore
-    private let rawPing: EventSemaphore
-    private let rawPong: EventSemaphore
+    private let semaphores: PingPongSemaphores
 
     init(operations: Int) throws {
         self.operations = operations
-        connection = try Device.open(.embedded).createConnection()
-        ping = try connection.createSemaphore()
-        pong = try connection.createSemaphore()
-        rawPing = try EventSemaphore()
-        rawPong = try EventSemaphore()
+        semaphores = try PingPongSemaphores()
     }
 
     func runMagma() throws {
         let rounds = operations / 2
-        let (ping, pong) = (self.ping, self.pong)
+        let (ping, pong) = (semaphores.ping, semaphores.pong)
         let echo = try Worker(name: "bench-pong") { try? PingPong.serveMagma(ping: ping, pong: pong, rounds: rounds) }
         try PingPong.driveMagma(ping: ping, pong: pong, rounds: rounds)
         echo.join()
@@ -37,13 +29,13 @@ final class SemaphoreWake: BenchmarkPath {
 
     func runFloor() throws {
         let rounds = operations / 2
-        let (ping, pong) = (rawPing.descriptor.rawValue, rawPong.descriptor.rawValue)
+        let (ping, pong) = (semaphores.rawPing.descriptor.rawValue, semaphores.rawPong.descriptor.rawValue)
         let echo = try Worker(name: "bench-pong") { PingPong.serveRaw(ping: ping, pong: pong, rounds: rounds) }
         PingPong.driveRaw(ping: ping, pong: pong, rounds: rounds)
         echo.join()
     }
 
-    func close() { connection.release() }
+    func close() { semaphores.connection.release() }
 }
 
 /// Create a buffer, map it on the GPU, unmap it and release it (embedded device), against the

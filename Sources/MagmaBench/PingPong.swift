@@ -3,6 +3,24 @@ import Glibc
 import Magma
 import MagmaPlatform
 
+/// What both semaphore paths ping-pong with: two Magma semaphores on an embedded connection, and
+/// two raw eventfds for the floor.
+struct PingPongSemaphores {
+    let connection: Connection
+    let ping: Magma.Semaphore
+    let pong: Magma.Semaphore
+    let rawPing: EventSemaphore
+    let rawPong: EventSemaphore
+
+    init() throws {
+        connection = try Device.open(.embedded).createConnection()
+        ping = try connection.createSemaphore()
+        pong = try connection.createSemaphore()
+        rawPing = try EventSemaphore()
+        rawPong = try EventSemaphore()
+    }
+}
+
 /// The two sides of a semaphore ping-pong, through Magma (signal, poll, reset) and raw (eventfd
 /// write, poll, read): the driver pings and waits for the pong; the server answers.
 enum PingPong {

@@ -40,22 +40,15 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
     let name = "semaphore signal-to-wake (cross-process)"
     let unit = "wake"
     let operations: Int
-    private let connection: Connection
-    private let ping: Magma.Semaphore
-    private let pong: Magma.Semaphore
-    private let rawPing: EventSemaphore
-    private let rawPong: EventSemaphore
+    private let semaphores: PingPongSemaphores
     private let peer: Process
     private let channel: MessageSocket
     private let directory: String
 
     init(operations: Int, peerExecutable: URL) throws {
         self.operations = operations
-        connection = try Device.open(.embedded).createConnection()
-        ping = try connection.createSemaphore()
-        pong = try connection.createSemaphore()
-        rawPing = try EventSemaphore()
-        rawPong = try EventSemaphore()
+        let semaphores = try PingPongSemaphores()
+        self.semaphores = semaphores
         directory = FileManager.default.temporaryDirectory.appending(path: "magma-peer-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = "\(directory)/peer"
@@ -65,7 +58,8 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
         peer.arguments = [SemaphorePeer.argument, path, String(operations / 2)]
         try peer.run()
         channel = try listener.accept()
-        let fds = [try ping.export(), try pong.export(), try rawPing.descriptor.duplicate(), try rawPong.descriptor.duplicate()]
+        let fds = [try semaphores.ping.export(), try semaphores.pong.export(),
+                   try semaphores.rawPing.descriptor.duplicate(), try semaphores.rawPong.descriptor.duplicate()]
         try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.rawValue)) }
         _ = try channel.receive(capacity: 16)   // ready
     }
@@ -77,17 +71,19 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
     }
 
     func runMagma() throws {
-        try round("m") { try PingPong.driveMagma(ping: ping, pong: pong, rounds: operations / 2) }
+        try round("m") { try PingPong.driveMagma(ping: semaphores.ping, pong: semaphores.pong, rounds: operations / 2) }
     }
 
     func runFloor() throws {
-        try round("f") { PingPong.driveRaw(ping: rawPing.descriptor.rawValue, pong: rawPong.descriptor.rawValue, rounds: operations / 2) }
+        try round("f") {
+            PingPong.driveRaw(ping: semaphores.rawPing.descriptor.rawValue, pong: semaphores.rawPong.descriptor.rawValue, rounds: operations / 2)
+        }
     }
 
     func close() {
         channel.shutdown()
         peer.waitUntilExit()
-        connection.release()
+        semaphores.connection.release()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
