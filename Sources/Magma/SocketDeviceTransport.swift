@@ -35,13 +35,13 @@ public final class SocketDeviceTransport: DeviceTransport {
         path = nil
     }
 
-    /// Asks the performance-counter endpoint beside this device's (`<dir>/gpu-performance-counters/<name>`
-    /// for `<dir>/gpu/<name>`) for the token.
+    /// Asks the performance-counter endpoint beside this device's
+    /// (`RuntimeDirectory.performanceCounterEndpoint(besideDevice:)`) for the token.
     public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
-        guard let path, let slash = path.lastIndex(of: "/") else { throw .accessDenied("the device's endpoint path is unknown") }
-        let directory = path[..<slash]
-        guard directory.hasSuffix("/gpu") else { throw .accessDenied("\(path) is not in a gpu/ directory") }
-        return try Self.performanceCounterToken(path: "\(directory.dropLast(3))gpu-performance-counters/\(path[path.index(after: slash)...])")
+        guard let path, let endpoint = RuntimeDirectory.performanceCounterEndpoint(besideDevice: path) else {
+            throw .accessDenied("no performance-counter endpoint is known for this device")
+        }
+        return try Self.performanceCounterToken(path: endpoint)
     }
 
     deinit { socket.shutdown() }

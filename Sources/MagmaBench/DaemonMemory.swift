@@ -21,7 +21,7 @@ enum DaemonMemory {
             process.waitUntilExit()
             try? FileManager.default.removeItem(atPath: directory)
         }
-        let path = "\(directory)/gpu/000"
+        let path = RuntimeDirectory.deviceEndpoint(in: directory, name: "000")
         let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
         while !FileManager.default.fileExists(atPath: path) {
             guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "magmad did not start") }

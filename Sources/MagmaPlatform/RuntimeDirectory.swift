@@ -1,8 +1,32 @@
 import Glibc
 
 /// Where magmad puts its device endpoints and where clients look for them: `$MAGMA_DEVICE_DIR`,
-/// else `$XDG_RUNTIME_DIR/magma`, else `/tmp/magma-<uid>`. Endpoints are `<directory>/gpu/<name>`.
+/// else `$XDG_RUNTIME_DIR/magma`, else `/tmp/magma-<uid>`. A device named `<name>` has its
+/// endpoint at `<directory>/gpu/<name>` and its performance-counter endpoint at
+/// `<directory>/gpu-performance-counters/<name>`.
 public enum RuntimeDirectory {
+    /// The subdirectory of device endpoints.
+    public static let devices = "gpu"
+    /// The subdirectory of performance-counter endpoints.
+    public static let performanceCounters = "gpu-performance-counters"
+
+    /// The endpoint of device `name`.
+    public static func deviceEndpoint(in directory: String, name: String) -> String { "\(directory)/\(devices)/\(name)" }
+
+    /// The performance-counter endpoint of device `name`.
+    public static func performanceCounterEndpoint(in directory: String, name: String) -> String {
+        "\(directory)/\(performanceCounters)/\(name)"
+    }
+
+    /// The performance-counter endpoint beside a device endpoint, or nil if `devicePath` is not
+    /// in a `gpu/` directory.
+    public static func performanceCounterEndpoint(besideDevice devicePath: String) -> String? {
+        guard let slash = devicePath.lastIndex(of: "/") else { return nil }
+        let directory = devicePath[..<slash]
+        guard directory.hasSuffix("/\(devices)") else { return nil }
+        return performanceCounterEndpoint(in: String(directory.dropLast(devices.count + 1)), name: String(devicePath[devicePath.index(after: slash)...]))
+    }
+
     /// The directory for this environment.
     public static func resolve(environment: [String: String]) -> String {
         if let directory = environment["MAGMA_DEVICE_DIR"], !directory.isEmpty { return directory }
@@ -21,14 +45,14 @@ public enum RuntimeDirectory {
 
     /// The device endpoints (sockets) under `<directory>/gpu/`, sorted by name.
     public static func deviceEndpoints(in directory: String) -> [String] {
-        guard let stream = opendir("\(directory)/gpu") else { return [] }
+        guard let stream = opendir("\(directory)/\(devices)") else { return [] }
         defer { closedir(stream) }
         var names: [String] = []
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard name != ".", name != ".." else { continue }
             var info = stat()
-            let path = "\(directory)/gpu/\(name)"
+            let path = deviceEndpoint(in: directory, name: name)
             if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { names.append(path) }
         }
         return names.sorted()

@@ -53,9 +53,11 @@ public final class MagmaServer: Sendable {
     private var logger: Logger { configuration.logger }
 
     /// The device endpoint.
-    public var devicePath: String { "\(configuration.directory)/gpu/\(configuration.deviceName)" }
+    public var devicePath: String { RuntimeDirectory.deviceEndpoint(in: configuration.directory, name: configuration.deviceName) }
     /// The performance-counter endpoint.
-    public var performanceCounterPath: String { "\(configuration.directory)/gpu-performance-counters/\(configuration.deviceName)" }
+    public var performanceCounterPath: String {
+        RuntimeDirectory.performanceCounterEndpoint(in: configuration.directory, name: configuration.deviceName)
+    }
 
     public init(device: SystemDevice, configuration: Configuration) {
         self.device = device
@@ -69,8 +71,8 @@ public final class MagmaServer: Sendable {
         let counterListener: MessageSocket
         do {
             try Self.makeDirectory(configuration.directory, mode: 0o755)
-            try Self.makeDirectory("\(configuration.directory)/gpu", mode: 0o755)
-            try Self.makeDirectory("\(configuration.directory)/gpu-performance-counters", mode: 0o700)
+            try Self.makeDirectory("\(configuration.directory)/\(RuntimeDirectory.devices)", mode: 0o755)
+            try Self.makeDirectory("\(configuration.directory)/\(RuntimeDirectory.performanceCounters)", mode: 0o700)
             try Self.clearStaleSocket(devicePath)
             try Self.clearStaleSocket(performanceCounterPath)
             deviceListener = try MessageSocket.listen(path: devicePath, permissions: 0o666)

@@ -240,6 +240,13 @@ import Testing
         #expect(try denied.epitaph() == .accessDenied)
     }
 
+    @Test func endpointPathsFollowOneLayout() {
+        #expect(RuntimeDirectory.deviceEndpoint(in: "/run/m", name: "000") == "/run/m/gpu/000")
+        #expect(RuntimeDirectory.performanceCounterEndpoint(besideDevice: "/run/m/gpu/000") == "/run/m/gpu-performance-counters/000")
+        #expect(RuntimeDirectory.performanceCounterEndpoint(besideDevice: "/run/m/other/000") == nil)
+        #expect(RuntimeDirectory.performanceCounterEndpoint(besideDevice: "000") == nil)
+    }
+
     @Test func theEndpointsHaveTheirPermissions() throws {
         let server = try TestServer()
         let device = try FileManager.default.attributesOfItem(atPath: server.server.devicePath)
