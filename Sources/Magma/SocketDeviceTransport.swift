@@ -88,7 +88,7 @@ public final class SocketDeviceTransport: DeviceTransport {
             try PerformanceCounterAccessProtocol.ServerMessage.decode(bytes: bytes, handles: handles)
         }
         guard case .getPerformanceCountTokenReply(let answer) = reply.message.message,
-              let token = reply.descriptors.first(where: { $0.rawValue == answer.accessToken.descriptor }) else {
+              let token = reply.descriptors.owning(answer.accessToken.descriptor) else {
             throw .accessDenied("the endpoint did not hand out a token")
         }
         return token
@@ -104,7 +104,7 @@ public final class SocketDeviceTransport: DeviceTransport {
         case .queryReply(let answer):
             guard answer.status == .ok else { throw MagmaError(answer.status, "query \(id)") }
             guard let handle = answer.buffer else { return .value(answer.value) }
-            guard let descriptor = reply.descriptors.first(where: { $0.rawValue == handle.descriptor }) else {
+            guard let descriptor = reply.descriptors.owning(handle.descriptor) else {
                 throw .internalError("query \(id): buffer missing")
             }
             do { return .buffer(try SharedMemory.importing(descriptor)) } catch {

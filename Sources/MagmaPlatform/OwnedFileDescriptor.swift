@@ -47,3 +47,9 @@ public struct PlatformError: Error, Equatable, CustomStringConvertible {
 
     public var description: String { "\(call): \(String(cString: strerror(code)))" }
 }
+
+extension Array where Element == OwnedFileDescriptor {
+    /// The owned descriptor whose number is `rawValue`, if it is one of these (for example the
+    /// descriptor a decoded message's handle names).
+    public func owning(_ rawValue: Int32) -> OwnedFileDescriptor? { first { $0.rawValue == rawValue } }
+}

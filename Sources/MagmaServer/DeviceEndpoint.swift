@@ -17,8 +17,8 @@ struct DeviceSession {
             case .query(let query):
                 return answer(query, transactionId: received.header.transactionId)
             case .connect(let connect):
-                let primary = descriptors.first { $0.rawValue == connect.primary.descriptor }
-                let notification = descriptors.first { $0.rawValue == connect.notification.descriptor }
+                let primary = descriptors.owning(connect.primary.descriptor)
+                let notification = descriptors.owning(connect.notification.descriptor)
                 guard let primary, let notification else { return false }
                 server.serveConnection(clientId: connect.clientId, primary: MessageSocket(adopting: primary),
                                        notification: MessageSocket(adopting: notification))

@@ -54,7 +54,7 @@ public struct PrimaryRequest {
         case .clearPerformanceCounters(let request):
             connection.clearPerformanceCounters(request.counters)
         case .createPerformanceCounterBufferPool(let request):
-            guard let channel = descriptors.first(where: { $0.rawValue == request.eventChannel.descriptor }) else {
+            guard let channel = descriptors.owning(request.eventChannel.descriptor) else {
                 connection.fail(.internalError("pool channel did not arrive"))
                 return 0
             }
@@ -74,7 +74,7 @@ public struct PrimaryRequest {
     }
 
     private func importObject(_ request: PrimaryProtocol.ImportObject, into connection: SystemConnection) -> UInt64 {
-        guard let descriptor = descriptors.first(where: { $0.rawValue == request.object.descriptor }) else {
+        guard let descriptor = descriptors.owning(request.object.descriptor) else {
             connection.fail(.internalError("import names a descriptor that did not arrive"))
             return 0
         }
