@@ -144,26 +144,15 @@ final class SocketConnectionTransport: ConnectionTransport {
     /// Once the connection has failed, the server closes the notification channel right after
     /// its last notification, so the read waits for that instead of reporting "none pending".
     func readNotification() throws(MagmaError) -> [UInt8]? {
-        var datagram: Datagram?
-        do {
-            datagram = try notification.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false)
-            if datagram == nil, error != nil {
-                datagram = try notification.receive(capacity: ProtocolLimits.maxMessageBytes, wait: true)
-            }
-        } catch {
-            throw MagmaError(.connectionLost, "notification channel: \(error)")
+        var record = try receiveRecord(notification, wait: false, channel: "notification channel")
+        if record == nil, error != nil { record = try receiveRecord(notification, wait: true, channel: "notification channel") }
+        guard let bytes = record else { return nil }
+        let message: NotificationProtocol.ServerMessage
+        do { message = try NotificationProtocol.ServerMessage.decode(bytes: bytes).message } catch {
+            throw .internalError("malformed notification: \(error)")
         }
-        switch datagram {
-        case nil: return nil
-        case .endOfStream?: throw MagmaError(.connectionLost, "notification channel closed")
-        case .message(let bytes, _, _)?:
-            let message: NotificationProtocol.ServerMessage
-            do { message = try NotificationProtocol.ServerMessage.decode(bytes: bytes).message } catch {
-                throw .internalError("malformed notification: \(error)")
-            }
-            switch message {
-            case .notification(let notification): return notification.data
-            }
+        switch message {
+        case .notification(let notification): return notification.data
         }
     }
 
@@ -281,23 +270,29 @@ final class SocketCompletionSource: PerformanceCounterEventSource {
     var descriptor: Int32 { socket.descriptor.rawValue }
 
     func next() throws(MagmaError) -> PerformanceCounterCompletion? {
-        let datagram: Datagram?
-        do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch {
-            throw MagmaError(.connectionLost, "performance-counter channel: \(error)")
+        guard let bytes = try receiveRecord(socket, wait: false, channel: "performance-counter channel") else { return nil }
+        let message: PerformanceCounterEventsProtocol.ServerMessage
+        do { message = try PerformanceCounterEventsProtocol.ServerMessage.decode(bytes: bytes).message } catch {
+            throw .internalError("malformed performance-counter event: \(error)")
         }
-        switch datagram {
-        case nil: return nil
-        case .endOfStream?: throw MagmaError(.connectionLost, "performance-counter channel closed")
-        case .message(let bytes, _, _)?:
-            let message: PerformanceCounterEventsProtocol.ServerMessage
-            do { message = try PerformanceCounterEventsProtocol.ServerMessage.decode(bytes: bytes).message } catch {
-                throw .internalError("malformed performance-counter event: \(error)")
-            }
-            switch message {
-            case .onPerformanceCounterReadCompleted(let event):
-                return PerformanceCounterCompletion(triggerId: event.triggerId, bufferId: event.bufferId, bufferOffset: event.bufferOffset,
-                                                    timestamp: event.timestamp, flags: event.flags)
-            }
+        switch message {
+        case .onPerformanceCounterReadCompleted(let event):
+            return PerformanceCounterCompletion(triggerId: event.triggerId, bufferId: event.bufferId, bufferOffset: event.bufferOffset,
+                                                timestamp: event.timestamp, flags: event.flags)
         }
+    }
+}
+
+/// One record from a server-to-client channel: nil when `wait` is false and nothing is pending;
+/// CONNECTION_LOST once the channel has ended or failed.
+private func receiveRecord(_ socket: MessageSocket, wait: Bool, channel: String) throws(MagmaError) -> [UInt8]? {
+    let datagram: Datagram?
+    do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: wait) } catch {
+        throw MagmaError(.connectionLost, "\(channel): \(error)")
+    }
+    switch datagram {
+    case nil: return nil
+    case .endOfStream?: throw MagmaError(.connectionLost, "\(channel) closed")
+    case .message(let bytes, _, _)?: return bytes
     }
 }
