@@ -174,8 +174,12 @@ MAGMA_EXPORT magma_status_t magma_connection_map_buffer(magma_connection_t conne
 MAGMA_EXPORT void magma_connection_unmap_buffer(magma_connection_t connection, uint64_t hw_va, magma_buffer_t buffer);
 
 // Performs a MAGMA_BUFFER_RANGE_OP_* on [start_offset, start_offset + length) of |buffer|.
-// COMMIT and DECOMMIT run here and return their own status; POPULATE_TABLES and
-// DEPOPULATE_TABLES go to the system. Any other value is INVALID_ARGS.
+// For all four operations |start_offset| and |length| are whole pages and |length| is nonzero
+// (INVALID_ARGS otherwise). COMMIT and DECOMMIT run here and return their own status: a COMMIT
+// past the end of the buffer is MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS; a DECOMMIT
+// releases exactly its pages (they read back as zeros) and touches no other byte.
+// POPULATE_TABLES and DEPOPULATE_TABLES go to the system (feed-forward: a bad range closes the
+// connection with INVALID_ARGS, reported by flush). Any other value is INVALID_ARGS.
 MAGMA_EXPORT magma_status_t magma_connection_perform_buffer_op(magma_connection_t connection, magma_buffer_t buffer,
                                                                uint32_t options, uint64_t start_offset, uint64_t length);
 

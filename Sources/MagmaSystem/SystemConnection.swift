@@ -173,7 +173,9 @@ public final class SystemConnection: Sendable {
     }
 
     /// Populates or depopulates the page tables of every mapping of a buffer over a byte range
-    /// of the buffer. COMMIT and DECOMMIT are client-side operations and are INVALID_ARGS here.
+    /// of the buffer. The range is whole pages (INVALID_ARGS otherwise, as for the client's
+    /// COMMIT and DECOMMIT). COMMIT and DECOMMIT are client-side operations and are
+    /// INVALID_ARGS here.
     public func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
         perform { [msd] state throws(MagmaError) in
             let entry = try state.buffer(bufferId)
@@ -181,6 +183,8 @@ public final class SystemConnection: Sendable {
                 throw .invalidArgs("\(op) is performed by the client, not the system")
             }
             guard length > 0 else { throw .invalidArgs("range op of zero length") }
+            try RangeCheck.pageAligned(offset, "\(op) offset")
+            try RangeCheck.pageAligned(length, "\(op) length")
             _ = try RangeCheck.end(offset: offset, length: length, within: UInt64(entry.memory.size), "range op on buffer \(bufferId)")
             if op == .depopulateTables, entry.inflight > 0 {
                 throw .badState("buffer \(bufferId) depopulated while in flight")

@@ -292,12 +292,22 @@ static void test_buffers(void) {
     close(ends[1]);
     CHECK_STATUS(magma_connection_import_buffer(second, (magma_handle_t)-1, &size, &imported, &imported_id), MAGMA_STATUS_INVALID_ARGS);
 
-    // Range operations.
+    // Range operations, as Fuchsia's CommitBuffer test: whole pages only; a commit past the end
+    // is MEMORY_ERROR, a decommit past it INVALID_ARGS; a decommit releases exactly its pages.
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, 0, 2 * PAGE), MAGMA_STATUS_OK);
     CHECK_STATUS(magma_buffer_get_info(buffer, &info), MAGMA_STATUS_OK);
     CHECK(info.committed_byte_count == 2 * PAGE);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, 0, PAGE + 1), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, PAGE / 2, PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, PAGE, 2 * PAGE), MAGMA_STATUS_MEMORY_ERROR);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, PAGE / 2, PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, 0, PAGE + 1), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, PAGE, 2 * PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK(words == NULL || words[100] == 0xFEEDF00D);  // the rejected decommits changed nothing
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, PAGE, PAGE), MAGMA_STATUS_OK);
-    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, PAGE, 2 * PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_buffer_get_info(buffer, &info), MAGMA_STATUS_OK);
+    CHECK(info.committed_byte_count == PAGE);
+    CHECK(words == NULL || words[100] == 0xFEEDF00D);  // page 0 keeps its data
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, 99, 0, PAGE), MAGMA_STATUS_INVALID_ARGS);
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, imported, MAGMA_BUFFER_RANGE_OP_COMMIT, 0, PAGE), MAGMA_STATUS_INVALID_ARGS);
 
