@@ -29,7 +29,6 @@ public final class SystemConnection: Sendable {
         reporter = Reporter(sink: sink)
         msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
         reporter.connection.withLock { $0.value = self }
-        state.withLock { $0.performanceCounterAccess = trust == .trusted }
     }
 
     deinit { close() }
@@ -267,8 +266,8 @@ public final class SystemConnection: Sendable {
     // MARK: Performance counters
 
     /// Grants access to performance counters if `token` is the identity of this device's
-    /// `performanceCounterToken`. Any other token is ignored: access stays as it was. Trusted
-    /// connections have access from the start.
+    /// `performanceCounterToken`. Any other token is ignored: access stays as it was. Every
+    /// connection, trusted or not, starts without access: only the token grants it.
     public func enablePerformanceCounterAccess(token: FileIdentity) {
         perform { [device] state throws(MagmaError) in
             if token == device.performanceCounterToken.identity { state.performanceCounterAccess = true }

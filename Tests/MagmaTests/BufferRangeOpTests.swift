@@ -4,24 +4,6 @@ import MagmaPlatform
 import MagmaProtocol
 import Testing
 
-/// Where a range-op test runs: the embedded device, or a MagmaServer in this process.
-enum RangeOpBackend: String, CaseIterable, CustomTestStringConvertible {
-    case embedded
-    case server
-
-    var testDescription: String { rawValue }
-
-    /// A session on this backend; keep the returned server (if any) alive while using it.
-    func session() throws -> (GPUSession, TestServer?) {
-        switch self {
-        case .embedded: return (try GPUSession(device: try Device.open(.embedded)), nil)
-        case .server:
-            let server = try TestServer()
-            return (try server.session(), server)
-        }
-    }
-}
-
 /// Buffer range operations as Fuchsia's own tests expect them (test_magma.cc, CommitBuffer):
 /// offsets and lengths are whole pages for all four operations, a COMMIT past the end is
 /// MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS, and a DECOMMIT releases exactly its pages.
@@ -68,8 +50,8 @@ enum RangeOpBackend: String, CaseIterable, CustomTestStringConvertible {
         }
     }
 
-    @Test(arguments: RangeOpBackend.allCases, cases)
-    func commitAndDecommitCheckTheirRange(_ backend: RangeOpBackend, _ range: Case) throws {
+    @Test(arguments: ParityBackend.allCases, cases)
+    func commitAndDecommitCheckTheirRange(_ backend: ParityBackend, _ range: Case) throws {
         let (session, server) = try backend.session()
         let buffer = try session.connection.createBuffer(size: Self.pages * Self.page)
         #expect(status { try session.connection.perform(.commit, on: buffer, offset: range.offset, length: range.length) } == range.commit)
@@ -78,8 +60,8 @@ enum RangeOpBackend: String, CaseIterable, CustomTestStringConvertible {
         withExtendedLifetime(server) {}
     }
 
-    @Test(arguments: RangeOpBackend.allCases, cases)
-    func populateAndDepopulateCheckTheirRange(_ backend: RangeOpBackend, _ range: Case) throws {
+    @Test(arguments: ParityBackend.allCases, cases)
+    func populateAndDepopulateCheckTheirRange(_ backend: ParityBackend, _ range: Case) throws {
         for op in [BufferRangeOp.populateTables, .depopulateTables] {
             let (session, server) = try backend.session()
             let (buffer, _) = try session.mappedBuffer(size: Self.pages * Self.page)
@@ -102,8 +84,8 @@ enum RangeOpBackend: String, CaseIterable, CustomTestStringConvertible {
         return Int(info.st_blocks) * 512
     }
 
-    @Test(arguments: RangeOpBackend.allCases)
-    func aPartialPageDecommitIsRejectedAndChangesNothing(_ backend: RangeOpBackend) throws {
+    @Test(arguments: ParityBackend.allCases)
+    func aPartialPageDecommitIsRejectedAndChangesNothing(_ backend: ParityBackend) throws {
         let (session, server) = try backend.session()
         let buffer = try session.connection.createBuffer(size: 3 * Self.page)
         writePattern(buffer)
@@ -116,8 +98,8 @@ enum RangeOpBackend: String, CaseIterable, CustomTestStringConvertible {
         withExtendedLifetime(server) {}
     }
 
-    @Test(arguments: RangeOpBackend.allCases)
-    func decommitZeroesAndReleasesExactlyItsPages(_ backend: RangeOpBackend) throws {
+    @Test(arguments: ParityBackend.allCases)
+    func decommitZeroesAndReleasesExactlyItsPages(_ backend: ParityBackend) throws {
         let (session, server) = try backend.session()
         let size = Self.pages * Self.page
         let buffer = try session.connection.createBuffer(size: size)
