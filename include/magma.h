@@ -11,7 +11,12 @@
 // - a device is a connected SOCK_SEQPACKET socket to a magmad device endpoint;
 // - a buffer is a size-sealed memfd (mmap it for CPU access);
 // - a semaphore is an eventfd;
-// - the notification channel is a socket that polls readable when a notification is pending.
+// - the notification channel polls readable while a notification is pending or after the
+//   connection closed. For a magmad device it is the connection's notification socket
+//   (SOCK_SEQPACKET, one message per notification); for the embedded device, where the system
+//   driver runs in this process, it is an eventfd standing for an in-process queue (there are
+//   no bytes to read from it). Either way, read notifications only with
+//   magma_connection_read_notification_channel and never read, write or close the handle.
 // A handle returned to the caller is a new descriptor the caller owns and closes, except the
 // notification channel handle, which belongs to its connection. A call documented as taking
 // ownership of a handle closes it, on success and on failure.
