@@ -11,7 +11,12 @@
 // - a device is a connected SOCK_SEQPACKET socket to a magmad device endpoint;
 // - a buffer is a size-sealed memfd (mmap it for CPU access);
 // - a semaphore is an eventfd;
-// - the notification channel is a socket that polls readable when a notification is pending.
+// - the notification channel polls readable while a notification is pending or after the
+//   connection closed. For a magmad device it is the connection's notification socket
+//   (SOCK_SEQPACKET, one message per notification); for the embedded device, where the system
+//   driver runs in this process, it is an eventfd standing for an in-process queue (there are
+//   no bytes to read from it). Either way, read notifications only with
+//   magma_connection_read_notification_channel and never read, write or close the handle.
 // A handle returned to the caller is a new descriptor the caller owns and closes, except the
 // notification channel handle, which belongs to its connection. A call documented as taking
 // ownership of a handle closes it, on success and on failure.
@@ -174,8 +179,12 @@ MAGMA_EXPORT magma_status_t magma_connection_map_buffer(magma_connection_t conne
 MAGMA_EXPORT void magma_connection_unmap_buffer(magma_connection_t connection, uint64_t hw_va, magma_buffer_t buffer);
 
 // Performs a MAGMA_BUFFER_RANGE_OP_* on [start_offset, start_offset + length) of |buffer|.
-// COMMIT and DECOMMIT run here and return their own status; POPULATE_TABLES and
-// DEPOPULATE_TABLES go to the system. Any other value is INVALID_ARGS.
+// For all four operations |start_offset| and |length| are whole pages and |length| is nonzero
+// (INVALID_ARGS otherwise). COMMIT and DECOMMIT run here and return their own status: a COMMIT
+// past the end of the buffer is MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS; a DECOMMIT
+// releases exactly its pages (they read back as zeros) and touches no other byte.
+// POPULATE_TABLES and DEPOPULATE_TABLES go to the system (feed-forward: a bad range closes the
+// connection with INVALID_ARGS, reported by flush). Any other value is INVALID_ARGS.
 MAGMA_EXPORT magma_status_t magma_connection_perform_buffer_op(magma_connection_t connection, magma_buffer_t buffer,
                                                                uint32_t options, uint64_t start_offset, uint64_t length);
 
@@ -235,18 +244,30 @@ MAGMA_EXPORT magma_status_t magma_poll(magma_poll_item_t* items, uint32_t count,
 
 // ---- Performance counters ----
 //
-// A connection needs access first: in-process (embedded) clients are trusted and have it; a
-// magmad client presents the device's performance-counter endpoint. Without access these calls
-// return ACCESS_DENIED and the connection stays open. A counter set is a bit set: word w, bit b
-// selects counter 64w + b (SoftGPU: 0 instructions, 1 bytes read, 2 bytes written, 3 busy ns).
-// A dump writes one little-endian u64 per enabled counter, in counter order, into the pool's
-// oldest range. Like other requests they are feed-forward: a bad one (an unknown counter or
-// pool, a range outside its buffer or too small) closes the connection.
+// Every connection starts without access, embedded or not, trusted or not: access comes only
+// from presenting the device's token with magma_connection_enable_performance_counter_access.
+// The counter calls below are feed-forward like every other request: made without access, a
+// call returns OK and the connection closes with ACCESS_DENIED, which magma_connection_flush,
+// magma_connection_get_error and every later call report (as Fuchsia's system driver does).
+// A counter set is a bit set: word w, bit b selects counter 64w + b (SoftGPU: 0 instructions,
+// 1 bytes read, 2 bytes written, 3 busy ns). A dump writes one little-endian u64 per enabled
+// counter, in counter order, into the pool's oldest range. A bad request (an unknown counter
+// or pool, a range outside its buffer or too small) closes the connection too.
 
-// Presents the performance-counter endpoint to the connection: |channel| is a connected
-// SOCK_SEQPACKET socket to the device's gpu-performance-counters endpoint (only clients allowed
-// to open it can). Takes ownership of |channel|. OK if access is granted (now or before),
-// ACCESS_DENIED otherwise.
+// Linux extension: a new descriptor for |device|'s performance-counter token, which the caller
+// owns and passes to magma_connection_enable_performance_counter_access. For the embedded
+// device any caller gets it; for a magmad device opened by path with magma_device_open, it is
+// fetched from the gpu-performance-counters endpoint beside the device (mode 0600: only users
+// allowed to open it get it). ACCESS_DENIED otherwise, including for a device from
+// magma_device_import, whose endpoint is not known.
+MAGMA_EXPORT magma_status_t magma_device_get_performance_counter_token(magma_device_t device, magma_handle_t* token_out);
+
+// Presents a performance-counter token to the connection (a synchronous call, as on Fuchsia).
+// |channel| is either a connected SOCK_SEQPACKET socket to the device's
+// gpu-performance-counters endpoint (Fuchsia's form: the token is fetched from it), or a token
+// from magma_device_get_performance_counter_token. Takes ownership of |channel|. OK if access
+// is granted (now or before); ACCESS_DENIED otherwise, and the connection stays open: a token
+// of another device is ignored.
 MAGMA_EXPORT magma_status_t magma_connection_enable_performance_counter_access(magma_connection_t connection,
                                                                                magma_handle_t channel);
 

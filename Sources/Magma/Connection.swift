@@ -151,16 +151,24 @@ public final class Connection: Sendable {
         transport.unmapBuffer(gpuAddress: gpuAddress, bufferId: buffer.id)
     }
 
-    /// Performs a range operation. COMMIT and DECOMMIT act on the buffer's memory here and
-    /// report their own errors; POPULATE_TABLES and DEPOPULATE_TABLES go to the system.
+    /// Performs a range operation on whole pages: an offset or length that is not a multiple of
+    /// the page size, or a zero length, is INVALID_ARGS. COMMIT and DECOMMIT act on the buffer's
+    /// memory here and report their own errors, as Fuchsia's client does: a COMMIT past the
+    /// buffer's end is MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS, and a DECOMMIT releases
+    /// exactly its pages (they read back as zeros). POPULATE_TABLES and DEPOPULATE_TABLES go to
+    /// the system, which applies the same alignment rule (feed-forward: flush reports it).
     public func perform(_ op: BufferRangeOp, on buffer: Buffer, offset: UInt64, length: UInt64) throws(MagmaError) {
         try checkOpen()
         try buffer.ownership.check(key)
         switch op {
         case .commit, .decommit:
+            guard length > 0, SharedMemory.isPageAligned(offset), SharedMemory.isPageAligned(length) else {
+                throw .invalidArgs("\(op) of \(offset)+\(length): offset and length must be whole pages of \(SharedMemory.pageSize) bytes")
+            }
             let (end, overflow) = offset.addingReportingOverflow(length)
-            guard !overflow, end <= buffer.size, length > 0 else {
-                throw .invalidArgs("range \(offset)+\(length) outside buffer of \(buffer.size)")
+            guard !overflow, end <= buffer.size else {
+                let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
+                throw op == .commit ? .memoryError(message) : .invalidArgs(message)
             }
             do {
                 if op == .commit { try buffer.memory.commit(offset: Int(offset), length: Int(length)) }

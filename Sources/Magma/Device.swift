@@ -68,7 +68,8 @@ public final class Device: Sendable {
     }
 
     /// The token that grants performance-counter access to a connection
-    /// (`Connection.enablePerformanceCounterAccess`). For magmad it comes from the device's
+    /// (`Connection.enablePerformanceCounterAccess`); no connection has access without it. For
+    /// an in-process device it is the device's own token. For magmad it comes from the device's
     /// performance-counter endpoint, which only allowed users can open: ACCESS_DENIED otherwise.
     public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
         try transport.performanceCounterToken()

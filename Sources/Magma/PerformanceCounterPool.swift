@@ -24,10 +24,11 @@ public final class PerformanceCounterPool: Sendable {
     public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try source.next() }
 }
 
-/// Performance counters. A connection needs access first: trusted (in-process) connections have
-/// it; others present the device's token (`enablePerformanceCounterAccess`). Requests are
-/// feed-forward: without access, or on a device without counters, the connection closes with
-/// ACCESS_DENIED or UNIMPLEMENTED.
+/// Performance counters. A connection needs access first, embedded or not: it presents the
+/// device's token (`Device.performanceCounterToken()`, then `enablePerformanceCounterAccess`).
+/// Requests are feed-forward like every other: a call without access, or on a device without
+/// counters, returns at once and closes the connection with ACCESS_DENIED or UNIMPLEMENTED,
+/// which `flush()` and every later call report.
 extension Connection {
     /// Presents a token from the device's performance-counter endpoint
     /// (`Device.performanceCounterToken()`). A token of another device is ignored; check with
@@ -37,7 +38,8 @@ extension Connection {
         transport.enablePerformanceCounterAccess(token: token)
     }
 
-    /// Whether performance-counter access has been granted (a round trip).
+    /// Whether performance-counter access has been granted: Fuchsia's synchronous query (a
+    /// round trip through magmad). No other counter call waits for the system.
     public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
         try checkOpen()
         return try transport.isPerformanceCounterAccessAllowed()

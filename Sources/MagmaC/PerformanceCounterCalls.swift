@@ -1,35 +1,49 @@
 import CMagma
+import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
 
 @c @implementation
+public func magma_device_get_performance_counter_token(_ device: magma_device_t, _ token_out: UnsafeMutablePointer<magma_handle_t>?) -> magma_status_t {
+    status { () throws(MagmaError) in
+        let out = try required(token_out, "token_out")
+        guard let opened = Handles.devices.get(device) else { throw .invalidArgs("unknown device \(device)") }
+        out.pointee = try handOver(try opened.device.performanceCounterToken())
+    }
+}
+
+@c @implementation
 public func magma_connection_enable_performance_counter_access(_ connection: magma_connection_t, _ channel: magma_handle_t) -> magma_status_t {
     status { () throws(MagmaError) in
-        let endpoint = try adopt(channel)
+        let handle = try adopt(channel)
         let opened = try lookUp(connection: connection)
         try opened.checkOpen()
-        if try opened.connection.isPerformanceCounterAccessAllowed() { return }
-        let token: OwnedFileDescriptor
-        do { token = try SocketDeviceTransport.performanceCounterToken(endpoint: MessageSocket(adopting: endpoint)) } catch {
-            throw .accessDenied("not a performance-counter endpoint: \(error)")
-        }
-        try opened.connection.enablePerformanceCounterAccess(token: token)
+        try opened.connection.enablePerformanceCounterAccess(token: try accessToken(from: handle))
         guard try opened.connection.isPerformanceCounterAccessAllowed() else {
-            throw .accessDenied("the channel is not this device's performance-counter endpoint")
+            throw .accessDenied("the handle is neither this device's performance-counter endpoint nor its token")
         }
     }
 }
 
-/// Runs a performance-counter request on an open connection that has access (ACCESS_DENIED
-/// otherwise, leaving the connection open).
+/// The token a handle given to magma_connection_enable_performance_counter_access stands for:
+/// a socket is asked for it as a performance-counter endpoint (Fuchsia's form); any other
+/// descriptor is presented as the token itself (from magma_device_get_performance_counter_token).
+private func accessToken(from handle: OwnedFileDescriptor) throws(MagmaError) -> OwnedFileDescriptor {
+    var info = stat()
+    guard fstat(handle.rawValue, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return handle }
+    do { return try SocketDeviceTransport.performanceCounterToken(endpoint: MessageSocket(adopting: handle)) } catch {
+        throw .accessDenied("not a performance-counter endpoint: \(error)")
+    }
+}
+
+/// Runs a performance-counter request on an open connection. Like every request it is
+/// feed-forward and never waits for the system: without access it returns OK and the
+/// connection closes with ACCESS_DENIED, which flush and every later call report.
 private func counterRequest(_ connection: magma_connection_t, _ body: (CConnection) throws(MagmaError) -> Void) -> magma_status_t {
     status { () throws(MagmaError) in
         let opened = try lookUp(connection: connection)
         try opened.checkOpen()
-        guard try opened.connection.isPerformanceCounterAccessAllowed() else {
-            throw .accessDenied("performance-counter access was not enabled")
-        }
         try body(opened)
     }
 }

@@ -37,6 +37,9 @@ public final class SharedMemory: @unchecked Sendable {
         return overflow ? nil : sum & ~mask
     }
 
+    /// Whether `bytes` is a whole number of pages (zero included).
+    public static func isPageAligned(_ bytes: UInt64) -> Bool { bytes % UInt64(pageSize) == 0 }
+
     /// Creates zeroed memory of at least `size` bytes (rounded up to pages, at least one page).
     public static func create(size requested: Int, name: String = "magma-buffer") throws(PlatformError) -> SharedMemory {
         guard let rounded = pageAligned(UInt64(max(requested, 1))), rounded <= UInt64(Int.max) else {
@@ -81,12 +84,13 @@ public struct FileIdentity: Hashable, Sendable {
 }
 
 extension SharedMemory {
-    /// Allocates backing pages for a byte range.
+    /// Allocates backing pages for a byte range (fallocate). The caller passes whole pages.
     public func commit(offset: Int, length: Int) throws(PlatformError) {
         guard cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate") }
     }
 
-    /// Releases the backing pages of a byte range; it reads back as zeros.
+    /// Releases the backing pages of a byte range (fallocate PUNCH_HOLE); it reads back as
+    /// zeros. The caller passes whole pages: a partial page would be zeroed but not released.
     public func decommit(offset: Int, length: Int) throws(PlatformError) {
         guard cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate(PUNCH_HOLE)") }
     }

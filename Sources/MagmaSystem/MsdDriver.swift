@@ -19,8 +19,8 @@ public enum QueryResult: Sendable {
     case buffer(SharedMemory)
 }
 
-/// Whether a client may use privileged features: priorities above medium, and performance
-/// counters without presenting a token.
+/// Whether a client may use privileged features: priorities above medium. (Performance
+/// counters are not one of them: every connection needs the device's token.)
 public enum ClientTrust: Sendable {
     case trusted
     case untrusted

@@ -1,8 +1,10 @@
 import MagmaPlatform
 import MagmaProtocol
 
-/// Performance counters: every request needs access (ACCESS_DENIED otherwise) and a device with
-/// counters (UNIMPLEMENTED otherwise). Like every request, a rejected one closes the connection.
+/// Performance counters: every request needs access, granted only by presenting the device's
+/// token (`enablePerformanceCounterAccess`; ACCESS_DENIED otherwise, as Fuchsia's system driver
+/// does), and a device with counters (UNIMPLEMENTED otherwise). Like every request, a rejected
+/// one closes the connection.
 extension SystemConnection {
     /// Replaces the set of counters dumps write (a bit set over counter indices).
     public func enablePerformanceCounters(_ counters: [UInt64]) {

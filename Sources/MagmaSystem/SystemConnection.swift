@@ -29,7 +29,6 @@ public final class SystemConnection: Sendable {
         reporter = Reporter(sink: sink)
         msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
         reporter.connection.withLock { $0.value = self }
-        state.withLock { $0.performanceCounterAccess = trust == .trusted }
     }
 
     deinit { close() }
@@ -173,7 +172,9 @@ public final class SystemConnection: Sendable {
     }
 
     /// Populates or depopulates the page tables of every mapping of a buffer over a byte range
-    /// of the buffer. COMMIT and DECOMMIT are client-side operations and are INVALID_ARGS here.
+    /// of the buffer. The range is whole pages (INVALID_ARGS otherwise, as for the client's
+    /// COMMIT and DECOMMIT). COMMIT and DECOMMIT are client-side operations and are
+    /// INVALID_ARGS here.
     public func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
         perform { [msd] state throws(MagmaError) in
             let entry = try state.buffer(bufferId)
@@ -181,6 +182,8 @@ public final class SystemConnection: Sendable {
                 throw .invalidArgs("\(op) is performed by the client, not the system")
             }
             guard length > 0 else { throw .invalidArgs("range op of zero length") }
+            try RangeCheck.pageAligned(offset, "\(op) offset")
+            try RangeCheck.pageAligned(length, "\(op) length")
             _ = try RangeCheck.end(offset: offset, length: length, within: UInt64(entry.memory.size), "range op on buffer \(bufferId)")
             if op == .depopulateTables, entry.inflight > 0 {
                 throw .badState("buffer \(bufferId) depopulated while in flight")
@@ -263,8 +266,8 @@ public final class SystemConnection: Sendable {
     // MARK: Performance counters
 
     /// Grants access to performance counters if `token` is the identity of this device's
-    /// `performanceCounterToken`. Any other token is ignored: access stays as it was. Trusted
-    /// connections have access from the start.
+    /// `performanceCounterToken`. Any other token is ignored: access stays as it was. Every
+    /// connection, trusted or not, starts without access: only the token grants it.
     public func enablePerformanceCounterAccess(token: FileIdentity) {
         perform { [device] state throws(MagmaError) in
             if token == device.performanceCounterToken.identity { state.performanceCounterAccess = true }

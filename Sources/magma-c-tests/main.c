@@ -292,12 +292,22 @@ static void test_buffers(void) {
     close(ends[1]);
     CHECK_STATUS(magma_connection_import_buffer(second, (magma_handle_t)-1, &size, &imported, &imported_id), MAGMA_STATUS_INVALID_ARGS);
 
-    // Range operations.
+    // Range operations, as Fuchsia's CommitBuffer test: whole pages only; a commit past the end
+    // is MEMORY_ERROR, a decommit past it INVALID_ARGS; a decommit releases exactly its pages.
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, 0, 2 * PAGE), MAGMA_STATUS_OK);
     CHECK_STATUS(magma_buffer_get_info(buffer, &info), MAGMA_STATUS_OK);
     CHECK(info.committed_byte_count == 2 * PAGE);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, 0, PAGE + 1), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, PAGE / 2, PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, PAGE, 2 * PAGE), MAGMA_STATUS_MEMORY_ERROR);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, PAGE / 2, PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, 0, PAGE + 1), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, PAGE, 2 * PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK(words == NULL || words[100] == 0xFEEDF00D);  // the rejected decommits changed nothing
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_DECOMMIT, PAGE, PAGE), MAGMA_STATUS_OK);
-    CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, MAGMA_BUFFER_RANGE_OP_COMMIT, PAGE, 2 * PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_buffer_get_info(buffer, &info), MAGMA_STATUS_OK);
+    CHECK(info.committed_byte_count == PAGE);
+    CHECK(words == NULL || words[100] == 0xFEEDF00D);  // page 0 keeps its data
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, buffer, 99, 0, PAGE), MAGMA_STATUS_INVALID_ARGS);
     CHECK_STATUS(magma_connection_perform_buffer_op(connection, imported, MAGMA_BUFFER_RANGE_OP_COMMIT, 0, PAGE), MAGMA_STATUS_INVALID_ARGS);
 
@@ -625,42 +635,54 @@ static void exercise_counters(magma_connection_t connection) {
     CHECK_STATUS(magma_connection_flush(connection), MAGMA_STATUS_INVALID_ARGS);
 }
 
+// Runs one counter call on a fresh connection that has no access: the call returns OK
+// (feed-forward) and the connection closes with ACCESS_DENIED, which flush and get_error report.
+static void expect_denied_without_access(magma_device_t device, int which) {
+    magma_connection_t connection = open_connection(device);
+    uint64_t counters[] = {1};
+    magma_perf_count_pool_t pool;
+    magma_handle_t pool_handle;
+    switch (which) {
+    case 0: CHECK_STATUS(magma_connection_enable_performance_counters(connection, counters, 1), MAGMA_STATUS_OK); break;
+    case 1: CHECK_STATUS(magma_connection_clear_performance_counters(connection, counters, 1), MAGMA_STATUS_OK); break;
+    default: CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, &pool, &pool_handle), MAGMA_STATUS_OK); break;
+    }
+    CHECK_STATUS(magma_connection_flush(connection), MAGMA_STATUS_ACCESS_DENIED);
+    CHECK_STATUS(magma_connection_get_error(connection), MAGMA_STATUS_ACCESS_DENIED);
+    CHECK_STATUS(magma_connection_enable_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
+    magma_connection_release(connection);
+}
+
+// Every connection starts without access, embedded or not; only the device's token grants it.
 static void test_performance_counters(void) {
     magma_device_t device = open_device();
+    for (int which = 0; which < 3; which++) expect_denied_without_access(device, which);
+
     magma_connection_t connection = open_connection(device);
     CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)-1), MAGMA_STATUS_INVALID_ARGS);
-    if (strcmp(device_path, MAGMA_DEVICE_PATH_EMBEDDED) == 0) {
-        // In-process clients are trusted: they have access from the start.
-        exercise_counters(connection);
-    } else {
-        uint64_t counters[] = {1};
-        magma_perf_count_pool_t pool;
-        magma_handle_t pool_handle;
-        magma_buffer_offset_t offset = {0};
-        uint32_t trigger, buffer_offset, flags;
-        uint64_t buffer_id, time;
-        CHECK_STATUS(magma_connection_enable_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_create_performance_counter_buffer_pool(connection, &pool, &pool_handle), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_release_performance_counter_buffer_pool(connection, 1), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_add_performance_counter_buffer_offsets_to_pool(connection, 1, &offset, 1), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_remove_performance_counter_buffer_from_pool(connection, 1, 1), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_dump_performance_counters(connection, 1, 7), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_clear_performance_counters(connection, counters, 1), MAGMA_STATUS_ACCESS_DENIED);
-        CHECK_STATUS(magma_connection_read_performance_counter_completion(connection, 1, &trigger, &buffer_id, &buffer_offset, &time, &flags),
-                     MAGMA_STATUS_INVALID_ARGS);  // no such pool
-        int ends[2];
-        CHECK(pipe(ends) == 0);
-        CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)ends[0]), MAGMA_STATUS_ACCESS_DENIED);
-        close(ends[1]);
-        CHECK_STATUS(magma_connection_get_error(connection), MAGMA_STATUS_OK);
-        if (counter_path) {
-            int endpoint = connect_socket(counter_path);
-            CHECK(endpoint >= 0);
-            CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)endpoint), MAGMA_STATUS_OK);
-            exercise_counters(connection);
-        }
-    }
+    int ends[2];
+    CHECK(pipe(ends) == 0);
+    CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)ends[0]), MAGMA_STATUS_ACCESS_DENIED);
+    CHECK(!descriptor_is_open(ends[0]));
+    close(ends[1]);
+    CHECK_STATUS(magma_connection_get_error(connection), MAGMA_STATUS_OK);  // a stranger's token is ignored
+    magma_handle_t token = 0;
+    CHECK_STATUS(magma_device_get_performance_counter_token(device, NULL), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_device_get_performance_counter_token(0, &token), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_device_get_performance_counter_token(device, &token), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, token), MAGMA_STATUS_OK);
+    exercise_counters(connection);
     magma_connection_release(connection);
+
+    if (counter_path) {
+        // Fuchsia's form: a channel to the performance-counter endpoint.
+        connection = open_connection(device);
+        int endpoint = connect_socket(counter_path);
+        CHECK(endpoint >= 0);
+        CHECK_STATUS(magma_connection_enable_performance_counter_access(connection, (magma_handle_t)endpoint), MAGMA_STATUS_OK);
+        exercise_counters(connection);
+        magma_connection_release(connection);
+    }
     magma_device_release(device);
 }
 

@@ -5,7 +5,7 @@ import SoftGPU
 import Testing
 
 /// SoftGPU's performance counters through Magma's calls: exact counts, clearing, pools, and
-/// access only for clients allowed to read them.
+/// access only for clients that present the device's token.
 @Suite struct PerformanceCounterTests {
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 
@@ -28,6 +28,7 @@ import Testing
 
     @Test func countsOfAKnownProgramAreExact() throws {
         let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try session.connection.enablePerformanceCounters(Self.allCounters)
         try session.connection.clearPerformanceCounters(Self.allCounters)
         let count = 1024
@@ -74,12 +75,14 @@ import Testing
 
     @Test func selectingAnUnknownCounterClosesTheConnection() throws {
         let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try session.connection.enablePerformanceCounters([0, 1])   // counter 64: SoftGPU has 4
         expectStatus(.invalidArgs) { try session.connection.flush() }
     }
 
     @Test func poolsCheckTheirRanges() throws {
         let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try session.connection.enablePerformanceCounters(Self.allCounters)
         let pool = try session.connection.createPerformanceCounterPool()
         let slot = try session.connection.createBuffer(size: 4096)
@@ -87,6 +90,7 @@ import Testing
         expectStatus(.invalidArgs) { try session.connection.flush() }   // past the buffer's end
 
         let small = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        try small.connection.enablePerformanceCounterAccess(token: try small.device.performanceCounterToken())
         try small.connection.enablePerformanceCounters(Self.allCounters)
         let smallPool = try small.connection.createPerformanceCounterPool()
         let buffer = try small.connection.createBuffer(size: 4096)

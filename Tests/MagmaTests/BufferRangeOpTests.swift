@@ -1,0 +1,127 @@
+import Glibc
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import Testing
+
+/// Buffer range operations as Fuchsia's own tests expect them (test_magma.cc, CommitBuffer):
+/// offsets and lengths are whole pages for all four operations, a COMMIT past the end is
+/// MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS, and a DECOMMIT releases exactly its pages.
+@Suite(.timeLimit(.minutes(1))) struct BufferRangeOpTests {
+    static let page = UInt64(SharedMemory.pageSize)
+    static let pages: UInt64 = 4
+
+    /// A range and what COMMIT and DECOMMIT return for it on a buffer of `pages` pages.
+    struct Case: CustomTestStringConvertible, Sendable {
+        let offset: UInt64
+        let length: UInt64
+        let commit: MagmaStatus
+        let decommit: MagmaStatus
+        /// What POPULATE_TABLES and DEPOPULATE_TABLES leave for flush to report.
+        let tables: MagmaStatus
+
+        var testDescription: String { "\(offset)+\(length)" }
+    }
+
+    static let cases: [Case] = [
+        Case(offset: 0, length: page, commit: .ok, decommit: .ok, tables: .ok),
+        Case(offset: page, length: 2 * page, commit: .ok, decommit: .ok, tables: .ok),
+        Case(offset: 0, length: pages * page, commit: .ok, decommit: .ok, tables: .ok),
+        Case(offset: 0, length: page + 1, commit: .invalidArgs, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: page / 2, length: page, commit: .invalidArgs, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: 1, length: 1, commit: .invalidArgs, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: 0, length: 0, commit: .invalidArgs, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: page, length: pages * page, commit: .memoryError, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: pages * page, length: page, commit: .memoryError, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: UInt64.max - page + 1, length: page, commit: .memoryError, decommit: .invalidArgs, tables: .invalidArgs),
+        Case(offset: page / 2, length: pages * page, commit: .invalidArgs, decommit: .invalidArgs, tables: .invalidArgs),
+    ]
+
+    /// Runs `body` and returns the status it ended with.
+    private func status(_ body: () throws -> Void) -> MagmaStatus {
+        do {
+            try body()
+            return .ok
+        } catch let error as MagmaError {
+            return error.status
+        } catch {
+            Issue.record("not a MagmaError: \(error)")
+            return .internalError
+        }
+    }
+
+    @Test(arguments: ParityBackend.allCases, cases)
+    func commitAndDecommitCheckTheirRange(_ backend: ParityBackend, _ range: Case) throws {
+        let (session, server) = try backend.session()
+        let buffer = try session.connection.createBuffer(size: Self.pages * Self.page)
+        #expect(status { try session.connection.perform(.commit, on: buffer, offset: range.offset, length: range.length) } == range.commit)
+        #expect(status { try session.connection.perform(.decommit, on: buffer, offset: range.offset, length: range.length) } == range.decommit)
+        try session.connection.flush()   // client-side errors leave the connection open
+        withExtendedLifetime(server) {}
+    }
+
+    @Test(arguments: ParityBackend.allCases, cases)
+    func populateAndDepopulateCheckTheirRange(_ backend: ParityBackend, _ range: Case) throws {
+        for op in [BufferRangeOp.populateTables, .depopulateTables] {
+            let (session, server) = try backend.session()
+            let (buffer, _) = try session.mappedBuffer(size: Self.pages * Self.page)
+            try session.connection.perform(op, on: buffer, offset: range.offset, length: range.length)   // feed-forward
+            #expect(status { try session.connection.flush() } == range.tables, "\(op)")
+            withExtendedLifetime(server) {}
+        }
+    }
+
+    /// Fills every byte of `buffer` with a pattern that differs per byte.
+    private func writePattern(_ buffer: Buffer) {
+        for index in 0..<buffer.bytes.count { buffer.bytes[index] = UInt8(truncatingIfNeeded: index &* 7 &+ 1) }
+    }
+
+    /// Blocks allocated to the buffer's memfd, counted by fstat.
+    private func allocatedBytes(_ buffer: Buffer) throws -> Int {
+        let descriptor = try buffer.handle()
+        var info = stat()
+        #expect(fstat(descriptor.rawValue, &info) == 0)
+        return Int(info.st_blocks) * 512
+    }
+
+    @Test(arguments: ParityBackend.allCases)
+    func aPartialPageDecommitIsRejectedAndChangesNothing(_ backend: ParityBackend) throws {
+        let (session, server) = try backend.session()
+        let buffer = try session.connection.createBuffer(size: 3 * Self.page)
+        writePattern(buffer)
+        let before = Array(buffer.bytes)
+        let allocated = try allocatedBytes(buffer)
+        expectStatus(.invalidArgs) { try session.connection.perform(.decommit, on: buffer, offset: Self.page / 2, length: Self.page) }
+        #expect(Array(buffer.bytes) == before)
+        #expect(try allocatedBytes(buffer) == allocated)
+        try session.connection.flush()
+        withExtendedLifetime(server) {}
+    }
+
+    @Test(arguments: ParityBackend.allCases)
+    func decommitZeroesAndReleasesExactlyItsPages(_ backend: ParityBackend) throws {
+        let (session, server) = try backend.session()
+        let size = Self.pages * Self.page
+        let buffer = try session.connection.createBuffer(size: size)
+        writePattern(buffer)
+        let before = Array(buffer.bytes)
+        try session.connection.perform(.commit, on: buffer, offset: 0, length: size)
+        #expect(try allocatedBytes(buffer) == Int(size))
+        #expect(buffer.info.committedByteCount == size)
+
+        try session.connection.perform(.decommit, on: buffer, offset: Self.page, length: 2 * Self.page)
+        #expect(try allocatedBytes(buffer) == Int(2 * Self.page), "the two pages' blocks are released")
+        #expect(buffer.info.committedByteCount == 2 * Self.page)
+        try session.connection.perform(.commit, on: buffer, offset: Self.page, length: Self.page)
+        #expect(buffer.info.committedByteCount == 3 * Self.page)
+
+        // Reading the contents faults the released pages back in (as zeros), so it comes last.
+        let page = Int(Self.page)
+        let after = Array(buffer.bytes)
+        #expect(after[0..<page] == before[0..<page])
+        #expect(after[page..<(3 * page)].allSatisfy { $0 == 0 })
+        #expect(after[(3 * page)...] == before[(3 * page)...])
+        try session.connection.flush()
+        withExtendedLifetime(server) {}
+    }
+}
