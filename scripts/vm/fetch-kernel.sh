@@ -27,7 +27,7 @@ done
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 case $series in
     6.12) suites="bookworm-backports" ;;
-    6.1) suites="bookworm bookworm-updates" ;;
+    6.1) suites="bookworm bookworm-updates" ;;           # plus bookworm-security, below
     *) vm_die "unknown kernel series '$series' (known: 6.12, 6.1)" ;;
 esac
 mkdir -p "$work"
@@ -71,7 +71,7 @@ command -v apt-get >/dev/null || vm_die "apt-get not found: this script needs a 
 [ -r "$keyring" ] || vm_die "$keyring missing (package debian-archive-keyring)"
 export APT_CONFIG
 APT_CONFIG=$(setup_apt)
-vm_log "resolving linux-image-amd64 in $suites (private apt in $work/apt-$series)"
+vm_log "resolving linux-image-amd64 in $(grep -o 'bookworm[a-z-]*' "$work/apt-$series/etc/sources.list" | tr '\n' ' ')(private apt in $work/apt-$series)"
 apt-get update -q >&2 || vm_die "apt-get update (private configuration) failed"
 image=$(apt-cache show --no-all-versions linux-image-amd64 | sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n1)
 [ -n "$image" ] || vm_die "could not resolve linux-image-amd64 to a versioned package"

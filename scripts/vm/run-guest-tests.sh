@@ -57,10 +57,21 @@ kdir=$("$here/fetch-kernel.sh" --kernel "$series" --work "$work" "${refresh[@]}"
 ver=$(basename "$kdir")
 initrd=$("$here/build-initramfs.sh" "$kdir")
 
-# The guest sees the host's / except these, which it mounts afresh.
-hidden='^/(tmp|run|dev|proc|sys)(/|$)'
+# The guest sees the host's / except /dev, /proc and /sys, which are its own, and /tmp and /run,
+# fresh tmpfs but for the paths in "keep" (the repository, the current directory and the command's
+# directory when they lie there).
 cwd=$(pwd -P)
-[[ $cwd =~ $hidden ]] && vm_die "the current directory $cwd is hidden in the guest (tmpfs over /tmp and /run); run from elsewhere"
+keep=()
+visible() { # path what
+    local p
+    p=$(realpath -m "$1")
+    [[ $p =~ ^/(dev|proc|sys)(/|$) ]] && vm_die "$2 $p is not the host's in the guest (it has its own /dev, /proc, /sys)"
+    [[ $p =~ ^/(tmp|run)/?$ ]] && vm_die "$2 $p: the guest's /tmp and /run are its own; use a directory below them or elsewhere"
+    [[ $p =~ ^/(tmp|run)/ ]] && keep+=("$p")
+    return 0
+}
+visible "$repo" "the repository"
+visible "$cwd" "the current directory"
 if [ -n "$swift_filter" ]; then
     bundle=$(ls -d "$repo"/.build/debug/*PackageTests.xctest 2>/dev/null | head -n1)
     [ -n "$bundle" ] || vm_die "no test bundle in $repo/.build/debug: run 'swift build --build-tests' first"
@@ -76,7 +87,7 @@ fi
 if [[ $1 == */* ]]; then
     [[ $1 == /* ]] || set -- "$cwd/$1" "${@:2}"
     [ -x "$1" ] || vm_die "$1 is not an executable file"
-    [[ $(realpath "$1") =~ $hidden ]] && vm_die "$1 is hidden in the guest (tmpfs over /tmp and /run)"
+    visible "$(dirname "$1")" "the command's directory"
 fi
 
 results="$work/results"
@@ -87,16 +98,22 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     echo "cd $(q "$cwd") || exit 125"
     printf 'exec'; for a in "$@"; do printf ' %s' "$(q "$a")"; done; echo
 } >"$results/run.sh"
+[ ${#keep[@]} -eq 0 ] || printf '%s\n' "${keep[@]}" | sort -u >"$results/keep"
+touch "$results/keep"
 
+# KVM only where it can work: a paravirtual /dev/kvm without vmx/svm aborts or crawls.
+accel_why=requested
 if [ "$accel" = auto ]; then
-    if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then accel=kvm; else accel=tcg; fi
+    if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then accel=tcg accel_why="no read-write /dev/kvm"
+    elif ! grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then accel=tcg accel_why="/dev/kvm, but no vmx/svm in /proc/cpuinfo"
+    else accel=kvm accel_why="/dev/kvm and vmx/svm"; fi
 fi
 accel_args=(-accel tcg)
 [ "$accel" = kvm ] && accel_args=(-accel kvm -cpu host)
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
 [ -n "$tsc_khz" ] || vm_die "no 'cpu MHz' in /proc/cpuinfo for tsc_early_khz"
 
-vm_log "guest: kernel $ver, $accel, ${memory} MiB, timeout ${timeout_s} s; running: $*"
+vm_log "guest: kernel $ver, $accel ($accel_why), ${memory} MiB, timeout ${timeout_s} s; running: $*"
 start=$(date +%s.%N)
 set +e
 timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" \
