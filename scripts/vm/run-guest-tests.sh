@@ -145,6 +145,12 @@ port_rc=$((serial_rc > 127 ? 127 : serial_rc))
 [ "$qemu_rc" -eq $(((port_rc << 1) | 1)) ] \
     || vm_die "QEMU exited $qemu_rc, but isa-debug-exit for rc $serial_rc gives $(((port_rc << 1) | 1)) (0: the guest never wrote the port)"
 
+if [ -n "$swift_filter" ] && [ "$serial_rc" -eq 0 ]; then   # a passing run must have run tests
+    [ -s "$results/junit.xml" ] || vm_die "the test bundle wrote no $results/junit.xml"
+    ran=$(sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)".*/\1/p' "$results/junit.xml" | head -n1)
+    [ "${ran:-0}" -gt 0 ] || vm_die "--swift-tests '$swift_filter' matched no tests"
+    vm_log "$ran Swift tests ran in the guest (JUnit XML: $results/junit.xml)"
+fi
 if [ "$serial_rc" -eq 0 ]; then
     vm_log "PASS in the guest (kernel $ver, $accel, $seconds s boot to power-off); output: $results/output.log"
     exit 0
