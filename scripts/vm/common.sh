@@ -10,6 +10,7 @@ vm_die() { printf 'vm: error: %s\n' "$*" >&2; exit 3; }
 # one is missing and apt cannot find it. Needs root.
 vm_need_packages() {
     local missing=() p
+    command -v dpkg-query >/dev/null && command -v apt-get >/dev/null || vm_die "this needs a Debian host (dpkg and apt)"
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
@@ -17,7 +18,7 @@ vm_need_packages() {
     [ "$(id -u)" -eq 0 ] || vm_die "missing packages (${missing[*]}); run as root or install them"
     vm_log "installing ${missing[*]}"
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
-        apt-get update -q >&2 || vm_die "apt-get update failed"
+        timeout 600 apt-get update -q >&2 || vm_die "apt-get update failed"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
             || vm_die "apt-get install ${missing[*]} failed"
     fi

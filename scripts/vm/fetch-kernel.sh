@@ -72,7 +72,7 @@ command -v apt-get >/dev/null || vm_die "apt-get not found: this script needs a 
 export APT_CONFIG
 APT_CONFIG=$(setup_apt)
 vm_log "resolving linux-image-amd64 in $(grep -o 'bookworm[a-z-]*' "$work/apt-$series/etc/sources.list" | tr '\n' ' ')(private apt in $work/apt-$series)"
-apt-get update -q >&2 || vm_die "apt-get update (private configuration) failed"
+timeout 600 apt-get update -q >&2 || vm_die "apt-get update (private configuration) failed"
 image=$(apt-cache show --no-all-versions linux-image-amd64 | sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n1)
 [ -n "$image" ] || vm_die "could not resolve linux-image-amd64 to a versioned package"
 ver=${image#linux-image-}
@@ -83,7 +83,7 @@ vm_log "kernel $ver: $image, $common"
 if [ ! -f "$dir/.ready" ]; then
     rm -rf "$dir"
     mkdir -p "$dir/debs" "$dir/root" "$dir/headers"
-    (cd "$dir/debs" && apt-get download -q "$image" "$common" >&2) || vm_die "apt-get download $image $common failed"
+    (cd "$dir/debs" && timeout 900 apt-get download -q "$image" "$common" >&2) || vm_die "apt-get download $image $common failed"
     dpkg-deb -x "$dir"/debs/linux-image-*.deb "$dir/root"
     dpkg-deb -x "$dir"/debs/linux-headers-*.deb "$dir/headers"
     # depmod -b ROOT looks in ROOT/lib/modules; merged-/usr packages ship usr/lib/modules.
