@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Runs a test program inside a QEMU guest booted with a Debian kernel, vgem and virtio-gpu-pci,
+# so it meets real kernel DRM drivers; see docs/vm.md.
+#   scripts/vm/run-guest-tests.sh [options] [--] [COMMAND [ARG...]]
+# Without a command it runs the harness's self-test, drm-probe.c. The command runs as root in the
+# guest, chrooted into the host's / (shared read-only over 9p), in the current directory, with
+# $MAGMA_VM_RESULTS a writable directory whose files land in <work>/results on the host.
+# Exit status: 0 the test passed, 1 it failed, 2 bad usage, 3 the harness failed (set-up, boot,
+# timeout, or the guest's three reports disagreeing).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/common.sh"
+
+usage() {
+    cat <<EOF
+usage: scripts/vm/run-guest-tests.sh [options] [--] [COMMAND [ARG...]]
+  --kernel 6.12|6.1      guest kernel: bookworm-backports 6.12 (default) or bookworm 6.1
+  --swift-tests FILTER   run .build/debug/*PackageTests.xctest (Swift Testing) with --filter FILTER,
+                         JUnit XML in <work>/results/junit.xml
+  --timeout SECONDS      bound on the guest run, boot to power-off (default 300)
+  --accel auto|tcg|kvm   auto (default) uses KVM only with /dev/kvm and vmx/svm in /proc/cpuinfo
+  --memory MIB           guest memory (default 1024)
+  --work DIR             cache and results folder (default $repo/.build-vm)
+  --refresh              re-resolve and re-download the kernel
+Without COMMAND or --swift-tests: the DRM probe (scripts/vm/drm-probe.c).
+EOF
+}
+bad_usage() { printf 'vm: %s\n' "$1" >&2; usage >&2; exit 2; }
+
+series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --kernel) [ $# -ge 2 ] || bad_usage "--kernel needs 6.12 or 6.1"; series=$2; shift 2 ;;
+        --swift-tests) [ $# -ge 2 ] || bad_usage "--swift-tests needs a filter"; swift_filter=$2; shift 2 ;;
+        --timeout) [[ ${2:-} =~ ^[0-9]+$ ]] || bad_usage "--timeout needs seconds"; timeout_s=$2; shift 2 ;;
+        --accel) [[ ${2:-} =~ ^(auto|tcg|kvm)$ ]] || bad_usage "--accel needs auto, tcg or kvm"; accel=$2; shift 2 ;;
+        --memory) [[ ${2:-} =~ ^[0-9]+$ ]] || bad_usage "--memory needs MiB"; memory=$2; shift 2 ;;
+        --work) [ $# -ge 2 ] || bad_usage "--work needs a directory"; work=$2; shift 2 ;;
+        --refresh) refresh=(--refresh); shift ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) bad_usage "unknown option $1" ;;
+        *) break ;;
+    esac
+done
+case $series in 6.12|6.1) ;; *) bad_usage "unknown kernel series '$series' (known: 6.12, 6.1)" ;; esac
+[ -z "$swift_filter" ] || [ $# -eq 0 ] || bad_usage "give either --swift-tests or a command"
+
+vm_need_packages qemu-system-x86 busybox-static cpio kmod xz-utils zstd gcc libc6-dev
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+exec 9>"$work/lock"
+flock -n 9 || { vm_log "another guest run holds $work/lock; waiting"; flock 9; }
+
+kdir=$("$here/fetch-kernel.sh" --kernel "$series" --work "$work" "${refresh[@]}")
+ver=$(basename "$kdir")
+initrd=$("$here/build-initramfs.sh" "$kdir")
+
+# The guest sees the host's / except /dev, /proc and /sys, which are its own, and /tmp and /run,
+# fresh tmpfs but for the paths in "keep" (the repository, the current directory and the command's
+# directory when they lie there).
+cwd=$(pwd -P)
+keep=()
+visible() { # path what
+    local p
+    p=$(realpath -m "$1")
+    [[ $p =~ ^/(dev|proc|sys)(/|$) ]] && vm_die "$2 $p is not the host's in the guest (it has its own /dev, /proc, /sys)"
+    [[ $p =~ ^/(tmp|run)/?$ ]] && vm_die "$2 $p: the guest's /tmp and /run are its own; use a directory below them or elsewhere"
+    [[ $p =~ ^/(tmp|run)/ ]] && keep+=("$p")
+    return 0
+}
+visible "$repo" "the repository"
+visible "$cwd" "the current directory"
+if [ -n "$swift_filter" ]; then
+    bundle=$(ls -d "$repo"/.build/debug/*PackageTests.xctest 2>/dev/null | head -n1)
+    [ -n "$bundle" ] || vm_die "no test bundle in $repo/.build/debug: run 'swift build --build-tests' first"
+    set -- "$bundle" --testing-library swift-testing --filter "$swift_filter" --xunit-output /run/magma-vm/junit.xml
+elif [ $# -eq 0 ]; then
+    probe="$kdir/drm-probe"
+    if [ ! -x "$probe" ] || [ "$here/drm-probe.c" -nt "$probe" ]; then
+        gcc -std=c11 -O2 -Wall -Wextra -Werror -D__user= -I"$kdir/uapi" "$here/drm-probe.c" -o "$probe" \
+            || vm_die "compiling drm-probe.c against $kdir/uapi failed"
+    fi
+    set -- "$probe"
+fi
+if [[ $1 == */* ]]; then
+    [[ $1 == /* ]] || set -- "$cwd/$1" "${@:2}"
+    [ -x "$1" ] || vm_die "$1 is not an executable file"
+    visible "$(dirname "$1")" "the command's directory"
+fi
+
+results="$work/results"
+rm -rf "$results"
+mkdir -p "$results"
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+{
+    echo "cd $(q "$cwd") || exit 125"
+    printf 'exec'; for a in "$@"; do printf ' %s' "$(q "$a")"; done; echo
+} >"$results/run.sh"
+[ ${#keep[@]} -eq 0 ] || printf '%s\n' "${keep[@]}" | sort -u >"$results/keep"
+touch "$results/keep"
+
+# KVM only where it can work: a paravirtual /dev/kvm without vmx/svm aborts or crawls.
+accel_why=requested
+if [ "$accel" = auto ]; then
+    if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then accel=tcg accel_why="no read-write /dev/kvm"
+    elif ! grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then accel=tcg accel_why="/dev/kvm, but no vmx/svm in /proc/cpuinfo"
+    else accel=kvm accel_why="/dev/kvm and vmx/svm"; fi
+fi
+accel_args=(-accel tcg)
+[ "$accel" = kvm ] && accel_args=(-accel kvm -cpu host)
+tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
+[ -n "$tsc_khz" ] || vm_die "no 'cpu MHz' in /proc/cpuinfo for tsc_early_khz"
+
+vm_log "guest: kernel $ver, $accel ($accel_why), ${memory} MiB, timeout ${timeout_s} s; running: $*"
+start=$(date +%s.%N)
+set +e
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" \
+    -M microvm,pcie=on,rtc=on -m "$memory" -smp 2 -no-reboot -nic none -monitor none -display none \
+    -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+    -device virtio-gpu-pci \
+    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+    -fsdev local,id=results,path="$results",security_model=none \
+    -device virtio-9p-pci,fsdev=results,mount_tag=results \
+    -kernel "$kdir/vmlinux" -initrd "$initrd" \
+    -append "console=ttyS0 quiet panic=-1 tsc_early_khz=$tsc_khz" </dev/null 2>&1 \
+    | sed -u 's/\r$//' | tee "$results/console.log"
+qemu_rc=${PIPESTATUS[0]}
+set -e
+seconds=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+
+# Cross-check the guest's three reports: serial line, results file, isa-debug-exit.
+[ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ] && vm_die "the guest did not finish within ${timeout_s} s (console: $results/console.log)"
+line=$(grep -a '^MAGMA-VM-RESULT ' "$results/console.log" | tail -n1 || true)
+[ -n "$line" ] || vm_die "the guest printed no result line (QEMU exit $qemu_rc after $seconds s; console: $results/console.log)"
+phase=$(sed -n 's/.*phase=\([a-z]*\).*/\1/p' <<<"$line")
+serial_rc=$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$line")
+[ "$phase" = test ] || vm_die "guest set-up failed: $(grep -a 'MAGMA-VM: setup failed' "$results/console.log" | tail -n1)"
+[ -s "$results/rc" ] || vm_die "the guest wrote no $results/rc"
+file_rc=$(cat "$results/rc")
+[ "$file_rc" = "$serial_rc" ] || vm_die "the results file says rc $file_rc, the serial line rc $serial_rc"
+port_rc=$((serial_rc > 127 ? 127 : serial_rc))
+[ "$qemu_rc" -eq $(((port_rc << 1) | 1)) ] \
+    || vm_die "QEMU exited $qemu_rc, but isa-debug-exit for rc $serial_rc gives $(((port_rc << 1) | 1)) (0: the guest never wrote the port)"
+
+if [ -n "$swift_filter" ] && [ "$serial_rc" -eq 0 ]; then   # a passing run must have run tests
+    [ -s "$results/junit.xml" ] || vm_die "the test bundle wrote no $results/junit.xml"
+    ran=$(sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)".*/\1/p' "$results/junit.xml" | head -n1)
+    [ "${ran:-0}" -gt 0 ] || vm_die "--swift-tests '$swift_filter' matched no tests"
+    vm_log "$ran Swift tests ran in the guest (JUnit XML: $results/junit.xml)"
+fi
+if [ "$serial_rc" -eq 0 ]; then
+    vm_log "PASS in the guest (kernel $ver, $accel, $seconds s boot to power-off); output: $results/output.log"
+    exit 0
+fi
+vm_log "FAIL in the guest: exit status $serial_rc (kernel $ver, $accel, $seconds s); output: $results/output.log"
+exit 1
