@@ -18,7 +18,7 @@ struct Magmad: ParsableCommand {
     var directory: String?
 
     @Option(help: "Name of the device endpoint, under <directory>/gpu/.")
-    var deviceName = "000"
+    var deviceName = RuntimeDirectory.defaultDeviceName
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -37,7 +37,7 @@ struct Magmad: ParsableCommand {
         sigaddset(&stopSignals, SIGINT)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        let directory = directory ?? RuntimeDirectory.resolve(environment: ProcessInfo.processInfo.environment)
+        let directory = directory ?? RuntimeDirectory.current
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
                                  configuration: .init(directory: directory, deviceName: deviceName))
         try server.start()
