@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MagmaPlatform
+import MagmaProtocol
 import MagmaServer
 import MagmaSystem
 import SoftGPU
@@ -12,7 +13,8 @@ import SoftGPU
 struct Magmad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "magmad",
-        abstract: "Serve a Magma device (SoftGPU) to client processes over Unix sockets.")
+        abstract: "Serve a Magma device (SoftGPU) to client processes over Unix sockets.",
+        version: MagmaVersion.description)
 
     @Option(help: "Runtime directory for the endpoints (default: $MAGMA_DEVICE_DIR, else $XDG_RUNTIME_DIR/magma, else /tmp/magma-<uid>).")
     var directory: String?
@@ -22,6 +24,12 @@ struct Magmad: ParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
+
+    func validate() throws {
+        guard !deviceName.isEmpty, !deviceName.contains("/"), deviceName != ".", deviceName != ".." else {
+            throw ValidationError("--device-name must be a file name: not empty, no '/', not '.' or '..' (got '\(deviceName)')")
+        }
+    }
 
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
