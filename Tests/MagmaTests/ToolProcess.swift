@@ -37,9 +37,14 @@ final class ToolProcess {
 
     /// Starts `tool` (a name built next to the tests) with `arguments`. `prefix` is a command
     /// line the tool runs under (for example `withoutFileCapabilities`).
-    init(_ tool: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+    convenience init(_ tool: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                     prefix: [String] = []) throws {
+        try self.init(executable: try BuiltExecutables.url(tool), arguments, environment: environment, prefix: prefix)
+    }
+
+    /// Starts `executable` with `arguments`, under `prefix` if it is not empty.
+    init(executable: URL, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
          prefix: [String] = []) throws {
-        let executable = try BuiltExecutables.url(tool)
         log = FileManager.default.temporaryDirectory.appending(path: "magma-tool-\(UUID().uuidString.prefix(8)).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw MagmaError(.internalError, "cannot create \(log.path)")
@@ -80,10 +85,16 @@ final class ToolProcess {
         return Outcome(status: process.terminationStatus, output: output, timedOut: timedOut)
     }
 
-    /// Runs `tool` to completion (or to the deadline).
+    /// Runs `tool` (a name built next to the tests) to completion (or to the deadline).
     static func run(_ tool: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
                     prefix: [String] = [], timeoutSeconds: Double = 30) throws -> Outcome {
         try ToolProcess(tool, arguments, environment: environment, prefix: prefix).finish(timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Runs `executable` to completion (or to the deadline).
+    static func run(executable: URL, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                    timeoutSeconds: Double = 30) throws -> Outcome {
+        try ToolProcess(executable: executable, arguments, environment: environment).finish(timeoutSeconds: timeoutSeconds)
     }
 
     /// Waits until `path` exists (a daemon's endpoint); throws with the child's output if the
