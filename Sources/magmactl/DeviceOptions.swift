@@ -5,7 +5,7 @@ import MagmaPlatform
 /// `--device NAME`: which device a command uses.
 struct DeviceOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "The device: embedded (the default), magmad (the running magmad), a path relative to the runtime directory (gpu/000) or an absolute path.",
+        "The device: embedded, magmad (the running magmad), a path relative to the runtime directory (gpu/000) or an absolute path.",
         discussion: "The runtime directory is $MAGMA_DEVICE_DIR, else $XDG_RUNTIME_DIR/magma, else /tmp/magma-<uid>: where magmad serves by default."))
     var device = DeviceLocator.embeddedName
 
