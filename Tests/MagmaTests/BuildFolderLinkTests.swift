@@ -41,5 +41,16 @@ import Testing
         #expect(served.status == 0, "\(served.output)")
         #expect(served.output.contains("device gpu/000, vendor"), "\(served.output)")
         #expect(served.output.contains("verified"), "\(served.output)")
+
+        // ...and with no argument, on the device magma_enumerate_devices finds first: the magmad
+        // serving in $XDG_RUNTIME_DIR/magma, found by the rule magmad used.
+        environment["MAGMA_DEVICE_DIR"] = nil
+        environment["XDG_RUNTIME_DIR"] = scratch.path
+        let daemon = try ToolProcess("magmad", ["--log-level", "error"], environment: environment)
+        try daemon.waitForFile("\(scratch.path)/magma/gpu/000")
+        let enumerated = try ToolProcess.run(executable: program, [], environment: environment)
+        #expect(enumerated.output.contains("device \(scratch.path)/magma/gpu/000, vendor"), "\(enumerated.output)")
+        #expect(enumerated.output.contains("verified"), "\(enumerated.output)")
+        #expect(daemon.stop().status == 0)
     }
 }
