@@ -58,8 +58,12 @@ let package = Package(
         .target(
             name: "MagmaC",
             dependencies: ["CMagma", "Magma", "MagmaProtocol", "MagmaPlatform"],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])]
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])],
+            plugins: ["SonameLink"]
         ),
+        // Makes the SONAME link libmagma.so.1 -> libmagma.so in the build folder (its tool below).
+        .plugin(name: "SonameLink", capability: .buildTool(), dependencies: ["magma-soname-link"]),
+        .executableTarget(name: "magma-soname-link"),
         // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
         .target(
             name: "MagmaBench",

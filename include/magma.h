@@ -55,8 +55,12 @@ extern "C" {
 // |device_channel| on success and failure. INVALID_ARGS if it is not such a socket.
 MAGMA_EXPORT magma_status_t magma_device_import(magma_handle_t device_channel, magma_device_t* device_out);
 
-// Linux extension: opens the device at |path|, a magmad device endpoint or
-// MAGMA_DEVICE_PATH_EMBEDDED. CONNECTION_LOST if nothing serves at |path|.
+// Linux extension: opens the device |path| names: MAGMA_DEVICE_PATH_EMBEDDED, "magmad" (the
+// first device endpoint in the runtime directory magma_enumerate_devices lists), a path relative
+// to that directory ("gpu/000"), or a path starting with '/', "./" or "../" as it is.
+// CONNECTION_LOST if nothing serves at |path| (nothing there, or a socket nobody listens on),
+// INVALID_ARGS if |path| cannot be an endpoint (a regular file, a directory, too long for a
+// socket), ACCESS_DENIED without permission to open it.
 MAGMA_EXPORT magma_status_t magma_device_open(const char* path, magma_device_t* device_out);
 
 // Releases a device. Connections created from it stay open.

@@ -31,5 +31,7 @@ install -d "$prefix/lib/pkgconfig" "$prefix/include/magma"
 install -m 0755 "$bin/libmagma.so" "$prefix/lib/libmagma.so.1"
 ln -sf libmagma.so.1 "$prefix/lib/libmagma.so"
 install -m 0644 include/magma.h include/magma_common_defs.h "$prefix/include/magma/"
-sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|0.1.0|" scripts/magma.pc.in > "$prefix/lib/pkgconfig/magma.pc"
+version=$(sed -n 's/.*static let package = "\(.*\)".*/\1/p' Sources/MagmaProtocol/MagmaVersion.swift)
+sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|${version:?no version in Sources/MagmaProtocol/MagmaVersion.swift}|" \
+    scripts/magma.pc.in > "$prefix/lib/pkgconfig/magma.pc"
 echo "installed libmagma.so ($configuration) in $prefix"

@@ -18,11 +18,11 @@ public final class SocketDeviceTransport: DeviceTransport {
     /// The endpoint's path, when known.
     private let path: String?
 
-    /// Connects to the device endpoint at `path`. CONNECTION_LOST if nothing serves there.
+    /// Connects to the device endpoint at `path`. CONNECTION_LOST if nothing serves there,
+    /// ACCESS_DENIED without permission, INVALID_ARGS if the path cannot be an endpoint (a
+    /// regular file, a directory, too long); the message says which, with the errno.
     public init(path: String) throws(MagmaError) {
-        do { socket = try MessageSocket.connect(path: path) } catch {
-            throw MagmaError(.connectionLost, "no Magma device at \(path): \(error)")
-        }
+        do { socket = try MessageSocket.connect(path: path) } catch { throw .openingDevice(at: path, error) }
         self.path = path
     }
 

@@ -19,7 +19,7 @@ public func magma_device_open(_ path: UnsafePointer<CChar>?, _ device_out: Unsaf
     status { () throws(MagmaError) in
         let path = String(cString: try required(path, "path"))
         let out = try required(device_out, "device_out")
-        let device = path == MAGMA_DEVICE_PATH_EMBEDDED ? try Device.open(.embedded) : try Device.open(.socket(path))
+        let device = try Device.open(.named(path))
         out.pointee = Handles.devices.insert(CDevice(device))
     }
 }

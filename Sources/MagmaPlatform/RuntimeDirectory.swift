@@ -35,13 +35,38 @@ public enum RuntimeDirectory {
     }
 
     /// The directory for this process's environment.
-    public static var current: String {
+    public static var current: String { resolve(environment: processEnvironment) }
+
+    /// The variables `resolve(environment:)` reads, from this process's environment.
+    private static var processEnvironment: [String: String] {
         var environment: [String: String] = [:]
         for name in ["MAGMA_DEVICE_DIR", "XDG_RUNTIME_DIR"] {
             if let value = getenv(name) { environment[name] = String(cString: value) }
         }
-        return resolve(environment: environment)
+        return environment
     }
+
+    /// The device name `magmad` serves by default.
+    public static let defaultDeviceName = "000"
+
+    /// The name that stands for "the running magmad's device" (`magmactl --device magmad`).
+    public static let runningDaemon = "magmad"
+
+    /// The endpoint a user's device name stands for (`magmactl --device`, `magma_device_open`):
+    /// - a path starting with `/`, `./` or `../` is taken as it is;
+    /// - `magmad` is the first device endpoint in `directory` (`<directory>/gpu/000` when none
+    ///   is there yet, so the error names where magmad would serve);
+    /// - any other name is a path relative to `directory`, for example `gpu/000`.
+    public static func endpoint(named name: String, in directory: String) -> String {
+        if name.hasPrefix("/") || name.hasPrefix("./") || name.hasPrefix("../") { return name }
+        if name == runningDaemon {
+            return deviceEndpoints(in: directory).first ?? deviceEndpoint(in: directory, name: defaultDeviceName)
+        }
+        return "\(directory)/\(name)"
+    }
+
+    /// The endpoint a user's device name stands for, in this process's runtime directory.
+    public static func endpoint(named name: String) -> String { endpoint(named: name, in: current) }
 
     /// The device endpoints (sockets) under `<directory>/gpu/`, sorted by name.
     public static func deviceEndpoints(in directory: String) -> [String] {

@@ -6,12 +6,16 @@ public struct MagmaError: Error, Equatable, Sendable, CustomStringConvertible {
     public let status: MagmaStatus
     /// What went wrong, in words.
     public let message: String
+    /// The errno of the system call that failed, when one did (for example ENOENT or EACCES
+    /// opening a device endpoint).
+    public let systemErrorCode: Int32?
 
     /// Creates an error; `status` must not be `.ok`.
-    public init(_ status: MagmaStatus, _ message: String = "") {
+    public init(_ status: MagmaStatus, _ message: String = "", systemErrorCode: Int32? = nil) {
         precondition(status != .ok, "MagmaError cannot carry .ok")
         self.status = status
         self.message = message
+        self.systemErrorCode = systemErrorCode
     }
 
     public static func == (lhs: MagmaError, rhs: MagmaError) -> Bool { lhs.status == rhs.status }

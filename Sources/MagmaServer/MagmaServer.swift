@@ -67,21 +67,13 @@ public final class MagmaServer: Sendable {
     /// Creates the endpoints and starts accepting clients. Fails if another server already
     /// listens there; a stale socket left by a server that died is replaced.
     public func start() throws(MagmaError) {
-        let deviceListener: MessageSocket
-        let counterListener: MessageSocket
-        do {
-            try Self.makeDirectory(configuration.directory, mode: 0o755)
-            try Self.makeDirectory("\(configuration.directory)/\(RuntimeDirectory.devices)", mode: 0o755)
-            try Self.makeDirectory("\(configuration.directory)/\(RuntimeDirectory.performanceCounters)", mode: 0o700)
-            try Self.clearStaleSocket(devicePath)
-            try Self.clearStaleSocket(performanceCounterPath)
-            deviceListener = try MessageSocket.listen(path: devicePath, permissions: 0o666)
-            counterListener = try MessageSocket.listen(path: performanceCounterPath, permissions: 0o600)
-        } catch let error as MagmaError {
-            throw error
-        } catch {
-            throw .internalError("cannot listen in \(configuration.directory): \(error)")
-        }
+        try Self.makeDirectory(configuration.directory, mode: 0o755)
+        try Self.makeDirectory("\(configuration.directory)/\(RuntimeDirectory.devices)", mode: 0o755)
+        try Self.makeDirectory("\(configuration.directory)/\(RuntimeDirectory.performanceCounters)", mode: 0o700)
+        try Self.clearStaleSocket(devicePath)
+        try Self.clearStaleSocket(performanceCounterPath)
+        let deviceListener = try Self.listen(at: devicePath, permissions: 0o666)
+        let counterListener = try Self.listen(at: performanceCounterPath, permissions: 0o600)
         state.withLock { $0.listeners = [deviceListener, counterListener] }
         accept(on: deviceListener, name: "magma-device") { socket in
             DeviceSession(socket: socket, server: self, logger: self.logger).serve()
@@ -159,13 +151,21 @@ public final class MagmaServer: Sendable {
         }
     }
 
-    private static func makeDirectory(_ path: String, mode: mode_t) throws(PlatformError) {
-        if mkdir(path, mode) != 0, errno != EEXIST { throw PlatformError(call: "mkdir(\(path))") }
+    private static func makeDirectory(_ path: String, mode: mode_t) throws(MagmaError) {
+        if mkdir(path, mode) != 0, errno != EEXIST { throw .creatingDirectory(path, errno: errno) }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { throw .creatingDirectory(path, errno: ENOTDIR) }
     }
 
-    /// Removes a socket no server answers on; fails if one does.
+    private static func listen(at path: String, permissions: mode_t) throws(MagmaError) -> MessageSocket {
+        do { return try MessageSocket.listen(path: path, permissions: permissions) } catch { throw .listening(at: path, error) }
+    }
+
+    /// Removes a socket no server answers on; fails if one does. Anything else at `path` is
+    /// left alone (listening there then fails with EADDRINUSE).
     private static func clearStaleSocket(_ path: String) throws(MagmaError) {
-        guard access(path, F_OK) == 0 else { return }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return }
         if (try? MessageSocket.connect(path: path)) != nil { throw .badState("another server already listens on \(path)") }
         unlink(path)
     }

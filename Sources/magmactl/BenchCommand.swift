@@ -17,6 +17,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
+    /// Fails before any measuring if `--json`'s file cannot be written.
+    func validate() throws {
+        guard let json else { return }
+        let existed = access(json, F_OK) == 0
+        let descriptor = open(json, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw ValidationError("cannot write --json \(json): \(String(cString: strerror(errno)))") }
+        close(descriptor)
+        if !existed { unlink(json) }
+    }
+
     func run() throws {
         let me = URL(filePath: CommandLine.arguments[0])
         let magmad = me.deletingLastPathComponent().appending(path: "magmad")

@@ -1,14 +1,21 @@
 import ArgumentParser
 import Magma
+import MagmaPlatform
 
-/// `--device PATH`: which device a command uses.
+/// `--device NAME`: which device a command uses.
 struct DeviceOptions: ParsableArguments {
-    @Option(help: "A magmad device endpoint (for example $XDG_RUNTIME_DIR/magma/gpu/000). Without it, the embedded device.")
-    var device: String?
+    @Option(help: ArgumentHelp(
+        "The device: embedded, magmad (the running magmad), a path relative to the runtime directory (gpu/000) or an absolute path.",
+        discussion: "The runtime directory is $MAGMA_DEVICE_DIR, else $XDG_RUNTIME_DIR/magma, else /tmp/magma-<uid>: where magmad serves by default."))
+    var device = DeviceLocator.embeddedName
 
     /// Opens the device and says what it is.
     func open() throws -> (device: Device, description: String) {
-        if let path = device { return (try Device.open(.socket(path)), "magmad at \(path)") }
-        return (try Device.open(.embedded), "embedded (MagmaSystem + SoftGPU in this process)")
+        let locator = DeviceLocator.named(device)
+        let description = switch locator {
+        case .socket(let path): "magmad at \(path)"
+        default: "embedded (MagmaSystem + SoftGPU in this process)"
+        }
+        return (try Device.open(locator), description)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MagmaPlatform
+import MagmaProtocol
 import MagmaServer
 import MagmaSystem
 import SoftGPU
@@ -12,16 +13,23 @@ import SoftGPU
 struct Magmad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "magmad",
-        abstract: "Serve a Magma device (SoftGPU) to client processes over Unix sockets.")
+        abstract: "Serve a Magma device (SoftGPU) to client processes over Unix sockets.",
+        version: MagmaVersion.description)
 
     @Option(help: "Runtime directory for the endpoints (default: $MAGMA_DEVICE_DIR, else $XDG_RUNTIME_DIR/magma, else /tmp/magma-<uid>).")
     var directory: String?
 
     @Option(help: "Name of the device endpoint, under <directory>/gpu/.")
-    var deviceName = "000"
+    var deviceName = RuntimeDirectory.defaultDeviceName
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
+
+    func validate() throws {
+        guard !deviceName.isEmpty, !deviceName.contains("/"), deviceName != ".", deviceName != ".." else {
+            throw ValidationError("--device-name must be a file name: not empty, no '/', not '.' or '..' (got '\(deviceName)')")
+        }
+    }
 
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
@@ -37,7 +45,7 @@ struct Magmad: ParsableCommand {
         sigaddset(&stopSignals, SIGINT)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        let directory = directory ?? RuntimeDirectory.resolve(environment: ProcessInfo.processInfo.environment)
+        let directory = directory ?? RuntimeDirectory.current
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
                                  configuration: .init(directory: directory, deviceName: deviceName))
         try server.start()

@@ -1,0 +1,16 @@
+import MagmaPlatform
+
+extension DeviceLocator {
+    /// The name clients and magmad share for the in-process device (`MAGMA_DEVICE_PATH_EMBEDDED`).
+    public static let embeddedName = "embedded"
+
+    /// The device a user names, as `magmactl --device` and `magma_device_open` take it:
+    /// `embedded` is the embedded device; anything else is a magmad endpoint found by
+    /// `RuntimeDirectory.endpoint(named:in:)` in `directory` (by default this process's runtime
+    /// directory: `$MAGMA_DEVICE_DIR`, else `$XDG_RUNTIME_DIR/magma`, else `/tmp/magma-<uid>`,
+    /// the rule magmad serves by). So `magmad` is the running magmad's device, `gpu/000` a path
+    /// relative to the runtime directory, and `/path/to/gpu/000` that path.
+    public static func named(_ name: String, in directory: String = RuntimeDirectory.current) -> DeviceLocator {
+        name == embeddedName ? .embedded : .socket(RuntimeDirectory.endpoint(named: name, in: directory))
+    }
+}
