@@ -5,6 +5,8 @@ import Synchronization
 /// One client's SoftGPU state: its address space and its notification route.
 final class SoftGPUConnection: MsdConnection {
     let space = AddressSpace()
+    /// This connection's turns on the engine, shared by its contexts.
+    let client = Engine.Client()
     private let engine: Engine
     private let notifications: any MsdNotificationHandler
     private let nextSequence = Atomic<UInt64>(1)
@@ -59,12 +61,15 @@ final class SoftGPUConnection: MsdConnection {
 final class SoftGPUContext: MsdContext {
     let connection: SoftGPUConnection
     let priority: Priority
+    /// Its queue on the engine's scheduler.
+    let queue: Engine.Queue
     private let engine: Engine
 
     init(connection: SoftGPUConnection, engine: Engine, priority: Priority) {
         self.connection = connection
         self.engine = engine
         self.priority = priority
+        queue = engine.makeQueue(for: connection.client, priority: priority)
     }
 
     func submit(_ work: GpuWork) {
