@@ -17,7 +17,8 @@ final class SoftGPUConnection: MsdConnection {
         self.notifications = notifications
     }
 
-    /// False once released or killed by a fault: its queued work is skipped.
+    /// False once released or killed by a fault: its queued work is skipped and its running
+    /// work stops.
     var isLive: Bool { live.load(ordering: .acquiring) }
 
     func createContext(priority: Priority) throws(MagmaError) -> any MsdContext {
@@ -64,6 +65,7 @@ final class SoftGPUContext: MsdContext {
     /// Its queue on the engine's scheduler.
     let queue: Engine.Queue
     private let engine: Engine
+    private let destroyed = Atomic<Bool>(false)
 
     init(connection: SoftGPUConnection, engine: Engine, priority: Priority) {
         self.connection = connection
@@ -72,9 +74,15 @@ final class SoftGPUContext: MsdContext {
         queue = engine.makeQueue(for: connection.client, priority: priority)
     }
 
+    /// True once destroyed: its running work stops at its next check.
+    var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
+
     func submit(_ work: GpuWork) {
         engine.enqueue(work, context: self, sequence: connection.takeSequence())
     }
 
-    func destroy() { engine.remove(self) }
+    func destroy() {
+        destroyed.store(true, ordering: .releasing)
+        engine.remove(self)
+    }
 }

@@ -18,6 +18,8 @@ import Synchronization
 /// - Preemption happens at an instruction boundary (a dispatch), between 64 KiB chunks (a fill
 ///   or copy) or between commands; the work resumes where it stopped.
 /// - The watchdog counts only the time the work itself has run, over all its slices.
+/// - Work of a destroyed context or a closed connection stops at its next check, like a
+///   preemption, and completes with CONTEXT_KILLED.
 final class Engine: Sendable {
     /// A client of the scheduler: one per connection.
     typealias Client = Scheduler<Job>.Client
@@ -46,10 +48,18 @@ final class Engine: Sendable {
         var running = false
     }
 
+    /// The engine's busy time: finished slices, plus the running one.
+    private struct BusyTime {
+        var finished: UInt64 = 0
+        var runningSince: UInt64?
+
+        func total(now: UInt64) -> UInt64 { finished + (runningSince.map { now > $0 ? now - $0 : 0 } ?? 0) }
+    }
+
     let configuration: SoftGPUConfiguration
     private let state = Locked(State())
     private let executor = DispatchQueue(label: "softgpu.engine")
-    private let busy = Atomic<UInt64>(0)
+    private let busy = Locked(BusyTime())
     private let totals = Locked(ExecutionCounters())
     /// The highest priority with work waiting plus one; 0 when nothing waits.
     private let waitingPriority = Atomic<UInt64>(0)
@@ -58,8 +68,11 @@ final class Engine: Sendable {
         self.configuration = configuration
     }
 
-    /// Nanoseconds the engine has spent executing work.
-    var busyNanoseconds: UInt64 { busy.load(ordering: .relaxed) }
+    /// Nanoseconds the engine has spent executing work, including the slice running now.
+    var busyNanoseconds: UInt64 {
+        let now = Clock.monotonicNanoseconds()
+        return busy.withLock { $0.total(now: now) }
+    }
 
     /// What all work has executed so far.
     var counters: ExecutionCounters { totals.withLock { $0 } }
@@ -84,7 +97,7 @@ final class Engine: Sendable {
     }
 
     /// Closes a context's queue and drops its queued work, which completes with CONTEXT_KILLED
-    /// from the engine thread.
+    /// from the engine thread. Its running work stops at its next check (`execute`).
     func remove(_ context: SoftGPUContext) {
         let dropped: [Job] = state.withLock { state in
             defer { publishWaiting(state) }
@@ -127,18 +140,21 @@ final class Engine: Sendable {
 
     /// Runs one slice of a job; completes it, or requeues it when preempted.
     private func execute(_ job: Job) {
-        let connection = job.context.connection
-        guard connection.isLive else {
+        let context = job.context, connection = context.connection
+        guard connection.isLive, !context.isDestroyed else {
             job.work.complete(.contextKilled)
             return
         }
         let started = Clock.monotonicNanoseconds()
+        busy.withLock { $0.runningSince = started }
         let sliceEnd = started &+ configuration.timeSliceNanoseconds
         let priority = job.context.priority.rawValue
         var slice = WorkExecution.Slice(
             space: connection.space, computeThreads: configuration.computeThreads,
             watchdog: Watchdog(limitNanoseconds: configuration.watchdogNanoseconds, usedNanoseconds: job.ranNanoseconds),
             shouldYield: { [self] in
+                // Work nobody waits for any more stops as if preempted.
+                if !connection.isLive || context.isDestroyed { return true }
                 let best = waitingPriority.load(ordering: .relaxed)
                 guard best != 0 else { return false }
                 return best - 1 > priority || (best - 1 == priority && Clock.monotonicNanoseconds() >= sliceEnd)
@@ -151,11 +167,14 @@ final class Engine: Sendable {
         }
         let elapsed = Clock.monotonicNanoseconds() - started
         job.ranNanoseconds += elapsed
-        busy.add(elapsed, ordering: .relaxed)
+        busy.withLock { busy in
+            busy.finished += elapsed
+            busy.runningSince = nil
+        }
         totals.withLock { $0 += slice.counters }
         switch outcome {
         case .success(false):
-            if !requeue(job) { job.work.complete(.contextKilled) }
+            if !connection.isLive || !requeue(job) { job.work.complete(.contextKilled) }
         case .success(true):
             // Notify before completing, so a client woken by a signal semaphore finds the
             // notification already queued.
