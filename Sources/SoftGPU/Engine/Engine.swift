@@ -53,7 +53,7 @@ final class Engine: Sendable {
         var finished: UInt64 = 0
         var runningSince: UInt64?
 
-        func total(now: UInt64) -> UInt64 { finished + (runningSince.map { now > $0 ? now - $0 : 0 } ?? 0) }
+        func total(now: UInt64) -> UInt64 { finished + (runningSince.map { now - $0 } ?? 0) }
     }
 
     let configuration: SoftGPUConfiguration
@@ -68,11 +68,9 @@ final class Engine: Sendable {
         self.configuration = configuration
     }
 
-    /// Nanoseconds the engine has spent executing work, including the slice running now.
-    var busyNanoseconds: UInt64 {
-        let now = Clock.monotonicNanoseconds()
-        return busy.withLock { $0.total(now: now) }
-    }
+    /// Nanoseconds the engine has spent executing work, including the slice running now. The
+    /// clock is read under the lock, as at a slice's start and end, so the value never goes back.
+    var busyNanoseconds: UInt64 { busy.withLock { $0.total(now: Clock.monotonicNanoseconds()) } }
 
     /// What all work has executed so far.
     var counters: ExecutionCounters { totals.withLock { $0 } }
@@ -145,8 +143,11 @@ final class Engine: Sendable {
             job.work.complete(.contextKilled)
             return
         }
-        let started = Clock.monotonicNanoseconds()
-        busy.withLock { $0.runningSince = started }
+        let started = busy.withLock { busy in
+            let now = Clock.monotonicNanoseconds()
+            busy.runningSince = now
+            return now
+        }
         let sliceEnd = started &+ configuration.timeSliceNanoseconds
         let priority = job.context.priority.rawValue
         var slice = WorkExecution.Slice(
@@ -165,12 +166,13 @@ final class Engine: Sendable {
         } catch {
             outcome = .failure(error)
         }
-        let elapsed = Clock.monotonicNanoseconds() - started
-        job.ranNanoseconds += elapsed
-        busy.withLock { busy in
+        let elapsed = busy.withLock { busy in
+            let elapsed = Clock.monotonicNanoseconds() - started
             busy.finished += elapsed
             busy.runningSince = nil
+            return elapsed
         }
+        job.ranNanoseconds += elapsed
         totals.withLock { $0 += slice.counters }
         switch outcome {
         case .success(false):
