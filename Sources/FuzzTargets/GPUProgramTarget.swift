@@ -83,7 +83,10 @@ public struct GPUProgramCase: Sendable {
 /// The GPU-program and command-stream fuzz target, with a "no runaway" oracle: every input's
 /// work completes, faults or is stopped by the watchdog, and the GPU is idle again once the
 /// connection is closed, all within `limitNanoseconds`; otherwise it traps. Each input runs on
-/// a fresh untrusted connection of a SoftGPU device with a 100 ms watchdog.
+/// a fresh untrusted connection of a SoftGPU device with a 100 ms watchdog; an input whose
+/// client leaves early (closes the connection or destroys the context) runs on a device whose
+/// watchdog is far longer than the limit, so only the client's leaving can stop its work in
+/// time.
 public enum GPUProgramTarget {
     /// The fuzzed device's watchdog.
     public static let watchdogNanoseconds: UInt64 = 100_000_000
@@ -97,26 +100,41 @@ public enum GPUProgramTarget {
         func connectionClosed(_ error: MagmaError) { closed.withLock { $0 = true } }
     }
 
-    private static let device = try! SystemDevice(driver: SoftGPUDriver(configuration: SoftGPUConfiguration(
-        watchdogNanoseconds: watchdogNanoseconds, computeThreads: 2)))
+    private static let device = makeDevice(watchdogNanoseconds: watchdogNanoseconds)
+    private static let lingeringDevice = makeDevice(watchdogNanoseconds: 600_000_000_000)
     private static let limits = ConnectionLimits(maxObjects: 64, maxImportedBytes: 1 << 24)
 
     public static func run(_ input: [UInt8]) {
         guard let fuzzCase = GPUProgramCase(bytes: input) else { return }
         let deadline = Clock.monotonicNanoseconds() + limitNanoseconds
+        let leavesEarly = !fuzzCase.flags.isDisjoint(with: [.closeEarly, .destroyEarly])
+        let device = leavesEarly ? lingeringDevice : device
         let sink = Sink()
+        let idleBusy = busyNanoseconds(device)
         guard let connection = try? device.openConnection(trust: .untrusted, limits: limits, sink: sink),
               let done = try? submit(fuzzCase, on: connection) else { return }
+        // Wait for the work to end; a client that leaves early waits only for it to start.
+        while !(sink.closed.withLock { $0 } || done.allSatisfy(\.isSignaled) || leavesEarly && hasRun(device, since: idleBusy)) {
+            guard Clock.monotonicNanoseconds() < deadline else { fatalError("runaway: work neither finished nor was stopped in time: \(input)") }
+            usleep(200)
+        }
         if fuzzCase.flags.contains(.destroyEarly) {
             for context in done.indices { connection.destroyContext(id: UInt32(context + 1)) }
-        } else if !fuzzCase.flags.contains(.closeEarly) {
-            while !(sink.closed.withLock { $0 } || done.allSatisfy(\.isSignaled)) {
-                guard Clock.monotonicNanoseconds() < deadline else { fatalError("runaway: work neither finished nor was stopped in time: \(input)") }
-                usleep(200)
-            }
+            guard awaitIdle(device, until: deadline) else { fatalError("runaway: GPU work went on after its context was destroyed: \(input)") }
         }
         connection.close()
-        guard awaitIdle(until: deadline) else { fatalError("runaway: GPU work went on after its connection closed: \(input)") }
+        guard awaitIdle(device, until: deadline) else { fatalError("runaway: GPU work went on after its connection closed: \(input)") }
+    }
+
+    /// Whether the device's busy time has passed `idle` (work has run since).
+    private static func hasRun(_ device: SystemDevice, since idle: UInt64?) -> Bool {
+        guard let idle, let now = busyNanoseconds(device) else { return false }
+        return now > idle
+    }
+
+    /// A SoftGPU device with `watchdogNanoseconds` and two compute threads.
+    private static func makeDevice(watchdogNanoseconds: UInt64) -> SystemDevice {
+        try! SystemDevice(driver: SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds, computeThreads: 2)))
     }
 
     /// Maps the program and data, creates the contexts and submits the work; returns the
@@ -149,11 +167,11 @@ public enum GPUProgramTarget {
     }
 
     /// Waits until the GPU's busy time stops advancing (no work runs); false at the deadline.
-    private static func awaitIdle(until deadline: UInt64) -> Bool {
-        var previous = busyNanoseconds()
+    private static func awaitIdle(_ device: SystemDevice, until deadline: UInt64) -> Bool {
+        var previous = busyNanoseconds(device)
         while Clock.monotonicNanoseconds() < deadline {
             usleep(1000)
-            let current = busyNanoseconds()
+            let current = busyNanoseconds(device)
             if let current, current == previous { return true }
             previous = current
         }
@@ -161,7 +179,7 @@ public enum GPUProgramTarget {
     }
 
     /// The device's busy time (including the work running now); nil if the query failed.
-    private static func busyNanoseconds() -> UInt64? {
+    private static func busyNanoseconds(_ device: SystemDevice) -> UInt64? {
         guard case .buffer(let memory)? = try? device.query(.totalTime) else { return nil }
         return UInt64(littleEndian: memory.base.load(as: UInt64.self))
     }
