@@ -71,10 +71,11 @@ let package = Package(
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
-        // Fuzz targets over the decoders and the server's message handling (Fuzz/run.sh).
+        // Fuzz targets over the decoders, the server's message handling and GPU programs (Fuzz/run.sh).
         .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU"]),
         .executableTarget(name: "fuzz-decoder", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-server", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "fuzz-gpu-program", dependencies: ["FuzzTargets"]),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz-decoder, fuzz-server; with the address sanitizer) and runs
-# each for SECONDS seconds, starting from the committed seed corpus in Fuzz/corpus/<target>.
+# Builds the libFuzzer targets (fuzz-decoder, fuzz-server, fuzz-gpu-program; with the address
+# sanitizer) and runs each for SECONDS seconds, starting from the committed seed corpus in
+# Fuzz/corpus/<target>. fuzz-gpu-program traps when GPU work runs away: when it neither finishes,
+# faults nor is stopped by the watchdog in bounded time, or goes on after its connection closed.
 # New inputs go to a scratch corpus, not the repository.
 #
 #   Fuzz/run.sh [SECONDS]        (default 60)
@@ -12,12 +14,12 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 flags=(-c debug --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING
        -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp --scratch-path .build-fuzz)
-for target in decoder server; do
+for target in decoder server gpu-program; do
     swift build "${flags[@]}" --product "fuzz-$target"
 done
 bin=$(swift build "${flags[@]}" --show-bin-path)
 mkdir -p Fuzz/artifacts
-for target in decoder server; do
+for target in decoder server gpu-program; do
     scratch=$(mktemp -d)
     echo "== fuzz-$target for ${seconds}s"
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$target" "$scratch" "Fuzz/corpus/$target" \

@@ -57,4 +57,13 @@ public enum Kernels {
         endloop
         end
         """
+
+    /// Never ends, and every wave reaches a barrier every two instructions: for watchdog and
+    /// preemption tests. No arguments.
+    public static let barrierLoop = """
+        loop
+          barrier
+        endloop
+        end
+        """
 }

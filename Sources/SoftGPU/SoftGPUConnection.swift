@@ -5,6 +5,8 @@ import Synchronization
 /// One client's SoftGPU state: its address space and its notification route.
 final class SoftGPUConnection: MsdConnection {
     let space = AddressSpace()
+    /// This connection's turns on the engine, shared by its contexts.
+    let client = Engine.Client()
     private let engine: Engine
     private let notifications: any MsdNotificationHandler
     private let nextSequence = Atomic<UInt64>(1)
@@ -15,7 +17,8 @@ final class SoftGPUConnection: MsdConnection {
         self.notifications = notifications
     }
 
-    /// False once released or killed by a fault: its queued work is skipped.
+    /// False once released or killed by a fault: its queued work is skipped and its running
+    /// work stops.
     var isLive: Bool { live.load(ordering: .acquiring) }
 
     func createContext(priority: Priority) throws(MagmaError) -> any MsdContext {
@@ -59,17 +62,27 @@ final class SoftGPUConnection: MsdConnection {
 final class SoftGPUContext: MsdContext {
     let connection: SoftGPUConnection
     let priority: Priority
+    /// Its queue on the engine's scheduler.
+    let queue: Engine.Queue
     private let engine: Engine
+    private let destroyed = Atomic<Bool>(false)
 
     init(connection: SoftGPUConnection, engine: Engine, priority: Priority) {
         self.connection = connection
         self.engine = engine
         self.priority = priority
+        queue = engine.makeQueue(for: connection.client, priority: priority)
     }
+
+    /// True once destroyed: its running work stops at its next check.
+    var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
 
     func submit(_ work: GpuWork) {
         engine.enqueue(work, context: self, sequence: connection.takeSequence())
     }
 
-    func destroy() { engine.remove(self) }
+    func destroy() {
+        destroyed.store(true, ordering: .releasing)
+        engine.remove(self)
+    }
 }

@@ -7,77 +7,99 @@ import Synchronization
 /// The SoftGPU engine: one queue of work per context and a scheduler that runs one piece of
 /// work at a time on all compute threads.
 ///
-/// - The highest priority runs first. Among equal priorities, the oldest submission runs first
-///   (FIFO), and work that was preempted goes behind the other contexts' waiting work.
+/// - The highest priority runs first (strict priority). Among equal priorities, connections
+///   take turns (round-robin over the connections with work waiting, whatever their number of
+///   contexts), and within a connection its contexts take turns; a context runs its work in
+///   order. See `Scheduler`.
 /// - Time slicing: work runs until it is done, or until its slice (`timeSliceNanoseconds`) has
-///   passed while another context's work of the same priority waits; then it is preempted.
+///   passed while other work of the same priority waits; then it is preempted and waits for its
+///   next turn.
 /// - Work of a higher priority preempts running work as soon as it is queued.
 /// - Preemption happens at an instruction boundary (a dispatch), between 64 KiB chunks (a fill
 ///   or copy) or between commands; the work resumes where it stopped.
-/// - The watchdog counts only the time the work itself has run.
+/// - The watchdog counts only the time the work itself has run, over all its slices.
+/// - Work of a destroyed context or a closed connection stops at its next check, like a
+///   preemption, and completes with CONTEXT_KILLED.
 final class Engine: Sendable {
-    private final class Job: @unchecked Sendable {
+    /// A client of the scheduler: one per connection.
+    typealias Client = Scheduler<Job>.Client
+    /// A queue of the scheduler: one per context.
+    typealias Queue = Scheduler<Job>.Queue
+
+    /// One piece of work and how far it has run.
+    final class Job: @unchecked Sendable {
         let context: SoftGPUContext
         let work: GpuWork
         /// Per-connection sequence number, reported in notifications.
         let sequence: UInt64
-        /// Place in line among equal priorities: submission order, renewed at preemption.
-        var order: UInt64
         let execution: WorkExecution
         var ranNanoseconds: UInt64 = 0
 
-        init(context: SoftGPUContext, work: GpuWork, sequence: UInt64, order: UInt64) {
+        init(context: SoftGPUContext, work: GpuWork, sequence: UInt64) {
             self.context = context
             self.work = work
             self.sequence = sequence
-            self.order = order
             execution = WorkExecution(work.payload)
         }
     }
 
     private struct State {
-        var queues: [ObjectIdentifier: [Job]] = [:]
-        var nextOrder: UInt64 = 0
+        var scheduler = Scheduler<Job>()
         var running = false
+    }
+
+    /// The engine's busy time: finished slices, plus the running one.
+    private struct BusyTime {
+        var finished: UInt64 = 0
+        var runningSince: UInt64?
+
+        func total(now: UInt64) -> UInt64 { finished + (runningSince.map { now - $0 } ?? 0) }
     }
 
     let configuration: SoftGPUConfiguration
     private let state = Locked(State())
     private let executor = DispatchQueue(label: "softgpu.engine")
-    private let busy = Atomic<UInt64>(0)
+    private let busy = Locked(BusyTime())
     private let totals = Locked(ExecutionCounters())
-    /// The highest priority among waiting queue heads plus one; 0 when nothing waits.
+    /// The highest priority with work waiting plus one; 0 when nothing waits.
     private let waitingPriority = Atomic<UInt64>(0)
 
     init(configuration: SoftGPUConfiguration) {
         self.configuration = configuration
     }
 
-    /// Nanoseconds the engine has spent executing work.
-    var busyNanoseconds: UInt64 { busy.load(ordering: .relaxed) }
+    /// Nanoseconds the engine has spent executing work, including the slice running now. The
+    /// clock is read under the lock, as at a slice's start and end, so the value never goes back.
+    var busyNanoseconds: UInt64 { busy.withLock { $0.total(now: Clock.monotonicNanoseconds()) } }
 
     /// What all work has executed so far.
     var counters: ExecutionCounters { totals.withLock { $0 } }
 
-    /// Queues work for a context.
+    /// Opens the queue of a new context of `client` at `priority`.
+    func makeQueue(for client: Client, priority: Priority) -> Queue {
+        state.withLock { $0.scheduler.makeQueue(for: client, priority: priority.rawValue) }
+    }
+
+    /// Queues work for a context. Work for a destroyed context completes with CONTEXT_KILLED.
     func enqueue(_ work: GpuWork, context: SoftGPUContext, sequence: UInt64) {
-        let start = state.withLock { state in
-            let job = Job(context: context, work: work, sequence: sequence, order: state.nextOrder)
-            state.nextOrder += 1
-            state.queues[ObjectIdentifier(context), default: []].append(job)
+        let job = Job(context: context, work: work, sequence: sequence)
+        let (queued, start) = state.withLock { state in
+            guard state.scheduler.append(job, to: context.queue) else { return (false, false) }
             publishWaiting(state)
-            if state.running { return false }
+            if state.running { return (true, false) }
             state.running = true
-            return true
+            return (true, true)
         }
+        if !queued { executor.async { work.complete(.contextKilled) } }
         if start { executor.async { self.drain() } }
     }
 
-    /// Drops a context's queued work; it completes with CONTEXT_KILLED from the engine thread.
+    /// Closes a context's queue and drops its queued work, which completes with CONTEXT_KILLED
+    /// from the engine thread. Its running work stops at its next check (`execute`).
     func remove(_ context: SoftGPUContext) {
         let dropped: [Job] = state.withLock { state in
             defer { publishWaiting(state) }
-            return state.queues.removeValue(forKey: ObjectIdentifier(context)) ?? []
+            return state.scheduler.close(context.queue)
         }
         guard !dropped.isEmpty else { return }
         executor.async { dropped.forEach { $0.work.complete(.contextKilled) } }
@@ -85,42 +107,28 @@ final class Engine: Sendable {
 
     /// Publishes the best waiting priority for the running work's preemption checks.
     private func publishWaiting(_ state: State) {
-        let best = state.queues.values.compactMap(\.first?.context.priority.rawValue).max()
+        let best = state.scheduler.highestWaitingPriority
         waitingPriority.store(best.map { $0 == .max ? .max : $0 + 1 } ?? 0, ordering: .relaxed)
     }
 
-    /// Takes the next job off its queue: highest priority, then lowest order.
+    /// Takes the next job off the scheduler, or marks the engine idle.
     private func nextJob() -> Job? {
         state.withLock { state in
-            var best: (key: ObjectIdentifier, job: Job)?
-            for (key, queue) in state.queues {
-                guard let head = queue.first else { continue }
-                if let current = best {
-                    let higher = head.context.priority > current.job.context.priority
-                    let earlier = head.context.priority == current.job.context.priority && head.order < current.job.order
-                    if !(higher || earlier) { continue }
-                }
-                best = (key, head)
-            }
-            guard let best else {
+            guard let next = state.scheduler.next() else {
                 state.running = false
                 return nil
             }
-            state.queues[best.key]!.removeFirst()
-            if state.queues[best.key]!.isEmpty { state.queues[best.key] = nil }
             publishWaiting(state)
-            return best.job
+            return next.job
         }
     }
 
-    /// Puts preempted work back at the head of its context's queue, behind other contexts'
-    /// waiting work of the same priority.
-    private func requeue(_ job: Job) {
+    /// Puts preempted work back at the head of its context's queue; its context and connection
+    /// wait for their next turn. False if the context has been destroyed meanwhile.
+    private func requeue(_ job: Job) -> Bool {
         state.withLock { state in
-            job.order = state.nextOrder
-            state.nextOrder += 1
-            state.queues[ObjectIdentifier(job.context), default: []].insert(job, at: 0)
-            publishWaiting(state)
+            defer { publishWaiting(state) }
+            return state.scheduler.prepend(job, to: job.context.queue)
         }
     }
 
@@ -130,18 +138,24 @@ final class Engine: Sendable {
 
     /// Runs one slice of a job; completes it, or requeues it when preempted.
     private func execute(_ job: Job) {
-        let connection = job.context.connection
-        guard connection.isLive else {
+        let context = job.context, connection = context.connection
+        guard connection.isLive, !context.isDestroyed else {
             job.work.complete(.contextKilled)
             return
         }
-        let started = Clock.monotonicNanoseconds()
+        let started = busy.withLock { busy in
+            let now = Clock.monotonicNanoseconds()
+            busy.runningSince = now
+            return now
+        }
         let sliceEnd = started &+ configuration.timeSliceNanoseconds
         let priority = job.context.priority.rawValue
         var slice = WorkExecution.Slice(
             space: connection.space, computeThreads: configuration.computeThreads,
             watchdog: Watchdog(limitNanoseconds: configuration.watchdogNanoseconds, usedNanoseconds: job.ranNanoseconds),
             shouldYield: { [self] in
+                // Work nobody waits for any more stops as if preempted.
+                if !connection.isLive || context.isDestroyed { return true }
                 let best = waitingPriority.load(ordering: .relaxed)
                 guard best != 0 else { return false }
                 return best - 1 > priority || (best - 1 == priority && Clock.monotonicNanoseconds() >= sliceEnd)
@@ -152,13 +166,17 @@ final class Engine: Sendable {
         } catch {
             outcome = .failure(error)
         }
-        let elapsed = Clock.monotonicNanoseconds() - started
+        let elapsed = busy.withLock { busy in
+            let elapsed = Clock.monotonicNanoseconds() - started
+            busy.finished += elapsed
+            busy.runningSince = nil
+            return elapsed
+        }
         job.ranNanoseconds += elapsed
-        busy.add(elapsed, ordering: .relaxed)
         totals.withLock { $0 += slice.counters }
         switch outcome {
         case .success(false):
-            requeue(job)
+            if !connection.isLive || !requeue(job) { job.work.complete(.contextKilled) }
         case .success(true):
             // Notify before completing, so a client woken by a signal semaphore finds the
             // notification already queued.

@@ -27,7 +27,9 @@ final class WorkgroupRun: @unchecked Sendable {
 extension Wavefront {
     /// Runs a workgroup's waves until all have finished (true) or one is asked to yield
     /// (false). A `barrier` holds a wave until every other wave of the workgroup has reached a
-    /// barrier or finished.
+    /// barrier or finished. The watchdog and preemption checks run inside `resume`, at a cadence
+    /// this executor keeps across waves and barriers, so waves that meet at barriers for ever
+    /// are still stopped or preempted.
     mutating func run(_ group: WorkgroupRun, _ context: WaveContext) throws(ExecutionFault) -> Bool {
         while true {
             var finished = 0

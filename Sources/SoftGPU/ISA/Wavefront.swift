@@ -11,7 +11,10 @@ struct WaveContext: Sendable {
     /// Whether to give the engine back (preemption), checked at the same cadence.
     let shouldYield: @Sendable () -> Bool
 
-    /// Instructions between two checks of `shouldStop` and `shouldYield`.
+    /// Instructions between two checks of `shouldStop` and `shouldYield`, counted over
+    /// everything one executor runs (every wave and workgroup of a worker's slice), not per
+    /// `resume` call: waves that stop at a barrier or end after a few instructions are checked
+    /// at the same cadence as long ones.
     static let checkInterval = 1024
 }
 
@@ -36,6 +39,9 @@ struct Wavefront {
     private var frames: [WaveState.Frame] = []
     /// What this executor has run and moved, for the performance counters.
     private(set) var counters = ExecutionCounters()
+    /// Instructions run since the last check of `shouldStop` and `shouldYield`, carried from
+    /// one `resume` to the next.
+    private var sinceCheck = 0
     var memory: TranslationCache
 
     init(memory: TranslationCache) {
@@ -58,7 +64,8 @@ struct Wavefront {
     private var brokenLanes: UInt32 { frames.reduce(0) { $0 | ($1.isLoop ? $1.lanes : 0) } }
 
     /// Runs `wave` (of workgroup `workgroup`) from where it stopped until it ends, reaches a
-    /// barrier or is asked to yield. A fault leaves the wave's state undefined.
+    /// barrier or is asked to yield. The checks for stopping and yielding keep their cadence
+    /// across calls (`WaveContext.checkInterval`). A fault leaves the wave's state undefined.
     mutating func resume(_ wave: WaveState, _ context: WaveContext, workgroup: UInt32) throws(ExecutionFault) -> WaveStop {
         swap(&frames, &wave.frames)
         defer { swap(&frames, &wave.frames) }
@@ -68,10 +75,11 @@ struct Wavefront {
         let firstLocal = wave.firstLocal
         var active = wave.active
         var pc = wave.pc
-        var sinceCheck = 0
+        var sinceCheck = self.sinceCheck
         defer {
             wave.active = active
             wave.pc = pc
+            self.sinceCheck = sinceCheck
         }
 
         // Register access through a local pointer the optimizer can keep in a register.
@@ -83,7 +91,7 @@ struct Wavefront {
 
         while true {
             sinceCheck &+= 1
-            if sinceCheck == WaveContext.checkInterval {
+            if sinceCheck >= WaveContext.checkInterval {
                 sinceCheck = 0
                 if let stop = context.shouldStop() { throw stop }
                 if context.shouldYield() { return .yielded }
