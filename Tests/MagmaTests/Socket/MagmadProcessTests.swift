@@ -2,6 +2,7 @@ import Foundation
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// The built `magmad` and `magmactl` executables, next to the test bundle.
@@ -95,7 +96,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
         let daemon = try Daemon()
         #expect(try BuiltExecutables.runMagmactl(["demo", "--device", daemon.devicePath, "--elements", "65536"]).status == 0)
         let baseline = settledDescriptorCount(pid: daemon.pid)
-        var random = SystemRandomNumberGenerator()
+        var random = SeededRandom(for: "clientsKilledAtAnyMomentLeaveNoDescriptorsBehind")
         let delays = (0..<12).map { _ in UInt32.random(in: 0...600_000, using: &random) }   // random points of a busy session
         for delayMicroseconds in delays {
             let client = Process()
@@ -108,7 +109,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
             client.waitUntilExit()
         }
         #expect(eventually { openDescriptorCount(pid: daemon.pid) == baseline },
-                "daemon descriptors: \(openDescriptorCount(pid: daemon.pid)), before the clients: \(baseline)")
+                "daemon descriptors: \(openDescriptorCount(pid: daemon.pid)), before the clients: \(baseline); kill points \(delays) µs, \(random)")
         #expect(try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath]).status == 0, "the daemon still serves")
         #expect(daemon.stop() == 0)
     }

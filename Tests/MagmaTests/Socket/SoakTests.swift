@@ -2,6 +2,7 @@ import Foundation
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
@@ -14,9 +15,10 @@ import Testing
         let deadline = Clock.monotonicNanoseconds() + 3_000_000_000
         let failures = Locked<[String]>([])
         let rejected = Locked(0)
+        let seeds = SeededRandom(for: "concurrentClientsGetEveryCompletionExactlyOnce")
         DispatchQueue.concurrentPerform(iterations: clients) { client in
             do {
-                var random = SystemRandomNumberGenerator()
+                var random = seeds.stream(client)
                 let session = try server.session()
                 let (target, address) = try session.mappedBuffer(size: 16 * 4096)
                 var submitted: UInt64 = 0
@@ -53,8 +55,8 @@ import Testing
                 failures.withLock { $0.append("client \(client): \(error)") }
             }
         }
-        #expect(failures.withLock { $0 } == [])
-        #expect(rejected.withLock { $0 } > 0)
+        #expect(failures.withLock { $0 } == [], "\(seeds)")
+        #expect(rejected.withLock { $0 } > 0, "\(seeds)")
         #expect(eventually { server.server.connectionCount == 0 })
     }
 }
