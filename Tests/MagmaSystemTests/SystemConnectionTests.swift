@@ -4,7 +4,7 @@ import MagmaSystem
 import Testing
 
 /// MagmaSystem's rules, checked through a recording driver.
-@Suite struct SystemConnectionTests {
+@Suite(.timeLimit(.minutes(1))) struct SystemConnectionTests {
     let driver = RecordingDriver()
     let sink = RecordingSink()
     let device: SystemDevice

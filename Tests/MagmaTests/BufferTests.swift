@@ -6,7 +6,7 @@ import MagmaProtocol
 import SoftGPU
 import Testing
 
-@Suite struct BufferTests {
+@Suite(.timeLimit(.minutes(1))) struct BufferTests {
     @Test func buffersRoundUpToPagesAndHaveDistinctIds() throws {
         let connection = try Device.open(.embedded).createConnection()
         let page = UInt64(SharedMemory.pageSize)

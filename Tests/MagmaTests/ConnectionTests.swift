@@ -3,7 +3,7 @@ import MagmaProtocol
 import SoftGPU
 import Testing
 
-@Suite struct ConnectionTests {
+@Suite(.timeLimit(.minutes(1))) struct ConnectionTests {
     @Test func connectionStartsHealthy() throws {
         let connection = try Device.open(.embedded).createConnection()
         #expect(connection.error == nil)

@@ -3,7 +3,7 @@ import MagmaProtocol
 import SoftGPU
 import Testing
 
-@Suite struct DeviceTests {
+@Suite(.timeLimit(.minutes(1))) struct DeviceTests {
     @Test func queriesReturnTheDriversIdentity() throws {
         let device = try Device.open(.embedded)
         #expect(try device.queryValue(.vendorId) == SoftGPUIdentity.vendorId)

@@ -4,7 +4,7 @@ import MagmaProtocol
 import SoftGPU
 import Testing
 
-@Suite struct ExecutionTests {
+@Suite(.timeLimit(.minutes(3))) struct ExecutionTests {
     @Test func fillCopyAndTimestamp() throws {
         let session = try GPUSession()
         let (a, aAddress) = try session.mappedBuffer(size: 3 * 4096)

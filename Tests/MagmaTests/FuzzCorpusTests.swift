@@ -4,7 +4,7 @@ import Testing
 
 /// The committed fuzz corpora (seeds and every crash the fuzzers ever found) replayed through the
 /// fuzz targets on every test run: none may trap.
-@Suite struct FuzzCorpusTests {
+@Suite(.timeLimit(.minutes(1))) struct FuzzCorpusTests {
     private let corpus = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appending(path: "Fuzz/corpus")
 

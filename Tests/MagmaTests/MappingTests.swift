@@ -6,7 +6,7 @@ import Testing
 
 /// Map/unmap validation: each bad request closes its connection with INVALID_ARGS, seen at
 /// flush, and never disturbs another connection.
-@Suite struct MappingTests {
+@Suite(.timeLimit(.minutes(1))) struct MappingTests {
     static let page = UInt64(SharedMemory.pageSize)
 
     /// Runs `bad` on a fresh connection and checks the rejection is INVALID_ARGS and sticky.

@@ -6,7 +6,7 @@ import Testing
 
 /// In-flight ownership, GPU faults and isolation: a misbehaving connection is closed with a
 /// typed status, and every other connection keeps working.
-@Suite struct OwnershipAndFaultTests {
+@Suite(.timeLimit(.minutes(1))) struct OwnershipAndFaultTests {
     /// A session whose engine is held by a spinning program until `release()`.
     struct HeldEngine {
         let session: GPUSession
@@ -156,7 +156,7 @@ import Testing
 }
 
 /// Every id, offset and semaphore of an execute request is validated by the system.
-@Suite struct ExecuteValidationTests {
+@Suite(.timeLimit(.minutes(1))) struct ExecuteValidationTests {
     func expectExecuteRejected(_ makeDescriptor: (GPUSession, Buffer) throws -> CommandDescriptor) throws {
         let session = try GPUSession()
         var stream = CommandStream()

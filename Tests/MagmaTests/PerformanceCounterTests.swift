@@ -6,7 +6,7 @@ import Testing
 
 /// SoftGPU's performance counters through Magma's calls: exact counts, clearing, pools, and
 /// access only for clients allowed to read them.
-@Suite struct PerformanceCounterTests {
+@Suite(.timeLimit(.minutes(1))) struct PerformanceCounterTests {
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 
     /// Dumps every counter into a new pool range and returns the values in counter order.

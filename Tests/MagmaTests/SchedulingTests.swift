@@ -6,7 +6,7 @@ import Testing
 
 /// SoftGPU's scheduler: time slices between contexts of equal priority, preemption by higher
 /// priorities, and preempted work that resumes exactly where it stopped.
-@Suite struct SchedulingTests {
+@Suite(.timeLimit(.minutes(3))) struct SchedulingTests {
     private func device(timeSlice: UInt64 = 2_000_000, watchdog: UInt64 = 10_000_000_000) throws -> Device {
         try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(
             watchdogNanoseconds: watchdog, timeSliceNanoseconds: timeSlice))))

@@ -5,7 +5,7 @@ import MagmaProtocol
 import SoftGPU
 import Testing
 
-@Suite struct SemaphoreAndPollTests {
+@Suite(.timeLimit(.minutes(1))) struct SemaphoreAndPollTests {
     @Test func signalResetAndIds() throws {
         let connection = try Device.open(.embedded).createConnection()
         let semaphore = try connection.createSemaphore()
@@ -77,7 +77,7 @@ import Testing
             usleep(20_000)
             semaphore.signal()
         }
-        #expect(try Poll.wait([.semaphore(semaphore)], timeoutNanoseconds: Poller.forever) == [true])
+        #expect(try Poll.wait([.semaphore(semaphore)], timeoutNanoseconds: 30_000_000_000) == [true])
     }
 
     @Test func pollOnTheNotificationChannel() throws {

@@ -16,7 +16,8 @@ enum BuiltExecutables {
         return url
     }
 
-    /// Runs `magmactl` with `arguments` to completion; returns its status and standard output.
+    /// Runs `magmactl` with `arguments` to completion, at most a minute; returns its status and
+    /// standard output (and why it was killed if it was).
     static func runMagmactl(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = try url("magmactl")
@@ -25,9 +26,10 @@ enum BuiltExecutables {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        let deadline = ProcessDeadline(process, seconds: 60)
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let killed = deadline.wait(for: process)
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self) + (killed.map { "\n\($0)" } ?? ""))
     }
 }
 
@@ -49,10 +51,10 @@ final class Daemon {
         }
     }
 
-    /// SIGTERM, then the exit status.
+    /// SIGTERM, then the exit status (SIGKILL's if magmad has not exited 10 s later).
     func stop() -> Int32 {
         kill(pid, SIGTERM)
-        process.waitUntilExit()
+        if let killed = ProcessDeadline(process, seconds: 10).wait(for: process) { Issue.record("\(killed)") }
         return process.terminationStatus
     }
 
@@ -79,7 +81,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
 }
 
 /// magmad as a real process, with real client processes.
-@Suite(.serialized) struct MagmadProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct MagmadProcessTests {
     @Test func infoAndDemoRunAgainstMagmad() throws {
         let daemon = try Daemon()
         let info = try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath])

@@ -7,7 +7,7 @@ import SoftGPU
 import Testing
 
 /// Clients that vanish and servers that die: nothing leaks, nothing hangs.
-@Suite(.serialized) struct SocketLifetimeTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct SocketLifetimeTests {
     @Test func aClientThatDisappearsMidSubmissionLeavesNothingBehind() throws {
         let server = try TestServer()
         let warmup = try server.session()

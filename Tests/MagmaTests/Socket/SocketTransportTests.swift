@@ -10,7 +10,7 @@ import Testing
 
 /// The socket transport against a real MagmaServer: the same API, results and errors as the
 /// embedded device, with every message through the generated codecs.
-@Suite struct SocketTransportTests {
+@Suite(.timeLimit(.minutes(1))) struct SocketTransportTests {
     @Test func queriesAnswerAsTheEmbeddedDevice() throws {
         let server = try TestServer()
         let device = try server.open()
