@@ -14,12 +14,19 @@ final class TestServer: Sendable {
     let directory: String
     let server: MagmaServer
 
+    convenience init(flowControl: FlowControlLimits = .standard, connectionLimits: ConnectionLimits = .untrusted, maxConnections: Int = 64,
+                     watchdogNanoseconds: UInt64 = 2_000_000_000) throws {
+        try self.init(flowControl: flowControl, connectionLimits: connectionLimits, maxConnections: maxConnections,
+                      softGPU: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds))
+    }
+
+    /// A server whose SoftGPU runs with `softGPU`.
     init(flowControl: FlowControlLimits = .standard, connectionLimits: ConnectionLimits = .untrusted, maxConnections: Int = 64,
-         watchdogNanoseconds: UInt64 = 2_000_000_000) throws {
+         softGPU: SoftGPUConfiguration) throws {
         directory = FileManager.default.temporaryDirectory.appending(path: "magma-test-\(UUID().uuidString.prefix(8))").path
         var logger = Logger(label: "test-magmad")
         logger.logLevel = .critical
-        let driver = SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds))
+        let driver = SoftGPUDriver(configuration: softGPU)
         server = MagmaServer(device: try SystemDevice(driver: driver, limits: flowControl),
                              configuration: .init(directory: directory, connectionLimits: connectionLimits,
                                                   maxConnections: maxConnections, logger: logger))
