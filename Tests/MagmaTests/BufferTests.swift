@@ -3,10 +3,11 @@ import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct BufferTests {
+@Suite(.hangGuard) struct BufferTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.allCases) func buffersRoundUpToPagesAndHaveDistinctIds(_ backend: TestBackend) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Magma
+import MagmaTestSupport
 import Testing
 
 /// Runs a built executable to completion, at most two minutes; returns its status and output
@@ -22,7 +23,7 @@ func runExecutable(_ url: URL, _ arguments: [String], environment: [String: Stri
 /// The C API from C: Sources/magma-c-tests (the intent of Fuchsia's test_magma.cc and every
 /// status path) against the embedded device and against a server, and the example program
 /// compiled against libmagma.so.
-@Suite(.timeLimit(.minutes(3))) struct CABITests {
+@Suite(.hangGuard) struct CABITests {
     /// An empty runtime directory, so device enumeration finds only the embedded device.
     private func emptyRuntimeDirectory() -> String {
         let directory = FileManager.default.temporaryDirectory.appending(path: "magma-c-\(UUID().uuidString.prefix(8))").path

@@ -1,9 +1,10 @@
 import Magma
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct ConnectionTests {
+@Suite(.hangGuard) struct ConnectionTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.allCases) func connectionStartsHealthy(_ backend: TestBackend) throws {

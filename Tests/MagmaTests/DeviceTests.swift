@@ -1,9 +1,10 @@
 import Magma
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct DeviceTests {
+@Suite(.hangGuard) struct DeviceTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.allCases) func queriesReturnTheDriversIdentity(_ backend: TestBackend) throws {

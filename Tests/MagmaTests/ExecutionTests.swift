@@ -1,10 +1,11 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.timeLimit(.minutes(3))) struct ExecutionTests {
+@Suite(.hangGuard) struct ExecutionTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.allCases) func fillCopyAndTimestamp(_ backend: TestBackend) throws {

@@ -1,12 +1,13 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// Map/unmap validation: each bad request closes its connection with INVALID_ARGS, seen at
 /// flush, and never disturbs another connection.
-@Suite(.timeLimit(.minutes(1))) struct MappingTests {
+@Suite(.hangGuard) struct MappingTests {
     let devices = TestDevices()
 
     static let page = UInt64(SharedMemory.pageSize)

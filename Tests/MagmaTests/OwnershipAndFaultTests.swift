@@ -1,12 +1,13 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// In-flight ownership, GPU faults and isolation: a misbehaving connection is closed with a
 /// typed status, and every other connection keeps working.
-@Suite(.timeLimit(.minutes(1))) struct OwnershipAndFaultTests {
+@Suite(.hangGuard) struct OwnershipAndFaultTests {
     let devices = TestDevices()
 
     /// A session whose engine is held by a spinning program until `release()`.
@@ -158,7 +159,7 @@ import Testing
 }
 
 /// Every id, offset and semaphore of an execute request is validated by the system.
-@Suite(.timeLimit(.minutes(1))) struct ExecuteValidationTests {
+@Suite(.hangGuard) struct ExecuteValidationTests {
     let devices = TestDevices()
 
     func expectExecuteRejected(on backend: TestBackend, _ makeDescriptor: (GPUSession, Buffer) throws -> CommandDescriptor) throws {

@@ -2,10 +2,11 @@ import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct SemaphoreAndPollTests {
+@Suite(.hangGuard) struct SemaphoreAndPollTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.allCases) func signalResetAndIds(_ backend: TestBackend) throws {

@@ -1,10 +1,11 @@
 @testable import Magma
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// The parameterized behaviour tests are only as good as their backends: each is what it says,
 /// and a test's server goes away with it.
-@Suite(.timeLimit(.minutes(1))) struct TestBackendTests {
+@Suite(.hangGuard) struct TestBackendTests {
     @Test func eachBackendIsWhatItSays() throws {
         let devices = TestDevices()
         #expect(try devices.open(.embedded).createConnection().transport is InProcessConnectionTransport)

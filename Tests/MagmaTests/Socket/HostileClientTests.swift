@@ -4,6 +4,7 @@ import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import MagmaWire
 import SoftGPU
 import Testing
@@ -285,7 +286,7 @@ func memfdWithoutSeals() -> Int32 {
 /// Forty-nine attacks on one real magmad. Each must (a) close the attacker's connection with the
 /// documented status, (b) leave a well-behaved client's results right, and (c) leave no object or
 /// descriptor behind in the daemon.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct HostileClientTests {
+@Suite(.serialized, .hangGuard) struct HostileClientTests {
     @Test func theAttackListIsLongEnough() {
         #expect(hostileAttacks.count >= 40)
         #expect(Set(hostileAttacks.map(\.name)).count == hostileAttacks.count)

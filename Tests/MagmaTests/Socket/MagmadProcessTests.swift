@@ -81,7 +81,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
 }
 
 /// magmad as a real process, with real client processes.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct MagmadProcessTests {
+@Suite(.serialized, .hangGuard) struct MagmadProcessTests {
     @Test func infoAndDemoRunAgainstMagmad() throws {
         let daemon = try Daemon()
         let info = try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath])

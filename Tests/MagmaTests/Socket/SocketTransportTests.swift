@@ -4,6 +4,7 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaServer
 import MagmaSystem
+import MagmaTestSupport
 import MagmaWire
 import SoftGPU
 import Testing
@@ -12,7 +13,7 @@ import Testing
 /// flow control and epitaphs. The behaviours both transports share (buffers, mappings,
 /// execution, semaphores, faults, scheduling) run on both as tests parameterized over
 /// `TestBackend`.
-@Suite(.timeLimit(.minutes(1))) struct SocketTransportTests {
+@Suite(.hangGuard) struct SocketTransportTests {
     @Test func queriesAnswerAsTheEmbeddedDevice() throws {
         let server = try TestServer()
         let device = try server.open()
