@@ -87,13 +87,15 @@ let package = Package(
             name: "magmactl",
             dependencies: ["Magma", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // What several test targets share: seeded random numbers and the time limit of suites.
+        .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
-                           .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform"]),
-        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma"]),
+        .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform"]),
     ],

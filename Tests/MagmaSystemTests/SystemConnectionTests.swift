@@ -1,10 +1,11 @@
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
+import MagmaTestSupport
 import Testing
 
 /// MagmaSystem's rules, checked through a recording driver.
-@Suite struct SystemConnectionTests {
+@Suite(.hangGuard) struct SystemConnectionTests {
     let driver = RecordingDriver()
     let sink = RecordingSink()
     let device: SystemDevice

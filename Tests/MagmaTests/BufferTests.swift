@@ -3,12 +3,15 @@ import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite struct BufferTests {
-    @Test func buffersRoundUpToPagesAndHaveDistinctIds() throws {
-        let connection = try Device.open(.embedded).createConnection()
+@Suite(.hangGuard) struct BufferTests {
+    let devices = TestDevices()
+
+    @Test(arguments: TestBackend.allCases) func buffersRoundUpToPagesAndHaveDistinctIds(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let page = UInt64(SharedMemory.pageSize)
         let first = try connection.createBuffer(size: page + 16)
         let second = try connection.createBuffer(size: page + 16)
@@ -21,15 +24,15 @@ import Testing
         try connection.flush()
     }
 
-    @Test func zeroAndHugeSizesAreRejectedAtOnce() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func zeroAndHugeSizesAreRejectedAtOnce(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: 0) }
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: .max) }
         try connection.flush()
     }
 
-    @Test func doubleReleaseIsATypedError() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func doubleReleaseIsATypedError(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         try connection.release(buffer)
         expectStatus(.invalidArgs) { try connection.release(buffer) }
@@ -37,8 +40,8 @@ import Testing
         try connection.flush()
     }
 
-    @Test func infoReportsSizeAndCommitment() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func infoReportsSizeAndCommitment(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 64 * 1024)
         #expect(buffer.info.size == 64 * 1024)
         #expect(buffer.info.committedByteCount == 0)
@@ -52,8 +55,8 @@ import Testing
         try connection.flush()
     }
 
-    @Test func cachePolicyAndCleanCache() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func cachePolicyAndCleanCache(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 8192)
         #expect(buffer.cachePolicy == .cached)
         for policy in CachePolicy.allCases {
@@ -66,8 +69,8 @@ import Testing
         expectStatus(.invalidArgs) { try buffer.cleanCache(offset: .max, length: 2, operation: .clean) }
     }
 
-    @Test func namesAreKeptAndTruncated() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func namesAreKeptAndTruncated(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096, name: "vertices")
         #expect(buffer.name == "vertices")
         buffer.setName(String(repeating: "n", count: 100))
@@ -77,8 +80,8 @@ import Testing
         #expect(buffer.name.allSatisfy { $0 == "é" })
     }
 
-    @Test func manyHandlesFromOneBufferAllMapTheSameBytes() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func manyHandlesFromOneBufferAllMapTheSameBytes(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         buffer.contents.storeBytes(of: 0x1234_5678 as UInt32, as: UInt32.self)
         for _ in 0..<1000 {
@@ -89,8 +92,8 @@ import Testing
         }
     }
 
-    @Test func exportedBufferSharesMemoryWithAnotherConnection() throws {
-        let device = try Device.open(.embedded)
+    @Test(arguments: TestBackend.allCases) func exportedBufferSharesMemoryWithAnotherConnection(_ backend: TestBackend) throws {
+        let device = try devices.open(backend)
         let producer = try GPUSession(device: device)
         let consumer = try GPUSession(device: device)
         let (source, sourceAddress) = try producer.mappedBuffer(size: 8192)
@@ -113,8 +116,8 @@ import Testing
         #expect(copy.u32s(2048).allSatisfy { $0 == 0x5EED })
     }
 
-    @Test func importRejectsDescriptorsThatAreNotBuffers() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func importRejectsDescriptorsThatAreNotBuffers(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
         close(fds[1])
@@ -124,9 +127,9 @@ import Testing
         try connection.flush()
     }
 
-    @Test func unsealedMemfdIsRejected() throws {
+    @Test(arguments: TestBackend.allCases) func unsealedMemfdIsRejected(_ backend: TestBackend) throws {
         // A memfd whose size is not sealed could be truncated under the GPU.
-        let connection = try Device.open(.embedded).createConnection()
+        let connection = try devices.open(backend).createConnection()
         let fd = cmagma_memfd_create("unsealed")
         #expect(fd >= 0)
         #expect(ftruncate(fd, 4096) == 0)

@@ -1,9 +1,10 @@
 import Foundation
 import Magma
+import MagmaTestSupport
 import Testing
 
-/// Runs a built executable to completion; returns its status and output (standard output and
-/// error together).
+/// Runs a built executable to completion, at most two minutes; returns its status and output
+/// (standard output and error together, and why it was killed if it was).
 func runExecutable(_ url: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = url
@@ -13,15 +14,16 @@ func runExecutable(_ url: URL, _ arguments: [String], environment: [String: Stri
     process.standardOutput = output
     process.standardError = output
     try process.run()
+    let deadline = ProcessDeadline(process, seconds: 120)
     let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let killed = deadline.wait(for: process)
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self) + (killed.map { "\n\($0)" } ?? ""))
 }
 
 /// The C API from C: Sources/magma-c-tests (the intent of Fuchsia's test_magma.cc and every
 /// status path) against the embedded device and against a server, and the example program
 /// compiled against libmagma.so.
-@Suite struct CABITests {
+@Suite(.hangGuard) struct CABITests {
     /// An empty runtime directory, so device enumeration finds only the embedded device.
     private func emptyRuntimeDirectory() -> String {
         let directory = FileManager.default.temporaryDirectory.appending(path: "magma-c-\(UUID().uuidString.prefix(8))").path

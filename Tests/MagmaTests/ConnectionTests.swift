@@ -1,17 +1,20 @@
 import Magma
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite struct ConnectionTests {
-    @Test func connectionStartsHealthy() throws {
-        let connection = try Device.open(.embedded).createConnection()
+@Suite(.hangGuard) struct ConnectionTests {
+    let devices = TestDevices()
+
+    @Test(arguments: TestBackend.allCases) func connectionStartsHealthy(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         #expect(connection.error == nil)
         try connection.flush()
     }
 
-    @Test func contextsCreateAndRelease() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func contextsCreateAndRelease(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let first = try connection.createContext()
         try connection.flush()
         let second = try connection.createContext(priority: .low)
@@ -26,26 +29,27 @@ import Testing
         try connection.flush()
     }
 
+    /// Embedded only: socket clients are untrusted (SocketTransportTests checks they are refused).
     @Test func trustedInProcessClientsMayUseHighPriority() throws {
         let connection = try Device.open(.embedded).createConnection()
         _ = try connection.createContext(priority: .realtime)
         try connection.flush()
     }
 
-    @Test func notificationDescriptorIsStable() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func notificationDescriptorIsStable(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let handle = connection.notificationDescriptor
         #expect(handle >= 0)
         #expect(connection.notificationDescriptor == handle)
     }
 
-    @Test func readingAnEmptyNotificationChannelReturnsNothing() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func readingAnEmptyNotificationChannelReturnsNothing(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         #expect(try connection.readNotification() == nil)
     }
 
-    @Test func completionNotificationsCountSubmissionsInOrder() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func completionNotificationsCountSubmissionsInOrder(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (_, address) = try session.mappedBuffer(size: 4096)
         for pattern in 1...3 as ClosedRange<UInt32> {
             var stream = CommandStream()
@@ -59,8 +63,8 @@ import Testing
         #expect(sequences == [1, 2, 3])
     }
 
-    @Test func releasedConnectionRefusesRequests() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func releasedConnectionRefusesRequests(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         connection.release()
         expectStatus(.badState) { try connection.flush() }
         expectStatus(.badState) { _ = try connection.createBuffer(size: 4096) }
@@ -68,8 +72,8 @@ import Testing
         connection.release()  // idempotent
     }
 
-    @Test func objectsOfOneConnectionCannotBeUsedThroughAnother() throws {
-        let device = try Device.open(.embedded)
+    @Test(arguments: TestBackend.allCases) func objectsOfOneConnectionCannotBeUsedThroughAnother(_ backend: TestBackend) throws {
+        let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
         let buffer = try a.createBuffer(size: 4096)

@@ -1,11 +1,14 @@
 import Magma
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite struct DeviceTests {
-    @Test func queriesReturnTheDriversIdentity() throws {
-        let device = try Device.open(.embedded)
+@Suite(.hangGuard) struct DeviceTests {
+    let devices = TestDevices()
+
+    @Test(arguments: TestBackend.allCases) func queriesReturnTheDriversIdentity(_ backend: TestBackend) throws {
+        let device = try devices.open(backend)
         #expect(try device.queryValue(.vendorId) == SoftGPUIdentity.vendorId)
         #expect(try device.queryValue(.deviceId) == SoftGPUIdentity.deviceId)
         #expect(try device.queryValue(.vendorVersion) == SoftGPUIdentity.vendorVersion)
@@ -13,20 +16,20 @@ import Testing
         #expect(try device.queryValue(SoftGPUIdentity.queryWaveWidth) == 32)
     }
 
-    @Test func maximumInflightParamsPackMessagesAndMegabytes() throws {
-        let value = try Device.open(.embedded).queryValue(.maximumInflightParams)
+    @Test(arguments: TestBackend.allCases) func maximumInflightParamsPackMessagesAndMegabytes(_ backend: TestBackend) throws {
+        let value = try devices.open(backend).queryValue(.maximumInflightParams)
         #expect(value >> 32 == 1000)
         #expect(value & 0xFFFF_FFFF == 100)
     }
 
-    @Test func unknownQueryIsInvalidArgs() throws {
-        let device = try Device.open(.embedded)
+    @Test(arguments: TestBackend.allCases) func unknownQueryIsInvalidArgs(_ backend: TestBackend) throws {
+        let device = try devices.open(backend)
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 4)) }
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 99_999)) }
     }
 
-    @Test func totalTimeIsABufferResultThatGrowsWithWork() throws {
-        let device = try Device.open(.inProcess(SoftGPUDriver()))
+    @Test(arguments: TestBackend.allCases) func totalTimeIsABufferResultThatGrowsWithWork(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration())
         expectStatus(.invalidArgs) { _ = try device.queryValue(.totalTime) }
         let before = try device.totalTime()
         let session = try GPUSession(device: device)

@@ -1,12 +1,15 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite struct ExecutionTests {
-    @Test func fillCopyAndTimestamp() throws {
-        let session = try GPUSession()
+@Suite(.hangGuard) struct ExecutionTests {
+    let devices = TestDevices()
+
+    @Test(arguments: TestBackend.allCases) func fillCopyAndTimestamp(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (a, aAddress) = try session.mappedBuffer(size: 3 * 4096)
         let (b, bAddress) = try session.mappedBuffer(size: 3 * 4096)
         let (clock, clockAddress) = try session.mappedBuffer(size: 4096)
@@ -27,8 +30,8 @@ import Testing
         #expect(stamp >= before && stamp <= Clock.monotonicNanoseconds())
     }
 
-    @Test func vectorAddOfAMillionElements() throws {
-        let session = try GPUSession(device: try heavyWorkDevice())
+    @Test(arguments: TestBackend.allCases) func vectorAddOfAMillionElements(_ backend: TestBackend) throws {
+        let session = try devices.session(backend, own: .heavyWork)
         let count = 1 << 20
         let (stream, z) = try session.vectorAdd(count: count, x: { Float($0) * 0.5 }, y: { _ in 3 })
         try session.run(stream)
@@ -38,8 +41,8 @@ import Testing
         #expect(mismatches == 0)
     }
 
-    @Test func reductionSumsEveryElementExactlyOnce() throws {
-        let session = try GPUSession(device: try heavyWorkDevice())
+    @Test(arguments: TestBackend.allCases) func reductionSumsEveryElementExactlyOnce(_ backend: TestBackend) throws {
+        let session = try devices.session(backend, own: .heavyWork)
         let count = 100_003  // not a multiple of the wave or workgroup size
         let (input, inputAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
         let (total, totalAddress) = try session.mappedBuffer(size: 4096)
@@ -57,8 +60,8 @@ import Testing
         #expect(total.u32(at: 0) == expected)
     }
 
-    @Test func workWaitsForItsSemaphoresAndResetsThem() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func workWaitsForItsSemaphoresAndResetsThem(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         let gate = try session.connection.createSemaphore()
         let done = try session.connection.createSemaphore()
@@ -74,8 +77,8 @@ import Testing
         #expect(done.isSignaled, "polling does not reset")
     }
 
-    @Test func oneContextRunsInSubmissionOrderBehindAWait() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func oneContextRunsInSubmissionOrderBehindAWait(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         let gate = try session.connection.createSemaphore()
         let done = try session.connection.createSemaphore()
@@ -91,8 +94,8 @@ import Testing
         #expect(target.u32(at: 0) == 2)
     }
 
-    @Test func otherContextsAreNotBlockedByAWait() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func otherContextsAreNotBlockedByAWait(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let other = try session.connection.createContext()
         let (target, address) = try session.mappedBuffer(size: 4096)
         let gate = try session.connection.createSemaphore()
@@ -109,8 +112,8 @@ import Testing
         gate.signal()
     }
 
-    @Test func oneShotImportsAreNotResetByWaits() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func oneShotImportsAreNotResetByWaits(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (_, address) = try session.mappedBuffer(size: 4096)
         let original = try session.connection.createSemaphore()
         let oneShot = try session.connection.importSemaphore(try original.export(), flags: .oneShot)
@@ -123,8 +126,8 @@ import Testing
         #expect(original.isSignaled, "a one-shot wait leaves the shared semaphore signaled")
     }
 
-    @Test func inlineCommandsRunAndSignalTheirSemaphores() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func inlineCommandsRunAndSignalTheirSemaphores(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 64 * 1024)
         let done = try session.connection.createSemaphore()
         // 200 fills of 32 bytes each: more than one 2 KiB message's worth.
@@ -140,8 +143,8 @@ import Testing
         #expect(target.u32s(200) == (1...200).map(UInt32.init))
     }
 
-    @Test func multipleCommandBuffersRunInOrder() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func multipleCommandBuffersRunInOrder(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         var first = CommandStream()
         first.fill(address: address, size: 8, pattern: 1)
@@ -161,6 +164,7 @@ import Testing
         #expect(target.u32s(2) == [1, 2])
     }
 
+    /// Embedded only: a priority above medium needs a trusted client, and socket clients never are.
     @Test func higherPriorityContextsRunFirst() throws {
         let device = try Device.open(.inProcess(SoftGPUDriver()))
         let session = try GPUSession(device: device, priority: .low)

@@ -1,10 +1,11 @@
 import Foundation
 import FuzzTargets
+import MagmaTestSupport
 import Testing
 
 /// The committed fuzz corpora (seeds and every crash the fuzzers ever found) replayed through the
 /// fuzz targets on every test run: none may trap.
-@Suite struct FuzzCorpusTests {
+@Suite(.hangGuard) struct FuzzCorpusTests {
     private let corpus = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appending(path: "Fuzz/corpus")
 

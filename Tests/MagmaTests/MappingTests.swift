@@ -1,17 +1,21 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// Map/unmap validation: each bad request closes its connection with INVALID_ARGS, seen at
 /// flush, and never disturbs another connection.
-@Suite struct MappingTests {
+@Suite(.hangGuard) struct MappingTests {
+    let devices = TestDevices()
+
     static let page = UInt64(SharedMemory.pageSize)
 
-    /// Runs `bad` on a fresh connection and checks the rejection is INVALID_ARGS and sticky.
-    func expectRejected(_ status: MagmaStatus = .invalidArgs, _ bad: (Connection, Buffer) throws -> Void) throws {
-        let device = try Device.open(.embedded)
+    /// Runs `bad` on a fresh connection on `backend` and checks the rejection is INVALID_ARGS
+    /// and sticky.
+    func expectRejected(on backend: TestBackend, _ status: MagmaStatus = .invalidArgs, _ bad: (Connection, Buffer) throws -> Void) throws {
+        let device = try devices.open(backend)
         let bystander = try GPUSession(device: device)
         let connection = try device.createConnection()
         let buffer = try connection.createBuffer(size: 2 * Self.page)
@@ -27,8 +31,8 @@ import Testing
         #expect(target.u32(at: 0) == 9)
     }
 
-    @Test func mapAndUnmap() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func mapAndUnmap(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: Self.page)
         try connection.map(buffer, at: 0x1000, flags: .read)
         try connection.flush()
@@ -38,76 +42,76 @@ import Testing
         try connection.flush()
     }
 
-    @Test func offsetBeyondTheBuffer() throws {
-        try expectRejected { c, b in try c.map(b, at: 0, offset: 1024 * Self.page, length: Self.page, flags: .read) }
+    @Test(arguments: TestBackend.allCases) func offsetBeyondTheBuffer(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0, offset: 1024 * Self.page, length: Self.page, flags: .read) }
     }
 
-    @Test func lengthBeyondTheBuffer() throws {
-        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: Self.page, length: 2 * Self.page, flags: .read) }
+    @Test(arguments: TestBackend.allCases) func lengthBeyondTheBuffer(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: Self.page, length: 2 * Self.page, flags: .read) }
     }
 
-    @Test func offsetPlusLengthOverflows() throws {
-        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: UInt64.max - Self.page + 1, length: 2 * Self.page, flags: .read) }
+    @Test(arguments: TestBackend.allCases) func offsetPlusLengthOverflows(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: UInt64.max - Self.page + 1, length: 2 * Self.page, flags: .read) }
     }
 
-    @Test func overlappingMappings() throws {
-        try expectRejected { c, b in
+    @Test(arguments: TestBackend.allCases) func overlappingMappings(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in
             try c.map(b, at: 0x10000, flags: .read)
             let other = try c.createBuffer(size: 2 * Self.page)
             try c.map(other, at: 0x10000 + Self.page, flags: .read)
         }
     }
 
-    @Test func overlapFromBelow() throws {
-        try expectRejected { c, b in
+    @Test(arguments: TestBackend.allCases) func overlapFromBelow(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in
             try c.map(b, at: 0x10000 + Self.page, flags: .read)
             let other = try c.createBuffer(size: 2 * Self.page)
             try c.map(other, at: 0x10000, flags: .read)
         }
     }
 
-    @Test func misalignedAddressOffsetOrLength() throws {
-        try expectRejected { c, b in try c.map(b, at: 0x10010, flags: .read) }
-        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: 16, length: Self.page, flags: .read) }
-        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: 0, length: 100, flags: .read) }
+    @Test(arguments: TestBackend.allCases) func misalignedAddressOffsetOrLength(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10010, flags: .read) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: 16, length: Self.page, flags: .read) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: 0, length: 100, flags: .read) }
     }
 
-    @Test func zeroLengthAndNoAccessFlags() throws {
-        try expectRejected { c, b in try c.map(b, at: 0x10000, offset: 0, length: 0, flags: .read) }
-        try expectRejected { c, b in try c.map(b, at: 0x10000, flags: []) }
-        try expectRejected { c, b in try c.map(b, at: 0x10000, flags: .growable) }
-        try expectRejected { c, b in try c.map(b, at: 0x10000, flags: MapFlags(rawValue: 0x10 | 1)) }
+    @Test(arguments: TestBackend.allCases) func zeroLengthAndNoAccessFlags(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: 0, length: 0, flags: .read) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, flags: []) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, flags: .growable) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, flags: MapFlags(rawValue: 0x10 | 1)) }
     }
 
-    @Test func addressesBeyondTheAddressSpace() throws {
-        try expectRejected { c, b in try c.map(b, at: 1 << 48, flags: .read) }
-        try expectRejected { c, b in try c.map(b, at: (1 << 48) - Self.page, flags: .read) }
-        try expectRejected { c, b in try c.map(b, at: UInt64.max - Self.page + 1, flags: .read) }
+    @Test(arguments: TestBackend.allCases) func addressesBeyondTheAddressSpace(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.map(b, at: 1 << 48, flags: .read) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: (1 << 48) - Self.page, flags: .read) }
+        try expectRejected(on: backend) { c, b in try c.map(b, at: UInt64.max - Self.page + 1, flags: .read) }
     }
 
-    @Test func unmapOfNothingOrOfTheWrongBuffer() throws {
-        try expectRejected { c, b in try c.unmap(b, at: 0x10000) }
-        try expectRejected { c, b in
+    @Test(arguments: TestBackend.allCases) func unmapOfNothingOrOfTheWrongBuffer(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.unmap(b, at: 0x10000) }
+        try expectRejected(on: backend) { c, b in
             try c.map(b, at: 0x10000, flags: .read)
             let other = try c.createBuffer(size: Self.page)
             try c.unmap(other, at: 0x10000)
         }
     }
 
-    @Test func rangeOpsOutOfRangeOrOnUnknownOps() throws {
-        try expectRejected { c, b in try c.perform(.populateTables, on: b, offset: Self.page, length: 2 * Self.page) }
-        try expectRejected { c, b in try c.perform(.depopulateTables, on: b, offset: 0, length: 0) }
+    @Test(arguments: TestBackend.allCases) func rangeOpsOutOfRangeOrOnUnknownOps(_ backend: TestBackend) throws {
+        try expectRejected(on: backend) { c, b in try c.perform(.populateTables, on: b, offset: Self.page, length: 2 * Self.page) }
+        try expectRejected(on: backend) { c, b in try c.perform(.depopulateTables, on: b, offset: 0, length: 0) }
     }
 
-    @Test func vendorMapFlagsAreAccepted() throws {
-        let connection = try Device.open(.embedded).createConnection()
+    @Test(arguments: TestBackend.allCases) func vendorMapFlagsAreAccepted(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: Self.page)
         try connection.map(buffer, at: 0x1000, flags: MapFlags(rawValue: MapFlags.read.rawValue | 1 << 16))
         try connection.flush()
     }
 
-    @Test func oneMemoryMappedManyTimesThroughImports() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func oneMemoryMappedManyTimesThroughImports(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let connection = session.connection
         let original = try connection.createBuffer(size: Self.page)
         original.contents.storeBytes(of: 0xFEED as UInt32, as: UInt32.self)
@@ -135,8 +139,8 @@ import Testing
         try connection.flush()
     }
 
-    @Test func depopulatedPagesFaultUntilRepopulated() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func depopulatedPagesFaultUntilRepopulated(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (source, sourceAddress) = try session.mappedBuffer(size: 2 * Self.page)
         let (target, targetAddress) = try session.mappedBuffer(size: Self.page)
         source.contents.storeBytes(of: 77 as UInt32, toByteOffset: Int(Self.page), as: UInt32.self)
@@ -155,8 +159,8 @@ import Testing
                                   reason: GpuFault.Reason.notMapped.rawValue)])
     }
 
-    @Test func growableMappingsFillOnFirstTouch() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func growableMappingsFillOnFirstTouch(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let buffer = try session.connection.createBuffer(size: 4 * Self.page)
         let address = session.reserveAddress(buffer.size)
         try session.connection.map(buffer, at: address, flags: [.read, .write, .growable])

@@ -1,12 +1,15 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// In-flight ownership, GPU faults and isolation: a misbehaving connection is closed with a
 /// typed status, and every other connection keeps working.
-@Suite struct OwnershipAndFaultTests {
+@Suite(.hangGuard) struct OwnershipAndFaultTests {
+    let devices = TestDevices()
+
     /// A session whose engine is held by a spinning program until `release()`.
     struct HeldEngine {
         let session: GPUSession
@@ -37,8 +40,8 @@ import Testing
         #expect(target.u32s(1024).allSatisfy { $0 == 0x600D })
     }
 
-    @Test func releasingAnInFlightBufferKillsOnlyThatConnection() throws {
-        let device = try Device.open(.inProcess(SoftGPUDriver()))
+    @Test(arguments: TestBackend.allCases) func releasingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let (victim, _) = try session.mappedBuffer(size: 4096)
         let held = try HeldEngine(session, resources: [victim])
@@ -48,8 +51,8 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test func unmappingAnInFlightBufferKillsOnlyThatConnection() throws {
-        let device = try Device.open(.inProcess(SoftGPUDriver()))
+    @Test(arguments: TestBackend.allCases) func unmappingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let (victim, address) = try session.mappedBuffer(size: 4096)
         let held = try HeldEngine(session, resources: [victim])
@@ -59,8 +62,8 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test func buffersMayBeReleasedOnceTheirWorkCompletes() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func buffersMayBeReleasedOnceTheirWorkCompletes(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (buffer, address) = try session.mappedBuffer(size: 4096)
         var stream = CommandStream()
         stream.fill(address: address, size: 4096, pattern: 3)
@@ -70,8 +73,8 @@ import Testing
         try session.connection.flush()
     }
 
-    @Test func readingUnmappedMemoryFaultsAndKillsTheContext() throws {
-        let device = try Device.open(.inProcess(SoftGPUDriver()))
+    @Test(arguments: TestBackend.allCases) func readingUnmappedMemoryFaultsAndKillsTheContext(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let (_, target) = try session.mappedBuffer(size: 4096)
         var stream = CommandStream()
@@ -84,8 +87,8 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test func writingReadOnlyMemoryFaults() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func writingReadOnlyMemoryFaults(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let (readOnly, address) = try session.mappedBuffer(size: 4096, flags: .read)
         var stream = CommandStream()
         stream.fill(address: address, size: 4, pattern: 1)
@@ -96,8 +99,8 @@ import Testing
                                                              reason: GpuFault.Reason.permission.rawValue)))
     }
 
-    @Test func programsNeedExecutePermission() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func programsNeedExecutePermission(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let bytes = try Assembler.assembleBytes(Kernels.vectorAddF32)
         let (_, address) = try session.upload(bytes, flags: [.read, .write])
         var stream = CommandStream()
@@ -106,15 +109,15 @@ import Testing
         #expect(awaitError(session.connection)?.status == .contextKilled)
     }
 
-    @Test func malformedCommandsKillTheContext() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func malformedCommandsKillTheContext(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         try session.connection.executeInline(on: session.context, [InlineCommand(data: [0xFF, 0, 0, 0, 8, 0, 0, 0])])
         #expect(awaitError(session.connection)?.status == .contextKilled)
         #expect(try session.notifications() == [.illegalCommand(sequence: 1)])
     }
 
-    @Test func aGPUProgramCannotReadAnotherConnectionsMemory() throws {
-        let device = try Device.open(.inProcess(SoftGPUDriver()))
+    @Test(arguments: TestBackend.allCases) func aGPUProgramCannotReadAnotherConnectionsMemory(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration())
         let owner = try GPUSession(device: device)
         let thief = try GPUSession(device: device)
         let (secret, secretAddress) = try owner.mappedBuffer(size: 4096)
@@ -142,8 +145,8 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test func theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning() throws {
-        let device = try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: 200_000_000))))
+    @Test(arguments: TestBackend.allCases) func theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration(watchdogNanoseconds: 200_000_000))
         let runaway = try GPUSession(device: device)
         let program = try runaway.loadProgram(Kernels.infiniteLoop)
         var stream = CommandStream()
@@ -156,9 +159,11 @@ import Testing
 }
 
 /// Every id, offset and semaphore of an execute request is validated by the system.
-@Suite struct ExecuteValidationTests {
-    func expectExecuteRejected(_ makeDescriptor: (GPUSession, Buffer) throws -> CommandDescriptor) throws {
-        let session = try GPUSession()
+@Suite(.hangGuard) struct ExecuteValidationTests {
+    let devices = TestDevices()
+
+    func expectExecuteRejected(on backend: TestBackend, _ makeDescriptor: (GPUSession, Buffer) throws -> CommandDescriptor) throws {
+        let session = try devices.session(backend)
         var stream = CommandStream()
         stream.end()
         let commands = try session.connection.createBuffer(size: 4096)
@@ -171,68 +176,68 @@ import Testing
         BufferRange(bufferId: buffer.id, offset: offset, length: length ?? buffer.size)
     }
 
-    @Test func resourceIndexOutOfRange() throws {
-        try expectExecuteRejected { _, commands in
+    @Test(arguments: TestBackend.allCases) func resourceIndexOutOfRange(_ backend: TestBackend) throws {
+        try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 1, startOffset: 0)])
         }
     }
 
-    @Test func startOffsetOutsideTheResource() throws {
-        try expectExecuteRejected { _, commands in
+    @Test(arguments: TestBackend.allCases) func startOffsetOutsideTheResource(_ backend: TestBackend) throws {
+        try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 4096)])
         }
     }
 
-    @Test func resourceRangeBeyondItsBuffer() throws {
-        try expectExecuteRejected { _, commands in
+    @Test(arguments: TestBackend.allCases) func resourceRangeBeyondItsBuffer(_ backend: TestBackend) throws {
+        try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands, offset: 8, length: 4096)], commandBuffers: [])
         }
-        try expectExecuteRejected { _, commands in
+        try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands, offset: .max, length: 2)], commandBuffers: [])
         }
     }
 
-    @Test func unknownResourceBuffer() throws {
-        try expectExecuteRejected { _, _ in
+    @Test(arguments: TestBackend.allCases) func unknownResourceBuffer(_ backend: TestBackend) throws {
+        try expectExecuteRejected(on: backend) { _, _ in
             CommandDescriptor(resources: [BufferRange(bufferId: 0xDEAD_0000, offset: 0, length: 8)], commandBuffers: [])
         }
     }
 
-    @Test func unknownWaitOrSignalSemaphore() throws {
-        try expectExecuteRejected { _, commands in
+    @Test(arguments: TestBackend.allCases) func unknownWaitOrSignalSemaphore(_ backend: TestBackend) throws {
+        try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
                               waitSemaphores: [0xBAD])
         }
-        try expectExecuteRejected { _, commands in
+        try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
                               signalSemaphores: [0xBAD])
         }
     }
 
-    @Test func releasedSemaphoreIsUnknown() throws {
-        try expectExecuteRejected { session, commands in
+    @Test(arguments: TestBackend.allCases) func releasedSemaphoreIsUnknown(_ backend: TestBackend) throws {
+        try expectExecuteRejected(on: backend) { session, commands in
             let semaphore = try session.connection.createSemaphore()
             try session.connection.release(semaphore)
             return CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [], signalSemaphores: [semaphore.id])
         }
     }
 
-    @Test func emptyInlineCommand() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func emptyInlineCommand(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         try session.connection.executeInline(on: session.context, [InlineCommand(data: [])])
         expectStatus(.invalidArgs) { try session.connection.flush() }
     }
 
-    @Test func releasedContext() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func releasedContext(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let context = try session.connection.createContext()
         try session.connection.release(context)
         expectStatus(.invalidArgs) { try session.connection.execute(on: context, CommandDescriptor(resources: [], commandBuffers: [])) }
         try session.connection.flush()
     }
 
-    @Test func semaphoreOnlySubmissionSignalsAfterItsWaits() throws {
-        let session = try GPUSession()
+    @Test(arguments: TestBackend.allCases) func semaphoreOnlySubmissionSignalsAfterItsWaits(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let gate = try session.connection.createSemaphore()
         let done = try session.connection.createSemaphore()
         try session.connection.execute(on: session.context, CommandDescriptor(resources: [], commandBuffers: [],

@@ -1,12 +1,13 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// SoftGPU's performance counters through Magma's calls: exact counts, clearing, pools, and
 /// access only for clients that present the device's token.
-@Suite struct PerformanceCounterTests {
+@Suite(.hangGuard) struct PerformanceCounterTests {
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 
     /// Dumps every counter into a new pool range and returns the values in counter order.

@@ -1,15 +1,17 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// SoftGPU's scheduler: time slices between contexts of equal priority, preemption by higher
 /// priorities, and preempted work that resumes exactly where it stopped.
-@Suite struct SchedulingTests {
-    private func device(timeSlice: UInt64 = 2_000_000, watchdog: UInt64 = 10_000_000_000) throws -> Device {
-        try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(
-            watchdogNanoseconds: watchdog, timeSliceNanoseconds: timeSlice))))
+@Suite(.hangGuard) struct SchedulingTests {
+    let devices = TestDevices()
+
+    private func device(on backend: TestBackend, timeSlice: UInt64 = 2_000_000, watchdog: UInt64 = 10_000_000_000) throws -> Device {
+        try devices.open(backend, own: SoftGPUConfiguration(watchdogNanoseconds: watchdog, timeSliceNanoseconds: timeSlice))
     }
 
     /// Submits a program that spins until the u32 at `flagAddress` is non-zero.
@@ -35,21 +37,22 @@ import Testing
         try session.waitFor(spinning)
     }
 
-    @Test func timeSlicesLetAnotherContextRunWhileOneSpins() throws {
-        let session = try GPUSession(device: try device())
+    @Test(arguments: TestBackend.allCases) func timeSlicesLetAnotherContextRunWhileOneSpins(_ backend: TestBackend) throws {
+        let session = try GPUSession(device: try device(on: backend))
         let started = Clock.monotonicNanoseconds()
         try spinAndRelease(session, from: try session.connection.createContext())
         #expect(Clock.monotonicNanoseconds() - started < 2_000_000_000)
     }
 
+    /// Embedded only: a priority above medium needs a trusted client, and socket clients never are.
     @Test func higherPriorityPreemptsRunningWorkAtOnce() throws {
         // A 10 s slice: only priority preemption can let the releasing work run.
-        let session = try GPUSession(device: try device(timeSlice: 10_000_000_000), priority: .low)
+        let session = try GPUSession(device: try device(on: .embedded, timeSlice: 10_000_000_000), priority: .low)
         try spinAndRelease(session, from: try session.connection.createContext(priority: .high), releaseTimeout: 2_000_000_000)
     }
 
-    @Test func withoutASliceEndEqualPrioritiesWaitAndTheWatchdogStopsTheSpinner() throws {
-        let device = try device(timeSlice: 10_000_000_000, watchdog: 300_000_000)
+    @Test(arguments: TestBackend.allCases) func withoutASliceEndEqualPrioritiesWaitAndTheWatchdogStopsTheSpinner(_ backend: TestBackend) throws {
+        let device = try device(on: backend, timeSlice: 10_000_000_000, watchdog: 300_000_000)
         let spinner = try GPUSession(device: device)
         let bystander = try GPUSession(device: device)
         let (_, flagAddress) = try spinner.mappedBuffer(size: 4096)
@@ -59,8 +62,8 @@ import Testing
         #expect(awaitError(spinner.connection)?.status == .contextKilled)
     }
 
-    @Test func aPreemptedDispatchResumesAndFinishesCorrectly() throws {
-        let session = try GPUSession(device: try device(watchdog: 120_000_000_000))
+    @Test(arguments: TestBackend.allCases) func aPreemptedDispatchResumesAndFinishesCorrectly(_ backend: TestBackend) throws {
+        let session = try GPUSession(device: try device(on: backend, watchdog: 120_000_000_000))
         let other = try session.connection.createContext()
         let count = 1 << 20
         var (add, z) = try session.vectorAdd(count: count, x: { Float($0) }, y: { _ in 0.5 })

@@ -140,10 +140,10 @@ extension GPUSession {
     }
 }
 
-/// A device of its own for heavy work, with a watchdog long enough for sanitizer builds (which
-/// run SoftGPU's interpreter many times slower): the tests that use it are not about the watchdog.
-func heavyWorkDevice() throws -> Device {
-    try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: 120_000_000_000))))
+extension SoftGPUConfiguration {
+    /// For heavy work: a watchdog long enough for sanitizer builds (which run SoftGPU's
+    /// interpreter many times slower); the tests that use it are not about the watchdog.
+    static let heavyWork = SoftGPUConfiguration(watchdogNanoseconds: 120_000_000_000)
 }
 
 /// Waits until the connection reports an error (work faults arrive asynchronously).

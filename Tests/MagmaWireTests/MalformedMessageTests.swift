@@ -1,4 +1,5 @@
 import MagmaProtocol
+import MagmaTestSupport
 import MagmaWire
 import Testing
 
@@ -170,7 +171,7 @@ struct MalformedMessageTests {
 
     /// Random corruption of every sample: each result is a message or a typed error, never a trap.
     @Test func randomCorruptionNeverTraps() throws {
-        var random = SplitMix64(state: 0x5EED)
+        var random = SeededRandom(for: "randomCorruptionNeverTraps")   // a trap ends the run: the seed is printed first
         var decodedCount = 0
         var rejected = 0
         for message in SpecSamples.messages {
@@ -189,8 +190,8 @@ struct MalformedMessageTests {
                 }
             }
         }
-        #expect(decodedCount > 0)
-        #expect(rejected > 0)
+        #expect(decodedCount > 0, "\(random)")
+        #expect(rejected > 0, "\(random)")
     }
 
     private func decodeAny<M: WireMessage>(_: M, _ bytes: [UInt8], _ handles: [WireHandle]) throws(WireError) -> M {

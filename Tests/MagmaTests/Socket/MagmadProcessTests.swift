@@ -2,6 +2,7 @@ import Foundation
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// The built `magmad` and `magmactl` executables, next to the test bundle.
@@ -15,7 +16,8 @@ enum BuiltExecutables {
         return url
     }
 
-    /// Runs `magmactl` with `arguments` to completion; returns its status and standard output.
+    /// Runs `magmactl` with `arguments` to completion, at most a minute; returns its status and
+    /// standard output (and why it was killed if it was).
     static func runMagmactl(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = try url("magmactl")
@@ -24,9 +26,10 @@ enum BuiltExecutables {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        let deadline = ProcessDeadline(process, seconds: 60)
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let killed = deadline.wait(for: process)
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self) + (killed.map { "\n\($0)" } ?? ""))
     }
 }
 
@@ -48,10 +51,10 @@ final class Daemon {
         }
     }
 
-    /// SIGTERM, then the exit status.
+    /// SIGTERM, then the exit status (SIGKILL's if magmad has not exited 10 s later).
     func stop() -> Int32 {
         kill(pid, SIGTERM)
-        process.waitUntilExit()
+        if let killed = ProcessDeadline(process, seconds: 10).wait(for: process) { Issue.record("\(killed)") }
         return process.terminationStatus
     }
 
@@ -78,7 +81,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
 }
 
 /// magmad as a real process, with real client processes.
-@Suite(.serialized) struct MagmadProcessTests {
+@Suite(.serialized, .hangGuard) struct MagmadProcessTests {
     @Test func infoAndDemoRunAgainstMagmad() throws {
         let daemon = try Daemon()
         let info = try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath])
@@ -95,7 +98,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
         let daemon = try Daemon()
         #expect(try BuiltExecutables.runMagmactl(["demo", "--device", daemon.devicePath, "--elements", "65536"]).status == 0)
         let baseline = settledDescriptorCount(pid: daemon.pid)
-        var random = SystemRandomNumberGenerator()
+        var random = SeededRandom(for: "clientsKilledAtAnyMomentLeaveNoDescriptorsBehind")
         let delays = (0..<12).map { _ in UInt32.random(in: 0...600_000, using: &random) }   // random points of a busy session
         for delayMicroseconds in delays {
             let client = Process()
@@ -108,7 +111,7 @@ func settledDescriptorCount(pid: Int32) -> Int {
             client.waitUntilExit()
         }
         #expect(eventually { openDescriptorCount(pid: daemon.pid) == baseline },
-                "daemon descriptors: \(openDescriptorCount(pid: daemon.pid)), before the clients: \(baseline)")
+                "daemon descriptors: \(openDescriptorCount(pid: daemon.pid)), before the clients: \(baseline); kill points \(delays) µs, \(random)")
         #expect(try BuiltExecutables.runMagmactl(["info", "--device", daemon.devicePath]).status == 0, "the daemon still serves")
         #expect(daemon.stop() == 0)
     }

@@ -2,21 +2,23 @@ import Foundation
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// Many clients at once, for a bounded time, mixing valid work with requests the server must
 /// reject: every submission's completion arrives exactly once, and the server keeps serving.
-@Suite struct SoakTests {
+@Suite(.hangGuard) struct SoakTests {
     @Test func concurrentClientsGetEveryCompletionExactlyOnce() throws {
         let server = try TestServer()
         let clients = 6
         let deadline = Clock.monotonicNanoseconds() + 3_000_000_000
         let failures = Locked<[String]>([])
         let rejected = Locked(0)
+        let seeds = SeededRandom(for: "concurrentClientsGetEveryCompletionExactlyOnce")
         DispatchQueue.concurrentPerform(iterations: clients) { client in
             do {
-                var random = SystemRandomNumberGenerator()
+                var random = seeds.stream(client)
                 let session = try server.session()
                 let (target, address) = try session.mappedBuffer(size: 16 * 4096)
                 var submitted: UInt64 = 0
@@ -53,8 +55,8 @@ import Testing
                 failures.withLock { $0.append("client \(client): \(error)") }
             }
         }
-        #expect(failures.withLock { $0 } == [])
-        #expect(rejected.withLock { $0 } > 0)
+        #expect(failures.withLock { $0 } == [], "\(seeds)")
+        #expect(rejected.withLock { $0 } > 0, "\(seeds)")
         #expect(eventually { server.server.connectionCount == 0 })
     }
 }

@@ -3,11 +3,12 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaServer
+import MagmaTestSupport
 import SoftGPU
 import Testing
 
 /// Clients that vanish and servers that die: nothing leaks, nothing hangs.
-@Suite(.serialized) struct SocketLifetimeTests {
+@Suite(.serialized, .hangGuard) struct SocketLifetimeTests {
     @Test func aClientThatDisappearsMidSubmissionLeavesNothingBehind() throws {
         let server = try TestServer()
         let warmup = try server.session()

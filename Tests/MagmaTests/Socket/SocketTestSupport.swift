@@ -14,12 +14,19 @@ final class TestServer: Sendable {
     let directory: String
     let server: MagmaServer
 
+    convenience init(flowControl: FlowControlLimits = .standard, connectionLimits: ConnectionLimits = .untrusted, maxConnections: Int = 64,
+                     watchdogNanoseconds: UInt64 = 2_000_000_000) throws {
+        try self.init(flowControl: flowControl, connectionLimits: connectionLimits, maxConnections: maxConnections,
+                      softGPU: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds))
+    }
+
+    /// A server whose SoftGPU runs with `softGPU`.
     init(flowControl: FlowControlLimits = .standard, connectionLimits: ConnectionLimits = .untrusted, maxConnections: Int = 64,
-         watchdogNanoseconds: UInt64 = 2_000_000_000) throws {
+         softGPU: SoftGPUConfiguration) throws {
         directory = FileManager.default.temporaryDirectory.appending(path: "magma-test-\(UUID().uuidString.prefix(8))").path
         var logger = Logger(label: "test-magmad")
         logger.logLevel = .critical
-        let driver = SoftGPUDriver(configuration: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds))
+        let driver = SoftGPUDriver(configuration: softGPU)
         server = MagmaServer(device: try SystemDevice(driver: driver, limits: flowControl),
                              configuration: .init(directory: directory, connectionLimits: connectionLimits,
                                                   maxConnections: maxConnections, logger: logger))
@@ -55,7 +62,12 @@ func eventually(timeoutNanoseconds: UInt64 = 10_000_000_000, _ condition: () -> 
 }
 
 /// A client that speaks the wire protocol by hand, to send what the Swift API never would.
+/// Its sockets give up after `RawClient.timeoutSeconds`: a server that stops answering (or
+/// stops reading) fails the test instead of hanging it.
 struct RawClient {
+    /// How long one receive or send on a raw client's sockets may block.
+    static let timeoutSeconds = 10
+
     let device: MessageSocket
     let primary: MessageSocket
     let notification: MessageSocket
@@ -64,6 +76,7 @@ struct RawClient {
         device = try MessageSocket.connect(path: path)
         let (primaryClient, primaryServer) = try MessageSocket.pair()
         let (notificationClient, notificationServer) = try MessageSocket.pair()
+        for socket in [device, primaryClient, notificationClient] { try Self.bound(socket) }   // only the client's ends
         let connect = try DeviceProtocol.Connect(clientId: 99, primary: WireHandle(primaryServer.descriptor.rawValue),
                                                  notification: WireHandle(notificationServer.descriptor.rawValue)).encoded()
         try device.send(connect.bytes, descriptors: connect.handles.map(\.descriptor))
@@ -76,10 +89,28 @@ struct RawClient {
         try primary.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
     }
 
-    /// The next message from the server on the primary channel, or nil at its end.
+    /// The next message from the server on the primary channel, or nil at its end; TIMED_OUT
+    /// if the server neither sends nor closes within the timeout.
     func receive() throws -> PrimaryProtocol.ServerMessage? {
-        guard case .message(let bytes, let descriptors, _)? = try primary.receive(capacity: ProtocolLimits.maxMessageBytes) else { return nil }
+        let datagram: Datagram?
+        do {
+            datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes)
+        } catch {
+            guard error.code == EAGAIN || error.code == EWOULDBLOCK else { throw error }
+            throw MagmaError(.timedOut, "the server neither sent a message nor closed the primary channel within \(Self.timeoutSeconds) s")
+        }
+        guard case .message(let bytes, let descriptors, _)? = datagram else { return nil }
         return try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) }).message
+    }
+
+    /// Sets the receive and send timeouts of one of the client's sockets.
+    private static func bound(_ socket: MessageSocket) throws {
+        var limit = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            guard setsockopt(socket.descriptor.rawValue, SOL_SOCKET, option, &limit, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+                throw PlatformError(call: "setsockopt(SO_RCVTIMEO/SO_SNDTIMEO)")
+            }
+        }
     }
 
     /// Reads until the epitaph and the end of the channel; returns the epitaph's status.

@@ -4,13 +4,16 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaServer
 import MagmaSystem
+import MagmaTestSupport
 import MagmaWire
 import SoftGPU
 import Testing
 
-/// The socket transport against a real MagmaServer: the same API, results and errors as the
-/// embedded device, with every message through the generated codecs.
-@Suite struct SocketTransportTests {
+/// What only the socket transport has, against a real MagmaServer: its endpoints, trust, limits,
+/// flow control and epitaphs. The behaviours both transports share (buffers, mappings,
+/// execution, semaphores, faults, scheduling) run on both as tests parameterized over
+/// `TestBackend`.
+@Suite(.hangGuard) struct SocketTransportTests {
     @Test func queriesAnswerAsTheEmbeddedDevice() throws {
         let server = try TestServer()
         let device = try server.open()
@@ -22,40 +25,6 @@ import Testing
         #expect(time.monotonicTimeNanoseconds > 0)
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 777)) }
         #expect(try device.queryValue(.vendorId) == SoftGPUIdentity.vendorId, "the device channel survives a failed query")
-    }
-
-    @Test func commandBuffersRunAndNotificationsArrive() throws {
-        let server = try TestServer()
-        let session = try server.session()
-        let (a, aAddress) = try session.mappedBuffer(size: 2 * 4096)
-        let (b, bAddress) = try session.mappedBuffer(size: 2 * 4096)
-        var stream = CommandStream()
-        stream.fill(address: aAddress, size: 2 * 4096, pattern: 0xC0DE_0001)
-        stream.copy(from: aAddress, to: bAddress, size: 2 * 4096)
-        stream.end()
-        try session.run(stream)
-        #expect(b.u32s(2048).allSatisfy { $0 == 0xC0DE_0001 })
-        #expect(a.u32(at: 4092) == 0xC0DE_0001)
-        try session.connection.flush()
-        #expect(try session.notifications().contains { if case .completed = $0 { true } else { false } })
-    }
-
-    @Test func inlineCommandsAreSplitIntoMessages() throws {
-        let server = try TestServer()
-        let session = try server.session()
-        let (target, address) = try session.mappedBuffer(size: 4096)
-        let done = try session.connection.createSemaphore()
-        var commands: [InlineCommand] = []
-        for index in 0..<200 {   // about 8 KB of commands: several messages of at most 2 KiB
-            var stream = CommandStream()
-            stream.fill(address: address + UInt64(index % 1024) * 4, size: 4, pattern: UInt32(index))
-            stream.end()
-            commands.append(InlineCommand(data: stream.bytes, semaphores: index == 199 ? [done.id] : []))
-        }
-        try session.connection.executeInline(on: session.context, commands)
-        try session.waitFor(done)
-        #expect(target.u32(at: 0) == 0)
-        #expect(target.u32(at: 199 * 4) == 199)
     }
 
     @Test func notificationsBeyondTheChannelsCapacityArriveInOrder() throws {
@@ -99,39 +68,6 @@ import Testing
             }
         }
         #expect(failures.withLock { $0 } == [])
-    }
-
-    @Test func aProgramCannotReadAnotherClientsMemory() throws {
-        let server = try TestServer()
-        let owner = try server.session()
-        let thief = try server.session()
-        let (secret, secretAddress) = try owner.mappedBuffer(size: 4096)
-        for index in 0..<1024 { secret.contents.storeBytes(of: 0x5EC2_E700 | UInt32(index), toByteOffset: index * 4, as: UInt32.self) }
-        _ = thief.reserveAddress(4096)   // so the thief's buffer is not where the secret is
-        let (loot, lootAddress) = try thief.mappedBuffer(size: 4096)
-        #expect(lootAddress != secretAddress)
-        var stream = CommandStream()
-        stream.copy(from: secretAddress, to: lootAddress, size: 4096)
-        try thief.submit(stream)
-        #expect(awaitError(thief.connection)?.status == .contextKilled)
-        #expect(loot.u32s(1024).allSatisfy { $0 == 0 })
-        try owner.fill(address: secretAddress, size: 4, pattern: 7)
-        #expect(secret.u32(at: 0) == 7)
-    }
-
-    @Test func aRejectedRequestClosesOnlyThatConnectionWithAnEpitaph() throws {
-        let server = try TestServer()
-        let bad = try server.session()
-        let good = try server.session()
-        let (buffer, _) = try bad.mappedBuffer(size: 4096)
-        try bad.connection.unmap(buffer, at: 0x7777_0000)   // no such mapping: the server says INVALID_ARGS
-        expectStatus(.invalidArgs) { try bad.connection.flush() }
-        #expect(bad.connection.error?.status == .invalidArgs)
-        expectStatus(.invalidArgs) { _ = try bad.connection.createSemaphore() }
-        expectStatus(.connectionLost) { _ = try bad.connection.readNotification() }
-        expectStatus(.connectionLost) { try Poll.wait([.notifications(bad.connection)], timeoutNanoseconds: 1_000_000_000) }
-
-        #expect(try good.fillsCorrectly(pattern: 3))
     }
 
     @Test func socketClientsAreUntrusted() throws {
@@ -221,7 +157,9 @@ import Testing
 
         let session = try server.session()
         try session.connection.flush()
-        #expect(server.server.connectionCount == 1)
+        // A connection leaves the count once its serve loop has released everything, a moment
+        // after its client saw the epitaph.
+        #expect(eventually { server.server.connectionCount == 1 }, "\(server.server.connectionCount) connections served")
     }
 
     @Test func performanceCounterAccessNeedsTheEndpointsToken() throws {

@@ -1,0 +1,22 @@
+@testable import Magma
+import MagmaProtocol
+import MagmaTestSupport
+import Testing
+
+/// The parameterized behaviour tests are only as good as their backends: each is what it says,
+/// and a test's server goes away with it.
+@Suite(.hangGuard) struct TestBackendTests {
+    @Test func eachBackendIsWhatItSays() throws {
+        let devices = TestDevices()
+        #expect(try devices.open(.embedded).createConnection().transport is InProcessConnectionTransport)
+        #expect(try devices.open(.socket).createConnection().transport is SocketConnectionTransport)
+    }
+
+    @Test func aSocketDevicesServerStopsWithItsDevices() throws {
+        var devices: TestDevices? = TestDevices()
+        let connection = try devices!.open(.socket).createConnection()
+        try connection.flush()
+        devices = nil
+        expectStatus(.connectionLost) { try connection.flush() }
+    }
+}
