@@ -5,7 +5,12 @@ let package = Package(
     name: "Magma",
     platforms: [.macOS(.v15)],
     products: [
+        // The client library: the public API and its backend protocol, with no backend inside.
         .library(name: "Magma", targets: ["Magma"]),
+        // The backends, one module each (swift-nio style), and the locator that picks one.
+        .library(name: "MagmaEmbedded", targets: ["MagmaEmbedded"]),
+        .library(name: "MagmaSocket", targets: ["MagmaSocket"]),
+        .library(name: "MagmaDevices", targets: ["MagmaDevices"]),
         .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
@@ -28,7 +33,7 @@ let package = Package(
         .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
-        .target(name: "MagmaProtocol"),
+        .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
         // The wire format: message codecs generated from protocol/magma.json.
         .target(name: "MagmaWire", dependencies: ["MagmaProtocol"]),
         // The C declarations generated from the spec (include/magma_common_defs.h).
@@ -57,7 +62,7 @@ let package = Package(
         // The C API (include/magma.h), implemented with @c @implementation over the client library.
         .target(
             name: "MagmaC",
-            dependencies: ["CMagma", "Magma", "MagmaProtocol", "MagmaPlatform"],
+            dependencies: ["CMagma", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])],
             plugins: ["SonameLink"]
         ),
@@ -67,7 +72,7 @@ let package = Package(
         // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
         .target(
             name: "MagmaBench",
-            dependencies: ["Magma", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
+            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
@@ -81,17 +86,24 @@ let package = Package(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
-        // The client library.
-        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),
+        // The client library: the public API over one backend protocol. No backend inside.
+        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
+        // The backend that runs MagmaSystem and a driver (any MSD) in the caller's process.
+        .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
+        // The backend that reaches a device served by magmad, over Unix sockets.
+        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
+        // libmagma.so, magmactl and Swift programs.
+        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
         .executableTarget(
             name: "magmactl",
-            dependencies: ["Magma", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MagmaDevices", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // What several test targets share: seeded random numbers and the time limit of suites.
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
                            "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),

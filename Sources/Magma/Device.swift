@@ -1,50 +1,14 @@
 import MagmaPlatform
 import MagmaProtocol
-import MagmaSystem
-import SoftGPU
-
-/// Where a device is.
-public enum DeviceLocator: Sendable {
-    /// The process-wide embedded device: MagmaSystem and SoftGPU in this process. Needs nothing
-    /// installed and no daemon. Every `open(.embedded)` reaches the same device, as every
-    /// process on a machine reaches the same GPU.
-    case embedded
-    /// A new in-process device served by `driver` (for tests and custom drivers).
-    case inProcess(any MsdDriver)
-    /// A device served by magmad, reached through its endpoint socket (for example
-    /// `$XDG_RUNTIME_DIR/magma/gpu/000`).
-    case socket(String)
-    /// A device reached through a transport of the caller's.
-    case transport(any DeviceTransport)
-}
 
 /// An opened GPU device: answers queries and creates connections.
 public final class Device: Sendable {
     private let transport: any DeviceTransport
 
-    private static let embeddedDevice = Locked<InProcessDeviceTransport?>(nil)
-
-    private init(transport: any DeviceTransport) {
+    /// A device reached through `transport`. Programs open devices by locator
+    /// (`Device.open` in MagmaDevices); a backend module calls this.
+    public init(transport: any DeviceTransport) {
         self.transport = transport
-    }
-
-    /// Opens the device at `locator`.
-    public static func open(_ locator: DeviceLocator) throws(MagmaError) -> Device {
-        switch locator {
-        case .embedded:
-            return Device(transport: try embeddedDevice.withLock { (shared) throws(MagmaError) -> InProcessDeviceTransport in
-                if let existing = shared { return existing }
-                let created = InProcessDeviceTransport(system: try SystemDevice(driver: SoftGPUDriver()))
-                shared = created
-                return created
-            })
-        case .inProcess(let driver):
-            return Device(transport: InProcessDeviceTransport(system: try SystemDevice(driver: driver)))
-        case .socket(let path):
-            return Device(transport: try SocketDeviceTransport(path: path))
-        case .transport(let transport):
-            return Device(transport: transport)
-        }
     }
 
     /// Answers a query: a value or a buffer, as the query defines.

@@ -1,6 +1,5 @@
 import MagmaPlatform
 import MagmaProtocol
-import MagmaSystem
 
 /// A pool of buffer ranges that performance-counter dumps are written into, one range per dump,
 /// oldest first. Each dump writes one little-endian u64 per enabled counter, in counter order,
@@ -93,32 +92,5 @@ extension Connection {
         try checkOpen()
         try pool.ownership.check(key)
         transport.dumpPerformanceCounters(pool: pool.id, triggerId: triggerId)
-    }
-}
-
-/// Completions of an in-process pool: a queue with an eventfd that is readable while it holds
-/// something.
-final class CompletionQueue: PerformanceCounterEventSource, PerformanceCounterEventSink {
-    private let queue = Locked<[PerformanceCounterCompletion]>([])
-    private let readiness: EventSemaphore
-
-    init() throws(MagmaError) {
-        do { readiness = try EventSemaphore() } catch { throw .memoryError("\(error)") }
-    }
-
-    var descriptor: Int32 { readiness.descriptor.rawValue }
-
-    func readCompleted(_ completion: PerformanceCounterCompletion) {
-        queue.withLock { $0.append(completion) }
-        readiness.signal()
-    }
-
-    func next() throws(MagmaError) -> PerformanceCounterCompletion? {
-        queue.withLock { queue in
-            guard !queue.isEmpty else { return nil }
-            let first = queue.removeFirst()
-            if queue.isEmpty { readiness.reset() }
-            return first
-        }
     }
 }

@@ -1,14 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
 
-/// What a device query returned.
-public enum QueryAnswer: Sendable {
-    /// A number.
-    case value(UInt64)
-    /// Bytes in a buffer; map `memory.base` to read them.
-    case buffer(SharedMemory)
-}
-
 /// How a client reaches a device. The in-process transport is the first implementation; the
 /// socket and virtio transports implement the same two protocols.
 public protocol DeviceTransport: Sendable {

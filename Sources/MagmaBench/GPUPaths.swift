@@ -1,5 +1,5 @@
 import Glibc
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU

@@ -13,12 +13,6 @@ public protocol MsdDriver: Sendable {
     func createDevice() throws(MagmaError) -> any MsdDevice
 }
 
-/// What a device query returns: a number, or a buffer of bytes.
-public enum QueryResult: Sendable {
-    case value(UInt64)
-    case buffer(SharedMemory)
-}
-
 /// Whether a client may use privileged features: priorities above medium. (Performance
 /// counters are not one of them: every connection needs the device's token.)
 public enum ClientTrust: Sendable {
@@ -29,7 +23,7 @@ public enum ClientTrust: Sendable {
 /// One GPU managed by a driver.
 public protocol MsdDevice: AnyObject, Sendable {
     /// Answers a query. Unknown ids throw INVALID_ARGS.
-    func query(_ id: QueryId) throws(MagmaError) -> QueryResult
+    func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer
 
     /// Opens a connection: a private GPU address space for one client.
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection

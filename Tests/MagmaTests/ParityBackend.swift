@@ -1,4 +1,4 @@
-import Magma
+import MagmaDevices
 import Testing
 
 /// Where a Fuchsia-parity test runs: the embedded device, or a MagmaServer in this process

@@ -1,4 +1,6 @@
 @testable import Magma
+@testable import MagmaEmbedded
+@testable import MagmaSocket
 import MagmaProtocol
 import MagmaTestSupport
 import Testing

@@ -1,5 +1,7 @@
 import Foundation
 @testable import Magma
+@testable import MagmaSocket
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaServer

@@ -1,6 +1,6 @@
+import Magma
 import MagmaPlatform
 import MagmaProtocol
-import MagmaSystem
 import MagmaWire
 
 /// One connection to a magmad device: requests are encoded with the generated codecs and sent

@@ -1,3 +1,4 @@
+import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
@@ -16,10 +17,7 @@ public struct InProcessDeviceTransport: DeviceTransport {
     }
 
     public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
-        switch try system.query(id) {
-        case .value(let value): .value(value)
-        case .buffer(let memory): .buffer(memory)
-        }
+        try system.query(id)
     }
 
     public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {

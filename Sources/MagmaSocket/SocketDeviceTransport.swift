@@ -1,7 +1,7 @@
 import Glibc
+import Magma
 import MagmaPlatform
 import MagmaProtocol
-import MagmaSystem
 import MagmaWire
 
 /// Reaches a device served by magmad through its endpoint socket (for example
@@ -53,7 +53,7 @@ public final class SocketDeviceTransport: DeviceTransport {
     public func connect() throws(MagmaError) -> any ConnectionTransport {
         try state.withLock { state throws(MagmaError) in
             if state.flowControl == nil, case .value(let packed) = try query(.maximumInflightParams, &state) {
-                state.flowControl = FlowControlLimits(maxInflightMessages: UInt32(packed >> 32), maxInflightMegabytes: UInt32(truncatingIfNeeded: packed))
+                state.flowControl = FlowControlLimits(queryValue: packed)
             }
             let primary: (MessageSocket, MessageSocket)
             let notification: (MessageSocket, MessageSocket)
