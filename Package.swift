@@ -88,10 +88,12 @@ let package = Package(
         ),
         // The client library: the public API over one backend protocol. No backend inside.
         .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
+        // The adapter the Fuchsia-protocol backends share: objects and ids -> primary-protocol requests.
+        .target(name: "MagmaPrimary", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform"]),
         // The backend that runs MagmaSystem and a driver (any MSD) in the caller's process.
-        .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
         // The backend that reaches a device served by magmad, over Unix sockets.
-        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
         // libmagma.so, magmactl and Swift programs.
         .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
@@ -103,7 +105,7 @@ let package = Package(
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "MagmaDevices", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
                            "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),

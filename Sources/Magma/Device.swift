@@ -3,17 +3,17 @@ import MagmaProtocol
 
 /// An opened GPU device: answers queries and creates connections.
 public final class Device: Sendable {
-    private let transport: any DeviceTransport
+    private let backend: any DeviceBackend
 
-    /// A device reached through `transport`. Programs open devices by locator
-    /// (`Device.open` in MagmaDevices); a backend module calls this.
-    public init(transport: any DeviceTransport) {
-        self.transport = transport
+    /// A device served by `backend`. Programs open devices by locator (`Device.open` in
+    /// MagmaDevices); a backend module, or a test with a backend of its own, calls this.
+    public init(backend: any DeviceBackend) {
+        self.backend = backend
     }
 
     /// Answers a query: a value or a buffer, as the query defines.
     public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
-        try transport.query(id)
+        try backend.query(id)
     }
 
     /// Answers a query that returns a value; INVALID_ARGS for one that returns a buffer.
@@ -36,11 +36,11 @@ public final class Device: Sendable {
     /// an in-process device it is the device's own token. For magmad it comes from the device's
     /// performance-counter endpoint, which only allowed users can open: ACCESS_DENIED otherwise.
     public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
-        try transport.performanceCounterToken()
+        try backend.performanceCounterToken()
     }
 
     /// Opens a connection: a private GPU address space with its own objects.
     public func createConnection() throws(MagmaError) -> Connection {
-        Connection(transport: try transport.connect())
+        Connection(backend: try backend.connect())
     }
 }

@@ -5,22 +5,23 @@ import MagmaProtocol
 /// oldest first. Each dump writes one little-endian u64 per enabled counter, in counter order,
 /// and then reports a `PerformanceCounterCompletion`.
 public final class PerformanceCounterPool: Sendable {
-    /// The pool's id in its connection.
-    public let id: UInt64
-    let source: any PerformanceCounterEventSource
+    /// The backend's pool.
+    let backend: any BackendPerformanceCounterPool
     let ownership: Ownership
 
-    init(id: UInt64, source: any PerformanceCounterEventSource, owner: ObjectIdentifier) {
-        self.id = id
-        self.source = source
-        ownership = Ownership(owner: owner, kind: "performance-counter pool", id: id)
+    init(backend: any BackendPerformanceCounterPool, owner: ObjectIdentifier) {
+        self.backend = backend
+        ownership = Ownership(owner: owner, kind: "performance-counter pool", id: backend.id)
     }
 
+    /// The pool's id in its connection.
+    public var id: UInt64 { backend.id }
+
     /// Polls readable while a completion is waiting. Owned by the pool.
-    public var eventDescriptor: Int32 { source.descriptor }
+    public var eventDescriptor: Int32 { backend.eventDescriptor }
 
     /// The next completed dump, or nil if none is waiting.
-    public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try source.next() }
+    public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try backend.nextCompletion() }
 }
 
 /// Performance counters. A connection needs access first, embedded or not: it presents the
@@ -34,41 +35,40 @@ extension Connection {
     /// `isPerformanceCounterAccessAllowed()`.
     public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
         try checkOpen()
-        transport.enablePerformanceCounterAccess(token: token)
+        try backend.enablePerformanceCounterAccess(token: token)
     }
 
     /// Whether performance-counter access has been granted: Fuchsia's synchronous query (a
     /// round trip through magmad). No other counter call waits for the system.
     public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
         try checkOpen()
-        return try transport.isPerformanceCounterAccessAllowed()
+        return try backend.isPerformanceCounterAccessAllowed()
     }
 
     /// Selects the counters dumps write: a bit set, word `w` bit `b` selecting counter `64w + b`
     /// (the driver defines the counters; SoftGPU's are `SoftGPUCounter`).
     public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) {
         try checkOpen()
-        transport.enablePerformanceCounters(counters)
+        try backend.enablePerformanceCounters(counters)
     }
 
     /// Sets the selected counters to zero (device-wide).
     public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) {
         try checkOpen()
-        transport.clearPerformanceCounters(counters)
+        try backend.clearPerformanceCounters(counters)
     }
 
     /// Creates an empty pool.
     public func createPerformanceCounterPool() throws(MagmaError) -> PerformanceCounterPool {
         try checkOpen()
-        let id = ObjectIds.take()
-        return PerformanceCounterPool(id: id, source: try transport.createPerformanceCounterPool(id: id), owner: key)
+        return PerformanceCounterPool(backend: try backend.createPerformanceCounterPool(), owner: key)
     }
 
     /// Releases a pool; no completions follow.
     public func release(_ pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.release(key)
-        transport.releasePerformanceCounterPool(id: pool.id)
+        try backend.release(pool.backend)
     }
 
     /// Adds buffer ranges (by buffer id) to a pool. The pool keeps their memory even after the
@@ -76,14 +76,14 @@ extension Connection {
     public func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
-        transport.addPerformanceCounterBufferRanges(pool: pool.id, ranges: ranges)
+        try backend.addPerformanceCounterRanges(ranges, to: pool.backend)
     }
 
     /// Removes every range of `buffer` from a pool.
     public func removePerformanceCounterBuffer(_ buffer: Buffer, from pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
-        transport.removePerformanceCounterBuffer(pool: pool.id, bufferId: buffer.id)
+        try backend.removePerformanceCounterBuffer(buffer.backend, from: pool.backend)
     }
 
     /// Dumps the enabled counters into the pool's next range; its completion carries
@@ -91,6 +91,6 @@ extension Connection {
     public func dumpPerformanceCounters(into pool: PerformanceCounterPool, triggerId: UInt32) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
-        transport.dumpPerformanceCounters(pool: pool.id, triggerId: triggerId)
+        try backend.dumpPerformanceCounters(into: pool.backend, triggerId: triggerId)
     }
 }

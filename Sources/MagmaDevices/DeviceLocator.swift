@@ -18,8 +18,8 @@ public enum DeviceLocator: Sendable {
     /// A device served by magmad, reached through its endpoint socket (MagmaSocket; for example
     /// `$XDG_RUNTIME_DIR/magma/gpu/000`).
     case socket(String)
-    /// A device reached through a transport of the caller's.
-    case transport(any DeviceTransport)
+    /// A device served by a backend of the caller's.
+    case backend(any DeviceBackend)
 }
 
 extension Device {
@@ -29,18 +29,18 @@ extension Device {
     public static func open(_ locator: DeviceLocator) throws(MagmaError) -> Device {
         switch locator {
         case .embedded:
-            return Device(transport: try embeddedDevice.withLock { (shared) throws(MagmaError) -> InProcessDeviceTransport in
+            return Device(backend: try embeddedDevice.withLock { (shared) throws(MagmaError) -> InProcessDeviceTransport in
                 if let existing = shared { return existing }
                 let created = InProcessDeviceTransport(system: try SystemDevice(driver: SoftGPUDriver()))
                 shared = created
                 return created
             })
         case .inProcess(let driver):
-            return Device(transport: InProcessDeviceTransport(system: try SystemDevice(driver: driver)))
+            return Device(backend: InProcessDeviceTransport(system: try SystemDevice(driver: driver)))
         case .socket(let path):
-            return Device(transport: try SocketDeviceTransport(path: path))
-        case .transport(let transport):
-            return Device(transport: transport)
+            return Device(backend: try SocketDeviceTransport(path: path))
+        case .backend(let backend):
+            return Device(backend: backend)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Magma
 import MagmaPlatform
+import MagmaPrimary
 import MagmaProtocol
 import MagmaSystem
 

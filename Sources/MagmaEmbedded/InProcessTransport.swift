@@ -1,16 +1,18 @@
 import Magma
 import MagmaPlatform
+import MagmaPrimary
 import MagmaProtocol
 import MagmaSystem
 
-/// Reaches a MagmaSystem device in this process: requests become direct calls, with no
-/// encoding. The embedded default.
-public struct InProcessDeviceTransport: DeviceTransport {
+/// The embedded backend: a MagmaSystem device, with the driver the program chose, in this
+/// process. Requests become direct calls, with no encoding.
+public struct InProcessDeviceTransport: DeviceBackend {
     /// The system device served.
     public let system: SystemDevice
     /// Trust given to connections (in-process clients are the system's own: trusted).
     public let trust: ClientTrust
 
+    /// Serves `system` to connections of `trust`.
     public init(system: SystemDevice, trust: ClientTrust = .trusted) {
         self.system = system
         self.trust = trust
@@ -24,15 +26,17 @@ public struct InProcessDeviceTransport: DeviceTransport {
         do { return try system.performanceCounterToken.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
 
-    public func connect() throws(MagmaError) -> any ConnectionTransport {
+    public func connect() throws(MagmaError) -> any ConnectionBackend {
         let queue: NotificationQueue
         do { queue = try NotificationQueue() } catch { throw .internalError("\(error)") }
-        return InProcessConnectionTransport(connection: try system.openConnection(trust: trust, sink: queue), notifications: queue)
+        let connection = try system.openConnection(trust: trust, sink: queue)
+        return PrimaryConnection(transport: InProcessConnectionTransport(connection: connection, notifications: queue))
     }
 }
 
-/// One in-process connection.
-final class InProcessConnectionTransport: ConnectionTransport {
+/// One in-process connection: the primary protocol's requests as direct calls on its
+/// `SystemConnection`.
+final class InProcessConnectionTransport: PrimaryTransport {
     private let connection: SystemConnection
     private let notifications: NotificationQueue
 
@@ -60,9 +64,7 @@ final class InProcessConnectionTransport: ConnectionTransport {
         connection.executeCommand(contextId: contextId, descriptor: descriptor)
     }
     func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        for batch in InlineCommandBatching.batches(commands) {
-            connection.executeInlineCommands(contextId: contextId, commands: Array(batch))
-        }
+        connection.executeInlineCommands(contextId: contextId, commands: commands)
     }
 
     func enablePerformanceCounterAccess(token: OwnedFileDescriptor) {

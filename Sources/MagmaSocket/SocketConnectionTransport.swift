@@ -1,12 +1,13 @@
 import Magma
 import MagmaPlatform
+import MagmaPrimary
 import MagmaProtocol
 import MagmaWire
 
 /// One connection to a magmad device: requests are encoded with the generated codecs and sent
 /// on the primary channel; replies, flow-control events and the epitaph come back on it;
 /// notifications arrive on the notification channel.
-final class SocketConnectionTransport: ConnectionTransport {
+final class SocketConnectionTransport: PrimaryTransport {
     private struct State {
         var error: MagmaError?
         var closed = false
@@ -77,9 +78,7 @@ final class SocketConnectionTransport: ConnectionTransport {
     }
 
     func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        for batch in InlineCommandBatching.batches(commands) {
-            send(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))
-        }
+        send(.executeInlineCommands(.init(contextId: contextId, commands: commands)))
     }
 
     func enablePerformanceCounterAccess(token: OwnedFileDescriptor) {

@@ -1,13 +1,14 @@
 import Glibc
 import Magma
 import MagmaPlatform
+import MagmaPrimary
 import MagmaProtocol
 import MagmaWire
 
-/// Reaches a device served by magmad through its endpoint socket (for example
-/// `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device channel;
-/// each connection gets two new channels of its own, handed to the server in `connect`.
-public final class SocketDeviceTransport: DeviceTransport {
+/// The magmad backend: reaches a device served by magmad through its endpoint socket (for
+/// example `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device
+/// channel; each connection gets two new channels of its own, handed to the server in `connect`.
+public final class SocketDeviceTransport: DeviceBackend {
     private struct State {
         var nextTransaction: UInt32 = 1
         var flowControl: FlowControlLimits?
@@ -50,7 +51,7 @@ public final class SocketDeviceTransport: DeviceTransport {
         try state.withLock { state throws(MagmaError) in try query(id, &state) }
     }
 
-    public func connect() throws(MagmaError) -> any ConnectionTransport {
+    public func connect() throws(MagmaError) -> any ConnectionBackend {
         try state.withLock { state throws(MagmaError) in
             if state.flowControl == nil, case .value(let packed) = try query(.maximumInflightParams, &state) {
                 state.flowControl = FlowControlLimits(queryValue: packed)
@@ -64,7 +65,7 @@ public final class SocketDeviceTransport: DeviceTransport {
             let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
                                                  notification: WireHandle(notification.1.descriptor.rawValue))
             try send(request)
-            return SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl)
+            return PrimaryConnection(transport: SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl))
         }
     }
 
