@@ -108,6 +108,8 @@ let package = Package(
             dependencies: ["Magma", "MagmaDevices", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
                            "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        // The core with no backend linked: a recording backend checks what reaches the backend protocol.
+        .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
