@@ -1,6 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// This package's folder, for the linker's version script (the linker's working folder is not
+/// the package's).
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+
 let package = Package(
     name: "Magma",
     platforms: [.macOS(.v15)],
@@ -63,7 +67,10 @@ let package = Package(
         .target(
             name: "MagmaC",
             dependencies: ["CMagma", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform"],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])],
+            exclude: ["libmagma.version"],
+            // The SONAME, and only the C API's symbols exported (libmagma.version).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1",
+                                           "-Xlinker", "--version-script=\(packageDirectory)/Sources/MagmaC/libmagma.version"])],
             plugins: ["SonameLink"]
         ),
         // Makes the SONAME link libmagma.so.1 -> libmagma.so in the build folder (its tool below).
