@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
-        .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform"]),
+        .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,12 +2,13 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// Runaway GPU work on an in-process device: the watchdog stops it while a bystander keeps
 /// running, it stops as soon as nobody waits for it, and a backlog on many contexts does not
 /// hold a bystander back.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct RunawayWorkTests {
+@Suite(.serialized, .hangGuard) struct RunawayWorkTests {
     private func device(watchdog: UInt64) throws -> Device {
         try Device.open(.inProcess(SoftGPUDriver(configuration: SoftGPUConfiguration(
             watchdogNanoseconds: watchdog, timeSliceNanoseconds: 2_000_000))))
