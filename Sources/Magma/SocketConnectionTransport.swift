@@ -137,9 +137,27 @@ final class SocketConnectionTransport: ConnectionTransport {
         }
     }
 
+    /// The primary channel: readable when a message or the epitaph arrives, and from then on
+    /// once the connection has ended (the server closed it, or the client shut it down when it
+    /// recorded the connection's error).
+    var failureDescriptor: Int32 { primary.descriptor.rawValue }
+
     // MARK: Notifications
 
     var notificationDescriptor: Int32 { notification.descriptor.rawValue }
+
+    /// The server sends the epitaph before it closes the notification channel, so once the
+    /// channel has hung up, the primary channel holds the epitaph if there is one; without it
+    /// (magmad was killed), the connection is lost.
+    var notificationChannelError: MagmaError? {
+        state.withLock { state in
+            guard state.error == nil, !state.closed else { return state.error }
+            let hungUp = Poller.isHungUp(notification.descriptor.rawValue)
+            while state.error == nil, receiveFromServer(&state, wait: false) {}
+            if hungUp { record(MagmaError(.connectionLost, "the server closed the notification channel"), &state) }
+            return state.error
+        }
+    }
 
     /// Once the connection has failed, the server closes the notification channel right after
     /// its last notification, so the read waits for that instead of reporting "none pending".
@@ -185,8 +203,7 @@ final class SocketConnectionTransport: ConnectionTransport {
         guard state.error == nil, !state.closed else { return false }
         let encoded: EncodedMessage
         do { encoded = try message.encoded(transactionId: transactionId) } catch {
-            state.error = .invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)")
-            primary.shutdown()
+            record(.invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)"), &state)
             return false
         }
         do {
@@ -195,7 +212,7 @@ final class SocketConnectionTransport: ConnectionTransport {
         } catch {
             // The server closed the connection; its epitaph may be waiting.
             while receiveFromServer(&state, wait: false) {}
-            state.error = state.error ?? MagmaError(.connectionLost, "the server is gone: \(error)")
+            record(MagmaError(.connectionLost, "the server is gone: \(error)"), &state)
             return false
         }
     }
@@ -220,11 +237,11 @@ final class SocketConnectionTransport: ConnectionTransport {
     private func receiveFromServer(_ state: inout State, wait: Bool) -> Bool {
         let datagram: Datagram?
         do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes, wait: wait) } catch {
-            state.error = state.error ?? MagmaError(.connectionLost, "primary channel: \(error)")
+            record(MagmaError(.connectionLost, "primary channel: \(error)"), &state)
             return false
         }
         guard case .message(let bytes, let descriptors, _)? = datagram else {
-            if datagram != nil { state.error = state.error ?? MagmaError(.connectionLost, "the server closed the connection") }
+            if datagram != nil { record(MagmaError(.connectionLost, "the server closed the connection"), &state) }
             return false
         }
         do {
@@ -234,23 +251,26 @@ final class SocketConnectionTransport: ConnectionTransport {
             case .onNotifyMemoryImported(let event): state.budget?.memoryImported(event.bytes)
             case .epitaph(let epitaph):
                 let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
-                state.error = state.error ?? MagmaError(status, "closed by the server")
+                record(MagmaError(status, "closed by the server"), &state)
             case .flushReply, .isPerformanceCounterAccessAllowedReply:
                 state.replies[received.header.transactionId] = received.message
             }
         } catch {
-            state.error = state.error ?? MagmaError(.internalError, "malformed message from the server: \(error)")
-            primary.shutdown()
+            record(MagmaError(.internalError, "malformed message from the server: \(error)"), &state)
         }
         return true
     }
 
     private func fail(_ error: MagmaError) {
-        state.withLock { state in
-            guard state.error == nil else { return }
-            state.error = error
-            primary.shutdown()
-        }
+        state.withLock { state in record(error, &state) }
+    }
+
+    /// Makes `error` the connection's error unless it already has one, and shuts the primary
+    /// channel down, so that `failureDescriptor` polls readable from now on.
+    private func record(_ error: MagmaError, _ state: inout State) {
+        guard state.error == nil else { return }
+        state.error = error
+        primary.shutdown()
     }
 
     /// How many messages and bytes are in flight, for tests of flow control.

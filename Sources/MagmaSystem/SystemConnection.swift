@@ -238,16 +238,20 @@ public final class SystemConnection: Sendable {
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
-        return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] _ in
-            self?.workCompleted(resourceIds: ids)
+        return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] status in
+            self?.workCompleted(resourceIds: ids, status: status)
         }
     }
 
-    private func workCompleted(resourceIds: [ObjectId]) {
+    /// Work that did not complete never signals its semaphores; the connection fails instead,
+    /// so that whoever waits on them learns it (a fault has already failed it with its reason;
+    /// what is left is work abandoned with its destroyed context).
+    private func workCompleted(resourceIds: [ObjectId], status: MagmaStatus) {
         state.withLock { state in
             guard !state.closed else { return }
             for id in resourceIds { state.buffers[id]?.inflight -= 1 }
         }
+        if status != .ok { fail(MagmaError(status, "submitted work was abandoned before it ran: its context was destroyed")) }
     }
 
     // MARK: Errors and teardown
@@ -280,8 +284,9 @@ public final class SystemConnection: Sendable {
         perform { _ throws(MagmaError) in throw error }
     }
 
-    /// Runs a request against the tables; a thrown error becomes the connection's epitaph.
-    func perform(_ body: (inout ConnectionState) throws(MagmaError) -> Void) {
+    /// Runs a request against the tables; a thrown error becomes the connection's epitaph,
+    /// delivered after `lastNotification` (which is dropped if the request succeeds).
+    func perform(lastNotification: [UInt8]? = nil, _ body: (inout ConnectionState) throws(MagmaError) -> Void) {
         var epitaph: MagmaError?
         let cancelled: [GpuWork] = state.withLock { state in
             guard !state.closed else { return [] }
@@ -295,7 +300,9 @@ public final class SystemConnection: Sendable {
             }
         }
         cancelled.forEach { $0.complete(.contextKilled) }
-        if let epitaph { sink.connectionClosed(epitaph) }
+        guard let epitaph else { return }
+        if let lastNotification { sink.deliver(lastNotification) }
+        sink.connectionClosed(epitaph)
     }
 
     /// Drops every object. Returns work that never reached the driver, for cancellation.
@@ -329,8 +336,10 @@ public final class SystemConnection: Sendable {
             sink.deliver(message)
         }
 
-        func contextKilled(_ reason: String) {
-            connection.withLock { $0.value }?.fail(MagmaError(.contextKilled, reason))
+        func contextKilled(_ reason: String, lastNotification: [UInt8]?) {
+            connection.withLock { $0.value }?.perform(lastNotification: lastNotification) { _ throws(MagmaError) in
+                throw MagmaError(.contextKilled, reason)
+            }
         }
     }
 }
