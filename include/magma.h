@@ -231,6 +231,14 @@ MAGMA_EXPORT magma_status_t magma_semaphore_export(magma_semaphore_t semaphore, 
 // item's result to the condition met, else 0, and never resets a semaphore. TIMED_OUT when
 // nothing became ready; CONNECTION_LOST when a polled notification channel's connection has
 // closed; INVALID_ARGS for an unknown semaphore, type or condition.
+//
+// Our extension of Fuchsia's magma_poll: work that fails never signals its semaphores, so once
+// a connection has failed (a GPU fault, an illegal command, a watchdog kill, work abandoned with
+// its destroyed context, an epitaph, a server that is gone), magma_poll returns at once, even
+// for items that are ready, checked in this order: CONNECTION_LOST if the notification channel
+// of a failed connection is among the items; else the connection's own error (for example
+// CONTEXT_KILLED, or CONNECTION_LOST when the server is gone) if one of its semaphores or the
+// notification handle of one of its performance-counter pools is.
 MAGMA_EXPORT magma_status_t magma_poll(magma_poll_item_t* items, uint32_t count, uint64_t timeout_ns);
 
 // ---- Performance counters ----
