@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct MagmadFailureTests {
     @Test func failedWorkEndsASemaphoreWaitWithContextKilled() throws {
         let daemon = try Daemon()
-        let device = try Device.open(.socket(daemon.devicePath))
+        let device = try openListening(daemon)
         for failure in [FailingWork.unmappedRead, .illegalCommand, .destroyedContext] {
             for run in 0..<FailureReachesWaiterTests.repetitions {
                 let session = try GPUSession(device: device)
@@ -27,7 +27,7 @@ import Testing
         var outcomes: [String: Int] = [:]
         for run in 0..<50 {
             let daemon = try Daemon()
-            let session = try GPUSession(device: try Device.open(.socket(daemon.devicePath)))
+            let session = try GPUSession(device: try openListening(daemon))
             try session.connection.flush()
             let connection = session.connection
             let outcome = Locked<String?>(nil)
@@ -95,4 +95,11 @@ func cpuTicks(pid: Int32) -> Int {
     // Fields 14 and 15 of the line; the first field after the name is field 3.
     guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
     return user + system
+}
+
+/// The daemon's device, once it listens (its endpoint exists from bind, a moment before listen).
+func openListening(_ daemon: Daemon) throws -> Device {
+    var device: Device?
+    _ = eventually { device = try? Device.open(.socket(daemon.devicePath)); return device != nil }
+    return try device ?? Device.open(.socket(daemon.devicePath))
 }
