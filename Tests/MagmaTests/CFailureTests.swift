@@ -20,6 +20,7 @@ import Testing
 
     @Test func throughMagmad() throws {
         let daemon = try Daemon()
+        _ = try openListening(daemon)
         try expectPasses(daemon.devicePath)
         #expect(daemon.stop() == 0)
     }
