@@ -251,7 +251,7 @@ final class SocketConnectionTransport: ConnectionTransport {
             case .onNotifyMemoryImported(let event): state.budget?.memoryImported(event.bytes)
             case .epitaph(let epitaph):
                 let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
-                record(MagmaError(status, "closed by the server"), &state)
+                record(MagmaError(status, epitaph.reason.isEmpty ? "closed by the server" : epitaph.reason), &state)
             case .flushReply, .isPerformanceCounterAccessAllowedReply:
                 state.replies[received.header.transactionId] = received.message
             }

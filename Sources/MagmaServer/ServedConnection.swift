@@ -65,7 +65,7 @@ final class ServedConnection: NotificationSink, Sendable {
     /// Sends the epitaph, once.
     private func sendEpitaph(_ error: MagmaError) {
         guard !epitaphSent.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if let epitaph = try? PrimaryProtocol.Epitaph(status: error.status).encoded() {
+        if let epitaph = try? PrimaryProtocol.Epitaph(error).encoded() {
             try? primary.send(epitaph.bytes, wait: false)
         }
     }
