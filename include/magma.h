@@ -20,7 +20,9 @@
 // size: they return MAGMA_STATUS_INVALID_ARGS (or another status). Calls that return void
 // ignore a handle they do not know. Requests are feed-forward, as on Fuchsia: an error the
 // system finds later closes the connection, and magma_connection_flush,
-// magma_connection_get_error and every later call report it.
+// magma_connection_get_error and every later call report it. Through magmad, a synchronous
+// call (a query, creating a connection, magma_connection_flush) that gets no answer within
+// 5 s returns MAGMA_STATUS_TIMED_OUT; MAGMA_DEVICE_TIMEOUT_MS sets the bound (0: none).
 //
 // Threads. Every call may be made from any thread.
 

@@ -13,17 +13,22 @@ final class SocketConnectionTransport: ConnectionTransport {
         var budget: FlowControlBudget?
         var nextTransaction: UInt32 = 1
         var replies: [UInt32: PrimaryProtocol.ServerMessage] = [:]
+        /// Calls that timed out: their replies, if they come, are dropped.
+        var abandoned: Set<UInt32> = []
     }
 
     private let primary: MessageSocket
     private let notification: MessageSocket
     private let state = Locked(State())
+    private let callTimeoutNanoseconds: UInt64
 
     /// Starts a connection on channels the server has been handed. With nonzero `limits`,
-    /// flow control is enabled.
-    init(primary: MessageSocket, notification: MessageSocket, limits: FlowControlLimits?) {
+    /// flow control is enabled. Synchronous calls (flush, the access check) wait at most
+    /// `callTimeoutNanoseconds` for their reply, then throw TIMED_OUT.
+    init(primary: MessageSocket, notification: MessageSocket, limits: FlowControlLimits?, callTimeoutNanoseconds: UInt64) {
         self.primary = primary
         self.notification = notification
+        self.callTimeoutNanoseconds = callTimeoutNanoseconds
         if let limits, limits.maxInflightMessages > 0, limits.maxInflightMegabytes > 0 {
             state.withLock { state in
                 sendUncounted(.enableFlowControl(.init()), &state)
@@ -217,10 +222,12 @@ final class SocketConnectionTransport: ConnectionTransport {
         }
     }
 
-    /// Sends a synchronous call and waits for its reply (or the connection's end).
+    /// Sends a synchronous call and waits for its reply (or the connection's end). TIMED_OUT
+    /// when no reply came within the call timeout; the connection stays as it is.
     private func call(_ message: PrimaryProtocol.ClientMessage, _ state: inout State) -> Result<PrimaryProtocol.ServerMessage, MagmaError> {
         if let error = state.error { return .failure(error) }
         guard !state.closed else { return .failure(.badState("connection was released")) }
+        let deadline = Deadline(after: callTimeoutNanoseconds)
         let transaction = state.nextTransaction
         state.nextTransaction = transaction == .max ? 1 : transaction + 1
         guard sendUncounted(message, transactionId: transaction, &state) else {
@@ -229,7 +236,11 @@ final class SocketConnectionTransport: ConnectionTransport {
         while true {
             if let reply = state.replies.removeValue(forKey: transaction) { return .success(reply) }
             if let error = state.error { return .failure(error) }
-            _ = receiveFromServer(&state, wait: true)
+            guard primary.waitReadable(until: deadline) else {
+                state.abandoned.insert(transaction)
+                return .failure(DeviceCallTimeout.error(type(of: message.message).name, callTimeoutNanoseconds))
+            }
+            _ = receiveFromServer(&state, wait: false)
         }
     }
 
@@ -253,7 +264,8 @@ final class SocketConnectionTransport: ConnectionTransport {
                 let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
                 record(MagmaError(status, epitaph.reason.isEmpty ? "closed by the server" : epitaph.reason), &state)
             case .flushReply, .isPerformanceCounterAccessAllowedReply:
-                state.replies[received.header.transactionId] = received.message
+                let transaction = received.header.transactionId
+                if state.abandoned.remove(transaction) == nil { state.replies[transaction] = received.message }
             }
         } catch {
             record(MagmaError(.internalError, "malformed message from the server: \(error)"), &state)
