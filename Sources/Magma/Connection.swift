@@ -58,7 +58,8 @@ public final class Connection: Sendable {
         return context
     }
 
-    /// Releases a context; its queued work is abandoned.
+    /// Releases a context. Work still queued on it is abandoned: it never signals its
+    /// semaphores, so the connection closes with CONTEXT_KILLED and their waiters learn it.
     public func release(_ context: Context) throws(MagmaError) {
         try checkOpen()
         try context.ownership.release(key)

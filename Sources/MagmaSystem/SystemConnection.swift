@@ -115,7 +115,8 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    /// Destroys a context; its queued work completes with CONTEXT_KILLED.
+    /// Destroys a context; its queued work completes with CONTEXT_KILLED, which closes the
+    /// connection with that status (the work never signals its semaphores).
     public func destroyContext(id: UInt32) {
         var cancelled: [GpuWork] = []
         perform { [device] state throws(MagmaError) in
