@@ -117,8 +117,9 @@ MAGMA_EXPORT magma_status_t magma_connection_read_notification_channel(magma_con
 MAGMA_EXPORT magma_status_t magma_connection_create_context2(magma_connection_t connection, magma_priority_t priority,
                                                              uint32_t* context_id_out);
 
-// Releases a context; its queued work is abandoned. Releasing an unknown or released context
-// closes the connection with INVALID_ARGS, as on Fuchsia.
+// Releases a context. Work still queued on it is abandoned: it never signals its semaphores,
+// so the connection closes with CONTEXT_KILLED (see magma_poll). Releasing an unknown or
+// released context closes the connection with INVALID_ARGS, as on Fuchsia.
 MAGMA_EXPORT void magma_connection_release_context(magma_connection_t connection, uint32_t context_id);
 
 // ---- Buffers ----
