@@ -188,6 +188,27 @@ enum FailingWork: String, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    @Test(arguments: FailureBackend.allCases)
+    func aRejectedRequestEndsTheWaitWithItsStatus(_ backend: FailureBackend) throws {
+        let (device, keepAlive) = try backend.open()
+        try withExtendedLifetime(keepAlive) {
+            let session = try GPUSession(device: device)
+            let done = try session.connection.createSemaphore()
+            let buffer = try session.connection.createBuffer(size: 4096)
+            try session.connection.map(buffer, at: 0x1001, flags: .read)   // not page aligned: the epitaph
+            expectStatus(.invalidArgs) { try Poll.wait([.semaphore(done)], timeoutNanoseconds: Self.longTimeout) }
+        }
+    }
+
+    @Test func aServerThatStopsEndsTheWaitWithConnectionLost() throws {
+        let server = try TestServer()
+        let session = try server.session()
+        let done = try session.connection.createSemaphore()
+        try session.connection.flush()
+        server.server.stop()
+        expectStatus(.connectionLost) { try Poll.wait([.semaphore(done)], timeoutNanoseconds: Self.longTimeout) }
+    }
+
     @Test func aHealthyConnectionStillTimesOutAndStillWakes() throws {
         let server = try TestServer()
         let session = try server.session()
