@@ -62,7 +62,14 @@ public enum Poll {
         guard !items.isEmpty else { throw .invalidArgs("nothing to poll") }
         let watched = WatchedConnections(items)
         let requests = items.map { PollRequest(descriptor: $0.descriptor) } + watched.failureRequests
-        let notificationItems = items.indices.filter { if case .notifications = items[$0] { true } else { false } }
+        // Besides the failure descriptors, a ready channel (not a semaphore) is checked too: its
+        // end may be how the failure shows first.
+        let channelItems = items.indices.filter {
+            switch items[$0] {
+            case .notifications, .performanceCounterPool: true
+            case .semaphore, .descriptor: false
+            }
+        }
         let deadline = Deadline(after: timeoutNanoseconds)
         while true {
             let ready: [Bool]
@@ -70,7 +77,7 @@ public enum Poll {
                 throw .internalError("\(error)")
             }
             let itemsReady = Array(ready.prefix(items.count))
-            if ready.dropFirst(items.count).contains(true) || notificationItems.contains(where: { itemsReady[$0] }) {
+            if ready.dropFirst(items.count).contains(true) || channelItems.contains(where: { itemsReady[$0] }) {
                 try watched.check(errorOf)
             }
             if itemsReady.contains(true) { return itemsReady }

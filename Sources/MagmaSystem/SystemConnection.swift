@@ -287,8 +287,11 @@ public final class SystemConnection: Sendable {
 
     /// Runs a request against the tables; a thrown error becomes the connection's epitaph,
     /// delivered after `lastNotification` (which is dropped if the request succeeds).
+    /// The pools' event channels close only after the epitaph has gone out, so a client woken
+    /// by a pool channel's end finds the epitaph already there.
     func perform(lastNotification: [UInt8]? = nil, _ body: (inout ConnectionState) throws(MagmaError) -> Void) {
         var epitaph: MagmaError?
+        var retiredPools: [UInt64: PerformanceCounterPool] = [:]
         let cancelled: [GpuWork] = state.withLock { state in
             guard !state.closed else { return [] }
             do throws(MagmaError) {
@@ -297,6 +300,7 @@ public final class SystemConnection: Sendable {
             } catch {
                 state.error = error
                 epitaph = error
+                retiredPools = state.counterPools
                 return teardown(&state)
             }
         }
@@ -304,6 +308,7 @@ public final class SystemConnection: Sendable {
         guard let epitaph else { return }
         if let lastNotification { sink.deliver(lastNotification) }
         sink.connectionClosed(epitaph)
+        withExtendedLifetime(retiredPools) {}
     }
 
     /// Drops every object. Returns work that never reached the driver, for cancellation.

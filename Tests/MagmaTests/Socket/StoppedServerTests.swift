@@ -9,11 +9,23 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct StoppedServerTests {
     static let bound: UInt64 = 300_000_000
 
-    /// Runs `body` while magmad is stopped; it continues afterwards, whatever happens.
+    /// Runs `body` once every thread of magmad has stopped (SIGSTOP takes effect a moment
+    /// after kill returns); magmad continues afterwards, whatever happens.
     func whileStopped(_ daemon: Daemon, _ body: () throws -> Void) rethrows {
         kill(daemon.pid, SIGSTOP)
         defer { kill(daemon.pid, SIGCONT) }
+        #expect(eventually { allThreadsStopped(pid: daemon.pid) }, "magmad did not stop")
         try body()
+    }
+
+    /// Whether every thread of `pid` is in state T (stopped).
+    func allThreadsStopped(pid: Int32) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return !tasks.isEmpty && tasks.allSatisfy { task in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                  let afterName = stat.range(of: ") ", options: .backwards) else { return false }
+            return stat[afterName.upperBound...].hasPrefix("T")
+        }
     }
 
     @Test func callsToAStoppedMagmadTimeOutAndWorkOnceItContinues() throws {
