@@ -21,6 +21,14 @@ public enum PollItem: Sendable {
         }
     }
 
+    /// A notification channel or a pool's event channel.
+    var isChannel: Bool {
+        switch self {
+        case .notifications, .performanceCounterPool: true
+        case .semaphore, .descriptor: false
+        }
+    }
+
     /// The connection whose failure ends a wait on this item.
     var connection: Connection? {
         switch self {
@@ -62,14 +70,6 @@ public enum Poll {
         guard !items.isEmpty else { throw .invalidArgs("nothing to poll") }
         let watched = WatchedConnections(items)
         let requests = items.map { PollRequest(descriptor: $0.descriptor) } + watched.failureRequests
-        // Besides the failure descriptors, a ready channel (not a semaphore) is checked too: its
-        // end may be how the failure shows first.
-        let channelItems = items.indices.filter {
-            switch items[$0] {
-            case .notifications, .performanceCounterPool: true
-            case .semaphore, .descriptor: false
-            }
-        }
         let deadline = Deadline(after: timeoutNanoseconds)
         while true {
             let ready: [Bool]
@@ -77,7 +77,9 @@ public enum Poll {
                 throw .internalError("\(error)")
             }
             let itemsReady = Array(ready.prefix(items.count))
-            if ready.dropFirst(items.count).contains(true) || channelItems.contains(where: { itemsReady[$0] }) {
+            // Besides a failure descriptor, a ready channel (not a semaphore) is checked too: its
+            // end may be how the failure shows first.
+            if ready.dropFirst(items.count).contains(true) || zip(items, itemsReady).contains(where: { $1 && $0.isChannel }) {
                 try watched.check(errorOf)
             }
             if itemsReady.contains(true) { return itemsReady }
@@ -96,10 +98,13 @@ private struct WatchedConnections {
     var others: [Connection] = []
 
     init(_ items: [PollItem]) {
-        var seen: Set<ObjectIdentifier> = []
-        for case .notifications(let connection) in items where seen.insert(connection.key).inserted { notified.append(connection) }
+        for case .notifications(let connection) in items where !notified.contains(where: { $0 === connection }) {
+            notified.append(connection)
+        }
         for item in items {
-            if let connection = item.connection, seen.insert(connection.key).inserted { others.append(connection) }
+            guard let connection = item.connection, !notified.contains(where: { $0 === connection }),
+                  !others.contains(where: { $0 === connection }) else { continue }
+            others.append(connection)
         }
     }
 
