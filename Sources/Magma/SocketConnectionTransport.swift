@@ -165,10 +165,16 @@ final class SocketConnectionTransport: ConnectionTransport {
     }
 
     /// Once the connection has failed, the server closes the notification channel right after
-    /// its last notification, so the read waits for that instead of reporting "none pending".
+    /// its last notification, so the read waits for that (at most the call timeout) instead of
+    /// reporting "none pending".
     func readNotification() throws(MagmaError) -> [UInt8]? {
         var record = try receiveRecord(notification, wait: false, channel: "notification channel")
-        if record == nil, error != nil { record = try receiveRecord(notification, wait: true, channel: "notification channel") }
+        if record == nil, error != nil {
+            guard notification.waitReadable(until: Deadline(after: callTimeoutNanoseconds)) else {
+                throw MagmaError(.connectionLost, "the server did not close the notification channel of the failed connection")
+            }
+            record = try receiveRecord(notification, wait: false, channel: "notification channel")
+        }
         guard let bytes = record else { return nil }
         let message: NotificationProtocol.ServerMessage
         do { message = try NotificationProtocol.ServerMessage.decode(bytes: bytes).message } catch {

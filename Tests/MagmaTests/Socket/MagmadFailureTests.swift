@@ -16,6 +16,8 @@ import Testing
                 try failure.submit(on: session, signaling: done)
                 expectStatus(.contextKilled) { try Poll.wait([.semaphore(done)], timeoutNanoseconds: FailureReachesWaiterTests.longTimeout) }
                 #expect(!done.isSignaled, "\(failure), run \(run)")
+                let reason = session.connection.error?.message ?? ""
+                #expect(!reason.isEmpty && reason != "closed by the server", "magmad sends the reason: \(reason)")
             }
         }
         #expect(daemon.stop() == 0)
