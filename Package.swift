@@ -81,6 +81,11 @@ let package = Package(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
+        // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).
+        .executableTarget(
+            name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
         // The client library.
         .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),
         .executableTarget(

@@ -58,7 +58,8 @@ public final class Connection: Sendable {
         return context
     }
 
-    /// Releases a context; its queued work is abandoned.
+    /// Releases a context. Work still queued on it is abandoned: it never signals its
+    /// semaphores, so the connection closes with CONTEXT_KILLED and their waiters learn it.
     public func release(_ context: Context) throws(MagmaError) {
         try checkOpen()
         try context.ownership.release(key)
@@ -109,7 +110,7 @@ public final class Connection: Sendable {
         try checkOpen()
         let event: EventSemaphore
         do { event = try EventSemaphore() } catch { throw .memoryError("\(error)") }
-        let semaphore = Semaphore(id: ObjectIds.take(), event: event, owner: key)
+        let semaphore = Semaphore(id: ObjectIds.take(), event: event, connection: self)
         transport.importSemaphore(id: semaphore.id, event: event, flags: [])
         return semaphore
     }
@@ -120,7 +121,7 @@ public final class Connection: Sendable {
         try checkOpen()
         let event: EventSemaphore
         do { event = try EventSemaphore(importing: descriptor) } catch { throw .invalidArgs("not a semaphore: \(error)") }
-        let semaphore = Semaphore(id: ObjectIds.take(), event: event, oneShot: flags.contains(.oneShot), owner: key)
+        let semaphore = Semaphore(id: ObjectIds.take(), event: event, oneShot: flags.contains(.oneShot), connection: self)
         transport.importSemaphore(id: semaphore.id, event: event, flags: flags)
         return semaphore
     }
@@ -202,6 +203,10 @@ public final class Connection: Sendable {
     /// A descriptor that polls readable while a notification is pending or the connection has
     /// closed. Owned by the connection; stable for its lifetime.
     public var notificationDescriptor: Int32 { transport.notificationDescriptor }
+
+    /// Polls readable once the connection has failed or closed (and possibly at other times:
+    /// check `error`). `Poll.wait` adds it for every item of this connection.
+    var failureDescriptor: Int32 { transport.failureDescriptor }
 
     /// The next pending driver notification, or nil if none is pending. CONNECTION_LOST once
     /// the connection has closed and every notification has been read.

@@ -62,12 +62,16 @@ public final class Semaphore: Sendable {
     public let isOneShot: Bool
     let event: EventSemaphore
     let ownership: Ownership
+    /// The connection it was created in or imported into, while that connection exists: a
+    /// wait on the semaphore ends with the connection's error once it fails.
+    weak let connection: Connection?
 
-    init(id: ObjectId, event: EventSemaphore, oneShot: Bool = false, owner: ObjectIdentifier) {
+    init(id: ObjectId, event: EventSemaphore, oneShot: Bool = false, connection: Connection) {
         self.id = id
         self.event = event
         isOneShot = oneShot
-        ownership = Ownership(owner: owner, kind: "semaphore", id: id)
+        self.connection = connection
+        ownership = Ownership(owner: connection.key, kind: "semaphore", id: id)
     }
 
     /// Signals the semaphore.

@@ -10,11 +10,15 @@ public final class PerformanceCounterPool: Sendable {
     public let id: UInt64
     let source: any PerformanceCounterEventSource
     let ownership: Ownership
+    /// The connection that created it, while that connection exists: a wait on the pool ends
+    /// with the connection's error once it fails.
+    weak let connection: Connection?
 
-    init(id: UInt64, source: any PerformanceCounterEventSource, owner: ObjectIdentifier) {
+    init(id: UInt64, source: any PerformanceCounterEventSource, connection: Connection) {
         self.id = id
         self.source = source
-        ownership = Ownership(owner: owner, kind: "performance-counter pool", id: id)
+        self.connection = connection
+        ownership = Ownership(owner: connection.key, kind: "performance-counter pool", id: id)
     }
 
     /// Polls readable while a completion is waiting. Owned by the pool.
@@ -62,7 +66,7 @@ extension Connection {
     public func createPerformanceCounterPool() throws(MagmaError) -> PerformanceCounterPool {
         try checkOpen()
         let id = ObjectIds.take()
-        return PerformanceCounterPool(id: id, source: try transport.createPerformanceCounterPool(id: id), owner: key)
+        return PerformanceCounterPool(id: id, source: try transport.createPerformanceCounterPool(id: id), connection: self)
     }
 
     /// Releases a pool; no completions follow.
