@@ -84,8 +84,13 @@ public enum Poll {
             }
             if itemsReady.contains(true) { return itemsReady }
             // Only a failure descriptor woke the wait, and its connection is healthy (an event
-            // on a primary channel): wait again for the time left.
-            if deadline.hasPassed { throw MagmaError(.timedOut, "nothing became ready") }
+            // on a primary channel): wait again for the time left. Before timing out, look at
+            // the errors once more: a connection's error is visible a moment before its failure
+            // descriptor is signaled, and a wait that ends then must report it, not TIMED_OUT.
+            if deadline.hasPassed {
+                try watched.check(errorOf)
+                throw MagmaError(.timedOut, "nothing became ready")
+            }
         }
     }
 }

@@ -268,7 +268,7 @@ final class SocketConnectionTransport: ConnectionTransport {
             case .onNotifyMemoryImported(let event): state.budget?.memoryImported(event.bytes)
             case .epitaph(let epitaph):
                 let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
-                record(MagmaError(status, epitaph.reason.isEmpty ? "closed by the server" : epitaph.reason), &state)
+                record(MagmaError(status, epitaph.reason.isEmpty ? "closed by the server" : epitaph.reason), fromServer: true, &state)
             case .flushReply, .isPerformanceCounterAccessAllowedReply:
                 let transaction = received.header.transactionId
                 if state.abandoned.remove(transaction) == nil { state.replies[transaction] = received.message }
@@ -285,10 +285,16 @@ final class SocketConnectionTransport: ConnectionTransport {
 
     /// Makes `error` the connection's error unless it already has one, and shuts the primary
     /// channel down, so that `failureDescriptor` polls readable from now on.
-    private func record(_ error: MagmaError, _ state: inout State) {
+    ///
+    /// After an epitaph (`fromServer`) only the reading side is shut: the server is still
+    /// delivering the connection's last notification (the fault report follows the epitaph),
+    /// and a full shutdown would end its serve loop, and the notification channel, before that
+    /// notification went out. An error the server does not know of shuts both sides, so the
+    /// server releases the connection at once.
+    private func record(_ error: MagmaError, fromServer: Bool = false, _ state: inout State) {
         guard state.error == nil else { return }
         state.error = error
-        primary.shutdown()
+        if fromServer { primary.shutdownReading() } else { primary.shutdown() }
     }
 
     /// How many messages and bytes are in flight, for tests of flow control.

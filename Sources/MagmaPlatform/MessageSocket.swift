@@ -134,6 +134,10 @@ public final class MessageSocket: Sendable {
     /// Ends both directions: blocked and later receives see end of stream, sends fail.
     public func shutdown() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RDWR)) }
 
+    /// Shuts down receiving only: the socket polls readable (end of stream) from now on, while
+    /// the peer sees no end of stream and may still read what this side sends.
+    public func shutdownReading() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RD)) }
+
     /// Whether the descriptor is a connected SOCK_SEQPACKET socket.
     public var isConnectedSequencedPacket: Bool {
         var type: Int32 = 0
