@@ -93,6 +93,11 @@ let package = Package(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
+        // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).
+        .executableTarget(
+            name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
         // The client library: the public API over one backend protocol. No backend inside.
         .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The adapter the Fuchsia-protocol backends share: objects and ids -> primary-protocol requests.
@@ -120,7 +125,7 @@ let package = Package(
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
-        .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform"]),
+        .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -25,7 +25,9 @@
 // size: they return MAGMA_STATUS_INVALID_ARGS (or another status). Calls that return void
 // ignore a handle they do not know. Requests are feed-forward, as on Fuchsia: an error the
 // system finds later closes the connection, and magma_connection_flush,
-// magma_connection_get_error and every later call report it.
+// magma_connection_get_error and every later call report it. Through magmad, a synchronous
+// call (a query, creating a connection, magma_connection_flush) that gets no answer within
+// 5 s returns MAGMA_STATUS_TIMED_OUT; MAGMA_DEVICE_TIMEOUT_MS sets the bound (0: none).
 //
 // Threads. Every call may be made from any thread.
 
@@ -124,8 +126,9 @@ MAGMA_EXPORT magma_status_t magma_connection_read_notification_channel(magma_con
 MAGMA_EXPORT magma_status_t magma_connection_create_context2(magma_connection_t connection, magma_priority_t priority,
                                                              uint32_t* context_id_out);
 
-// Releases a context; its queued work is abandoned. Releasing an unknown or released context
-// closes the connection with INVALID_ARGS, as on Fuchsia.
+// Releases a context. Work still queued on it is abandoned: it never signals its semaphores,
+// so the connection closes with CONTEXT_KILLED (see magma_poll). Releasing an unknown or
+// released context closes the connection with INVALID_ARGS, as on Fuchsia.
 MAGMA_EXPORT void magma_connection_release_context(magma_connection_t connection, uint32_t context_id);
 
 // ---- Buffers ----
@@ -244,6 +247,14 @@ MAGMA_EXPORT magma_status_t magma_semaphore_export(magma_semaphore_t semaphore, 
 // item's result to the condition met, else 0, and never resets a semaphore. TIMED_OUT when
 // nothing became ready; CONNECTION_LOST when a polled notification channel's connection has
 // closed; INVALID_ARGS for an unknown semaphore, type or condition.
+//
+// Our extension of Fuchsia's magma_poll: work that fails never signals its semaphores, so once
+// a connection has failed (a GPU fault, an illegal command, a watchdog kill, work abandoned with
+// its destroyed context, an epitaph, a server that is gone), magma_poll returns at once, even
+// for items that are ready, checked in this order: CONNECTION_LOST if the notification channel
+// of a failed connection is among the items; else the connection's own error (for example
+// CONTEXT_KILLED, or CONNECTION_LOST when the server is gone) if one of its semaphores or the
+// notification handle of one of its performance-counter pools is.
 MAGMA_EXPORT magma_status_t magma_poll(magma_poll_item_t* items, uint32_t count, uint64_t timeout_ns);
 
 // ---- Performance counters ----

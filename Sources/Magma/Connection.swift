@@ -56,7 +56,8 @@ public final class Connection: Sendable {
         return Context(id: try backend.createContext(priority: priority), priority: priority, owner: key)
     }
 
-    /// Releases a context; its queued work is abandoned.
+    /// Releases a context. Work still queued on it is abandoned: it never signals its
+    /// semaphores, so the connection closes with CONTEXT_KILLED and their waiters learn it.
     public func release(_ context: Context) throws(MagmaError) {
         try checkOpen()
         try context.ownership.release(key)
@@ -95,7 +96,7 @@ public final class Connection: Sendable {
     /// Creates an unsignaled semaphore.
     public func createSemaphore() throws(MagmaError) -> Semaphore {
         try checkOpen()
-        return Semaphore(backend: try backend.createSemaphore(), owner: key)
+        return Semaphore(backend: try backend.createSemaphore(), connection: self)
     }
 
     /// Imports a semaphore exported elsewhere; takes ownership of `descriptor`. Anything but a
@@ -103,7 +104,7 @@ public final class Connection: Sendable {
     /// is INVALID_ARGS. With `.oneShot`, GPU waits and `reset()` never reset it.
     public func importSemaphore(_ descriptor: OwnedFileDescriptor, flags: ImportSemaphoreFlags = []) throws(MagmaError) -> Semaphore {
         try checkOpen()
-        return Semaphore(backend: try backend.importSemaphore(descriptor, flags: flags), owner: key)
+        return Semaphore(backend: try backend.importSemaphore(descriptor, flags: flags), connection: self)
     }
 
     /// Releases a semaphore.
@@ -167,6 +168,10 @@ public final class Connection: Sendable {
     /// A descriptor that polls readable while a notification is pending or the connection has
     /// closed. Owned by the connection; stable for its lifetime.
     public var notificationDescriptor: Int32 { backend.notificationDescriptor }
+
+    /// Polls readable once the connection has failed or closed (and possibly at other times:
+    /// check `error`). `Poll.wait` adds it for every item of this connection.
+    var failureDescriptor: Int32 { backend.failureDescriptor }
 
     /// The next pending driver notification, or nil if none is pending. CONNECTION_LOST once
     /// the connection has closed and every notification has been read.

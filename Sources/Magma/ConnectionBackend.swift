@@ -95,12 +95,20 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     func flush() -> MagmaError?
     /// The connection's sticky error as known now, without waiting.
     var error: MagmaError? { get }
+    /// A descriptor that polls readable once the connection has failed or closed, and stays
+    /// readable from then on; `Poll` adds it for every connection a wait involves, so a failure
+    /// ends the wait. It may also poll readable while the connection is healthy (a backend may
+    /// use its primary channel), so a waiter checks `error` when it does. Owned by the backend.
+    var failureDescriptor: Int32 { get }
     /// A descriptor that polls readable while a notification is pending or the connection has
     /// closed. Owned by the backend; stable for the connection's lifetime.
     var notificationDescriptor: Int32 { get }
     /// The next pending driver notification, or nil if none. CONNECTION_LOST once the
     /// connection has closed and nothing is left to read.
     func readNotification() throws(MagmaError) -> [UInt8]?
+    /// The connection's error as a waiter on the notification channel sees it: `error`, or,
+    /// once the device has hung up the notification channel, CONNECTION_LOST.
+    var notificationChannelError: MagmaError? { get }
     /// Ends the connection; the device releases everything it held for it. Called once by
     /// `Connection`, and again (harmlessly) at deinit.
     func close()

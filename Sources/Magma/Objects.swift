@@ -53,10 +53,14 @@ public final class Semaphore: Sendable {
     /// The backend's semaphore.
     let backend: any BackendSemaphore
     let ownership: Ownership
+    /// The connection it was created in or imported into, while that connection exists: a
+    /// wait on the semaphore ends with the connection's error once it fails.
+    weak let connection: Connection?
 
-    init(backend: any BackendSemaphore, owner: ObjectIdentifier) {
+    init(backend: any BackendSemaphore, connection: Connection) {
         self.backend = backend
-        ownership = Ownership(owner: owner, kind: "semaphore", id: backend.id)
+        self.connection = connection
+        ownership = Ownership(owner: connection.key, kind: "semaphore", id: backend.id)
     }
 
     /// The semaphore's id in its connection.

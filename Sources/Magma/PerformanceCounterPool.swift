@@ -8,10 +8,14 @@ public final class PerformanceCounterPool: Sendable {
     /// The backend's pool.
     let backend: any BackendPerformanceCounterPool
     let ownership: Ownership
+    /// The connection that created it, while that connection exists: a wait on the pool ends
+    /// with the connection's error once it fails.
+    weak let connection: Connection?
 
-    init(backend: any BackendPerformanceCounterPool, owner: ObjectIdentifier) {
+    init(backend: any BackendPerformanceCounterPool, connection: Connection) {
         self.backend = backend
-        ownership = Ownership(owner: owner, kind: "performance-counter pool", id: backend.id)
+        self.connection = connection
+        ownership = Ownership(owner: connection.key, kind: "performance-counter pool", id: backend.id)
     }
 
     /// The pool's id in its connection.
@@ -61,7 +65,7 @@ extension Connection {
     /// Creates an empty pool.
     public func createPerformanceCounterPool() throws(MagmaError) -> PerformanceCounterPool {
         try checkOpen()
-        return PerformanceCounterPool(backend: try backend.createPerformanceCounterPool(), owner: key)
+        return PerformanceCounterPool(backend: try backend.createPerformanceCounterPool(), connection: self)
     }
 
     /// Releases a pool; no completions follow.

@@ -7,32 +7,122 @@ public enum PollItem: Sendable {
     case semaphore(Semaphore)
     /// Ready while the connection has a notification pending.
     case notifications(Connection)
+    /// Ready while the pool has a completion waiting.
+    case performanceCounterPool(PerformanceCounterPool)
     /// Ready while the descriptor is readable.
     case descriptor(Int32)
+
+    var descriptor: Int32 {
+        switch self {
+        case .semaphore(let semaphore): semaphore.pollDescriptor
+        case .notifications(let connection): connection.notificationDescriptor
+        case .performanceCounterPool(let pool): pool.eventDescriptor
+        case .descriptor(let descriptor): descriptor
+        }
+    }
+
+    /// A notification channel or a pool's event channel.
+    var isChannel: Bool {
+        switch self {
+        case .notifications, .performanceCounterPool: true
+        case .semaphore, .descriptor: false
+        }
+    }
+
+    /// The connection whose failure ends a wait on this item.
+    var connection: Connection? {
+        switch self {
+        case .semaphore(let semaphore): semaphore.connection
+        case .notifications(let connection): connection
+        case .performanceCounterPool(let pool): pool.connection
+        case .descriptor: nil
+        }
+    }
 }
 
-/// Waits on several semaphores and notification channels at once.
+/// Waits on several semaphores, notification channels and performance-counter pools at once.
+///
+/// A failed connection ends every wait that involves one of its objects, at once, with its
+/// error (as `vkWaitForFences` returns VK_ERROR_DEVICE_LOST): work that fails never signals its
+/// semaphores, so a waiter learns of the failure this way instead of at its timeout.
 public enum Poll {
     /// Waits until at least one item is ready, or `timeoutNanoseconds` passes (`UInt64.max`
-    /// waits forever). Returns, per item, whether it is ready. Throws TIMED_OUT when nothing
-    /// became ready, and CONNECTION_LOST when a polled connection has closed (its remaining
-    /// notifications can still be read).
+    /// waits forever). Returns, per item, whether it is ready.
+    ///
+    /// Throws, checked in this order:
+    /// - CONNECTION_LOST when the notification channel of a connection that has failed or
+    ///   closed is among the items (the cause is in the message; the remaining notifications
+    ///   can still be read);
+    /// - the connection's own error (CONTEXT_KILLED for a GPU fault, an illegal command, a
+    ///   watchdog kill or work abandoned with its context; CONNECTION_LOST when the server is
+    ///   gone; BAD_STATE once released; ...) when a semaphore or pool of that connection is
+    ///   among the items, even if the item is ready;
+    /// - TIMED_OUT when nothing became ready.
     @discardableResult
     public static func wait(_ items: [PollItem], timeoutNanoseconds: UInt64) throws(MagmaError) -> [Bool] {
+        try wait(items, timeoutNanoseconds: timeoutNanoseconds) { $0.error }
+    }
+
+    /// `wait(_:timeoutNanoseconds:)` with the error of each connection given by `errorOf` (the
+    /// C API adds the misuse it closed a connection for).
+    package static func wait(_ items: [PollItem], timeoutNanoseconds: UInt64,
+                             errorOf: (Connection) -> MagmaError?) throws(MagmaError) -> [Bool] {
         guard !items.isEmpty else { throw .invalidArgs("nothing to poll") }
-        let requests = items.map { item in
-            switch item {
-            case .semaphore(let semaphore): PollRequest(descriptor: semaphore.pollDescriptor)
-            case .notifications(let connection): PollRequest(descriptor: connection.notificationDescriptor)
-            case .descriptor(let descriptor): PollRequest(descriptor: descriptor)
+        let watched = WatchedConnections(items)
+        let requests = items.map { PollRequest(descriptor: $0.descriptor) } + watched.failureRequests
+        let deadline = Deadline(after: timeoutNanoseconds)
+        while true {
+            let ready: [Bool]
+            do { ready = try Poller.poll(requests, timeoutNanoseconds: deadline.remainingNanoseconds) } catch {
+                throw .internalError("\(error)")
+            }
+            let itemsReady = Array(ready.prefix(items.count))
+            // Besides a failure descriptor, a ready channel (not a semaphore) is checked too: its
+            // end may be how the failure shows first.
+            if ready.dropFirst(items.count).contains(true) || zip(items, itemsReady).contains(where: { $1 && $0.isChannel }) {
+                try watched.check(errorOf)
+            }
+            if itemsReady.contains(true) { return itemsReady }
+            // Only a failure descriptor woke the wait, and its connection is healthy (an event
+            // on a primary channel): wait again for the time left. Before timing out, look at
+            // the errors once more: a connection's error is visible a moment before its failure
+            // descriptor is signaled, and a wait that ends then must report it, not TIMED_OUT.
+            if deadline.hasPassed {
+                try watched.check(errorOf)
+                throw MagmaError(.timedOut, "nothing became ready")
             }
         }
-        let ready: [Bool]
-        do { ready = try Poller.poll(requests, timeoutNanoseconds: timeoutNanoseconds) } catch { throw .internalError("\(error)") }
-        for case .notifications(let connection) in items {
-            if let error = connection.error { throw MagmaError(.connectionLost, "connection closed: \(error)") }
+    }
+}
+
+/// The connections a wait involves, each once, with how the wait involves it.
+private struct WatchedConnections {
+    /// Connections whose notification channel is polled.
+    var notified: [Connection] = []
+    /// Connections only whose semaphores or pools are polled.
+    var others: [Connection] = []
+
+    init(_ items: [PollItem]) {
+        for case .notifications(let connection) in items where !notified.contains(where: { $0 === connection }) {
+            notified.append(connection)
         }
-        guard ready.contains(true) else { throw MagmaError(.timedOut, "nothing became ready") }
-        return ready
+        for item in items {
+            guard let connection = item.connection, !notified.contains(where: { $0 === connection }),
+                  !others.contains(where: { $0 === connection }) else { continue }
+            others.append(connection)
+        }
+    }
+
+    var failureRequests: [PollRequest] { (notified + others).map { PollRequest(descriptor: $0.failureDescriptor) } }
+
+    /// Throws for the first failed connection, notification channels first.
+    func check(_ errorOf: (Connection) -> MagmaError?) throws(MagmaError) {
+        for connection in notified {
+            guard let error = errorOf(connection) ?? connection.backend.notificationChannelError else { continue }
+            throw error.status == .connectionLost ? error : MagmaError(.connectionLost, "connection closed: \(error)")
+        }
+        for connection in others {
+            if let error = errorOf(connection) { throw error }
+        }
     }
 }

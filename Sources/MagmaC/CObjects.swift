@@ -68,6 +68,10 @@ final class CConnection: Sendable {
         return pool
     }
     func removePool(_ id: UInt64) -> PerformanceCounterPool? { state.withLock { $0.pools.removeValue(forKey: id) } }
+    /// The pool whose notification handle is `descriptor`.
+    func pool(descriptor: Int32) -> PerformanceCounterPool? {
+        state.withLock { $0.pools.values.first { $0.eventDescriptor == descriptor } }
+    }
 
     func add(context: Context) { state.withLock { $0.contexts[context.id] = context } }
     func context(_ id: UInt32) -> Context? { state.withLock { $0.contexts[id] } }

@@ -97,8 +97,14 @@ final class InProcessConnectionTransport: PrimaryTransport {
     func flush() -> MagmaError? { connection.flush() }
     var error: MagmaError? { connection.error }
 
+    var failureDescriptor: Int32 { notifications.ended.descriptor.rawValue }
+
     var notificationDescriptor: Int32 { notifications.readiness.descriptor.rawValue }
     func readNotification() throws(MagmaError) -> [UInt8]? { try notifications.read() }
+    var notificationChannelError: MagmaError? { connection.error }
 
-    func close() { connection.close() }
+    func close() {
+        connection.close()
+        notifications.ended.signal()
+    }
 }

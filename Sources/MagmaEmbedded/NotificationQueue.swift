@@ -4,7 +4,8 @@ import MagmaProtocol
 import MagmaSystem
 
 /// The in-process notification channel: a bounded queue of messages with a pollable eventfd
-/// that is readable while messages are pending or after the connection closed.
+/// that is readable while messages are pending or after the connection closed, and a second
+/// one, the connection's failure descriptor, readable once the connection has ended.
 final class NotificationQueue: NotificationSink {
     /// Messages kept before new ones are dropped (a client that never reads must not grow the
     /// queue without bound).
@@ -20,9 +21,12 @@ final class NotificationQueue: NotificationSink {
 
     private let state = Locked(State())
     let readiness: EventSemaphore
+    /// Signaled once the connection has failed or closed; never reset.
+    let ended: EventSemaphore
 
     init() throws(PlatformError) {
         readiness = try EventSemaphore()
+        ended = try EventSemaphore()
     }
 
     func deliver(_ message: [UInt8]) {
@@ -41,6 +45,7 @@ final class NotificationQueue: NotificationSink {
             if state.closed == nil { state.closed = error }
             readiness.signal()
         }
+        ended.signal()
     }
 
     /// The epitaph, once the connection has closed.

@@ -49,9 +49,12 @@ public final class MessageSocket: Sendable {
         return socket
     }
 
-    /// Connects to a listening socket at `path`.
-    public static func connect(path: String) throws(PlatformError) -> MessageSocket {
+    /// Connects to a listening socket at `path`. With `sendTimeoutNanoseconds`, the connect
+    /// (which waits while the listener's backlog is full) and every later blocking send fail
+    /// with EAGAIN once that time has passed (SO_SNDTIMEO).
+    public static func connect(path: String, sendTimeoutNanoseconds: UInt64? = nil) throws(PlatformError) -> MessageSocket {
         let socket = try unbound()
+        if let sendTimeoutNanoseconds { try socket.setSendTimeout(nanoseconds: sendTimeoutNanoseconds) }
         var address = try socketAddress(path)
         while true {
             let result = withUnsafePointer(to: &address) {
@@ -109,8 +112,31 @@ public final class MessageSocket: Sendable {
         return .message(bytes: bytes, descriptors: owned, truncated: truncated != 0)
     }
 
+    /// Makes blocking sends fail with EAGAIN after `nanoseconds` (SO_SNDTIMEO); `Poller.forever`
+    /// removes the bound.
+    public func setSendTimeout(nanoseconds: UInt64) throws(PlatformError) {
+        var bound = timeval()
+        if nanoseconds != Poller.forever {
+            let microseconds = max(nanoseconds / 1000, 1)
+            bound = timeval(tv_sec: Int(clamping: microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
+        }
+        guard setsockopt(descriptor.rawValue, SOL_SOCKET, SO_SNDTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+            throw PlatformError(call: "setsockopt(SO_SNDTIMEO)")
+        }
+    }
+
+    /// Waits until a record (or the end of the stream) can be received, or the deadline passes.
+    /// Returns whether one can.
+    public func waitReadable(until deadline: Deadline) -> Bool {
+        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
+    }
+
     /// Ends both directions: blocked and later receives see end of stream, sends fail.
     public func shutdown() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RDWR)) }
+
+    /// Shuts down receiving only: the socket polls readable (end of stream) from now on, while
+    /// the peer sees no end of stream and may still read what this side sends.
+    public func shutdownReading() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RD)) }
 
     /// Whether the descriptor is a connected SOCK_SEQPACKET socket.
     public var isConnectedSequencedPacket: Bool {

@@ -17,23 +17,48 @@ public enum Poller {
     /// Returns, per request, whether it is ready. Nanoseconds are rounded up to milliseconds.
     public static func poll(_ requests: [PollRequest], timeoutNanoseconds: UInt64) throws(PlatformError) -> [Bool] {
         var fds = requests.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-        let deadline = timeoutNanoseconds == forever ? nil : Clock.monotonicNanoseconds() &+ timeoutNanoseconds
+        let deadline = Deadline(after: timeoutNanoseconds)
         while true {
-            let timeoutMs: Int32
-            if let deadline {
-                let now = Clock.monotonicNanoseconds()
-                let remaining = deadline > now ? deadline - now : 0
-                timeoutMs = Int32(clamping: (remaining + 999_999) / 1_000_000)
-            } else {
-                timeoutMs = -1
-            }
-            let result = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), timeoutMs) }
+            let result = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), deadline.pollMilliseconds) }
             if result >= 0 {
                 let readyMask = Int16(POLLIN | POLLHUP | POLLERR)
                 return fds.map { $0.revents & readyMask != 0 }
             }
             if errno != EINTR { throw PlatformError(call: "poll") }
         }
+    }
+
+    /// Whether the peer of a socket has hung up (POLLHUP), now; pending data does not hide it.
+    public static func isHungUp(_ descriptor: Int32) -> Bool {
+        var fd = pollfd(fd: descriptor, events: 0, revents: 0)
+        return Glibc.poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLHUP) != 0
+    }
+}
+
+/// A point on the monotonic clock to wait until, or none (wait forever).
+public struct Deadline: Sendable {
+    /// The monotonic time in nanoseconds, or nil for no deadline.
+    public let nanoseconds: UInt64?
+
+    /// `timeoutNanoseconds` from now; `Poller.forever` is no deadline.
+    public init(after timeoutNanoseconds: UInt64) {
+        nanoseconds = timeoutNanoseconds == Poller.forever ? nil : Clock.monotonicNanoseconds() &+ timeoutNanoseconds
+    }
+
+    /// Nanoseconds left (0 once passed); `Poller.forever` without a deadline.
+    public var remainingNanoseconds: UInt64 {
+        guard let nanoseconds else { return Poller.forever }
+        let now = Clock.monotonicNanoseconds()
+        return nanoseconds > now ? nanoseconds - now : 0
+    }
+
+    /// Whether the deadline has passed.
+    public var hasPassed: Bool { nanoseconds != nil && remainingNanoseconds == 0 }
+
+    /// The time left as a `poll(2)` timeout: milliseconds rounded up, -1 without a deadline.
+    public var pollMilliseconds: Int32 {
+        guard nanoseconds != nil else { return -1 }
+        return Int32(clamping: (remainingNanoseconds + 999_999) / 1_000_000)
     }
 }
 

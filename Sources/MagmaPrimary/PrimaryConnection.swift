@@ -168,7 +168,9 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func flush() -> MagmaError? { transport.flush() }
     public var error: MagmaError? { transport.error }
+    public var failureDescriptor: Int32 { transport.failureDescriptor }
     public var notificationDescriptor: Int32 { transport.notificationDescriptor }
+    public var notificationChannelError: MagmaError? { transport.notificationChannelError }
     public func readNotification() throws(MagmaError) -> [UInt8]? { try transport.readNotification() }
     public func close() { transport.close() }
 }

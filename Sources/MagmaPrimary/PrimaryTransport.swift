@@ -59,12 +59,21 @@ public protocol PrimaryTransport: AnyObject, Sendable {
     func flush() -> MagmaError?
     /// The connection's error as known now, without a round trip.
     var error: MagmaError? { get }
+    /// A descriptor that polls readable once the connection has failed or closed, and stays
+    /// readable from then on. It may also poll readable while the connection is healthy (a
+    /// transport may use its primary channel), so a waiter checks `error` when it does.
+    /// Owned by the transport.
+    var failureDescriptor: Int32 { get }
     /// A descriptor that polls readable while a notification is pending or the connection has
     /// closed. Owned by the transport.
     var notificationDescriptor: Int32 { get }
     /// The next pending notification, or nil if none. CONNECTION_LOST once the connection has
     /// closed and nothing is left to read.
     func readNotification() throws(MagmaError) -> [UInt8]?
+    /// The connection's error as a waiter on the notification channel sees it: `error`, or,
+    /// once the server has hung up the notification channel, CONNECTION_LOST (which then
+    /// becomes the connection's error: the server ends that channel only with the connection).
+    var notificationChannelError: MagmaError? { get }
     /// Ends the connection; the system releases everything it held for it.
     func close()
 }

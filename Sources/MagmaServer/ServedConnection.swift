@@ -3,6 +3,7 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
 import MagmaWire
+import Synchronization
 
 /// One client connection served over its two channels: requests arrive on the primary channel
 /// and are decoded with the generated codecs into `SystemConnection` calls; notifications leave
@@ -13,6 +14,7 @@ final class ServedConnection: NotificationSink, Sendable {
     private let logger: Logger
     private let system = Locked<SystemConnection?>(nil)
     private let flow: Locked<ServerFlowControl>
+    private let epitaphSent = Atomic<Bool>(false)
 
     /// Opens the system side of the connection and starts serving it on `group`'s threads.
     /// `onEnd` runs once, after the connection has released everything it held.
@@ -47,14 +49,25 @@ final class ServedConnection: NotificationSink, Sendable {
 
     // MARK: NotificationSink
 
-    func deliver(_ message: [UInt8]) { pump.enqueue(message) }
+    /// A notification the system delivers after the connection failed (the driver's report of
+    /// the fault) follows the epitaph: a client woken by it finds the epitaph already there.
+    func deliver(_ message: [UInt8]) {
+        if let error = connection?.error { sendEpitaph(error) }
+        pump.enqueue(message)
+    }
 
     func connectionClosed(_ error: MagmaError) {
         logger.info("connection closed: \(error)")
-        if let epitaph = try? PrimaryProtocol.Epitaph(status: error.status).encoded() {
+        sendEpitaph(error)
+        shutdown()
+    }
+
+    /// Sends the epitaph, once.
+    private func sendEpitaph(_ error: MagmaError) {
+        guard !epitaphSent.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let epitaph = try? PrimaryProtocol.Epitaph(error).encoded() {
             try? primary.send(epitaph.bytes, wait: false)
         }
-        shutdown()
     }
 
     // MARK: Serving

@@ -14,17 +14,22 @@ final class SocketConnectionTransport: PrimaryTransport {
         var budget: FlowControlBudget?
         var nextTransaction: UInt32 = 1
         var replies: [UInt32: PrimaryProtocol.ServerMessage] = [:]
+        /// Calls that timed out: their replies, if they come, are dropped.
+        var abandoned: Set<UInt32> = []
     }
 
     private let primary: MessageSocket
     private let notification: MessageSocket
     private let state = Locked(State())
+    private let callTimeoutNanoseconds: UInt64
 
     /// Starts a connection on channels the server has been handed. With nonzero `limits`,
-    /// flow control is enabled.
-    init(primary: MessageSocket, notification: MessageSocket, limits: FlowControlLimits?) {
+    /// flow control is enabled. Synchronous calls (flush, the access check) wait at most
+    /// `callTimeoutNanoseconds` for their reply, then throw TIMED_OUT.
+    init(primary: MessageSocket, notification: MessageSocket, limits: FlowControlLimits?, callTimeoutNanoseconds: UInt64) {
         self.primary = primary
         self.notification = notification
+        self.callTimeoutNanoseconds = callTimeoutNanoseconds
         if let limits, limits.maxInflightMessages > 0, limits.maxInflightMegabytes > 0 {
             state.withLock { state in
                 sendUncounted(.enableFlowControl(.init()), &state)
@@ -136,15 +141,39 @@ final class SocketConnectionTransport: PrimaryTransport {
         }
     }
 
+    /// The primary channel: readable when a message or the epitaph arrives, and from then on
+    /// once the connection has ended (the server closed it, or the client shut it down when it
+    /// recorded the connection's error).
+    var failureDescriptor: Int32 { primary.descriptor.rawValue }
+
     // MARK: Notifications
 
     var notificationDescriptor: Int32 { notification.descriptor.rawValue }
 
+    /// The server sends the epitaph before it closes the notification channel, so once the
+    /// channel has hung up, the primary channel holds the epitaph if there is one; without it
+    /// (magmad was killed), the connection is lost.
+    var notificationChannelError: MagmaError? {
+        state.withLock { state in
+            guard state.error == nil, !state.closed else { return state.error }
+            let hungUp = Poller.isHungUp(notification.descriptor.rawValue)
+            while state.error == nil, receiveFromServer(&state, wait: false) {}
+            if hungUp { record(MagmaError(.connectionLost, "the server closed the notification channel"), &state) }
+            return state.error
+        }
+    }
+
     /// Once the connection has failed, the server closes the notification channel right after
-    /// its last notification, so the read waits for that instead of reporting "none pending".
+    /// its last notification, so the read waits for that (at most the call timeout) instead of
+    /// reporting "none pending".
     func readNotification() throws(MagmaError) -> [UInt8]? {
         var record = try receiveRecord(notification, wait: false, channel: "notification channel")
-        if record == nil, error != nil { record = try receiveRecord(notification, wait: true, channel: "notification channel") }
+        if record == nil, error != nil {
+            guard notification.waitReadable(until: Deadline(after: callTimeoutNanoseconds)) else {
+                throw MagmaError(.connectionLost, "the server did not close the notification channel of the failed connection")
+            }
+            record = try receiveRecord(notification, wait: false, channel: "notification channel")
+        }
         guard let bytes = record else { return nil }
         let message: NotificationProtocol.ServerMessage
         do { message = try NotificationProtocol.ServerMessage.decode(bytes: bytes).message } catch {
@@ -184,8 +213,7 @@ final class SocketConnectionTransport: PrimaryTransport {
         guard state.error == nil, !state.closed else { return false }
         let encoded: EncodedMessage
         do { encoded = try message.encoded(transactionId: transactionId) } catch {
-            state.error = .invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)")
-            primary.shutdown()
+            record(.invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)"), &state)
             return false
         }
         do {
@@ -194,15 +222,17 @@ final class SocketConnectionTransport: PrimaryTransport {
         } catch {
             // The server closed the connection; its epitaph may be waiting.
             while receiveFromServer(&state, wait: false) {}
-            state.error = state.error ?? MagmaError(.connectionLost, "the server is gone: \(error)")
+            record(MagmaError(.connectionLost, "the server is gone: \(error)"), &state)
             return false
         }
     }
 
-    /// Sends a synchronous call and waits for its reply (or the connection's end).
+    /// Sends a synchronous call and waits for its reply (or the connection's end). TIMED_OUT
+    /// when no reply came within the call timeout; the connection stays as it is.
     private func call(_ message: PrimaryProtocol.ClientMessage, _ state: inout State) -> Result<PrimaryProtocol.ServerMessage, MagmaError> {
         if let error = state.error { return .failure(error) }
         guard !state.closed else { return .failure(.badState("connection was released")) }
+        let deadline = Deadline(after: callTimeoutNanoseconds)
         let transaction = state.nextTransaction
         state.nextTransaction = transaction == .max ? 1 : transaction + 1
         guard sendUncounted(message, transactionId: transaction, &state) else {
@@ -211,7 +241,11 @@ final class SocketConnectionTransport: PrimaryTransport {
         while true {
             if let reply = state.replies.removeValue(forKey: transaction) { return .success(reply) }
             if let error = state.error { return .failure(error) }
-            _ = receiveFromServer(&state, wait: true)
+            guard primary.waitReadable(until: deadline) else {
+                state.abandoned.insert(transaction)
+                return .failure(DeviceCallTimeout.error(type(of: message.message).name, callTimeoutNanoseconds))
+            }
+            _ = receiveFromServer(&state, wait: false)
         }
     }
 
@@ -219,11 +253,11 @@ final class SocketConnectionTransport: PrimaryTransport {
     private func receiveFromServer(_ state: inout State, wait: Bool) -> Bool {
         let datagram: Datagram?
         do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes, wait: wait) } catch {
-            state.error = state.error ?? MagmaError(.connectionLost, "primary channel: \(error)")
+            record(MagmaError(.connectionLost, "primary channel: \(error)"), &state)
             return false
         }
         guard case .message(let bytes, let descriptors, _)? = datagram else {
-            if datagram != nil { state.error = state.error ?? MagmaError(.connectionLost, "the server closed the connection") }
+            if datagram != nil { record(MagmaError(.connectionLost, "the server closed the connection"), &state) }
             return false
         }
         do {
@@ -233,23 +267,33 @@ final class SocketConnectionTransport: PrimaryTransport {
             case .onNotifyMemoryImported(let event): state.budget?.memoryImported(event.bytes)
             case .epitaph(let epitaph):
                 let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
-                state.error = state.error ?? MagmaError(status, "closed by the server")
+                record(MagmaError(status, epitaph.reason.isEmpty ? "closed by the server" : epitaph.reason), fromServer: true, &state)
             case .flushReply, .isPerformanceCounterAccessAllowedReply:
-                state.replies[received.header.transactionId] = received.message
+                let transaction = received.header.transactionId
+                if state.abandoned.remove(transaction) == nil { state.replies[transaction] = received.message }
             }
         } catch {
-            state.error = state.error ?? MagmaError(.internalError, "malformed message from the server: \(error)")
-            primary.shutdown()
+            record(MagmaError(.internalError, "malformed message from the server: \(error)"), &state)
         }
         return true
     }
 
     private func fail(_ error: MagmaError) {
-        state.withLock { state in
-            guard state.error == nil else { return }
-            state.error = error
-            primary.shutdown()
-        }
+        state.withLock { state in record(error, &state) }
+    }
+
+    /// Makes `error` the connection's error unless it already has one, and shuts the primary
+    /// channel down, so that `failureDescriptor` polls readable from now on.
+    ///
+    /// After an epitaph (`fromServer`) only the reading side is shut: the server is still
+    /// delivering the connection's last notification (the fault report follows the epitaph),
+    /// and a full shutdown would end its serve loop, and the notification channel, before that
+    /// notification went out. An error the server does not know of shuts both sides, so the
+    /// server releases the connection at once.
+    private func record(_ error: MagmaError, fromServer: Bool = false, _ state: inout State) {
+        guard state.error == nil else { return }
+        state.error = error
+        if fromServer { primary.shutdownReading() } else { primary.shutdown() }
     }
 
     /// How many messages and bytes are in flight, for tests of flow control.

@@ -8,6 +8,9 @@ import MagmaWire
 /// The magmad backend: reaches a device served by magmad through its endpoint socket (for
 /// example `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device
 /// channel; each connection gets two new channels of its own, handed to the server in `connect`.
+///
+/// Every synchronous call (query, connect, the performance-counter token, and each connection's
+/// flush) waits at most `callTimeoutNanoseconds` for its answer, then throws TIMED_OUT.
 public final class SocketDeviceTransport: DeviceBackend {
     private struct State {
         var nextTransaction: UInt32 = 1
@@ -18,22 +21,32 @@ public final class SocketDeviceTransport: DeviceBackend {
     private let state = Locked(State())
     /// The endpoint's path, when known.
     private let path: String?
+    /// How long a synchronous call waits for its answer (`Poller.forever`: no bound).
+    public let callTimeoutNanoseconds: UInt64
 
     /// Connects to the device endpoint at `path`. CONNECTION_LOST if nothing serves there,
     /// ACCESS_DENIED without permission, INVALID_ARGS if the path cannot be an endpoint (a
-    /// regular file, a directory, too long); the message says which, with the errno.
-    public init(path: String) throws(MagmaError) {
-        do { socket = try MessageSocket.connect(path: path) } catch { throw .openingDevice(at: path, error) }
+    /// regular file, a directory, too long); the message says which, with the errno. Calls wait
+    /// at most `callTimeoutNanoseconds` (default: `DeviceCallTimeout.fromEnvironment`, 5 s unless
+    /// MAGMA_DEVICE_TIMEOUT_MS says otherwise).
+    public init(path: String, callTimeoutNanoseconds: UInt64 = DeviceCallTimeout.fromEnvironment) throws(MagmaError) {
+        do { socket = try MessageSocket.connect(path: path, sendTimeoutNanoseconds: callTimeoutNanoseconds) } catch {
+            if error.code == EAGAIN { throw DeviceCallTimeout.error("connecting to \(path)", callTimeoutNanoseconds) }
+            throw .openingDevice(at: path, error)
+        }
         self.path = path
+        self.callTimeoutNanoseconds = callTimeoutNanoseconds
     }
 
     /// Uses a socket already connected to a device endpoint (magma_device_import's channel).
     /// INVALID_ARGS unless it is a connected SOCK_SEQPACKET socket.
-    public init(adopting descriptor: OwnedFileDescriptor) throws(MagmaError) {
+    public init(adopting descriptor: OwnedFileDescriptor, callTimeoutNanoseconds: UInt64 = DeviceCallTimeout.fromEnvironment) throws(MagmaError) {
         let socket = MessageSocket(adopting: descriptor)
         guard socket.isConnectedSequencedPacket else { throw .invalidArgs("not a connected SOCK_SEQPACKET socket") }
+        do { try socket.setSendTimeout(nanoseconds: callTimeoutNanoseconds) } catch { throw .invalidArgs("\(error)") }
         self.socket = socket
         path = nil
+        self.callTimeoutNanoseconds = callTimeoutNanoseconds
     }
 
     /// Asks the performance-counter endpoint beside this device's
@@ -42,7 +55,7 @@ public final class SocketDeviceTransport: DeviceBackend {
         guard let path, let endpoint = RuntimeDirectory.performanceCounterEndpoint(besideDevice: path) else {
             throw .accessDenied("no performance-counter endpoint is known for this device")
         }
-        return try Self.performanceCounterToken(path: endpoint)
+        return try Self.performanceCounterToken(path: endpoint, callTimeoutNanoseconds: callTimeoutNanoseconds)
     }
 
     deinit { socket.shutdown() }
@@ -65,26 +78,31 @@ public final class SocketDeviceTransport: DeviceBackend {
             let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
                                                  notification: WireHandle(notification.1.descriptor.rawValue))
             try send(request)
-            return PrimaryConnection(transport: SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl))
+            return PrimaryConnection(transport: SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
+                                                                          callTimeoutNanoseconds: callTimeoutNanoseconds))
         }
     }
 
     /// Asks the performance-counter endpoint at `path` for the token that
     /// `Connection.enablePerformanceCounterAccess` presents. Only clients allowed to open that
-    /// endpoint (its file mode is 0600) get one.
-    public static func performanceCounterToken(path: String) throws(MagmaError) -> OwnedFileDescriptor {
+    /// endpoint (its file mode is 0600) get one. TIMED_OUT after `callTimeoutNanoseconds`.
+    public static func performanceCounterToken(path: String, callTimeoutNanoseconds: UInt64 = DeviceCallTimeout.fromEnvironment)
+        throws(MagmaError) -> OwnedFileDescriptor {
         let socket: MessageSocket
-        do { socket = try MessageSocket.connect(path: path) } catch {
+        do { socket = try MessageSocket.connect(path: path, sendTimeoutNanoseconds: callTimeoutNanoseconds) } catch {
+            if error.code == EAGAIN { throw DeviceCallTimeout.error("connecting to \(path)", callTimeoutNanoseconds) }
             throw MagmaError(.accessDenied, "cannot open the performance-counter endpoint \(path): \(error)")
         }
-        return try performanceCounterToken(endpoint: socket)
+        return try performanceCounterToken(endpoint: socket, callTimeoutNanoseconds: callTimeoutNanoseconds)
     }
 
     /// Asks for the token on a socket already connected to a performance-counter endpoint,
-    /// and closes it.
-    public static func performanceCounterToken(endpoint socket: MessageSocket) throws(MagmaError) -> OwnedFileDescriptor {
+    /// and closes it. TIMED_OUT after `callTimeoutNanoseconds`.
+    public static func performanceCounterToken(endpoint socket: MessageSocket, callTimeoutNanoseconds: UInt64 = DeviceCallTimeout.fromEnvironment)
+        throws(MagmaError) -> OwnedFileDescriptor {
         defer { socket.shutdown() }
-        let reply = try DeviceCall.perform(PerformanceCounterAccessProtocol.GetPerformanceCountToken(), transactionId: 1, on: socket) {
+        let reply = try DeviceCall.perform(PerformanceCounterAccessProtocol.GetPerformanceCountToken(), transactionId: 1, on: socket,
+                                           timeoutNanoseconds: callTimeoutNanoseconds) {
             bytes, handles throws(WireError) in
             try PerformanceCounterAccessProtocol.ServerMessage.decode(bytes: bytes, handles: handles)
         }
@@ -98,7 +116,8 @@ public final class SocketDeviceTransport: DeviceBackend {
     private func query(_ id: QueryId, _ state: inout State) throws(MagmaError) -> QueryAnswer {
         let transaction = state.nextTransaction
         state.nextTransaction = transaction == .max ? 1 : transaction + 1
-        let reply = try DeviceCall.perform(DeviceProtocol.Query(queryId: id), transactionId: transaction, on: socket) {
+        let reply = try DeviceCall.perform(DeviceProtocol.Query(queryId: id), transactionId: transaction, on: socket,
+                                           timeoutNanoseconds: callTimeoutNanoseconds) {
             bytes, handles throws(WireError) in try DeviceProtocol.ServerMessage.decode(bytes: bytes, handles: handles)
         }
         switch reply.message.message {
@@ -115,10 +134,9 @@ public final class SocketDeviceTransport: DeviceBackend {
     }
 
     private func send(_ message: some WireMessage) throws(MagmaError) {
-        do {
-            let encoded = try message.encoded()
-            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
-        } catch { throw MagmaError(.connectionLost, "device channel: \(error)") }
+        let encoded: EncodedMessage
+        do { encoded = try message.encoded() } catch { throw .internalError("\(type(of: message).name) cannot be sent: \(error)") }
+        try DeviceCall.send(encoded, on: socket, name: type(of: message).name, timeoutNanoseconds: callTimeoutNanoseconds)
     }
 }
 
@@ -129,25 +147,40 @@ enum DeviceCall {
         var descriptors: [OwnedFileDescriptor]
     }
 
+    /// Sends `request` and reads until its reply; TIMED_OUT when the reply has not come within
+    /// `timeoutNanoseconds` (the socket's send timeout bounds the send).
     static func perform<Message: Sendable>(
-        _ request: some WireMessage, transactionId: UInt32, on socket: MessageSocket,
+        _ request: some WireMessage, transactionId: UInt32, on socket: MessageSocket, timeoutNanoseconds: UInt64,
         decode: ([UInt8], [WireHandle]) throws(WireError) -> Received<Message>
     ) throws(MagmaError) -> Reply<Message> {
-        do {
-            let encoded = try request.encoded(transactionId: transactionId)
-            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
-        } catch { throw MagmaError(.connectionLost, "device channel: \(error)") }
+        let name = type(of: request).name
+        let deadline = Deadline(after: timeoutNanoseconds)
+        let encoded: EncodedMessage
+        do { encoded = try request.encoded(transactionId: transactionId) } catch { throw .internalError("\(name) cannot be sent: \(error)") }
+        try send(encoded, on: socket, name: name, timeoutNanoseconds: timeoutNanoseconds)
         while true {
+            guard socket.waitReadable(until: deadline) else { throw DeviceCallTimeout.error(name, timeoutNanoseconds) }
             let datagram: Datagram?
-            do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) } catch {
+            do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch {
                 throw MagmaError(.connectionLost, "device channel: \(error)")
             }
-            guard case .message(let bytes, let descriptors, _)? = datagram else { throw MagmaError(.connectionLost, "the server closed the device channel") }
+            guard let datagram else { continue }
+            guard case .message(let bytes, let descriptors, _) = datagram else { throw MagmaError(.connectionLost, "the server closed the device channel") }
             let received: Received<Message>
             do { received = try decode(bytes, descriptors.map { WireHandle($0.rawValue) }) } catch {
                 throw .internalError("malformed reply: \(error)")
             }
             if received.header.transactionId == transactionId { return Reply(message: received, descriptors: descriptors) }
+        }
+    }
+}
+
+extension DeviceCall {
+    /// Sends one message on a device-side channel whose send timeout is `timeoutNanoseconds`.
+    static func send(_ encoded: EncodedMessage, on socket: MessageSocket, name: String, timeoutNanoseconds: UInt64) throws(MagmaError) {
+        do { try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor)) } catch {
+            if error.code == EAGAIN { throw DeviceCallTimeout.error(name, timeoutNanoseconds) }
+            throw MagmaError(.connectionLost, "device channel: \(error)")
         }
     }
 }

@@ -74,6 +74,12 @@ public protocol MsdNotificationHandler: Sendable {
     func send(_ message: [UInt8])
 
     /// A context of this connection hit a fatal error (fault, hang). The connection is closed
-    /// with CONTEXT_KILLED.
-    func contextKilled(_ reason: String)
+    /// with CONTEXT_KILLED, and then `lastNotification` (the driver's report of the fault, if
+    /// any) is delivered: a client woken by it already sees the connection's error.
+    func contextKilled(_ reason: String, lastNotification: [UInt8]?)
+}
+
+extension MsdNotificationHandler {
+    /// A fatal error with no notification of its own.
+    public func contextKilled(_ reason: String) { contextKilled(reason, lastNotification: nil) }
 }

@@ -114,7 +114,8 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    /// Destroys a context; its queued work completes with CONTEXT_KILLED.
+    /// Destroys a context; its queued work completes with CONTEXT_KILLED, which closes the
+    /// connection with that status (the work never signals its semaphores).
     public func destroyContext(id: UInt32) {
         var cancelled: [GpuWork] = []
         perform { [device] state throws(MagmaError) in
@@ -241,16 +242,20 @@ public final class SystemConnection: Sendable {
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
-        return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] _ in
-            self?.workCompleted(resourceIds: ids)
+        return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] status in
+            self?.workCompleted(resourceIds: ids, status: status)
         }
     }
 
-    private func workCompleted(resourceIds: [ObjectId]) {
+    /// Work that did not complete never signals its semaphores; the connection fails instead,
+    /// so that whoever waits on them learns it (a fault has already failed it with its reason;
+    /// what is left is work abandoned with its destroyed context).
+    private func workCompleted(resourceIds: [ObjectId], status: MagmaStatus) {
         state.withLock { state in
             guard !state.closed else { return }
             for id in resourceIds { state.buffers[id]?.inflight -= 1 }
         }
+        if status != .ok { fail(MagmaError(status, "submitted work was abandoned before it ran: its context was destroyed")) }
     }
 
     // MARK: Errors and teardown
@@ -283,9 +288,13 @@ public final class SystemConnection: Sendable {
         perform { _ throws(MagmaError) in throw error }
     }
 
-    /// Runs a request against the tables; a thrown error becomes the connection's epitaph.
-    func perform(_ body: (inout ConnectionState) throws(MagmaError) -> Void) {
+    /// Runs a request against the tables; a thrown error becomes the connection's epitaph,
+    /// delivered after `lastNotification` (which is dropped if the request succeeds).
+    /// The pools' event channels close only after the epitaph has gone out, so a client woken
+    /// by a pool channel's end finds the epitaph already there.
+    func perform(lastNotification: [UInt8]? = nil, _ body: (inout ConnectionState) throws(MagmaError) -> Void) {
         var epitaph: MagmaError?
+        var retiredPools: [UInt64: PerformanceCounterPool] = [:]
         let cancelled: [GpuWork] = state.withLock { state in
             guard !state.closed else { return [] }
             do throws(MagmaError) {
@@ -294,11 +303,15 @@ public final class SystemConnection: Sendable {
             } catch {
                 state.error = error
                 epitaph = error
+                retiredPools = state.counterPools
                 return teardown(&state)
             }
         }
         cancelled.forEach { $0.complete(.contextKilled) }
-        if let epitaph { sink.connectionClosed(epitaph) }
+        guard let epitaph else { return }
+        if let lastNotification { sink.deliver(lastNotification) }
+        sink.connectionClosed(epitaph)
+        withExtendedLifetime(retiredPools) {}
     }
 
     /// Drops every object. Returns work that never reached the driver, for cancellation.
@@ -332,8 +345,10 @@ public final class SystemConnection: Sendable {
             sink.deliver(message)
         }
 
-        func contextKilled(_ reason: String) {
-            connection.withLock { $0.value }?.fail(MagmaError(.contextKilled, reason))
+        func contextKilled(_ reason: String, lastNotification: [UInt8]?) {
+            connection.withLock { $0.value }?.perform(lastNotification: lastNotification) { _ throws(MagmaError) in
+                throw MagmaError(.contextKilled, reason)
+            }
         }
     }
 }

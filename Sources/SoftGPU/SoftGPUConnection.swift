@@ -43,18 +43,18 @@ final class SoftGPUConnection: MsdConnection {
         notifications.send(notification.bytes)
     }
 
-    /// Reports a fault and closes the connection; its other work is skipped.
+    /// Closes the connection for a fault, then reports it; its other work is skipped.
     func fault(_ fault: ExecutionFault, sequence: UInt64) {
-        switch fault {
+        let report: SoftGPUNotification = switch fault {
         case .memory(let memoryFault):
-            notify(.fault(sequence: sequence, address: memoryFault.address, access: memoryFault.access.rawValue, reason: memoryFault.reason.rawValue))
+            .fault(sequence: sequence, address: memoryFault.address, access: memoryFault.access.rawValue, reason: memoryFault.reason.rawValue)
         case .watchdog(let limit):
-            notify(.hang(sequence: sequence, limitNanoseconds: limit))
+            .hang(sequence: sequence, limitNanoseconds: limit)
         case .illegal:
-            notify(.illegalCommand(sequence: sequence))
+            .illegalCommand(sequence: sequence)
         }
-        live.store(false, ordering: .releasing)
-        notifications.contextKilled("\(fault)")
+        guard live.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        notifications.contextKilled("\(fault)", lastNotification: report.bytes)
     }
 }
 

@@ -10,7 +10,14 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run a vector add and a buffer copy on the GPU and verify them on the CPU.")
 
-    @Option(help: "Number of f32 elements to add.")
+    @Option(help: ArgumentHelp(
+        "Number of f32 elements to add, 1...16777216.",
+        discussion: """
+            At most 2^24, so every sum of the demo's integers stays exact in f32. The work goes in \
+            submissions of at most \(DemoWorkload.elementsPerSubmission) elements: SoftGPU's watchdog \
+            (2 s) bounds each submission, and one of that size runs far below it even on a busy \
+            2-core machine.
+            """))
     var elements: Int = 1 << 20
 
     @OptionGroup var options: DeviceOptions
@@ -26,7 +33,7 @@ struct DemoCommand: ParsableCommand {
         let result = try DemoWorkload(device: device, elements: elements).run()
         print("""
 
-            vector add   \(elements) f32 elements in \(result.dispatchWorkgroups) workgroups of \(DemoWorkload.workgroupSize)
+            vector add   \(elements) f32 elements in \(result.dispatchWorkgroups) workgroups of \(DemoWorkload.workgroupSize), \(result.submissions) submission\(result.submissions == 1 ? "" : "s")
             buffer copy  \(result.copiedBytes) bytes
             gpu time     \(String(format: result.gpuNanoseconds)) (engine busy, from the completion notification)
             wall time    \(String(format: result.wallNanoseconds)) (submit to semaphore wake)

@@ -3,9 +3,14 @@ import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
 
-/// The demo's GPU work: z = x + y by a compute dispatch, then a copy of z, one submission.
+/// The demo's GPU work: z = x + y by a compute dispatch, then a copy of z, in submissions of at
+/// most `elementsPerSubmission` elements each.
 struct DemoWorkload {
     static let workgroupSize: UInt32 = 256
+    /// SoftGPU's watchdog (2 s) bounds each submission, not the demo: a submission of 2^20
+    /// elements runs in about a tenth of a second on one core, so even the largest demo
+    /// (2^24 elements, 16 submissions) stays far from the watchdog on a busy 2-core machine.
+    static let elementsPerSubmission = 1 << 20
     // GPU virtual addresses chosen by the client, as Magma expects.
     static let programAddress: UInt64 = 0x0010_0000
     static let xAddress: UInt64 = 0x1000_0000
@@ -14,6 +19,7 @@ struct DemoWorkload {
     static let copyAddress: UInt64 = 0x4000_0000
 
     struct Result {
+        var submissions: Int
         var dispatchWorkgroups: UInt32
         var copiedBytes: Int
         var bytesMoved: Int
@@ -51,26 +57,34 @@ struct DemoWorkload {
         try connection.map(z, at: Self.zAddress, flags: [.read, .write])
         try connection.map(copy, at: Self.copyAddress, flags: .write)
 
-        let workgroups = UInt32((elements + Int(Self.workgroupSize) - 1) / Int(Self.workgroupSize))
-        var stream = CommandStream()
-        stream.dispatch(programAddress: Self.programAddress, programSize: UInt32(program.count), workgroupCount: workgroups,
-                        workgroupSize: Self.workgroupSize, arguments: [Self.xAddress, Self.yAddress, Self.zAddress, UInt64(elements)])
-        stream.copy(from: Self.zAddress, to: Self.copyAddress, size: bytes)
-        stream.end()
-        let commands = try connection.createBuffer(size: UInt64(stream.bytes.count), name: "commands")
-        commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        // One command stream per submission, back to back in one buffer.
+        var streams = CommandStream()
+        var starts: [UInt64] = []
+        var workgroups: UInt32 = 0
+        for first in stride(from: 0, to: elements, by: Self.elementsPerSubmission) {
+            let count = min(Self.elementsPerSubmission, elements - first)
+            let offset = UInt64(first * 4)
+            let chunkWorkgroups = UInt32((count + Int(Self.workgroupSize) - 1) / Int(Self.workgroupSize))
+            starts.append(UInt64(streams.bytes.count))
+            streams.dispatch(programAddress: Self.programAddress, programSize: UInt32(program.count), workgroupCount: chunkWorkgroups,
+                             workgroupSize: Self.workgroupSize,
+                             arguments: [Self.xAddress + offset, Self.yAddress + offset, Self.zAddress + offset, UInt64(count)])
+            streams.copy(from: Self.zAddress + offset, to: Self.copyAddress + offset, size: UInt64(count * 4))
+            streams.end()
+            workgroups += chunkWorkgroups
+        }
+        let commands = try connection.createBuffer(size: UInt64(streams.bytes.count), name: "commands")
+        commands.bytes.copyMemory(from: streams.bytes.withUnsafeBytes { $0 })
+        let resources = [commands, x, y, z, copy, code].map { BufferRange(bufferId: $0.id, offset: 0, length: $0.size) }
 
+        // Submissions on one context run in order: the last one's semaphore means all are done.
         let done = try connection.createSemaphore()
         let started = Clock.monotonicNanoseconds()
-        try connection.execute(on: context, CommandDescriptor(
-            resources: [BufferRange(bufferId: commands.id, offset: 0, length: commands.size),
-                        BufferRange(bufferId: x.id, offset: 0, length: x.size),
-                        BufferRange(bufferId: y.id, offset: 0, length: y.size),
-                        BufferRange(bufferId: z.id, offset: 0, length: z.size),
-                        BufferRange(bufferId: copy.id, offset: 0, length: copy.size),
-                        BufferRange(bufferId: code.id, offset: 0, length: code.size)],
-            commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
-            signalSemaphores: [done.id]))
+        for (index, start) in starts.enumerated() {
+            try connection.execute(on: context, CommandDescriptor(
+                resources: resources, commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: start)],
+                signalSemaphores: index == starts.count - 1 ? [done.id] : []))
+        }
         try Poll.wait([.semaphore(done)], timeoutNanoseconds: 60_000_000_000)
         let wall = Clock.monotonicNanoseconds() - started
         try connection.flush()
@@ -84,7 +98,7 @@ struct DemoWorkload {
         let copies = copy.contents.bindMemory(to: Float.self, capacity: elements)
         var mismatches = 0
         for i in 0..<elements where zs[i] != xs[i] + ys[i] || copies[i] != zs[i] { mismatches += 1 }
-        return Result(dispatchWorkgroups: workgroups, copiedBytes: Int(bytes), bytesMoved: Int(bytes) * 5,
+        return Result(submissions: starts.count, dispatchWorkgroups: workgroups, copiedBytes: Int(bytes), bytesMoved: Int(bytes) * 5,
                       gpuNanoseconds: gpuTime, wallNanoseconds: wall, mismatches: mismatches)
     }
 }

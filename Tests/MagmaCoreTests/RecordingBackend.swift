@@ -153,7 +153,10 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
     }
 
     var error: MagmaError? { state.withLock { $0.sticky } }
+    /// The notification eventfd doubles as the failure descriptor: `failSticky` signals it.
+    var failureDescriptor: Int32 { notifications.descriptor.rawValue }
     var notificationDescriptor: Int32 { notifications.descriptor.rawValue }
+    var notificationChannelError: MagmaError? { error }
     func readNotification() throws(MagmaError) -> [UInt8]? {
         try record("readNotification")
         return nil

@@ -1,5 +1,6 @@
 import Glibc
 import Magma
+import MagmaTestSupport
 import MagmaPlatform
 import MagmaProtocol
 import Testing
@@ -7,7 +8,8 @@ import Testing
 /// Buffer range operations as Fuchsia's own tests expect them (test_magma.cc, CommitBuffer):
 /// offsets and lengths are whole pages for all four operations, a COMMIT past the end is
 /// MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS, and a DECOMMIT releases exactly its pages.
-@Suite(.timeLimit(.minutes(1))) struct BufferRangeOpTests {
+@Suite(.hangGuard) struct BufferRangeOpTests {
+    private let devices = TestDevices()
     static let page = UInt64(SharedMemory.pageSize)
     static let pages: UInt64 = 4
 
@@ -50,24 +52,22 @@ import Testing
         }
     }
 
-    @Test(arguments: ParityBackend.allCases, cases)
-    func commitAndDecommitCheckTheirRange(_ backend: ParityBackend, _ range: Case) throws {
-        let (session, server) = try backend.session()
+    @Test(arguments: TestBackend.allCases, cases)
+    func commitAndDecommitCheckTheirRange(_ backend: TestBackend, _ range: Case) throws {
+        let session = try devices.session(backend)
         let buffer = try session.connection.createBuffer(size: Self.pages * Self.page)
         #expect(status { try session.connection.perform(.commit, on: buffer, offset: range.offset, length: range.length) } == range.commit)
         #expect(status { try session.connection.perform(.decommit, on: buffer, offset: range.offset, length: range.length) } == range.decommit)
         try session.connection.flush()   // client-side errors leave the connection open
-        withExtendedLifetime(server) {}
     }
 
-    @Test(arguments: ParityBackend.allCases, cases)
-    func populateAndDepopulateCheckTheirRange(_ backend: ParityBackend, _ range: Case) throws {
+    @Test(arguments: TestBackend.allCases, cases)
+    func populateAndDepopulateCheckTheirRange(_ backend: TestBackend, _ range: Case) throws {
         for op in [BufferRangeOp.populateTables, .depopulateTables] {
-            let (session, server) = try backend.session()
+            let session = try devices.session(backend)
             let (buffer, _) = try session.mappedBuffer(size: Self.pages * Self.page)
             try session.connection.perform(op, on: buffer, offset: range.offset, length: range.length)   // feed-forward
             #expect(status { try session.connection.flush() } == range.tables, "\(op)")
-            withExtendedLifetime(server) {}
         }
     }
 
@@ -84,9 +84,9 @@ import Testing
         return Int(info.st_blocks) * 512
     }
 
-    @Test(arguments: ParityBackend.allCases)
-    func aPartialPageDecommitIsRejectedAndChangesNothing(_ backend: ParityBackend) throws {
-        let (session, server) = try backend.session()
+    @Test(arguments: TestBackend.allCases)
+    func aPartialPageDecommitIsRejectedAndChangesNothing(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let buffer = try session.connection.createBuffer(size: 3 * Self.page)
         writePattern(buffer)
         let before = Array(buffer.bytes)
@@ -95,12 +95,11 @@ import Testing
         #expect(Array(buffer.bytes) == before)
         #expect(try allocatedBytes(buffer) == allocated)
         try session.connection.flush()
-        withExtendedLifetime(server) {}
     }
 
-    @Test(arguments: ParityBackend.allCases)
-    func decommitZeroesAndReleasesExactlyItsPages(_ backend: ParityBackend) throws {
-        let (session, server) = try backend.session()
+    @Test(arguments: TestBackend.allCases)
+    func decommitZeroesAndReleasesExactlyItsPages(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         let size = Self.pages * Self.page
         let buffer = try session.connection.createBuffer(size: size)
         writePattern(buffer)
@@ -122,6 +121,5 @@ import Testing
         #expect(after[page..<(3 * page)].allSatisfy { $0 == 0 })
         #expect(after[(3 * page)...] == before[(3 * page)...])
         try session.connection.flush()
-        withExtendedLifetime(server) {}
     }
 }

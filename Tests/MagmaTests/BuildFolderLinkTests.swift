@@ -1,10 +1,11 @@
 import Foundation
+import MagmaTestSupport
 import Testing
 
 /// A C program linked against the build folder, as a developer would before installing
 /// anything: its binary records the SONAME libmagma.so.1, which the SonameLink plugin puts
 /// beside libmagma.so on every `swift build`.
-@Suite(.timeLimit(.minutes(1))) struct BuildFolderLinkTests {
+@Suite(.hangGuard) struct BuildFolderLinkTests {
     private let buildFolder = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
     private let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -2,12 +2,13 @@ import Foundation
 import Glibc
 import MagmaDevices
 import MagmaPlatform
+import MagmaTestSupport
 import Testing
 
 /// Clients and magmad find the same runtime directory by the same rule (`$MAGMA_DEVICE_DIR`,
 /// else `$XDG_RUNTIME_DIR/magma`, else `/tmp/magma-<uid>`), and a device can be named relative
 /// to it, so nobody has to spell magmad's path.
-@Suite(.timeLimit(.minutes(1))) struct DeviceLocationTests {
+@Suite(.hangGuard) struct DeviceLocationTests {
     private static func scratchDirectory() -> String {
         FileManager.default.temporaryDirectory.appending(path: "magma-location-\(UUID().uuidString.prefix(8))").path
     }

@@ -1,11 +1,12 @@
 import Foundation
 import FuzzTargets
+import MagmaTestSupport
 import Testing
 
 /// The GPU-program fuzz corpus (the runaway programs found so far, and every crash the fuzzer
 /// finds) replayed through the fuzz target on every test run: none may trap, so none may run
 /// away.
-@Suite(.timeLimit(.minutes(1))) struct GPUProgramCorpusTests {
+@Suite(.hangGuard) struct GPUProgramCorpusTests {
     private let corpus = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appending(path: "Fuzz/corpus/gpu-program")
 

@@ -1,4 +1,5 @@
 import Magma
+import MagmaTestSupport
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
@@ -8,7 +9,8 @@ import Testing
 /// starts without access, embedded (trusted) or through magmad; only the device's token grants
 /// it. A counter call without access is feed-forward: it returns, and the connection closes with
 /// ACCESS_DENIED, which flush reports.
-@Suite(.timeLimit(.minutes(1))) struct PerformanceCounterAccessTests {
+@Suite(.hangGuard) struct PerformanceCounterAccessTests {
+    private let devices = TestDevices()
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 
     /// A counter call made without access.
@@ -26,19 +28,18 @@ import Testing
         }
     }
 
-    @Test(arguments: ParityBackend.allCases)
-    func aFreshConnectionHasNoAccess(_ backend: ParityBackend) throws {
-        let (session, server) = try backend.session()
+    @Test(arguments: TestBackend.allCases)
+    func aFreshConnectionHasNoAccess(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         #expect(try session.connection.isPerformanceCounterAccessAllowed() == false)
         try session.connection.enablePerformanceCounterAccess(token: try SharedMemory.create(size: 1).descriptor.duplicate())
         #expect(try session.connection.isPerformanceCounterAccessAllowed() == false, "a stranger's token is ignored")
         try session.connection.flush()
-        withExtendedLifetime(server) {}
     }
 
-    @Test(arguments: ParityBackend.allCases, CounterCall.allCases)
-    func aCallWithoutAccessClosesOnlyItsConnection(_ backend: ParityBackend, _ call: CounterCall) throws {
-        let (session, server) = try backend.session()
+    @Test(arguments: TestBackend.allCases, CounterCall.allCases)
+    func aCallWithoutAccessClosesOnlyItsConnection(_ backend: TestBackend, _ call: CounterCall) throws {
+        let session = try devices.session(backend)
         let bystander = try session.device.createConnection()
         defer { bystander.release() }
         try call.make(on: session.connection)   // returns: the verdict comes later
@@ -50,12 +51,11 @@ import Testing
         try bystander.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try bystander.enablePerformanceCounters(Self.allCounters)
         try bystander.flush()
-        withExtendedLifetime(server) {}
     }
 
-    @Test(arguments: ParityBackend.allCases)
-    func theTokenGrantsAccessAndCountersWork(_ backend: ParityBackend) throws {
-        let (session, server) = try backend.session()
+    @Test(arguments: TestBackend.allCases)
+    func theTokenGrantsAccessAndCountersWork(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
         try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         #expect(try session.connection.isPerformanceCounterAccessAllowed())
         try session.connection.enablePerformanceCounters(Self.allCounters)
@@ -72,6 +72,5 @@ import Testing
         #expect(completion.triggerId == 3 && completion.bufferId == slot.id)
         #expect(slot.contents.load(fromByteOffset: 8 * SoftGPUCounter.bytesWritten.rawValue, as: UInt64.self) == 8192)
         try session.connection.flush()
-        withExtendedLifetime(server) {}
     }
 }

@@ -8,6 +8,7 @@ import Testing
 /// SoftGPU's performance counters through Magma's calls: exact counts, clearing, pools, and
 /// access only for clients that present the device's token.
 @Suite(.hangGuard) struct PerformanceCounterTests {
+    private let devices = TestDevices()
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 
     /// Dumps every counter into a new pool range and returns the values in counter order.
@@ -27,8 +28,9 @@ import Testing
         return (0..<SoftGPUCounter.allCases.count).map { slot.contents.load(fromByteOffset: 128 + 8 * $0, as: UInt64.self) }
     }
 
-    @Test func countsOfAKnownProgramAreExact() throws {
-        let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+    @Test(arguments: TestBackend.allCases)
+    func countsOfAKnownProgramAreExact(_ backend: TestBackend) throws {
+        let session = try devices.session(backend, own: SoftGPUConfiguration())
         try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try session.connection.enablePerformanceCounters(Self.allCounters)
         try session.connection.clearPerformanceCounters(Self.allCounters)
@@ -74,15 +76,17 @@ import Testing
         #expect(values[SoftGPUCounter.instructions.rawValue] == 0)
     }
 
-    @Test func selectingAnUnknownCounterClosesTheConnection() throws {
-        let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+    @Test(arguments: TestBackend.allCases)
+    func selectingAnUnknownCounterClosesTheConnection(_ backend: TestBackend) throws {
+        let session = try devices.session(backend, own: SoftGPUConfiguration())
         try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try session.connection.enablePerformanceCounters([0, 1])   // counter 64: SoftGPU has 4
         expectStatus(.invalidArgs) { try session.connection.flush() }
     }
 
-    @Test func poolsCheckTheirRanges() throws {
-        let session = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+    @Test(arguments: TestBackend.allCases)
+    func poolsCheckTheirRanges(_ backend: TestBackend) throws {
+        let session = try devices.session(backend, own: SoftGPUConfiguration())
         try session.connection.enablePerformanceCounterAccess(token: try session.device.performanceCounterToken())
         try session.connection.enablePerformanceCounters(Self.allCounters)
         let pool = try session.connection.createPerformanceCounterPool()
@@ -90,7 +94,7 @@ import Testing
         try session.connection.addPerformanceCounterRanges([BufferRange(bufferId: slot.id, offset: 4000, length: 200)], to: pool)
         expectStatus(.invalidArgs) { try session.connection.flush() }   // past the buffer's end
 
-        let small = try GPUSession(device: try Device.open(.inProcess(SoftGPUDriver())))
+        let small = try devices.session(backend, own: SoftGPUConfiguration())
         try small.connection.enablePerformanceCounterAccess(token: try small.device.performanceCounterToken())
         try small.connection.enablePerformanceCounters(Self.allCounters)
         let smallPool = try small.connection.createPerformanceCounterPool()

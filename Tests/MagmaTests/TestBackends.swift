@@ -14,9 +14,6 @@ import Testing
 /// - `ExecutionTests.higherPriorityContextsRunFirst`, `SchedulingTests.higherPriorityPreemptsRunningWorkAtOnce`,
 ///   `ConnectionTests.trustedInProcessClientsMayUseHighPriority`: priorities above medium need a
 ///   trusted client, and socket clients never are (`SocketTransportTests.socketClientsAreUntrusted`).
-/// - `PerformanceCounterTests`: access differs per backend today (in-process connections start
-///   with it, socket ones need the endpoint's token); they join once every connection starts
-///   without access and gets it only by the token.
 enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// MagmaSystem and SoftGPU in the test's process.
     case embedded

@@ -1,11 +1,12 @@
 import MagmaPlatform
 import MagmaProtocol
 @testable import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// Programs that never end, or end after a few instructions in an endless dispatch: the
 /// watchdog stops them and preemption interrupts them, however their waves stop and start.
-@Suite(.timeLimit(.minutes(1))) struct RunawayProgramTests {
+@Suite(.hangGuard) struct RunawayProgramTests {
     private static let watchdog: UInt64 = 100_000_000
 
     /// A dispatch of `source` on a fresh address space (a0 is a mapped output page).

@@ -1,10 +1,11 @@
 @testable import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// The engine's scheduler on its own: strict priority, round-robin over clients and then over a
 /// client's queues, FIFO within a queue, and a cost per job that does not grow with the number
 /// of queues or clients.
-@Suite(.timeLimit(.minutes(1))) struct SchedulerTests {
+@Suite(.hangGuard) struct SchedulerTests {
     private typealias Jobs = Scheduler<String>
 
     /// Queues `job` on an open queue.

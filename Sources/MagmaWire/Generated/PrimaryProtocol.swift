@@ -770,26 +770,34 @@ extension PrimaryProtocol {
     /// the client reports this status from then on.
     public struct Epitaph: WireMessage {
         public static let ordinal: UInt32 = 767
-        public static let version: UInt16 = 1
+        public static let version: UInt16 = 2
         public static let name = "primary.epitaph"
 
         /// The error; never ok.
         public var status: MagmaStatus
+        /// The error in words, for people (a GPU fault's address and access, the request the system
+        /// rejected); at most 1024 bytes of UTF-8. A version 1 sender has none: empty. (Since
+        /// version 2.)
+        public var reason: String
 
-        public init(status: MagmaStatus) {
+        public init(status: MagmaStatus, reason: String = "") {
             self.status = status
+            self.reason = reason
         }
 
         public static func inlineSize(at version: UInt16) -> Int {
+            if version >= 2 { return 24 }
             return 8
         }
 
         public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
             encoder.put(self.status.rawValue, at: 24)
+            if version >= 2 { try encoder.put(string: self.reason, at: 32, field: "primary.epitaph.reason", limit: 1024) }
         }
 
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
             self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.reason = try version >= 2 ? decoder.string(at: 32, field: "primary.epitaph.reason", limit: 1024) : ""
         }
     }
 }

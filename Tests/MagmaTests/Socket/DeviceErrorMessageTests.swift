@@ -3,11 +3,12 @@ import Glibc
 import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// Opening a device that is not there says why, with a status and errno a program can act on
 /// and words a user can: nothing there, not a socket, nobody listening, no permission.
-@Suite(.timeLimit(.minutes(1))) final class DeviceErrorMessageTests {
+@Suite(.hangGuard) final class DeviceErrorMessageTests {
     private let scratch: String
 
     init() throws {

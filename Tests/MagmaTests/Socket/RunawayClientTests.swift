@@ -2,12 +2,13 @@ import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// Runaway GPU work sent to a real magmad (2 s watchdog): a bystander's verified fills complete
 /// during and after, the attacker alone is killed, its work stops when it leaves, and a backlog
 /// on many contexts does not hold a bystander back.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct RunawayClientTests {
+@Suite(.serialized, .hangGuard) struct RunawayClientTests {
     private func session(_ daemon: Daemon) throws -> GPUSession {
         try GPUSession(device: try Device.open(.socket(daemon.devicePath)))
     }

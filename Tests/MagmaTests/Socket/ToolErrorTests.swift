@@ -1,11 +1,12 @@
 import Foundation
 import Glibc
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// magmad and magmactl, as a user meets them: errors that name their cause, arguments checked
 /// before any work, and `--version`.
-@Suite(.timeLimit(.minutes(1))) final class ToolErrorTests {
+@Suite(.hangGuard) final class ToolErrorTests {
     private let scratch: String
 
     init() throws {

@@ -40,7 +40,7 @@ enum SpecSamples {
         .onNotifyMessagesConsumed(.init(count: 36028797018964059)),
         .onNotifyMemoryImported(.init(bytes: 36028797018964060)),
         .isPerformanceCounterAccessAllowedReply(.init(enabled: true)),
-        .epitaph(.init(status: MagmaStatus.badState)),
+        .epitaph(.init(status: MagmaStatus.badState, reason: "sample")),
     ]
     static let notificationServer: [NotificationProtocol.ServerMessage] = [
         .notification(.init(data: [1, 2, 3])),
@@ -49,10 +49,10 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(96))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(97))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
-        .onPerformanceCounterReadCompleted(.init(triggerId: 8388705, bufferOffset: 8388706, bufferId: 36028797018964067, timestamp: 36028797018964068, flags: [.discontinuity])),
+        .onPerformanceCounterReadCompleted(.init(triggerId: 8388706, bufferOffset: 8388707, bufferId: 36028797018964068, timestamp: 36028797018964069, flags: [.discontinuity])),
     ]
 
     /// Every sample, as its message type.
