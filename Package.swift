@@ -1,13 +1,10 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.3
+// 6.3: the C API is written with `@c @implementation` (SE-0495). Linux only: the platform layer
+// (MagmaPlatform, CMagmaLinux) uses memfd, eventfd, seals and SCM_RIGHTS directly.
 import PackageDescription
-
-/// This package's folder, for the linker's version script (the linker's working folder is not
-/// the package's).
-let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
 
 let package = Package(
     name: "Magma",
-    platforms: [.macOS(.v15)],
     products: [
         // The client library: the public API and its backend protocol, with no backend inside.
         .library(name: "Magma", targets: ["Magma"]),
@@ -19,8 +16,11 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        // For Benchmarks/ (a path dependency) only: its target keeps `-O` in debug builds, which
+        // an `unsafeFlags` setting allows for local dependencies, never for versioned ones.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
-        // libmagma.so: the C API of include/magma.h.
+        // libmagma.so: the C API of include/magma.h, for C programs (its linker flags are
+        // `unsafeFlags`, so it is not a product for a Swift package to depend on by version).
         .library(name: "magma", type: .dynamic, targets: ["MagmaC"]),
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
@@ -53,11 +53,7 @@ let package = Package(
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The reference GPU, executed on the CPU.
-        .target(
-            name: "SoftGPU",
-            dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
-        ),
+        .target(name: "SoftGPU", dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"]),
         // Serves a SystemDevice to other processes over Unix sockets (what magmad runs).
         .target(
             name: "MagmaServer",
@@ -70,7 +66,7 @@ let package = Package(
             exclude: ["libmagma.version"],
             // The SONAME, and only the C API's symbols exported (libmagma.version).
             linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1",
-                                           "-Xlinker", "--version-script=\(packageDirectory)/Sources/MagmaC/libmagma.version"])],
+                                           "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/MagmaC/libmagma.version"])],
             plugins: ["SonameLink"]
         ),
         // Makes the SONAME link libmagma.so.1 -> libmagma.so in the build folder (its tool below).
