@@ -53,7 +53,16 @@ let package = Package(
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The reference GPU, executed on the CPU.
-        .target(name: "SoftGPU", dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"]),
+        // `-O` even in debug builds: the interpreter at -Onone is ten times slower, and tests that
+        // run large programs under the watchdog (DemoElementsTests: 2 s -> 21 s) fail on a loaded
+        // machine. The cost: SoftGPU, and MagmaDevices above it, carry an `unsafeFlags` setting,
+        // so a Swift package can depend on them by path only; Magma, MagmaEmbedded and
+        // MagmaSocket stay usable as versioned dependencies.
+        .target(
+            name: "SoftGPU",
+            dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
         // Serves a SystemDevice to other processes over Unix sockets (what magmad runs).
         .target(
             name: "MagmaServer",
