@@ -30,12 +30,38 @@ public struct InProcessDeviceTransport: DeviceBackend {
         let queue: NotificationQueue
         do { queue = try NotificationQueue() } catch { throw .internalError("\(error)") }
         let connection = try system.openConnection(trust: trust, sink: queue)
-        return PrimaryConnection(transport: InProcessConnectionTransport(connection: connection, notifications: queue))
+        return PrimaryConnection(requests: SystemRequests(connection: connection, resolver: ClientObjects()),
+                                 transport: InProcessConnectionTransport(connection: connection, notifications: queue))
     }
 }
 
-/// One in-process connection: the primary protocol's requests as direct calls on its
-/// `SystemConnection`.
+/// The handles of in-process requests: the objects the client made, as they are.
+struct ClientObjects: SystemHandleResolver {
+    func memory(_ handle: PrimaryHandle) throws(MagmaError) -> SharedMemory {
+        guard case .buffer(let memory) = handle else { throw .invalidArgs("a buffer import carries no memory") }
+        return memory
+    }
+
+    func event(_ handle: PrimaryHandle) throws(MagmaError) -> EventSemaphore {
+        guard case .semaphore(let event) = handle else { throw .invalidArgs("a semaphore import carries no eventfd") }
+        return event
+    }
+
+    func identity(_ handle: PrimaryHandle) throws(MagmaError) -> FileIdentity {
+        guard case .descriptor(let token) = handle else { throw .invalidArgs("performance-counter token: not a descriptor") }
+        do { return try FileIdentity(of: token.rawValue) } catch { throw .invalidArgs("performance-counter token: \(error)") }
+    }
+
+    func completionSink(_ handle: PrimaryHandle) throws(MagmaError) -> any PerformanceCounterEventSink {
+        guard case .local(let object) = handle, let sink = object as? any PerformanceCounterEventSink else {
+            throw .internalError("an in-process pool's channel is its completion queue")
+        }
+        return sink
+    }
+}
+
+/// One in-process connection's calls, notifications and lifetime (its requests go straight to
+/// `SystemRequests`).
 final class InProcessConnectionTransport: PrimaryTransport {
     private let connection: SystemConnection
     private let notifications: NotificationQueue
@@ -45,54 +71,15 @@ final class InProcessConnectionTransport: PrimaryTransport {
         self.notifications = notifications
     }
 
-    func importBuffer(id: ObjectId, memory: SharedMemory) { connection.importBuffer(id: id, memory: memory) }
-    func releaseBuffer(id: ObjectId) { connection.releaseBuffer(id: id) }
-    func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
-        connection.importSemaphore(id: id, event: event, flags: flags)
-    }
-    func releaseSemaphore(id: ObjectId) { connection.releaseSemaphore(id: id) }
-    func createContext(id: UInt32, priority: Priority) { connection.createContext(id: id, priority: priority) }
-    func destroyContext(id: UInt32) { connection.destroyContext(id: id) }
-    func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
-        connection.mapBuffer(gpuAddress: gpuAddress, bufferId: bufferId, offset: offset, length: length, flags: flags)
-    }
-    func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId) { connection.unmapBuffer(gpuAddress: gpuAddress, bufferId: bufferId) }
-    func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
-        connection.bufferRangeOp(bufferId: bufferId, op: op, offset: offset, length: length)
-    }
-    func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
-        connection.executeCommand(contextId: contextId, descriptor: descriptor)
-    }
-    func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        connection.executeInlineCommands(contextId: contextId, commands: commands)
-    }
-
-    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) {
-        do { connection.enablePerformanceCounterAccess(token: try FileIdentity(of: token.rawValue)) } catch {
-            connection.fail(.invalidArgs("performance-counter token: \(error)"))
-        }
-    }
-
     func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
         if let error = connection.error { throw error }
         return connection.isPerformanceCounterAccessAllowed
     }
 
-    func enablePerformanceCounters(_ counters: [UInt64]) { connection.enablePerformanceCounters(counters) }
-    func clearPerformanceCounters(_ counters: [UInt64]) { connection.clearPerformanceCounters(counters) }
-    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any PerformanceCounterEventSource {
+    func makePerformanceCounterChannel() throws(MagmaError) -> (handle: PrimaryHandle, events: any PerformanceCounterEventSource) {
         let queue = try CompletionQueue()
-        connection.createPerformanceCounterPool(id: id, sink: queue)
-        return queue
+        return (.local(queue), queue)
     }
-    func releasePerformanceCounterPool(id: UInt64) { connection.releasePerformanceCounterPool(id: id) }
-    func addPerformanceCounterBufferRanges(pool: UInt64, ranges: [BufferRange]) {
-        connection.addPerformanceCounterBufferRanges(pool: pool, ranges: ranges)
-    }
-    func removePerformanceCounterBuffer(pool: UInt64, bufferId: ObjectId) {
-        connection.removePerformanceCounterBuffer(pool: pool, bufferId: bufferId)
-    }
-    func dumpPerformanceCounters(pool: UInt64, triggerId: UInt32) { connection.dumpPerformanceCounters(pool: pool, triggerId: triggerId) }
 
     func flush() -> MagmaError? { connection.flush() }
     var error: MagmaError? { connection.error }

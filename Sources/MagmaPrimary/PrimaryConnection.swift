@@ -4,7 +4,8 @@ import MagmaProtocol
 import Synchronization
 
 /// The one adapter of the Fuchsia-protocol backends (embedded and magmad): turns the backend
-/// protocol's object calls into the primary protocol's requests on a `PrimaryTransport`.
+/// protocol's object calls into the primary protocol's requests (the generated
+/// `PrimaryRequests`), and its calls and notifications into those of a `PrimaryTransport`.
 ///
 /// It makes the objects the protocol imports (memfd buffers, eventfd semaphores) and allocates
 /// their ids here, on the client side, per connection: the system only ever checks ids it was
@@ -12,13 +13,16 @@ import Synchronization
 /// by `error` and `flush()`; only what is known here (memory that cannot be allocated, a
 /// descriptor that is not a buffer or a semaphore, COMMIT and DECOMMIT) throws at once.
 public final class PrimaryConnection: ConnectionBackend {
-    /// The transport carrying the requests.
+    /// Where the requests go: the system's own implementation in-process, an encoder to magmad.
+    let requests: any PrimaryRequests<PrimaryHandle> & Sendable
+    /// The calls, notifications and lifetime of the connection.
     let transport: any PrimaryTransport
     private let nextObjectId = Atomic<UInt64>(1)
     private let nextContextId = Atomic<UInt32>(1)
 
-    /// A connection whose requests go to `transport`.
-    public init(transport: any PrimaryTransport) {
+    /// A connection whose requests go to `requests` and the rest to `transport`.
+    public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport) {
+        self.requests = requests
         self.transport = transport
     }
 
@@ -47,11 +51,11 @@ public final class PrimaryConnection: ConnectionBackend {
 
     private func register(_ memory: SharedMemory) -> MemfdBuffer {
         let buffer = MemfdBuffer(id: takeObjectId(), memory: memory)
-        transport.importBuffer(id: buffer.id, memory: memory)
+        requests.importObject(object: .buffer(memory), objectType: .buffer, objectId: buffer.id, flags: [])
         return buffer
     }
 
-    public func release(_ buffer: any BackendBuffer) throws(MagmaError) { transport.releaseBuffer(id: buffer.id) }
+    public func release(_ buffer: any BackendBuffer) throws(MagmaError) { requests.releaseObject(objectId: buffer.id, objectType: .buffer) }
 
     /// COMMIT and DECOMMIT act on the memfd here and report their own errors, as Fuchsia's
     /// client does: offset and length must be whole pages (and the length nonzero), a COMMIT
@@ -74,7 +78,8 @@ public final class PrimaryConnection: ConnectionBackend {
                 else { try memory.decommit(offset: Int(offset), length: Int(length)) }
             } catch { throw .memoryError("\(error)") }
         case .populateTables, .depopulateTables:
-            transport.bufferRangeOp(bufferId: buffer.id, op: op, offset: offset, length: length)
+            requests.bufferRangeOp(op: op == .populateTables ? .populateTables : .depopulateTables,
+                                   range: BufferRange(bufferId: buffer.id, offset: offset, length: length))
         }
     }
 
@@ -94,74 +99,77 @@ public final class PrimaryConnection: ConnectionBackend {
 
     private func register(_ event: EventSemaphore, flags: ImportSemaphoreFlags) -> EventfdSemaphore {
         let semaphore = EventfdSemaphore(id: takeObjectId(), event: event, oneShot: flags.contains(.oneShot))
-        transport.importSemaphore(id: semaphore.id, event: event, flags: flags)
+        requests.importObject(object: .semaphore(event), objectType: .semaphore, objectId: semaphore.id, flags: flags)
         return semaphore
     }
 
-    public func release(_ semaphore: any BackendSemaphore) throws(MagmaError) { transport.releaseSemaphore(id: semaphore.id) }
+    public func release(_ semaphore: any BackendSemaphore) throws(MagmaError) { requests.releaseObject(objectId: semaphore.id, objectType: .semaphore) }
 
     // MARK: Contexts and the address space
 
     public func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
         let id = nextContextId.add(1, ordering: .relaxed).oldValue
-        transport.createContext(id: id, priority: priority)
+        requests.createContext(contextId: id, priority: priority)
         return id
     }
 
-    public func destroyContext(_ id: UInt32) throws(MagmaError) { transport.destroyContext(id: id) }
+    public func destroyContext(_ id: UInt32) throws(MagmaError) { requests.destroyContext(contextId: id) }
 
     public func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {
-        transport.mapBuffer(gpuAddress: gpuAddress, bufferId: buffer.id, offset: offset, length: length, flags: flags)
+        requests.mapBuffer(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)
     }
 
     public func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError) {
-        transport.unmapBuffer(gpuAddress: gpuAddress, bufferId: buffer.id)
+        requests.unmapBuffer(gpuAddress: gpuAddress, bufferId: buffer.id)
     }
 
     // MARK: Submissions
 
     public func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
-        transport.executeCommand(contextId: contextId, descriptor: descriptor)
+        requests.executeCommand(contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
+                                waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags)
     }
 
     /// Splits `commands` into messages below the protocol's size bound.
     public func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
         for batch in InlineCommandBatching.batches(commands) {
-            transport.executeInlineCommands(contextId: contextId, commands: Array(batch))
+            requests.executeInlineCommands(contextId: contextId, commands: Array(batch))
         }
     }
 
     // MARK: Performance counters
 
     public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
-        transport.enablePerformanceCounterAccess(token: token)
+        requests.enablePerformanceCounterAccess(accessToken: .descriptor(token))
     }
 
     public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool { try transport.isPerformanceCounterAccessAllowed() }
 
-    public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { transport.enablePerformanceCounters(counters) }
+    public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { requests.enablePerformanceCounters(counters: counters) }
 
-    public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { transport.clearPerformanceCounters(counters) }
+    public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { requests.clearPerformanceCounters(counters: counters) }
 
     public func createPerformanceCounterPool() throws(MagmaError) -> any BackendPerformanceCounterPool {
         let id = takeObjectId()
-        return PrimaryPerformanceCounterPool(id: id, source: try transport.createPerformanceCounterPool(id: id))
+        let channel = try transport.makePerformanceCounterChannel()
+        requests.createPerformanceCounterBufferPool(poolId: id, eventChannel: channel.handle)
+        return PrimaryPerformanceCounterPool(id: id, source: channel.events)
     }
 
     public func release(_ pool: any BackendPerformanceCounterPool) throws(MagmaError) {
-        transport.releasePerformanceCounterPool(id: pool.id)
+        requests.releasePerformanceCounterBufferPool(poolId: pool.id)
     }
 
     public func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: any BackendPerformanceCounterPool) throws(MagmaError) {
-        transport.addPerformanceCounterBufferRanges(pool: pool.id, ranges: ranges)
+        requests.addPerformanceCounterBufferOffsetsToPool(poolId: pool.id, offsets: ranges)
     }
 
     public func removePerformanceCounterBuffer(_ buffer: any BackendBuffer, from pool: any BackendPerformanceCounterPool) throws(MagmaError) {
-        transport.removePerformanceCounterBuffer(pool: pool.id, bufferId: buffer.id)
+        requests.removePerformanceCounterBufferFromPool(poolId: pool.id, bufferId: buffer.id)
     }
 
     public func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) {
-        transport.dumpPerformanceCounters(pool: pool.id, triggerId: triggerId)
+        requests.dumpPerformanceCounters(poolId: pool.id, triggerId: triggerId)
     }
 
     // MARK: Errors and lifetime

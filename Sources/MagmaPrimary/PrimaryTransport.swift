@@ -2,57 +2,30 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 
-/// The client end of one connection of Fuchsia's primary protocol (protocol/magma.json): the
-/// feed-forward requests, the synchronous calls, and the notification channel. MagmaEmbedded
-/// carries it by direct calls into MagmaSystem, MagmaSocket over a Unix socket; both sit under
-/// `PrimaryConnection`, which makes the objects and ids these requests name.
-///
-/// Requests never report the system's verdict: a rejected one closes the connection and the
-/// error shows in `error`, `flush()` and every later request.
+/// A handle a primary-protocol request carries, as the client holds it: the object, kept
+/// alive until the request has been sent or applied.
+public enum PrimaryHandle: Sendable {
+    /// A buffer's memory (a size-sealed memfd).
+    case buffer(SharedMemory)
+    /// A semaphore's eventfd.
+    case semaphore(EventSemaphore)
+    /// A descriptor: a performance-counter access token, or a pool's event channel (a socket).
+    case descriptor(OwnedFileDescriptor)
+    /// An object of the transport's own that never leaves the process (an in-process pool's
+    /// completion queue).
+    case local(any Sendable)
+}
+
+/// The client end of one connection of Fuchsia's primary protocol (protocol/magma.json), beside
+/// the requests (the generated `PrimaryRequests`, which a `PrimaryConnection` sends to its
+/// `requests`): the synchronous calls, the notification channel, the connection's error and its
+/// end. MagmaEmbedded's is in-process; MagmaSocket's runs over a Unix socket.
 public protocol PrimaryTransport: AnyObject, Sendable {
-    /// ImportObject (buffer): registers `memory` (a size-sealed memfd) as buffer `id`.
-    func importBuffer(id: ObjectId, memory: SharedMemory)
-    /// ReleaseObject (buffer): forgets buffer `id` and its mappings.
-    func releaseBuffer(id: ObjectId)
-    /// ImportObject (semaphore): registers `event` (an eventfd) as semaphore `id`.
-    func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags)
-    /// ReleaseObject (semaphore): forgets semaphore `id`.
-    func releaseSemaphore(id: ObjectId)
-    /// CreateContext: a context `id` with `priority`.
-    func createContext(id: UInt32, priority: Priority)
-    /// DestroyContext: abandons context `id` and its queued work.
-    func destroyContext(id: UInt32)
-    /// MapBuffer: maps `length` bytes of buffer `bufferId` from `offset` at `gpuAddress`.
-    func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags)
-    /// UnmapBuffer: removes the mapping of buffer `bufferId` at `gpuAddress`.
-    func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId)
-    /// BufferRangeOp: POPULATE_TABLES or DEPOPULATE_TABLES of a range (COMMIT and DECOMMIT are
-    /// the client's own, in `PrimaryConnection`).
-    func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64)
-    /// ExecuteCommand: submits `descriptor` on context `contextId`.
-    func executeCommand(contextId: UInt32, descriptor: CommandDescriptor)
-    /// ExecuteInlineCommands: one message's worth of inline commands (below the protocol's
-    /// size bound; `PrimaryConnection` splits longer lists).
-    func executeInlineCommands(contextId: UInt32, commands: [InlineCommand])
-    /// EnablePerformanceCounterAccess: presents a token; a wrong one is ignored.
-    func enablePerformanceCounterAccess(token: OwnedFileDescriptor)
     /// IsPerformanceCounterAccessAllowed: a round trip.
     func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool
-    /// EnablePerformanceCounters: selects the counters dumps write.
-    func enablePerformanceCounters(_ counters: [UInt64])
-    /// ClearPerformanceCounters: sets the selected counters to zero.
-    func clearPerformanceCounters(_ counters: [UInt64])
-    /// CreatePerformanceCounterBufferPool: pool `id`; its completion events arrive through the
-    /// returned source.
-    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any PerformanceCounterEventSource
-    /// ReleasePerformanceCounterBufferPool: no completions of pool `id` follow.
-    func releasePerformanceCounterPool(id: UInt64)
-    /// AddPerformanceCounterBufferOffsetsToPool.
-    func addPerformanceCounterBufferRanges(pool: UInt64, ranges: [BufferRange])
-    /// RemovePerformanceCounterBufferFromPool.
-    func removePerformanceCounterBuffer(pool: UInt64, bufferId: ObjectId)
-    /// DumpPerformanceCounters: into pool `pool`'s next range, reported with `triggerId`.
-    func dumpPerformanceCounters(pool: UInt64, triggerId: UInt32)
+    /// A new channel for a performance-counter pool's completion events: the handle
+    /// CreatePerformanceCounterBufferPool carries, and the client's end of it.
+    func makePerformanceCounterChannel() throws(MagmaError) -> (handle: PrimaryHandle, events: any PerformanceCounterEventSource)
 
     /// Flush: a round trip after which every earlier request has been observed. Returns the
     /// connection's error.

@@ -78,8 +78,9 @@ public final class SocketDeviceTransport: DeviceBackend {
             let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
                                                  notification: WireHandle(notification.1.descriptor.rawValue))
             try send(request)
-            return PrimaryConnection(transport: SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
-                                                                          callTimeoutNanoseconds: callTimeoutNanoseconds))
+            let transport = SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
+                                                      callTimeoutNanoseconds: callTimeoutNanoseconds)
+            return PrimaryConnection(requests: transport, transport: transport)
         }
     }
 
