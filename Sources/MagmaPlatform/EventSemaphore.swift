@@ -4,7 +4,10 @@ import Glibc
 /// A binary signal backed by an eventfd: signaled while its counter is non-zero.
 ///
 /// The descriptor is pollable (POLLIN while signaled), so it can be exported to other
-/// processes and waited on with `poll(2)` next to sockets. Signal and reset never block.
+/// processes and waited on with `poll(2)` next to sockets. Signal and reset never block, even
+/// on an eventfd another process shares and controls: they do not depend on the descriptor's
+/// O_NONBLOCK flag, which lives on the open file description that process can change at any
+/// time (see `cmagma_eventfd_signal`).
 public final class EventSemaphore: Sendable {
     /// The eventfd.
     public let descriptor: OwnedFileDescriptor
@@ -17,14 +20,11 @@ public final class EventSemaphore: Sendable {
     }
 
     /// Adopts a descriptor received from elsewhere. Anything that is not an eventfd is
-    /// rejected with EINVAL, so a client cannot pass a pipe or a socket as a semaphore.
+    /// rejected with EINVAL, so a client cannot pass a pipe or a socket as a semaphore. Its
+    /// file status flags are left as they are: nothing here relies on them.
     public init(importing descriptor: OwnedFileDescriptor) throws(PlatformError) {
         guard cmagma_is_eventfd(descriptor.rawValue) == 1 else {
             throw PlatformError(call: "not an eventfd", code: EINVAL)
-        }
-        let flags = fcntl(descriptor.rawValue, F_GETFL)
-        guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw PlatformError(call: "fcntl(O_NONBLOCK)")
         }
         self.descriptor = descriptor
     }

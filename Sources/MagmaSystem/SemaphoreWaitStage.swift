@@ -30,8 +30,11 @@ final class SemaphoreWaitStage: Sendable {
         wake = try EventSemaphore()
     }
 
-    /// Queues `work` for `context` behind its earlier work and its `waits`.
-    func submit(_ work: GpuWork, waits: [SystemSemaphore], to context: any MsdContext) {
+    /// Queues `work` for `context` behind its earlier work and its `waits` (a semaphore listed
+    /// more than once is waited for, and reset, once).
+    func submit(_ work: GpuWork, waits listed: [SystemSemaphore], to context: any MsdContext) {
+        var seen = Set<ObjectIdentifier>()
+        let waits = listed.filter { seen.insert(ObjectIdentifier($0)).inserted }
         let key = ObjectIdentifier(context)
         let startWaiter: Bool = state.withLock { state in
             if state.queues[key] == nil, Self.allSignaled(waits) {

@@ -22,11 +22,15 @@ extern const int cmagma_seal_size_bits;
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): a counter that is readable (signaled) while non-zero.
 int cmagma_eventfd_create(void);
 
-/// Adds 1 to the counter. Returns 0 or -1.
+/// Adds 1 to the counter; a counter at its maximum stays there. Never blocks, whatever the
+/// descriptor's O_NONBLOCK flag (a peer sharing the eventfd may clear it). Returns 0 or -1.
+/// A write that would sleep (the counter is at its maximum: signaled) is interrupted by a
+/// per-thread timer within 2 ms; the timer's signal is SIGRTMAX - 2, whose handler (a no-op)
+/// this installs on first use.
 int cmagma_eventfd_signal(int fd);
 
-/// Reads and clears the counter without blocking. Returns 1 if it was non-zero, 0 if it was
-/// zero, -1 on another error.
+/// Reads and clears the counter. Never blocks, whatever the descriptor's O_NONBLOCK flag.
+/// Returns 1 if it was non-zero, 0 if it was zero, -1 on another error.
 int cmagma_eventfd_drain(int fd);
 
 /// Returns 1 if fd is an eventfd, 0 if it is some other file, -1 if it is not open.
