@@ -20,7 +20,7 @@ struct DeviceSession {
                 let primary = descriptors.owning(connect.primary.descriptor)
                 let notification = descriptors.owning(connect.notification.descriptor)
                 guard let primary, let notification else { return false }
-                server.serveConnection(clientId: connect.clientId, primary: MessageSocket(adopting: primary),
+                server.serveConnection(clientId: connect.clientId, peer: socket.peerCredentials, primary: MessageSocket(adopting: primary),
                                        notification: MessageSocket(adopting: notification))
                 return true
             }

@@ -11,8 +11,9 @@ import MagmaSystem
 /// - `<directory>/gpu-performance-counters/<name>`, mode 0600 in a 0700 directory: hands out
 ///   the token that grants performance-counter access.
 ///
-/// Every client is untrusted and held to `connectionLimits`. A client that goes away at any
-/// moment leaves nothing behind: its connection's objects, mappings and descriptors are freed.
+/// Every client is untrusted and held to `connectionLimits` per connection and to
+/// `serverLimits` per process, per user and in all. A client that goes away at any moment
+/// leaves nothing behind: its connection's objects, mappings and descriptors are freed.
 public final class MagmaServer: Sendable {
     /// Where and how to serve.
     public struct Configuration: Sendable {
@@ -22,18 +23,25 @@ public final class MagmaServer: Sendable {
         public var deviceName: String
         /// What each connection may hold.
         public var connectionLimits: ConnectionLimits
-        /// Connections served at once; more are refused (their channels closed).
-        public var maxConnections: Int
+        /// What each client process and user may hold, and all clients together.
+        public var serverLimits: ServerLimits
+        /// Connections served at once (`serverLimits.maxConnections`); more are refused.
+        public var maxConnections: Int {
+            get { serverLimits.maxConnections }
+            set { serverLimits.maxConnections = newValue }
+        }
         /// Where the server logs.
         public var logger: Logger
 
+        /// A configuration; `maxConnections`, if given, replaces `serverLimits.maxConnections`.
         public init(directory: String, deviceName: String = "000", connectionLimits: ConnectionLimits = .untrusted,
-                    maxConnections: Int = 1024, logger: Logger = Logger(label: "magmad")) {
+                    serverLimits: ServerLimits = .standard, maxConnections: Int? = nil, logger: Logger = Logger(label: "magmad")) {
             self.directory = directory
             self.deviceName = deviceName
             self.connectionLimits = connectionLimits
-            self.maxConnections = maxConnections
+            self.serverLimits = serverLimits
             self.logger = logger
+            if let maxConnections { self.serverLimits.maxConnections = maxConnections }
         }
     }
 
@@ -41,6 +49,8 @@ public final class MagmaServer: Sendable {
         var listeners: [MessageSocket] = []
         var sessions: [ObjectIdentifier: MessageSocket] = [:]
         var connections: [ObjectIdentifier: ServedConnection] = [:]
+        /// The account of each client process with a connection, and how many it has.
+        var accounts: [Int32: (account: ResourceAccount, connections: Int)] = [:]
         var stopped = false
     }
 
@@ -113,26 +123,34 @@ public final class MagmaServer: Sendable {
     /// Connections being served now.
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
-    /// Starts serving a connection whose channels a client handed over.
-    func serveConnection(clientId: UInt64, primary: MessageSocket, notification: MessageSocket) {
-        let peer = primary.peerCredentials.map { "\($0)" } ?? "unknown peer"
+    /// Starts serving a connection whose channels `peer` (the process on the device session)
+    /// handed over.
+    func serveConnection(clientId: UInt64, peer: PeerCredentials?, primary: MessageSocket, notification: MessageSocket) {
         var connectionLogger = logger
         connectionLogger[metadataKey: "client"] = "\(clientId)"
-        connectionLogger[metadataKey: "peer"] = "\(peer)"
+        connectionLogger[metadataKey: "peer"] = "\(peer.map { "\($0)" } ?? "unknown peer")"
         let logger = connectionLogger
         state.withLock { state in
             guard !state.stopped, state.connections.count < configuration.maxConnections else {
                 logger.warning("connection refused: \(state.connections.count) connections served")
                 return
             }
+            let process = peer?.processId ?? -1
+            let account = state.accounts[process]?.account ?? ResourceAccount(limits: configuration.serverLimits.perProcess)
             do {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
-                    logger: logger, group: threads) { [weak self] served in
-                        self?.state.withLock { _ = $0.connections.removeValue(forKey: ObjectIdentifier(served)) }
+                    account: account, logger: logger, group: threads) { [weak self] served in
+                        self?.state.withLock { state in
+                            _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
+                            if let entry = state.accounts[process] {
+                                state.accounts[process] = entry.connections > 1 ? (entry.account, entry.connections - 1) : nil
+                            }
+                        }
                         logger.info("connection ended")
                     }
                 state.connections[ObjectIdentifier(served)] = served
+                state.accounts[process] = (account, (state.accounts[process]?.connections ?? 0) + 1)
                 logger.info("connection opened")
             } catch {
                 logger.error("connection failed to open: \(error)")
@@ -140,22 +158,47 @@ public final class MagmaServer: Sendable {
         }
     }
 
+    private var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Accepts clients until the server stops. No error ends the loop: a failed accept (out of
+    /// descriptors, memory, or anything else) is logged, a client waiting in vain is refused
+    /// (see `DescriptorReserve`), and the loop backs off briefly and goes on.
     private func accept(on listener: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
         threads.spawn(name: name) { [self] in
-            while let client = try? listener.accept() {
-                let key = ObjectIdentifier(client)
-                let admitted = state.withLock { state in
-                    if !state.stopped { state.sessions[key] = client }
-                    return !state.stopped
+            let reserve = DescriptorReserve()
+            var failures = 0
+            while !isStopped {
+                let client: MessageSocket
+                do throws(PlatformError) {
+                    client = try listener.accept()
+                    failures = 0
+                } catch {
+                    guard !isStopped else { return }
+                    failures += 1
+                    if failures == 1 || failures % 100 == 0 {
+                        logger.error("accept on \(name) failed (\(failures) in a row): \(error); still accepting")
+                    }
+                    if error.code == EMFILE || error.code == ENFILE { reserve.refuseOne(on: listener) }
+                    usleep(useconds_t(min(failures, 100) * 1000))
+                    continue
                 }
-                guard admitted else { return }
-                logger.info("client on \(name): \(client.peerCredentials.map { "\($0)" } ?? "unknown peer")")
-                threads.spawn(name: name) { [self] in
-                    serve(client)
-                    client.shutdown()
-                    state.withLock { _ = $0.sessions.removeValue(forKey: key) }
-                }
+                admit(client, name: name, serve: serve)
             }
+        }
+    }
+
+    private func admit(_ client: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
+        let key = ObjectIdentifier(client)
+        let admitted = state.withLock { state in
+            if !state.stopped { state.sessions[key] = client }
+            return !state.stopped
+        }
+        guard admitted else { return }
+        logger.info("client on \(name): \(client.peerCredentials.map { "\($0)" } ?? "unknown peer")")
+        threads.spawn(name: name) { [self] in
+            serve(client)
+            client.shutdown()
+            state.withLock { _ = $0.sessions.removeValue(forKey: key) }
         }
     }
 

@@ -14,15 +14,16 @@ final class ServedConnection: NotificationSink, Sendable {
     private let system = Locked<SystemConnection?>(nil)
     private let flow: Locked<ServerFlowControl>
 
-    /// Opens the system side of the connection and starts serving it on `group`'s threads.
-    /// `onEnd` runs once, after the connection has released everything it held.
+    /// Opens the system side of the connection, charging what it holds to `account`, and
+    /// starts serving it on `group`'s threads. `onEnd` runs once, after the connection has
+    /// released everything it held.
     static func start(device: SystemDevice, primary: MessageSocket, notification: MessageSocket,
-                      limits: ConnectionLimits, logger: Logger, group: ThreadGroup,
+                      limits: ConnectionLimits, account: ResourceAccount, logger: Logger, group: ThreadGroup,
                       onEnd: @escaping @Sendable (ServedConnection) -> Void) throws(MagmaError) -> ServedConnection {
         let pump: NotificationPump
         do { pump = try NotificationPump(socket: notification, logger: logger) } catch { throw .internalError("\(error)") }
         let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits)
-        let connection = try device.openConnection(trust: .untrusted, limits: limits, sink: served)
+        let connection = try device.openConnection(trust: .untrusted, limits: limits, account: account, sink: served)
         served.system.withLock { $0 = connection }
         pump.start(group: group)
         group.spawn(name: "magma-conn") {

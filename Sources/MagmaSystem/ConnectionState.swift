@@ -24,8 +24,17 @@ struct ConnectionState {
     var enabledCounters = PerformanceCounterSet.empty
     var counterPools: [UInt64: PerformanceCounterPool] = [:]
 
+    /// What is charged to the client's `ResourceAccount` for this connection.
+    var charged = ResourceAccount.Usage()
+
     /// Objects held: buffers, semaphores, contexts, mappings and counter pools.
     var objectCount: Int { buffers.count + semaphores.count + contexts.count + mappings.count + counterPools.count }
+
+    /// Descriptors held: each buffer, semaphore and counter pool holds one.
+    var descriptorCount: Int { buffers.count + semaphores.count + counterPools.count }
+
+    /// What the connection holds now, as its account counts it.
+    var usage: ResourceAccount.Usage { ResourceAccount.Usage(descriptors: descriptorCount, importedBytes: importedBytes) }
 
     /// MEMORY_ERROR if one more object, or `bytes` more imported memory, would pass `limits`.
     func checkRoom(for bytes: UInt64 = 0, within limits: ConnectionLimits) throws(MagmaError) {

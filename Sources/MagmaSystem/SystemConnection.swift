@@ -14,17 +14,21 @@ public final class SystemConnection: Sendable {
     public let trust: ClientTrust
     /// What the connection may hold.
     public let limits: ConnectionLimits
+    /// What the client's connections hold together, if the client has an account.
+    public let account: ResourceAccount?
     let device: SystemDevice
     private let sink: any NotificationSink
     let state = Locked(ConnectionState())
     private let reporter: Reporter
     private let msd: any MsdConnection
 
-    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, limits: ConnectionLimits, sink: any NotificationSink) throws(MagmaError) {
+    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, limits: ConnectionLimits, account: ResourceAccount?,
+         sink: any NotificationSink) throws(MagmaError) {
         self.device = device
         self.clientId = clientId
         self.trust = trust
         self.limits = limits
+        self.account = account
         self.sink = sink
         reporter = Reporter(sink: sink)
         msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
@@ -287,6 +291,7 @@ public final class SystemConnection: Sendable {
             guard !state.closed else { return [] }
             do throws(MagmaError) {
                 try body(&state)
+                try charge(&state)
                 return []
             } catch {
                 state.error = error
@@ -298,8 +303,22 @@ public final class SystemConnection: Sendable {
         if let epitaph { sink.connectionClosed(epitaph) }
     }
 
+    /// Holds what the request left in `state` to the descriptor limit and charges it to the
+    /// account (MEMORY_ERROR past either).
+    private func charge(_ state: inout ConnectionState) throws(MagmaError) {
+        let usage = state.usage
+        guard usage != state.charged else { return }
+        if usage.descriptors > state.charged.descriptors, usage.descriptors > limits.maxDescriptors {
+            throw .memoryError("connection holds \(usage.descriptors) descriptors; \(limits.maxDescriptors) is the limit")
+        }
+        try account?.move(from: state.charged, to: usage)
+        state.charged = usage
+    }
+
     /// Drops every object. Returns work that never reached the driver, for cancellation.
     private func teardown(_ state: inout ConnectionState) -> [GpuWork] {
+        try? account?.move(from: state.charged, to: ResourceAccount.Usage())   // shrinking always succeeds
+        state.charged = ResourceAccount.Usage()
         state.closed = true
         var cancelled: [GpuWork] = []
         for context in state.contexts.values {

@@ -23,6 +23,12 @@ struct Magmad: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(help: "Descriptors (buffers, semaphores, counter pools) one connection may hold.")
+    var maxDescriptorsPerConnection = ConnectionLimits.untrusted.maxDescriptors
+
+    @Option(help: "Descriptors all the connections of one client process may hold together.")
+    var maxDescriptorsPerProcess = ServerLimits.standard.perProcess.maxDescriptors
+
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         LoggingSystem.bootstrap { label in
@@ -38,8 +44,13 @@ struct Magmad: ParsableCommand {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let directory = directory ?? RuntimeDirectory.resolve(environment: ProcessInfo.processInfo.environment)
+        var connectionLimits = ConnectionLimits.untrusted
+        connectionLimits.maxDescriptors = maxDescriptorsPerConnection
+        var serverLimits = ServerLimits.standard
+        serverLimits.perProcess.maxDescriptors = maxDescriptorsPerProcess
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
-                                 configuration: .init(directory: directory, deviceName: deviceName))
+                                 configuration: .init(directory: directory, deviceName: deviceName,
+                                                      connectionLimits: connectionLimits, serverLimits: serverLimits))
         try server.start()
         print("magmad: serving SoftGPU on \(server.devicePath)")
         print("magmad: performance counters on \(server.performanceCounterPath)")

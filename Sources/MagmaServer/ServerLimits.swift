@@ -1,0 +1,47 @@
+import MagmaSystem
+
+/// How much of the server one client may take, and how much all clients together may take.
+///
+/// A client is a process (its pid from SO_PEERCRED when it connected to the device endpoint)
+/// and a user (its uid). Each device or performance-counter session holds a thread; each
+/// connection holds two threads and its descriptors. A newcomer past a bound is refused and
+/// logged, and everyone else goes on: a refused session's socket is closed at once (the client
+/// sees CONNECTION_LOST); a refused connection gets a MEMORY_ERROR epitaph, then its channels
+/// close. A client past its descriptor or memory bound loses the connection that passed it,
+/// with MEMORY_ERROR.
+public struct ServerLimits: Sendable, Equatable {
+    /// Device and performance-counter sessions open at once, in all.
+    public var maxSessions: Int
+    /// Sessions one process may hold.
+    public var maxSessionsPerProcess: Int
+    /// Sessions one user may hold.
+    public var maxSessionsPerUser: Int
+    /// Connections served at once, in all.
+    public var maxConnections: Int
+    /// Connections one process may hold.
+    public var maxConnectionsPerProcess: Int
+    /// Connections one user may hold.
+    public var maxConnectionsPerUser: Int
+    /// What all the connections of one process may hold together.
+    public var perProcess: ResourceAccount.Limits
+
+    /// Creates bounds; see each property.
+    public init(maxSessions: Int, maxSessionsPerProcess: Int, maxSessionsPerUser: Int,
+                maxConnections: Int, maxConnectionsPerProcess: Int, maxConnectionsPerUser: Int,
+                perProcess: ResourceAccount.Limits) {
+        self.maxSessions = maxSessions
+        self.maxSessionsPerProcess = maxSessionsPerProcess
+        self.maxSessionsPerUser = maxSessionsPerUser
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerProcess = maxConnectionsPerProcess
+        self.maxConnectionsPerUser = maxConnectionsPerUser
+        self.perProcess = perProcess
+    }
+
+    /// The defaults: 256 sessions (16 per process, 64 per user), 1,024 connections (64 per
+    /// process, 256 per user), and per process 4,096 descriptors and 8 GiB of imported memory.
+    public static let standard = ServerLimits(
+        maxSessions: 256, maxSessionsPerProcess: 16, maxSessionsPerUser: 64,
+        maxConnections: 1024, maxConnectionsPerProcess: 64, maxConnectionsPerUser: 256,
+        perProcess: ResourceAccount.Limits(maxDescriptors: 4096, maxImportedBytes: 8 << 30))
+}

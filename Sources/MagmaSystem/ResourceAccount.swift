@@ -1,0 +1,57 @@
+import MagmaPlatform
+import MagmaProtocol
+
+/// What several connections of one client (a process) hold together: descriptors and bytes of
+/// imported memory, against shared limits. Each connection charges what it holds as it grows
+/// and gives it back as it shrinks or closes; a connection whose charge would pass a limit is
+/// closed with MEMORY_ERROR, and the client's other connections go on.
+public final class ResourceAccount: Sendable {
+    /// The limits of one account.
+    public struct Limits: Sendable, Equatable {
+        /// Descriptors held (buffers, semaphores, performance-counter pool channels).
+        public var maxDescriptors: Int
+        /// Bytes of distinct buffer memory imported: the most client memory the GPU can fault
+        /// in on the daemon's behalf.
+        public var maxImportedBytes: UInt64
+
+        /// Creates limits; see each property.
+        public init(maxDescriptors: Int, maxImportedBytes: UInt64) {
+            self.maxDescriptors = maxDescriptors
+            self.maxImportedBytes = maxImportedBytes
+        }
+    }
+
+    /// What is held.
+    public struct Usage: Sendable, Equatable {
+        /// Descriptors.
+        public var descriptors = 0
+        /// Bytes of imported memory.
+        public var importedBytes: UInt64 = 0
+    }
+
+    /// The limits charges are held to.
+    public let limits: Limits
+    private let usage = Locked(Usage())
+
+    /// An empty account.
+    public init(limits: Limits) { self.limits = limits }
+
+    /// What is held now.
+    public var held: Usage { usage.withLock { $0 } }
+
+    /// Changes what one holder holds from `old` to `new`: growth is charged (MEMORY_ERROR, and
+    /// nothing charged, if it passes a limit), shrinking is given back.
+    func move(from old: Usage, to new: Usage) throws(MagmaError) {
+        try usage.withLock { usage throws(MagmaError) in
+            let descriptors = usage.descriptors - old.descriptors + new.descriptors
+            let bytes = usage.importedBytes + new.importedBytes - old.importedBytes
+            if new.descriptors > old.descriptors, descriptors > limits.maxDescriptors {
+                throw .memoryError("the client holds \(descriptors - new.descriptors + old.descriptors) descriptors; \(limits.maxDescriptors) is its limit")
+            }
+            if new.importedBytes > old.importedBytes, bytes > limits.maxImportedBytes {
+                throw .memoryError("the client would import \(bytes) bytes; \(limits.maxImportedBytes) is its limit")
+            }
+            usage = Usage(descriptors: descriptors, importedBytes: bytes)
+        }
+    }
+}
