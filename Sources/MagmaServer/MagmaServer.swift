@@ -3,6 +3,7 @@ import Logging
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
+import MagmaWire
 
 /// Serves a `SystemDevice` to other processes over Unix sockets, as Fuchsia's system driver
 /// serves /dev/class/gpu/000:
@@ -48,6 +49,8 @@ public final class MagmaServer: Sendable {
     private struct State {
         var listeners: [MessageSocket] = []
         var sessions: [ObjectIdentifier: MessageSocket] = [:]
+        /// Device and performance-counter sessions per client process and user.
+        var sessionTally: ClientTally
         var connections: [ObjectIdentifier: ServedConnection] = [:]
         /// The account of each client process with a connection, and how many it has.
         var accounts: [Int32: (account: ResourceAccount, connections: Int)] = [:]
@@ -58,7 +61,7 @@ public final class MagmaServer: Sendable {
     public let device: SystemDevice
     /// The configuration it was started with.
     public let configuration: Configuration
-    private let state = Locked(State())
+    private let state: Locked<State>
     private let threads = ThreadGroup()
     private var logger: Logger { configuration.logger }
 
@@ -69,9 +72,13 @@ public final class MagmaServer: Sendable {
         RuntimeDirectory.performanceCounterEndpoint(in: configuration.directory, name: configuration.deviceName)
     }
 
+    /// A server of `device`; nothing is served before `start()`.
     public init(device: SystemDevice, configuration: Configuration) {
         self.device = device
         self.configuration = configuration
+        let limits = configuration.serverLimits
+        state = Locked(State(sessionTally: ClientTally(perProcess: limits.maxSessionsPerProcess, perUser: limits.maxSessionsPerUser,
+                                                       total: limits.maxSessions)))
     }
 
     /// Creates the endpoints and starts accepting clients. Fails if another server already
@@ -93,11 +100,16 @@ public final class MagmaServer: Sendable {
             throw .internalError("cannot listen in \(configuration.directory): \(error)")
         }
         state.withLock { $0.listeners = [deviceListener, counterListener] }
-        accept(on: deviceListener, name: "magma-device") { socket in
-            DeviceSession(socket: socket, server: self, logger: self.logger).serve()
-        }
-        accept(on: counterListener, name: "magma-perf") { socket in
-            PerformanceCounterSession(socket: socket, device: self.device, logger: self.logger).serve()
+        do throws(PlatformError) {
+            try accept(on: deviceListener, name: "magma-device") { socket in
+                DeviceSession(socket: socket, server: self, logger: self.logger).serve()
+            }
+            try accept(on: counterListener, name: "magma-perf") { socket in
+                PerformanceCounterSession(socket: socket, device: self.device, logger: self.logger).serve()
+            }
+        } catch {
+            stop()
+            throw .memoryError("no thread to accept clients: \(error)")
         }
         logger.info("listening on \(devicePath) (performance counters: \(performanceCounterPath))")
     }
@@ -130,14 +142,13 @@ public final class MagmaServer: Sendable {
         connectionLogger[metadataKey: "client"] = "\(clientId)"
         connectionLogger[metadataKey: "peer"] = "\(peer.map { "\($0)" } ?? "unknown peer")"
         let logger = connectionLogger
-        state.withLock { state in
+        let refusal = state.withLock { state -> MagmaError? in
             guard !state.stopped, state.connections.count < configuration.maxConnections else {
-                logger.warning("connection refused: \(state.connections.count) connections served")
-                return
+                return .memoryError("\(state.connections.count) connections served, the limit")
             }
             let process = peer?.processId ?? -1
             let account = state.accounts[process]?.account ?? ResourceAccount(limits: configuration.serverLimits.perProcess)
-            do {
+            do throws(MagmaError) {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
                     account: account, logger: logger, group: threads) { [weak self] served in
@@ -152,10 +163,22 @@ public final class MagmaServer: Sendable {
                 state.connections[ObjectIdentifier(served)] = served
                 state.accounts[process] = (account, (state.accounts[process]?.connections ?? 0) + 1)
                 logger.info("connection opened")
+                return nil
             } catch {
-                logger.error("connection failed to open: \(error)")
+                return error
             }
         }
+        if let refusal { refuse(primary: primary, notification: notification, refusal, logger: logger) }
+    }
+
+    /// Tells a connection it is refused (the epitaph), then closes its channels.
+    private func refuse(primary: MessageSocket, notification: MessageSocket, _ error: MagmaError, logger: Logger) {
+        logger.warning("connection refused: \(error)")
+        if let epitaph = try? PrimaryProtocol.Epitaph(status: error.status).encoded() {
+            try? primary.send(epitaph.bytes, wait: false)
+        }
+        primary.shutdown()
+        notification.shutdown()
     }
 
     private var isStopped: Bool { state.withLock { $0.stopped } }
@@ -163,8 +186,8 @@ public final class MagmaServer: Sendable {
     /// Accepts clients until the server stops. No error ends the loop: a failed accept (out of
     /// descriptors, memory, or anything else) is logged, a client waiting in vain is refused
     /// (see `DescriptorReserve`), and the loop backs off briefly and goes on.
-    private func accept(on listener: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
-        threads.spawn(name: name) { [self] in
+    private func accept(on listener: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) throws(PlatformError) {
+        try threads.spawn(name: name) { [self] in
             let reserve = DescriptorReserve()
             var failures = 0
             while !isStopped {
@@ -187,18 +210,41 @@ public final class MagmaServer: Sendable {
         }
     }
 
+    /// Serves a new session on its own thread, if the client's process, its user and the
+    /// server all have room for one more; otherwise closes it at once (the client sees
+    /// CONNECTION_LOST) and logs why.
     private func admit(_ client: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
         let key = ObjectIdentifier(client)
-        let admitted = state.withLock { state in
-            if !state.stopped { state.sessions[key] = client }
-            return !state.stopped
+        let peer = client.peerCredentials
+        let peerName = peer.map { "\($0)" } ?? "unknown peer"
+        let refusal: String? = state.withLock { state in
+            if state.stopped { return "the server is stopping" }
+            if let bound = state.sessionTally.take(for: peer) { return bound }
+            state.sessions[key] = client
+            return nil
         }
-        guard admitted else { return }
-        logger.info("client on \(name): \(client.peerCredentials.map { "\($0)" } ?? "unknown peer")")
-        threads.spawn(name: name) { [self] in
-            serve(client)
+        if let refusal {
+            logger.warning("session on \(name) refused for \(peerName): \(refusal)")
             client.shutdown()
-            state.withLock { _ = $0.sessions.removeValue(forKey: key) }
+            return
+        }
+        logger.info("client on \(name): \(peerName)")
+        do {
+            try threads.spawn(name: name) { [self] in
+                serve(client)
+                endSession(client, key: key, peer: peer)
+            }
+        } catch {
+            logger.error("session on \(name) refused for \(peerName): no thread (\(error))")
+            endSession(client, key: key, peer: peer)
+        }
+    }
+
+    private func endSession(_ client: MessageSocket, key: ObjectIdentifier, peer: PeerCredentials?) {
+        client.shutdown()
+        state.withLock { state in
+            state.sessions[key] = nil
+            state.sessionTally.give(for: peer)
         }
     }
 

@@ -35,9 +35,9 @@ final class NotificationPump: Sendable {
     }
 
     /// Starts the writer thread; it ends once `finish()` was called and the queue is empty,
-    /// or when the channel breaks.
-    func start(group: ThreadGroup) {
-        group.spawn(name: "magma-notify") { self.run() }
+    /// or when the channel breaks. Fails if no thread can be had.
+    func start(group: ThreadGroup) throws(PlatformError) {
+        try group.spawn(name: "magma-notify") { self.run() }
     }
 
     /// Sends or queues one notification.

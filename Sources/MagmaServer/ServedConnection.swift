@@ -25,10 +25,16 @@ final class ServedConnection: NotificationSink, Sendable {
         let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits)
         let connection = try device.openConnection(trust: .untrusted, limits: limits, account: account, sink: served)
         served.system.withLock { $0 = connection }
-        pump.start(group: group)
-        group.spawn(name: "magma-conn") {
-            served.serve()
-            onEnd(served)
+        do {
+            try pump.start(group: group)
+            try group.spawn(name: "magma-conn") {
+                served.serve()
+                onEnd(served)
+            }
+        } catch {
+            connection.close()
+            served.shutdown()
+            throw .memoryError("no thread to serve the connection: \(error)")
         }
         return served
     }

@@ -221,7 +221,7 @@ public final class SystemConnection: Sendable {
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let work = makeWork(.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags), signals: signals)
             for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
-            device.waitStage.submit(work, waits: waits, to: context)
+            try device.waitStage.submit(work, waits: waits, to: context)
         }
     }
 
@@ -235,7 +235,7 @@ public final class SystemConnection: Sendable {
                 return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
             }
             for (data, semaphores) in resolved {
-                device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
+                try device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
             }
         }
     }

@@ -29,6 +29,15 @@ struct Magmad: ParsableCommand {
     @Option(help: "Descriptors all the connections of one client process may hold together.")
     var maxDescriptorsPerProcess = ServerLimits.standard.perProcess.maxDescriptors
 
+    @Option(help: "Device and performance-counter sessions (one thread each) open at once, in all.")
+    var maxSessions = ServerLimits.standard.maxSessions
+
+    @Option(help: "Sessions one client process may hold.")
+    var maxSessionsPerProcess = ServerLimits.standard.maxSessionsPerProcess
+
+    @Option(help: "Sessions one user may hold.")
+    var maxSessionsPerUser = ServerLimits.standard.maxSessionsPerUser
+
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         LoggingSystem.bootstrap { label in
@@ -48,6 +57,9 @@ struct Magmad: ParsableCommand {
         connectionLimits.maxDescriptors = maxDescriptorsPerConnection
         var serverLimits = ServerLimits.standard
         serverLimits.perProcess.maxDescriptors = maxDescriptorsPerProcess
+        serverLimits.maxSessions = maxSessions
+        serverLimits.maxSessionsPerProcess = maxSessionsPerProcess
+        serverLimits.maxSessionsPerUser = maxSessionsPerUser
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
                                  configuration: .init(directory: directory, deviceName: deviceName,
                                                       connectionLimits: connectionLimits, serverLimits: serverLimits))

@@ -73,7 +73,7 @@ import Testing
     @Test func pollWakesWhenAnotherThreadSignals() throws {
         let connection = try Device.open(.embedded).createConnection()
         let semaphore = try connection.createSemaphore()
-        HostThread.spawn(name: "signaler") {
+        try HostThread.spawn(name: "signaler") {
             usleep(20_000)
             semaphore.signal()
         }

@@ -8,7 +8,8 @@ import Testing
 /// out other clients, and one client's descriptors are bounded per connection and per process.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct DescriptorExhaustionTests {
     @Test func anEMFILEDoesNotEndTheAcceptLoop() throws {
-        let daemon = try BoundedDaemon(openFiles: 48)
+        let daemon = try BoundedDaemon(openFiles: 48, options: ["--max-sessions", "1000", "--max-sessions-per-process", "1000",
+                                                                "--max-sessions-per-user", "1000"])
         #expect(answersQuery(daemon.devicePath))
         // Idle device sessions until the daemon runs out of descriptors (the backlog takes the rest).
         var idle: [MessageSocket] = []
