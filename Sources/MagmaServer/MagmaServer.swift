@@ -51,6 +51,8 @@ public final class MagmaServer: Sendable {
         var sessions: [ObjectIdentifier: MessageSocket] = [:]
         /// Device and performance-counter sessions per client process and user.
         var sessionTally: ClientTally
+        /// Connections per client process and user.
+        var connectionTally: ClientTally
         var connections: [ObjectIdentifier: ServedConnection] = [:]
         /// The account of each client process with a connection, and how many it has.
         var accounts: [Int32: (account: ResourceAccount, connections: Int)] = [:]
@@ -77,8 +79,10 @@ public final class MagmaServer: Sendable {
         self.device = device
         self.configuration = configuration
         let limits = configuration.serverLimits
-        state = Locked(State(sessionTally: ClientTally(perProcess: limits.maxSessionsPerProcess, perUser: limits.maxSessionsPerUser,
-                                                       total: limits.maxSessions)))
+        state = Locked(State(
+            sessionTally: ClientTally(perProcess: limits.maxSessionsPerProcess, perUser: limits.maxSessionsPerUser, total: limits.maxSessions),
+            connectionTally: ClientTally(perProcess: limits.maxConnectionsPerProcess, perUser: limits.maxConnectionsPerUser,
+                                         total: limits.maxConnections)))
     }
 
     /// Creates the endpoints and starts accepting clients. Fails if another server already
@@ -143,9 +147,8 @@ public final class MagmaServer: Sendable {
         connectionLogger[metadataKey: "peer"] = "\(peer.map { "\($0)" } ?? "unknown peer")"
         let logger = connectionLogger
         let refusal = state.withLock { state -> MagmaError? in
-            guard !state.stopped, state.connections.count < configuration.maxConnections else {
-                return .memoryError("\(state.connections.count) connections served, the limit")
-            }
+            if state.stopped { return .badState("the server is stopping") }
+            if let bound = state.connectionTally.take(for: peer) { return .memoryError("connections: \(bound)") }
             let process = peer?.processId ?? -1
             let account = state.accounts[process]?.account ?? ResourceAccount(limits: configuration.serverLimits.perProcess)
             do throws(MagmaError) {
@@ -154,6 +157,7 @@ public final class MagmaServer: Sendable {
                     account: account, logger: logger, group: threads) { [weak self] served in
                         self?.state.withLock { state in
                             _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
+                            state.connectionTally.give(for: peer)
                             if let entry = state.accounts[process] {
                                 state.accounts[process] = entry.connections > 1 ? (entry.account, entry.connections - 1) : nil
                             }
@@ -165,6 +169,7 @@ public final class MagmaServer: Sendable {
                 logger.info("connection opened")
                 return nil
             } catch {
+                state.connectionTally.give(for: peer)
                 return error
             }
         }

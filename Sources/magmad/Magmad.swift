@@ -38,6 +38,15 @@ struct Magmad: ParsableCommand {
     @Option(help: "Sessions one user may hold.")
     var maxSessionsPerUser = ServerLimits.standard.maxSessionsPerUser
 
+    @Option(help: "Connections (two threads each) served at once, in all.")
+    var maxConnections = ServerLimits.standard.maxConnections
+
+    @Option(help: "Connections one client process may hold.")
+    var maxConnectionsPerProcess = ServerLimits.standard.maxConnectionsPerProcess
+
+    @Option(help: "Connections one user may hold.")
+    var maxConnectionsPerUser = ServerLimits.standard.maxConnectionsPerUser
+
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         LoggingSystem.bootstrap { label in
@@ -60,6 +69,9 @@ struct Magmad: ParsableCommand {
         serverLimits.maxSessions = maxSessions
         serverLimits.maxSessionsPerProcess = maxSessionsPerProcess
         serverLimits.maxSessionsPerUser = maxSessionsPerUser
+        serverLimits.maxConnections = maxConnections
+        serverLimits.maxConnectionsPerProcess = maxConnectionsPerProcess
+        serverLimits.maxConnectionsPerUser = maxConnectionsPerUser
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
                                  configuration: .init(directory: directory, deviceName: deviceName,
                                                       connectionLimits: connectionLimits, serverLimits: serverLimits))

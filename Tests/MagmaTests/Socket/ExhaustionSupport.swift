@@ -31,20 +31,43 @@ extension RawClient {
         }
     }
 
+    /// Sends a flush and reads what comes back within `timeoutNanoseconds`: OK for its reply
+    /// (the connection is served), the epitaph's status, CONNECTION_LOST for a close without
+    /// one, or nil for nothing at all.
+    func admission(timeoutNanoseconds: UInt64 = 5_000_000_000) -> MagmaStatus? {
+        try? send(.flush(.init()), transactionId: 6)   // fails if refused already; the epitaph is still there to read
+        let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
+        while true {
+            let left = deadline - min(deadline, Clock.monotonicNanoseconds())
+            guard left > 0, (try? Poller.poll([PollRequest(descriptor: primary.descriptor.rawValue)], timeoutNanoseconds: left).first) == true else {
+                return nil
+            }
+            guard let message = try? receive() else { return .connectionLost }
+            if case .flushReply = message { return .ok }
+            if case .epitaph(let epitaph) = message { return epitaph.status }
+        }
+    }
+
     /// Whether the connection is open and answers a flush within `timeoutNanoseconds`.
     func answersFlush(timeoutNanoseconds: UInt64 = 5_000_000_000) -> Bool {
         (try? flushed(timeoutNanoseconds: timeoutNanoseconds)) == true
     }
 }
 
-/// Runs `magmactl demo` against `path`: a bystander in its own process, whose GPU results
-/// the demo checks against the CPU. True if it verified them within `timeoutSeconds` (it is
-/// killed then).
-func demoBystanderSucceeds(_ path: String, timeoutSeconds: Double = 20) -> Bool {
+/// Runs `magmactl demo` against `path`: a bystander in its own process (as user `uid` if
+/// given, through setpriv), whose GPU results the demo checks against the CPU. True if it
+/// verified them within `timeoutSeconds` (it is killed then).
+func demoBystanderSucceeds(_ path: String, uid: UInt32? = nil, timeoutSeconds: Double = 20) -> Bool {
     let process = Process()
     guard let magmactl = try? BuiltExecutables.url("magmactl") else { return false }
-    process.executableURL = magmactl
-    process.arguments = ["demo", "--device", path, "--elements", "4096"]
+    let demo = ["demo", "--device", path, "--elements", "4096"]
+    if let uid {
+        process.executableURL = URL(filePath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", magmactl.path] + demo
+    } else {
+        process.executableURL = magmactl
+        process.arguments = demo
+    }
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
