@@ -54,8 +54,8 @@ public final class MagmaServer: Sendable {
         /// Connections per client process and user.
         var connectionTally: ClientTally
         var connections: [ObjectIdentifier: ServedConnection] = [:]
-        /// The account of each client process with a connection, and how many it has.
-        var accounts: [Int32: (account: ResourceAccount, connections: Int)] = [:]
+        /// What each client process, each user and all clients hold.
+        var accounts: ClientAccounts
         var stopped = false
     }
 
@@ -82,7 +82,8 @@ public final class MagmaServer: Sendable {
         state = Locked(State(
             sessionTally: ClientTally(perProcess: limits.maxSessionsPerProcess, perUser: limits.maxSessionsPerUser, total: limits.maxSessions),
             connectionTally: ClientTally(perProcess: limits.maxConnectionsPerProcess, perUser: limits.maxConnectionsPerUser,
-                                         total: limits.maxConnections)))
+                                         total: limits.maxConnections),
+            accounts: ClientAccounts(limits: limits)))
     }
 
     /// Creates the endpoints and starts accepting clients. Fails if another server already
@@ -149,8 +150,7 @@ public final class MagmaServer: Sendable {
         let refusal = state.withLock { state -> MagmaError? in
             if state.stopped { return .badState("the server is stopping") }
             if let bound = state.connectionTally.take(for: peer) { return .memoryError("connections: \(bound)") }
-            let process = peer?.processId ?? -1
-            let account = state.accounts[process]?.account ?? ResourceAccount(limits: configuration.serverLimits.perProcess)
+            let account = state.accounts.take(for: peer)
             do throws(MagmaError) {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
@@ -158,18 +158,16 @@ public final class MagmaServer: Sendable {
                         self?.state.withLock { state in
                             _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
                             state.connectionTally.give(for: peer)
-                            if let entry = state.accounts[process] {
-                                state.accounts[process] = entry.connections > 1 ? (entry.account, entry.connections - 1) : nil
-                            }
+                            state.accounts.give(for: peer)
                         }
                         logger.info("connection ended")
                     }
                 state.connections[ObjectIdentifier(served)] = served
-                state.accounts[process] = (account, (state.accounts[process]?.connections ?? 0) + 1)
                 logger.info("connection opened")
                 return nil
             } catch {
                 state.connectionTally.give(for: peer)
+                state.accounts.give(for: peer)
                 return error
             }
         }

@@ -1,3 +1,4 @@
+import Glibc
 import MagmaSystem
 
 /// How much of the server one client may take, and how much all clients together may take.
@@ -24,11 +25,17 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxConnectionsPerUser: Int
     /// What all the connections of one process may hold together.
     public var perProcess: ResourceAccount.Limits
+    /// What all the connections of one user may hold together.
+    public var perUser: ResourceAccount.Limits
+    /// What all connections may hold together. Its `maxImportedBytes` bounds the client
+    /// memory the GPU can fault in on the daemon's behalf (and charge to the daemon's memory
+    /// cgroup): keep it within the memory the daemon may use.
+    public var total: ResourceAccount.Limits
 
     /// Creates bounds; see each property.
     public init(maxSessions: Int, maxSessionsPerProcess: Int, maxSessionsPerUser: Int,
                 maxConnections: Int, maxConnectionsPerProcess: Int, maxConnectionsPerUser: Int,
-                perProcess: ResourceAccount.Limits) {
+                perProcess: ResourceAccount.Limits, perUser: ResourceAccount.Limits, total: ResourceAccount.Limits) {
         self.maxSessions = maxSessions
         self.maxSessionsPerProcess = maxSessionsPerProcess
         self.maxSessionsPerUser = maxSessionsPerUser
@@ -36,12 +43,26 @@ public struct ServerLimits: Sendable, Equatable {
         self.maxConnectionsPerProcess = maxConnectionsPerProcess
         self.maxConnectionsPerUser = maxConnectionsPerUser
         self.perProcess = perProcess
+        self.perUser = perUser
+        self.total = total
     }
 
     /// The defaults: 256 sessions (16 per process, 64 per user), 1,024 connections (64 per
-    /// process, 256 per user), and per process 4,096 descriptors and 8 GiB of imported memory.
-    public static let standard = ServerLimits(
-        maxSessions: 256, maxSessionsPerProcess: 16, maxSessionsPerUser: 64,
-        maxConnections: 1024, maxConnectionsPerProcess: 64, maxConnectionsPerUser: 256,
-        perProcess: ResourceAccount.Limits(maxDescriptors: 4096, maxImportedBytes: 8 << 30))
+    /// process, 256 per user); 4,096 descriptors per process, 16,384 per user and 65,536 in
+    /// all; imported memory of half the machine's physical memory in all, and of a quarter of
+    /// it per user and per process.
+    public static let standard: ServerLimits = {
+        let half = physicalMemoryBytes / 2
+        return ServerLimits(
+            maxSessions: 256, maxSessionsPerProcess: 16, maxSessionsPerUser: 64,
+            maxConnections: 1024, maxConnectionsPerProcess: 64, maxConnectionsPerUser: 256,
+            perProcess: ResourceAccount.Limits(maxDescriptors: 4096, maxImportedBytes: half / 2),
+            perUser: ResourceAccount.Limits(maxDescriptors: 16_384, maxImportedBytes: half / 2),
+            total: ResourceAccount.Limits(maxDescriptors: 65_536, maxImportedBytes: half))
+    }()
+
+    /// The machine's physical memory (sysconf).
+    private static var physicalMemoryBytes: UInt64 {
+        UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
+    }
 }

@@ -1,10 +1,12 @@
 import MagmaPlatform
 import MagmaProtocol
 
-/// What several connections of one client (a process) hold together: descriptors and bytes of
-/// imported memory, against shared limits. Each connection charges what it holds as it grows
-/// and gives it back as it shrinks or closes; a connection whose charge would pass a limit is
-/// closed with MEMORY_ERROR, and the client's other connections go on.
+/// What several connections of one client (a process, a user, or everyone) hold together:
+/// descriptors and bytes of imported memory, against shared limits. Each connection charges
+/// what it holds as it grows and gives it back as it shrinks or closes; a connection whose
+/// charge would pass a limit is closed with MEMORY_ERROR, and the client's other connections
+/// go on. A charge is also made to the account's parent (a process's user, a user's server),
+/// and fails if any account on the way would pass its limit.
 public final class ResourceAccount: Sendable {
     /// The limits of one account.
     public struct Limits: Sendable, Equatable {
@@ -27,30 +29,45 @@ public final class ResourceAccount: Sendable {
         public var descriptors = 0
         /// Bytes of imported memory.
         public var importedBytes: UInt64 = 0
+
+        /// A usage; nothing held by default.
+        public init(descriptors: Int = 0, importedBytes: UInt64 = 0) {
+            self.descriptors = descriptors
+            self.importedBytes = importedBytes
+        }
     }
 
     /// The limits charges are held to.
     public let limits: Limits
+    /// The account every charge is also made to.
+    public let parent: ResourceAccount?
+    /// Who the account is for, in messages ("the client", "uid 1000").
+    public let holder: String
     private let usage = Locked(Usage())
 
-    /// An empty account.
-    public init(limits: Limits) { self.limits = limits }
+    /// An empty account for `holder` whose charges are also made to `parent`.
+    public init(limits: Limits, holder: String = "the client", parent: ResourceAccount? = nil) {
+        self.limits = limits
+        self.holder = holder
+        self.parent = parent
+    }
 
     /// What is held now.
     public var held: Usage { usage.withLock { $0 } }
 
     /// Changes what one holder holds from `old` to `new`: growth is charged (MEMORY_ERROR, and
     /// nothing charged, if it passes a limit), shrinking is given back.
-    func move(from old: Usage, to new: Usage) throws(MagmaError) {
+    public func move(from old: Usage, to new: Usage) throws(MagmaError) {
         try usage.withLock { usage throws(MagmaError) in
             let descriptors = usage.descriptors - old.descriptors + new.descriptors
             let bytes = usage.importedBytes + new.importedBytes - old.importedBytes
             if new.descriptors > old.descriptors, descriptors > limits.maxDescriptors {
-                throw .memoryError("the client holds \(descriptors - new.descriptors + old.descriptors) descriptors; \(limits.maxDescriptors) is its limit")
+                throw .memoryError("\(holder) holds \(descriptors - new.descriptors + old.descriptors) descriptors; \(limits.maxDescriptors) is the limit")
             }
             if new.importedBytes > old.importedBytes, bytes > limits.maxImportedBytes {
-                throw .memoryError("the client would import \(bytes) bytes; \(limits.maxImportedBytes) is its limit")
+                throw .memoryError("\(holder) would import \(bytes) bytes; \(limits.maxImportedBytes) is the limit")
             }
+            try parent?.move(from: old, to: new)   // child before parent: locks are always taken in that order
             usage = Usage(descriptors: descriptors, importedBytes: bytes)
         }
     }

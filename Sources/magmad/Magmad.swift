@@ -29,6 +29,15 @@ struct Magmad: ParsableCommand {
     @Option(help: "Descriptors all the connections of one client process may hold together.")
     var maxDescriptorsPerProcess = ServerLimits.standard.perProcess.maxDescriptors
 
+    @Option(help: "Megabytes of buffer memory one client process may import (default: a quarter of physical memory).")
+    var maxImportedMegabytesPerProcess = ServerLimits.standard.perProcess.maxImportedBytes >> 20
+
+    @Option(help: "Megabytes of buffer memory one user may import (default: a quarter of physical memory).")
+    var maxImportedMegabytesPerUser = ServerLimits.standard.perUser.maxImportedBytes >> 20
+
+    @Option(help: "Megabytes of buffer memory all clients may import together: the client memory the GPU can fault in on magmad's behalf (default: half of physical memory).")
+    var maxImportedMegabytes = ServerLimits.standard.total.maxImportedBytes >> 20
+
     @Option(help: "Device and performance-counter sessions (one thread each) open at once, in all.")
     var maxSessions = ServerLimits.standard.maxSessions
 
@@ -66,6 +75,9 @@ struct Magmad: ParsableCommand {
         connectionLimits.maxDescriptors = maxDescriptorsPerConnection
         var serverLimits = ServerLimits.standard
         serverLimits.perProcess.maxDescriptors = maxDescriptorsPerProcess
+        serverLimits.perProcess.maxImportedBytes = min(maxImportedMegabytesPerProcess, .max >> 20) << 20
+        serverLimits.perUser.maxImportedBytes = min(maxImportedMegabytesPerUser, .max >> 20) << 20
+        serverLimits.total.maxImportedBytes = min(maxImportedMegabytes, .max >> 20) << 20
         serverLimits.maxSessions = maxSessions
         serverLimits.maxSessionsPerProcess = maxSessionsPerProcess
         serverLimits.maxSessionsPerUser = maxSessionsPerUser
