@@ -131,7 +131,7 @@ public final class MagmaServer: Sendable {
         unlink(performanceCounterPath)
         listeners.forEach { $0.shutdown() }
         sessions.forEach { $0.shutdown() }
-        connections.forEach { $0.shutdown() }
+        connections.forEach { $0.stop() }
         if !threads.wait(timeoutNanoseconds: 5_000_000_000) { logger.warning("some server threads did not stop within 5 s") }
         state.withLock { $0.listeners = [] }
         logger.info("stopped")
@@ -154,7 +154,7 @@ public final class MagmaServer: Sendable {
             do throws(MagmaError) {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
-                    account: account, logger: logger, group: threads) { [weak self] served in
+                    maxQueuedNotifications: configuration.serverLimits.maxQueuedNotifications, account: account, logger: logger, group: threads) { [weak self] served in
                         self?.state.withLock { state in
                             _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
                             state.connectionTally.give(for: peer)

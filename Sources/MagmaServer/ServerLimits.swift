@@ -27,6 +27,9 @@ public struct ServerLimits: Sendable, Equatable {
     public var perProcess: ResourceAccount.Limits
     /// What all the connections of one user may hold together.
     public var perUser: ResourceAccount.Limits
+    /// Notifications queued for one connection whose client does not read them; past it the
+    /// connection is closed with MEMORY_ERROR.
+    public var maxQueuedNotifications = 65_536
     /// What all connections may hold together. Its `maxImportedBytes` bounds the client
     /// memory the GPU can fault in on the daemon's behalf (and charge to the daemon's memory
     /// cgroup): keep it within the memory the daemon may use.
@@ -50,15 +53,15 @@ public struct ServerLimits: Sendable, Equatable {
     /// The defaults: 256 sessions (16 per process, 64 per user), 1,024 connections (64 per
     /// process, 256 per user); 4,096 descriptors per process, 16,384 per user and 65,536 in
     /// all; imported memory of half the machine's physical memory in all, and of a quarter of
-    /// it per user and per process.
+    /// it per user and per process; pending work of 256 MB per process and per user, 1 GiB in all.
     public static let standard: ServerLimits = {
         let half = physicalMemoryBytes / 2
         return ServerLimits(
             maxSessions: 256, maxSessionsPerProcess: 16, maxSessionsPerUser: 64,
             maxConnections: 1024, maxConnectionsPerProcess: 64, maxConnectionsPerUser: 256,
-            perProcess: ResourceAccount.Limits(maxDescriptors: 4096, maxImportedBytes: half / 2),
-            perUser: ResourceAccount.Limits(maxDescriptors: 16_384, maxImportedBytes: half / 2),
-            total: ResourceAccount.Limits(maxDescriptors: 65_536, maxImportedBytes: half))
+            perProcess: ResourceAccount.Limits(maxDescriptors: 4096, maxImportedBytes: half / 2, maxPendingBytes: 256 << 20),
+            perUser: ResourceAccount.Limits(maxDescriptors: 16_384, maxImportedBytes: half / 2, maxPendingBytes: 256 << 20),
+            total: ResourceAccount.Limits(maxDescriptors: 65_536, maxImportedBytes: half, maxPendingBytes: 1 << 30))
     }()
 
     /// The machine's physical memory (sysconf).

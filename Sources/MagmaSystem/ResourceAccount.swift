@@ -15,11 +15,14 @@ public final class ResourceAccount: Sendable {
         /// Bytes of distinct buffer memory imported: the most client memory the GPU can fault
         /// in on the daemon's behalf.
         public var maxImportedBytes: UInt64
+        /// Daemon memory held by submitted work not yet completed.
+        public var maxPendingBytes: UInt64
 
         /// Creates limits; see each property.
-        public init(maxDescriptors: Int, maxImportedBytes: UInt64) {
+        public init(maxDescriptors: Int, maxImportedBytes: UInt64, maxPendingBytes: UInt64 = .max) {
             self.maxDescriptors = maxDescriptors
             self.maxImportedBytes = maxImportedBytes
+            self.maxPendingBytes = maxPendingBytes
         }
     }
 
@@ -29,11 +32,14 @@ public final class ResourceAccount: Sendable {
         public var descriptors = 0
         /// Bytes of imported memory.
         public var importedBytes: UInt64 = 0
+        /// Bytes of daemon memory pending work holds.
+        public var pendingBytes: UInt64 = 0
 
         /// A usage; nothing held by default.
-        public init(descriptors: Int = 0, importedBytes: UInt64 = 0) {
+        public init(descriptors: Int = 0, importedBytes: UInt64 = 0, pendingBytes: UInt64 = 0) {
             self.descriptors = descriptors
             self.importedBytes = importedBytes
+            self.pendingBytes = pendingBytes
         }
     }
 
@@ -61,14 +67,18 @@ public final class ResourceAccount: Sendable {
         try usage.withLock { usage throws(MagmaError) in
             let descriptors = usage.descriptors - old.descriptors + new.descriptors
             let bytes = usage.importedBytes + new.importedBytes - old.importedBytes
+            let pending = usage.pendingBytes + new.pendingBytes - old.pendingBytes
             if new.descriptors > old.descriptors, descriptors > limits.maxDescriptors {
                 throw .memoryError("\(holder) holds \(descriptors - new.descriptors + old.descriptors) descriptors; \(limits.maxDescriptors) is the limit")
             }
             if new.importedBytes > old.importedBytes, bytes > limits.maxImportedBytes {
                 throw .memoryError("\(holder) would import \(bytes) bytes; \(limits.maxImportedBytes) is the limit")
             }
+            if new.pendingBytes > old.pendingBytes, pending > limits.maxPendingBytes {
+                throw .memoryError("\(holder)'s pending work would hold \(pending) bytes; \(limits.maxPendingBytes) is the limit")
+            }
             try parent?.move(from: old, to: new)   // child before parent: locks are always taken in that order
-            usage = Usage(descriptors: descriptors, importedBytes: bytes)
+            usage = Usage(descriptors: descriptors, importedBytes: bytes, pendingBytes: pending)
         }
     }
 }

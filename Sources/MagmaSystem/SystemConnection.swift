@@ -200,7 +200,7 @@ public final class SystemConnection: Sendable {
     /// Submits command buffers on a context. Every resource must be an imported buffer range,
     /// every command buffer must start inside its resource, and every semaphore must be known.
     public func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
-        perform { [device] state throws(MagmaError) in
+        perform { [device, limits] state throws(MagmaError) in
             let context = try state.context(contextId)
             var resources: [ResolvedResource] = []
             resources.reserveCapacity(descriptor.resources.count)
@@ -219,7 +219,9 @@ public final class SystemConnection: Sendable {
             }
             let waits = try descriptor.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
-            let work = makeWork(.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags), signals: signals)
+            let payload = GpuWork.Payload.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags)
+            try state.takePending(GpuWork.pendingCost(of: payload, signals: signals.count), within: limits)
+            let work = makeWork(payload, signals: signals)
             for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
             try device.waitStage.submit(work, waits: waits, to: context)
         }
@@ -228,13 +230,14 @@ public final class SystemConnection: Sendable {
     /// Submits inline commands on a context, in order. Each command's semaphores must be known;
     /// the driver defines what it does with them.
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        perform { [device] state throws(MagmaError) in
+        perform { [device, limits] state throws(MagmaError) in
             let context = try state.context(contextId)
             let resolved = try commands.map { command throws(MagmaError) in
                 guard !command.data.isEmpty else { throw MagmaError.invalidArgs("inline command without data") }
                 return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
             }
             for (data, semaphores) in resolved {
+                try state.takePending(GpuWork.pendingCost(of: .inline(data), signals: semaphores.count), within: limits)
                 try device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
             }
         }
@@ -242,15 +245,18 @@ public final class SystemConnection: Sendable {
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
+        let cost = GpuWork.pendingCost(of: payload, signals: signals.count)
         return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] _ in
-            self?.workCompleted(resourceIds: ids)
+            self?.workCompleted(resourceIds: ids, cost: cost)
         }
     }
 
-    private func workCompleted(resourceIds: [ObjectId]) {
+    private func workCompleted(resourceIds: [ObjectId], cost: UInt64) {
         state.withLock { state in
             guard !state.closed else { return }
+            state.pendingBytes -= cost
             for id in resourceIds { state.buffers[id]?.inflight -= 1 }
+            try? charge(&state)   // giving back never fails
         }
     }
 

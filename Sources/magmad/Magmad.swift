@@ -38,6 +38,12 @@ struct Magmad: ParsableCommand {
     @Option(help: "Megabytes of buffer memory all clients may import together: the client memory the GPU can fault in on magmad's behalf (default: half of physical memory).")
     var maxImportedMegabytes = ServerLimits.standard.total.maxImportedBytes >> 20
 
+    @Option(help: "Megabytes of daemon memory one connection's pending (not yet completed) work may hold.")
+    var maxPendingMegabytes = ConnectionLimits.untrusted.maxPendingBytes >> 20
+
+    @Option(help: "Notifications queued for a connection whose client does not read them; past it the connection is closed.")
+    var maxQueuedNotifications = ServerLimits.standard.maxQueuedNotifications
+
     @Option(help: "Device and performance-counter sessions (one thread each) open at once, in all.")
     var maxSessions = ServerLimits.standard.maxSessions
 
@@ -73,11 +79,13 @@ struct Magmad: ParsableCommand {
         let directory = directory ?? RuntimeDirectory.resolve(environment: ProcessInfo.processInfo.environment)
         var connectionLimits = ConnectionLimits.untrusted
         connectionLimits.maxDescriptors = maxDescriptorsPerConnection
+        connectionLimits.maxPendingBytes = min(maxPendingMegabytes, .max >> 20) << 20
         var serverLimits = ServerLimits.standard
         serverLimits.perProcess.maxDescriptors = maxDescriptorsPerProcess
         serverLimits.perProcess.maxImportedBytes = min(maxImportedMegabytesPerProcess, .max >> 20) << 20
         serverLimits.perUser.maxImportedBytes = min(maxImportedMegabytesPerUser, .max >> 20) << 20
         serverLimits.total.maxImportedBytes = min(maxImportedMegabytes, .max >> 20) << 20
+        serverLimits.maxQueuedNotifications = maxQueuedNotifications
         serverLimits.maxSessions = maxSessions
         serverLimits.maxSessionsPerProcess = maxSessionsPerProcess
         serverLimits.maxSessionsPerUser = maxSessionsPerUser

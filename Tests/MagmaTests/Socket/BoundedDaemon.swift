@@ -12,6 +12,10 @@ final class BoundedDaemon {
     let directory = FileManager.default.temporaryDirectory.appending(path: "magmad-bounded-\(UUID().uuidString.prefix(8))").path
     var devicePath: String { "\(directory)/gpu/000" }
     var pid: Int32 { process.processIdentifier }
+    private let logPath = FileManager.default.temporaryDirectory.appending(path: "magmad-bounded-\(UUID().uuidString.prefix(8)).log").path
+
+    /// What magmad wrote to standard error (at log level notice and above).
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Starts magmad with at most `openFiles` descriptors, in `cgroup` if given, with `options`.
     init(openFiles: Int = 1024, cgroup: TestCgroup? = nil, options: [String] = []) throws {
@@ -19,9 +23,10 @@ final class BoundedDaemon {
         let join = cgroup.map { "echo $$ > \($0.path)/cgroup.procs && " } ?? ""
         process.executableURL = URL(filePath: "/bin/sh")
         process.arguments = ["-c", "\(join)ulimit -n \(openFiles) && exec \"$0\" \"$@\"", magmad,
-                             "--directory", directory, "--log-level", "error"] + options
+                             "--directory", directory, "--log-level", "notice"] + options
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
         guard eventually({ FileManager.default.fileExists(atPath: devicePath) }) else {
             throw MagmaError(.timedOut, "magmad did not create \(devicePath)")
@@ -44,6 +49,7 @@ final class BoundedDaemon {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: logPath)
     }
 }
 
