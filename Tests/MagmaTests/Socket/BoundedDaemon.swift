@@ -9,7 +9,7 @@ import SoftGPU
 /// so the pid is magmad's), optionally inside a cgroup, with extra options.
 final class BoundedDaemon {
     let process = Process()
-    let directory = FileManager.default.temporaryDirectory.appending(path: "magmad-bounded-\(UUID().uuidString.prefix(8))").path
+    let directory: String
     var devicePath: String { "\(directory)/gpu/000" }
     var pid: Int32 { process.processIdentifier }
     private let logPath = FileManager.default.temporaryDirectory.appending(path: "magmad-bounded-\(UUID().uuidString.prefix(8)).log").path
@@ -17,13 +17,15 @@ final class BoundedDaemon {
     /// What magmad wrote to standard error (at log level notice and above).
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Starts magmad with at most `openFiles` descriptors, in `cgroup` if given, with `options`.
-    init(openFiles: Int = 1024, cgroup: TestCgroup? = nil, options: [String] = []) throws {
+    /// Starts magmad with at most `openFiles` descriptors, in `cgroup` if given, with `options`,
+    /// serving in `directory` (a fresh temporary one by default).
+    init(openFiles: Int = 1024, cgroup: TestCgroup? = nil, directory: String? = nil, options: [String] = []) throws {
+        self.directory = directory ?? FileManager.default.temporaryDirectory.appending(path: "magmad-bounded-\(UUID().uuidString.prefix(8))").path
         let magmad = try BuiltExecutables.url("magmad").path
         let join = cgroup.map { "echo $$ > \($0.path)/cgroup.procs && " } ?? ""
         process.executableURL = URL(filePath: "/bin/sh")
         process.arguments = ["-c", "\(join)ulimit -n \(openFiles) && exec \"$0\" \"$@\"", magmad,
-                             "--directory", directory, "--log-level", "notice"] + options
+                             "--directory", self.directory, "--log-level", "notice"] + options
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logPath)
