@@ -154,7 +154,8 @@ public final class MagmaServer: Sendable {
             do throws(MagmaError) {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
-                    maxQueuedNotifications: configuration.serverLimits.maxQueuedNotifications, account: account, logger: logger, group: threads) { [weak self] served in
+                    maxQueuedNotifications: configuration.serverLimits.maxQueuedNotifications, account: account,
+                    logger: logger, group: threads) { [weak self] served in
                         self?.state.withLock { state in
                             _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
                             state.connectionTally.give(for: peer)
