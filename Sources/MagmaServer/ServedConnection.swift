@@ -18,10 +18,15 @@ final class ServedConnection: NotificationSink, Sendable {
     /// starts serving it on `group`'s threads. `onEnd` runs once, after the connection has
     /// released everything it held.
     static func start(device: SystemDevice, primary: MessageSocket, notification: MessageSocket,
-                      limits: ConnectionLimits, maxQueuedNotifications: Int, account: ResourceAccount, logger: Logger, group: ThreadGroup,
+                      limits: ConnectionLimits, maxQueuedNotifications: Int, account: ResourceAccount,
+                      logger: Logger, group: ThreadGroup,
                       onEnd: @escaping @Sendable (ServedConnection) -> Void) throws(MagmaError) -> ServedConnection {
         let pump: NotificationPump
-        do { pump = try NotificationPump(socket: notification, maxQueued: maxQueuedNotifications, limits: device.limits, logger: logger) } catch { throw .internalError("\(error)") }
+        do {
+            pump = try NotificationPump(socket: notification, maxQueued: maxQueuedNotifications, limits: device.limits, logger: logger)
+        } catch {
+            throw .memoryError("no descriptor for the notification writer: \(error)")
+        }
         let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits)
         let connection = try device.openConnection(trust: .untrusted, limits: limits, account: account, sink: served)
         served.system.withLock { $0 = connection }
