@@ -30,8 +30,10 @@ final class BoundedDaemon {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
-        guard eventually({ FileManager.default.fileExists(atPath: devicePath) }) else {
-            throw MagmaError(.timedOut, "magmad did not create \(devicePath)")
+        // The socket file exists from bind(2) on but refuses connections until listen(2), and a
+        // stale one may be there already: wait until a connection is accepted.
+        guard eventually({ (try? MessageSocket.connect(path: devicePath)) != nil }) else {
+            throw MagmaError(.timedOut, "magmad does not listen on \(devicePath)")
         }
     }
 

@@ -13,7 +13,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: first.devicePath), "the device socket stays")
         #expect(FileManager.default.fileExists(atPath: counterPath), "the performance-counter socket stays")
         let second = try BoundedDaemon(directory: first.directory)
-        #expect(eventually { answersQuery(second.devicePath, timeoutNanoseconds: 500_000_000) }, "the new magmad serves on the old path")
+        #expect(answersQuery(second.devicePath), "the new magmad serves on the old path")
         #expect(demoBystanderSucceeds(second.devicePath))
         #expect(second.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: second.devicePath))
