@@ -5,18 +5,22 @@ import Glibc
 ///
 /// The descriptor is pollable (POLLIN while signaled), so it can be exported to other
 /// processes and waited on with `poll(2)` next to sockets. Signal and reset never block, even
-/// on an eventfd another process shares and controls: they do not depend on the descriptor's
-/// O_NONBLOCK flag, which lives on the open file description that process can change at any
-/// time (see `cmagma_eventfd_signal`).
+/// on an imported eventfd another process shares and controls: for those they do not depend on
+/// the descriptor's O_NONBLOCK flag, which lives on the open file description that process can
+/// change at any time (see `cmagma_eventfd_signal_shared`). A semaphore created here relies on
+/// its own flag, which only processes it is exported to could change.
 public final class EventSemaphore: Sendable {
     /// The eventfd.
     public let descriptor: OwnedFileDescriptor
+    /// Imported: another process controls its flags.
+    private let isShared: Bool
 
     /// Creates an unsignaled semaphore.
     public init() throws(PlatformError) {
         let fd = cmagma_eventfd_create()
         guard fd >= 0 else { throw PlatformError(call: "eventfd") }
         descriptor = OwnedFileDescriptor(taking: fd)
+        isShared = false
     }
 
     /// Adopts a descriptor received from elsewhere. Anything that is not an eventfd is
@@ -27,10 +31,13 @@ public final class EventSemaphore: Sendable {
             throw PlatformError(call: "not an eventfd", code: EINVAL)
         }
         self.descriptor = descriptor
+        isShared = true
     }
 
     /// Sets the signaled state (idempotent).
-    public func signal() { _ = cmagma_eventfd_signal(descriptor.rawValue) }
+    public func signal() {
+        _ = isShared ? cmagma_eventfd_signal_shared(descriptor.rawValue) : cmagma_eventfd_signal(descriptor.rawValue)
+    }
 
     /// Clears the signaled state.
     public func reset() { _ = cmagma_eventfd_drain(descriptor.rawValue) }
