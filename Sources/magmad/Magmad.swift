@@ -29,6 +29,12 @@ struct Magmad: ParsableCommand {
     @Option(help: "Descriptors all the connections of one client process may hold together.")
     var maxDescriptorsPerProcess = ServerLimits.standard.perProcess.maxDescriptors
 
+    @Option(help: "Descriptors all the connections of one user may hold together.")
+    var maxDescriptorsPerUser = ServerLimits.standard.perUser.maxDescriptors
+
+    @Option(help: "Descriptors all connections may hold together; keep it below magmad's RLIMIT_NOFILE.")
+    var maxDescriptors = ServerLimits.standard.total.maxDescriptors
+
     @Option(help: "Megabytes of buffer memory one client process may import (default: a quarter of physical memory).")
     var maxImportedMegabytesPerProcess = ServerLimits.standard.perProcess.maxImportedBytes >> 20
 
@@ -82,6 +88,8 @@ struct Magmad: ParsableCommand {
         connectionLimits.maxPendingBytes = min(maxPendingMegabytes, .max >> 20) << 20
         var serverLimits = ServerLimits.standard
         serverLimits.perProcess.maxDescriptors = maxDescriptorsPerProcess
+        serverLimits.perUser.maxDescriptors = maxDescriptorsPerUser
+        serverLimits.total.maxDescriptors = maxDescriptors
         serverLimits.perProcess.maxImportedBytes = min(maxImportedMegabytesPerProcess, .max >> 20) << 20
         serverLimits.perUser.maxImportedBytes = min(maxImportedMegabytesPerUser, .max >> 20) << 20
         serverLimits.total.maxImportedBytes = min(maxImportedMegabytes, .max >> 20) << 20
