@@ -88,7 +88,23 @@ public final class MessageSocket: Sendable {
 
     /// Receives one record of at most `capacity` bytes. With `wait` false, returns nil when
     /// nothing is pending.
+    ///
+    /// A peer that closed while records it had not read were queued makes the next receive
+    /// fail with ECONNRESET, even though records it sent before closing (an epitaph) are still
+    /// queued here; the error is reported once, so the receive is made again to read them.
     public func receive(capacity: Int, wait: Bool = true) throws(PlatformError) -> Datagram? {
+        do {
+            return try receiveOnce(capacity: capacity, wait: wait)
+        } catch where error.code == ECONNRESET {
+            do {
+                return try receiveOnce(capacity: capacity, wait: wait)
+            } catch where error.code == ECONNRESET {
+                return .endOfStream
+            }
+        }
+    }
+
+    private func receiveOnce(capacity: Int, wait: Bool) throws(PlatformError) -> Datagram? {
         var fds = [Int32](repeating: -1, count: Int(CMAGMA_MAX_MESSAGE_FDS))
         var fdCount = 0
         var truncated: Int32 = 0
@@ -104,7 +120,6 @@ public final class MessageSocket: Sendable {
         }
         if received < 0 {
             if !wait, failure == EAGAIN || failure == EWOULDBLOCK { return nil }
-            if failure == ECONNRESET { return .endOfStream }
             throw PlatformError(call: "recvmsg", code: failure)
         }
         let owned = fds.prefix(fdCount).map { OwnedFileDescriptor(taking: $0) }

@@ -34,6 +34,10 @@ public struct PrimaryRequest {
                 resources: request.resources, commandBuffers: request.commandBuffers,
                 waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags))
         case .executeInlineCommands(let request):
+            guard InlineCommandBatching.fitsOneMessage(request.commands) else {
+                connection.fail(.invalidArgs("inline commands pass the \(InlineCommandBatching.maxMessageDataSize)-byte budget of one message"))
+                return 0
+            }
             connection.executeInlineCommands(contextId: request.contextId, commands: request.commands)
         case .mapBuffer(let request):
             connection.mapBuffer(gpuAddress: request.gpuAddress, bufferId: request.range.bufferId,
