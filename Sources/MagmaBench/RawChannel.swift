@@ -42,7 +42,7 @@ final class Worker: @unchecked Sendable {
     init(name: String, _ body: @escaping @Sendable () -> Void) throws {
         done = try EventSemaphore()
         let done = self.done
-        HostThread.spawn(name: name) {
+        try HostThread.spawn(name: name) {
             body()
             done.signal()
         }

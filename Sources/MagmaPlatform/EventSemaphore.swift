@@ -4,33 +4,40 @@ import Glibc
 /// A binary signal backed by an eventfd: signaled while its counter is non-zero.
 ///
 /// The descriptor is pollable (POLLIN while signaled), so it can be exported to other
-/// processes and waited on with `poll(2)` next to sockets. Signal and reset never block.
+/// processes and waited on with `poll(2)` next to sockets. Signal and reset never block, even
+/// on an imported eventfd another process shares and controls: for those they do not depend on
+/// the descriptor's O_NONBLOCK flag, which lives on the open file description that process can
+/// change at any time (see `cmagma_eventfd_signal_shared`). A semaphore created here relies on
+/// its own flag, which only processes it is exported to could change.
 public final class EventSemaphore: Sendable {
     /// The eventfd.
     public let descriptor: OwnedFileDescriptor
+    /// Imported: another process controls its flags.
+    private let isShared: Bool
 
     /// Creates an unsignaled semaphore.
     public init() throws(PlatformError) {
         let fd = cmagma_eventfd_create()
         guard fd >= 0 else { throw PlatformError(call: "eventfd") }
         descriptor = OwnedFileDescriptor(taking: fd)
+        isShared = false
     }
 
     /// Adopts a descriptor received from elsewhere. Anything that is not an eventfd is
-    /// rejected with EINVAL, so a client cannot pass a pipe or a socket as a semaphore.
+    /// rejected with EINVAL, so a client cannot pass a pipe or a socket as a semaphore. Its
+    /// file status flags are left as they are: nothing here relies on them.
     public init(importing descriptor: OwnedFileDescriptor) throws(PlatformError) {
         guard cmagma_is_eventfd(descriptor.rawValue) == 1 else {
             throw PlatformError(call: "not an eventfd", code: EINVAL)
         }
-        let flags = fcntl(descriptor.rawValue, F_GETFL)
-        guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw PlatformError(call: "fcntl(O_NONBLOCK)")
-        }
         self.descriptor = descriptor
+        isShared = true
     }
 
     /// Sets the signaled state (idempotent).
-    public func signal() { _ = cmagma_eventfd_signal(descriptor.rawValue) }
+    public func signal() {
+        _ = isShared ? cmagma_eventfd_signal_shared(descriptor.rawValue) : cmagma_eventfd_signal(descriptor.rawValue)
+    }
 
     /// Clears the signaled state.
     public func reset() { _ = cmagma_eventfd_drain(descriptor.rawValue) }

@@ -13,8 +13,11 @@ public enum HostThread {
     }
 
     /// Runs `body` on a new detached thread named `name` (at most 15 characters are kept).
-    public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
+    /// Fails (EAGAIN when the process or user may have no more threads) instead of trapping:
+    /// a server refuses the work that needed the thread and goes on.
+    public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(PlatformError) {
+        let retained = Unmanaged.passRetained(Box(name, body))
+        let box = retained.toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
@@ -22,7 +25,10 @@ public enum HostThread {
             box.body()
             return nil
         }, box)
-        precondition(result == 0, "pthread_create failed: \(result)")
+        guard result == 0 else {
+            retained.release()
+            throw PlatformError(call: "pthread_create", code: result)
+        }
         pthread_detach(thread)
     }
 }

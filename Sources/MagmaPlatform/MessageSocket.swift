@@ -36,17 +36,47 @@ public final class MessageSocket: Sendable {
         return (MessageSocket(adopting: OwnedFileDescriptor(taking: fds[0])), MessageSocket(adopting: OwnedFileDescriptor(taking: fds[1])))
     }
 
-    /// Binds and listens at `path`, then sets its permission bits.
+    /// Binds at `path` with its permission bits set, and listens: the socket file appears only
+    /// once it accepts connections.
     public static func listen(path: String, permissions: mode_t, backlog: Int32 = 128) throws(PlatformError) -> MessageSocket {
+        // Bound, given its mode and listening under a temporary name first, the socket appears
+        // at `path` (by an atomic link) only once it accepts: a client never finds a socket
+        // file there that refuses it. Where the temporary name would be too long for a socket
+        // address, the socket is bound at `path` directly.
+        let staging = Self.stagingPath(for: path)
+        let bindPath = (try? socketAddress(staging)) == nil ? path : staging
         let socket = try unbound()
-        var address = try socketAddress(path)
+        var address = try socketAddress(bindPath)
+        unlink(staging)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else { throw PlatformError(call: "bind(\(path))") }
-        guard chmod(path, permissions) == 0 else { throw PlatformError(call: "chmod(\(path))") }
-        guard Glibc.listen(socket.descriptor.rawValue, backlog) == 0 else { throw PlatformError(call: "listen") }
+        do throws(PlatformError) {
+            guard chmod(bindPath, permissions) == 0 else { throw PlatformError(call: "chmod(\(path))") }
+            guard Glibc.listen(socket.descriptor.rawValue, backlog) == 0 else { throw PlatformError(call: "listen") }
+            if bindPath != path {
+                // A hard link, not a rename: like bind, it never replaces what is at `path`.
+                guard link(bindPath, path) == 0 else {
+                    let code = errno
+                    throw PlatformError(call: "bind(\(path))", code: code == EEXIST ? EADDRINUSE : code)
+                }
+            }
+        } catch {
+            if bindPath != path { unlink(bindPath) }
+            throw error
+        }
+        if bindPath != path { unlink(bindPath) }
         return socket
+    }
+
+    /// Where `listen` binds before the socket takes its name: a hidden name beside it, unique to
+    /// this process.
+    private static func stagingPath(for path: String) -> String {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        return "\(directory).\(name).\(getpid())"
     }
 
     /// Connects to a listening socket at `path`. With `sendTimeoutNanoseconds`, the connect
@@ -88,7 +118,23 @@ public final class MessageSocket: Sendable {
 
     /// Receives one record of at most `capacity` bytes. With `wait` false, returns nil when
     /// nothing is pending.
+    ///
+    /// A peer that closed while records it had not read were queued makes the next receive
+    /// fail with ECONNRESET, even though records it sent before closing (an epitaph) are still
+    /// queued here; the error is reported once, so the receive is made again to read them.
     public func receive(capacity: Int, wait: Bool = true) throws(PlatformError) -> Datagram? {
+        do {
+            return try receiveOnce(capacity: capacity, wait: wait)
+        } catch where error.code == ECONNRESET {
+            do {
+                return try receiveOnce(capacity: capacity, wait: wait)
+            } catch where error.code == ECONNRESET {
+                return .endOfStream
+            }
+        }
+    }
+
+    private func receiveOnce(capacity: Int, wait: Bool) throws(PlatformError) -> Datagram? {
         var fds = [Int32](repeating: -1, count: Int(CMAGMA_MAX_MESSAGE_FDS))
         var fdCount = 0
         var truncated: Int32 = 0
@@ -104,7 +150,6 @@ public final class MessageSocket: Sendable {
         }
         if received < 0 {
             if !wait, failure == EAGAIN || failure == EWOULDBLOCK { return nil }
-            if failure == ECONNRESET { return .endOfStream }
             throw PlatformError(call: "recvmsg", code: failure)
         }
         let owned = fds.prefix(fdCount).map { OwnedFileDescriptor(taking: $0) }

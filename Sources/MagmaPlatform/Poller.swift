@@ -1,27 +1,32 @@
 import Glibc
 
-/// One descriptor to wait on for readability.
+/// One descriptor to wait on, for readability unless asked otherwise.
 public struct PollRequest: Sendable {
     /// The descriptor; it must stay open during the poll.
     public var descriptor: Int32
-    /// Creates a request for POLLIN on `descriptor`.
-    public init(descriptor: Int32) { self.descriptor = descriptor }
+    /// The poll events waited for: POLLIN, or POLLOUT for room to write.
+    public var events: Int16
+    /// Creates a request for `events` (POLLIN by default) on `descriptor`.
+    public init(descriptor: Int32, events: Int16 = Int16(POLLIN)) {
+        self.descriptor = descriptor
+        self.events = events
+    }
 }
 
-/// `poll(2)` for readability, with EINTR retried against the original deadline.
+/// `poll(2)`, with EINTR retried against the original deadline.
 public enum Poller {
     /// Means wait with no deadline.
     public static let forever: UInt64 = .max
 
-    /// Waits until at least one descriptor is readable (or hung up), or the timeout passes.
+    /// Waits until at least one descriptor is ready for its events (or hung up), or the timeout passes.
     /// Returns, per request, whether it is ready. Nanoseconds are rounded up to milliseconds.
     public static func poll(_ requests: [PollRequest], timeoutNanoseconds: UInt64) throws(PlatformError) -> [Bool] {
-        var fds = requests.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
+        var fds = requests.map { pollfd(fd: $0.descriptor, events: $0.events, revents: 0) }
         let deadline = Deadline(after: timeoutNanoseconds)
         while true {
             let result = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), deadline.pollMilliseconds) }
             if result >= 0 {
-                let readyMask = Int16(POLLIN | POLLHUP | POLLERR)
+                let readyMask = Int16(POLLIN | POLLOUT | POLLHUP | POLLERR)
                 return fds.map { $0.revents & readyMask != 0 }
             }
             if errno != EINTR { throw PlatformError(call: "poll") }

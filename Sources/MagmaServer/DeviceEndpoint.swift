@@ -20,14 +20,15 @@ struct DeviceSession {
                 let primary = descriptors.owning(connect.primary.descriptor)
                 let notification = descriptors.owning(connect.notification.descriptor)
                 guard let primary, let notification else { return false }
-                server.serveConnection(clientId: connect.clientId, primary: MessageSocket(adopting: primary),
+                server.serveConnection(clientId: connect.clientId, peer: socket.peerCredentials, primary: MessageSocket(adopting: primary),
                                        notification: MessageSocket(adopting: notification))
                 return true
             }
         }
     }
 
-    /// Sends the query's answer; false if the client is gone.
+    /// Sends the query's answer without waiting; false if the client is gone or leaves its
+    /// socket full (it does not read its replies).
     private func answer(_ query: DeviceProtocol.Query, transactionId: UInt32) -> Bool {
         var reply = DeviceProtocol.QueryReply(status: .ok, value: 0, buffer: nil)
         var keepAlive: SharedMemory?
@@ -44,7 +45,7 @@ struct DeviceSession {
         defer { withExtendedLifetime(keepAlive) {} }
         do {
             let encoded = try reply.encoded(transactionId: transactionId)
-            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor), wait: false)
             return true
         } catch {
             logger.debug("query reply not sent: \(error)")
@@ -66,7 +67,7 @@ struct PerformanceCounterSession {
                 let token = device.performanceCounterToken.descriptor
                 let reply = PerformanceCounterAccessProtocol.GetPerformanceCountTokenReply(accessToken: WireHandle(token.rawValue))
                 guard let encoded = try? reply.encoded(transactionId: received.header.transactionId),
-                      (try? socket.send(encoded.bytes, descriptors: [token.rawValue])) != nil else { return false }
+                      (try? socket.send(encoded.bytes, descriptors: [token.rawValue], wait: false)) != nil else { return false }
                 logger.info("performance-counter token handed out")
                 return true
             }

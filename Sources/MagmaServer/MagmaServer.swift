@@ -3,6 +3,7 @@ import Logging
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
+import MagmaWire
 
 /// Serves a `SystemDevice` to other processes over Unix sockets, as Fuchsia's system driver
 /// serves /dev/class/gpu/000:
@@ -11,8 +12,9 @@ import MagmaSystem
 /// - `<directory>/gpu-performance-counters/<name>`, mode 0600 in a 0700 directory: hands out
 ///   the token that grants performance-counter access.
 ///
-/// Every client is untrusted and held to `connectionLimits`. A client that goes away at any
-/// moment leaves nothing behind: its connection's objects, mappings and descriptors are freed.
+/// Every client is untrusted and held to `connectionLimits` per connection and to
+/// `serverLimits` per process, per user and in all. A client that goes away at any moment
+/// leaves nothing behind: its connection's objects, mappings and descriptors are freed.
 public final class MagmaServer: Sendable {
     /// Where and how to serve.
     public struct Configuration: Sendable {
@@ -22,25 +24,38 @@ public final class MagmaServer: Sendable {
         public var deviceName: String
         /// What each connection may hold.
         public var connectionLimits: ConnectionLimits
-        /// Connections served at once; more are refused (their channels closed).
-        public var maxConnections: Int
+        /// What each client process and user may hold, and all clients together.
+        public var serverLimits: ServerLimits
+        /// Connections served at once (`serverLimits.maxConnections`); more are refused.
+        public var maxConnections: Int {
+            get { serverLimits.maxConnections }
+            set { serverLimits.maxConnections = newValue }
+        }
         /// Where the server logs.
         public var logger: Logger
 
+        /// A configuration; `maxConnections`, if given, replaces `serverLimits.maxConnections`.
         public init(directory: String, deviceName: String = "000", connectionLimits: ConnectionLimits = .untrusted,
-                    maxConnections: Int = 1024, logger: Logger = Logger(label: "magmad")) {
+                    serverLimits: ServerLimits = .standard, maxConnections: Int? = nil, logger: Logger = Logger(label: "magmad")) {
             self.directory = directory
             self.deviceName = deviceName
             self.connectionLimits = connectionLimits
-            self.maxConnections = maxConnections
+            self.serverLimits = serverLimits
             self.logger = logger
+            if let maxConnections { self.serverLimits.maxConnections = maxConnections }
         }
     }
 
     private struct State {
         var listeners: [MessageSocket] = []
         var sessions: [ObjectIdentifier: MessageSocket] = [:]
+        /// Device and performance-counter sessions per client process and user.
+        var sessionTally: ClientTally
+        /// Connections per client process and user.
+        var connectionTally: ClientTally
         var connections: [ObjectIdentifier: ServedConnection] = [:]
+        /// What each client process, each user and all clients hold.
+        var accounts: ClientAccounts
         var stopped = false
     }
 
@@ -48,7 +63,7 @@ public final class MagmaServer: Sendable {
     public let device: SystemDevice
     /// The configuration it was started with.
     public let configuration: Configuration
-    private let state = Locked(State())
+    private let state: Locked<State>
     private let threads = ThreadGroup()
     private var logger: Logger { configuration.logger }
 
@@ -59,9 +74,16 @@ public final class MagmaServer: Sendable {
         RuntimeDirectory.performanceCounterEndpoint(in: configuration.directory, name: configuration.deviceName)
     }
 
+    /// A server of `device`; nothing is served before `start()`.
     public init(device: SystemDevice, configuration: Configuration) {
         self.device = device
         self.configuration = configuration
+        let limits = configuration.serverLimits
+        state = Locked(State(
+            sessionTally: ClientTally(perProcess: limits.maxSessionsPerProcess, perUser: limits.maxSessionsPerUser, total: limits.maxSessions),
+            connectionTally: ClientTally(perProcess: limits.maxConnectionsPerProcess, perUser: limits.maxConnectionsPerUser,
+                                         total: limits.maxConnections),
+            accounts: ClientAccounts(limits: limits)))
     }
 
     /// Creates the endpoints and starts accepting clients. Fails if another server already
@@ -75,11 +97,16 @@ public final class MagmaServer: Sendable {
         let deviceListener = try Self.listen(at: devicePath, permissions: 0o666)
         let counterListener = try Self.listen(at: performanceCounterPath, permissions: 0o600)
         state.withLock { $0.listeners = [deviceListener, counterListener] }
-        accept(on: deviceListener, name: "magma-device") { socket in
-            DeviceSession(socket: socket, server: self, logger: self.logger).serve()
-        }
-        accept(on: counterListener, name: "magma-perf") { socket in
-            PerformanceCounterSession(socket: socket, device: self.device, logger: self.logger).serve()
+        do throws(PlatformError) {
+            try accept(on: deviceListener, name: "magma-device") { socket in
+                DeviceSession(socket: socket, server: self, logger: self.logger).serve()
+            }
+            try accept(on: counterListener, name: "magma-perf") { socket in
+                PerformanceCounterSession(socket: socket, device: self.device, logger: self.logger).serve()
+            }
+        } catch {
+            stop()
+            throw .memoryError("no thread to accept clients: \(error)")
         }
         logger.info("listening on \(devicePath) (performance counters: \(performanceCounterPath))")
     }
@@ -96,7 +123,7 @@ public final class MagmaServer: Sendable {
         unlink(performanceCounterPath)
         listeners.forEach { $0.shutdown() }
         sessions.forEach { $0.shutdown() }
-        connections.forEach { $0.shutdown() }
+        connections.forEach { $0.stop() }
         if !threads.wait(timeoutNanoseconds: 5_000_000_000) { logger.warning("some server threads did not stop within 5 s") }
         state.withLock { $0.listeners = [] }
         logger.info("stopped")
@@ -105,49 +132,115 @@ public final class MagmaServer: Sendable {
     /// Connections being served now.
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
-    /// Starts serving a connection whose channels a client handed over.
-    func serveConnection(clientId: UInt64, primary: MessageSocket, notification: MessageSocket) {
-        let peer = primary.peerCredentials.map { "\($0)" } ?? "unknown peer"
+    /// Starts serving a connection whose channels `peer` (the process on the device session)
+    /// handed over.
+    func serveConnection(clientId: UInt64, peer: PeerCredentials?, primary: MessageSocket, notification: MessageSocket) {
         var connectionLogger = logger
         connectionLogger[metadataKey: "client"] = "\(clientId)"
-        connectionLogger[metadataKey: "peer"] = "\(peer)"
+        connectionLogger[metadataKey: "peer"] = "\(peer.map { "\($0)" } ?? "unknown peer")"
         let logger = connectionLogger
-        state.withLock { state in
-            guard !state.stopped, state.connections.count < configuration.maxConnections else {
-                logger.warning("connection refused: \(state.connections.count) connections served")
-                return
-            }
-            do {
+        let refusal = state.withLock { state -> MagmaError? in
+            if state.stopped { return .badState("the server is stopping") }
+            if let bound = state.connectionTally.take(for: peer) { return .memoryError("connections: \(bound)") }
+            let account = state.accounts.take(for: peer)
+            do throws(MagmaError) {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
+                    maxQueuedNotifications: configuration.serverLimits.maxQueuedNotifications, account: account,
                     logger: logger, group: threads) { [weak self] served in
-                        self?.state.withLock { _ = $0.connections.removeValue(forKey: ObjectIdentifier(served)) }
+                        self?.state.withLock { state in
+                            _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
+                            state.connectionTally.give(for: peer)
+                            state.accounts.give(for: peer)
+                        }
                         logger.info("connection ended")
                     }
                 state.connections[ObjectIdentifier(served)] = served
                 logger.info("connection opened")
+                return nil
             } catch {
-                logger.error("connection failed to open: \(error)")
+                state.connectionTally.give(for: peer)
+                state.accounts.give(for: peer)
+                return error
+            }
+        }
+        if let refusal { refuse(primary: primary, notification: notification, refusal, logger: logger) }
+    }
+
+    /// Tells a connection it is refused (the epitaph), then closes its channels.
+    private func refuse(primary: MessageSocket, notification: MessageSocket, _ error: MagmaError, logger: Logger) {
+        logger.warning("connection refused: \(error)")
+        if let epitaph = try? PrimaryProtocol.Epitaph(status: error.status).encoded() {
+            try? primary.send(epitaph.bytes, wait: false)
+        }
+        primary.shutdown()
+        notification.shutdown()
+    }
+
+    private var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Accepts clients until the server stops. No error ends the loop: a failed accept (out of
+    /// descriptors, memory, or anything else) is logged, a client waiting in vain is refused
+    /// (see `DescriptorReserve`), and the loop backs off briefly and goes on.
+    private func accept(on listener: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) throws(PlatformError) {
+        try threads.spawn(name: name) { [self] in
+            let reserve = DescriptorReserve()
+            var failures = 0
+            while !isStopped {
+                let client: MessageSocket
+                do throws(PlatformError) {
+                    client = try listener.accept()
+                    failures = 0
+                } catch {
+                    guard !isStopped else { return }
+                    failures += 1
+                    if failures == 1 || failures % 100 == 0 {
+                        logger.error("accept on \(name) failed (\(failures) in a row): \(error); still accepting")
+                    }
+                    if error.code == EMFILE || error.code == ENFILE { reserve.refuseOne(on: listener) }
+                    usleep(useconds_t(min(failures, 100) * 1000))
+                    continue
+                }
+                admit(client, name: name, serve: serve)
             }
         }
     }
 
-    private func accept(on listener: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
-        threads.spawn(name: name) { [self] in
-            while let client = try? listener.accept() {
-                let key = ObjectIdentifier(client)
-                let admitted = state.withLock { state in
-                    if !state.stopped { state.sessions[key] = client }
-                    return !state.stopped
-                }
-                guard admitted else { return }
-                logger.info("client on \(name): \(client.peerCredentials.map { "\($0)" } ?? "unknown peer")")
-                threads.spawn(name: name) { [self] in
-                    serve(client)
-                    client.shutdown()
-                    state.withLock { _ = $0.sessions.removeValue(forKey: key) }
-                }
+    /// Serves a new session on its own thread, if the client's process, its user and the
+    /// server all have room for one more; otherwise closes it at once (the client sees
+    /// CONNECTION_LOST) and logs why.
+    private func admit(_ client: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
+        let key = ObjectIdentifier(client)
+        let peer = client.peerCredentials
+        let peerName = peer.map { "\($0)" } ?? "unknown peer"
+        let refusal: String? = state.withLock { state in
+            if state.stopped { return "the server is stopping" }
+            if let bound = state.sessionTally.take(for: peer) { return bound }
+            state.sessions[key] = client
+            return nil
+        }
+        if let refusal {
+            logger.warning("session on \(name) refused for \(peerName): \(refusal)")
+            client.shutdown()
+            return
+        }
+        logger.info("client on \(name): \(peerName)")
+        do {
+            try threads.spawn(name: name) { [self] in
+                serve(client)
+                endSession(client, key: key, peer: peer)
             }
+        } catch {
+            logger.error("session on \(name) refused for \(peerName): no thread (\(error))")
+            endSession(client, key: key, peer: peer)
+        }
+    }
+
+    private func endSession(_ client: MessageSocket, key: ObjectIdentifier, peer: PeerCredentials?) {
+        client.shutdown()
+        state.withLock { state in
+            state.sessions[key] = nil
+            state.sessionTally.give(for: peer)
         }
     }
 

@@ -16,20 +16,33 @@ final class ServedConnection: NotificationSink, Sendable {
     private let flow: Locked<ServerFlowControl>
     private let epitaphSent = Atomic<Bool>(false)
 
-    /// Opens the system side of the connection and starts serving it on `group`'s threads.
-    /// `onEnd` runs once, after the connection has released everything it held.
+    /// Opens the system side of the connection, charging what it holds to `account`, and
+    /// starts serving it on `group`'s threads. `onEnd` runs once, after the connection has
+    /// released everything it held.
     static func start(device: SystemDevice, primary: MessageSocket, notification: MessageSocket,
-                      limits: ConnectionLimits, logger: Logger, group: ThreadGroup,
+                      limits: ConnectionLimits, maxQueuedNotifications: Int, account: ResourceAccount,
+                      logger: Logger, group: ThreadGroup,
                       onEnd: @escaping @Sendable (ServedConnection) -> Void) throws(MagmaError) -> ServedConnection {
         let pump: NotificationPump
-        do { pump = try NotificationPump(socket: notification, logger: logger) } catch { throw .internalError("\(error)") }
+        do {
+            pump = try NotificationPump(socket: notification, maxQueued: maxQueuedNotifications, limits: device.limits, logger: logger)
+        } catch {
+            throw .memoryError("no descriptor for the notification writer: \(error)")
+        }
         let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits)
-        let connection = try device.openConnection(trust: .untrusted, limits: limits, sink: served)
+        let connection = try device.openConnection(trust: .untrusted, limits: limits, account: account, sink: served)
         served.system.withLock { $0 = connection }
-        pump.start(group: group)
-        group.spawn(name: "magma-conn") {
-            served.serve()
-            onEnd(served)
+        pump.onOverflow { [weak connection] reason in connection?.fail(.memoryError(reason)) }
+        do {
+            try pump.start(group: group)
+            try group.spawn(name: "magma-conn") {
+                served.serve()
+                onEnd(served)
+            }
+        } catch {
+            connection.close()
+            served.shutdown()
+            throw .memoryError("no thread to serve the connection: \(error)")
         }
         return served
     }
@@ -41,9 +54,16 @@ final class ServedConnection: NotificationSink, Sendable {
         flow = Locked(ServerFlowControl(limits: flowLimits))
     }
 
-    /// Ends the connection from the server's side (shutdown): the reader stops and cleans up.
+    /// Ends the connection: the reader stops and cleans up; queued notifications go out for
+    /// as long as the client reads them (at most a second).
     func shutdown() {
         pump.finish()
+        primary.shutdown()
+    }
+
+    /// Ends the connection at once, for a server that stops: queued notifications are dropped.
+    func stop() {
+        pump.abort()
         primary.shutdown()
     }
 

@@ -5,12 +5,17 @@ import MagmaPlatform
 final class ThreadGroup: Sendable {
     private let group = DispatchGroup()
 
-    /// Runs `body` on a new thread counted in the group.
-    func spawn(name: String, _ body: @escaping @Sendable () -> Void) {
+    /// Runs `body` on a new thread counted in the group; fails if no thread can be had.
+    func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(PlatformError) {
         group.enter()
-        HostThread.spawn(name: name) { [group] in
-            body()
+        do {
+            try HostThread.spawn(name: name) { [group] in
+                body()
+                group.leave()
+            }
+        } catch {
             group.leave()
+            throw error
         }
     }
 

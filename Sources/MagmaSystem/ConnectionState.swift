@@ -24,8 +24,22 @@ struct ConnectionState {
     var enabledCounters = PerformanceCounterSet.empty
     var counterPools: [UInt64: PerformanceCounterPool] = [:]
 
+    /// Daemon memory held by submitted work not yet completed (`GpuWork.pendingCost(of:signals:)`).
+    var pendingBytes: UInt64 = 0
+
+    /// What is charged to the client's `ResourceAccount` for this connection.
+    var charged = ResourceAccount.Usage()
+
     /// Objects held: buffers, semaphores, contexts, mappings and counter pools.
     var objectCount: Int { buffers.count + semaphores.count + contexts.count + mappings.count + counterPools.count }
+
+    /// Descriptors held: each buffer, semaphore and counter pool holds one.
+    var descriptorCount: Int { buffers.count + semaphores.count + counterPools.count }
+
+    /// What the connection holds now, as its account counts it.
+    var usage: ResourceAccount.Usage {
+        ResourceAccount.Usage(descriptors: descriptorCount, importedBytes: importedBytes, pendingBytes: pendingBytes)
+    }
 
     /// MEMORY_ERROR if one more object, or `bytes` more imported memory, would pass `limits`.
     func checkRoom(for bytes: UInt64 = 0, within limits: ConnectionLimits) throws(MagmaError) {
@@ -33,6 +47,14 @@ struct ConnectionState {
         guard importedBytes + bytes <= limits.maxImportedBytes else {
             throw .memoryError("importing \(bytes) bytes passes the connection's limit of \(limits.maxImportedBytes)")
         }
+    }
+
+    /// Counts `cost` more bytes of pending work; MEMORY_ERROR past `limits.maxPendingBytes`.
+    mutating func takePending(_ cost: UInt64, within limits: ConnectionLimits) throws(MagmaError) {
+        guard pendingBytes + cost <= limits.maxPendingBytes else {
+            throw .memoryError("pending work would hold \(pendingBytes + cost) bytes; \(limits.maxPendingBytes) is the connection's limit")
+        }
+        pendingBytes += cost
     }
 
     func buffer(_ id: ObjectId) throws(MagmaError) -> BufferEntry {

@@ -30,8 +30,13 @@ final class SemaphoreWaitStage: Sendable {
         wake = try EventSemaphore()
     }
 
-    /// Queues `work` for `context` behind its earlier work and its `waits`.
-    func submit(_ work: GpuWork, waits: [SystemSemaphore], to context: any MsdContext) {
+    /// Queues `work` for `context` behind its earlier work and its `waits` (a semaphore listed
+    /// more than once is waited for, and reset, once). MEMORY_ERROR if the waiter thread is
+    /// needed and cannot be started: the work stays queued until the caller's connection,
+    /// which fails with that error, removes it.
+    func submit(_ work: GpuWork, waits listed: [SystemSemaphore], to context: any MsdContext) throws(MagmaError) {
+        var seen = Set<ObjectIdentifier>()
+        let waits = listed.filter { seen.insert(ObjectIdentifier($0)).inserted }
         let key = ObjectIdentifier(context)
         let startWaiter: Bool = state.withLock { state in
             if state.queues[key] == nil, Self.allSignaled(waits) {
@@ -45,7 +50,12 @@ final class SemaphoreWaitStage: Sendable {
             return true
         }
         if startWaiter {
-            HostThread.spawn(name: "magma-waits") { [self] in run() }
+            do {
+                try HostThread.spawn(name: "magma-waits") { [self] in run() }
+            } catch {
+                state.withLock { $0.waiterRunning = false }
+                throw .memoryError("no thread to wait for semaphores: \(error)")
+            }
         } else {
             wake.signal()
         }

@@ -14,17 +14,21 @@ public final class SystemConnection: Sendable {
     public let trust: ClientTrust
     /// What the connection may hold.
     public let limits: ConnectionLimits
+    /// What the client's connections hold together, if the client has an account.
+    public let account: ResourceAccount?
     let device: SystemDevice
     private let sink: any NotificationSink
     let state = Locked(ConnectionState())
     private let reporter: Reporter
     private let msd: any MsdConnection
 
-    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, limits: ConnectionLimits, sink: any NotificationSink) throws(MagmaError) {
+    init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, limits: ConnectionLimits, account: ResourceAccount?,
+         sink: any NotificationSink) throws(MagmaError) {
         self.device = device
         self.clientId = clientId
         self.trust = trust
         self.limits = limits
+        self.account = account
         self.sink = sink
         reporter = Reporter(sink: sink)
         msd = try device.msd.openConnection(clientId: clientId, notifications: reporter)
@@ -200,7 +204,7 @@ public final class SystemConnection: Sendable {
     /// Submits command buffers on a context. Every resource must be an imported buffer range,
     /// every command buffer must start inside its resource, and every semaphore must be known.
     public func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
-        perform { [device] state throws(MagmaError) in
+        perform { [device, limits] state throws(MagmaError) in
             let context = try state.context(contextId)
             var resources: [ResolvedResource] = []
             resources.reserveCapacity(descriptor.resources.count)
@@ -219,41 +223,47 @@ public final class SystemConnection: Sendable {
             }
             let waits = try descriptor.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
-            let work = makeWork(.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags), signals: signals)
+            let payload = GpuWork.Payload.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags)
+            try state.takePending(GpuWork.pendingCost(of: payload, signals: signals.count), within: limits)
+            let work = makeWork(payload, signals: signals)
             for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
-            device.waitStage.submit(work, waits: waits, to: context)
+            try device.waitStage.submit(work, waits: waits, to: context)
         }
     }
 
     /// Submits inline commands on a context, in order. Each command's semaphores must be known;
     /// the driver defines what it does with them.
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        perform { [device] state throws(MagmaError) in
+        perform { [device, limits] state throws(MagmaError) in
             let context = try state.context(contextId)
             let resolved = try commands.map { command throws(MagmaError) in
                 guard !command.data.isEmpty else { throw MagmaError.invalidArgs("inline command without data") }
                 return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
             }
             for (data, semaphores) in resolved {
-                device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
+                try state.takePending(GpuWork.pendingCost(of: .inline(data), signals: semaphores.count), within: limits)
+                try device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
             }
         }
     }
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
+        let cost = GpuWork.pendingCost(of: payload, signals: signals.count)
         return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] status in
-            self?.workCompleted(resourceIds: ids, status: status)
+            self?.workCompleted(resourceIds: ids, cost: cost, status: status)
         }
     }
 
     /// Work that did not complete never signals its semaphores; the connection fails instead,
     /// so that whoever waits on them learns it (a fault has already failed it with its reason;
     /// what is left is work abandoned with its destroyed context).
-    private func workCompleted(resourceIds: [ObjectId], status: MagmaStatus) {
+    private func workCompleted(resourceIds: [ObjectId], cost: UInt64, status: MagmaStatus) {
         state.withLock { state in
             guard !state.closed else { return }
+            state.pendingBytes -= cost
             for id in resourceIds { state.buffers[id]?.inflight -= 1 }
+            try? charge(&state)   // giving back never fails
         }
         if status != .ok { fail(MagmaError(status, "submitted work was abandoned before it ran: its context was destroyed")) }
     }
@@ -299,6 +309,7 @@ public final class SystemConnection: Sendable {
             guard !state.closed else { return [] }
             do throws(MagmaError) {
                 try body(&state)
+                try charge(&state)
                 return []
             } catch {
                 state.error = error
@@ -314,8 +325,22 @@ public final class SystemConnection: Sendable {
         withExtendedLifetime(retiredPools) {}
     }
 
+    /// Holds what the request left in `state` to the descriptor limit and charges it to the
+    /// account (MEMORY_ERROR past either).
+    private func charge(_ state: inout ConnectionState) throws(MagmaError) {
+        let usage = state.usage
+        guard usage != state.charged else { return }
+        if usage.descriptors > state.charged.descriptors, usage.descriptors > limits.maxDescriptors {
+            throw .memoryError("connection holds \(usage.descriptors) descriptors; \(limits.maxDescriptors) is the limit")
+        }
+        try account?.move(from: state.charged, to: usage)
+        state.charged = usage
+    }
+
     /// Drops every object. Returns work that never reached the driver, for cancellation.
     private func teardown(_ state: inout ConnectionState) -> [GpuWork] {
+        try? account?.move(from: state.charged, to: ResourceAccount.Usage())   // shrinking always succeeds
+        state.charged = ResourceAccount.Usage()
         state.closed = true
         var cancelled: [GpuWork] = []
         for context in state.contexts.values {

@@ -39,10 +39,11 @@ public final class SystemDevice: Sendable {
         return try msd.query(id)
     }
 
-    /// Opens a connection for one client. `sink` receives its notifications and epitaph.
-    public func openConnection(trust: ClientTrust, limits: ConnectionLimits = .unlimited,
+    /// Opens a connection for one client. `sink` receives its notifications and epitaph. What
+    /// the connection holds is also charged to `account`, shared by the client's connections.
+    public func openConnection(trust: ClientTrust, limits: ConnectionLimits = .unlimited, account: ResourceAccount? = nil,
                                sink: any NotificationSink) throws(MagmaError) -> SystemConnection {
         let clientId = nextClientId.wrappingAdd(1, ordering: .relaxed).oldValue
-        return try SystemConnection(device: self, clientId: clientId, trust: trust, limits: limits, sink: sink)
+        return try SystemConnection(device: self, clientId: clientId, trust: trust, limits: limits, account: account, sink: sink)
     }
 }

@@ -93,6 +93,17 @@ public final class GpuWork: Sendable {
         self.onComplete = onComplete
     }
 
+    /// What pending work of `payload` with `signals` signal semaphores costs: a fixed 512 bytes
+    /// (the work, its completion and its queue entries) plus what it carries.
+    static func pendingCost(of payload: Payload, signals: Int) -> UInt64 {
+        let carried: Int
+        switch payload {
+        case .commandBuffers(let resources, let entries, _): carried = 64 * resources.count + 16 * entries.count
+        case .inline(let data): carried = data.count
+        }
+        return UInt64(512 + carried + 16 * signals)
+    }
+
     /// Reports the outcome. The work's resources stop being in flight, then, on `.ok`, the
     /// signal semaphores fire: a client woken by them may release what the work used. Only
     /// the first call counts.

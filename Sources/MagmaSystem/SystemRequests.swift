@@ -69,7 +69,13 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
             resources: resources, commandBuffers: commandBuffers, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags))
     }
 
+    /// More than one message's worth (which `InlineCommandBatching.batches` never sends) is
+    /// INVALID_ARGS.
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
+        guard InlineCommandBatching.fitsOneMessage(commands) else {
+            connection.fail(.invalidArgs("inline commands pass the \(InlineCommandBatching.maxMessageDataSize)-byte budget of one message"))
+            return
+        }
         connection.executeInlineCommands(contextId: contextId, commands: commands)
     }
 

@@ -11,6 +11,10 @@ public struct WireDecoder {
     private let bytes: [UInt8]
     private let handles: [WireHandle]
     private var claimed: [Bool]
+    /// Out-of-line bytes the vectors decoded so far cover. Vectors do not overlap, so they
+    /// can cover at most the out-of-line part; more means vectors that alias each other, which
+    /// would multiply the memory a small message costs to decode, and is `outOfBounds`.
+    private var covered = 0
 
     /// Validates the header against the bytes and the handles that arrived with them.
     public init(bytes: [UInt8], handles: [WireHandle]) throws(WireError) {
@@ -81,20 +85,20 @@ public struct WireDecoder {
     }
 
     /// Reads a vector of integers.
-    public func vector<T: FixedWidthInteger>(at offset: Int, field: String, limit: Int) throws(WireError) -> [T] {
+    public mutating func vector<T: FixedWidthInteger>(at offset: Int, field: String, limit: Int) throws(WireError) -> [T] {
         let size = MemoryLayout<T>.size
         let (base, count, _) = try locate(at: offset, field: field, limit: limit, minimumStride: size, exactStride: true)
         return (0..<count).map { WireBytes.load(T.self, bytes, base + $0 * size) }
     }
 
     /// Reads raw bytes.
-    public func bytes(at offset: Int, field: String, limit: Int) throws(WireError) -> [UInt8] {
+    public mutating func bytes(at offset: Int, field: String, limit: Int) throws(WireError) -> [UInt8] {
         let (base, count, _) = try locate(at: offset, field: field, limit: limit, minimumStride: 1, exactStride: true)
         return Array(bytes[base..<(base + count)])
     }
 
     /// Reads a UTF-8 string.
-    public func string(at offset: Int, field: String, limit: Int) throws(WireError) -> String {
+    public mutating func string(at offset: Int, field: String, limit: Int) throws(WireError) -> String {
         guard let value = String(validating: try bytes(at: offset, field: field, limit: limit), as: UTF8.self) else {
             throw .invalidUTF8(field: field)
         }
@@ -112,7 +116,7 @@ public struct WireDecoder {
     }
 
     /// Checks a vector descriptor and returns where its elements are.
-    private func locate(at offset: Int, field: String, limit: Int, minimumStride: Int, exactStride: Bool) throws(WireError) -> (base: Int, count: Int, stride: Int) {
+    private mutating func locate(at offset: Int, field: String, limit: Int, minimumStride: Int, exactStride: Bool) throws(WireError) -> (base: Int, count: Int, stride: Int) {
         let base = Int(try load(UInt32.self, at: offset))
         let count = Int(try load(UInt32.self, at: offset + 4))
         let stride = Int(try load(UInt32.self, at: offset + 8))
@@ -123,6 +127,8 @@ public struct WireDecoder {
         guard strideFits else { throw .badStride(field: field, stride: stride) }
         guard base % 8 == 0 else { throw .misaligned(what: "\(field) offset", value: base) }
         guard base >= header.outOfLineStart, base + count * stride <= bytes.count else { throw .outOfBounds(field: field) }
+        covered += count * stride
+        guard covered <= bytes.count - header.outOfLineStart else { throw .outOfBounds(field: field) }
         return (base, count, stride)
     }
 }

@@ -21,7 +21,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case tooManyElements(field: String, count: Int, limit: Int)
     /// A vector whose element stride cannot hold its element type.
     case badStride(field: String, stride: Int)
-    /// A vector that points into the header or inline part, or past the end of the message.
+    /// A vector that points into the header or inline part, or past the end of the message, or
+    /// vectors that overlap (together they cover more than the out-of-line part).
     case outOfBounds(field: String)
     /// A value a closed enum does not define.
     case unknownEnumValue(type: String, value: Int64)

@@ -30,7 +30,7 @@ final class SoftGPUConnection: MsdConnection {
     func unmap(_ mapping: GpuMapping) { space.unmap(mapping) }
 
     func updatePageTables(_ op: BufferRangeOp, mapping: GpuMapping, offset: UInt64, length: UInt64) throws(MagmaError) {
-        space.update(op, mapping, bufferRange: offset..<(offset + length))
+        try space.update(op, mapping, bufferRange: offset..<(offset + length))
     }
 
     func release() { live.store(false, ordering: .releasing) }

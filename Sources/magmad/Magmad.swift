@@ -31,6 +31,51 @@ struct Magmad: ParsableCommand {
         }
     }
 
+    @Option(help: "Descriptors (buffers, semaphores, counter pools) one connection may hold.")
+    var maxDescriptorsPerConnection = ConnectionLimits.untrusted.maxDescriptors
+
+    @Option(help: "Descriptors all the connections of one client process may hold together.")
+    var maxDescriptorsPerProcess = ServerLimits.standard.perProcess.maxDescriptors
+
+    @Option(help: "Descriptors all the connections of one user may hold together.")
+    var maxDescriptorsPerUser = ServerLimits.standard.perUser.maxDescriptors
+
+    @Option(help: "Descriptors all connections may hold together; keep it below magmad's RLIMIT_NOFILE.")
+    var maxDescriptors = ServerLimits.standard.total.maxDescriptors
+
+    @Option(help: "Megabytes of buffer memory one client process may import (default: a quarter of physical memory).")
+    var maxImportedMegabytesPerProcess = ServerLimits.standard.perProcess.maxImportedBytes >> 20
+
+    @Option(help: "Megabytes of buffer memory one user may import (default: a quarter of physical memory).")
+    var maxImportedMegabytesPerUser = ServerLimits.standard.perUser.maxImportedBytes >> 20
+
+    @Option(help: "Megabytes of buffer memory all clients may import together: the client memory the GPU can fault in on magmad's behalf (default: half of physical memory).")
+    var maxImportedMegabytes = ServerLimits.standard.total.maxImportedBytes >> 20
+
+    @Option(help: "Megabytes of daemon memory one connection's pending (not yet completed) work may hold.")
+    var maxPendingMegabytes = ConnectionLimits.untrusted.maxPendingBytes >> 20
+
+    @Option(help: "Notifications queued for a connection whose client does not read them; past it the connection is closed.")
+    var maxQueuedNotifications = ServerLimits.standard.maxQueuedNotifications
+
+    @Option(help: "Device and performance-counter sessions (one thread each) open at once, in all.")
+    var maxSessions = ServerLimits.standard.maxSessions
+
+    @Option(help: "Sessions one client process may hold.")
+    var maxSessionsPerProcess = ServerLimits.standard.maxSessionsPerProcess
+
+    @Option(help: "Sessions one user may hold.")
+    var maxSessionsPerUser = ServerLimits.standard.maxSessionsPerUser
+
+    @Option(help: "Connections (two threads each) served at once, in all.")
+    var maxConnections = ServerLimits.standard.maxConnections
+
+    @Option(help: "Connections one client process may hold.")
+    var maxConnectionsPerProcess = ServerLimits.standard.maxConnectionsPerProcess
+
+    @Option(help: "Connections one user may hold.")
+    var maxConnectionsPerUser = ServerLimits.standard.maxConnectionsPerUser
+
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         LoggingSystem.bootstrap { label in
@@ -46,8 +91,26 @@ struct Magmad: ParsableCommand {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let directory = directory ?? RuntimeDirectory.current
+        var connectionLimits = ConnectionLimits.untrusted
+        connectionLimits.maxDescriptors = maxDescriptorsPerConnection
+        connectionLimits.maxPendingBytes = min(maxPendingMegabytes, .max >> 20) << 20
+        var serverLimits = ServerLimits.standard
+        serverLimits.perProcess.maxDescriptors = maxDescriptorsPerProcess
+        serverLimits.perUser.maxDescriptors = maxDescriptorsPerUser
+        serverLimits.total.maxDescriptors = maxDescriptors
+        serverLimits.perProcess.maxImportedBytes = min(maxImportedMegabytesPerProcess, .max >> 20) << 20
+        serverLimits.perUser.maxImportedBytes = min(maxImportedMegabytesPerUser, .max >> 20) << 20
+        serverLimits.total.maxImportedBytes = min(maxImportedMegabytes, .max >> 20) << 20
+        serverLimits.maxQueuedNotifications = maxQueuedNotifications
+        serverLimits.maxSessions = maxSessions
+        serverLimits.maxSessionsPerProcess = maxSessionsPerProcess
+        serverLimits.maxSessionsPerUser = maxSessionsPerUser
+        serverLimits.maxConnections = maxConnections
+        serverLimits.maxConnectionsPerProcess = maxConnectionsPerProcess
+        serverLimits.maxConnectionsPerUser = maxConnectionsPerUser
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
-                                 configuration: .init(directory: directory, deviceName: deviceName))
+                                 configuration: .init(directory: directory, deviceName: deviceName,
+                                                      connectionLimits: connectionLimits, serverLimits: serverLimits))
         try server.start()
         print("magmad: serving SoftGPU on \(server.devicePath)")
         print("magmad: performance counters on \(server.performanceCounterPath)")

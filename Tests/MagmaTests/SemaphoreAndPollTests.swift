@@ -78,7 +78,7 @@ import Testing
     @Test(arguments: TestBackend.allCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
-        HostThread.spawn(name: "signaler") {
+        try HostThread.spawn(name: "signaler") {
             usleep(20_000)
             semaphore.signal()
         }

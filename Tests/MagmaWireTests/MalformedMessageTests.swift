@@ -130,7 +130,7 @@ struct MalformedMessageTests {
         var encoder = WireEncoder(ordinal: 1, version: 1, transactionId: 0, inlineSize: 16)
         try encoder.put(bytes: [0xFF, 0xFE], at: 24, field: "test", limit: 8)
         let bytes = try encoder.finish().bytes
-        let decoder = try WireDecoder(bytes: bytes, handles: [])
+        var decoder = try WireDecoder(bytes: bytes, handles: [])
         #expect(throws: WireError.invalidUTF8(field: "test")) { _ = try decoder.string(at: 24, field: "test", limit: 8) }
         #expect(try decoder.bytes(at: 24, field: "test", limit: 8) == [0xFF, 0xFE])
     }

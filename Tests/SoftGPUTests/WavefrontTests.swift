@@ -262,22 +262,6 @@ let storeResult = """
 }
 
 @Suite struct PageTableTests {
-    @Test func entriesAreFoundAndEmptyDirectoriesFreed() throws {
-        let memory = try SharedMemory.create(size: 8192)
-        var table = PageTable()
-        let far: UInt64 = (1 << 36) - 1  // the last page of the 48-bit space
-        table.set(page: 5, PageEntry(memory: memory, byteOffset: 0, flags: .read))
-        table.set(page: far, PageEntry(memory: memory, byteOffset: 4096, flags: .write))
-        #expect(table.lookup(page: 5)?.byteOffset == 0)
-        #expect(table.lookup(page: far)?.flags == .write)
-        #expect(table.lookup(page: 6) == nil)
-        #expect(table.presentPages == 2)
-        table.set(page: 5, nil)
-        table.set(page: 5, nil)
-        #expect(table.presentPages == 1)
-        #expect(table.lookup(page: 5) == nil)
-    }
-
     @Test func addressSpaceEnforcesPermissions() throws {
         let memory = try SharedMemory.create(size: 8192)
         let space = AddressSpace()

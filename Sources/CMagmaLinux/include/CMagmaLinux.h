@@ -22,11 +22,21 @@ extern const int cmagma_seal_size_bits;
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): a counter that is readable (signaled) while non-zero.
 int cmagma_eventfd_create(void);
 
-/// Adds 1 to the counter. Returns 0 or -1.
+/// Adds 1 to the counter; a counter at its maximum stays there. Does not block on an eventfd
+/// whose O_NONBLOCK flag is set, as cmagma_eventfd_create sets it: for eventfds this process
+/// created, whose flags nobody else controls. Returns 0 or -1.
 int cmagma_eventfd_signal(int fd);
 
-/// Reads and clears the counter without blocking. Returns 1 if it was non-zero, 0 if it was
-/// zero, -1 on another error.
+/// Adds 1 to the counter of an eventfd another process shares; a counter at its maximum stays
+/// there. Never blocks, whatever the descriptor's O_NONBLOCK flag (the peer may clear it): a
+/// write that would sleep (the counter is at its maximum: signaled) is interrupted by a
+/// per-thread timer within 2 ms. The timer's signal is SIGRTMAX - 2, whose handler (a no-op)
+/// this installs on first use. Costs two timer_settime calls more than cmagma_eventfd_signal.
+/// Returns 0 or -1.
+int cmagma_eventfd_signal_shared(int fd);
+
+/// Reads and clears the counter. Never blocks, whatever the descriptor's O_NONBLOCK flag.
+/// Returns 1 if it was non-zero, 0 if it was zero, -1 on another error.
 int cmagma_eventfd_drain(int fd);
 
 /// Returns 1 if fd is an eventfd, 0 if it is some other file, -1 if it is not open.

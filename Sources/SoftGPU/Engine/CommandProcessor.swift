@@ -169,7 +169,7 @@ final class WorkExecution: @unchecked Sendable {
 
     /// Bytes from `address` to the end of its page, capped at `remaining`.
     private static func chunk(_ address: UInt64, _ remaining: UInt64) -> Int {
-        Int(min(remaining, PageTable.pageSize - (address & (PageTable.pageSize - 1))))
+        Int(min(remaining, PageEntry.pageSize - (address & (PageEntry.pageSize - 1))))
     }
 
     private static func checkEnd(_ address: UInt64, _ size: UInt64) throws(ExecutionFault) {

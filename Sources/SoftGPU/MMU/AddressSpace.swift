@@ -36,85 +36,119 @@ public struct GpuFault: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// One connection's GPU address space: the MMU that every GPU access of that connection goes
-/// through. Another connection's memory is unreachable because it is never in this table.
+/// through. Another connection's memory is unreachable because it is never in this space.
+///
+/// The space keeps its mappings, not a page table: a translation is computed from the mapping
+/// that holds the address, so what the space costs grows with the number of mappings (each an
+/// object the connection is charged for) and of depopulated ranges (at most
+/// `maxAbsentRanges`), never with the size of what is mapped. A mapping's pages are present
+/// from the start (populated eagerly, as far as the client can tell) except those a
+/// depopulate removed; a growable mapping's pages are always present, filled on first touch.
 final class AddressSpace: Sendable {
+    /// Depopulated ranges one space may hold in all; a depopulate that would pass it is
+    /// MEMORY_ERROR.
+    static let maxAbsentRanges = 65_536
+
+    private struct Region {
+        let mapping: GpuMapping
+        /// Pages of the mapping, counted from its first, that a depopulate removed.
+        var absent = PageRanges()
+
+        var pageCount: UInt64 { mapping.length >> PageEntry.pageShift }
+
+        func isPresent(_ page: UInt64) -> Bool { mapping.flags.contains(.growable) || !absent.contains(page) }
+    }
+
     private struct State {
-        var table = PageTable()
-        /// Growable mappings fill their pages on first touch.
-        var growable: [GpuMapping] = []
+        /// Sorted by GPU address; they never overlap (the system checks before mapping).
+        var regions: [Region] = []
+
+        /// The index of the region holding `address`, if one does.
+        func index(holding address: UInt64) -> Int? {
+            var low = 0
+            var high = regions.count
+            while low < high {
+                let middle = (low + high) / 2
+                if regions[middle].mapping.endAddress > address { high = middle } else { low = middle + 1 }
+            }
+            guard low < regions.count, regions[low].mapping.gpuAddress <= address else { return nil }
+            return low
+        }
+
+        var absentRanges: Int { regions.reduce(0) { $0 + $1.absent.ranges.count } }
     }
 
     private let state = Locked(State())
-    /// Bumped whenever entries are removed; cached translations older than it are stale.
+    /// Bumped whenever pages are removed; cached translations older than it are stale.
     let generation = Atomic<UInt64>(0)
 
-    /// Adds a mapping; growable mappings are populated lazily.
+    /// Adds a mapping, all of its pages present.
     func map(_ mapping: GpuMapping) {
         state.withLock { state in
-            if mapping.flags.contains(.growable) {
-                state.growable.append(mapping)
-            } else {
-                Self.populate(&state.table, mapping, bufferRange: mapping.offset..<(mapping.offset + mapping.length))
-            }
+            let index = state.regions.firstIndex { $0.mapping.gpuAddress > mapping.gpuAddress } ?? state.regions.endIndex
+            state.regions.insert(Region(mapping: mapping), at: index)
         }
     }
 
-    /// Removes a mapping's pages.
+    /// Removes a mapping.
     func unmap(_ mapping: GpuMapping) {
         state.withLock { state in
-            state.growable.removeAll { $0.gpuAddress == mapping.gpuAddress }
-            Self.depopulate(&state.table, mapping, bufferRange: mapping.offset..<(mapping.offset + mapping.length))
+            state.regions.removeAll { $0.mapping.gpuAddress == mapping.gpuAddress }
         }
         generation.add(1, ordering: .releasing)
     }
 
-    /// Populates or depopulates the pages of `mapping` whose buffer bytes lie in `range`.
-    func update(_ op: BufferRangeOp, _ mapping: GpuMapping, bufferRange range: Range<UInt64>) {
-        state.withLock { state in
-            if op == .populateTables { Self.populate(&state.table, mapping, bufferRange: range) }
-            else { Self.depopulate(&state.table, mapping, bufferRange: range) }
+    /// Populates or depopulates the pages of `mapping` whose buffer bytes lie in `range`
+    /// (partly covered pages count whole).
+    func update(_ op: BufferRangeOp, _ mapping: GpuMapping, bufferRange range: Range<UInt64>) throws(MagmaError) {
+        try state.withLock { state throws(MagmaError) in
+            guard let index = state.index(holding: mapping.gpuAddress), state.regions[index].mapping.gpuAddress == mapping.gpuAddress else {
+                return
+            }
+            let pages = Self.pages(mapping, range)
+            if op == .populateTables {
+                state.regions[index].absent.remove(pages)
+            } else {
+                guard state.absentRanges < Self.maxAbsentRanges else {
+                    throw .memoryError("the address space holds \(Self.maxAbsentRanges) depopulated ranges, the limit")
+                }
+                state.regions[index].absent.insert(pages)
+            }
         }
         if op == .depopulateTables { generation.add(1, ordering: .releasing) }
     }
 
     /// Number of present pages (for tests and diagnostics).
-    var presentPages: Int { state.withLock { $0.table.presentPages } }
+    var presentPages: Int {
+        state.withLock { state in
+            Int(state.regions.reduce(UInt64(0)) { total, region in
+                total + region.pageCount - (region.mapping.flags.contains(.growable) ? 0 : region.absent.count)
+            })
+        }
+    }
 
     /// Translates the page holding `address` for `access`.
     func translate(_ address: UInt64, _ access: GpuAccess) throws(GpuFault) -> PageEntry {
-        let page = address >> PageTable.pageShift
         let entry: PageEntry? = state.withLock { state in
-            if let entry = state.table.lookup(page: page) { return entry }
-            guard let mapping = state.growable.first(where: { $0.gpuAddress <= address && address < $0.endAddress }) else { return nil }
-            let entry = Self.entry(mapping, page: page)
-            state.table.set(page: page, entry)
-            return entry
+            guard let index = state.index(holding: address) else { return nil }
+            let region = state.regions[index]
+            let page = (address - region.mapping.gpuAddress) >> PageEntry.pageShift
+            guard region.isPresent(page) else { return nil }
+            let byteOffset = region.mapping.offset + (page << PageEntry.pageShift)
+            return PageEntry(memory: region.mapping.memory, byteOffset: Int(byteOffset), flags: region.mapping.flags)
         }
         guard let entry else { throw GpuFault(address: address, access: access, reason: .notMapped) }
         guard entry.flags.contains(access.requiredFlag) else { throw GpuFault(address: address, access: access, reason: .permission) }
         return entry
     }
 
-    private static func entry(_ mapping: GpuMapping, page: UInt64) -> PageEntry {
-        let byteOffset = mapping.offset + ((page << PageTable.pageShift) - mapping.gpuAddress)
-        return PageEntry(memory: mapping.memory, byteOffset: Int(byteOffset), flags: mapping.flags)
-    }
-
-    /// The GPU pages of `mapping` backed by buffer bytes in `range`.
+    /// The pages of `mapping`, counted from its first, backed by buffer bytes in `range`.
     private static func pages(_ mapping: GpuMapping, _ range: Range<UInt64>) -> Range<UInt64> {
         let low = max(range.lowerBound, mapping.offset)
         let high = min(range.upperBound, mapping.offset + mapping.length)
         guard low < high else { return 0..<0 }
-        let first = (mapping.gpuAddress + (low - mapping.offset)) >> PageTable.pageShift
-        let last = (mapping.gpuAddress + (high - mapping.offset) + PageTable.pageSize - 1) >> PageTable.pageShift
+        let first = (low - mapping.offset) >> PageEntry.pageShift
+        let last = (high - mapping.offset + PageEntry.pageSize - 1) >> PageEntry.pageShift
         return first..<last
-    }
-
-    private static func populate(_ table: inout PageTable, _ mapping: GpuMapping, bufferRange: Range<UInt64>) {
-        for page in pages(mapping, bufferRange) { table.set(page: page, entry(mapping, page: page)) }
-    }
-
-    private static func depopulate(_ table: inout PageTable, _ mapping: GpuMapping, bufferRange: Range<UInt64>) {
-        for page in pages(mapping, bufferRange) { table.set(page: page, nil) }
     }
 }

@@ -21,13 +21,13 @@ struct TranslationCache {
     mutating func pointer(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1) throws(GpuFault) -> UnsafeMutableRawPointer {
         guard address & (alignment - 1) == 0 else { throw GpuFault(address: address, access: access, reason: .misaligned) }
         let current = space.generation.load(ordering: .acquiring)
-        let wanted = address >> PageTable.pageShift
+        let wanted = address >> PageEntry.pageShift
         if current != generation || wanted != page || access != self.access || entry == nil {
             entry = try space.translate(address, access)
             generation = current
             page = wanted
             self.access = access
         }
-        return entry!.hostAddress + Int(address & (PageTable.pageSize - 1))
+        return entry!.hostAddress + Int(address & (PageEntry.pageSize - 1))
     }
 }

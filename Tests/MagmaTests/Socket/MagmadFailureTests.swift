@@ -34,7 +34,7 @@ import Testing
             let connection = session.connection
             let outcome = Locked<String?>(nil)
             let finished = try EventSemaphore()
-            HostThread.spawn(name: "waiter") {
+            try HostThread.spawn(name: "waiter") {
                 let seen: String
                 do {
                     try Poll.wait([.notifications(connection)], timeoutNanoseconds: 20_000_000_000)

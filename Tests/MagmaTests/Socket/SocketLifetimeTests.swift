@@ -61,7 +61,7 @@ import Testing
         try first.flush()
         try second.flush()
         let third = try server.open().createConnection()
-        expectStatus(.connectionLost) { try third.flush() }
+        expectStatus(.memoryError) { try third.flush() }   // the refusal's epitaph
         second.release()
         #expect(eventually { server.server.connectionCount == 1 })
         let fourth = try server.open().createConnection()

@@ -1,0 +1,71 @@
+import Glibc
+import MagmaSystem
+
+/// How much of the server one client may take, and how much all clients together may take.
+///
+/// A client is a process (its pid from SO_PEERCRED when it connected to the device endpoint)
+/// and a user (its uid). Each device or performance-counter session holds a thread; each
+/// connection holds two threads and its descriptors. A newcomer past a bound is refused and
+/// logged, and everyone else goes on: a refused session's socket is closed at once (the client
+/// sees CONNECTION_LOST); a refused connection gets a MEMORY_ERROR epitaph, then its channels
+/// close. A client past its descriptor or memory bound loses the connection that passed it,
+/// with MEMORY_ERROR.
+public struct ServerLimits: Sendable, Equatable {
+    /// Device and performance-counter sessions open at once, in all.
+    public var maxSessions: Int
+    /// Sessions one process may hold.
+    public var maxSessionsPerProcess: Int
+    /// Sessions one user may hold.
+    public var maxSessionsPerUser: Int
+    /// Connections served at once, in all.
+    public var maxConnections: Int
+    /// Connections one process may hold.
+    public var maxConnectionsPerProcess: Int
+    /// Connections one user may hold.
+    public var maxConnectionsPerUser: Int
+    /// What all the connections of one process may hold together.
+    public var perProcess: ResourceAccount.Limits
+    /// What all the connections of one user may hold together.
+    public var perUser: ResourceAccount.Limits
+    /// Notifications queued for one connection whose client does not read them; past it the
+    /// connection is closed with MEMORY_ERROR.
+    public var maxQueuedNotifications = 65_536
+    /// What all connections may hold together. Its `maxImportedBytes` bounds the client
+    /// memory the GPU can fault in on the daemon's behalf (and charge to the daemon's memory
+    /// cgroup): keep it within the memory the daemon may use.
+    public var total: ResourceAccount.Limits
+
+    /// Creates bounds; see each property.
+    public init(maxSessions: Int, maxSessionsPerProcess: Int, maxSessionsPerUser: Int,
+                maxConnections: Int, maxConnectionsPerProcess: Int, maxConnectionsPerUser: Int,
+                perProcess: ResourceAccount.Limits, perUser: ResourceAccount.Limits, total: ResourceAccount.Limits) {
+        self.maxSessions = maxSessions
+        self.maxSessionsPerProcess = maxSessionsPerProcess
+        self.maxSessionsPerUser = maxSessionsPerUser
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerProcess = maxConnectionsPerProcess
+        self.maxConnectionsPerUser = maxConnectionsPerUser
+        self.perProcess = perProcess
+        self.perUser = perUser
+        self.total = total
+    }
+
+    /// The defaults: 256 sessions (16 per process, 64 per user), 1,024 connections (64 per
+    /// process, 256 per user); 4,096 descriptors per process, 16,384 per user and 65,536 in
+    /// all; imported memory of half the machine's physical memory in all, and of a quarter of
+    /// it per user and per process; pending work of 256 MB per process and per user, 1 GiB in all.
+    public static let standard: ServerLimits = {
+        let half = physicalMemoryBytes / 2
+        return ServerLimits(
+            maxSessions: 256, maxSessionsPerProcess: 16, maxSessionsPerUser: 64,
+            maxConnections: 1024, maxConnectionsPerProcess: 64, maxConnectionsPerUser: 256,
+            perProcess: ResourceAccount.Limits(maxDescriptors: 4096, maxImportedBytes: half / 2, maxPendingBytes: 256 << 20),
+            perUser: ResourceAccount.Limits(maxDescriptors: 16_384, maxImportedBytes: half / 2, maxPendingBytes: 256 << 20),
+            total: ResourceAccount.Limits(maxDescriptors: 65_536, maxImportedBytes: half, maxPendingBytes: 1 << 30))
+    }()
+
+    /// The machine's physical memory (sysconf).
+    private static var physicalMemoryBytes: UInt64 {
+        UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
+    }
+}
