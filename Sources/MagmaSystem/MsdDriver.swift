@@ -5,7 +5,8 @@ import MagmaProtocol
 ///
 /// MagmaSystem validates every request before it reaches a driver, so a driver sees only
 /// well-formed ids, aligned in-range mappings and known objects. Calls for one connection are
-/// serialized. A driver must never call back into MagmaSystem (`GpuWork.complete`,
+/// serialized: MagmaSystem makes them under the connection's lock, including the submissions
+/// its wait stage hands over once their semaphores have signaled. A driver must never call back into MagmaSystem (`GpuWork.complete`,
 /// `MsdNotificationHandler`) synchronously from inside a call MagmaSystem made to it: report
 /// from its own threads.
 public protocol MsdDriver: Sendable {
