@@ -1,9 +1,10 @@
 import Foundation
+import MagmaTestSupport
 import Testing
 
 /// `magmactl demo` accepts up to 2^24 elements and splits them into submissions the watchdog
 /// never stops.
-@Suite(.timeLimit(.minutes(1))) struct DemoElementsTests {
+@Suite(.hangGuard) struct DemoElementsTests {
     @Test func theLargestDemoRunsInSubmissionsBelowTheWatchdog() throws {
         let demo = try BuiltExecutables.runMagmactl(["demo", "--elements", "16777216"])
         #expect(demo.status == 0, "\(demo.output)")
