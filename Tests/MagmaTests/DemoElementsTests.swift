@@ -5,7 +5,8 @@ import Testing
 /// `magmactl demo` accepts up to 2^24 elements and splits them into submissions the watchdog
 /// never stops.
 @Suite(.hangGuard) struct DemoElementsTests {
-    @Test func theLargestDemoRunsInSubmissionsBelowTheWatchdog() throws {
+    @Test(.disabled(if: BuiltExecutables.areSanitized, "a sanitized SoftGPU runs many times slower than the watchdog assumes"))
+    func theLargestDemoRunsInSubmissionsBelowTheWatchdog() throws {
         let demo = try BuiltExecutables.runMagmactl(["demo", "--elements", "16777216"])
         #expect(demo.status == 0, "\(demo.output)")
         #expect(demo.output.contains("16 submissions"))
