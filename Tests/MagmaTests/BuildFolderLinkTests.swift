@@ -15,7 +15,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: link), "the link resolves")
     }
 
-    @Test(.disabled(if: CABITests.librarySanitized, "a sanitized libmagma.so needs its sanitizer runtime to link"))
+    @Test(.disabled(if: BuiltExecutables.areSanitized, "a sanitized libmagma.so needs its sanitizer runtime to link"))
     func fillCopyLinkedAgainstTheBuildFolderRuns() throws {
         let scratch = FileManager.default.temporaryDirectory.appending(path: "magma-build-link-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)

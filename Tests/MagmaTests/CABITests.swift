@@ -47,15 +47,7 @@ func runExecutable(_ url: URL, _ arguments: [String], environment: [String: Stri
         #expect(result.output.contains(", 0 failures"))
     }
 
-    /// Whether this build of libmagma.so is instrumented by a sanitizer (`swift test
-    /// --sanitize=...`): a plain `cc` cannot link a program against it.
-    static let librarySanitized: Bool = {
-        guard let built = try? BuiltExecutables.url("magma-c-tests").deletingLastPathComponent().appending(path: "libmagma.so"),
-              let contents = try? Data(contentsOf: built) else { return false }
-        return ["__tsan_init", "__asan_init"].contains { contents.range(of: Data($0.utf8)) != nil }
-    }()
-
-    @Test(.disabled(if: CABITests.librarySanitized, "a sanitized libmagma.so needs its sanitizer runtime to link"))
+    @Test(.disabled(if: BuiltExecutables.areSanitized, "a sanitized libmagma.so needs its sanitizer runtime to link"))
     func theExampleBuildsAgainstLibmagmaAndVerifies() throws {
         let built = try BuiltExecutables.url("magma-c-tests").deletingLastPathComponent().appending(path: "libmagma.so")
         #expect(FileManager.default.fileExists(atPath: built.path))

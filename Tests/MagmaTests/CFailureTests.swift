@@ -1,10 +1,11 @@
 import Foundation
 import Magma
+import MagmaTestSupport
 import Testing
 
 /// magma_poll when work fails, from C (Sources/magma-c-failure-tests): on the embedded device,
 /// through a server in this process, and through a real magmad.
-@Suite(.timeLimit(.minutes(1))) struct CFailureTests {
+@Suite(.hangGuard) struct CFailureTests {
     func expectPasses(_ device: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let result = try runExecutable(try BuiltExecutables.url("magma-c-failure-tests"), [device])
         #expect(result.status == 0, "\(result.output)", sourceLocation: sourceLocation)

@@ -2,6 +2,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// Where failing work runs: the embedded device, or through a MagmaServer in this process.
@@ -88,7 +89,7 @@ enum FailingWork: String, CaseIterable, CustomTestStringConvertible {
 
 /// Work that fails never signals its semaphores; every wait on the failed connection's objects
 /// ends at once with the connection's error, the same way every time.
-@Suite(.timeLimit(.minutes(1))) struct FailureReachesWaiterTests {
+@Suite(.hangGuard) struct FailureReachesWaiterTests {
     /// Long enough that reaching it means the failure did not reach the waiter.
     static let longTimeout: UInt64 = 20_000_000_000
     static let repetitions = 5

@@ -4,6 +4,7 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
 import SoftGPU
+import MagmaTestSupport
 import Testing
 
 extension RawClient {
@@ -22,7 +23,7 @@ extension RawClient {
 /// Issue 13, item 10 and the prompt shutdown: a connection's pending work and notification
 /// backlog are bounded, a client past them alone is closed, and SIGTERM does not wait for
 /// clients that do not read.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct BacklogBoundsTests {
+@Suite(.serialized, .hangGuard) struct BacklogBoundsTests {
     @Test func pendingWorkPastItsBoundClosesTheConnection() throws {
         let daemon = try BoundedDaemon(options: ["--max-pending-megabytes", "1"])
         let bystander = try Bystander(devicePath: daemon.devicePath)

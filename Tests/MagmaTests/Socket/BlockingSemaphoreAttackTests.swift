@@ -5,6 +5,7 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
 import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// An eventfd made blocking, as a client can make one after importing it: O_NONBLOCK lives on
@@ -50,7 +51,7 @@ extension RawClient {
 
 /// Issue 13, item 2: a client that clears O_NONBLOCK on a semaphore it shares with the daemon
 /// cannot make any daemon thread block on it.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct BlockingSemaphoreAttackTests {
+@Suite(.serialized, .hangGuard) struct BlockingSemaphoreAttackTests {
     @Test func signalAndResetNeverBlockOnABlockingEventfd() throws {
         let saturated = try EventSemaphore(importing: try blockingEventfd(counter: 0xFFFF_FFFF_FFFF_FFFE).descriptor.duplicate())
         saturated.signal()   // would sleep in write(2) until someone reads

@@ -30,9 +30,12 @@ final class BoundedDaemon {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
-        // The socket file exists from bind(2) on but refuses connections until listen(2), and a
-        // stale one may be there already: wait until a connection is accepted.
-        guard eventually({ (try? MessageSocket.connect(path: devicePath)) != nil }) else {
+        // The endpoint appears only once magmad accepts on it (MessageSocket.listen). In a fresh
+        // directory its file is the sign; waiting by connecting would leave a session of this
+        // process open on the daemon for a moment, which tests of per-process bounds count. A
+        // given directory may hold a dead daemon's socket: there, wait until one is accepted.
+        let fresh = directory == nil
+        guard eventually({ fresh ? FileManager.default.fileExists(atPath: devicePath) : (try? MessageSocket.connect(path: devicePath)) != nil }) else {
             throw MagmaError(.timedOut, "magmad does not listen on \(devicePath)")
         }
     }

@@ -5,13 +5,15 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
 import SoftGPU
+import MagmaTestSupport
 import Testing
 
 /// Issue 13, item 6: the client memory the GPU faults in on the daemon's behalf is bounded by
 /// the imported-memory accounts (per process, per user, in all), which the daemon's memory
 /// must cover.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct ClientMemoryChargeTests {
-    @Test func gpuFillsOfSparseBuffersStayWithinTheImportBound() throws {
+@Suite(.serialized, .hangGuard) struct ClientMemoryChargeTests {
+    @Test(.disabled(if: BuiltExecutables.areSanitized, "a sanitized magmad neither fits the memory cgroup nor fills 192 MB within its watchdog"))
+    func gpuFillsOfSparseBuffersStayWithinTheImportBound() throws {
         let cgroup = memoryCgroup(megabytes: 512)
         let daemon = try BoundedDaemon(cgroup: cgroup, options: ["--max-imported-megabytes", "256"])
         // 192 MB the client never touches, filled by the GPU: the daemon pays for these pages.

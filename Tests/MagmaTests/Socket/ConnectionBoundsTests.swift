@@ -2,11 +2,12 @@ import Foundation
 import Glibc
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// Issue 13, item 9: one client cannot take every connection slot; the bounds hold per
 /// process and per user, and a refused connection learns why (MEMORY_ERROR).
-@Suite(.serialized, .timeLimit(.minutes(1))) struct ConnectionBoundsTests {
+@Suite(.serialized, .hangGuard) struct ConnectionBoundsTests {
     @Test func oneProcessHoldsAtMostItsConnections() throws {
         let daemon = try BoundedDaemon(options: ["--max-connections-per-process", "4"])
         var clients: [RawClient] = []

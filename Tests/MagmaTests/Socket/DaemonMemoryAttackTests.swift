@@ -3,6 +3,7 @@ import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import MagmaTestSupport
 import Testing
 
 /// magmad's resident memory in bytes (VmRSS), or nil if it cannot be read.
@@ -23,7 +24,7 @@ func memoryCgroup(megabytes: Int) -> TestCgroup? {
 
 /// Issue 13, item 5: tiny messages cannot make the daemon spend memory the client is not
 /// charged for.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct DaemonMemoryAttackTests {
+@Suite(.serialized, .hangGuard) struct DaemonMemoryAttackTests {
     @Test func mappingsOfASparseBufferCostNoPageTables() throws {
         let cgroup = memoryCgroup(megabytes: 256)
         // Import bounds above 4 GiB whatever this machine's memory: nothing here faults pages in.

@@ -2,11 +2,12 @@ import Foundation
 import Glibc
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// Issue 13, item 3: running magmad out of descriptors neither ends its accept loop nor locks
 /// out other clients, and one client's descriptors are bounded per connection and per process.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct DescriptorExhaustionTests {
+@Suite(.serialized, .hangGuard) struct DescriptorExhaustionTests {
     @Test func anEMFILEDoesNotEndTheAcceptLoop() throws {
         let daemon = try BoundedDaemon(openFiles: 48, options: ["--max-sessions", "1000", "--max-sessions-per-process", "1000",
                                                                 "--max-sessions-per-user", "1000"])

@@ -1,9 +1,10 @@
 import Magma
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// A socket client learns why its connection failed in the same words as an embedded one.
-@Suite(.timeLimit(.minutes(1))) struct FaultReasonOverSocketTests {
+@Suite(.hangGuard) struct FaultReasonOverSocketTests {
     /// The error a connection ends with after `failure`, on `backend`.
     func error(after failure: FailingWork, on backend: FailureBackend) throws -> MagmaError? {
         let (device, keepAlive) = try backend.open(watchdogNanoseconds: failure.watchdogNanoseconds)

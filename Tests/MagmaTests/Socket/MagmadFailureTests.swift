@@ -2,10 +2,11 @@ import Foundation
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// What a client of a real magmad sees when its work fails or magmad dies.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct MagmadFailureTests {
+@Suite(.serialized, .hangGuard) struct MagmadFailureTests {
     @Test func failedWorkEndsASemaphoreWaitWithContextKilled() throws {
         let daemon = try Daemon()
         let device = try openListening(daemon)

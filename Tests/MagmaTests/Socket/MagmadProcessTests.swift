@@ -16,6 +16,16 @@ enum BuiltExecutables {
         return url
     }
 
+    /// Whether this build is instrumented by a sanitizer (`swift test --sanitize=...`, as
+    /// scripts/sanitizers.sh runs it): its libmagma.so, and so its magmad and magmactl, carry the
+    /// sanitizer's runtime entry. Such builds run SoftGPU many times slower and use far more
+    /// memory, and a plain `cc` cannot link a program against their library.
+    static let areSanitized: Bool = {
+        guard let built = try? url("magma-c-tests").deletingLastPathComponent().appending(path: "libmagma.so"),
+              let contents = try? Data(contentsOf: built) else { return false }
+        return ["__tsan_init", "__asan_init"].contains { contents.range(of: Data($0.utf8)) != nil }
+    }()
+
     /// Runs `magmactl` with `arguments` to completion, at most a minute; returns its status and
     /// standard output (and why it was killed if it was).
     static func runMagmactl(_ arguments: [String]) throws -> (status: Int32, output: String) {

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
+import MagmaTestSupport
 import Testing
 
 /// A magmad killed with SIGKILL leaves its socket files; the next one in the same directory
 /// replaces them and serves.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct MagmadRestartTests {
+@Suite(.serialized, .hangGuard) struct MagmadRestartTests {
     @Test func aRestartReplacesTheSocketsASIGKILLLeft() throws {
         let first = try BoundedDaemon()
         let counterPath = "\(first.directory)/gpu-performance-counters/000"

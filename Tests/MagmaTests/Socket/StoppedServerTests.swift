@@ -3,11 +3,12 @@ import MagmaDevices
 import MagmaSocket
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// Synchronous calls to a magmad that does not answer (stopped with SIGSTOP, or a socket nobody
 /// serves) end with TIMED_OUT after the call timeout instead of hanging.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct StoppedServerTests {
+@Suite(.serialized, .hangGuard) struct StoppedServerTests {
     static let bound: UInt64 = 300_000_000
 
     /// Runs `body` once every thread of magmad has stopped (SIGSTOP takes effect a moment

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import MagmaPlatform
 import MagmaProtocol
+import MagmaTestSupport
 import Testing
 
 /// Whether the server closed `socket` (end of stream) within `timeoutNanoseconds`.
@@ -13,7 +14,7 @@ private func closedByServer(_ socket: MessageSocket, timeoutNanoseconds: UInt64 
 
 /// Issue 13, item 4: idle device sockets cannot use up the daemon's threads, and a thread that
 /// cannot be had refuses the newcomer instead of crashing the daemon.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct ThreadExhaustionTests {
+@Suite(.serialized, .hangGuard) struct ThreadExhaustionTests {
     @Test func oneProcessHoldsAtMostItsSessions() throws {
         let daemon = try BoundedDaemon(options: ["--max-sessions-per-process", "8"])
         let idle = (0..<50).compactMap { _ in try? MessageSocket.connect(path: daemon.devicePath) }
