@@ -1,4 +1,4 @@
-import Magma
+@testable import Magma
 import MagmaProtocol
 import MagmaTestSupport
 import Testing
@@ -112,5 +112,17 @@ import Testing
         #expect(backend.calls == ["connect", "createPerformanceCounterPool", "createBuffer(4096,0,)", "addRanges(100,[101])",
                                   "dump(100,9)", "releasePool(100)"])
         #expect(throws: MagmaError(.invalidArgs, "")) { try connection.dumpPerformanceCounters(into: pool, triggerId: 10) }
+    }
+}
+
+/// A backend's buffers are mapped for the CPU only when the client asks.
+@Suite(.hangGuard) struct CoreCpuMappingTests {
+    @Test func creatingABufferDoesNotMapIt() throws {
+        let backend = try RecordingBackend()
+        let buffer = try Device(backend: backend).createConnection().createBuffer(size: 4096)
+        let recorded = try #require(buffer.backend as? RecordedBuffer)
+        #expect(recorded.cpuMappingRequests == 0)
+        _ = try buffer.mapCPU()
+        #expect(recorded.cpuMappingRequests == 1)
     }
 }

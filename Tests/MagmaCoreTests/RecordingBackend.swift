@@ -164,11 +164,13 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
     func close() { state.withLock { $0.closes += 1 } }
 }
 
-/// A buffer of the recording backend: shared memory the CPU maps.
+/// A buffer of the recording backend: shared memory the CPU maps. Counts the CPU mappings asked
+/// for.
 final class RecordedBuffer: BackendBuffer {
     let id: ObjectId
     let size: UInt64
     private let memory: SharedMemory
+    private let mappings = Locked(0)
 
     init(id: ObjectId, size: UInt64) throws(MagmaError) {
         self.id = id
@@ -176,9 +178,13 @@ final class RecordedBuffer: BackendBuffer {
         do { memory = try SharedMemory.create(size: Int(size), name: "recorded") } catch { throw .memoryError("\(error)") }
     }
 
+    /// How many times the core asked for the CPU mapping.
+    var cpuMappingRequests: Int { mappings.withLock { $0 } }
+
     var committedByteCount: UInt64 { size }
     func cpuMapping() throws(MagmaError) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
+        mappings.withLock { $0 += 1 }
+        return UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
     }
     func export() throws(MagmaError) -> OwnedFileDescriptor { throw .unimplemented("recorded buffers are not exported") }
 }
