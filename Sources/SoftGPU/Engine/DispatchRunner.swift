@@ -74,7 +74,7 @@ final class DispatchExecution: Sendable {
                     if ranOne, shouldYield() { return }
                     let index = nextWorkgroup.add(1, ordering: .relaxed).oldValue
                     guard index < request.workgroupCount else { return }
-                    group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, pool: &pool)
+                    group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, registerCount: request.program.registerCount, pool: &pool)
                 }
                 ranOne = true
                 do throws(ExecutionFault) {

@@ -4,15 +4,16 @@ final class WorkgroupRun: @unchecked Sendable {
     let index: UInt32
     private(set) var waves: [WaveState]
 
-    /// Starts workgroup `index`, taking wave states from `pool` (or making new ones).
-    init(index: UInt32, workgroupSize: UInt32, pool: inout [WaveState]) {
+    /// Starts workgroup `index` of a program using `registerCount` registers, taking wave states
+    /// from `pool` (or making new ones).
+    init(index: UInt32, workgroupSize: UInt32, registerCount: Int, pool: inout [WaveState]) {
         self.index = index
         let width = UInt32(ISALimits.waveWidth)
         let count = Int((workgroupSize + width - 1) / width)
         waves = (0..<count).map { waveIndex in
             let wave = pool.popLast() ?? WaveState()
             let first = UInt32(waveIndex) * width
-            wave.reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)))
+            wave.reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)), registerCount: registerCount)
             return wave
         }
     }

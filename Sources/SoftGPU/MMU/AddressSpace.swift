@@ -82,14 +82,44 @@ final class AddressSpace: Sendable {
 
     /// Translates the page holding `address` for `access`.
     func translate(_ address: UInt64, _ access: GpuAccess) throws(GpuFault) -> PageEntry {
-        let page = address >> PageTable.pageShift
-        let entry: PageEntry? = state.withLock { state in
-            if let entry = state.table.lookup(page: page) { return entry }
-            guard let mapping = state.growable.first(where: { $0.gpuAddress <= address && address < $0.endAddress }) else { return nil }
-            let entry = Self.entry(mapping, page: page)
-            state.table.set(page: page, entry)
-            return entry
+        let entry = state.withLock { Self.lookup(&$0, page: address >> PageTable.pageShift, address: address) }
+        return try Self.check(entry, address, access)
+    }
+
+    /// Translates up to `length` bytes from `address` for `access` at once, for as long as the
+    /// pages follow each other in one buffer's memory and allow the access: the host address of
+    /// `address`, the number of bytes from it that are contiguous there (at least the rest of its
+    /// page, at most `length`), and the first page's entry, which keeps that memory alive.
+    /// Faults like `translate` on the first page; a later page that is absent or different only
+    /// ends the extent (translating there faults when the caller gets to it).
+    func translateExtent(_ address: UInt64, _ length: Int, _ access: GpuAccess) throws(GpuFault) -> (UnsafeMutableRawPointer, Int, PageEntry) {
+        let firstPage = address >> PageTable.pageShift
+        let (first, pages) = state.withLock { state -> (PageEntry?, UInt64) in
+            guard let first = Self.lookup(&state, page: firstPage, address: address) else { return (nil, 0) }
+            let last = (address &+ UInt64(max(length, 1)) &- 1) >> PageTable.pageShift
+            var pages: UInt64 = 1
+            while firstPage &+ pages <= last, let next = state.table.lookup(page: firstPage &+ pages), next.memory === first.memory,
+                  next.byteOffset == first.byteOffset &+ Int(pages << PageTable.pageShift), next.flags.contains(access.requiredFlag) {
+                pages &+= 1
+            }
+            return (first, pages)
         }
+        let entry = try Self.check(first, address, access)
+        let offset = Int(address & (PageTable.pageSize - 1))
+        return (entry.hostAddress + offset, min(length, Int(pages << PageTable.pageShift) - offset), entry)
+    }
+
+    /// The entry of `page`, filling it from a growable mapping on its first touch.
+    private static func lookup(_ state: inout State, page: UInt64, address: UInt64) -> PageEntry? {
+        if let entry = state.table.lookup(page: page) { return entry }
+        guard let mapping = state.growable.first(where: { $0.gpuAddress <= address && address < $0.endAddress }) else { return nil }
+        let entry = Self.entry(mapping, page: page)
+        state.table.set(page: page, entry)
+        return entry
+    }
+
+    /// The entry, or the fault for its absence or missing permission.
+    private static func check(_ entry: PageEntry?, _ address: UInt64, _ access: GpuAccess) throws(GpuFault) -> PageEntry {
         guard let entry else { throw GpuFault(address: address, access: access, reason: .notMapped) }
         guard entry.flags.contains(access.requiredFlag) else { throw GpuFault(address: address, access: access, reason: .permission) }
         return entry
