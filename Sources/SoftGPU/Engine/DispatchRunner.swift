@@ -64,6 +64,8 @@ final class DispatchExecution: Sendable {
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, remaining))) { _ in
             var wave = Wavefront(memory: TranslationCache(space))
             var pool: [WaveState] = []
+            // The last workgroup this worker finished, reused for its next one.
+            var spare: WorkgroupRun?
             defer { slice.counters.withLock { $0 += wave.counters } }
             var ranOne = false   // each worker makes progress in every slice
             while !slice.stopped.load(ordering: .acquiring) {
@@ -74,7 +76,14 @@ final class DispatchExecution: Sendable {
                     if ranOne, shouldYield() { return }
                     let index = nextWorkgroup.add(1, ordering: .relaxed).oldValue
                     guard index < request.workgroupCount else { return }
-                    group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, registerCount: request.program.registerCount, pool: &pool)
+                    let registers = request.program.registerCount
+                    if let reused = spare {
+                        spare = nil
+                        reused.restart(index: index, workgroupSize: request.workgroupSize, registerCount: registers)
+                        group = reused
+                    } else {
+                        group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, registerCount: registers, pool: &pool)
+                    }
                 }
                 ranOne = true
                 do throws(ExecutionFault) {
@@ -85,7 +94,7 @@ final class DispatchExecution: Sendable {
                         }
                         return
                     }
-                    group.release(to: &pool)
+                    if spare == nil { spare = group } else { group.release(to: &pool) }
                 } catch {
                     slice.fail(error)
                     return

@@ -91,6 +91,12 @@ struct Wavefront {
         target.storeBytes(of: high, toByteOffset: 64, as: SIMD16<UInt32>.self)
     }
 
+    /// Bytes one 32-bit access moves over the lanes of `mask` (without a software popcount for
+    /// the common whole wave).
+    @inline(__always) private static func bytes(_ mask: UInt32) -> UInt64 {
+        mask == allLanes ? UInt64(4 * width) : UInt64(mask.nonzeroBitCount * 4)
+    }
+
     /// Whether a whole wave's 128 bytes from `start` lie in one page.
     @inline(__always) private static func fitsInPage(_ start: UInt64) -> Bool {
         start & 4095 <= 4096 &- UInt64(4 * width)
@@ -126,11 +132,13 @@ struct Wavefront {
         var active = wave.active
         var pc = wave.pc
         var sinceCheck = self.sinceCheck
+        var executed: UInt64 = 0
         defer {
             wave.active = active
             wave.pc = pc
             wave.depth = depth
             self.sinceCheck = sinceCheck
+            counters.instructions &+= executed
         }
 
         // Registers as rows of 32 lanes through a local pointer the optimizer keeps in a register.
@@ -141,7 +149,8 @@ struct Wavefront {
         let workgroupSize = context.workgroupSize
         let firstGlobal = workgroup &* workgroupSize &+ firstLocal
 
-        return try program.withUnsafeBufferPointer { program throws(ExecutionFault) -> WaveStop in
+        return try args.withUnsafeBufferPointer { args throws(ExecutionFault) -> WaveStop in
+        try program.withUnsafeBufferPointer { program throws(ExecutionFault) -> WaveStop in
         while true {
             sinceCheck &+= 1
             if sinceCheck >= WaveContext.checkInterval {
@@ -149,7 +158,7 @@ struct Wavefront {
                 if let stop = context.shouldStop() { throw stop }
                 if context.shouldYield() { return .yielded }
             }
-            counters.instructions &+= 1
+            executed &+= 1
             let ins = program[pc]
             let imm = ins.immediate
             let d = row(ins.d), a = row(ins.a), b = row(ins.b)
@@ -211,7 +220,7 @@ struct Wavefront {
             case .ld:
                 // `a` names an argument here, not a register.
                 let base = args[Int(ins.a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
-                counters.bytesRead &+= UInt64(active.nonzeroBitCount * 4)
+                counters.bytesRead &+= Self.bytes(active)
                 if active == Self.allLanes, Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
                     // One translation per page the wave's 128 bytes touch, not one per lane.
                     let start = address(base, b[0])
@@ -227,7 +236,7 @@ struct Wavefront {
                 }
             case .st:
                 let base = args[Int(ins.a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
-                counters.bytesWritten &+= UInt64(active.nonzeroBitCount * 4)
+                counters.bytesWritten &+= Self.bytes(active)
                 if active == Self.allLanes, Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
                     let start = address(base, b[0])
                     if Self.fitsInPage(start) {
@@ -242,8 +251,8 @@ struct Wavefront {
                 }
             case .atomadd:
                 let base = args[Int(ins.a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
-                counters.bytesRead &+= UInt64(active.nonzeroBitCount * 4)
-                counters.bytesWritten &+= UInt64(active.nonzeroBitCount * 4)
+                counters.bytesRead &+= Self.bytes(active)
+                counters.bytesWritten &+= Self.bytes(active)
                 try forEachLane(active) { lane throws(ExecutionFault) in
                     _ = try pointer(address(base, b[lane]), .read)
                     let target = try pointer(address(base, b[lane]), .write)
@@ -290,6 +299,7 @@ struct Wavefront {
             if active == 0, depth > 0 {
                 pc = frames[depth - 1].next
             }
+        }
         }
         }
     }
