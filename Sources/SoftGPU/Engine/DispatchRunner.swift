@@ -25,12 +25,17 @@ final class DispatchExecution: Sendable {
     }
 
     let request: Request
+    /// The program decoded for the request's arguments, once for the whole dispatch.
+    private let code: DecodedProgram
     private let nextWorkgroup = Atomic<UInt32>(0)
     private let parked = Locked<[WorkgroupRun]>([])
     /// How many workgroups are parked: read without the lock, so workers take it only when needed.
     private let parkedCount = Atomic<Int>(0)
 
-    init(_ request: Request) { self.request = request }
+    init(_ request: Request) {
+        self.request = request
+        code = DecodedProgram(request.program, arguments: request.arguments)
+    }
 
     /// Whether every workgroup has run to its end.
     var isFinished: Bool {
@@ -55,7 +60,7 @@ final class DispatchExecution: Sendable {
         guard remaining > 0 else { return ExecutionCounters() }
         let slice = Slice()
         let context = WaveContext(
-            program: request.program, arguments: request.arguments, workgroupSize: request.workgroupSize,
+            code: code, workgroupSize: request.workgroupSize,
             shouldStop: {
                 if slice.stopped.load(ordering: .acquiring) { return .illegal("dispatch aborted") }
                 return watchdog.check()

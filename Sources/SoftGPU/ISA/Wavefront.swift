@@ -2,8 +2,8 @@ import MagmaPlatform
 
 /// What one wave needs to know about its dispatch.
 struct WaveContext: Sendable {
-    let program: Program
-    let arguments: [UInt64]
+    /// The program decoded for this dispatch's arguments: what waves execute.
+    let code: DecodedProgram
     let workgroupSize: UInt32
     /// A fault that stops the dispatch (the watchdog, another wave's fault), checked every
     /// `checkInterval` instructions.
@@ -16,6 +16,14 @@ struct WaveContext: Sendable {
     /// `resume` call: waves that stop at a barrier or end after a few instructions are checked
     /// at the same cadence as long ones.
     static var checkInterval: Int { 1024 }
+
+    init(code: DecodedProgram, workgroupSize: UInt32, shouldStop: @escaping @Sendable () -> ExecutionFault?,
+         shouldYield: @escaping @Sendable () -> Bool) {
+        self.code = code
+        self.workgroupSize = workgroupSize
+        self.shouldStop = shouldStop
+        self.shouldYield = shouldYield
+    }
 }
 
 /// Why `Wavefront.resume` returned.
@@ -125,9 +133,7 @@ struct Wavefront {
     mutating func resume(_ wave: WaveState, _ context: WaveContext, workgroup: UInt32) throws(ExecutionFault) -> WaveStop {
         let frames = wave.frames
         var depth = wave.depth
-        let program = context.program.instructions
-        let partner = context.program.partner
-        let args = context.arguments
+        let program = context.code.ops
         let firstLocal = wave.firstLocal
         var active = wave.active
         var pc = wave.pc
@@ -143,14 +149,12 @@ struct Wavefront {
 
         // Registers as rows of 32 lanes through a local pointer the optimizer keeps in a register.
         let registers = wave.registers
-        @inline(__always) func row(_ r: UInt8) -> UnsafeMutablePointer<UInt32> { registers + Int(r) &* Self.width }
+        @inline(__always) func row(_ offset: Int32) -> UnsafeMutablePointer<UInt32> { registers + Int(offset) }
         @inline(__always) func float(_ row: UnsafeMutablePointer<UInt32>, _ lane: Int) -> Float { Float(bitPattern: row[lane]) }
         @inline(__always) func address(_ base: UInt64, _ offset: UInt32) -> UInt64 { base &+ UInt64(offset) }
         let workgroupSize = context.workgroupSize
         let firstGlobal = workgroup &* workgroupSize &+ firstLocal
 
-        return try args.withUnsafeBufferPointer { args throws(ExecutionFault) -> WaveStop in
-        try program.withUnsafeBufferPointer { program throws(ExecutionFault) -> WaveStop in
         while true {
             sinceCheck &+= 1
             if sinceCheck >= WaveContext.checkInterval {
@@ -170,12 +174,8 @@ struct Wavefront {
                 return .barrier
             case .movi: Self.lanes(active, d) { _ in imm }
             case .mov: Self.lanes(active, d) { a[$0] }
-            case .arg:
-                let value = UInt32(truncatingIfNeeded: args[Int(imm)])
-                Self.lanes(active, d) { _ in value }
-            case .argHigh:
-                let value = UInt32(truncatingIfNeeded: args[Int(imm)] >> 32)
-                Self.lanes(active, d) { _ in value }
+            case .arg, .argHigh:
+                preconditionFailure("decoded as movi")
             case .gid: Self.lanes(active, d) { firstGlobal &+ UInt32($0) }
             case .lid: Self.lanes(active, d) { firstLocal &+ UInt32($0) }
             case .wgid: Self.lanes(active, d) { _ in workgroup }
@@ -218,8 +218,7 @@ struct Wavefront {
             case .flt: Self.lanes(active, d) { float(a, $0) < float(b, $0) ? 1 : 0 }
             case .feq: Self.lanes(active, d) { float(a, $0) == float(b, $0) ? 1 : 0 }
             case .ld:
-                // `a` names an argument here, not a register.
-                let base = args[Int(ins.a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                let base = ins.base   // argument a plus the immediate, resolved at decode
                 counters.bytesRead &+= Self.bytes(active)
                 if active == Self.allLanes, Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
                     // One translation per page the wave's 128 bytes touch, not one per lane.
@@ -235,7 +234,7 @@ struct Wavefront {
                     }
                 }
             case .st:
-                let base = args[Int(ins.a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                let base = ins.base
                 counters.bytesWritten &+= Self.bytes(active)
                 if active == Self.allLanes, Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
                     let start = address(base, b[0])
@@ -250,7 +249,7 @@ struct Wavefront {
                     }
                 }
             case .atomadd:
-                let base = args[Int(ins.a)] &+ UInt64(bitPattern: Int64(Int32(bitPattern: imm)))
+                let base = ins.base
                 counters.bytesRead &+= Self.bytes(active)
                 counters.bytesWritten &+= Self.bytes(active)
                 try forEachLane(active) { lane throws(ExecutionFault) in
@@ -268,18 +267,18 @@ struct Wavefront {
                 Self.lanes(active, d) { _ in sum.bitPattern }
             case .if:
                 let taken = Self.nonzero(active, a)
-                frames[depth] = WaveState.Frame(isLoop: false, saved: active, lanes: taken, next: Int(partner[pc - 1]), bodyStart: pc)
+                frames[depth] = WaveState.Frame(isLoop: false, saved: active, lanes: taken, next: Int(ins.partner), bodyStart: pc)
                 depth &+= 1
                 active = taken
             case .else:
                 let top = depth - 1
                 active = frames[top].saved & ~frames[top].lanes & ~Self.brokenLanes(frames, depth)
-                frames[top].next = Int(partner[pc - 1])
+                frames[top].next = Int(ins.partner)
             case .endif:
                 depth &-= 1
                 active = frames[depth].saved & ~Self.brokenLanes(frames, depth)
             case .loop:
-                frames[depth] = WaveState.Frame(isLoop: true, saved: active, lanes: 0, next: Int(partner[pc - 1]), bodyStart: pc)
+                frames[depth] = WaveState.Frame(isLoop: true, saved: active, lanes: 0, next: Int(ins.partner), bodyStart: pc)
                 depth &+= 1
             case .break:
                 let leaving = Self.nonzero(active, a)
@@ -299,8 +298,6 @@ struct Wavefront {
             if active == 0, depth > 0 {
                 pc = frames[depth - 1].next
             }
-        }
-        }
         }
     }
 
