@@ -1,7 +1,7 @@
 /// A program decoded once per dispatch into the form the interpreter runs: one `Op` per
 /// instruction, with register numbers resolved to register-row offsets, branch targets inlined,
 /// `arg`/`arghi` resolved to the dispatch's argument values and memory instructions to their base
-/// address (argument plus sign-extended immediate). Kept in one allocation reached through `let`
+/// address (argument plus sign-extended immediate), and unit-stride accesses marked. Kept in one allocation reached through `let`
 /// pointers, so a wave starts without copying or retaining arrays.
 final class DecodedProgram: @unchecked Sendable {
     /// One decoded instruction.
@@ -18,6 +18,9 @@ final class DecodedProgram: @unchecked Sendable {
         var partner: Int32
         /// `ld`, `st`, `atomadd`: argument `a` plus the sign-extended immediate.
         var base: UInt64
+        /// `ld`, `st`: the offset register is known to be unit-stride whenever every lane is
+        /// active (`StrideAnalysis`), so the wave need not check it.
+        var unitStride: Bool
     }
 
     /// The ops (immutable after init; the storage is never written again, so sharing it between
@@ -28,9 +31,11 @@ final class DecodedProgram: @unchecked Sendable {
     init(_ program: Program, arguments: [UInt64]) {
         ops = .allocate(capacity: program.instructions.count)
         let width = Int32(ISALimits.waveWidth)
+        let unitStride = StrideAnalysis.unitStrideAccesses(program)
         for (index, instruction) in program.instructions.enumerated() {
             var op = Op(opcode: instruction.opcode, d: Int32(instruction.d) * width, a: Int32(instruction.a) * width,
-                        b: Int32(instruction.b) * width, immediate: instruction.immediate, partner: program.partner[index], base: 0)
+                        b: Int32(instruction.b) * width, immediate: instruction.immediate, partner: program.partner[index], base: 0,
+                        unitStride: unitStride[index])
             switch instruction.opcode {
             case .arg:
                 op.opcode = .movi

@@ -110,11 +110,16 @@ struct Wavefront {
         start & 4095 <= 4096 &- UInt64(4 * width)
     }
 
+    /// Whether 32 consecutive words from offset `first` stay below 2^32 (do not wrap to 0).
+    @inline(__always) private static func noWrap(_ first: UInt32) -> Bool {
+        first <= UInt32.max - UInt32(4 * (width - 1))
+    }
+
     /// Whether all 32 lanes of `offsets` address consecutive words from `offsets[0]` without
     /// wrapping: a whole-wave unit-stride access.
     @inline(__always) private static func isUnitStride(_ offsets: UnsafeMutablePointer<UInt32>) -> Bool {
         let first = offsets[0]
-        guard first <= UInt32.max - UInt32(4 * (width - 1)) else { return false }
+        guard noWrap(first) else { return false }
         var difference: UInt32 = 0
         for lane in 0..<width { difference |= offsets[lane] ^ (first &+ UInt32(4 * lane)) }
         return difference == 0
@@ -220,7 +225,7 @@ struct Wavefront {
             case .ld:
                 let base = ins.base   // argument a plus the immediate, resolved at decode
                 counters.bytesRead &+= Self.bytes(active)
-                if active == Self.allLanes, Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
+                if active == Self.allLanes, ins.unitStride ? Self.noWrap(b[0]) : Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
                     // One translation per page the wave's 128 bytes touch, not one per lane.
                     let start = address(base, b[0])
                     if Self.fitsInPage(start) {
@@ -236,7 +241,7 @@ struct Wavefront {
             case .st:
                 let base = ins.base
                 counters.bytesWritten &+= Self.bytes(active)
-                if active == Self.allLanes, Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
+                if active == Self.allLanes, ins.unitStride ? Self.noWrap(b[0]) : Self.isUnitStride(b), base <= UInt64.max - UInt64(4 * Self.width) {
                     let start = address(base, b[0])
                     if Self.fitsInPage(start) {
                         Self.copyWave(from: UnsafeRawPointer(d), to: try pointer(start, .write))
