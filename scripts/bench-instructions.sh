@@ -3,7 +3,9 @@
 # valgrind --tool=callgrind (repeatable where wall-clock times are not). Each side runs under
 # callgrind twice, with 1 and 1+EXTRA untimed runs of the quick (tenth-size) work, child
 # processes included; the difference divided by EXTRA runs' operations is one operation's cost,
-# so set-up, the first (warm-up) run and exit cancel out.
+# so set-up, the first (warm-up) run and exit cancel out. Only user-space instructions are counted,
+# not the kernel's work in syscalls: rows whose floor is mostly syscalls get instruction ratios far
+# above their time ratios.
 #
 #   scripts/bench-instructions.sh [MAGMACTL] [PATH-NAME-SUBSTRING]
 #
@@ -22,9 +24,10 @@ trap 'rm -f "$stripped"' EXIT
 strip --strip-debug -o "$stripped" "$magmactl"
 magmactl=$stripped
 
-# Total instructions of every process of one callgrind run: count INDEX SIDE REPEATS.
+# Total instructions of every process of one callgrind run: count INDEX SIDE REPEATS. A run is
+# stopped after LIMIT seconds (one baseline vector-add run once hung under valgrind).
 count() {
-    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
+    timeout "${LIMIT:-600}" valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
         "$magmactl" bench --quick --repeat-path "$1" --side "$2" --repeat "$3" 2>&1 >/dev/null </dev/null |
         awk '/Collected :/ { sum += $NF } END { printf "%d\n", sum }'
 }
