@@ -307,6 +307,12 @@ struct Wavefront {
     }
 
     @inline(__always) private mutating func pointer(_ address: UInt64, _ access: GpuAccess) throws(ExecutionFault) -> UnsafeMutableRawPointer {
+        if address & 3 == 0, let hit = memory.cached(address, access) { return hit }
+        return try translate(address, access)
+    }
+
+    /// The TLB's full path: misaligned accesses, misses and faults.
+    @inline(never) private mutating func translate(_ address: UInt64, _ access: GpuAccess) throws(ExecutionFault) -> UnsafeMutableRawPointer {
         do { return try memory.pointer(address, access, alignment: 4) } catch { throw .memory(error) }
     }
 

@@ -63,6 +63,20 @@ struct TranslationCache {
         generation = space.generation.load(ordering: .acquiring)
     }
 
+    /// The host address of `address` if its page is cached for `access`, else nil: the hit path
+    /// alone, small enough to inline into the interpreter's loop.
+    @inline(__always)
+    func cached(_ address: UInt64, _ access: GpuAccess) -> UnsafeMutableRawPointer? {
+        guard space.generation.load(ordering: .acquiring) == generation else { return nil }
+        let page = address >> Self.pageShift
+        let slots = storage.slots
+        let bit = access.bit
+        for index in 0..<Self.capacity where slots[index].page == page && slots[index].allowed & bit != 0 {
+            return slots[index].host.unsafelyUnwrapped + Int(address & Self.pageMask)
+        }
+        return nil
+    }
+
     /// Host address of the byte at `address`, which must be aligned to `alignment`; the access
     /// may run to the end of its page, not beyond.
     @inline(__always)
