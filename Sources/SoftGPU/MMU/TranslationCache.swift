@@ -12,25 +12,32 @@ extension GpuAccess {
 }
 
 /// A small fully associative TLB in front of an address space, for one executing worker or
-/// engine slice: the last `TranslationCache.capacity` pages it translated, with what they allow.
+/// engine slice: the last `TranslationCache.capacity` runs of pages it translated. A miss
+/// translates a whole run of up to `runPages` pages that follow each other in one buffer's memory
+/// and allow the access (`AddressSpace.translateExtent`), so a stream crossing pages misses once
+/// per run, not once per page, and workers rarely meet on the address space's lock.
 ///
-/// It keeps the memory of each cached page alive, so even a stale entry never points at unmapped
+/// It keeps the memory of each cached run alive, so even a stale entry never points at unmapped
 /// host memory; and it is emptied whenever the address space removes pages (its generation).
-/// A hit costs a generation load and a few compares; a miss takes the address space's lock.
+/// A hit costs a generation load and a few compares.
 struct TranslationCache {
-    /// Pages held: enough for a kernel's streams (vector add touches three) plus a spare.
+    /// Runs held: enough for a kernel's streams (vector add touches three) plus a spare.
     @inline(__always) static var capacity: Int { 4 }
+    /// Pages a miss translates at most (256 KiB).
+    @inline(__always) static var runPages: Int { 64 }
     // PageTable's page geometry as literals: its stored statics are reached through an addressor.
     @inline(__always) private static var pageShift: UInt64 { 12 }
     @inline(__always) private static var pageMask: UInt64 { 4095 }
 
-    /// One cached page.
+    /// One cached run of pages.
     fileprivate struct Slot {
-        /// GPU page number; `.max` for an empty slot.
-        var page: UInt64 = .max
-        /// The accesses the page allows (`GpuAccess` raw values or-ed together).
+        /// GPU address of the run's first byte (page aligned).
+        var base: UInt64 = 0
+        /// Bytes in the run; 0 for an empty slot.
+        var length: UInt64 = 0
+        /// The access the run was translated for (a `GpuAccess` raw value).
         var allowed: UInt32 = 0
-        /// Host address of the page's first byte.
+        /// Host address of the run's first byte.
         var host: UnsafeMutableRawPointer?
     }
 
@@ -63,16 +70,15 @@ struct TranslationCache {
         generation = space.generation.load(ordering: .acquiring)
     }
 
-    /// The host address of `address` if its page is cached for `access`, else nil: the hit path
-    /// alone, small enough to inline into the interpreter's loop.
+    /// The host address of `address` if a cached run holds it for `access`, else nil: the hit
+    /// path alone, small enough to inline into the interpreter's loop.
     @inline(__always)
     func cached(_ address: UInt64, _ access: GpuAccess) -> UnsafeMutableRawPointer? {
         guard space.generation.load(ordering: .acquiring) == generation else { return nil }
-        let page = address >> Self.pageShift
         let slots = storage.slots
         let bit = access.bit
-        for index in 0..<Self.capacity where slots[index].page == page && slots[index].allowed & bit != 0 {
-            return slots[index].host.unsafelyUnwrapped + Int(address & Self.pageMask)
+        for index in 0..<Self.capacity where address &- slots[index].base < slots[index].length && slots[index].allowed & bit != 0 {
+            return slots[index].host.unsafelyUnwrapped + Int(address &- slots[index].base)
         }
         return nil
     }
@@ -82,19 +88,12 @@ struct TranslationCache {
     @inline(__always)
     mutating func pointer(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1) throws(GpuFault) -> UnsafeMutableRawPointer {
         guard address & (alignment &- 1) == 0 else { throw GpuFault(address: address, access: access, reason: .misaligned) }
-        let page = address >> Self.pageShift
-        let offset = Int(address & Self.pageMask)
-        if space.generation.load(ordering: .acquiring) == generation {
-            let slots = storage.slots
-            let bit = access.bit
-            for index in 0..<Self.capacity where slots[index].page == page && slots[index].allowed & bit != 0 {
-                return slots[index].host.unsafelyUnwrapped + offset
-            }
-        }
-        return try miss(address, access) + offset
+        if let hit = cached(address, access) { return hit }
+        return try miss(address, access)
     }
 
-    /// Translates through the address space and caches the page.
+    /// Translates the run of pages from `address`'s page through the address space and caches it.
+    /// Faults exactly as translating `address` alone would.
     @inline(never)
     private mutating func miss(_ address: UInt64, _ access: GpuAccess) throws(GpuFault) -> UnsafeMutableRawPointer {
         let current = space.generation.load(ordering: .acquiring)
@@ -105,20 +104,23 @@ struct TranslationCache {
             }
             generation = current
         }
-        let entry = try space.translate(address, access)
-        let page = address >> PageTable.pageShift
-        // The same page cached for another access is replaced in place.
+        let base = address & ~Self.pageMask
+        let (host, length, entry): (UnsafeMutableRawPointer, Int, PageEntry)
+        do {
+            (host, length, entry) = try space.translateExtent(base, Self.runPages << Int(Self.pageShift), access)
+        } catch {
+            throw GpuFault(address: address, access: access, reason: error.reason)
+        }
+        // A run holding this page for another access is replaced in place.
         var index = victim
-        if let cached = (0..<Self.capacity).first(where: { storage.slots[$0].page == page }) {
+        if let cached = (0..<Self.capacity).first(where: { address &- storage.slots[$0].base < storage.slots[$0].length }) {
             index = cached
         } else {
             victim = (victim + 1) % Self.capacity
         }
-        var allowed: UInt32 = 0
-        for kind in [GpuAccess.read, .write, .execute] where entry.flags.contains(kind.requiredFlag) { allowed |= kind.bit }
         storage.entries[index] = entry
-        storage.slots[index] = Slot(page: page, allowed: allowed, host: entry.hostAddress)
-        return entry.hostAddress
+        storage.slots[index] = Slot(base: base, length: UInt64(length), allowed: access.bit, host: host)
+        return host + Int(address &- base)
     }
 
     /// Bytes from `address` to the end of its page, capped at `remaining`.
