@@ -141,4 +141,21 @@ import Testing
         #expect(throws: GpuFault(address: 0x12000, access: .write, reason: .permission)) { _ = try space.translateExtent(0x12000, 16, .write) }
         #expect(throws: GpuFault(address: 0x13000, access: .read, reason: .notMapped)) { _ = try space.translateExtent(0x13000, 16, .read) }
     }
+
+    @Test func theTLBsRunsFaultLikeSinglePagesAndEmptyWhenPagesGo() throws {
+        let space = AddressSpace()
+        let memory = try SharedMemory.create(size: 16384)
+        let mapping = GpuMapping(gpuAddress: 0x20000, memory: memory, bufferId: 1, offset: 0, length: 16384, flags: [.read])
+        space.map(mapping)
+        var cache = TranslationCache(space)
+        #expect(try cache.pointer(0x20010, .read) == memory.base + 0x10)
+        #expect(try cache.pointer(0x23ffc, .read) == memory.base + 0x3ffc)   // the same run
+        #expect(throws: GpuFault(address: 0x22008, access: .write, reason: .permission)) { _ = try cache.pointer(0x22008, .write) }
+        #expect(throws: GpuFault(address: 0x24004, access: .read, reason: .notMapped)) { _ = try cache.pointer(0x24004, .read) }
+        #expect(throws: GpuFault(address: 0x20006, access: .read, reason: .misaligned)) { _ = try cache.pointer(0x20006, .read, alignment: 4) }
+        // Depopulating a page inside the cached run: the cache forgets the run.
+        space.update(.depopulateTables, mapping, bufferRange: 4096..<8192)
+        #expect(throws: GpuFault(address: 0x21000, access: .read, reason: .notMapped)) { _ = try cache.pointer(0x21000, .read) }
+        #expect(try cache.pointer(0x22000, .read) == memory.base + 0x2000)
+    }
 }
