@@ -2,31 +2,57 @@ import Foundation
 
 /// Every path of `magmactl bench`, sized for a run of about a minute on two cores.
 public enum BenchmarkSuite {
-    /// The paths, in table order. `scale` divides the work (for a quick run). With
-    /// `semaphorePeer` (an executable that runs `SemaphorePeer.main` when given
-    /// `SemaphorePeer.argument`), semaphores are also measured between two processes.
-    public static func paths(scale: Int = 1, semaphorePeer: URL? = nil) throws -> [any BenchmarkPath] {
+    /// The paths, in table order. `scale` divides the work (for a quick run). With `peer` (an
+    /// executable that runs `SemaphorePeer.main` when given `SemaphorePeer.argument` and
+    /// `BufferPeer.main` when given `BufferPeer.argument`), the cross-process paths run too.
+    public static func paths(scale: Int = 1, peer: URL? = nil) throws -> [any BenchmarkPath] {
+        try makers(scale: scale, peer: peer).map { try $0() }
+    }
+
+    /// What builds each path, in table order (see `paths`): a path is only set up when built.
+    public static func makers(scale: Int = 1, peer: URL? = nil) -> [() throws -> any BenchmarkPath] {
         let scale = max(1, scale)
-        let crossProcess: [any BenchmarkPath] = try semaphorePeer.map { [try CrossProcessSemaphoreWake(operations: 20_000 / scale, peerExecutable: $0)] } ?? []
-        return [
-            try QueryRoundTrip(operations: 20_000 / scale),
-            try InlineCommandThroughput(commands: 20_000 / scale, perMessage: false),
-            try InlineCommandThroughput(commands: 20_000 / scale, perMessage: true),
-            try SemaphoreWake(operations: 20_000 / scale),
-        ] + crossProcess + [
-            try BufferLifecycle(operations: 5_000 / scale),
-            try SubmitOverhead(operations: 10_000 / scale),
-            try CopyBandwidth(mebibytes: max(1, 64 / scale)),
-            try VectorAdd(elements: (1 << 20) / scale),
+        var crossProcess: [() throws -> any BenchmarkPath] = []
+        var sharing: [() throws -> any BenchmarkPath] = []
+        if let peer {
+            crossProcess = [{ try CrossProcessSemaphoreWake(operations: 20_000 / scale, peerExecutable: peer) }]
+            sharing = [{ try CrossProcessBufferShare(operations: 5_000 / scale, peerExecutable: peer) }]
+        }
+        let local: [() throws -> any BenchmarkPath] = [
+            { try QueryRoundTrip(operations: 20_000 / scale) },
+            { try InlineCommandThroughput(commands: 20_000 / scale) },
+            { try SemaphoreWake(operations: 20_000 / scale) },
         ]
+        let gpu: [() throws -> any BenchmarkPath] = [
+            { try SubmitOverhead(operations: 10_000 / scale) },
+            { try SemaphoreSubmit(operations: 5_000 / scale) },
+            { try CopyBandwidth(mebibytes: max(1, 64 / scale)) },
+            { try VectorAdd(elements: (1 << 20) / scale, threads: 1) },
+            { try VectorAdd(elements: (1 << 20) / scale, threads: 2) },
+        ]
+        return local + crossProcess + [{ try BufferLifecycle(operations: 5_000 / scale) }] + sharing + gpu
+    }
+
+    /// Builds only path number `index` (in table order), runs one side of it `repeats` times
+    /// with no timing and closes it: for counting instructions under a tool such as callgrind,
+    /// where the difference between two repeat counts, divided by the operations, is the cost
+    /// of one operation. Returns the path's operations per run, or nil if there is no such path.
+    public static func repeatSide(ofPath index: Int, floor: Bool, repeats: Int, scale: Int = 1, peer: URL?) throws -> Int? {
+        let makers = makers(scale: scale, peer: peer)
+        guard makers.indices.contains(index) else { return nil }
+        let path = try makers[index]()
+        defer { path.close() }
+        for _ in 0..<repeats { try floor ? path.runFloor() : path.runMagma() }
+        return path.operations
     }
 
     /// Measures every path, then the daemon's memory if `magmad` is given.
-    public static func run(runs: Int, scale: Int = 1, magmad: URL?, semaphorePeer: URL?,
+    public static func run(runs: Int, scale: Int = 1, magmad: URL?, peer: URL?,
                            progress: (String) -> Void = { _ in }) throws -> [BenchmarkResult] {
         let runner = BenchmarkRunner(runs: runs)
         var results: [BenchmarkResult] = []
-        for path in try paths(scale: scale, semaphorePeer: semaphorePeer) {
+        for make in makers(scale: scale, peer: peer) {
+            let path = try make()
             progress(path.name)
             results.append(try runner.measure(path))
         }

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import MagmaDevices
 import MagmaPlatform
@@ -11,8 +12,10 @@ final class BenchSession {
     let context: Context
     private var nextAddress: UInt64 = 0x100_0000
 
-    init() throws {
-        connection = try Device.open(.inProcess(SoftGPUDriver())).createConnection()
+    /// A device whose dispatches use `computeThreads` threads.
+    init(computeThreads: Int = SoftGPUConfiguration().computeThreads) throws {
+        let driver = SoftGPUDriver(configuration: SoftGPUConfiguration(computeThreads: computeThreads))
+        connection = try Device.open(.inProcess(driver)).createConnection()
         context = try connection.createContext()
     }
 
@@ -75,12 +78,13 @@ final class CopyBandwidth: BenchmarkPath {
     func close() { session.close() }
 }
 
-/// A SoftGPU vector add of f32 (submit to completion), against a plain Swift loop over the same
-/// arrays.
+/// A SoftGPU vector add of f32 (submit to completion) on `threads` compute threads, against a
+/// plain Swift loop over the same arrays split over as many threads.
 final class VectorAdd: BenchmarkPath {
-    let name = "SoftGPU vector add (f32)"
+    let name: String
     let unit = "element"
     let operations: Int
+    private let threads: Int
     private let session: BenchSession
     private let x: UnsafeMutablePointer<Float>
     private let y: UnsafeMutablePointer<Float>
@@ -88,9 +92,11 @@ final class VectorAdd: BenchmarkPath {
     private let buffers: [Buffer]
     private let stream: CommandStream
 
-    init(elements: Int) throws {
+    init(elements: Int, threads: Int) throws {
         operations = elements
-        session = try BenchSession()
+        self.threads = threads
+        name = "SoftGPU vector add (f32, \(threads) thread\(threads == 1 ? "" : "s"))"
+        session = try BenchSession(computeThreads: threads)
         let bytes = UInt64(elements * 4)
         let (xs, xAddress) = try session.mapped(bytes, flags: .read)
         let (ys, yAddress) = try session.mapped(bytes, flags: .read)
@@ -116,8 +122,18 @@ final class VectorAdd: BenchmarkPath {
     func runMagma() throws { try session.run(stream) }
 
     func runFloor() throws {
-        let (x, y, z) = (self.x, self.y, self.z)
-        for i in 0..<operations { z[i] = x[i] + y[i] }
+        // The parts write disjoint ranges of z.
+        nonisolated(unsafe) let (x, y, z) = (self.x, self.y, self.z)
+        let (count, threads) = (operations, threads)
+        guard threads > 1 else { return Self.add(x, y, z, 0..<count) }
+        DispatchQueue.concurrentPerform(iterations: threads) { part in
+            Self.add(x, y, z, (count * part / threads)..<(count * (part + 1) / threads))
+        }
+    }
+
+    private static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ z: UnsafeMutablePointer<Float>,
+                            _ range: Range<Int>) {
+        for i in range { z[i] = x[i] + y[i] }
     }
 
     func close() { session.close() }

@@ -41,7 +41,7 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
     let unit = "wake"
     let operations: Int
     private let semaphores: PingPongSemaphores
-    private let peer: Process
+    private let peer: PeerProcess
     private let channel: MessageSocket
     private let directory: String
 
@@ -53,10 +53,7 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = "\(directory)/peer"
         let listener = try MessageSocket.listen(path: path, permissions: 0o600)
-        peer = Process()
-        peer.executableURL = peerExecutable
-        peer.arguments = [SemaphorePeer.argument, path, String(operations / 2)]
-        try peer.run()
+        peer = try PeerProcess(executable: peerExecutable.path, arguments: [SemaphorePeer.argument, path, String(operations / 2)])
         channel = try listener.accept()
         let fds = [try semaphores.ping.export(), try semaphores.pong.export(),
                    try semaphores.rawPing.descriptor.duplicate(), try semaphores.rawPong.descriptor.duplicate()]
@@ -82,7 +79,7 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
 
     func close() {
         channel.shutdown()
-        peer.waitUntilExit()
+        peer.wait()
         semaphores.connection.release()
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -71,39 +71,38 @@ final class QueryRoundTrip: BenchmarkPath {
     }
 }
 
-/// Feed-forward inline commands over the socket transport (split into messages of at most
-/// 2 KiB, then a flush), against raw one-way sends of the same messages to a reader that
-/// answers once at the end.
+/// Inline commands over the socket transport, closed loop: the commands are split into
+/// messages of at most 2 KiB, the last one signals a semaphore, and the run ends when that
+/// semaphore wakes (every command has then run on the GPU). The floor is raw one-way sends of
+/// the same messages to a reader that answers once it has read the last.
 final class InlineCommandThroughput: BenchmarkPath {
-    let name: String
-    let unit: String
+    let name = "inline commands, closed loop (socket)"
+    let unit = "command"
     let operations: Int
-    private let perMessage: Bool
     private let server: BenchServer
     private let connection: Connection
     private let context: Context
+    private let done: Magma.Semaphore
     private let commands: [InlineCommand]
     private let messages: [[UInt8]]
     private let channel: RawChannel
     private let reader: Worker
 
-    /// `perMessage` normalizes by messages instead of commands.
-    init(commands count: Int, perMessage: Bool) throws {
-        self.perMessage = perMessage
+    init(commands count: Int) throws {
+        operations = count
         server = try BenchServer()
         connection = try Device.open(.socket(server.server.devicePath)).createConnection()
         context = try connection.createContext()
+        done = try connection.createSemaphore()
         var end = CommandStream()
         end.end()
-        let commands = Array(repeating: InlineCommand(data: end.bytes), count: count)
+        var commands = Array(repeating: InlineCommand(data: end.bytes), count: count)
+        commands[count - 1].semaphores = [done.id]
         let contextId = context.id
         self.commands = commands
         messages = try InlineCommandBatching.batches(commands).map { batch in
             try PrimaryProtocol.ExecuteInlineCommands(contextId: contextId, commands: Array(batch)).encoded().bytes
         }
-        name = perMessage ? "inline command messages (socket)" : "inline commands (socket)"
-        unit = perMessage ? "message" : "command"
-        operations = perMessage ? messages.count : count
         channel = try RawChannel()
         let far = channel.far
         let expected = messages.count
@@ -123,6 +122,9 @@ final class InlineCommandThroughput: BenchmarkPath {
     func runMagma() throws {
         try connection.executeInline(on: context, commands)
         try connection.flush()
+        try Poll.wait([.semaphore(done)], timeoutNanoseconds: Poller.forever)
+        done.reset()
+        if let error = connection.error { throw error }
         while (try? connection.readNotification()) != nil {}
     }
 

@@ -17,8 +17,22 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
+    @Flag(help: "List the paths, numbered from 0 in table order, and exit.")
+    var list = false
+
+    @Option(name: .customLong("repeat-path"), help: "Build only the path of this number (see --list), run its side (see --side) --repeat times, untimed, and print its operations per run: for counting instructions (scripts/bench-instructions.sh).")
+    var repeatPath: Int?
+
+    @Option(help: "The side --repeat-path runs: magma or floor.")
+    var side = "magma"
+
+    @Option(name: .customLong("repeat"), help: "How many runs --repeat-path makes.")
+    var repeats = 1
+
     /// Fails before any measuring if `--json`'s file cannot be written.
     func validate() throws {
+        guard side == "magma" || side == "floor" else { throw ValidationError("--side must be magma or floor") }
+        guard repeats >= 0 else { throw ValidationError("--repeat must not be negative") }
         guard let json else { return }
         let existed = access(json, F_OK) == 0
         let descriptor = open(json, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
@@ -31,7 +45,23 @@ struct BenchCommand: ParsableCommand {
         let me = URL(filePath: CommandLine.arguments[0])
         let magmad = me.deletingLastPathComponent().appending(path: "magmad")
         let daemon = FileManager.default.isExecutableFile(atPath: magmad.path) ? magmad : nil
-        let results = try BenchmarkSuite.run(runs: runs, scale: quick ? 10 : 1, magmad: daemon, semaphorePeer: me) { name in
+        let scale = quick ? 10 : 1
+        if list {
+            for (index, make) in BenchmarkSuite.makers(scale: 1000, peer: me).enumerated() {
+                let path = try make()
+                print("\(index)\t\(path.name)")
+                path.close()
+            }
+            return
+        }
+        if let repeatPath {
+            guard let operations = try BenchmarkSuite.repeatSide(ofPath: repeatPath, floor: side == "floor", repeats: repeats, scale: scale, peer: me) else {
+                throw ValidationError("no path \(repeatPath) (see --list)")
+            }
+            print("operations \(operations)")
+            return
+        }
+        let results = try BenchmarkSuite.run(runs: runs, scale: scale, magmad: daemon, peer: me) { name in
             FileHandle.standardError.write(Data("measuring \(name)\n".utf8))
         }
         print("Magma vs floor on \(BenchmarkSuite.machine()); median of \(runs) runs after a warm-up\n")

@@ -22,4 +22,13 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == SemaphorePeer.a
     exit(0)
 }
 
+// The other process of `bench`'s cross-process buffer path.
+if CommandLine.arguments.count == 3, CommandLine.arguments[1] == BufferPeer.argument {
+    do { try BufferPeer.main(socketPath: CommandLine.arguments[2]) } catch {
+        print("buffer peer: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 MagmaCommand.main()

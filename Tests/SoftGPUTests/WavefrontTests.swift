@@ -261,7 +261,7 @@ let storeResult = """
     }
 }
 
-@Suite struct PageTableTests {
+@Suite struct AddressSpaceTests {
     @Test func addressSpaceEnforcesPermissions() throws {
         let memory = try SharedMemory.create(size: 8192)
         let space = AddressSpace()

@@ -109,22 +109,21 @@ final class WorkExecution: @unchecked Sendable {
         switch command {
         case let .fill(address, size, pattern, done):
             return try chunks(from: done, to: size, &slice, resumeAt: { .fill(address: address, size: size, pattern: pattern, done: $0) }) {
-                (done, slice) throws(ExecutionFault) in
-                let at = address + done
-                let count = Self.chunk(at, size - done)
-                let pointer = try translate(at, .write, &slice)
-                pointer.withMemoryRebound(to: UInt32.self, capacity: count / 4) { $0.update(repeating: pattern.littleEndian, count: count / 4) }
+                (done, limit, slice) throws(ExecutionFault) in
+                let (pointer, count, entry) = try extent(address + done, limit, .write, &slice)
+                withExtendedLifetime(entry) {
+                    pointer.withMemoryRebound(to: UInt32.self, capacity: count / 4) { $0.update(repeating: pattern.littleEndian, count: count / 4) }
+                }
                 slice.counters.bytesWritten &+= UInt64(count)
                 return count
             }
         case let .copy(source, destination, size, done):
             return try chunks(from: done, to: size, &slice, resumeAt: { .copy(source: source, destination: destination, size: size, done: $0) }) {
-                (done, slice) throws(ExecutionFault) in
-                let from = source + done, to = destination + done
-                let count = min(Self.chunk(from, size - done), Self.chunk(to, size - done))
-                let input = try translate(from, .read, &slice)
-                let output = try translate(to, .write, &slice)
-                memmove(output, input, count)
+                (done, limit, slice) throws(ExecutionFault) in
+                let (input, readable, inputEntry) = try extent(source + done, limit, .read, &slice)
+                let (output, writable, outputEntry) = try extent(destination + done, readable, .write, &slice)
+                let count = min(readable, writable)
+                withExtendedLifetime((inputEntry, outputEntry)) { _ = memmove(output, input, count) }
                 slice.counters.bytesRead &+= UInt64(count)
                 slice.counters.bytesWritten &+= UInt64(count)
                 return count
@@ -140,15 +139,17 @@ final class WorkExecution: @unchecked Sendable {
         return true
     }
 
-    /// Runs `step` (which moves one chunk from byte `done` and returns its size) until `size`
-    /// bytes are done. Every 64 KiB it checks the watchdog and whether to yield; to yield it
-    /// keeps the progress as `resumeAt(done)` and returns false.
+    /// Runs `step` (which moves up to `limit` bytes from byte `done`, at least one page's worth
+    /// or what is left, and returns how many it moved) until `size` bytes are done. Every 64 KiB
+    /// it checks the watchdog and whether to yield; to yield it keeps the progress as
+    /// `resumeAt(done)` and returns false.
     private func chunks(from done: UInt64, to size: UInt64, _ slice: inout Slice, resumeAt: (UInt64) -> Partial,
-                        _ step: (UInt64, inout Slice) throws(ExecutionFault) -> Int) throws(ExecutionFault) -> Bool {
+                        _ step: (UInt64, Int, inout Slice) throws(ExecutionFault) -> Int) throws(ExecutionFault) -> Bool {
         var done = done
         var sinceCheck: UInt64 = 0
         while done < size {
-            let count = UInt64(try step(done, &slice))
+            let limit = Int(min(size - done, Self.chunkBetweenChecks - sinceCheck))
+            let count = UInt64(try step(done, limit, &slice))
             done += count
             sinceCheck += count
             if sinceCheck >= Self.chunkBetweenChecks, done < size {
@@ -161,6 +162,12 @@ final class WorkExecution: @unchecked Sendable {
             }
         }
         return true
+    }
+
+    /// The host address of GPU `address` and how many of the `limit` bytes from it are contiguous
+    /// there (at least the rest of its page), with the entry that keeps that memory alive.
+    private func extent(_ address: UInt64, _ limit: Int, _ access: GpuAccess, _ slice: inout Slice) throws(ExecutionFault) -> (UnsafeMutableRawPointer, Int, PageEntry) {
+        do { return try slice.space.translateExtent(address, limit, access) } catch { throw .memory(error) }
     }
 
     private func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1, _ slice: inout Slice) throws(ExecutionFault) -> UnsafeMutableRawPointer {

@@ -25,12 +25,17 @@ final class DispatchExecution: Sendable {
     }
 
     let request: Request
+    /// The program decoded for the request's arguments, once for the whole dispatch.
+    private let code: DecodedProgram
     private let nextWorkgroup = Atomic<UInt32>(0)
     private let parked = Locked<[WorkgroupRun]>([])
     /// How many workgroups are parked: read without the lock, so workers take it only when needed.
     private let parkedCount = Atomic<Int>(0)
 
-    init(_ request: Request) { self.request = request }
+    init(_ request: Request) {
+        self.request = request
+        code = DecodedProgram(request.program, arguments: request.arguments)
+    }
 
     /// Whether every workgroup has run to its end.
     var isFinished: Bool {
@@ -55,7 +60,7 @@ final class DispatchExecution: Sendable {
         guard remaining > 0 else { return ExecutionCounters() }
         let slice = Slice()
         let context = WaveContext(
-            program: request.program, arguments: request.arguments, workgroupSize: request.workgroupSize,
+            code: code, workgroupSize: request.workgroupSize,
             shouldStop: {
                 if slice.stopped.load(ordering: .acquiring) { return .illegal("dispatch aborted") }
                 return watchdog.check()
@@ -64,6 +69,8 @@ final class DispatchExecution: Sendable {
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, remaining))) { _ in
             var wave = Wavefront(memory: TranslationCache(space))
             var pool: [WaveState] = []
+            // The last workgroup this worker finished, reused for its next one.
+            var spare: WorkgroupRun?
             defer { slice.counters.withLock { $0 += wave.counters } }
             var ranOne = false   // each worker makes progress in every slice
             while !slice.stopped.load(ordering: .acquiring) {
@@ -74,7 +81,14 @@ final class DispatchExecution: Sendable {
                     if ranOne, shouldYield() { return }
                     let index = nextWorkgroup.add(1, ordering: .relaxed).oldValue
                     guard index < request.workgroupCount else { return }
-                    group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, pool: &pool)
+                    let registers = request.program.registerCount
+                    if let reused = spare {
+                        spare = nil
+                        reused.restart(index: index, workgroupSize: request.workgroupSize, registerCount: registers)
+                        group = reused
+                    } else {
+                        group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, registerCount: registers, pool: &pool)
+                    }
                 }
                 ranOne = true
                 do throws(ExecutionFault) {
@@ -85,7 +99,7 @@ final class DispatchExecution: Sendable {
                         }
                         return
                     }
-                    group.release(to: &pool)
+                    if spare == nil { spare = group } else { group.release(to: &pool) }
                 } catch {
                     slice.fail(error)
                     return

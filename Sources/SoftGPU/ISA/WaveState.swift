@@ -25,7 +25,9 @@ final class WaveState: @unchecked Sendable {
 
     /// r0 ... r31 of each lane, register-major.
     let registers: UnsafeMutablePointer<UInt32>
-    var frames: [Frame] = []
+    /// The open frames, innermost last: `depth` of the `ISALimits.maxNesting` slots.
+    let frames: UnsafeMutablePointer<Frame>
+    var depth = 0
     var pc = 0
     var active: UInt32 = 0
     /// The local id of lane 0.
@@ -34,15 +36,19 @@ final class WaveState: @unchecked Sendable {
 
     init() {
         registers = .allocate(capacity: ISALimits.registerCount * ISALimits.waveWidth)
-        frames.reserveCapacity(ISALimits.maxNesting)
+        frames = .allocate(capacity: ISALimits.maxNesting)
     }
 
-    deinit { registers.deallocate() }
+    deinit {
+        registers.deallocate()
+        frames.deallocate()
+    }
 
-    /// Starts the wave over: zeroed registers, `laneCount` active lanes from local id `firstLocal`.
-    func reset(firstLocal: UInt32, laneCount: Int) {
-        registers.initialize(repeating: 0, count: ISALimits.registerCount * ISALimits.waveWidth)
-        frames.removeAll(keepingCapacity: true)
+    /// Starts the wave over: registers r0 up to `registerCount` zeroed (the program reads no
+    /// others), `laneCount` active lanes from local id `firstLocal`.
+    func reset(firstLocal: UInt32, laneCount: Int, registerCount: Int) {
+        registers.initialize(repeating: 0, count: registerCount * ISALimits.waveWidth)
+        depth = 0
         pc = 0
         active = laneCount >= ISALimits.waveWidth ? .max : (UInt32(1) << UInt32(laneCount)) &- 1
         self.firstLocal = firstLocal

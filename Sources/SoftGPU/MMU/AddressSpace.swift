@@ -57,6 +57,12 @@ final class AddressSpace: Sendable {
         var pageCount: UInt64 { mapping.length >> PageEntry.pageShift }
 
         func isPresent(_ page: UInt64) -> Bool { mapping.flags.contains(.growable) || !absent.contains(page) }
+
+        /// How many pages from the present `page` on are present, up to the mapping's end.
+        func presentPages(from page: UInt64) -> UInt64 {
+            let end = mapping.flags.contains(.growable) ? pageCount : min(pageCount, absent.firstPage(atOrAfter: page) ?? pageCount)
+            return end - page
+        }
     }
 
     private struct State {
@@ -129,17 +135,30 @@ final class AddressSpace: Sendable {
 
     /// Translates the page holding `address` for `access`.
     func translate(_ address: UInt64, _ access: GpuAccess) throws(GpuFault) -> PageEntry {
-        let entry: PageEntry? = state.withLock { state in
+        try translateExtent(address, 1, access).2
+    }
+
+    /// Translates up to `length` bytes from `address` for `access` at once, for as long as the
+    /// pages follow each other in one mapping and are present: the host address of `address`,
+    /// the number of bytes from it that are contiguous there (at least the rest of its page, at
+    /// most `length`), and the first page's entry, which keeps that memory alive. Faults like
+    /// `translate` on the first page; the mapping's end or a depopulated page only ends the
+    /// extent (translating there faults when the caller gets to it).
+    func translateExtent(_ address: UInt64, _ length: Int, _ access: GpuAccess) throws(GpuFault) -> (UnsafeMutableRawPointer, Int, PageEntry) {
+        let found: (PageEntry, UInt64)? = state.withLock { state in
             guard let index = state.index(holding: address) else { return nil }
             let region = state.regions[index]
             let page = (address - region.mapping.gpuAddress) >> PageEntry.pageShift
             guard region.isPresent(page) else { return nil }
             let byteOffset = region.mapping.offset + (page << PageEntry.pageShift)
-            return PageEntry(memory: region.mapping.memory, byteOffset: Int(byteOffset), flags: region.mapping.flags)
+            let entry = PageEntry(memory: region.mapping.memory, byteOffset: Int(byteOffset), flags: region.mapping.flags)
+            return (entry, region.presentPages(from: page))
         }
-        guard let entry else { throw GpuFault(address: address, access: access, reason: .notMapped) }
+        guard let (entry, pages) = found else { throw GpuFault(address: address, access: access, reason: .notMapped) }
         guard entry.flags.contains(access.requiredFlag) else { throw GpuFault(address: address, access: access, reason: .permission) }
-        return entry
+        let offset = Int(address & (PageEntry.pageSize - 1))
+        let contiguous = pages >= UInt64(Int.max) >> PageEntry.pageShift ? Int.max : Int(pages << PageEntry.pageShift) - offset
+        return (entry.hostAddress + offset, min(max(length, 1), contiguous), entry)
     }
 
     /// The pages of `mapping`, counted from its first, backed by buffer bytes in `range`.

@@ -12,6 +12,12 @@ struct PageRanges {
         return index < ranges.count && ranges[index].lowerBound <= page
     }
 
+    /// The first page in the set at or after `page`, or nil if none is.
+    func firstPage(atOrAfter page: UInt64) -> UInt64? {
+        let index = firstIndex { $0.upperBound > page }
+        return index < ranges.count ? max(ranges[index].lowerBound, page) : nil
+    }
+
     /// Adds `pages`, merging with the ranges it overlaps or touches.
     mutating func insert(_ pages: Range<UInt64>) {
         guard !pages.isEmpty else { return }

@@ -79,6 +79,7 @@ func demoBystanderSucceeds(_ path: String, uid: UInt32? = nil, timeoutSeconds: D
         process.waitUntilExit()
         return false
     }
+    process.waitUntilExit()   // it has ended; waiting lets Foundation release the Process
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     return process.terminationStatus == 0 && text.contains("verified")
 }

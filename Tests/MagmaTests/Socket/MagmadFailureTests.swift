@@ -84,6 +84,7 @@ import Testing
         let seconds = Double(Clock.monotonicNanoseconds() - killed) / 1e9
         #expect(ended, "magmactl demo still runs \(seconds) s after magmad was killed")
         guard ended else { return }
+        demo.waitUntilExit()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(demo.terminationStatus != 0)
         #expect(text.contains("\(MagmaStatus.connectionLost)"), "\(text)")

@@ -88,6 +88,7 @@ import Testing
             if !ended { kill(info.processIdentifier, SIGKILL) }
             #expect(ended, "magmactl info still waits on a stopped magmad")
             guard ended else { return }
+            info.waitUntilExit()
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(info.terminationStatus != 0)
             #expect(text.contains("\(MagmaStatus.timedOut)"), "\(text)")
