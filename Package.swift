@@ -1,17 +1,26 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.3
+// 6.3: the C API is written with `@c @implementation` (SE-0495). Linux only: the platform layer
+// (MagmaPlatform, CMagmaLinux) uses memfd, eventfd, seals and SCM_RIGHTS directly.
 import PackageDescription
 
 let package = Package(
     name: "Magma",
-    platforms: [.macOS(.v15)],
     products: [
+        // The client library: the public API and its backend protocol, with no backend inside.
         .library(name: "Magma", targets: ["Magma"]),
+        // The backends, one module each (swift-nio style), and the locator that picks one.
+        .library(name: "MagmaEmbedded", targets: ["MagmaEmbedded"]),
+        .library(name: "MagmaSocket", targets: ["MagmaSocket"]),
+        .library(name: "MagmaDevices", targets: ["MagmaDevices"]),
         .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        // For Benchmarks/ (a path dependency) only: its target keeps `-O` in debug builds, which
+        // an `unsafeFlags` setting allows for local dependencies, never for versioned ones.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
-        // libmagma.so: the C API of include/magma.h.
+        // libmagma.so: the C API of include/magma.h, for C programs (its linker flags are
+        // `unsafeFlags`, so it is not a product for a Swift package to depend on by version).
         .library(name: "magma", type: .dynamic, targets: ["MagmaC"]),
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
@@ -28,7 +37,7 @@ let package = Package(
         .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
-        .target(name: "MagmaProtocol"),
+        .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
         // The wire format: message codecs generated from protocol/magma.json.
         .target(name: "MagmaWire", dependencies: ["MagmaProtocol"]),
         // The C declarations generated from the spec (include/magma_common_defs.h).
@@ -44,6 +53,11 @@ let package = Package(
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The reference GPU, executed on the CPU.
+        // `-O` even in debug builds: the interpreter at -Onone is ten times slower, and tests that
+        // run large programs under the watchdog (DemoElementsTests: 2 s -> 21 s) fail on a loaded
+        // machine. The cost: SoftGPU, and MagmaDevices above it, carry an `unsafeFlags` setting,
+        // so a Swift package can depend on them by path only; Magma, MagmaEmbedded and
+        // MagmaSocket stay usable as versioned dependencies.
         .target(
             name: "SoftGPU",
             dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
@@ -59,8 +73,11 @@ let package = Package(
         // The C API (include/magma.h), implemented with @c @implementation over the client library.
         .target(
             name: "MagmaC",
-            dependencies: ["CMagma", "Magma", "MagmaProtocol", "MagmaPlatform"],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1"])],
+            dependencies: ["CMagma", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform"],
+            exclude: ["libmagma.version"],
+            // The SONAME, and only the C API's symbols exported (libmagma.version).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1",
+                                           "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/MagmaC/libmagma.version"])],
             plugins: ["SonameLink"]
         ),
         // Makes the SONAME link libmagma.so.1 -> libmagma.so in the build folder (its tool below).
@@ -69,7 +86,7 @@ let package = Package(
         // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
         .target(
             name: "MagmaBench",
-            dependencies: ["Magma", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
+            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
@@ -88,19 +105,30 @@ let package = Package(
             name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
-        // The client library.
-        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", "MagmaSystem", "MagmaWire", "SoftGPU"]),
+        // The client library: the public API over one backend protocol. No backend inside.
+        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
+        // The adapter the Fuchsia-protocol backends share: objects and ids -> primary-protocol requests.
+        .target(name: "MagmaPrimary", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform"]),
+        // The backend that runs MagmaSystem and a driver (any MSD) in the caller's process.
+        .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
+        // The backend that reaches a device served by magmad, over Unix sockets.
+        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
+        // libmagma.so, magmactl and Swift programs.
+        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
         .executableTarget(
             name: "magmactl",
-            dependencies: ["Magma", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MagmaDevices", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // What several test targets share: seeded random numbers and the time limit of suites.
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
                            "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        // The core with no backend linked: a recording backend checks what reaches the backend protocol.
+        .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),

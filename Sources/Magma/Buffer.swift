@@ -2,14 +2,11 @@ import MagmaPlatform
 import MagmaProtocol
 import Synchronization
 
-/// GPU-visible memory created by (or imported into) a connection. Its bytes are mapped into
-/// this process at `contents` for as long as the object lives, even after release.
+/// GPU-visible memory created by (or imported into) a connection. Its CPU mapping, made by
+/// the backend on first use, stays valid for as long as the object lives, even after release.
 public final class Buffer: Sendable {
-    /// The buffer's id in its connection.
-    public let id: ObjectId
-    /// Size in bytes (the request rounded up to pages).
-    public let size: UInt64
-    let memory: SharedMemory
+    /// The backend's buffer.
+    let backend: any BackendBuffer
     let ownership: Ownership
     private let policy = Atomic<UInt32>(CachePolicy.cached.rawValue)
     private let label = Locked<String>("")
@@ -17,23 +14,32 @@ public final class Buffer: Sendable {
     /// Longest name kept by `setName`.
     public static let maxNameLength = 32
 
-    init(id: ObjectId, memory: SharedMemory, owner: ObjectIdentifier) {
-        self.id = id
-        self.memory = memory
-        self.size = UInt64(memory.size)
-        ownership = Ownership(owner: owner, kind: "buffer", id: id)
+    init(backend: any BackendBuffer, owner: ObjectIdentifier) {
+        self.backend = backend
+        ownership = Ownership(owner: owner, kind: "buffer", id: backend.id)
     }
 
-    /// The CPU mapping of the whole buffer.
-    public var contents: UnsafeMutableRawPointer { memory.base }
+    /// The buffer's id in its connection.
+    public var id: ObjectId { backend.id }
+    /// Size in bytes (the request rounded up to pages).
+    public var size: UInt64 { backend.size }
 
-    /// The buffer's bytes, for reading and writing from the CPU.
-    public var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size) }
+    /// The CPU mapping of the whole buffer, made on the first call; INVALID_ARGS for memory
+    /// the CPU cannot reach.
+    public func mapCPU() throws(MagmaError) -> UnsafeMutableRawBufferPointer { try backend.cpuMapping() }
 
-    /// A new descriptor (a sealed memfd) for importing the buffer elsewhere. The caller owns it.
-    public func export() throws(MagmaError) -> OwnedFileDescriptor {
-        do { return try memory.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+    /// The CPU mapping of a host-visible buffer (every buffer of the embedded and magmad
+    /// backends). A buffer the CPU cannot reach is a programming error here: use `mapCPU()`.
+    public var contents: UnsafeMutableRawPointer { bytes.baseAddress! }
+
+    /// The buffer's bytes, for reading and writing from the CPU (see `contents`).
+    public var bytes: UnsafeMutableRawBufferPointer {
+        do { return try backend.cpuMapping() } catch { preconditionFailure("buffer \(id) has no CPU mapping: \(error)") }
     }
+
+    /// A new descriptor (a sealed memfd on the embedded and magmad backends) for importing the
+    /// buffer elsewhere. The caller owns it.
+    public func export() throws(MagmaError) -> OwnedFileDescriptor { try backend.export() }
 
     /// A new descriptor for mapping the buffer on the CPU. Closing it leaves existing CPU
     /// mappings valid.
@@ -41,7 +47,7 @@ public final class Buffer: Sendable {
 
     /// Size and committed bytes.
     public var info: BufferInfo {
-        BufferInfo(committedByteCount: UInt64(memory.committedBytes), size: size)
+        BufferInfo(committedByteCount: backend.committedByteCount, size: size)
     }
 
     /// The CPU cache policy. SoftGPU shares coherent memory with the CPU, so every policy is

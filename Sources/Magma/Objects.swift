@@ -2,12 +2,6 @@ import MagmaPlatform
 import MagmaProtocol
 import Synchronization
 
-/// Ids for buffers and semaphores, unique in this process, never 0.
-enum ObjectIds {
-    private static let next = Atomic<UInt64>(1)
-    static func take() -> ObjectId { next.add(1, ordering: .relaxed).oldValue }
-}
-
 /// Tracks that an object is released once, and only through the connection that owns it.
 struct Ownership: ~Copyable, Sendable {
     let owner: ObjectIdentifier
@@ -54,38 +48,36 @@ public final class Context: Sendable {
 }
 
 /// A semaphore: a binary signal shared by the CPU and the GPU, exportable to other
-/// connections and processes as an eventfd.
+/// connections and processes (as an eventfd on the Fuchsia-protocol backends).
 public final class Semaphore: Sendable {
-    /// The semaphore's id in its connection.
-    public let id: ObjectId
-    /// Whether this is a one-shot import: GPU waits never reset it, and neither does `reset()`.
-    public let isOneShot: Bool
-    let event: EventSemaphore
+    /// The backend's semaphore.
+    let backend: any BackendSemaphore
     let ownership: Ownership
     /// The connection it was created in or imported into, while that connection exists: a
     /// wait on the semaphore ends with the connection's error once it fails.
     weak let connection: Connection?
 
-    init(id: ObjectId, event: EventSemaphore, oneShot: Bool = false, connection: Connection) {
-        self.id = id
-        self.event = event
-        isOneShot = oneShot
+    init(backend: any BackendSemaphore, connection: Connection) {
+        self.backend = backend
         self.connection = connection
-        ownership = Ownership(owner: connection.key, kind: "semaphore", id: id)
+        ownership = Ownership(owner: connection.key, kind: "semaphore", id: backend.id)
     }
+
+    /// The semaphore's id in its connection.
+    public var id: ObjectId { backend.id }
+    /// Whether this is a one-shot import: GPU waits never reset it, and neither does `reset()`.
+    public var isOneShot: Bool { backend.isOneShot }
 
     /// Signals the semaphore.
-    public func signal() { event.signal() }
+    public func signal() { backend.signal() }
     /// Clears the semaphore; ignored for a one-shot import (as on Fuchsia).
-    public func reset() { if !isOneShot { event.reset() } }
+    public func reset() { backend.reset() }
     /// Whether it is signaled now.
-    public var isSignaled: Bool { event.isSignaled }
+    public var isSignaled: Bool { backend.isSignaled }
 
-    /// A new descriptor for the semaphore (an eventfd), to import elsewhere. The caller owns it.
-    public func export() throws(MagmaError) -> OwnedFileDescriptor {
-        do { return try event.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
-    }
+    /// A new descriptor for the semaphore, to import elsewhere. The caller owns it.
+    public func export() throws(MagmaError) -> OwnedFileDescriptor { try backend.export() }
 
     /// A descriptor to poll on: readable while signaled. Owned by the semaphore.
-    public var pollDescriptor: Int32 { event.descriptor.rawValue }
+    public var pollDescriptor: Int32 { backend.pollDescriptor }
 }

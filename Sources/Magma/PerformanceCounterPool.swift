@@ -1,31 +1,31 @@
 import MagmaPlatform
 import MagmaProtocol
-import MagmaSystem
 
 /// A pool of buffer ranges that performance-counter dumps are written into, one range per dump,
 /// oldest first. Each dump writes one little-endian u64 per enabled counter, in counter order,
 /// and then reports a `PerformanceCounterCompletion`.
 public final class PerformanceCounterPool: Sendable {
-    /// The pool's id in its connection.
-    public let id: UInt64
-    let source: any PerformanceCounterEventSource
+    /// The backend's pool.
+    let backend: any BackendPerformanceCounterPool
     let ownership: Ownership
     /// The connection that created it, while that connection exists: a wait on the pool ends
     /// with the connection's error once it fails.
     weak let connection: Connection?
 
-    init(id: UInt64, source: any PerformanceCounterEventSource, connection: Connection) {
-        self.id = id
-        self.source = source
+    init(backend: any BackendPerformanceCounterPool, connection: Connection) {
+        self.backend = backend
         self.connection = connection
-        ownership = Ownership(owner: connection.key, kind: "performance-counter pool", id: id)
+        ownership = Ownership(owner: connection.key, kind: "performance-counter pool", id: backend.id)
     }
 
+    /// The pool's id in its connection.
+    public var id: UInt64 { backend.id }
+
     /// Polls readable while a completion is waiting. Owned by the pool.
-    public var eventDescriptor: Int32 { source.descriptor }
+    public var eventDescriptor: Int32 { backend.eventDescriptor }
 
     /// The next completed dump, or nil if none is waiting.
-    public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try source.next() }
+    public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try backend.nextCompletion() }
 }
 
 /// Performance counters. A connection needs access first, embedded or not: it presents the
@@ -39,41 +39,40 @@ extension Connection {
     /// `isPerformanceCounterAccessAllowed()`.
     public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
         try checkOpen()
-        transport.enablePerformanceCounterAccess(token: token)
+        try backend.enablePerformanceCounterAccess(token: token)
     }
 
     /// Whether performance-counter access has been granted: Fuchsia's synchronous query (a
     /// round trip through magmad). No other counter call waits for the system.
     public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
         try checkOpen()
-        return try transport.isPerformanceCounterAccessAllowed()
+        return try backend.isPerformanceCounterAccessAllowed()
     }
 
     /// Selects the counters dumps write: a bit set, word `w` bit `b` selecting counter `64w + b`
     /// (the driver defines the counters; SoftGPU's are `SoftGPUCounter`).
     public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) {
         try checkOpen()
-        transport.enablePerformanceCounters(counters)
+        try backend.enablePerformanceCounters(counters)
     }
 
     /// Sets the selected counters to zero (device-wide).
     public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) {
         try checkOpen()
-        transport.clearPerformanceCounters(counters)
+        try backend.clearPerformanceCounters(counters)
     }
 
     /// Creates an empty pool.
     public func createPerformanceCounterPool() throws(MagmaError) -> PerformanceCounterPool {
         try checkOpen()
-        let id = ObjectIds.take()
-        return PerformanceCounterPool(id: id, source: try transport.createPerformanceCounterPool(id: id), connection: self)
+        return PerformanceCounterPool(backend: try backend.createPerformanceCounterPool(), connection: self)
     }
 
     /// Releases a pool; no completions follow.
     public func release(_ pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.release(key)
-        transport.releasePerformanceCounterPool(id: pool.id)
+        try backend.release(pool.backend)
     }
 
     /// Adds buffer ranges (by buffer id) to a pool. The pool keeps their memory even after the
@@ -81,14 +80,14 @@ extension Connection {
     public func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
-        transport.addPerformanceCounterBufferRanges(pool: pool.id, ranges: ranges)
+        try backend.addPerformanceCounterRanges(ranges, to: pool.backend)
     }
 
     /// Removes every range of `buffer` from a pool.
     public func removePerformanceCounterBuffer(_ buffer: Buffer, from pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
-        transport.removePerformanceCounterBuffer(pool: pool.id, bufferId: buffer.id)
+        try backend.removePerformanceCounterBuffer(buffer.backend, from: pool.backend)
     }
 
     /// Dumps the enabled counters into the pool's next range; its completion carries
@@ -96,33 +95,6 @@ extension Connection {
     public func dumpPerformanceCounters(into pool: PerformanceCounterPool, triggerId: UInt32) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
-        transport.dumpPerformanceCounters(pool: pool.id, triggerId: triggerId)
-    }
-}
-
-/// Completions of an in-process pool: a queue with an eventfd that is readable while it holds
-/// something.
-final class CompletionQueue: PerformanceCounterEventSource, PerformanceCounterEventSink {
-    private let queue = Locked<[PerformanceCounterCompletion]>([])
-    private let readiness: EventSemaphore
-
-    init() throws(MagmaError) {
-        do { readiness = try EventSemaphore() } catch { throw .memoryError("\(error)") }
-    }
-
-    var descriptor: Int32 { readiness.descriptor.rawValue }
-
-    func readCompleted(_ completion: PerformanceCounterCompletion) {
-        queue.withLock { $0.append(completion) }
-        readiness.signal()
-    }
-
-    func next() throws(MagmaError) -> PerformanceCounterCompletion? {
-        queue.withLock { queue in
-            guard !queue.isEmpty else { return nil }
-            let first = queue.removeFirst()
-            if queue.isEmpty { readiness.reset() }
-            return first
-        }
+        try backend.dumpPerformanceCounters(into: pool.backend, triggerId: triggerId)
     }
 }

@@ -118,7 +118,7 @@ private struct WatchedConnections {
     /// Throws for the first failed connection, notification channels first.
     func check(_ errorOf: (Connection) -> MagmaError?) throws(MagmaError) {
         for connection in notified {
-            guard let error = errorOf(connection) ?? connection.transport.notificationChannelError else { continue }
+            guard let error = errorOf(connection) ?? connection.backend.notificationChannelError else { continue }
             throw error.status == .connectionLost ? error : MagmaError(.connectionLost, "connection closed: \(error)")
         }
         for connection in others {

@@ -1,6 +1,6 @@
 import Dispatch
 import Glibc
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU

@@ -1,7 +1,7 @@
 import CMagmaLinux
 import Dispatch
 import Glibc
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU

@@ -1,6 +1,6 @@
 import CMagmaLinux
 import Glibc
-import Magma
+import MagmaDevices
 import MagmaPlatform
 
 /// What both semaphore paths ping-pong with: two Magma semaphores on an embedded connection, and

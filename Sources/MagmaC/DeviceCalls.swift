@@ -1,6 +1,7 @@
 import CMagma
 import Glibc
-import Magma
+import MagmaDevices
+import MagmaSocket
 import MagmaPlatform
 import MagmaProtocol
 
@@ -9,7 +10,7 @@ public func magma_device_import(_ device_channel: magma_handle_t, _ device_out: 
     status { () throws(MagmaError) in
         let descriptor = try adopt(device_channel)
         let out = try required(device_out, "device_out")
-        let device = try Device.open(.transport(try SocketDeviceTransport(adopting: descriptor)))
+        let device = try Device.open(.backend(try SocketDeviceTransport(adopting: descriptor)))
         out.pointee = Handles.devices.insert(CDevice(device))
     }
 }

@@ -1,6 +1,7 @@
 import CMagma
 import Glibc
 import Magma
+import MagmaSocket
 import MagmaPlatform
 import MagmaProtocol
 

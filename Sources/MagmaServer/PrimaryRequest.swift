@@ -14,95 +14,43 @@ public struct PrimaryRequest {
         self.descriptors = descriptors
     }
 
-    /// Applies the request. Returns the bytes of memory it imported, for flow control. A request
-    /// the system rejects closes the connection, as everywhere.
+    /// Applies the request: the generated dispatch (`PrimaryProtocol.ClientMessage.dispatch(to:)`)
+    /// calls `SystemRequests` with the descriptors that arrived as its handles. Returns the
+    /// bytes of memory it imported, for flow control. A request the system rejects closes the
+    /// connection, as everywhere; calls (flush, the access check) are the served connection's.
     public func apply(to connection: SystemConnection) -> UInt64 {
-        switch message {
-        case .importObject(let request):
-            return importObject(request, into: connection)
-        case .releaseObject(let request):
-            switch request.objectType {
-            case .buffer: connection.releaseBuffer(id: request.objectId)
-            case .semaphore: connection.releaseSemaphore(id: request.objectId)
-            }
-        case .createContext(let request):
-            connection.createContext(id: request.contextId, priority: request.priority)
-        case .destroyContext(let request):
-            connection.destroyContext(id: request.contextId)
-        case .executeCommand(let request):
-            connection.executeCommand(contextId: request.contextId, descriptor: CommandDescriptor(
-                resources: request.resources, commandBuffers: request.commandBuffers,
-                waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags))
-        case .executeInlineCommands(let request):
-            guard InlineCommandBatching.fitsOneMessage(request.commands) else {
-                connection.fail(.invalidArgs("inline commands pass the \(InlineCommandBatching.maxMessageDataSize)-byte budget of one message"))
-                return 0
-            }
-            connection.executeInlineCommands(contextId: request.contextId, commands: request.commands)
-        case .mapBuffer(let request):
-            connection.mapBuffer(gpuAddress: request.gpuAddress, bufferId: request.range.bufferId,
-                                 offset: request.range.offset, length: request.range.length, flags: request.flags)
-        case .unmapBuffer(let request):
-            connection.unmapBuffer(gpuAddress: request.gpuAddress, bufferId: request.bufferId)
-        case .bufferRangeOp(let request):
-            let op: BufferRangeOp = request.op == .populateTables ? .populateTables : .depopulateTables
-            connection.bufferRangeOp(bufferId: request.range.bufferId, op: op, offset: request.range.offset, length: request.range.length)
-        case .enablePerformanceCounterAccess(let request):
-            do {
-                connection.enablePerformanceCounterAccess(token: try FileIdentity(of: request.accessToken.descriptor))
-            } catch {
-                connection.fail(.invalidArgs("performance-counter token: \(error)"))
-            }
-        case .enablePerformanceCounters(let request):
-            connection.enablePerformanceCounters(request.counters)
-        case .clearPerformanceCounters(let request):
-            connection.clearPerformanceCounters(request.counters)
-        case .createPerformanceCounterBufferPool(let request):
-            guard let channel = descriptors.owning(request.eventChannel.descriptor) else {
-                connection.fail(.internalError("pool channel did not arrive"))
-                return 0
-            }
-            connection.createPerformanceCounterPool(id: request.poolId, sink: SocketCompletionSink(socket: MessageSocket(adopting: channel)))
-        case .releasePerformanceCounterBufferPool(let request):
-            connection.releasePerformanceCounterPool(id: request.poolId)
-        case .addPerformanceCounterBufferOffsetsToPool(let request):
-            connection.addPerformanceCounterBufferRanges(pool: request.poolId, ranges: request.offsets)
-        case .removePerformanceCounterBufferFromPool(let request):
-            connection.removePerformanceCounterBuffer(pool: request.poolId, bufferId: request.bufferId)
-        case .dumpPerformanceCounters(let request):
-            connection.dumpPerformanceCounters(pool: request.poolId, triggerId: request.triggerId)
-        case .flush, .isPerformanceCounterAccessAllowed, .enableFlowControl:
-            break  // answered or recorded by the served connection
-        }
-        return 0
+        let requests = SystemRequests(connection: connection, resolver: ArrivedDescriptors(descriptors: descriptors))
+        _ = message.dispatch(to: requests)
+        return requests.importedBytes
+    }
+}
+
+/// The handles of a request that came over a socket: descriptor numbers of the descriptors
+/// that arrived beside it.
+struct ArrivedDescriptors: SystemHandleResolver {
+    let descriptors: [OwnedFileDescriptor]
+
+    private func descriptor(_ handle: WireHandle, _ what: String) throws(MagmaError) -> OwnedFileDescriptor {
+        guard let descriptor = descriptors.owning(handle.descriptor) else { throw .internalError("\(what) did not arrive") }
+        return descriptor
     }
 
-    private func importObject(_ request: PrimaryProtocol.ImportObject, into connection: SystemConnection) -> UInt64 {
-        guard let descriptor = descriptors.owning(request.object.descriptor) else {
-            connection.fail(.internalError("import names a descriptor that did not arrive"))
-            return 0
-        }
-        switch request.objectType {
-        case .buffer:
-            guard request.flags.isEmpty else {
-                connection.fail(.invalidArgs("import flags \(request.flags.rawValue) apply to semaphores only"))
-                return 0
-            }
-            do {
-                let memory = try SharedMemory.importing(descriptor)
-                connection.importBuffer(id: request.objectId, memory: memory)
-                return UInt64(memory.size)
-            } catch {
-                connection.fail(.invalidArgs("buffer \(request.objectId) is not a size-sealed memfd: \(error)"))
-            }
-        case .semaphore:
-            do {
-                connection.importSemaphore(id: request.objectId, event: try EventSemaphore(importing: descriptor), flags: request.flags)
-            } catch {
-                connection.fail(.invalidArgs("semaphore \(request.objectId) is not an eventfd: \(error)"))
-            }
-        }
-        return 0
+    func memory(_ handle: WireHandle) throws(MagmaError) -> SharedMemory {
+        let descriptor = try descriptor(handle, "the buffer's descriptor")
+        do { return try SharedMemory.importing(descriptor) } catch { throw .invalidArgs("buffer is not a size-sealed memfd: \(error)") }
+    }
+
+    func event(_ handle: WireHandle) throws(MagmaError) -> EventSemaphore {
+        let descriptor = try descriptor(handle, "the semaphore's descriptor")
+        do { return try EventSemaphore(importing: descriptor) } catch { throw .invalidArgs("semaphore is not an eventfd: \(error)") }
+    }
+
+    func identity(_ handle: WireHandle) throws(MagmaError) -> FileIdentity {
+        do { return try FileIdentity(of: handle.descriptor) } catch { throw .invalidArgs("performance-counter token: \(error)") }
+    }
+
+    func completionSink(_ handle: WireHandle) throws(MagmaError) -> any PerformanceCounterEventSink {
+        SocketCompletionSink(socket: MessageSocket(adopting: try descriptor(handle, "the pool channel")))
     }
 }
 

@@ -1,4 +1,4 @@
-import MagmaSystem
+import MagmaProtocol
 
 /// The server's side of flow control on one connection: counts the messages it has handled and
 /// the bytes it has imported, and says when to tell the client (once half a limit is reached).

@@ -1,3 +1,5 @@
+import MagmaProtocol
+
 /// How much one connection may hold at once. Passing a limit closes the connection with
 /// MEMORY_ERROR; other connections are not affected.
 public struct ConnectionLimits: Sendable, Equatable {

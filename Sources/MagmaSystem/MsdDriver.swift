@@ -5,18 +5,13 @@ import MagmaProtocol
 ///
 /// MagmaSystem validates every request before it reaches a driver, so a driver sees only
 /// well-formed ids, aligned in-range mappings and known objects. Calls for one connection are
-/// serialized. A driver must never call back into MagmaSystem (`GpuWork.complete`,
+/// serialized: MagmaSystem makes them under the connection's lock, including the submissions
+/// its wait stage hands over once their semaphores have signaled. A driver must never call back into MagmaSystem (`GpuWork.complete`,
 /// `MsdNotificationHandler`) synchronously from inside a call MagmaSystem made to it: report
 /// from its own threads.
 public protocol MsdDriver: Sendable {
     /// Creates the device this driver serves.
     func createDevice() throws(MagmaError) -> any MsdDevice
-}
-
-/// What a device query returns: a number, or a buffer of bytes.
-public enum QueryResult: Sendable {
-    case value(UInt64)
-    case buffer(SharedMemory)
 }
 
 /// Whether a client may use privileged features: priorities above medium. (Performance
@@ -29,7 +24,7 @@ public enum ClientTrust: Sendable {
 /// One GPU managed by a driver.
 public protocol MsdDevice: AnyObject, Sendable {
     /// Answers a query. Unknown ids throw INVALID_ARGS.
-    func query(_ id: QueryId) throws(MagmaError) -> QueryResult
+    func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer
 
     /// Opens a connection: a private GPU address space for one client.
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection

@@ -227,7 +227,7 @@ public final class SystemConnection: Sendable {
             try state.takePending(GpuWork.pendingCost(of: payload, signals: signals.count), within: limits)
             let work = makeWork(payload, signals: signals)
             for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
-            try device.waitStage.submit(work, waits: waits, to: context)
+            try device.waitStage.submit(work, waits: waits, to: context, serializedBy: serializer)
         }
     }
 
@@ -242,9 +242,15 @@ public final class SystemConnection: Sendable {
             }
             for (data, semaphores) in resolved {
                 try state.takePending(GpuWork.pendingCost(of: .inline(data), signals: semaphores.count), within: limits)
-                try device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context)
+                try device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context, serializedBy: serializer)
             }
         }
+    }
+
+    /// Runs a body under this connection's lock: what the wait stage hands the driver later
+    /// reaches it serialized with this connection's other driver calls.
+    private var serializer: SemaphoreWaitStage.Serializer {
+        { [weak self] body in self?.state.withLock { _ in body() } }
     }
 
     private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {

@@ -2,25 +2,6 @@ import MagmaPlatform
 import MagmaProtocol
 import Synchronization
 
-/// Flow-control limits the system publishes through `QueryId.maximumInflightParams`.
-public struct FlowControlLimits: Sendable, Equatable {
-    /// Messages a client may have sent but not seen consumed.
-    public var maxInflightMessages: UInt32
-    /// Megabytes of imported memory a client may have in flight.
-    public var maxInflightMegabytes: UInt32
-
-    /// Fuchsia's defaults: 1000 messages, 100 MB.
-    public static let standard = FlowControlLimits(maxInflightMessages: 1000, maxInflightMegabytes: 100)
-
-    public init(maxInflightMessages: UInt32, maxInflightMegabytes: UInt32) {
-        self.maxInflightMessages = maxInflightMessages
-        self.maxInflightMegabytes = maxInflightMegabytes
-    }
-
-    /// The packed query value: messages in the upper 32 bits, megabytes in the lower.
-    public var queryValue: UInt64 { UInt64(maxInflightMessages) << 32 | UInt64(maxInflightMegabytes) }
-}
-
 /// Receives what the system sends a client outside its requests.
 public protocol NotificationSink: Sendable {
     /// Driver-defined bytes for the client's notification channel.
@@ -53,7 +34,7 @@ public final class SystemDevice: Sendable {
 
     /// Answers a device query. `maximumInflightParams` comes from the system, the rest from
     /// the driver.
-    public func query(_ id: QueryId) throws(MagmaError) -> QueryResult {
+    public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
         if id == .maximumInflightParams { return .value(limits.queryValue) }
         return try msd.query(id)
     }

@@ -23,3 +23,14 @@ public struct EncodedMessage: Hashable, Sendable {
         self.handles = handles
     }
 }
+
+/// Something that travels as a handle: `PrimaryRequestSender` puts its descriptor in the message.
+public protocol WireHandleConvertible {
+    /// The handle, valid while the object lives.
+    var wireHandle: WireHandle { get }
+}
+
+extension WireHandle: WireHandleConvertible {
+    /// Itself.
+    public var wireHandle: WireHandle { self }
+}

@@ -17,9 +17,12 @@ public enum Generator {
     public static func files(for spec: ProtocolSpec) -> [GeneratedFile] {
         let codecs = SwiftCodecEmitter(spec: spec)
         let tests = TestEmitter(spec: spec)
+        let requests = RequestsEmitter(spec: spec)
         return [
             GeneratedFile(path: "Sources/MagmaProtocol/Generated/Vocabulary.swift", contents: SwiftVocabularyEmitter(spec: spec).render()),
+            GeneratedFile(path: "Sources/MagmaProtocol/Generated/PrimaryRequests.swift", contents: requests.renderProtocol()),
             GeneratedFile(path: "Sources/MagmaWire/Generated/WireStructs.swift", contents: codecs.renderStructs()),
+            GeneratedFile(path: "Sources/MagmaWire/Generated/PrimaryRequestCoding.swift", contents: requests.renderCoding()),
         ] + spec.protocols.map { definition in
             GeneratedFile(path: "Sources/MagmaWire/Generated/\(definition.swiftName).swift", contents: codecs.render(definition))
         } + [

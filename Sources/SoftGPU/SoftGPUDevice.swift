@@ -63,7 +63,7 @@ final class SoftGPUDevice: MsdDevice {
         performanceCounters = SoftGPUPerformanceCounters(engine: engine)
     }
 
-    func query(_ id: QueryId) throws(MagmaError) -> QueryResult {
+    func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
         switch id {
         case .vendorId: return .value(SoftGPUIdentity.vendorId)
         case .deviceId: return .value(SoftGPUIdentity.deviceId)

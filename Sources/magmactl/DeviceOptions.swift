@@ -1,5 +1,5 @@
 import ArgumentParser
-import Magma
+import MagmaDevices
 import MagmaPlatform
 
 /// `--device NAME`: which device a command uses.

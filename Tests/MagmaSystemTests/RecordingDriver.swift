@@ -18,7 +18,7 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
 
-    func query(_ id: QueryId) throws(MagmaError) -> QueryResult {
+    func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
         guard id == .vendorId else { throw .invalidArgs("unknown query") }
         return .value(0xFA4E)
     }

@@ -101,8 +101,10 @@ import Testing
         fill.fill(address: sourceAddress, size: 8192, pattern: 0x5EED)
         try producer.run(fill)
 
+        let own = try consumer.connection.createBuffer(size: 4096)
         let imported = try consumer.connection.importBuffer(try source.export())
-        #expect(imported.id != source.id)
+        // Ids are the importing connection's own: new there, never 0.
+        #expect(imported.id != 0 && imported.id != own.id)
         #expect(imported.size == source.size)
         #expect(imported.u32(at: 8188) == 0x5EED)
 

@@ -1,4 +1,4 @@
-import Magma
+import MagmaDevices
 import MagmaProtocol
 import MagmaTestSupport
 import SoftGPU

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaTestSupport
 import Testing

@@ -29,8 +29,10 @@ import Testing
         let a = try device.createConnection()
         let b = try device.createConnection()
         let original = try a.createSemaphore()
+        let bystander = try b.createSemaphore()
         let imported = try b.importSemaphore(try original.export())
-        #expect(imported.id != original.id)
+        // Ids are the importing connection's own: new there, never 0.
+        #expect(imported.id != 0 && imported.id != bystander.id)
         original.signal()
         #expect(imported.isSignaled)
         imported.reset()

@@ -1,4 +1,7 @@
 @testable import Magma
+@testable import MagmaPrimary
+@testable import MagmaEmbedded
+@testable import MagmaSocket
 import MagmaProtocol
 import MagmaTestSupport
 import Testing
@@ -8,8 +11,8 @@ import Testing
 @Suite(.hangGuard) struct TestBackendTests {
     @Test func eachBackendIsWhatItSays() throws {
         let devices = TestDevices()
-        #expect(try devices.open(.embedded).createConnection().transport is InProcessConnectionTransport)
-        #expect(try devices.open(.socket).createConnection().transport is SocketConnectionTransport)
+        #expect(try devices.open(.embedded).createConnection().primaryTransport is InProcessConnectionTransport)
+        #expect(try devices.open(.socket).createConnection().primaryTransport is SocketConnectionTransport)
     }
 
     @Test func aSocketDevicesServerStopsWithItsDevices() throws {

@@ -1,4 +1,6 @@
-import Magma
+@testable import Magma
+import MagmaDevices
+@testable import MagmaPrimary
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
@@ -46,4 +48,9 @@ final class TestDevices: Sendable {
     func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil, priority: Priority = .medium) throws -> GPUSession {
         try GPUSession(device: try open(backend, own: configuration), priority: priority)
     }
+}
+
+extension Connection {
+    /// The primary-protocol transport under a connection of the embedded or socket backend.
+    var primaryTransport: (any PrimaryTransport)? { (backend as? PrimaryConnection)?.transport }
 }

@@ -1,4 +1,4 @@
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU

@@ -1,4 +1,4 @@
-@testable import Magma
+@testable import MagmaSocket
 import Testing
 
 /// The client's flow-control rule, pinned as Fuchsia's client tests pin it.

@@ -1,7 +1,7 @@
 import CMagmaLinux
 import Foundation
 import Glibc
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaTestSupport

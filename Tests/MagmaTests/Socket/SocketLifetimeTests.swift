@@ -1,5 +1,5 @@
 import Foundation
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaServer

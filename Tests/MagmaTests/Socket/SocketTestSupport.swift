@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaServer

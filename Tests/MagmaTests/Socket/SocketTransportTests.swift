@@ -1,5 +1,8 @@
 import Foundation
 @testable import Magma
+@testable import MagmaPrimary
+@testable import MagmaSocket
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaServer
@@ -97,7 +100,7 @@ import Testing
         let device = try server.open()
         #expect(try device.queryValue(.maximumInflightParams) == 8 << 32 | 1)
         let connection = try device.createConnection()
-        let transport = try #require(connection.transport as? SocketConnectionTransport)
+        let transport = try #require(connection.primaryTransport as? SocketConnectionTransport)
         for _ in 0..<200 {
             _ = try connection.createSemaphore()
             let inflight = try #require(transport.inflight)

@@ -1,5 +1,6 @@
 import Foundation
-import Magma
+import MagmaDevices
+import MagmaSocket
 import MagmaPlatform
 import MagmaProtocol
 import MagmaTestSupport
@@ -33,7 +34,7 @@ import Testing
         let daemon = try Daemon()
         _ = try openListening(daemon)
         let transport = try SocketDeviceTransport(path: daemon.devicePath, callTimeoutNanoseconds: Self.bound)
-        let device = try Device.open(.transport(transport))
+        let device = try Device.open(.backend(transport))
         let connection = try device.createConnection()
         try connection.flush()
         let endpoint = try #require(RuntimeDirectory.performanceCounterEndpoint(besideDevice: daemon.devicePath))
@@ -41,7 +42,7 @@ import Testing
             expectStatus(.timedOut) { _ = try device.queryValue(.vendorId) }
             expectStatus(.timedOut) { try connection.flush() }
             expectStatus(.timedOut) {
-                _ = try Device.open(.transport(try SocketDeviceTransport(path: daemon.devicePath, callTimeoutNanoseconds: Self.bound)))
+                _ = try Device.open(.backend(try SocketDeviceTransport(path: daemon.devicePath, callTimeoutNanoseconds: Self.bound)))
                     .createConnection()
             }
             expectStatus(.timedOut) {

@@ -1,12 +1,15 @@
+import Magma
 import MagmaPlatform
+import MagmaPrimary
 import MagmaProtocol
-import MagmaSystem
 import MagmaWire
 
 /// One connection to a magmad device: requests are encoded with the generated codecs and sent
 /// on the primary channel; replies, flow-control events and the epitaph come back on it;
 /// notifications arrive on the notification channel.
-final class SocketConnectionTransport: ConnectionTransport {
+final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
+    typealias Handle = PrimaryHandle
+
     private struct State {
         var error: MagmaError?
         var closed = false
@@ -42,80 +45,25 @@ final class SocketConnectionTransport: ConnectionTransport {
 
     // MARK: Requests
 
-    func importBuffer(id: ObjectId, memory: SharedMemory) {
-        let request = PrimaryProtocol.ImportObject(object: WireHandle(memory.descriptor.rawValue), objectType: .buffer, objectId: id, flags: [])
-        withExtendedLifetime(memory) { send(.importObject(request), importing: UInt64(memory.size)) }
-    }
-
-    func releaseBuffer(id: ObjectId) { send(.releaseObject(.init(objectId: id, objectType: .buffer))) }
-
-    func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
-        let request = PrimaryProtocol.ImportObject(object: WireHandle(event.descriptor.rawValue), objectType: .semaphore, objectId: id, flags: flags)
-        withExtendedLifetime(event) { send(.importObject(request)) }
-    }
-
-    func releaseSemaphore(id: ObjectId) { send(.releaseObject(.init(objectId: id, objectType: .semaphore))) }
-
-    func createContext(id: UInt32, priority: Priority) { send(.createContext(.init(contextId: id, priority: priority))) }
-
-    func destroyContext(id: UInt32) { send(.destroyContext(.init(contextId: id))) }
-
-    func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
-        send(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: bufferId, offset: offset, length: length), flags: flags)))
-    }
-
-    func unmapBuffer(gpuAddress: UInt64, bufferId: ObjectId) { send(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: bufferId))) }
-
-    func bufferRangeOp(bufferId: ObjectId, op: BufferRangeOp, offset: UInt64, length: UInt64) {
-        let range = BufferRange(bufferId: bufferId, offset: offset, length: length)
-        switch op {
-        case .populateTables: send(.bufferRangeOp(.init(op: .populateTables, range: range)))
-        case .depopulateTables: send(.bufferRangeOp(.init(op: .depopulateTables, range: range)))
-        case .commit, .decommit: fail(.invalidArgs("\(op) is performed by the client"))
+    /// Sends a request the generated `PrimaryRequestSender` encoded, counting the memory a
+    /// buffer import carries against flow control. A handle that cannot leave the process
+    /// fails the connection.
+    func send(_ message: PrimaryProtocol.ClientMessage, handles: [PrimaryHandle]) {
+        var bytes: UInt64 = 0
+        for handle in handles {
+            switch handle {
+            case .buffer(let memory): bytes += UInt64(memory.size)
+            case .semaphore, .descriptor: break
+            case .local: return fail(.internalError("\(type(of: message.message).name) carries an in-process object"))
+            }
         }
+        withExtendedLifetime(handles) { send(message, importing: bytes) }
     }
 
-    func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
-        send(.executeCommand(.init(contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
-                                   waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores,
-                                   flags: descriptor.flags)))
-    }
-
-    func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        for batch in InlineCommandBatching.batches(commands) {
-            send(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))
-        }
-    }
-
-    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) {
-        withExtendedLifetime(token) { send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(token.rawValue)))) }
-    }
-
-    func enablePerformanceCounters(_ counters: [UInt64]) { send(.enablePerformanceCounters(.init(counters: counters))) }
-
-    func clearPerformanceCounters(_ counters: [UInt64]) { send(.clearPerformanceCounters(.init(counters: counters))) }
-
-    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any PerformanceCounterEventSource {
+    func makePerformanceCounterChannel() throws(MagmaError) -> (handle: PrimaryHandle, events: any PerformanceCounterEventSource) {
         let channel: (MessageSocket, MessageSocket)
         do { channel = try MessageSocket.pair() } catch { throw .memoryError("cannot create a channel: \(error)") }
-        withExtendedLifetime(channel.1) {
-            send(.createPerformanceCounterBufferPool(.init(poolId: id, eventChannel: WireHandle(channel.1.descriptor.rawValue))))
-        }
-        return SocketCompletionSource(socket: channel.0)
-    }
-
-    func releasePerformanceCounterPool(id: UInt64) { send(.releasePerformanceCounterBufferPool(.init(poolId: id))) }
-
-    func addPerformanceCounterBufferRanges(pool: UInt64, ranges: [BufferRange]) {
-        send(.addPerformanceCounterBufferOffsetsToPool(.init(poolId: pool, offsets: ranges)))
-    }
-
-    func removePerformanceCounterBuffer(pool: UInt64, bufferId: ObjectId) {
-        send(.removePerformanceCounterBufferFromPool(.init(poolId: pool, bufferId: bufferId)))
-    }
-
-    func dumpPerformanceCounters(pool: UInt64, triggerId: UInt32) {
-        send(.dumpPerformanceCounters(.init(poolId: pool, triggerId: triggerId)))
+        return (.descriptor(channel.1.descriptor), SocketCompletionSource(socket: channel.0))
     }
 
     // MARK: Calls
@@ -338,5 +286,18 @@ private func receiveRecord(_ socket: MessageSocket, wait: Bool, channel: String)
     case nil: return nil
     case .endOfStream?: throw MagmaError(.connectionLost, "\(channel) closed")
     case .message(let bytes, _, _)?: return bytes
+    }
+}
+
+extension PrimaryHandle: WireHandleConvertible {
+    /// The descriptor that travels beside the message (none for an in-process object, which
+    /// `SocketConnectionTransport.send` refuses).
+    public var wireHandle: WireHandle {
+        switch self {
+        case .buffer(let memory): WireHandle(memory.descriptor.rawValue)
+        case .semaphore(let event): WireHandle(event.descriptor.rawValue)
+        case .descriptor(let descriptor): WireHandle(descriptor.rawValue)
+        case .local: WireHandle(-1)
+        }
     }
 }

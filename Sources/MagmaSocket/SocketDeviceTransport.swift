@@ -1,16 +1,17 @@
 import Glibc
+import Magma
 import MagmaPlatform
+import MagmaPrimary
 import MagmaProtocol
-import MagmaSystem
 import MagmaWire
 
-/// Reaches a device served by magmad through its endpoint socket (for example
-/// `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device channel;
-/// each connection gets two new channels of its own, handed to the server in `connect`.
+/// The magmad backend: reaches a device served by magmad through its endpoint socket (for
+/// example `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device
+/// channel; each connection gets two new channels of its own, handed to the server in `connect`.
 ///
 /// Every synchronous call (query, connect, the performance-counter token, and each connection's
 /// flush) waits at most `callTimeoutNanoseconds` for its answer, then throws TIMED_OUT.
-public final class SocketDeviceTransport: DeviceTransport {
+public final class SocketDeviceTransport: DeviceBackend {
     private struct State {
         var nextTransaction: UInt32 = 1
         var flowControl: FlowControlLimits?
@@ -63,10 +64,10 @@ public final class SocketDeviceTransport: DeviceTransport {
         try state.withLock { state throws(MagmaError) in try query(id, &state) }
     }
 
-    public func connect() throws(MagmaError) -> any ConnectionTransport {
+    public func connect() throws(MagmaError) -> any ConnectionBackend {
         try state.withLock { state throws(MagmaError) in
             if state.flowControl == nil, case .value(let packed) = try query(.maximumInflightParams, &state) {
-                state.flowControl = FlowControlLimits(maxInflightMessages: UInt32(packed >> 32), maxInflightMegabytes: UInt32(truncatingIfNeeded: packed))
+                state.flowControl = FlowControlLimits(queryValue: packed)
             }
             let primary: (MessageSocket, MessageSocket)
             let notification: (MessageSocket, MessageSocket)
@@ -77,8 +78,9 @@ public final class SocketDeviceTransport: DeviceTransport {
             let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
                                                  notification: WireHandle(notification.1.descriptor.rawValue))
             try send(request)
-            return SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
-                                             callTimeoutNanoseconds: callTimeoutNanoseconds)
+            let transport = SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
+                                                      callTimeoutNanoseconds: callTimeoutNanoseconds)
+            return PrimaryConnection(requests: transport, transport: transport)
         }
     }
 

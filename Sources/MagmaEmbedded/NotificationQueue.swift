@@ -1,3 +1,4 @@
+import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem

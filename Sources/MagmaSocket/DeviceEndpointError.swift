@@ -1,4 +1,5 @@
 import Glibc
+import Magma
 import MagmaPlatform
 import MagmaProtocol
 

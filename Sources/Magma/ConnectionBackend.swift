@@ -1,0 +1,115 @@
+import MagmaPlatform
+import MagmaProtocol
+
+/// One connection as a backend serves it: what `Connection` calls, after it has checked what
+/// the client can see itself (the connection is open, the objects are its own and not
+/// released, and the arguments the API defines).
+///
+/// Errors: a requirement that throws reports what the backend knows at once (a kernel
+/// backend's ioctl error, memory that cannot be allocated, a bad descriptor to import); the
+/// connection stays usable unless the backend also makes the error sticky. A feed-forward
+/// backend (the Fuchsia protocol) returns normally from requests it cannot judge yet; when the
+/// system rejects one it closes the connection, and the error then shows in `error`, `flush()`
+/// and every later call (sticky). Either way `error` is the connection's sticky error.
+///
+/// Calls may come from any thread, concurrently: a backend serializes what it must.
+public protocol ConnectionBackend: AnyObject, Sendable {
+    // MARK: Buffers
+
+    /// Makes a zeroed buffer of at least `size` bytes (> 0) of memory type `memoryType` (an
+    /// index into the device's memory types; the Fuchsia-protocol backends have one, 0, and
+    /// reject others with INVALID_ARGS), and registers it with the device.
+    func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer
+    /// Imports a buffer of this backend's export kind; takes ownership of `handle`. Anything
+    /// else is INVALID_ARGS. The import gets a new id in this connection.
+    func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer
+    /// Releases a buffer (and its mappings). Releasing one in-flight work uses fails the
+    /// connection with BAD_STATE.
+    func release(_ buffer: any BackendBuffer) throws(MagmaError)
+    /// Performs a page-granular range operation: COMMIT and DECOMMIT of the buffer's memory,
+    /// POPULATE_TABLES and DEPOPULATE_TABLES of its GPU page tables.
+    func perform(_ op: BufferRangeOp, on buffer: any BackendBuffer, offset: UInt64, length: UInt64) throws(MagmaError)
+
+    // MARK: Sync objects
+
+    /// Makes an unsignaled semaphore of the backend's kind and registers it.
+    func createSemaphore() throws(MagmaError) -> any BackendSemaphore
+    /// Imports a semaphore of this backend's export kind; takes ownership of `handle`.
+    /// Anything else is INVALID_ARGS.
+    func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore
+    /// Releases a semaphore.
+    func release(_ semaphore: any BackendSemaphore) throws(MagmaError)
+
+    // MARK: Contexts
+
+    /// Makes a context (a queue of work in order) and returns its id, allocated by the
+    /// backend. Priorities above `.medium` need a trusted client.
+    func createContext(priority: Priority) throws(MagmaError) -> UInt32
+    /// Destroys a context; its queued work is abandoned.
+    func destroyContext(_ id: UInt32) throws(MagmaError)
+
+    // MARK: Address space
+
+    /// Maps `length` bytes of `buffer` from `offset` at `gpuAddress` in the connection's
+    /// address space.
+    func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError)
+    /// Removes the mapping of `buffer` at `gpuAddress`. Unmapping what in-flight work uses
+    /// fails the connection with BAD_STATE.
+    func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError)
+
+    // MARK: Submissions
+
+    /// Submits work on context `contextId`. `descriptor` names buffers and semaphores by their
+    /// backend ids; the work starts once every wait semaphore has signaled (they are then
+    /// reset, one-shot ones excepted) and signals every signal semaphore on completion.
+    func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError)
+    /// Submits inline commands on context `contextId`, in order; the backend splits them into
+    /// messages as its transport needs.
+    func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError)
+
+    // MARK: Performance counters
+
+    /// Presents a performance-counter access token; a wrong one is ignored.
+    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError)
+    /// Whether performance-counter access has been granted (a synchronous call).
+    func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool
+    /// Selects the counters dumps write (a bit set of 64-bit words).
+    func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError)
+    /// Sets the selected counters to zero.
+    func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError)
+    /// Makes an empty pool; its id is allocated by the backend.
+    func createPerformanceCounterPool() throws(MagmaError) -> any BackendPerformanceCounterPool
+    /// Releases a pool; no completions follow.
+    func release(_ pool: any BackendPerformanceCounterPool) throws(MagmaError)
+    /// Adds buffer ranges (buffers named by id) to a pool.
+    func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: any BackendPerformanceCounterPool) throws(MagmaError)
+    /// Removes every range of `buffer` from a pool.
+    func removePerformanceCounterBuffer(_ buffer: any BackendBuffer, from pool: any BackendPerformanceCounterPool) throws(MagmaError)
+    /// Dumps the enabled counters into the pool's next range; the completion carries `triggerId`.
+    func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError)
+
+    // MARK: Errors and lifetime
+
+    /// Waits until every earlier request has been observed by the device; returns the
+    /// connection's sticky error, if any.
+    func flush() -> MagmaError?
+    /// The connection's sticky error as known now, without waiting.
+    var error: MagmaError? { get }
+    /// A descriptor that polls readable once the connection has failed or closed, and stays
+    /// readable from then on; `Poll` adds it for every connection a wait involves, so a failure
+    /// ends the wait. It may also poll readable while the connection is healthy (a backend may
+    /// use its primary channel), so a waiter checks `error` when it does. Owned by the backend.
+    var failureDescriptor: Int32 { get }
+    /// A descriptor that polls readable while a notification is pending or the connection has
+    /// closed. Owned by the backend; stable for the connection's lifetime.
+    var notificationDescriptor: Int32 { get }
+    /// The next pending driver notification, or nil if none. CONNECTION_LOST once the
+    /// connection has closed and nothing is left to read.
+    func readNotification() throws(MagmaError) -> [UInt8]?
+    /// The connection's error as a waiter on the notification channel sees it: `error`, or,
+    /// once the device has hung up the notification channel, CONNECTION_LOST.
+    var notificationChannelError: MagmaError? { get }
+    /// Ends the connection; the device releases everything it held for it. Called once by
+    /// `Connection`, and again (harmlessly) at deinit.
+    func close()
+}

@@ -1,0 +1,46 @@
+import Magma
+import MagmaEmbedded
+import MagmaPlatform
+import MagmaProtocol
+import MagmaSocket
+import MagmaSystem
+import SoftGPU
+
+/// Where a device is: the one place that picks a backend, shared by `libmagma.so`, `magmactl`
+/// and Swift programs.
+public enum DeviceLocator: Sendable {
+    /// The process-wide embedded device: MagmaSystem and SoftGPU in this process
+    /// (MagmaEmbedded). Needs nothing installed and no daemon. Every `open(.embedded)` reaches
+    /// the same device, as every process on a machine reaches the same GPU.
+    case embedded
+    /// A new in-process device served by `driver` (MagmaEmbedded; for tests and custom drivers).
+    case inProcess(any MsdDriver)
+    /// A device served by magmad, reached through its endpoint socket (MagmaSocket; for example
+    /// `$XDG_RUNTIME_DIR/magma/gpu/000`).
+    case socket(String)
+    /// A device served by a backend of the caller's.
+    case backend(any DeviceBackend)
+}
+
+extension Device {
+    private static let embeddedDevice = Locked<InProcessDeviceTransport?>(nil)
+
+    /// Opens the device at `locator`.
+    public static func open(_ locator: DeviceLocator) throws(MagmaError) -> Device {
+        switch locator {
+        case .embedded:
+            return Device(backend: try embeddedDevice.withLock { (shared) throws(MagmaError) -> InProcessDeviceTransport in
+                if let existing = shared { return existing }
+                let created = InProcessDeviceTransport(system: try SystemDevice(driver: SoftGPUDriver()))
+                shared = created
+                return created
+            })
+        case .inProcess(let driver):
+            return Device(backend: InProcessDeviceTransport(system: try SystemDevice(driver: driver)))
+        case .socket(let path):
+            return Device(backend: try SocketDeviceTransport(path: path))
+        case .backend(let backend):
+            return Device(backend: backend)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import Synchronization
+
+/// The one adapter of the Fuchsia-protocol backends (embedded and magmad): turns the backend
+/// protocol's object calls into the primary protocol's requests (the generated
+/// `PrimaryRequests`), and its calls and notifications into those of a `PrimaryTransport`.
+///
+/// It makes the objects the protocol imports (memfd buffers, eventfd semaphores) and allocates
+/// their ids here, on the client side, per connection: the system only ever checks ids it was
+/// given. Every request is feed-forward, so what the system rejects is a sticky error, reported
+/// by `error` and `flush()`; only what is known here (memory that cannot be allocated, a
+/// descriptor that is not a buffer or a semaphore, COMMIT and DECOMMIT) throws at once.
+public final class PrimaryConnection: ConnectionBackend {
+    /// Where the requests go: the system's own implementation in-process, an encoder to magmad.
+    let requests: any PrimaryRequests<PrimaryHandle> & Sendable
+    /// The calls, notifications and lifetime of the connection.
+    let transport: any PrimaryTransport
+    private let nextObjectId = Atomic<UInt64>(1)
+    private let nextContextId = Atomic<UInt32>(1)
+
+    /// A connection whose requests go to `requests` and the rest to `transport`.
+    public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport) {
+        self.requests = requests
+        self.transport = transport
+    }
+
+    /// The next buffer, semaphore or pool id of this connection: one sequence for every kind,
+    /// so an id names one object.
+    private func takeObjectId() -> ObjectId { nextObjectId.add(1, ordering: .relaxed).oldValue }
+
+    // MARK: Buffers
+
+    public func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer {
+        guard memoryType == 0 else { throw .invalidArgs("memory type \(memoryType): this device has one, 0") }
+        guard let rounded = SharedMemory.pageAligned(size), rounded <= UInt64(Int.max) else {
+            throw .invalidArgs("buffer size \(size) too large")
+        }
+        let memory: SharedMemory
+        do { memory = try SharedMemory.create(size: Int(rounded), name: name.isEmpty ? "magma-buffer" : name) }
+        catch { throw .memoryError("cannot allocate \(rounded) bytes: \(error)") }
+        return register(memory)
+    }
+
+    public func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
+        let memory: SharedMemory
+        do { memory = try SharedMemory.importing(handle) } catch { throw .invalidArgs("not a buffer: \(error)") }
+        return register(memory)
+    }
+
+    private func register(_ memory: SharedMemory) -> MemfdBuffer {
+        let buffer = MemfdBuffer(id: takeObjectId(), memory: memory)
+        requests.importObject(object: .buffer(memory), objectType: .buffer, objectId: buffer.id, flags: [])
+        return buffer
+    }
+
+    public func release(_ buffer: any BackendBuffer) throws(MagmaError) { requests.releaseObject(objectId: buffer.id, objectType: .buffer) }
+
+    /// COMMIT and DECOMMIT act on the memfd here and report their own errors, as Fuchsia's
+    /// client does: offset and length must be whole pages (and the length nonzero), a COMMIT
+    /// past the end is MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS. POPULATE_TABLES and
+    /// DEPOPULATE_TABLES go to the system, which applies the same alignment rule.
+    public func perform(_ op: BufferRangeOp, on buffer: any BackendBuffer, offset: UInt64, length: UInt64) throws(MagmaError) {
+        switch op {
+        case .commit, .decommit:
+            guard let memory = (buffer as? MemfdBuffer)?.memory else { throw .invalidArgs("buffer \(buffer.id) is not this backend's") }
+            guard length > 0, SharedMemory.isPageAligned(offset), SharedMemory.isPageAligned(length) else {
+                throw .invalidArgs("\(op) of \(offset)+\(length): offset and length must be whole pages of \(SharedMemory.pageSize) bytes")
+            }
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            guard !overflow, end <= buffer.size else {
+                let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
+                throw op == .commit ? .memoryError(message) : .invalidArgs(message)
+            }
+            do {
+                if op == .commit { try memory.commit(offset: Int(offset), length: Int(length)) }
+                else { try memory.decommit(offset: Int(offset), length: Int(length)) }
+            } catch { throw .memoryError("\(error)") }
+        case .populateTables, .depopulateTables:
+            requests.bufferRangeOp(op: op == .populateTables ? .populateTables : .depopulateTables,
+                                   range: BufferRange(bufferId: buffer.id, offset: offset, length: length))
+        }
+    }
+
+    // MARK: Sync objects
+
+    public func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
+        let event: EventSemaphore
+        do { event = try EventSemaphore() } catch { throw .memoryError("\(error)") }
+        return register(event, flags: [])
+    }
+
+    public func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
+        let event: EventSemaphore
+        do { event = try EventSemaphore(importing: handle) } catch { throw .invalidArgs("not a semaphore: \(error)") }
+        return register(event, flags: flags)
+    }
+
+    private func register(_ event: EventSemaphore, flags: ImportSemaphoreFlags) -> EventfdSemaphore {
+        let semaphore = EventfdSemaphore(id: takeObjectId(), event: event, oneShot: flags.contains(.oneShot))
+        requests.importObject(object: .semaphore(event), objectType: .semaphore, objectId: semaphore.id, flags: flags)
+        return semaphore
+    }
+
+    public func release(_ semaphore: any BackendSemaphore) throws(MagmaError) { requests.releaseObject(objectId: semaphore.id, objectType: .semaphore) }
+
+    // MARK: Contexts and the address space
+
+    public func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
+        let id = nextContextId.add(1, ordering: .relaxed).oldValue
+        requests.createContext(contextId: id, priority: priority)
+        return id
+    }
+
+    public func destroyContext(_ id: UInt32) throws(MagmaError) { requests.destroyContext(contextId: id) }
+
+    public func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {
+        requests.mapBuffer(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)
+    }
+
+    public func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError) {
+        requests.unmapBuffer(gpuAddress: gpuAddress, bufferId: buffer.id)
+    }
+
+    // MARK: Submissions
+
+    public func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
+        requests.executeCommand(contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
+                                waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags)
+    }
+
+    /// Splits `commands` into messages below the protocol's size bound.
+    public func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
+        for batch in InlineCommandBatching.batches(commands) {
+            requests.executeInlineCommands(contextId: contextId, commands: Array(batch))
+        }
+    }
+
+    // MARK: Performance counters
+
+    public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {
+        requests.enablePerformanceCounterAccess(accessToken: .descriptor(token))
+    }
+
+    public func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool { try transport.isPerformanceCounterAccessAllowed() }
+
+    public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { requests.enablePerformanceCounters(counters: counters) }
+
+    public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { requests.clearPerformanceCounters(counters: counters) }
+
+    public func createPerformanceCounterPool() throws(MagmaError) -> any BackendPerformanceCounterPool {
+        let id = takeObjectId()
+        let channel = try transport.makePerformanceCounterChannel()
+        requests.createPerformanceCounterBufferPool(poolId: id, eventChannel: channel.handle)
+        return PrimaryPerformanceCounterPool(id: id, source: channel.events)
+    }
+
+    public func release(_ pool: any BackendPerformanceCounterPool) throws(MagmaError) {
+        requests.releasePerformanceCounterBufferPool(poolId: pool.id)
+    }
+
+    public func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: any BackendPerformanceCounterPool) throws(MagmaError) {
+        requests.addPerformanceCounterBufferOffsetsToPool(poolId: pool.id, offsets: ranges)
+    }
+
+    public func removePerformanceCounterBuffer(_ buffer: any BackendBuffer, from pool: any BackendPerformanceCounterPool) throws(MagmaError) {
+        requests.removePerformanceCounterBufferFromPool(poolId: pool.id, bufferId: buffer.id)
+    }
+
+    public func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) {
+        requests.dumpPerformanceCounters(poolId: pool.id, triggerId: triggerId)
+    }
+
+    // MARK: Errors and lifetime
+
+    public func flush() -> MagmaError? { transport.flush() }
+    public var error: MagmaError? { transport.error }
+    public var failureDescriptor: Int32 { transport.failureDescriptor }
+    public var notificationDescriptor: Int32 { transport.notificationDescriptor }
+    public var notificationChannelError: MagmaError? { transport.notificationChannelError }
+    public func readNotification() throws(MagmaError) -> [UInt8]? { try transport.readNotification() }
+    public func close() { transport.close() }
+}

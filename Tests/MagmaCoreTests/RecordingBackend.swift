@@ -1,0 +1,224 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+
+/// A backend that records every call the core makes to it, in order, and answers as a test
+/// tells it: ids from its own sequence (starting at 100, so they cannot be confused with a
+/// core-side counter), an error to throw from the next call (synchronous), or a sticky error.
+final class RecordingBackend: DeviceBackend, ConnectionBackend {
+    private struct State {
+        var calls: [String] = []
+        var nextId: UInt64 = 100
+        var nextContext: UInt32 = 7
+        var throwNext: MagmaError?
+        var sticky: MagmaError?
+        var closes = 0
+    }
+
+    private let state = Locked(State())
+    private let notifications: EventSemaphore
+
+    init() throws {
+        notifications = try EventSemaphore()
+    }
+
+    /// The calls so far, as "name(arguments)".
+    var calls: [String] { state.withLock { $0.calls } }
+    /// How many times `close()` was called.
+    var closes: Int { state.withLock { $0.closes } }
+    /// The next call throws `error` (and records itself first).
+    func throwOnNextCall(_ error: MagmaError) { state.withLock { $0.throwNext = error } }
+    /// The connection fails with `error`, as a feed-forward backend's system rejecting a request.
+    func failSticky(_ error: MagmaError) {
+        state.withLock { $0.sticky = error }
+        notifications.signal()
+    }
+
+    private func record(_ call: String) throws(MagmaError) {
+        let pending: MagmaError? = state.withLock { state in
+            state.calls.append(call)
+            defer { state.throwNext = nil }
+            return state.throwNext
+        }
+        if let pending { throw pending }
+    }
+
+    private func takeId() -> UInt64 { state.withLock { state in defer { state.nextId += 1 }; return state.nextId } }
+
+    // MARK: DeviceBackend
+
+    func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
+        try record("query(\(id.rawValue))")
+        return .value(id.rawValue + 1)
+    }
+
+    func connect() throws(MagmaError) -> any ConnectionBackend {
+        try record("connect")
+        return self
+    }
+
+    func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
+        try record("performanceCounterToken")
+        throw .accessDenied("no counters here")
+    }
+
+    // MARK: Buffers
+
+    func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer {
+        try record("createBuffer(\(size),\(memoryType),\(name))")
+        return try RecordedBuffer(id: takeId(), size: size)
+    }
+
+    func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
+        try record("importBuffer")
+        return try RecordedBuffer(id: takeId(), size: 4096)
+    }
+
+    func release(_ buffer: any BackendBuffer) throws(MagmaError) { try record("releaseBuffer(\(buffer.id))") }
+
+    func perform(_ op: BufferRangeOp, on buffer: any BackendBuffer, offset: UInt64, length: UInt64) throws(MagmaError) {
+        try record("perform(\(op.rawValue),\(buffer.id),\(offset),\(length))")
+    }
+
+    // MARK: Sync objects
+
+    func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
+        try record("createSemaphore")
+        return try RecordedSemaphore(id: takeId())
+    }
+
+    func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
+        try record("importSemaphore(\(flags.rawValue))")
+        return try RecordedSemaphore(id: takeId())
+    }
+
+    func release(_ semaphore: any BackendSemaphore) throws(MagmaError) { try record("releaseSemaphore(\(semaphore.id))") }
+
+    // MARK: Contexts, address space, submissions
+
+    func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
+        try record("createContext(\(priority.rawValue))")
+        return state.withLock { state in defer { state.nextContext += 1 }; return state.nextContext }
+    }
+
+    func destroyContext(_ id: UInt32) throws(MagmaError) { try record("destroyContext(\(id))") }
+
+    func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {
+        try record("map(\(buffer.id),\(gpuAddress),\(offset),\(length),\(flags.rawValue))")
+    }
+
+    func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError) {
+        try record("unmap(\(buffer.id),\(gpuAddress))")
+    }
+
+    func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
+        try record("execute(\(contextId),wait:\(descriptor.waitSemaphores),signal:\(descriptor.signalSemaphores))")
+    }
+
+    func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
+        try record("executeInline(\(contextId),\(commands.count))")
+    }
+
+    // MARK: Performance counters
+
+    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) { try record("enablePerformanceCounterAccess") }
+    func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
+        try record("isPerformanceCounterAccessAllowed")
+        return false
+    }
+    func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { try record("enablePerformanceCounters(\(counters))") }
+    func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { try record("clearPerformanceCounters(\(counters))") }
+    func createPerformanceCounterPool() throws(MagmaError) -> any BackendPerformanceCounterPool {
+        try record("createPerformanceCounterPool")
+        return try RecordedPool(id: takeId())
+    }
+    func release(_ pool: any BackendPerformanceCounterPool) throws(MagmaError) { try record("releasePool(\(pool.id))") }
+    func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: any BackendPerformanceCounterPool) throws(MagmaError) {
+        try record("addRanges(\(pool.id),\(ranges.map(\.bufferId)))")
+    }
+    func removePerformanceCounterBuffer(_ buffer: any BackendBuffer, from pool: any BackendPerformanceCounterPool) throws(MagmaError) {
+        try record("removeBuffer(\(pool.id),\(buffer.id))")
+    }
+    func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) {
+        try record("dump(\(pool.id),\(triggerId))")
+    }
+
+    // MARK: Errors and lifetime
+
+    func flush() -> MagmaError? {
+        state.withLock { state in
+            state.calls.append("flush")
+            return state.sticky
+        }
+    }
+
+    var error: MagmaError? { state.withLock { $0.sticky } }
+    /// The notification eventfd doubles as the failure descriptor: `failSticky` signals it.
+    var failureDescriptor: Int32 { notifications.descriptor.rawValue }
+    var notificationDescriptor: Int32 { notifications.descriptor.rawValue }
+    var notificationChannelError: MagmaError? { error }
+    func readNotification() throws(MagmaError) -> [UInt8]? {
+        try record("readNotification")
+        return nil
+    }
+    func close() { state.withLock { $0.closes += 1 } }
+}
+
+/// A buffer of the recording backend: shared memory the CPU maps. Counts the CPU mappings asked
+/// for.
+final class RecordedBuffer: BackendBuffer {
+    let id: ObjectId
+    let size: UInt64
+    private let memory: SharedMemory
+    private let mappings = Locked(0)
+
+    init(id: ObjectId, size: UInt64) throws(MagmaError) {
+        self.id = id
+        self.size = size
+        do { memory = try SharedMemory.create(size: Int(size), name: "recorded") } catch { throw .memoryError("\(error)") }
+    }
+
+    /// How many times the core asked for the CPU mapping.
+    var cpuMappingRequests: Int { mappings.withLock { $0 } }
+
+    var committedByteCount: UInt64 { size }
+    func cpuMapping() throws(MagmaError) -> UnsafeMutableRawBufferPointer {
+        mappings.withLock { $0 += 1 }
+        return UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
+    }
+    func export() throws(MagmaError) -> OwnedFileDescriptor { throw .unimplemented("recorded buffers are not exported") }
+}
+
+/// A semaphore of the recording backend: an eventfd, so `Poll` can wait on it.
+final class RecordedSemaphore: BackendSemaphore {
+    let id: ObjectId
+    private let event: EventSemaphore
+
+    init(id: ObjectId) throws(MagmaError) {
+        self.id = id
+        do { event = try EventSemaphore() } catch { throw .memoryError("\(error)") }
+    }
+
+    var isOneShot: Bool { false }
+    var isSignaled: Bool { event.isSignaled }
+    func signal() { event.signal() }
+    func reset() { event.reset() }
+    func export() throws(MagmaError) -> OwnedFileDescriptor {
+        do { return try event.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+    }
+    var pollDescriptor: Int32 { event.descriptor.rawValue }
+}
+
+/// A pool of the recording backend: never completes.
+final class RecordedPool: BackendPerformanceCounterPool {
+    let id: UInt64
+    private let events: EventSemaphore
+
+    init(id: UInt64) throws(MagmaError) {
+        self.id = id
+        do { events = try EventSemaphore() } catch { throw .memoryError("\(error)") }
+    }
+
+    var eventDescriptor: Int32 { events.descriptor.rawValue }
+    func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { nil }
+}
