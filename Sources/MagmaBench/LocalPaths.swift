@@ -82,30 +82,22 @@ final class SubmitOverhead: BenchmarkPath {
     let name = "in-process submit + execute"
     let unit = "submission"
     let operations: Int
-    private let connection: Connection
-    private let context: Context
-    private let commands: Buffer
+    private let submissions: EndOnlySubmissions
     private let done: Magma.Semaphore
     private let queue = DispatchQueue(label: "bench-floor")
     private let finished: EventSemaphore
 
     init(operations: Int) throws {
         self.operations = operations
-        connection = try Device.open(.inProcess(SoftGPUDriver())).createConnection()
-        context = try connection.createContext()
-        var end = CommandStream()
-        end.end()
-        commands = try connection.createBuffer(size: 4096)
-        commands.bytes.copyMemory(from: end.bytes.withUnsafeBytes { $0 })
-        done = try connection.createSemaphore()
+        submissions = try EndOnlySubmissions()
+        done = try submissions.connection.createSemaphore()
         finished = try EventSemaphore()
     }
 
     func runMagma() throws {
-        let plain = CommandDescriptor(resources: [BufferRange(bufferId: commands.id, offset: 0, length: 8)],
-                                      commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)])
-        var last = plain
-        last.signalSemaphores = [done.id]
+        let (connection, context) = (submissions.connection, submissions.context)
+        let plain = submissions.descriptor()
+        let last = submissions.descriptor(signals: [done])
         for index in 0..<operations { try connection.execute(on: context, index == operations - 1 ? last : plain) }
         try Poll.wait([.semaphore(done)], timeoutNanoseconds: Poller.forever)
         done.reset()
@@ -122,5 +114,5 @@ final class SubmitOverhead: BenchmarkPath {
         finished.reset()
     }
 
-    func close() { connection.release() }
+    func close() { submissions.connection.release() }
 }

@@ -11,30 +11,22 @@ final class SemaphoreSubmit: BenchmarkPath {
     let name = "submit with 1 wait + 1 signal semaphore (in-process)"
     let unit = "submission"
     let operations: Int
-    private let connection: Connection
-    private let context: Context
-    private let commands: Buffer
+    private let submissions: EndOnlySubmissions
     private let wait: Magma.Semaphore
     private let signal: Magma.Semaphore
     private let raw: PingPongSemaphores
 
     init(operations: Int) throws {
         self.operations = operations
-        connection = try Device.open(.inProcess(SoftGPUDriver())).createConnection()
-        context = try connection.createContext()
-        var end = CommandStream()
-        end.end()
-        commands = try connection.createBuffer(size: 4096)
-        commands.bytes.copyMemory(from: end.bytes.withUnsafeBytes { $0 })
-        wait = try connection.createSemaphore()
-        signal = try connection.createSemaphore()
+        submissions = try EndOnlySubmissions()
+        wait = try submissions.connection.createSemaphore()
+        signal = try submissions.connection.createSemaphore()
         raw = try PingPongSemaphores()
     }
 
     func runMagma() throws {
-        let descriptor = CommandDescriptor(resources: [BufferRange(bufferId: commands.id, offset: 0, length: 8)],
-                                           commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
-                                           waitSemaphores: [wait.id], signalSemaphores: [signal.id])
+        let (connection, context) = (submissions.connection, submissions.context)
+        let descriptor = submissions.descriptor(waits: [wait], signals: [signal])
         for _ in 0..<operations {
             wait.signal()
             try connection.execute(on: context, descriptor)
@@ -54,7 +46,7 @@ final class SemaphoreSubmit: BenchmarkPath {
     }
 
     func close() {
-        connection.release()
+        submissions.connection.release()
         raw.connection.release()
     }
 }

@@ -4,6 +4,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
+import Testing
 
 /// A magmad child started under low resource limits (`ulimit` in a shell that then execs it,
 /// so the pid is magmad's), optionally inside a cgroup, with extra options.
@@ -43,10 +44,10 @@ final class BoundedDaemon {
     /// Whether the daemon process is still running.
     var isAlive: Bool { process.isRunning }
 
-    /// SIGTERM, then the exit status.
+    /// SIGTERM, then the exit status (SIGKILL's if magmad has not exited 10 s later).
     func stop() -> Int32 {
         kill(pid, SIGTERM)
-        process.waitUntilExit()
+        if let killed = ProcessDeadline(process, seconds: 10).wait(for: process) { Issue.record("\(killed)") }
         return process.terminationStatus
     }
 
