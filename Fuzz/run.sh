@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 # SwiftPM builds the SonameLink plugin's tool (a C program with its own main) with these flags
 # too, and libFuzzer's runtime brings a second main: the tool keeps its own (the first
-# definition), and the fuzz targets, which define none, get libFuzzer's.
+# definition; its source also answers libFuzzer's call of LLVMFuzzerTestOneInput), and the fuzz
+# targets, which define none, get libFuzzer's.
 flags=(-c debug --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING
        -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
        -Xlinker --allow-multiple-definition --scratch-path .build-fuzz)

@@ -31,3 +31,13 @@ int main(int argc, char **argv) {
     fprintf(stamp, "// Written by the SonameLink plugin: %s -> %s.\n", link, target);
     return fclose(stamp) == 0 ? 0 : 1;
 }
+
+// Fuzz/run.sh builds every tool with -fsanitize=fuzzer, which links libFuzzer (with a main of
+// its own, and a call of LLVMFuzzerTestOneInput) into this one too. The fuzz build's
+// --allow-multiple-definition keeps the main above, and this weak definition answers the call
+// (never made); in every other build it is an unused function.
+__attribute__((weak)) int LLVMFuzzerTestOneInput(const unsigned char *data, unsigned long size) {
+    (void)data;
+    (void)size;
+    return 0;
+}
