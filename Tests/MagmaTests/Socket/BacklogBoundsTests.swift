@@ -40,7 +40,7 @@ extension RawClient {
             withExtendedLifetime(commands) {}
         }
         #expect(try bystander.fillVerified())
-        #expect(settledDescriptorCount(pid: daemon.pid) == baseline, "the attacker's work and semaphore are gone")
+        #expect(descriptorsReturn(to: baseline, pid: daemon.pid), "the attacker's work and semaphore are gone")
         #expect(daemon.stop() == 0)
     }
 

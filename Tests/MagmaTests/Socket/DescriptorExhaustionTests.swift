@@ -34,7 +34,7 @@ import Testing
             #expect(try attacker.epitaph(within: 10_000_000_000) == .memoryError)
         }
         #expect(try bystander.fillVerified())
-        #expect(settledDescriptorCount(pid: daemon.pid) == baseline)
+        #expect(descriptorsReturn(to: baseline, pid: daemon.pid), "\(openDescriptorCount(pid: daemon.pid)) descriptors, baseline \(baseline)")
         #expect(daemon.stop() == 0)
     }
 

@@ -77,6 +77,12 @@ final class Daemon {
     }
 }
 
+/// Whether daemon `pid`'s descriptor count comes back to `baseline` within 10 s: a closed
+/// connection's teardown is asynchronous, and slower on a loaded machine; a leak never does.
+func descriptorsReturn(to baseline: Int, pid: Int32) -> Bool {
+    eventually { openDescriptorCount(pid: pid) == baseline }
+}
+
 /// The daemon's descriptor count once two samples 100 ms apart agree (the last client's
 /// teardown has finished).
 func settledDescriptorCount(pid: Int32) -> Int {
