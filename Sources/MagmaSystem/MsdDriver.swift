@@ -5,10 +5,12 @@ import MagmaProtocol
 ///
 /// MagmaSystem validates every request before it reaches a driver, so a driver sees only
 /// well-formed ids, aligned in-range mappings and known objects. Calls for one connection are
-/// serialized: MagmaSystem makes them under the connection's lock, including the submissions
-/// its wait stage hands over once their semaphores have signaled. A driver must never call back into MagmaSystem (`GpuWork.complete`,
-/// `MsdNotificationHandler`) synchronously from inside a call MagmaSystem made to it: report
-/// from its own threads.
+/// serialized: MagmaSystem makes every one of them, submissions included, on the thread of the
+/// request that caused it, under the connection's lock; it runs no threads of its own. So a
+/// driver call must not block (on a semaphore, on the GPU): waiting for a submission's
+/// semaphores is the driver's job, off the caller's thread. A driver must never call back into
+/// MagmaSystem (`GpuWork.complete`, `MsdNotificationHandler`) synchronously from inside a call
+/// MagmaSystem made to it: report from its own threads.
 public protocol MsdDriver: Sendable {
     /// Creates the device this driver serves.
     func createDevice() throws(MagmaError) -> any MsdDevice
@@ -61,11 +63,18 @@ public protocol MsdConnection: AnyObject, Sendable {
 
 /// A queue of GPU work in a connection. Work on one context runs in submission order.
 public protocol MsdContext: AnyObject, Sendable {
-    /// Queues `work`; its wait semaphores (if any) have already signaled. The driver calls
-    /// `work.complete` exactly once, from its own thread.
+    /// Queues `work` behind the context's earlier work, with its wait and signal lists
+    /// (`work.waitSemaphores`, `work.signalSemaphores`), and returns without waiting. The
+    /// driver starts the work only once every wait semaphore has signaled, then consumes each
+    /// of them once (`consumeAfterWait`: binary semantics, one-shot imports excepted), and
+    /// work queued behind it on this context waits too. The semaphores' eventfds belong to
+    /// clients: a driver must not block on them, nor rely on their O_NONBLOCK flag (poll them;
+    /// `EventSemaphore` resets without blocking). The driver calls `work.complete` exactly
+    /// once, from its own thread; MagmaSystem signals the signal semaphores there on success.
     func submit(_ work: GpuWork)
 
-    /// The context is destroyed: work not yet started completes with CONTEXT_KILLED.
+    /// The context is destroyed: work not yet started, including work still waiting for its
+    /// semaphores, completes with CONTEXT_KILLED (from the driver's own thread).
     func destroy()
 }
 

@@ -118,16 +118,14 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    /// Destroys a context; its queued work completes with CONTEXT_KILLED, which closes the
-    /// connection with that status (the work never signals its semaphores).
+    /// Destroys a context; the driver completes its queued work (waiting for semaphores or not)
+    /// with CONTEXT_KILLED, which closes the connection with that status (the work never
+    /// signals its semaphores).
     public func destroyContext(id: UInt32) {
-        var cancelled: [GpuWork] = []
-        perform { [device] state throws(MagmaError) in
+        perform { state throws(MagmaError) in
             guard let context = state.contexts.removeValue(forKey: id) else { throw .invalidArgs("unknown context id \(id)") }
-            cancelled = device.waitStage.removeAll(for: context)
             context.destroy()
         }
-        cancelled.forEach { $0.complete(.contextKilled) }
     }
 
     // MARK: Mappings
@@ -203,8 +201,10 @@ public final class SystemConnection: Sendable {
 
     /// Submits command buffers on a context. Every resource must be an imported buffer range,
     /// every command buffer must start inside its resource, and every semaphore must be known.
+    /// The work goes to the driver at once, under this connection's lock, with its wait and
+    /// signal lists: the driver waits for the semaphores.
     public func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
-        perform { [device, limits] state throws(MagmaError) in
+        perform { [limits] state throws(MagmaError) in
             let context = try state.context(contextId)
             var resources: [ResolvedResource] = []
             resources.reserveCapacity(descriptor.resources.count)
@@ -225,16 +225,16 @@ public final class SystemConnection: Sendable {
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let payload = GpuWork.Payload.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags)
             try state.takePending(GpuWork.pendingCost(of: payload, signals: signals.count), within: limits)
-            let work = makeWork(payload, signals: signals)
+            let work = makeWork(payload, waits: waits, signals: signals)
             for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
-            try device.waitStage.submit(work, waits: waits, to: context, serializedBy: serializer)
+            context.submit(work)
         }
     }
 
     /// Submits inline commands on a context, in order. Each command's semaphores must be known;
     /// the driver defines what it does with them.
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
-        perform { [device, limits] state throws(MagmaError) in
+        perform { [limits] state throws(MagmaError) in
             let context = try state.context(contextId)
             let resolved = try commands.map { command throws(MagmaError) in
                 guard !command.data.isEmpty else { throw MagmaError.invalidArgs("inline command without data") }
@@ -242,21 +242,15 @@ public final class SystemConnection: Sendable {
             }
             for (data, semaphores) in resolved {
                 try state.takePending(GpuWork.pendingCost(of: .inline(data), signals: semaphores.count), within: limits)
-                try device.waitStage.submit(makeWork(.inline(data), signals: semaphores), waits: [], to: context, serializedBy: serializer)
+                context.submit(makeWork(.inline(data), waits: [], signals: semaphores))
             }
         }
     }
 
-    /// Runs a body under this connection's lock: what the wait stage hands the driver later
-    /// reaches it serialized with this connection's other driver calls.
-    private var serializer: SemaphoreWaitStage.Serializer {
-        { [weak self] body in self?.state.withLock { _ in body() } }
-    }
-
-    private func makeWork(_ payload: GpuWork.Payload, signals: [SystemSemaphore]) -> GpuWork {
+    private func makeWork(_ payload: GpuWork.Payload, waits: [SystemSemaphore], signals: [SystemSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
         let cost = GpuWork.pendingCost(of: payload, signals: signals.count)
-        return GpuWork(payload: payload, resourceIds: ids, signalSemaphores: signals) { [weak self] status in
+        return GpuWork(payload: payload, resourceIds: ids, waitSemaphores: waits, signalSemaphores: signals) { [weak self] status in
             self?.workCompleted(resourceIds: ids, cost: cost, status: status)
         }
     }
@@ -278,10 +272,9 @@ public final class SystemConnection: Sendable {
 
     /// Closes the connection (the client went away). Idempotent.
     public func close() {
-        let cancelled = state.withLock { state in
-            state.closed ? [] : teardown(&state)
+        state.withLock { state in
+            if !state.closed { teardown(&state) }
         }
-        cancelled.forEach { $0.complete(.contextKilled) }
     }
 
     // MARK: Performance counters
@@ -311,20 +304,18 @@ public final class SystemConnection: Sendable {
     func perform(lastNotification: [UInt8]? = nil, _ body: (inout ConnectionState) throws(MagmaError) -> Void) {
         var epitaph: MagmaError?
         var retiredPools: [UInt64: PerformanceCounterPool] = [:]
-        let cancelled: [GpuWork] = state.withLock { state in
-            guard !state.closed else { return [] }
+        state.withLock { state in
+            guard !state.closed else { return }
             do throws(MagmaError) {
                 try body(&state)
                 try charge(&state)
-                return []
             } catch {
                 state.error = error
                 epitaph = error
                 retiredPools = state.counterPools
-                return teardown(&state)
+                teardown(&state)
             }
         }
-        cancelled.forEach { $0.complete(.contextKilled) }
         guard let epitaph else { return }
         if let lastNotification { sink.deliver(lastNotification) }
         sink.connectionClosed(epitaph)
@@ -343,16 +334,12 @@ public final class SystemConnection: Sendable {
         state.charged = usage
     }
 
-    /// Drops every object. Returns work that never reached the driver, for cancellation.
-    private func teardown(_ state: inout ConnectionState) -> [GpuWork] {
+    /// Drops every object; the driver completes the contexts' queued work with CONTEXT_KILLED.
+    private func teardown(_ state: inout ConnectionState) {
         try? account?.move(from: state.charged, to: ResourceAccount.Usage())   // shrinking always succeeds
         state.charged = ResourceAccount.Usage()
         state.closed = true
-        var cancelled: [GpuWork] = []
-        for context in state.contexts.values {
-            cancelled += device.waitStage.removeAll(for: context)
-            context.destroy()
-        }
+        for context in state.contexts.values { context.destroy() }
         state.contexts = [:]
         state.counterPools = [:]
         state.mappings = MappingTable()
@@ -360,7 +347,6 @@ public final class SystemConnection: Sendable {
         state.semaphores = [:]
         reporter.connection.withLock { $0.value = nil }
         msd.release()
-        return cancelled
     }
 
     /// Forwards driver reports to the connection while it is open.

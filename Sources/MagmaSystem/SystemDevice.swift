@@ -19,7 +19,6 @@ public final class SystemDevice: Sendable {
     /// The token that grants performance-counter access: only its identity matters. Hand a
     /// duplicate of its descriptor only to clients allowed to read counters.
     public let performanceCounterToken: SharedMemory
-    let waitStage: SemaphoreWaitStage
     private let nextClientId = Atomic<UInt64>(1)
 
     /// Creates the device of `driver`.
@@ -27,7 +26,6 @@ public final class SystemDevice: Sendable {
         msd = try driver.createDevice()
         self.limits = limits
         do {
-            waitStage = try SemaphoreWaitStage()
             performanceCounterToken = try SharedMemory.create(size: 1, name: "magma-perf-token")
         } catch { throw .internalError("\(error)") }
     }

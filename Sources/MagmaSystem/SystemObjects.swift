@@ -20,8 +20,9 @@ public final class SystemSemaphore: Sendable {
     /// Signals the semaphore.
     public func signal() { event.signal() }
 
-    /// Resets after a wait consumed it, unless one-shot.
-    func consumeAfterWait() { if !oneShot { event.reset() } }
+    /// Resets after a wait consumed it, unless one-shot: what a driver does once work that
+    /// waited on this semaphore may run (binary semantics).
+    public func consumeAfterWait() { if !oneShot { event.reset() } }
 }
 
 /// A buffer range mapped at a GPU virtual address in one connection.
@@ -78,6 +79,10 @@ public final class GpuWork: Sendable {
 
     /// What to run.
     public let payload: Payload
+    /// Semaphores the work waits for, as the client listed them (a semaphore may appear more
+    /// than once). The driver runs the work only once all have signaled, and then consumes each
+    /// once (`SystemSemaphore.consumeAfterWait`).
+    public let waitSemaphores: [SystemSemaphore]
     /// Semaphores signaled when the work completes successfully.
     public let signalSemaphores: [SystemSemaphore]
     /// The buffer ids this work keeps in flight until it completes.
@@ -85,9 +90,10 @@ public final class GpuWork: Sendable {
     private let onComplete: @Sendable (MagmaStatus) -> Void
     private let completed = Atomic<Bool>(false)
 
-    init(payload: Payload, resourceIds: [ObjectId], signalSemaphores: [SystemSemaphore],
+    init(payload: Payload, resourceIds: [ObjectId], waitSemaphores: [SystemSemaphore], signalSemaphores: [SystemSemaphore],
          onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
         self.payload = payload
+        self.waitSemaphores = waitSemaphores
         self.resourceIds = resourceIds
         self.signalSemaphores = signalSemaphores
         self.onComplete = onComplete

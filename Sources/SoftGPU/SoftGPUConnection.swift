@@ -1,3 +1,4 @@
+import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
 import Synchronization
@@ -8,12 +9,14 @@ final class SoftGPUConnection: MsdConnection {
     /// This connection's turns on the engine, shared by its contexts.
     let client = Engine.Client()
     private let engine: Engine
+    private let waiter: SemaphoreWaiter
     private let notifications: any MsdNotificationHandler
     private let nextSequence = Atomic<UInt64>(1)
     private let live = Atomic<Bool>(true)
 
-    init(engine: Engine, notifications: any MsdNotificationHandler) {
+    init(engine: Engine, waiter: SemaphoreWaiter, notifications: any MsdNotificationHandler) {
         self.engine = engine
+        self.waiter = waiter
         self.notifications = notifications
     }
 
@@ -22,7 +25,7 @@ final class SoftGPUConnection: MsdConnection {
     var isLive: Bool { live.load(ordering: .acquiring) }
 
     func createContext(priority: Priority) throws(MagmaError) -> any MsdContext {
-        SoftGPUContext(connection: self, engine: engine, priority: priority)
+        SoftGPUContext(connection: self, engine: engine, waiter: waiter, priority: priority)
     }
 
     func map(_ mapping: GpuMapping) throws(MagmaError) { space.map(mapping) }
@@ -58,18 +61,33 @@ final class SoftGPUConnection: MsdConnection {
     }
 }
 
-/// A SoftGPU context: a priority and a queue on the engine.
+/// A SoftGPU context: a priority, a queue on the engine, and the work held back from it while
+/// its head waits for semaphores.
+///
+/// Work goes to the engine in submission order. Work with no waits on a context holding
+/// nothing goes straight to the engine (no thread woken, no system call); otherwise it is held
+/// behind the context's earlier work, and the device's `SemaphoreWaiter` releases the head
+/// once its waits have signaled. Other contexts run meanwhile.
 final class SoftGPUContext: MsdContext {
+    private struct Held {
+        /// Work not yet given to the engine, oldest first; the first waits for semaphores.
+        var work: [GpuWork] = []
+        var destroyed = false
+    }
+
     let connection: SoftGPUConnection
     let priority: Priority
     /// Its queue on the engine's scheduler.
     let queue: Engine.Queue
     private let engine: Engine
+    private let waiter: SemaphoreWaiter
+    private let held = Locked(Held())
     private let destroyed = Atomic<Bool>(false)
 
-    init(connection: SoftGPUConnection, engine: Engine, priority: Priority) {
+    init(connection: SoftGPUConnection, engine: Engine, waiter: SemaphoreWaiter, priority: Priority) {
         self.connection = connection
         self.engine = engine
+        self.waiter = waiter
         self.priority = priority
         queue = engine.makeQueue(for: connection.client, priority: priority)
     }
@@ -78,11 +96,69 @@ final class SoftGPUContext: MsdContext {
     var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
 
     func submit(_ work: GpuWork) {
-        engine.enqueue(work, context: self, sequence: connection.takeSequence())
+        enum Route { case queued, watch, abandon }
+        let route: Route = held.withLock { held in
+            if held.destroyed { return .abandon }
+            if held.work.isEmpty, work.waitSemaphores.isEmpty {
+                enqueue(work)
+                return .queued
+            }
+            held.work.append(work)
+            return held.work.count == 1 ? .watch : .queued
+        }
+        switch route {
+        case .queued: break
+        case .watch: waiter.watch(self)
+        case .abandon: engine.abandon([work])
+        }
+    }
+
+    /// Gives the engine the held work whose waits have all signaled, in order, consuming each
+    /// distinct wait semaphore once. Returns the head's semaphores still unsignaled; when
+    /// nothing is held any more, the context leaves the waiter. For the waiter thread.
+    func releaseReadyWork() -> [SystemSemaphore] {
+        held.withLock { held in
+            while let head = held.work.first {
+                let waits = Self.distinct(head.waitSemaphores)
+                let unsignaled = waits.filter { !$0.event.isSignaled }
+                guard unsignaled.isEmpty else { return unsignaled }
+                waits.forEach { $0.consumeAfterWait() }
+                held.work.removeFirst()
+                enqueue(head)
+            }
+            waiter.unwatch(self)
+            return []
+        }
+    }
+
+    /// Takes every held job, for cancellation.
+    func takeHeldWork() -> [GpuWork] {
+        held.withLock { held in
+            defer { held.work = [] }
+            return held.work
+        }
     }
 
     func destroy() {
         destroyed.store(true, ordering: .releasing)
+        let dropped: [GpuWork] = held.withLock { held in
+            held.destroyed = true
+            waiter.unwatch(self)
+            defer { held.work = [] }
+            return held.work
+        }
+        engine.abandon(dropped)
         engine.remove(self)
+    }
+
+    private func enqueue(_ work: GpuWork) {
+        engine.enqueue(work, context: self, sequence: connection.takeSequence())
+    }
+
+    /// `semaphores` without repeats, in first-listed order.
+    private static func distinct(_ semaphores: [SystemSemaphore]) -> [SystemSemaphore] {
+        guard semaphores.count > 1 else { return semaphores }
+        var seen = Set<ObjectIdentifier>()
+        return semaphores.filter { seen.insert(ObjectIdentifier($0)).inserted }
     }
 }

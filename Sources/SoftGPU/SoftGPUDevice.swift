@@ -31,7 +31,7 @@ public struct SoftGPUDriver: MsdDriver {
     }
 
     public func createDevice() throws(MagmaError) -> any MsdDevice {
-        SoftGPUDevice(configuration: configuration)
+        try SoftGPUDevice(configuration: configuration)
     }
 }
 
@@ -56,10 +56,13 @@ public enum SoftGPUIdentity {
 
 final class SoftGPUDevice: MsdDevice {
     let engine: Engine
+    /// Waits for the semaphores of the device's submissions.
+    let waiter: SemaphoreWaiter
     let performanceCounters: (any MsdPerformanceCounters)?
 
-    init(configuration: SoftGPUConfiguration) {
+    init(configuration: SoftGPUConfiguration) throws(MagmaError) {
         engine = Engine(configuration: configuration)
+        do { waiter = try SemaphoreWaiter(engine: engine) } catch { throw .memoryError("\(error)") }
         performanceCounters = SoftGPUPerformanceCounters(engine: engine)
     }
 
@@ -85,6 +88,6 @@ final class SoftGPUDevice: MsdDevice {
     }
 
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection {
-        SoftGPUConnection(engine: engine, notifications: notifications)
+        SoftGPUConnection(engine: engine, waiter: waiter, notifications: notifications)
     }
 }

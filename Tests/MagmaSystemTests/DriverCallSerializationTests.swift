@@ -48,10 +48,10 @@ private final class OverlapDetectingDriver: MsdDriver, MsdDevice, MsdConnection,
     }
 }
 
-/// MsdDriver's promise: the driver's calls for one connection are serialized, including the
-/// submissions the wait stage hands over from its own thread once their semaphores signal.
+/// MsdDriver's promise: the driver's calls for one connection are serialized, including
+/// submissions that wait for semaphores (they reach the driver at once, with their waits).
 @Suite(.hangGuard) struct DriverCallSerializationTests {
-    @Test func submissionsReleasedByTheWaitStageNeverOverlapAClientsMapping() throws {
+    @Test func submissionsWithWaitsNeverOverlapAClientsMapping() throws {
         let driver = OverlapDetectingDriver()
         let device = try SystemDevice(driver: driver)
         let connection = try device.openConnection(trust: .trusted, sink: DiscardingSink())
@@ -59,12 +59,6 @@ private final class OverlapDetectingDriver: MsdDriver, MsdDevice, MsdConnection,
         connection.importSemaphore(id: 1, event: gate, flags: .oneShot)
         connection.importBuffer(id: 2, memory: try SharedMemory.create(size: 4096))
         let contexts: [UInt32] = Array(1...20)
-        for id in contexts {
-            connection.createContext(id: id, priority: .medium)
-            connection.executeCommand(contextId: id, descriptor: CommandDescriptor(resources: [], commandBuffers: [], waitSemaphores: [1]))
-        }
-        #expect(driver.submitted.load(ordering: .relaxed) == 0)
-
         let mapper = MapperFlags()
         try HostThread.spawn(name: "test-mapper") {
             while !mapper.stop.load(ordering: .relaxed) {
@@ -76,7 +70,10 @@ private final class OverlapDetectingDriver: MsdDriver, MsdDevice, MsdConnection,
         }
         let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
         while mapper.rounds.load(ordering: .relaxed) < 10, Clock.monotonicNanoseconds() < deadline { usleep(1000) }
-        gate.signal()
+        for id in contexts {
+            connection.createContext(id: id, priority: .medium)
+            connection.executeCommand(contextId: id, descriptor: CommandDescriptor(resources: [], commandBuffers: [], waitSemaphores: [1]))
+        }
         let submittedBy = Clock.monotonicNanoseconds() + 10_000_000_000
         while driver.submitted.load(ordering: .relaxed) < contexts.count, Clock.monotonicNanoseconds() < submittedBy {
             usleep(1000)
@@ -85,6 +82,7 @@ private final class OverlapDetectingDriver: MsdDriver, MsdDevice, MsdConnection,
         while !mapper.done.load(ordering: .acquiring), Clock.monotonicNanoseconds() < submittedBy { usleep(1000) }
         #expect(driver.submitted.load(ordering: .relaxed) == contexts.count)
         #expect(driver.overlaps.load(ordering: .relaxed) == 0)
+        #expect(driver.held.withLock { $0 }.allSatisfy { $0.waitSemaphores.map(\.id) == [1] })
         driver.held.withLock { $0 }.forEach { $0.complete(.ok) }
         #expect(connection.flush() == nil)
     }

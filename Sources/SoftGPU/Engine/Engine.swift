@@ -105,6 +105,13 @@ final class Engine: Sendable {
         executor.async { dropped.forEach { $0.work.complete(.contextKilled) } }
     }
 
+    /// Completes work that never reached a queue (dropped while it waited for semaphores) with
+    /// CONTEXT_KILLED, from the engine thread.
+    func abandon(_ works: [GpuWork]) {
+        guard !works.isEmpty else { return }
+        executor.async { works.forEach { $0.complete(.contextKilled) } }
+    }
+
     /// Publishes the best waiting priority for the running work's preemption checks.
     private func publishWaiting(_ state: State) {
         let best = state.scheduler.highestWaitingPriority

@@ -84,7 +84,7 @@ extension RawClient {
         #expect(daemon.stop() == 0)
     }
 
-    @Test func aWaitSemaphoreListedTwiceDoesNotStopTheWaitStage() throws {
+    @Test func aWaitSemaphoreListedTwiceDoesNotStopTheSemaphoreWaiter() throws {
         let daemon = try BoundedDaemon()
         let bystander = try Bystander(devicePath: daemon.devicePath)
         let attacker = try RawClient(path: daemon.devicePath)
@@ -92,7 +92,7 @@ extension RawClient {
         try attacker.importMemory(id: 8, event.descriptor.rawValue, type: .semaphore)
         let commands = try attacker.submitEmptyWork(waits: [8, 8, 8])
         #expect(try attacker.flushed(), "the attacker's own connection still answers")
-        #expect(try bystander.fillVerified(), "the wait stage reset the semaphore once, without blocking")
+        #expect(try bystander.fillVerified(), "the semaphore waiter reset the semaphore once, without blocking")
         #expect(!event.isSignaled, "the attacker's semaphore was consumed")
         #expect(try bystander.fillVerified())
         withExtendedLifetime(commands) {}
