@@ -45,18 +45,10 @@ final class BoundedDaemon {
     var isAlive: Bool { process.isRunning }
 
     /// SIGTERM, then the exit status (SIGKILL's if magmad has not exited 10 s later).
-    func stop() -> Int32 {
-        kill(pid, SIGTERM)
-        if let killed = ProcessDeadline(process, seconds: 10).wait(for: process) { Issue.record("\(killed)") }
-        return process.terminationStatus
-    }
+    func stop() -> Int32 { stopDaemon(process) }
 
     deinit {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
+        endDaemon(process, directory: directory)
         try? FileManager.default.removeItem(atPath: logPath)
     }
 }

@@ -62,19 +62,26 @@ final class Daemon {
     }
 
     /// SIGTERM, then the exit status (SIGKILL's if magmad has not exited 10 s later).
-    func stop() -> Int32 {
-        kill(pid, SIGTERM)
-        if let killed = ProcessDeadline(process, seconds: 10).wait(for: process) { Issue.record("\(killed)") }
-        return process.terminationStatus
-    }
+    func stop() -> Int32 { stopDaemon(process) }
 
-    deinit {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
+    deinit { endDaemon(process, directory: directory) }
+}
+
+/// Stops a magmad child with SIGTERM and returns its exit status; SIGKILLs it (and records
+/// that) if it has not exited 10 s later.
+func stopDaemon(_ process: Process) -> Int32 {
+    kill(process.processIdentifier, SIGTERM)
+    if let killed = ProcessDeadline(process, seconds: 10).wait(for: process) { Issue.record("\(killed)") }
+    return process.terminationStatus
+}
+
+/// Ends a magmad child that is still running (SIGKILL) and removes its directory.
+func endDaemon(_ process: Process, directory: String) {
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
+    try? FileManager.default.removeItem(atPath: directory)
 }
 
 /// Whether daemon `pid`'s descriptor count comes back to `baseline` within 10 s: a closed
