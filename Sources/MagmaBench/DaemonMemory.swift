@@ -12,7 +12,11 @@ enum DaemonMemory {
         let directory = FileManager.default.temporaryDirectory.appending(path: "magma-bench-\(UUID().uuidString.prefix(8))").path
         let process = Process()
         process.executableURL = magmad
-        process.arguments = ["--directory", directory, "--log-level", "error"]
+        // One process stands for many clients here: lift the per-process and per-user connection
+        // bounds (64 and 256 by default), which would refuse it past 64.
+        let bound = String(max(connections + 1, 1024))
+        process.arguments = ["--directory", directory, "--log-level", "error",
+                             "--max-connections-per-process", bound, "--max-connections-per-user", bound]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -125,7 +125,17 @@ final class InlineCommandThroughput: BenchmarkPath {
         try Poll.wait([.semaphore(done)], timeoutNanoseconds: Poller.forever)
         done.reset()
         if let error = connection.error { throw error }
-        while (try? connection.readNotification()) != nil {}
+        // Every command's completion notification, as a client reads them: all of them, since
+        // some may still be on their way from the server when the socket is empty for a moment
+        // (left unread, they would pile up past the server's backlog bound over the runs).
+        var unread = operations
+        while unread > 0 {
+            if try connection.readNotification() != nil {
+                unread -= 1
+            } else {
+                try Poll.wait([.notifications(connection)], timeoutNanoseconds: 10_000_000_000)
+            }
+        }
     }
 
     func runFloor() throws {
