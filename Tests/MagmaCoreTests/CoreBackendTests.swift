@@ -89,9 +89,10 @@ import Testing
 
     @Test func buffersMapForTheCpuThroughTheBackend() throws {
         let buffer = try connection.createBuffer(size: 4096)
-        let bytes = try buffer.mapCPU()
+        let bytes = try buffer.bytes
         bytes.storeBytes(of: 0xABCD_1234, as: UInt32.self)
-        #expect(buffer.contents.load(as: UInt32.self) == 0xABCD_1234)
+        #expect(try buffer.contents.load(as: UInt32.self) == 0xABCD_1234)
+        #expect(try buffer.bytes.baseAddress == bytes.baseAddress)
         #expect(buffer.info == BufferInfo(committedByteCount: 4096, size: 4096))
         #expect(throws: MagmaError(.unimplemented, "")) { _ = try buffer.export() }
     }
@@ -122,7 +123,25 @@ import Testing
         let buffer = try Device(backend: backend).createConnection().createBuffer(size: 4096)
         let recorded = try #require(buffer.backend as? RecordedBuffer)
         #expect(recorded.cpuMappingRequests == 0)
-        _ = try buffer.mapCPU()
+        _ = try buffer.bytes
         #expect(recorded.cpuMappingRequests == 1)
+    }
+
+    /// A buffer the CPU cannot map (a DRM backend's device-local memory) is a typed error on
+    /// every CPU path, never a trap, and stays usable on the GPU side.
+    @Test func aBufferTheCpuCannotMapThrowsAndStaysUsable() throws {
+        let backend = try RecordingBackend(cpuMappable: false)
+        let connection = try Device(backend: backend).createConnection()
+        let buffer = try connection.createBuffer(size: 4096)
+        #expect(throws: MagmaError(.invalidArgs, "")) { _ = try buffer.bytes }
+        #expect(throws: MagmaError(.invalidArgs, "")) { _ = try buffer.contents }
+        #expect(connection.error == nil)
+        try connection.map(buffer, at: 0x10000, flags: [.read, .write])
+        try connection.perform(.populateTables, on: buffer, offset: 0, length: 4096)
+        #expect(buffer.info == BufferInfo(committedByteCount: 4096, size: 4096))
+        try connection.release(buffer)
+        try connection.flush()
+        #expect(backend.calls.suffix(4) == ["map(100,65536,0,4096,\(MapFlags([.read, .write]).rawValue))",
+                                            "perform(\(BufferRangeOp.populateTables.rawValue),100,0,4096)", "releaseBuffer(100)", "flush"])
     }
 }
