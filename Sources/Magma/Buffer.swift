@@ -14,7 +14,7 @@ public final class Buffer: Sendable {
     /// Longest name kept by `setName`.
     public static let maxNameLength = 32
 
-    init(backend: any BackendBuffer, owner: ObjectIdentifier) {
+    init(backend: any BackendBuffer, owner: UInt64) {
         self.backend = backend
         ownership = Ownership(owner: owner, kind: "buffer", id: backend.id)
     }
@@ -69,6 +69,11 @@ public final class Buffer: Sendable {
 
     /// A debugging name; truncated to `maxNameLength` bytes.
     public var name: String { label.withLock { $0 } }
+
+    /// Whether `connection` created or imported it.
+    package func isOwned(by connection: Connection) -> Bool { ownership.isOwned(by: connection.key) }
+    /// Whether its connection released it.
+    package var isReleased: Bool { ownership.isReleased }
 
     /// Names the buffer for debugging.
     public func setName(_ newName: String) {

@@ -64,7 +64,9 @@ import Testing
         let other = try Device(backend: backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         let context = try connection.createContext()
+        let otherPool = try other.createPerformanceCounterPool()
         let before = backend.calls.count
+        #expect(throws: MagmaError(.invalidArgs, "")) { try other.removePerformanceCounterBuffer(buffer, from: otherPool) }
         #expect(throws: MagmaError(.invalidArgs, "")) { try other.release(buffer) }
         #expect(throws: MagmaError(.invalidArgs, "")) { try other.map(buffer, at: 0, flags: [.read]) }
         #expect(throws: MagmaError(.invalidArgs, "")) { try other.execute(on: context, CommandDescriptor(resources: [], commandBuffers: [])) }
@@ -72,6 +74,22 @@ import Testing
         try connection.release(buffer)
         #expect(throws: MagmaError(.invalidArgs, "")) { try connection.release(buffer) }
         #expect(backend.calls.suffix(1) == ["releaseBuffer(100)"])
+    }
+
+    @Test func aConnectionFailedByTheClientReportsThatFailureEverywhere() throws {
+        let buffer = try connection.createBuffer(size: 4096)
+        connection.fail(.invalidArgs("unmap of unknown buffer 9"))
+        connection.fail(.badState("a later misuse"))
+        #expect(backend.closes == 1)
+        #expect(connection.error?.status == .invalidArgs)
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.flush() }
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.map(buffer, at: 0, flags: [.read]) }
+        #expect(throws: MagmaError(.connectionLost, "")) { _ = try connection.readNotification() }
+        #expect(throws: MagmaError(.connectionLost, "")) { try Poll.wait([.notifications(connection)], timeoutNanoseconds: 0) }
+        // The buffer is released with the failed connection: a second release is a misuse.
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.release(buffer) }
+        #expect(buffer.isReleased)
+        #expect(throws: MagmaError(.invalidArgs, "already released")) { try connection.release(buffer) }
     }
 
     @Test func argumentsTheApiDefinesAreCheckedInTheCore() throws {
