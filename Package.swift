@@ -16,11 +16,12 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
-        // For Benchmarks/ (a path dependency) only: its target keeps `-O` in debug builds, which
-        // an `unsafeFlags` setting allows for local dependencies, never for versioned ones.
+        // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
-        // libmagma.so: the C API of include/magma.h, for C programs (its linker flags are
-        // `unsafeFlags`, so it is not a product for a Swift package to depend on by version).
+        // libmagma.so: the C API of include/magma.h, for C programs. Its linker flags are
+        // `unsafeFlags`, which SwiftPM accepts in a versioned dependency because this manifest
+        // declares tools-version 6.2 or later (docs/architecture.md, "Products";
+        // scripts/versioned-dependency-check.sh).
         .library(name: "magma", type: .dynamic, targets: ["MagmaC"]),
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),

@@ -14,7 +14,7 @@ public final class Buffer: Sendable {
     /// Longest name kept by `setName`.
     public static let maxNameLength = 32
 
-    init(backend: any BackendBuffer, owner: ObjectIdentifier) {
+    init(backend: any BackendBuffer, owner: UInt64) {
         self.backend = backend
         ownership = Ownership(owner: owner, kind: "buffer", id: backend.id)
     }
@@ -24,17 +24,20 @@ public final class Buffer: Sendable {
     /// Size in bytes (the request rounded up to pages).
     public var size: UInt64 { backend.size }
 
-    /// The CPU mapping of the whole buffer, made on the first call; INVALID_ARGS for memory
-    /// the CPU cannot reach.
-    public func mapCPU() throws(MagmaError) -> UnsafeMutableRawBufferPointer { try backend.cpuMapping() }
-
-    /// The CPU mapping of a host-visible buffer (every buffer of the embedded and magmad
-    /// backends). A buffer the CPU cannot reach is a programming error here: use `mapCPU()`.
-    public var contents: UnsafeMutableRawPointer { bytes.baseAddress! }
-
-    /// The buffer's bytes, for reading and writing from the CPU (see `contents`).
+    /// The buffer's bytes, for reading and writing from the CPU: the CPU mapping of the whole
+    /// buffer, made by the backend on first use and the same on every later one. Every buffer
+    /// of the embedded and magmad backends has one; memory the CPU cannot reach (device-local
+    /// memory of a kernel backend) throws INVALID_ARGS, and the buffer stays usable on the GPU.
     public var bytes: UnsafeMutableRawBufferPointer {
-        do { return try backend.cpuMapping() } catch { preconditionFailure("buffer \(id) has no CPU mapping: \(error)") }
+        get throws(MagmaError) { try backend.cpuMapping() }
+    }
+
+    /// The start of `bytes`; throws as `bytes` does.
+    public var contents: UnsafeMutableRawPointer {
+        get throws(MagmaError) {
+            guard let base = try bytes.baseAddress else { throw .internalError("buffer \(id): the backend mapped no bytes") }
+            return base
+        }
     }
 
     /// A new descriptor (a sealed memfd on the embedded and magmad backends) for importing the
@@ -66,6 +69,11 @@ public final class Buffer: Sendable {
 
     /// A debugging name; truncated to `maxNameLength` bytes.
     public var name: String { label.withLock { $0 } }
+
+    /// Whether `connection` created or imported it.
+    package func isOwned(by connection: Connection) -> Bool { ownership.isOwned(by: connection.key) }
+    /// Whether its connection released it.
+    package var isReleased: Bool { ownership.isReleased }
 
     /// Names the buffer for debugging.
     public func setName(_ newName: String) {

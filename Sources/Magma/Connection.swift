@@ -12,21 +12,29 @@ import Synchronization
 public final class Connection: Sendable {
     /// The backend's connection.
     let backend: any ConnectionBackend
+    /// Names the connection as the owner of its objects. Unique in the process and never
+    /// reused (an object identifier would be, once the connection is gone).
+    let key: UInt64
+    private static let nextKey = Atomic<UInt64>(1)
     private let closed = Atomic<Bool>(false)
+    /// Why `fail(_:)` closed the connection; nil after `release()`. Read only once `closed`.
+    private let failure = Locked<MagmaError?>(nil)
 
     init(backend: any ConnectionBackend) {
         self.backend = backend
+        key = Self.nextKey.add(1, ordering: .relaxed).oldValue
     }
 
     deinit { backend.close() }
 
-    var key: ObjectIdentifier { ObjectIdentifier(self) }
-
-    /// Throws the connection's error, or BAD_STATE after `release()`.
-    func checkOpen() throws(MagmaError) {
-        guard !closed.load(ordering: .acquiring) else { throw .badState("connection was released") }
+    /// Throws the connection's error: the client-side failure `fail(_:)` recorded, BAD_STATE
+    /// after `release()`, or the backend's sticky error. The one open check of every call.
+    package func checkOpen() throws(MagmaError) {
+        if closed.load(ordering: .acquiring) { throw closedError }
         if let error = backend.error { throw error }
     }
+
+    private var closedError: MagmaError { failure.withLock { $0 } ?? MagmaError(.badState, "connection was released") }
 
     /// Closes the connection. The system releases everything it held for it.
     public func release() {
@@ -34,11 +42,24 @@ public final class Connection: Sendable {
         backend.close()
     }
 
+    /// Closes the connection with `error`, as the system closes one for a bad request: `error`,
+    /// every later call and every `Poll` involving the connection report it. Does nothing once
+    /// the connection is closed. The C API closes a connection so for a misuse in a call that
+    /// returns nothing (releasing or unmapping an object the connection does not own).
+    package func fail(_ error: MagmaError) {
+        let first = failure.withLock { failure in
+            guard !closed.load(ordering: .acquiring), failure == nil else { return false }
+            failure = error
+            return true
+        }
+        if first { release() }
+    }
+
     // MARK: Errors
 
     /// The connection's error as known now (no round trip), or nil while healthy.
     public var error: MagmaError? {
-        closed.load(ordering: .acquiring) ? MagmaError(.badState, "connection was released") : backend.error
+        closed.load(ordering: .acquiring) ? closedError : backend.error
     }
 
     /// Waits until every earlier request has been observed by the system; throws the
@@ -83,11 +104,13 @@ public final class Connection: Sendable {
         return Buffer(backend: try backend.importBuffer(descriptor), owner: key)
     }
 
-    /// Releases a buffer (and unmaps it). Releasing a buffer in-flight work still uses closes
-    /// the connection with BAD_STATE.
+    /// Releases a buffer (and unmaps it). A buffer of another connection, or one released
+    /// already, is INVALID_ARGS and changes nothing; on a connection that has failed the buffer
+    /// is released with it and the connection's error is thrown. Releasing a buffer in-flight
+    /// work still uses closes the connection with BAD_STATE.
     public func release(_ buffer: Buffer) throws(MagmaError) {
-        try checkOpen()
         try buffer.ownership.release(key)
+        try checkOpen()
         try backend.release(buffer.backend)
     }
 
@@ -107,10 +130,11 @@ public final class Connection: Sendable {
         return Semaphore(backend: try backend.importSemaphore(descriptor, flags: flags), connection: self)
     }
 
-    /// Releases a semaphore.
+    /// Releases a semaphore. Ownership as for `release(_:)` of a buffer: INVALID_ARGS for a
+    /// semaphore of another connection or one released already.
     public func release(_ semaphore: Semaphore) throws(MagmaError) {
-        try checkOpen()
         try semaphore.ownership.release(key)
+        try checkOpen()
         try backend.release(semaphore.backend)
     }
 
@@ -174,9 +198,16 @@ public final class Connection: Sendable {
     var failureDescriptor: Int32 { backend.failureDescriptor }
 
     /// The next pending driver notification, or nil if none is pending. CONNECTION_LOST once
-    /// the connection has closed and every notification has been read.
+    /// the connection has closed and every notification has been read, or once `fail(_:)`
+    /// closed it; BAD_STATE after `release()`.
     public func readNotification() throws(MagmaError) -> [UInt8]? {
-        guard !closed.load(ordering: .acquiring) else { throw .badState("connection was released") }
+        if isClosed {
+            if let failure = failure.withLock({ $0 }) { throw MagmaError(.connectionLost, "connection closed: \(failure)") }
+            throw .badState("connection was released")
+        }
         return try backend.readNotification()
     }
+
+    /// Whether `release()` or `fail(_:)` closed the connection.
+    package var isClosed: Bool { closed.load(ordering: .acquiring) }
 }

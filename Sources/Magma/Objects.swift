@@ -2,14 +2,15 @@ import MagmaPlatform
 import MagmaProtocol
 import Synchronization
 
-/// Tracks that an object is released once, and only through the connection that owns it.
+/// Tracks that an object is released once, and only through the connection that owns it: the
+/// one record of a client object's owner (the C API's handles map onto it).
 struct Ownership: ~Copyable, Sendable {
-    let owner: ObjectIdentifier
+    let owner: UInt64
     let kind: String
     let id: UInt64
     private let released = Atomic<Bool>(false)
 
-    init(owner: ObjectIdentifier, kind: String, id: UInt64) {
+    init(owner: UInt64, kind: String, id: UInt64) {
         self.owner = owner
         self.kind = kind
         self.id = id
@@ -17,14 +18,17 @@ struct Ownership: ~Copyable, Sendable {
 
     var isReleased: Bool { released.load(ordering: .acquiring) }
 
+    /// Whether `connection` owns the object (released or not).
+    func isOwned(by connection: UInt64) -> Bool { connection == owner }
+
     /// Throws unless `connection` owns the object and it is not released.
-    func check(_ connection: ObjectIdentifier) throws(MagmaError) {
+    func check(_ connection: UInt64) throws(MagmaError) {
         guard connection == owner else { throw .invalidArgs("\(kind) \(id) belongs to another connection") }
         guard !isReleased else { throw .invalidArgs("\(kind) \(id) was already released") }
     }
 
     /// Marks released; throws if it already was (double release) or belongs elsewhere.
-    func release(_ connection: ObjectIdentifier) throws(MagmaError) {
+    func release(_ connection: UInt64) throws(MagmaError) {
         guard connection == owner else { throw .invalidArgs("\(kind) \(id) belongs to another connection") }
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else {
             throw .invalidArgs("\(kind) \(id) was already released")
@@ -40,7 +44,7 @@ public final class Context: Sendable {
     public let priority: Priority
     let ownership: Ownership
 
-    init(id: UInt32, priority: Priority, owner: ObjectIdentifier) {
+    init(id: UInt32, priority: Priority, owner: UInt64) {
         self.id = id
         self.priority = priority
         ownership = Ownership(owner: owner, kind: "context", id: UInt64(id))
@@ -80,4 +84,9 @@ public final class Semaphore: Sendable {
 
     /// A descriptor to poll on: readable while signaled. Owned by the semaphore.
     public var pollDescriptor: Int32 { backend.pollDescriptor }
+
+    /// Whether `connection` created or imported it.
+    package func isOwned(by connection: Connection) -> Bool { ownership.isOwned(by: connection.key) }
+    /// Whether its connection released it.
+    package var isReleased: Bool { ownership.isReleased }
 }

@@ -83,10 +83,11 @@ extension Connection {
         try backend.addPerformanceCounterRanges(ranges, to: pool.backend)
     }
 
-    /// Removes every range of `buffer` from a pool.
+    /// Removes every range of `buffer` from a pool. Both must be this connection's.
     public func removePerformanceCounterBuffer(_ buffer: Buffer, from pool: PerformanceCounterPool) throws(MagmaError) {
         try checkOpen()
         try pool.ownership.check(key)
+        try buffer.ownership.check(key)
         try backend.removePerformanceCounterBuffer(buffer.backend, from: pool.backend)
     }
 

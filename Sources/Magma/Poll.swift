@@ -60,13 +60,6 @@ public enum Poll {
     /// - TIMED_OUT when nothing became ready.
     @discardableResult
     public static func wait(_ items: [PollItem], timeoutNanoseconds: UInt64) throws(MagmaError) -> [Bool] {
-        try wait(items, timeoutNanoseconds: timeoutNanoseconds) { $0.error }
-    }
-
-    /// `wait(_:timeoutNanoseconds:)` with the error of each connection given by `errorOf` (the
-    /// C API adds the misuse it closed a connection for).
-    package static func wait(_ items: [PollItem], timeoutNanoseconds: UInt64,
-                             errorOf: (Connection) -> MagmaError?) throws(MagmaError) -> [Bool] {
         guard !items.isEmpty else { throw .invalidArgs("nothing to poll") }
         let watched = WatchedConnections(items)
         let requests = items.map { PollRequest(descriptor: $0.descriptor) } + watched.failureRequests
@@ -80,7 +73,7 @@ public enum Poll {
             // Besides a failure descriptor, a ready channel (not a semaphore) is checked too: its
             // end may be how the failure shows first.
             if ready.dropFirst(items.count).contains(true) || zip(items, itemsReady).contains(where: { $1 && $0.isChannel }) {
-                try watched.check(errorOf)
+                try watched.check()
             }
             if itemsReady.contains(true) { return itemsReady }
             // Only a failure descriptor woke the wait, and its connection is healthy (an event
@@ -88,7 +81,7 @@ public enum Poll {
             // the errors once more: a connection's error is visible a moment before its failure
             // descriptor is signaled, and a wait that ends then must report it, not TIMED_OUT.
             if deadline.hasPassed {
-                try watched.check(errorOf)
+                try watched.check()
                 throw MagmaError(.timedOut, "nothing became ready")
             }
         }
@@ -116,13 +109,13 @@ private struct WatchedConnections {
     var failureRequests: [PollRequest] { (notified + others).map { PollRequest(descriptor: $0.failureDescriptor) } }
 
     /// Throws for the first failed connection, notification channels first.
-    func check(_ errorOf: (Connection) -> MagmaError?) throws(MagmaError) {
+    func check() throws(MagmaError) {
         for connection in notified {
-            guard let error = errorOf(connection) ?? connection.backend.notificationChannelError else { continue }
+            guard let error = connection.error ?? connection.backend.notificationChannelError else { continue }
             throw error.status == .connectionLost ? error : MagmaError(.connectionLost, "connection closed: \(error)")
         }
         for connection in others {
-            if let error = errorOf(connection) { throw error }
+            if let error = connection.error { throw error }
         }
     }
 }

@@ -16,7 +16,7 @@ struct EndOnlySubmissions {
         var end = CommandStream()
         end.end()
         commands = try connection.createBuffer(size: 4096)
-        commands.bytes.copyMemory(from: end.bytes.withUnsafeBytes { $0 })
+        try commands.bytes.copyMemory(from: end.bytes.withUnsafeBytes { $0 })
     }
 
     /// A submission of the end-only command buffer that waits on `waits` and signals `signals`.

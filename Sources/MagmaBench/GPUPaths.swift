@@ -29,7 +29,7 @@ final class BenchSession {
 
     func run(_ stream: CommandStream) throws {
         let commands = try connection.createBuffer(size: UInt64(stream.bytes.count))
-        commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        try commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
         let done = try connection.createSemaphore()
         try connection.execute(on: context, CommandDescriptor(
             resources: [BufferRange(bufferId: commands.id, offset: 0, length: commands.size)],
@@ -63,8 +63,8 @@ final class CopyBandwidth: BenchmarkPath {
         let (target, targetAddress) = try session.mapped(size)
         self.source = source
         self.target = target
-        memset(source.contents, 0x5A, Int(size))
-        memset(target.contents, 0, Int(size))
+        memset(try source.contents, 0x5A, Int(size))
+        memset(try target.contents, 0, Int(size))
         var stream = CommandStream()
         stream.copy(from: sourceAddress, to: targetAddress, size: size)
         stream.end()
@@ -73,7 +73,7 @@ final class CopyBandwidth: BenchmarkPath {
 
     func runMagma() throws { try session.run(stream) }
 
-    func runFloor() throws { memcpy(target.contents, source.contents, operations << 20) }
+    func runFloor() throws { memcpy(try target.contents, try source.contents, operations << 20) }
 
     func close() { session.close() }
 }
@@ -102,16 +102,16 @@ final class VectorAdd: BenchmarkPath {
         let (ys, yAddress) = try session.mapped(bytes, flags: .read)
         let (zs, zAddress) = try session.mapped(bytes)
         buffers = [xs, ys, zs]
-        x = xs.contents.bindMemory(to: Float.self, capacity: elements)
-        y = ys.contents.bindMemory(to: Float.self, capacity: elements)
-        z = zs.contents.bindMemory(to: Float.self, capacity: elements)
+        x = try xs.contents.bindMemory(to: Float.self, capacity: elements)
+        y = try ys.contents.bindMemory(to: Float.self, capacity: elements)
+        z = try zs.contents.bindMemory(to: Float.self, capacity: elements)
         for i in 0..<elements {
             x[i] = Float(i)
             y[i] = 0.25
         }
         let program = try Assembler.assembleBytes(Kernels.vectorAddF32)
         let (code, codeAddress) = try session.mapped(UInt64(program.count), flags: [.read, .execute])
-        code.bytes.copyMemory(from: program.withUnsafeBytes { $0 })
+        try code.bytes.copyMemory(from: program.withUnsafeBytes { $0 })
         var stream = CommandStream()
         stream.dispatch(programAddress: codeAddress, programSize: UInt32(program.count), workgroupCount: UInt32((elements + 255) / 256),
                         workgroupSize: 256, arguments: [xAddress, yAddress, zAddress, UInt64(elements)])

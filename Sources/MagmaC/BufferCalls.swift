@@ -9,9 +9,9 @@ public func magma_connection_create_buffer(_ connection: magma_connection_t, _ s
                                            _ id_out: UnsafeMutablePointer<magma_buffer_id_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let (sizeOut, bufferOut, idOut) = (try required(size_out, "size_out"), try required(buffer_out, "buffer_out"), try required(id_out, "id_out"))
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        register(try opened.connection.createBuffer(size: size), in: opened, connection, sizeOut, bufferOut, idOut)
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            register(try opened.connection.createBuffer(size: size), sizeOut, bufferOut, idOut)
+        }
     }
 }
 
@@ -22,16 +22,15 @@ public func magma_connection_import_buffer(_ connection: magma_connection_t, _ b
     status { () throws(MagmaError) in
         let descriptor = try adopt(buffer_handle)
         let (sizeOut, bufferOut, idOut) = (try required(size_out, "size_out"), try required(buffer_out, "buffer_out"), try required(id_out, "id_out"))
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        register(try opened.connection.importBuffer(descriptor), in: opened, connection, sizeOut, bufferOut, idOut)
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            register(try opened.connection.importBuffer(descriptor), sizeOut, bufferOut, idOut)
+        }
     }
 }
 
-private func register(_ buffer: Buffer, in opened: CConnection, _ connection: magma_connection_t, _ sizeOut: UnsafeMutablePointer<UInt64>,
-                      _ bufferOut: UnsafeMutablePointer<magma_buffer_t>, _ idOut: UnsafeMutablePointer<magma_buffer_id_t>) {
-    let handle = Handles.buffers.insert(CBuffer(buffer, connection: connection))
-    opened.register(buffer: handle)
+private func register(_ buffer: Buffer, _ sizeOut: UnsafeMutablePointer<UInt64>, _ bufferOut: UnsafeMutablePointer<magma_buffer_t>,
+                      _ idOut: UnsafeMutablePointer<magma_buffer_id_t>) {
+    let handle = Handles.buffers.insert(buffer)
     sizeOut.pointee = buffer.size
     bufferOut.pointee = handle
     idOut.pointee = buffer.id
@@ -39,14 +38,16 @@ private func register(_ buffer: Buffer, in opened: CConnection, _ connection: ma
 
 @c @implementation
 public func magma_connection_release_buffer(_ connection: magma_connection_t, _ buffer: magma_buffer_t) {
-    release(buffer, of: connection, from: Handles.buffers) { (connection, buffer) throws(MagmaError) in try connection.release(buffer) }
+    release(buffer, of: connection, from: Handles.buffers, isReleased: \.isReleased) { (connection, buffer) throws(MagmaError) in
+        try connection.release(buffer)
+    }
 }
 
 @c @implementation
 public func magma_buffer_export(_ buffer: magma_buffer_t, _ buffer_handle_out: UnsafeMutablePointer<magma_handle_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(buffer_handle_out, "buffer_handle_out")
-        out.pointee = try handOver(try lookUp(buffer: buffer).object.export())
+        out.pointee = try handOver(try lookUp(buffer: buffer).export())
     }
 }
 
@@ -54,7 +55,7 @@ public func magma_buffer_export(_ buffer: magma_buffer_t, _ buffer_handle_out: U
 public func magma_buffer_get_handle(_ buffer: magma_buffer_t, _ handle_out: UnsafeMutablePointer<magma_handle_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(handle_out, "handle_out")
-        out.pointee = try handOver(try lookUp(buffer: buffer).object.handle())
+        out.pointee = try handOver(try lookUp(buffer: buffer).handle())
     }
 }
 
@@ -62,7 +63,7 @@ public func magma_buffer_get_handle(_ buffer: magma_buffer_t, _ handle_out: Unsa
 public func magma_buffer_get_info(_ buffer: magma_buffer_t, _ info_out: UnsafeMutablePointer<magma_buffer_info_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(info_out, "info_out")
-        let info = try lookUp(buffer: buffer).object.info
+        let info = try lookUp(buffer: buffer).info
         out.pointee = magma_buffer_info_t(committed_byte_count: info.committedByteCount, size: info.size)
     }
 }
@@ -71,7 +72,7 @@ public func magma_buffer_get_info(_ buffer: magma_buffer_t, _ info_out: UnsafeMu
 public func magma_buffer_set_cache_policy(_ buffer: magma_buffer_t, _ policy: magma_cache_policy_t) -> magma_status_t {
     status { () throws(MagmaError) in
         guard let policy = CachePolicy(rawValue: policy) else { throw .invalidArgs("unknown cache policy \(policy)") }
-        try lookUp(buffer: buffer).object.setCachePolicy(policy)
+        try lookUp(buffer: buffer).setCachePolicy(policy)
     }
 }
 
@@ -79,7 +80,7 @@ public func magma_buffer_set_cache_policy(_ buffer: magma_buffer_t, _ policy: ma
 public func magma_buffer_get_cache_policy(_ buffer: magma_buffer_t, _ cache_policy_out: UnsafeMutablePointer<magma_cache_policy_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(cache_policy_out, "cache_policy_out")
-        out.pointee = try lookUp(buffer: buffer).object.cachePolicy.rawValue
+        out.pointee = try lookUp(buffer: buffer).cachePolicy.rawValue
     }
 }
 
@@ -87,7 +88,7 @@ public func magma_buffer_get_cache_policy(_ buffer: magma_buffer_t, _ cache_poli
 public func magma_buffer_clean_cache(_ buffer: magma_buffer_t, _ offset: UInt64, _ size: UInt64, _ operation: magma_cache_operation_t) -> magma_status_t {
     status { () throws(MagmaError) in
         guard let operation = CacheOperation(rawValue: operation) else { throw .invalidArgs("unknown cache operation \(operation)") }
-        try lookUp(buffer: buffer).object.cleanCache(offset: offset, length: size, operation: operation)
+        try lookUp(buffer: buffer).cleanCache(offset: offset, length: size, operation: operation)
     }
 }
 
@@ -95,7 +96,7 @@ public func magma_buffer_clean_cache(_ buffer: magma_buffer_t, _ offset: UInt64,
 public func magma_buffer_set_name(_ buffer: magma_buffer_t, _ name: UnsafePointer<CChar>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let name = String(cString: try required(name, "name"))
-        try lookUp(buffer: buffer).object.setName(name)
+        try lookUp(buffer: buffer).setName(name)
     }
 }
 
@@ -103,21 +104,15 @@ public func magma_buffer_set_name(_ buffer: magma_buffer_t, _ name: UnsafePointe
 public func magma_connection_map_buffer(_ connection: magma_connection_t, _ hw_va: UInt64, _ buffer: magma_buffer_t, _ offset: UInt64,
                                         _ length: UInt64, _ map_flags: UInt64) -> magma_status_t {
     status { () throws(MagmaError) in
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        let mapped = try lookUp(buffer: buffer, of: connection)
-        try opened.connection.map(mapped.object, at: hw_va, offset: offset, length: length, flags: MapFlags(rawValue: map_flags))
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            try opened.connection.map(try lookUp(buffer: buffer), at: hw_va, offset: offset, length: length, flags: MapFlags(rawValue: map_flags))
+        }
     }
 }
 
 @c @implementation
 public func magma_connection_unmap_buffer(_ connection: magma_connection_t, _ hw_va: UInt64, _ buffer: magma_buffer_t) {
-    guard let opened = Handles.connections.get(connection) else { return }
-    guard let mapped = try? lookUp(buffer: buffer, of: connection) else {
-        opened.fail(.invalidArgs("unmap of unknown buffer \(buffer)"))
-        return
-    }
-    try? opened.connection.unmap(mapped.object, at: hw_va)
+    voidCall(connection) { (opened) throws(MagmaError) in try opened.connection.unmap(try lookUp(buffer: buffer), at: hw_va) }
 }
 
 @c @implementation
@@ -125,8 +120,8 @@ public func magma_connection_perform_buffer_op(_ connection: magma_connection_t,
                                                _ start_offset: UInt64, _ length: UInt64) -> magma_status_t {
     status { () throws(MagmaError) in
         guard let op = BufferRangeOp(rawValue: options) else { throw .invalidArgs("unknown buffer range op \(options)") }
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        try opened.connection.perform(op, on: try lookUp(buffer: buffer, of: connection).object, offset: start_offset, length: length)
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            try opened.connection.perform(op, on: try lookUp(buffer: buffer), offset: start_offset, length: length)
+        }
     }
 }

@@ -46,34 +46,48 @@ func lookUp(connection handle: magma_connection_t) throws(MagmaError) -> CConnec
     return connection
 }
 
-/// The buffer behind a handle, which must belong to `connection` if given.
-func lookUp(buffer handle: magma_buffer_t, of connection: magma_connection_t? = nil) throws(MagmaError) -> CBuffer {
-    guard let buffer = Handles.buffers.get(handle), connection == nil || buffer.connection == connection else {
-        throw .invalidArgs("unknown buffer \(handle)")
-    }
+/// Runs a call on the connection behind `handle`. The call is checked once: `Magma` checks that
+/// the connection is open and owns the objects `body` names (the handle lookups only find them).
+/// Any error on a connection that has failed is reported as the connection's error, as if that
+/// were checked first.
+func onConnection(_ handle: magma_connection_t, _ body: (CConnection) throws(MagmaError) -> Void) throws(MagmaError) {
+    let opened = try lookUp(connection: handle)
+    do { try body(opened) } catch { throw opened.connection.error ?? error }
+}
+
+/// The buffer behind a handle (of any connection: the call's owner check is `Magma`'s).
+func lookUp(buffer handle: magma_buffer_t) throws(MagmaError) -> Buffer {
+    guard let buffer = Handles.buffers.get(handle) else { throw .invalidArgs("unknown buffer \(handle)") }
     return buffer
 }
 
-/// The semaphore behind a handle, which must belong to `connection` if given.
-func lookUp(semaphore handle: magma_semaphore_t, of connection: magma_connection_t? = nil) throws(MagmaError) -> CSemaphore {
-    guard let semaphore = Handles.semaphores.get(handle), connection == nil || semaphore.connection == connection else {
-        throw .invalidArgs("unknown semaphore \(handle)")
-    }
+/// The semaphore behind a handle (of any connection).
+func lookUp(semaphore handle: magma_semaphore_t) throws(MagmaError) -> Magma.Semaphore {
+    guard let semaphore = Handles.semaphores.get(handle) else { throw .invalidArgs("unknown semaphore \(handle)") }
     return semaphore
 }
 
-/// Releases a buffer or semaphore of `connection` (the `void` release calls). A handle the
-/// connection does not own closes it with INVALID_ARGS, as the system does for a bad release.
-func release<Object>(_ handle: UInt64, of connection: magma_connection_t, from table: HandleTable<ConnectionObject<Object>>,
-                     _ release: (Connection, Object) throws(MagmaError) -> Void) {
-    guard let opened = Handles.connections.get(connection) else { return }
-    guard let owned = table.get(handle), owned.connection == connection else {
-        opened.fail(.invalidArgs("release of unknown \(Object.self) \(handle)"))
-        return
+/// Runs a call that returns nothing (release, unmap) on the connection behind `handle`. Its
+/// error on a healthy connection, a misuse like an unknown or foreign object, closes the
+/// connection with that error, as the system does for a bad request; on a closed or failed
+/// connection it is dropped.
+func voidCall(_ handle: magma_connection_t, _ body: (CConnection) throws(MagmaError) -> Void) {
+    guard let opened = Handles.connections.get(handle) else { return }
+    do { try body(opened) } catch {
+        if opened.connection.error == nil { opened.connection.fail(error) }
     }
-    table.remove(handle)
-    opened.unregister(handle)
-    try? release(opened.connection, owned.object)
+}
+
+/// Releases the buffer or semaphore behind `handle` (the `void` release calls) and drops its
+/// handle once `Magma` has marked the object released; an object of another connection keeps
+/// its handle.
+func release<Object: AnyObject & Sendable>(_ handle: UInt64, of connection: magma_connection_t, from table: HandleTable<Object>,
+                                           isReleased: (Object) -> Bool, _ release: (Connection, Object) throws(MagmaError) -> Void) {
+    voidCall(connection) { (opened) throws(MagmaError) in
+        guard let object = table.get(handle) else { throw .invalidArgs("release of unknown \(Object.self) \(handle)") }
+        defer { if isReleased(object) { table.remove(handle) } }
+        try release(opened.connection, object)
+    }
 }
 
 /// Bounds on the counts C callers pass, so a wild count is an error, not a huge allocation.

@@ -4,24 +4,21 @@ import MagmaProtocol
 
 @c @implementation
 public func magma_connection_release(_ connection: magma_connection_t) {
-    guard let released = Handles.connections.remove(connection) else { return }
-    let objects = released.takeObjectHandles()
-    Handles.buffers.removeAll(objects.buffers)
-    Handles.semaphores.removeAll(objects.semaphores)
-    released.connection.release()
+    guard let released = Handles.connections.remove(connection)?.connection else { return }
+    Handles.buffers.removeAll { $0.isOwned(by: released) }
+    Handles.semaphores.removeAll { $0.isOwned(by: released) }
+    released.release()
 }
 
 @c @implementation
 public func magma_connection_get_error(_ connection: magma_connection_t) -> magma_status_t {
-    status { () throws(MagmaError) in try lookUp(connection: connection).checkOpen() }
+    status { () throws(MagmaError) in try lookUp(connection: connection).connection.checkOpen() }
 }
 
 @c @implementation
 public func magma_connection_flush(_ connection: magma_connection_t) -> magma_status_t {
     status { () throws(MagmaError) in
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        try opened.connection.flush()
+        try lookUp(connection: connection).connection.flush()
     }
 }
 
@@ -66,22 +63,20 @@ public func magma_connection_create_context2(_ connection: magma_connection_t, _
                                              _ context_id_out: UnsafeMutablePointer<UInt32>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let out = try required(context_id_out, "context_id_out")
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        let context = try opened.connection.createContext(priority: Priority(rawValue: priority))
-        opened.add(context: context)
-        out.pointee = context.id
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            let context = try opened.connection.createContext(priority: Priority(rawValue: priority))
+            opened.add(context: context)
+            out.pointee = context.id
+        }
     }
 }
 
 @c @implementation
 public func magma_connection_release_context(_ connection: magma_connection_t, _ context_id: UInt32) {
-    guard let opened = Handles.connections.get(connection) else { return }
-    guard let context = opened.removeContext(context_id) else {
-        opened.fail(.invalidArgs("release of unknown context \(context_id)"))
-        return
+    voidCall(connection) { (opened) throws(MagmaError) in
+        guard let context = opened.removeContext(context_id) else { throw .invalidArgs("release of unknown context \(context_id)") }
+        try opened.connection.release(context)
     }
-    try? opened.connection.release(context)
 }
 
 @c @implementation
@@ -89,20 +84,20 @@ public func magma_connection_execute_command(_ connection: magma_connection_t, _
                                              _ descriptor: UnsafeMutablePointer<magma_command_descriptor_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
         let command = try required(descriptor, "descriptor").pointee
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        guard let context = opened.context(context_id) else { throw .invalidArgs("unknown context \(context_id)") }
-        let resources = try array(command.resources, UInt64(command.resource_count), "resources").map {
-            BufferRange(bufferId: $0.buffer_id, offset: $0.offset, length: $0.length)
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            let context = try opened.context(context_id)
+            let resources = try array(command.resources, UInt64(command.resource_count), "resources").map {
+                BufferRange(bufferId: $0.buffer_id, offset: $0.offset, length: $0.length)
+            }
+            let commandBuffers = try array(command.command_buffers, UInt64(command.command_buffer_count), "command_buffers").map {
+                CommandBufferEntry(resourceIndex: $0.resource_index, startOffset: $0.start_offset)
+            }
+            let waits = Int(command.wait_semaphore_count)
+            let semaphores = try array(command.semaphore_ids, UInt64(command.wait_semaphore_count) + UInt64(command.signal_semaphore_count), "semaphore_ids")
+            try opened.connection.execute(on: context, CommandDescriptor(
+                resources: resources, commandBuffers: commandBuffers, waitSemaphores: Array(semaphores.prefix(waits)),
+                signalSemaphores: Array(semaphores.dropFirst(waits)), flags: command.flags))
         }
-        let commandBuffers = try array(command.command_buffers, UInt64(command.command_buffer_count), "command_buffers").map {
-            CommandBufferEntry(resourceIndex: $0.resource_index, startOffset: $0.start_offset)
-        }
-        let waits = Int(command.wait_semaphore_count)
-        let semaphores = try array(command.semaphore_ids, UInt64(command.wait_semaphore_count) + UInt64(command.signal_semaphore_count), "semaphore_ids")
-        try opened.connection.execute(on: context, CommandDescriptor(
-            resources: resources, commandBuffers: commandBuffers, waitSemaphores: Array(semaphores.prefix(waits)),
-            signalSemaphores: Array(semaphores.dropFirst(waits)), flags: command.flags))
     }
 }
 
@@ -110,15 +105,15 @@ public func magma_connection_execute_command(_ connection: magma_connection_t, _
 public func magma_connection_execute_inline_commands(_ connection: magma_connection_t, _ context_id: UInt32, _ command_count: UInt64,
                                                      _ command_buffers: UnsafeMutablePointer<magma_inline_command_buffer_t>?) -> magma_status_t {
     status { () throws(MagmaError) in
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        guard let context = opened.context(context_id) else { throw .invalidArgs("unknown context \(context_id)") }
-        let commands = try array(command_buffers, command_count, "command_buffers").map { (entry) throws(MagmaError) -> InlineCommand in
-            guard entry.size <= CLimits.maxInlineBytes else { throw .invalidArgs("inline command of \(entry.size) bytes") }
-            let data = entry.size == 0 ? [] : Array(UnsafeRawBufferPointer(start: try required(entry.data, "data"), count: Int(entry.size)))
-            return InlineCommand(data: data, semaphores: try array(entry.semaphore_ids, UInt64(entry.semaphore_count), "semaphore_ids"))
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            let context = try opened.context(context_id)
+            let commands = try array(command_buffers, command_count, "command_buffers").map { (entry) throws(MagmaError) -> InlineCommand in
+                guard entry.size <= CLimits.maxInlineBytes else { throw .invalidArgs("inline command of \(entry.size) bytes") }
+                let data = entry.size == 0 ? [] : Array(UnsafeRawBufferPointer(start: try required(entry.data, "data"), count: Int(entry.size)))
+                return InlineCommand(data: data, semaphores: try array(entry.semaphore_ids, UInt64(entry.semaphore_count), "semaphore_ids"))
+            }
+            try opened.connection.executeInline(on: context, commands)
         }
-        try opened.connection.executeInline(on: context, commands)
     }
 }
 

@@ -21,7 +21,8 @@ final class HandleTable<Object: AnyObject & Sendable>: Sendable {
     @discardableResult
     func remove(_ handle: UInt64) -> Object? { objects.withLock { $0.removeValue(forKey: handle) } }
 
-    func removeAll(_ handles: some Sequence<UInt64>) { objects.withLock { objects in handles.forEach { objects[$0] = nil } } }
+    /// Removes every object `matches` selects (a released connection's objects).
+    func removeAll(where matches: (Object) -> Bool) { objects.withLock { $0 = $0.filter { !matches($0.value) } } }
 
     /// Every object, for lookups by something other than the handle.
     var all: [Object] { objects.withLock { Array($0.values) } }

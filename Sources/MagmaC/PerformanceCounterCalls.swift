@@ -18,11 +18,11 @@ public func magma_device_get_performance_counter_token(_ device: magma_device_t,
 public func magma_connection_enable_performance_counter_access(_ connection: magma_connection_t, _ channel: magma_handle_t) -> magma_status_t {
     status { () throws(MagmaError) in
         let handle = try adopt(channel)
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        try opened.connection.enablePerformanceCounterAccess(token: try accessToken(from: handle))
-        guard try opened.connection.isPerformanceCounterAccessAllowed() else {
-            throw .accessDenied("the handle is neither this device's performance-counter endpoint nor its token")
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            try opened.connection.enablePerformanceCounterAccess(token: try accessToken(from: handle))
+            guard try opened.connection.isPerformanceCounterAccessAllowed() else {
+                throw .accessDenied("the handle is neither this device's performance-counter endpoint nor its token")
+            }
         }
     }
 }
@@ -38,15 +38,11 @@ private func accessToken(from handle: OwnedFileDescriptor) throws(MagmaError) ->
     }
 }
 
-/// Runs a performance-counter request on an open connection. Like every request it is
+/// Runs a performance-counter request on a connection. Like every request it is
 /// feed-forward and never waits for the system: without access it returns OK and the
 /// connection closes with ACCESS_DENIED, which flush and every later call report.
 private func counterRequest(_ connection: magma_connection_t, _ body: (CConnection) throws(MagmaError) -> Void) -> magma_status_t {
-    status { () throws(MagmaError) in
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        try body(opened)
-    }
+    status { () throws(MagmaError) in try onConnection(connection, body) }
 }
 
 @c @implementation
@@ -93,7 +89,7 @@ public func magma_connection_add_performance_counter_buffer_offsets_to_pool(_ co
 public func magma_connection_remove_performance_counter_buffer_from_pool(_ connection: magma_connection_t, _ pool_id: magma_perf_count_pool_t,
                                                                          _ buffer: magma_buffer_t) -> magma_status_t {
     counterRequest(connection) { (opened) throws(MagmaError) in
-        try opened.connection.removePerformanceCounterBuffer(try lookUp(buffer: buffer, of: connection).object, from: try opened.pool(pool_id))
+        try opened.connection.removePerformanceCounterBuffer(try lookUp(buffer: buffer), from: try opened.pool(pool_id))
     }
 }
 
@@ -126,13 +122,15 @@ public func magma_connection_read_performance_counter_completion(_ connection: m
         let offsetOut = try required(buffer_offset_out, "buffer_offset_out")
         let timeOut = try required(time_out, "time_out")
         let flagsOut = try required(result_flags_out, "result_flags_out")
-        let opened = try lookUp(connection: connection)
-        try opened.checkOpen()
-        guard let completion = try opened.pool(pool_id).nextCompletion() else { throw MagmaError(.timedOut, "no completion waiting") }
-        triggerOut.pointee = completion.triggerId
-        bufferOut.pointee = completion.bufferId
-        offsetOut.pointee = completion.bufferOffset
-        timeOut.pointee = completion.timestamp
-        flagsOut.pointee = completion.flags.rawValue
+        try onConnection(connection) { (opened) throws(MagmaError) in
+            // The one open check: reading a pool's completions involves no other connection call.
+            try opened.connection.checkOpen()
+            guard let completion = try opened.pool(pool_id).nextCompletion() else { throw MagmaError(.timedOut, "no completion waiting") }
+            triggerOut.pointee = completion.triggerId
+            bufferOut.pointee = completion.bufferId
+            offsetOut.pointee = completion.bufferOffset
+            timeOut.pointee = completion.timestamp
+            flagsOut.pointee = completion.flags.rawValue
+        }
     }
 }

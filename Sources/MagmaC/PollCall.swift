@@ -21,7 +21,7 @@ public func magma_poll(_ items: UnsafeMutablePointer<magma_poll_item_t>?, _ coun
             switch item.type {
             case MAGMA_POLL_TYPE_SEMAPHORE:
                 guard item.condition == MAGMA_POLL_CONDITION_SIGNALED else { throw .invalidArgs("a semaphore item waits for SIGNALED") }
-                polled.append((index, .semaphore(try lookUp(semaphore: item.semaphore).object)))
+                polled.append((index, .semaphore(try lookUp(semaphore: item.semaphore))))
             case MAGMA_POLL_TYPE_HANDLE:
                 guard item.condition == MAGMA_POLL_CONDITION_READABLE else { throw .invalidArgs("a handle item waits for READABLE") }
                 let descriptor = Int32(bitPattern: item.handle)
@@ -36,9 +36,7 @@ public func magma_poll(_ items: UnsafeMutablePointer<magma_poll_item_t>?, _ coun
             _ = try? Poller.poll([], timeoutNanoseconds: timeout_ns)
             throw MagmaError(.timedOut, "nothing to become ready")
         }
-        let ready = try Poll.wait(polled.map(\.item), timeoutNanoseconds: timeout_ns) { connection in
-            connections.first { $0.connection === connection }?.error ?? connection.error
-        }
+        let ready = try Poll.wait(polled.map(\.item), timeoutNanoseconds: timeout_ns)
         for (position, entry) in polled.enumerated() where ready[position] { items[entry.index].result = items[entry.index].condition }
     }
 }

@@ -686,6 +686,53 @@ static void test_performance_counters(void) {
     magma_device_release(device);
 }
 
+// Objects are owned by the connection that made them: another connection naming one gets
+// INVALID_ARGS (synchronously where the call returns a status, by closing itself where it
+// returns nothing), and the owner keeps using it; a double release closes the owner; a released
+// connection's handles, and the handles of its objects, are unknown afterwards.
+static void test_foreign_handles(void) {
+    magma_device_t device = open_device();
+    magma_connection_t owner = open_connection(device), other = open_connection(device), third = open_connection(device);
+    magma_buffer_id_t buffer_id;
+    magma_buffer_t buffer = new_buffer(owner, PAGE, &buffer_id, NULL);
+    magma_semaphore_t semaphore;
+    magma_semaphore_id_t semaphore_id;
+    CHECK_STATUS(magma_connection_create_semaphore(owner, &semaphore, &semaphore_id), MAGMA_STATUS_OK);
+
+    CHECK_STATUS(magma_connection_map_buffer(other, 0x6000000, buffer, 0, PAGE, MAGMA_MAP_FLAG_READ), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_perform_buffer_op(other, buffer, MAGMA_BUFFER_RANGE_OP_POPULATE_TABLES, 0, PAGE),
+                 MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_flush(other), MAGMA_STATUS_OK);
+    magma_connection_unmap_buffer(other, 0x6000000, buffer);
+    CHECK_STATUS(magma_connection_flush(other), MAGMA_STATUS_INVALID_ARGS);
+    magma_connection_release_buffer(third, buffer);
+    magma_connection_release_semaphore(third, semaphore);
+    CHECK_STATUS(magma_connection_get_error(third), MAGMA_STATUS_INVALID_ARGS);
+
+    // The owner is untouched.
+    CHECK_STATUS(magma_connection_map_buffer(owner, 0x6000000, buffer, 0, PAGE, MAGMA_MAP_FLAG_READ), MAGMA_STATUS_OK);
+    magma_connection_unmap_buffer(owner, 0x6000000, buffer);
+    magma_semaphore_signal(semaphore);
+    CHECK_STATUS(wait_semaphore(semaphore, 1000000000), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_connection_flush(owner), MAGMA_STATUS_OK);
+
+    magma_connection_release_buffer(owner, buffer);
+    CHECK_STATUS(magma_connection_flush(owner), MAGMA_STATUS_OK);
+    magma_buffer_info_t info;
+    CHECK_STATUS(magma_buffer_get_info(buffer, &info), MAGMA_STATUS_INVALID_ARGS);
+    magma_connection_release_buffer(owner, buffer);  // double release
+    CHECK_STATUS(magma_connection_flush(owner), MAGMA_STATUS_INVALID_ARGS);
+
+    magma_connection_release(owner);
+    magma_handle_t exported;
+    CHECK_STATUS(magma_semaphore_export(semaphore, &exported), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_get_error(owner), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_connection_create_buffer(owner, PAGE, &info.size, &buffer, &buffer_id), MAGMA_STATUS_INVALID_ARGS);
+    magma_connection_release(other);
+    magma_connection_release(third);
+    magma_device_release(device);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s DEVICE [PERFORMANCE_COUNTER_ENDPOINT]\n", argv[0]);
@@ -702,6 +749,7 @@ int main(int argc, char **argv) {
     test_inline_commands();
     test_semaphores();
     test_bad_handles();
+    test_foreign_handles();
     test_performance_counters();
     printf("magma-c-tests on %s: %d checks, %d failures\n", device_path, checks, failures);
     return failures == 0 ? 0 : 1;

@@ -39,13 +39,13 @@ struct DemoWorkload {
 
         let program = try Assembler.assembleBytes(Kernels.vectorAddF32)
         let code = try connection.createBuffer(size: UInt64(program.count), name: "vector-add")
-        code.bytes.copyMemory(from: program.withUnsafeBytes { $0 })
+        try code.bytes.copyMemory(from: program.withUnsafeBytes { $0 })
         let x = try connection.createBuffer(size: bytes, name: "x")
         let y = try connection.createBuffer(size: bytes, name: "y")
         let z = try connection.createBuffer(size: bytes, name: "z")
         let copy = try connection.createBuffer(size: bytes, name: "copy")
-        let xs = x.contents.bindMemory(to: Float.self, capacity: elements)
-        let ys = y.contents.bindMemory(to: Float.self, capacity: elements)
+        let xs = try x.contents.bindMemory(to: Float.self, capacity: elements)
+        let ys = try y.contents.bindMemory(to: Float.self, capacity: elements)
         for i in 0..<elements {
             xs[i] = Float(i)
             ys[i] = Float(2 * i)
@@ -74,7 +74,7 @@ struct DemoWorkload {
             workgroups += chunkWorkgroups
         }
         let commands = try connection.createBuffer(size: UInt64(streams.bytes.count), name: "commands")
-        commands.bytes.copyMemory(from: streams.bytes.withUnsafeBytes { $0 })
+        try commands.bytes.copyMemory(from: streams.bytes.withUnsafeBytes { $0 })
         let resources = [commands, x, y, z, copy, code].map { BufferRange(bufferId: $0.id, offset: 0, length: $0.size) }
 
         // Submissions on one context run in order: the last one's semaphore means all are done.
@@ -94,8 +94,8 @@ struct DemoWorkload {
             if case .completed(_, _, let nanoseconds) = SoftGPUNotification(bytes: message) { gpuTime += nanoseconds }
         }
 
-        let zs = z.contents.bindMemory(to: Float.self, capacity: elements)
-        let copies = copy.contents.bindMemory(to: Float.self, capacity: elements)
+        let zs = try z.contents.bindMemory(to: Float.self, capacity: elements)
+        let copies = try copy.contents.bindMemory(to: Float.self, capacity: elements)
         var mismatches = 0
         for i in 0..<elements where zs[i] != xs[i] + ys[i] || copies[i] != zs[i] { mismatches += 1 }
         return Result(submissions: starts.count, dispatchWorkgroups: workgroups, copiedBytes: Int(bytes), bytesMoved: Int(bytes) * 5,

@@ -64,7 +64,9 @@ import Testing
         let other = try Device(backend: backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         let context = try connection.createContext()
+        let otherPool = try other.createPerformanceCounterPool()
         let before = backend.calls.count
+        #expect(throws: MagmaError(.invalidArgs, "")) { try other.removePerformanceCounterBuffer(buffer, from: otherPool) }
         #expect(throws: MagmaError(.invalidArgs, "")) { try other.release(buffer) }
         #expect(throws: MagmaError(.invalidArgs, "")) { try other.map(buffer, at: 0, flags: [.read]) }
         #expect(throws: MagmaError(.invalidArgs, "")) { try other.execute(on: context, CommandDescriptor(resources: [], commandBuffers: [])) }
@@ -72,6 +74,22 @@ import Testing
         try connection.release(buffer)
         #expect(throws: MagmaError(.invalidArgs, "")) { try connection.release(buffer) }
         #expect(backend.calls.suffix(1) == ["releaseBuffer(100)"])
+    }
+
+    @Test func aConnectionFailedByTheClientReportsThatFailureEverywhere() throws {
+        let buffer = try connection.createBuffer(size: 4096)
+        connection.fail(.invalidArgs("unmap of unknown buffer 9"))
+        connection.fail(.badState("a later misuse"))
+        #expect(backend.closes == 1)
+        #expect(connection.error?.status == .invalidArgs)
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.flush() }
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.map(buffer, at: 0, flags: [.read]) }
+        #expect(throws: MagmaError(.connectionLost, "")) { _ = try connection.readNotification() }
+        #expect(throws: MagmaError(.connectionLost, "")) { try Poll.wait([.notifications(connection)], timeoutNanoseconds: 0) }
+        // The buffer is released with the failed connection: a second release is a misuse.
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.release(buffer) }
+        #expect(buffer.isReleased)
+        #expect(throws: MagmaError(.invalidArgs, "already released")) { try connection.release(buffer) }
     }
 
     @Test func argumentsTheApiDefinesAreCheckedInTheCore() throws {
@@ -89,9 +107,10 @@ import Testing
 
     @Test func buffersMapForTheCpuThroughTheBackend() throws {
         let buffer = try connection.createBuffer(size: 4096)
-        let bytes = try buffer.mapCPU()
+        let bytes = try buffer.bytes
         bytes.storeBytes(of: 0xABCD_1234, as: UInt32.self)
-        #expect(buffer.contents.load(as: UInt32.self) == 0xABCD_1234)
+        #expect(try buffer.contents.load(as: UInt32.self) == 0xABCD_1234)
+        #expect(try buffer.bytes.baseAddress == bytes.baseAddress)
         #expect(buffer.info == BufferInfo(committedByteCount: 4096, size: 4096))
         #expect(throws: MagmaError(.unimplemented, "")) { _ = try buffer.export() }
     }
@@ -122,7 +141,25 @@ import Testing
         let buffer = try Device(backend: backend).createConnection().createBuffer(size: 4096)
         let recorded = try #require(buffer.backend as? RecordedBuffer)
         #expect(recorded.cpuMappingRequests == 0)
-        _ = try buffer.mapCPU()
+        _ = try buffer.bytes
         #expect(recorded.cpuMappingRequests == 1)
+    }
+
+    /// A buffer the CPU cannot map (a DRM backend's device-local memory) is a typed error on
+    /// every CPU path, never a trap, and stays usable on the GPU side.
+    @Test func aBufferTheCpuCannotMapThrowsAndStaysUsable() throws {
+        let backend = try RecordingBackend(cpuMappable: false)
+        let connection = try Device(backend: backend).createConnection()
+        let buffer = try connection.createBuffer(size: 4096)
+        #expect(throws: MagmaError(.invalidArgs, "")) { _ = try buffer.bytes }
+        #expect(throws: MagmaError(.invalidArgs, "")) { _ = try buffer.contents }
+        #expect(connection.error == nil)
+        try connection.map(buffer, at: 0x10000, flags: [.read, .write])
+        try connection.perform(.populateTables, on: buffer, offset: 0, length: 4096)
+        #expect(buffer.info == BufferInfo(committedByteCount: 4096, size: 4096))
+        try connection.release(buffer)
+        try connection.flush()
+        #expect(backend.calls.suffix(4) == ["map(100,65536,0,4096,\(MapFlags([.read, .write]).rawValue))",
+                                            "perform(\(BufferRangeOp.populateTables.rawValue),100,0,4096)", "releaseBuffer(100)", "flush"])
     }
 }

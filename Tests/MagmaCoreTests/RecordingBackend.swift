@@ -5,6 +5,8 @@ import MagmaProtocol
 /// A backend that records every call the core makes to it, in order, and answers as a test
 /// tells it: ids from its own sequence (starting at 100, so they cannot be confused with a
 /// core-side counter), an error to throw from the next call (synchronous), or a sticky error.
+/// Its buffers are CPU-mappable unless made with `cpuMappable: false` (as device-local memory
+/// of a kernel backend is not).
 final class RecordingBackend: DeviceBackend, ConnectionBackend {
     private struct State {
         var calls: [String] = []
@@ -17,9 +19,11 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
 
     private let state = Locked(State())
     private let notifications: EventSemaphore
+    private let cpuMappable: Bool
 
-    init() throws {
+    init(cpuMappable: Bool = true) throws {
         notifications = try EventSemaphore()
+        self.cpuMappable = cpuMappable
     }
 
     /// The calls so far, as "name(arguments)".
@@ -66,12 +70,12 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
 
     func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer {
         try record("createBuffer(\(size),\(memoryType),\(name))")
-        return try RecordedBuffer(id: takeId(), size: size)
+        return try RecordedBuffer(id: takeId(), size: size, cpuMappable: cpuMappable)
     }
 
     func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
         try record("importBuffer")
-        return try RecordedBuffer(id: takeId(), size: 4096)
+        return try RecordedBuffer(id: takeId(), size: 4096, cpuMappable: cpuMappable)
     }
 
     func release(_ buffer: any BackendBuffer) throws(MagmaError) { try record("releaseBuffer(\(buffer.id))") }
@@ -164,17 +168,19 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
     func close() { state.withLock { $0.closes += 1 } }
 }
 
-/// A buffer of the recording backend: shared memory the CPU maps. Counts the CPU mappings asked
-/// for.
+/// A buffer of the recording backend: shared memory the CPU maps, or (not `cpuMappable`) memory
+/// it refuses to map, as a device-local buffer. Counts the CPU mappings asked for.
 final class RecordedBuffer: BackendBuffer {
     let id: ObjectId
     let size: UInt64
     private let memory: SharedMemory
+    private let cpuMappable: Bool
     private let mappings = Locked(0)
 
-    init(id: ObjectId, size: UInt64) throws(MagmaError) {
+    init(id: ObjectId, size: UInt64, cpuMappable: Bool) throws(MagmaError) {
         self.id = id
         self.size = size
+        self.cpuMappable = cpuMappable
         do { memory = try SharedMemory.create(size: Int(size), name: "recorded") } catch { throw .memoryError("\(error)") }
     }
 
@@ -184,6 +190,7 @@ final class RecordedBuffer: BackendBuffer {
     var committedByteCount: UInt64 { size }
     func cpuMapping() throws(MagmaError) -> UnsafeMutableRawBufferPointer {
         mappings.withLock { $0 += 1 }
+        guard cpuMappable else { throw .invalidArgs("buffer \(id) is device-local: the CPU cannot map it") }
         return UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
     }
     func export() throws(MagmaError) -> OwnedFileDescriptor { throw .unimplemented("recorded buffers are not exported") }

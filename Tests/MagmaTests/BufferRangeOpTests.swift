@@ -72,8 +72,9 @@ import Testing
     }
 
     /// Fills every byte of `buffer` with a pattern that differs per byte.
-    private func writePattern(_ buffer: Buffer) {
-        for index in 0..<buffer.bytes.count { buffer.bytes[index] = UInt8(truncatingIfNeeded: index &* 7 &+ 1) }
+    private func writePattern(_ buffer: Buffer) throws {
+        let bytes = try buffer.bytes
+        for index in 0..<bytes.count { bytes[index] = UInt8(truncatingIfNeeded: index &* 7 &+ 1) }
     }
 
     /// Blocks allocated to the buffer's memfd, counted by fstat.
@@ -88,11 +89,11 @@ import Testing
     func aPartialPageDecommitIsRejectedAndChangesNothing(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let buffer = try session.connection.createBuffer(size: 3 * Self.page)
-        writePattern(buffer)
-        let before = Array(buffer.bytes)
+        try writePattern(buffer)
+        let before = Array(try buffer.bytes)
         let allocated = try allocatedBytes(buffer)
         expectStatus(.invalidArgs) { try session.connection.perform(.decommit, on: buffer, offset: Self.page / 2, length: Self.page) }
-        #expect(Array(buffer.bytes) == before)
+        #expect(Array(try buffer.bytes) == before)
         #expect(try allocatedBytes(buffer) == allocated)
         try session.connection.flush()
     }
@@ -102,8 +103,8 @@ import Testing
         let session = try devices.session(backend)
         let size = Self.pages * Self.page
         let buffer = try session.connection.createBuffer(size: size)
-        writePattern(buffer)
-        let before = Array(buffer.bytes)
+        try writePattern(buffer)
+        let before = Array(try buffer.bytes)
         try session.connection.perform(.commit, on: buffer, offset: 0, length: size)
         #expect(try allocatedBytes(buffer) == Int(size))
         #expect(buffer.info.committedByteCount == size)
@@ -116,7 +117,7 @@ import Testing
 
         // Reading the contents faults the released pages back in (as zeros), so it comes last.
         let page = Int(Self.page)
-        let after = Array(buffer.bytes)
+        let after = Array(try buffer.bytes)
         #expect(after[0..<page] == before[0..<page])
         #expect(after[page..<(3 * page)].allSatisfy { $0 == 0 })
         #expect(after[(3 * page)...] == before[(3 * page)...])

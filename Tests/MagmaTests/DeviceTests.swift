@@ -52,7 +52,7 @@ import Testing
             var stream = CommandStream()
             stream.fill(address: address, size: 4096, pattern: 0xABCD)
             try session.run(stream)
-            #expect(buffer.u32(at: 4092) == 0xABCD)
+            #expect(try buffer.u32(at: 4092) == 0xABCD)
             #expect(try session.notifications().count == 1)
         }
     }

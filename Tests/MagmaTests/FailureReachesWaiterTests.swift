@@ -68,7 +68,7 @@ enum FailingWork: String, CaseIterable, CustomTestStringConvertible {
             bytes.end()
             let illegal = [0xFF, 0, 0, 0, 8, 0, 0, 0] + bytes.bytes
             let commands = try session.connection.createBuffer(size: UInt64(illegal.count))
-            commands.bytes.copyMemory(from: illegal.withUnsafeBytes { $0 })
+            try commands.bytes.copyMemory(from: illegal.withUnsafeBytes { $0 })
             try session.connection.execute(on: session.context, CommandDescriptor(
                 resources: [BufferRange(bufferId: commands.id, offset: 0, length: UInt64(illegal.count))],
                 commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)], signalSemaphores: [done.id]))

@@ -28,7 +28,7 @@ import Testing
         var stream = CommandStream()
         stream.fill(address: address, size: 4096, pattern: 9)
         try bystander.run(stream)
-        #expect(target.u32(at: 0) == 9)
+        #expect(try target.u32(at: 0) == 9)
     }
 
     @Test(arguments: TestBackend.allCases) func mapAndUnmap(_ backend: TestBackend) throws {
@@ -114,7 +114,7 @@ import Testing
         let session = try devices.session(backend)
         let connection = session.connection
         let original = try connection.createBuffer(size: Self.page)
-        original.contents.storeBytes(of: 0xFEED as UInt32, as: UInt32.self)
+        try original.contents.storeBytes(of: 0xFEED as UInt32, as: UInt32.self)
         var address: UInt64 = 0x8000_0000
         var imports: [(Buffer, UInt64)] = []
         for _ in 0..<64 {
@@ -131,7 +131,7 @@ import Testing
         var stream = CommandStream()
         stream.copy(from: imports.last!.1, to: resultAddress, size: 4)
         try session.run(stream)
-        #expect(result.u32(at: 0) == 0xFEED)
+        #expect(try result.u32(at: 0) == 0xFEED)
         for (buffer, at) in imports {
             try connection.unmap(buffer, at: at)
             try connection.release(buffer)
@@ -143,13 +143,13 @@ import Testing
         let session = try devices.session(backend)
         let (source, sourceAddress) = try session.mappedBuffer(size: 2 * Self.page)
         let (target, targetAddress) = try session.mappedBuffer(size: Self.page)
-        source.contents.storeBytes(of: 77 as UInt32, toByteOffset: Int(Self.page), as: UInt32.self)
+        try source.contents.storeBytes(of: 77 as UInt32, toByteOffset: Int(Self.page), as: UInt32.self)
         try session.connection.perform(.depopulateTables, on: source, offset: Self.page, length: Self.page)
         try session.connection.perform(.populateTables, on: source, offset: Self.page, length: Self.page)
         var copy = CommandStream()
         copy.copy(from: sourceAddress + Self.page, to: targetAddress, size: 4)
         try session.run(copy)
-        #expect(target.u32(at: 0) == 77)
+        #expect(try target.u32(at: 0) == 77)
 
         try session.connection.perform(.depopulateTables, on: source, offset: Self.page, length: Self.page)
         try session.submit(copy)
@@ -167,6 +167,6 @@ import Testing
         var stream = CommandStream()
         stream.fill(address: address + 3 * Self.page, size: Self.page, pattern: 0x6A)
         try session.run(stream)
-        #expect(buffer.u32(at: Int(3 * Self.page)) == 0x6A)
+        #expect(try buffer.u32(at: Int(3 * Self.page)) == 0x6A)
     }
 }

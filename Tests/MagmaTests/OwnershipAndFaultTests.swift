@@ -27,7 +27,7 @@ import Testing
             try session.submit(stream, signals: [done], extraResources: resources)
         }
 
-        func release() { flag.contents.storeBytes(of: 1 as UInt32, as: UInt32.self) }
+        func release() throws { try flag.contents.storeBytes(of: 1 as UInt32, as: UInt32.self) }
     }
 
     /// Checks that an unrelated connection on the same device still computes correctly.
@@ -37,7 +37,7 @@ import Testing
         var stream = CommandStream()
         stream.fill(address: address, size: 4096, pattern: 0x600D)
         try bystander.run(stream)
-        #expect(target.u32s(1024).allSatisfy { $0 == 0x600D })
+        #expect(try target.u32s(1024).allSatisfy { $0 == 0x600D })
     }
 
     @Test(arguments: TestBackend.allCases) func releasingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
@@ -47,7 +47,7 @@ import Testing
         let held = try HeldEngine(session, resources: [victim])
         try session.connection.release(victim)
         expectStatus(.badState) { try session.connection.flush() }
-        held.release()
+        try held.release()
         try expectBystanderWorks(device)
     }
 
@@ -58,7 +58,7 @@ import Testing
         let held = try HeldEngine(session, resources: [victim])
         try session.connection.unmap(victim, at: address)
         expectStatus(.badState) { try session.connection.flush() }
-        held.release()
+        try held.release()
         try expectBystanderWorks(device)
     }
 
@@ -94,7 +94,7 @@ import Testing
         stream.fill(address: address, size: 4, pattern: 1)
         try session.submit(stream)
         #expect(awaitError(session.connection)?.status == .contextKilled)
-        #expect(readOnly.u32(at: 0) == 0)
+        #expect(try readOnly.u32(at: 0) == 0)
         #expect(try session.notifications().contains(.fault(sequence: 1, address: address, access: GpuAccess.write.rawValue,
                                                              reason: GpuFault.Reason.permission.rawValue)))
     }
@@ -121,7 +121,7 @@ import Testing
         let owner = try GPUSession(device: device)
         let thief = try GPUSession(device: device)
         let (secret, secretAddress) = try owner.mappedBuffer(size: 4096)
-        for index in 0..<1024 { secret.contents.storeBytes(of: 0x5EC2_E700 | UInt32(index), toByteOffset: index * 4, as: UInt32.self) }
+        for index in 0..<1024 { try secret.contents.storeBytes(of: 0x5EC2_E700 | UInt32(index), toByteOffset: index * 4, as: UInt32.self) }
         // The thief maps its own buffers elsewhere and aims a load at the owner's address,
         // which means nothing in the thief's address space.
         _ = thief.reserveAddress(1 << 20)
@@ -139,9 +139,9 @@ import Testing
                         arguments: [secretAddress, lootAddress])
         try thief.submit(stream)
         #expect(awaitError(thief.connection)?.status == .contextKilled)
-        #expect(loot.u32s(1024).allSatisfy { $0 == 0 }, "nothing of the secret reached the thief")
+        #expect(try loot.u32s(1024).allSatisfy { $0 == 0 }, "nothing of the secret reached the thief")
         #expect(owner.connection.error == nil)
-        #expect(secret.u32(at: 0) == 0x5EC2_E700)
+        #expect(try secret.u32(at: 0) == 0x5EC2_E700)
         try expectBystanderWorks(device)
     }
 
@@ -167,7 +167,7 @@ import Testing
         var stream = CommandStream()
         stream.end()
         let commands = try session.connection.createBuffer(size: 4096)
-        commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        try commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
         try session.connection.execute(on: session.context, try makeDescriptor(session, commands))
         expectStatus(.invalidArgs) { try session.connection.flush() }
     }

@@ -70,7 +70,7 @@ import Testing
         try Poll.wait([.descriptor(pool.eventDescriptor)], timeoutNanoseconds: 10_000_000_000)
         let completion = try #require(try pool.nextCompletion())
         #expect(completion.triggerId == 3 && completion.bufferId == slot.id)
-        #expect(slot.contents.load(fromByteOffset: 8 * SoftGPUCounter.bytesWritten.rawValue, as: UInt64.self) == 8192)
+        #expect(try slot.contents.load(fromByteOffset: 8 * SoftGPUCounter.bytesWritten.rawValue, as: UInt64.self) == 8192)
         try session.connection.flush()
     }
 }

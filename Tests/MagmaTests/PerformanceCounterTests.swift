@@ -25,7 +25,8 @@ import Testing
         #expect(completion.timestamp > 0 && completion.flags.isEmpty)
         #expect(try pool.nextCompletion() == nil)
         try session.connection.release(pool)
-        return (0..<SoftGPUCounter.allCases.count).map { slot.contents.load(fromByteOffset: 128 + 8 * $0, as: UInt64.self) }
+        let words = try slot.contents
+        return (0..<SoftGPUCounter.allCases.count).map { words.load(fromByteOffset: 128 + 8 * $0, as: UInt64.self) }
     }
 
     @Test(arguments: TestBackend.allCases)

@@ -49,7 +49,7 @@ extension GPUSession {
         try connection.release(done)
         try connection.release(commands)
         defer { try? connection.release(target) }
-        return target.u32s(1024).allSatisfy { $0 == pattern }
+        return try target.u32s(1024).allSatisfy { $0 == pattern }
     }
 }
 
@@ -136,12 +136,12 @@ struct BacklogScenario {
                 finished.append(done)
             }
         }
-        guard eventually({ shared.u32(at: 4) >= 1 }) else { throw MagmaError(.timedOut, "the backlog never started") }
-        let beforeSubmit = shared.u32(at: 4)
+        guard eventually({ (try? shared.u32(at: 4)) ?? 0 >= 1 }) else { throw MagmaError(.timedOut, "the backlog never started") }
+        let beforeSubmit = try shared.u32(at: 4)
         try bystander.submit(release, signals: [released])
         try bystander.waitFor(released, timeoutNanoseconds: 20_000_000_000)
         for done in finished { try attacker.waitFor(done, timeoutNanoseconds: 20_000_000_000) }
-        #expect(shared.u32(at: 4) == UInt32(finished.count), "every backlog job ran once")
-        return Outcome(startedBeforeSubmit: beforeSubmit, startedBeforeBystander: snapshot.u32(at: 0), total: finished.count)
+        #expect(try shared.u32(at: 4) == UInt32(finished.count), "every backlog job ran once")
+        return Outcome(startedBeforeSubmit: beforeSubmit, startedBeforeBystander: try snapshot.u32(at: 0), total: finished.count)
     }
 }

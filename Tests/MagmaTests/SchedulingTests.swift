@@ -79,12 +79,12 @@ import Testing
         try session.submit(small, signals: [marked], on: other)
         try session.waitFor(marked)
         #expect(!added.isSignaled, "the small work ran while the big one was preempted")
-        #expect(mark.u32(at: 0) == 7)
+        #expect(try mark.u32(at: 0) == 7)
         try session.waitFor(added)
-        let zs = z.contents.bindMemory(to: Float.self, capacity: count)
+        let zs = try z.contents.bindMemory(to: Float.self, capacity: count)
         var mismatches = 0
         for i in 0..<count where zs[i] != Float(i) + 0.5 { mismatches += 1 }
         #expect(mismatches == 0)
-        #expect(big.u32s(8 << 20).allSatisfy { $0 == 0xB16 })
+        #expect(try big.u32s(8 << 20).allSatisfy { $0 == 0xB16 })
     }
 }

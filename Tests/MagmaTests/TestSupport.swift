@@ -29,7 +29,7 @@ final class GPUSession {
     /// Creates a buffer holding `bytes`, mapped with `flags`; returns it and its GPU address.
     func upload(_ bytes: [UInt8], flags: MapFlags = [.read, .write]) throws -> (Buffer, UInt64) {
         let buffer = try connection.createBuffer(size: UInt64(max(bytes.count, 1)))
-        buffer.bytes.copyMemory(from: bytes.withUnsafeBytes { $0 })
+        try buffer.bytes.copyMemory(from: bytes.withUnsafeBytes { $0 })
         let address = reserveAddress(buffer.size)
         try connection.map(buffer, at: address, flags: flags)
         return (buffer, address)
@@ -55,7 +55,7 @@ final class GPUSession {
     func submit(_ stream: CommandStream, waits: [Semaphore] = [], signals: [Semaphore] = [], extraResources: [Buffer] = [],
                 on context: Context? = nil) throws -> Buffer {
         let commands = try connection.createBuffer(size: UInt64(stream.bytes.count))
-        commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        try commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
         let resources = [BufferRange(bufferId: commands.id, offset: 0, length: UInt64(stream.bytes.count))]
             + extraResources.map { BufferRange(bufferId: $0.id, offset: 0, length: $0.size) }
         try connection.execute(on: context ?? self.context, CommandDescriptor(
@@ -115,7 +115,7 @@ extension GPUSession {
     func fillsCorrectly(size: UInt64 = 4096, pattern: UInt32) throws -> Bool {
         let (target, address) = try mappedBuffer(size: size)
         try fill(address: address, size: size, pattern: pattern)
-        return target.u32s(Int(size) / 4).allSatisfy { $0 == pattern }
+        return try target.u32s(Int(size) / 4).allSatisfy { $0 == pattern }
     }
 }
 
@@ -126,8 +126,8 @@ extension GPUSession {
         let (xs, xAddress) = try mappedBuffer(size: UInt64(count * 4), flags: .read)
         let (ys, yAddress) = try mappedBuffer(size: UInt64(count * 4), flags: .read)
         let (z, zAddress) = try mappedBuffer(size: UInt64(count * 4))
-        let xValues = xs.contents.bindMemory(to: Float.self, capacity: count)
-        let yValues = ys.contents.bindMemory(to: Float.self, capacity: count)
+        let xValues = try xs.contents.bindMemory(to: Float.self, capacity: count)
+        let yValues = try ys.contents.bindMemory(to: Float.self, capacity: count)
         for i in 0..<count {
             xValues[i] = x(i)
             yValues[i] = y(i)
@@ -170,7 +170,10 @@ func expectStatus(_ status: MagmaStatus, sourceLocation: SourceLocation = #_sour
 
 extension Buffer {
     /// Reads the u32 at byte `offset`.
-    func u32(at offset: Int) -> UInt32 { contents.load(fromByteOffset: offset, as: UInt32.self) }
+    func u32(at offset: Int) throws(MagmaError) -> UInt32 { try contents.load(fromByteOffset: offset, as: UInt32.self) }
     /// Reads `count` u32 from the start.
-    func u32s(_ count: Int) -> [UInt32] { (0..<count).map { u32(at: $0 * 4) } }
+    func u32s(_ count: Int) throws(MagmaError) -> [UInt32] {
+        let words = try contents
+        return (0..<count).map { words.load(fromByteOffset: $0 * 4, as: UInt32.self) }
+    }
 }

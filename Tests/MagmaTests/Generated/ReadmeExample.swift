@@ -20,7 +20,7 @@ func readmeExample() throws {
     stream.fill(address: 0x10_0000, size: 4096, pattern: 0xC0FFEE)
     stream.end()
     let commands = try connection.createBuffer(size: UInt64(stream.bytes.count))
-    commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+    try commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
 
     // Submit; the semaphore signals when the GPU is done.
     let done = try connection.createSemaphore()
@@ -29,5 +29,6 @@ func readmeExample() throws {
         commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
         signalSemaphores: [done.id]))
     try Poll.wait([.semaphore(done)], timeoutNanoseconds: 1_000_000_000)
-    assert(target.contents.load(as: UInt32.self) == 0xC0FFEE)
+    let filled = try target.contents.load(as: UInt32.self)  // throws for memory the CPU cannot map
+    assert(filled == 0xC0FFEE)
 }

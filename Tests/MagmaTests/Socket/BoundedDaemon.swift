@@ -102,7 +102,7 @@ final class Bystander {
         try session.waitFor(done, timeoutNanoseconds: timeoutNanoseconds)
         try session.connection.release(done)
         try session.connection.release(commands)
-        return target.u32s(1024).allSatisfy { $0 == pattern }
+        return try target.u32s(1024).allSatisfy { $0 == pattern }
     }
 }
 

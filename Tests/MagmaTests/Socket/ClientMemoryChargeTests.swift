@@ -25,7 +25,7 @@ import Testing
         let done = try attacker.connection.createSemaphore()
         try attacker.submit(stream, signals: [done])
         try attacker.waitFor(done, timeoutNanoseconds: 30_000_000_000)
-        #expect(filled.u32(at: 191 << 20) == 0x5A)
+        #expect(try filled.u32(at: 191 << 20) == 0x5A)
         // Another 128 MB would pass the 256 MB all clients may import.
         let greedy = try GPUSession(device: try Device.open(.socket(daemon.devicePath)))
         _ = try? greedy.mappedBuffer(size: 128 << 20)

@@ -311,7 +311,7 @@ func memfdWithoutSeals() -> Int32 {
             #expect(status == attack.expected, "\(attack.name)")
             let pattern = UInt32(1000 + index)
             try bystander.fill(address: address, size: 4096, pattern: pattern)
-            #expect(target.u32s(1024).allSatisfy { $0 == pattern }, "bystander after \(attack.name)")
+            #expect(try target.u32s(1024).allSatisfy { $0 == pattern }, "bystander after \(attack.name)")
             #expect(descriptorsReturn(to: baseline, pid: daemon.pid), "descriptors after \(attack.name): \(openDescriptorCount(pid: daemon.pid)), baseline \(baseline)")
         }
         #expect(daemon.stop() == 0)

@@ -37,7 +37,7 @@ import Testing
                         let pages = UInt64.random(in: 1...16, using: &random)
                         try session.fill(address: address, size: pages * 4096, pattern: pattern)
                         submitted += 1
-                        if target.u32(at: Int(pages * 4096) - 4) != pattern { failures.withLock { $0.append("client \(client): wrong data") } }
+                        if try target.u32(at: Int(pages * 4096) - 4) != pattern { failures.withLock { $0.append("client \(client): wrong data") } }
                     }
                     completed += try session.notifications().compactMap { note in
                         if case .completed(let sequence, _, _) = note { sequence } else { nil }

@@ -64,7 +64,7 @@ import Testing
                 for round in 0..<5 {
                     let pattern = UInt32(client << 16 | round)
                     try session.fill(address: address, size: 16 * 4096, pattern: pattern)
-                    if !buffer.u32s(16 * 1024).allSatisfy({ $0 == pattern }) { failures.withLock { $0.append("client \(client) round \(round)") } }
+                    if try !buffer.u32s(16 * 1024).allSatisfy({ $0 == pattern }) { failures.withLock { $0.append("client \(client) round \(round)") } }
                 }
             } catch {
                 failures.withLock { $0.append("client \(client): \(error)") }
