@@ -104,6 +104,20 @@ public final class MessageSocket: Sendable {
         }
     }
 
+    /// Accepts one connection if one is waiting; nil if none is (the socket must be
+    /// non-blocking: `setNonBlocking()`). Fails once the listener is shut down.
+    public func acceptIfPending() throws(PlatformError) -> MessageSocket? {
+        do { return try accept() } catch where error.code == EAGAIN || error.code == EWOULDBLOCK { return nil }
+    }
+
+    /// Makes calls that would wait fail with EAGAIN instead: for a socket this process alone
+    /// holds (a listener). A socket shared with a client keeps its flags, which the client
+    /// controls; sends and receives with `wait` false never wait whatever they are.
+    public func setNonBlocking() throws(PlatformError) {
+        let flags = fcntl(descriptor.rawValue, F_GETFL)
+        guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else { throw PlatformError(call: "fcntl(O_NONBLOCK)") }
+    }
+
     /// Sends one record with `descriptors` beside it. With `wait` false, a full socket is
     /// EAGAIN instead of blocking. A closed peer is EPIPE.
     public func send(_ bytes: [UInt8], descriptors: [Int32] = [], wait: Bool = true) throws(PlatformError) {
