@@ -190,6 +190,20 @@ public final class MessageSocket: Sendable {
         (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
     }
 
+    /// Waits until a send has room (or the socket has hung up or failed), or the deadline
+    /// passes. Returns whether it has.
+    public func waitWritable(until deadline: Deadline) -> Bool {
+        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue, events: Int16(POLLOUT))],
+                          timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
+    }
+
+    /// Whether a receive would find a record (or the end of the stream) now: one zero-timeout
+    /// poll, nothing received.
+    public var isReadableNow: Bool {
+        var fd = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&fd, 1, 0) == 1 && fd.revents != 0
+    }
+
     /// Ends both directions: blocked and later receives see end of stream, sends fail.
     public func shutdown() { _ = Glibc.shutdown(descriptor.rawValue, Int32(SHUT_RDWR)) }
 
