@@ -27,11 +27,14 @@ public struct BenchmarkResult: Codable, Sendable {
     public var floor: Double?
     /// Bytes, for memory rows.
     public var bytes: Double?
+    /// A count in `unit`, as text (for example "6 → 6" threads), for rows that count.
+    public var count: String?
     /// Magma / floor, when both were measured.
     public var ratio: Double?
 
-    public init(path: String, unit: String, magma: Double? = nil, floor: Double? = nil, bytes: Double? = nil) {
+    public init(path: String, unit: String, magma: Double? = nil, floor: Double? = nil, bytes: Double? = nil, count: String? = nil) {
         self.path = path
+        self.count = count
         self.unit = unit
         self.magma = magma
         self.floor = floor

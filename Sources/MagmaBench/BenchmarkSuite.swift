@@ -59,8 +59,15 @@ public enum BenchmarkSuite {
         if let magmad {
             progress("magmad memory")
             results += try DaemonMemory.measure(magmad: magmad, connections: 100 / scale, buffers: 500 / scale)
+            progress("magmad idle connections")
+            results += try IdleConnections.measure(magmad: magmad, connections: 10_000 / scale)
         }
         return results
+    }
+
+    /// Only the idle-connection rows: a fresh `magmad` holding `connections` idle connections.
+    public static func idleConnections(magmad: URL, connections: Int) throws -> [BenchmarkResult] {
+        try IdleConnections.measure(magmad: magmad, connections: connections)
     }
 
     /// The results as a Markdown table: path, Magma, floor, Magma / floor.
@@ -69,6 +76,8 @@ public enum BenchmarkSuite {
         for result in results {
             if let bytes = result.bytes {
                 lines.append("| \(result.path) | \(Int(bytes.rounded())) bytes | — | — |")
+            } else if let count = result.count {
+                lines.append("| \(result.path) | \(count) \(result.unit) | — | — |")
             } else if let magma = result.magma, let floor = result.floor, let ratio = result.ratio {
                 lines.append("| \(result.path) | \(format(magma)) per \(result.unit) | \(format(floor)) | \(String(format: "%.2f", ratio)) |")
             }

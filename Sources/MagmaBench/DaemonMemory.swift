@@ -54,7 +54,7 @@ enum DaemonMemory {
         ]
     }
 
-    private static func residentBytes(_ pid: Int32) throws -> Int {
+    static func residentBytes(_ pid: Int32) throws -> Int {
         let fields = try String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8).split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { throw MagmaError(.internalError, "cannot read statm") }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))

@@ -104,6 +104,20 @@ public final class MessageSocket: Sendable {
         }
     }
 
+    /// Accepts one connection if one is waiting; nil if none is (the socket must be
+    /// non-blocking: `setNonBlocking()`). Fails once the listener is shut down.
+    public func acceptIfPending() throws(PlatformError) -> MessageSocket? {
+        do { return try accept() } catch where error.code == EAGAIN || error.code == EWOULDBLOCK { return nil }
+    }
+
+    /// Makes calls that would wait fail with EAGAIN instead: for a socket this process alone
+    /// holds (a listener). A socket shared with a client keeps its flags, which the client
+    /// controls; sends and receives with `wait` false never wait whatever they are.
+    public func setNonBlocking() throws(PlatformError) {
+        let flags = fcntl(descriptor.rawValue, F_GETFL)
+        guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else { throw PlatformError(call: "fcntl(O_NONBLOCK)") }
+    }
+
     /// Sends one record with `descriptors` beside it. With `wait` false, a full socket is
     /// EAGAIN instead of blocking. A closed peer is EPIPE.
     public func send(_ bytes: [UInt8], descriptors: [Int32] = [], wait: Bool = true) throws(PlatformError) {
@@ -174,6 +188,20 @@ public final class MessageSocket: Sendable {
     /// Returns whether one can.
     public func waitReadable(until deadline: Deadline) -> Bool {
         (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
+    }
+
+    /// Waits until a send has room (or the socket has hung up or failed), or the deadline
+    /// passes. Returns whether it has.
+    public func waitWritable(until deadline: Deadline) -> Bool {
+        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue, events: Int16(POLLOUT))],
+                          timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
+    }
+
+    /// Whether a receive would find a record (or the end of the stream) now: one zero-timeout
+    /// poll, nothing received.
+    public var isReadableNow: Bool {
+        var fd = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&fd, 1, 0) == 1 && fd.revents != 0
     }
 
     /// Ends both directions: blocked and later receives see end of stream, sends fail.

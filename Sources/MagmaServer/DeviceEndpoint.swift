@@ -6,12 +6,12 @@ import MagmaWire
 
 /// Serves one client of a device endpoint: answers queries, and opens a served connection
 /// for each connect. Any malformed message ends the session (connections it opened go on).
-struct DeviceSession {
+struct DeviceSession: SessionServer {
     let socket: MessageSocket
     let server: MagmaServer
     let logger: Logger
 
-    func serve() {
+    func serveArrived() -> Bool {
         serveRequests(on: socket, logger: logger, decode: DeviceProtocol.ClientMessage.decode) { received, descriptors in
             switch received.message {
             case .query(let query):
@@ -55,12 +55,12 @@ struct DeviceSession {
 }
 
 /// Serves one client of the performance-counter endpoint: hands out the device's access token.
-struct PerformanceCounterSession {
+struct PerformanceCounterSession: SessionServer {
     let socket: MessageSocket
     let device: SystemDevice
     let logger: Logger
 
-    func serve() {
+    func serveArrived() -> Bool {
         serveRequests(on: socket, logger: logger, decode: PerformanceCounterAccessProtocol.ClientMessage.decode) { received, _ in
             switch received.message {
             case .getPerformanceCountToken:
@@ -75,23 +75,40 @@ struct PerformanceCounterSession {
     }
 }
 
-/// Reads and handles requests on a device-side channel until it ends, a message is malformed
-/// or `handle` returns false (the client is gone).
+/// One client session of an endpoint, served by the server's event loop.
+protocol SessionServer: Sendable {
+    /// Handles the requests that have arrived (a few at most: the session then waits for its
+    /// turn again), without waiting for more. Returns false once the session is over: the
+    /// client hung up, a message was malformed or its answer could not be sent.
+    func serveArrived() -> Bool
+}
+
+/// How many requests one turn of a worker handles on a session.
+private let requestsPerTurn = 16
+
+/// Reads and handles the requests pending on a device-side channel, at most `requestsPerTurn`;
+/// false once the channel has ended, a message is malformed or `handle` returns false (the
+/// client is gone).
 private func serveRequests<Message: Sendable>(
     on socket: MessageSocket, logger: Logger,
     decode: ([UInt8], [WireHandle]) throws(WireError) -> Received<Message>,
     handle: (Received<Message>, [OwnedFileDescriptor]) -> Bool
-) {
-    while case .message(let bytes, let descriptors, let truncated)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes) {
+) -> Bool {
+    for _ in 0..<requestsPerTurn {
+        let datagram: Datagram?
+        do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch { return false }
+        guard let datagram else { return true }
+        guard case .message(let bytes, let descriptors, let truncated) = datagram else { return false }
         guard !truncated else {
             logger.notice("message or its descriptors too large; closing the session")
-            return
+            return false
         }
         let received: Received<Message>
         do { received = try decode(bytes, descriptors.map { WireHandle($0.rawValue) }) } catch {
             logger.notice("malformed message (\(error)); closing the session")
-            return
+            return false
         }
-        guard handle(received, descriptors) else { return }
+        guard handle(received, descriptors) else { return false }
     }
+    return true
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Logging
 import MagmaPlatform
@@ -33,21 +34,31 @@ public final class MagmaServer: Sendable {
         }
         /// Where the server logs.
         public var logger: Logger
+        /// The worker threads that handle what clients send (the event loop itself is one more
+        /// thread): as many as the machine has cores, and at least four, by default. However
+        /// many clients there are, the server runs these threads and no more.
+        public var workerThreads: Int
 
         /// A configuration; `maxConnections`, if given, replaces `serverLimits.maxConnections`.
         public init(directory: String, deviceName: String = "000", connectionLimits: ConnectionLimits = .untrusted,
-                    serverLimits: ServerLimits = .standard, maxConnections: Int? = nil, logger: Logger = Logger(label: "magmad")) {
+                    serverLimits: ServerLimits = .standard, maxConnections: Int? = nil, logger: Logger = Logger(label: "magmad"),
+                    workerThreads: Int = Configuration.defaultWorkerThreads) {
             self.directory = directory
+            self.workerThreads = workerThreads
             self.deviceName = deviceName
             self.connectionLimits = connectionLimits
             self.serverLimits = serverLimits
             self.logger = logger
             if let maxConnections { self.serverLimits.maxConnections = maxConnections }
         }
+
+        /// The cores of the machine, and at least four.
+        public static var defaultWorkerThreads: Int { max(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
     }
 
     private struct State {
-        var listeners: [MessageSocket] = []
+        var reactor: ServerReactor?
+        var listeners: [(socket: MessageSocket, token: EventLoop.Token)] = []
         var sessions: [ObjectIdentifier: MessageSocket] = [:]
         /// Device and performance-counter sessions per client process and user.
         var sessionTally: ClientTally
@@ -65,6 +76,8 @@ public final class MagmaServer: Sendable {
     public let configuration: Configuration
     private let state: Locked<State>
     private let threads = ThreadGroup()
+    /// Sessions and connections being served: `stop()` waits for them to end.
+    private let active = DispatchGroup()
     private var logger: Logger { configuration.logger }
 
     /// The device endpoint.
@@ -96,36 +109,51 @@ public final class MagmaServer: Sendable {
         try Self.clearStaleSocket(performanceCounterPath)
         let deviceListener = try Self.listen(at: devicePath, permissions: 0o666)
         let counterListener = try Self.listen(at: performanceCounterPath, permissions: 0o600)
-        state.withLock { $0.listeners = [deviceListener, counterListener] }
         do throws(PlatformError) {
-            try accept(on: deviceListener, name: "magma-device") { socket in
-                DeviceSession(socket: socket, server: self, logger: self.logger).serve()
+            let reactor = try ServerReactor(workerCount: configuration.workerThreads, group: threads)
+            state.withLock { $0.reactor = reactor }
+            let deviceToken = try accept(on: deviceListener, name: "device", reactor: reactor) { socket in
+                DeviceSession(socket: socket, server: self, logger: self.logger)
             }
-            try accept(on: counterListener, name: "magma-perf") { socket in
-                PerformanceCounterSession(socket: socket, device: self.device, logger: self.logger).serve()
+            state.withLock { $0.listeners.append((deviceListener, deviceToken)) }
+            let counterToken = try accept(on: counterListener, name: "performance-counter", reactor: reactor) { socket in
+                PerformanceCounterSession(socket: socket, device: self.device, logger: self.logger)
             }
+            state.withLock { $0.listeners.append((counterListener, counterToken)) }
         } catch {
+            deviceListener.shutdown()
+            counterListener.shutdown()
+            unlink(devicePath)
+            unlink(performanceCounterPath)
             stop()
-            throw .memoryError("no thread to accept clients: \(error)")
+            throw .memoryError("cannot serve the endpoints: \(error)")
         }
-        logger.info("listening on \(devicePath) (performance counters: \(performanceCounterPath))")
+        logger.info("listening on \(devicePath) (performance counters: \(performanceCounterPath)); \(configuration.workerThreads) workers")
     }
 
     /// Stops serving: removes the endpoints, closes every session and connection (clients see
-    /// CONNECTION_LOST) and waits for the server's threads.
+    /// CONNECTION_LOST), waits for them to end and for the server's threads.
     public func stop() {
-        let (listeners, sessions, connections) = state.withLock { state in
+        let (reactor, listeners, sessions, connections) = state.withLock { state in
             state.stopped = true
-            return (state.listeners, Array(state.sessions.values), Array(state.connections.values))
+            return (state.reactor, state.listeners, Array(state.sessions.values), Array(state.connections.values))
         }
-        guard !listeners.isEmpty else { return }
+        guard let reactor else { return }
         unlink(devicePath)
         unlink(performanceCounterPath)
-        listeners.forEach { $0.shutdown() }
+        for listener in listeners {
+            reactor.loop.unwatch(listener.token)
+            listener.socket.shutdown()
+        }
         sessions.forEach { $0.shutdown() }
         connections.forEach { $0.stop() }
+        if active.wait(timeout: .now() + .seconds(5)) != .success { logger.warning("some sessions or connections did not end within 5 s") }
+        reactor.stop()
         if !threads.wait(timeoutNanoseconds: 5_000_000_000) { logger.warning("some server threads did not stop within 5 s") }
-        state.withLock { $0.listeners = [] }
+        state.withLock { state in
+            state.listeners = []
+            state.reactor = nil
+        }
         logger.info("stopped")
     }
 
@@ -140,20 +168,22 @@ public final class MagmaServer: Sendable {
         connectionLogger[metadataKey: "peer"] = "\(peer.map { "\($0)" } ?? "unknown peer")"
         let logger = connectionLogger
         let refusal = state.withLock { state -> MagmaError? in
-            if state.stopped { return .badState("the server is stopping") }
+            guard !state.stopped, let reactor = state.reactor else { return .badState("the server is stopping") }
             if let bound = state.connectionTally.take(for: peer) { return .memoryError("connections: \(bound)") }
             let account = state.accounts.take(for: peer)
+            active.enter()
             do throws(MagmaError) {
                 let served = try ServedConnection.start(
                     device: device, primary: primary, notification: notification, limits: configuration.connectionLimits,
                     maxQueuedNotifications: configuration.serverLimits.maxQueuedNotifications, account: account,
-                    logger: logger, group: threads) { [weak self] served in
+                    logger: logger, reactor: reactor) { [weak self] served in
                         self?.state.withLock { state in
                             _ = state.connections.removeValue(forKey: ObjectIdentifier(served))
                             state.connectionTally.give(for: peer)
                             state.accounts.give(for: peer)
                         }
                         logger.info("connection ended")
+                        self?.active.leave()
                     }
                 state.connections[ObjectIdentifier(served)] = served
                 logger.info("connection opened")
@@ -161,6 +191,7 @@ public final class MagmaServer: Sendable {
             } catch {
                 state.connectionTally.give(for: peer)
                 state.accounts.give(for: peer)
+                active.leave()
                 return error
             }
         }
@@ -179,37 +210,48 @@ public final class MagmaServer: Sendable {
 
     private var isStopped: Bool { state.withLock { $0.stopped } }
 
-    /// Accepts clients until the server stops. No error ends the loop: a failed accept (out of
-    /// descriptors, memory, or anything else) is logged, a client waiting in vain is refused
-    /// (see `DescriptorReserve`), and the loop backs off briefly and goes on.
-    private func accept(on listener: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) throws(PlatformError) {
-        try threads.spawn(name: name) { [self] in
-            let reserve = DescriptorReserve()
-            var failures = 0
-            while !isStopped {
+    /// Accepts clients on `listener` whenever the loop finds one waiting, until the server
+    /// stops. No error ends it: a failed accept (out of descriptors, memory, or anything else)
+    /// is logged, a client waiting in vain is refused (see `DescriptorReserve`), and accepting
+    /// resumes after a short back-off (a timer, no thread waits).
+    private func accept(on listener: MessageSocket, name: String, reactor: ServerReactor,
+                        session: @escaping @Sendable (MessageSocket) -> any SessionServer) throws(PlatformError) -> EventLoop.Token {
+        try listener.setNonBlocking()
+        let reserve = Locked(DescriptorReserve())
+        let failures = Locked(0)
+        return try reactor.serve(listener.descriptor.rawValue, for: .readable) { [self] token, _ in
+            for _ in 0..<Self.acceptsPerTurn {
+                guard !isStopped else { return .done }
                 let client: MessageSocket
                 do throws(PlatformError) {
-                    client = try listener.accept()
-                    failures = 0
+                    guard let accepted = try listener.acceptIfPending() else { return .arm(.readable) }
+                    client = accepted
+                    failures.withLock { $0 = 0 }
                 } catch {
-                    guard !isStopped else { return }
-                    failures += 1
-                    if failures == 1 || failures % 100 == 0 {
-                        logger.error("accept on \(name) failed (\(failures) in a row): \(error); still accepting")
+                    let count = failures.withLock { count in
+                        count += 1
+                        return count
                     }
-                    if error.code == EMFILE || error.code == ENFILE { reserve.refuseOne(on: listener) }
-                    usleep(useconds_t(min(failures, 100) * 1000))
-                    continue
+                    if count == 1 || count % 100 == 0 {
+                        logger.error("accept on the \(name) endpoint failed (\(count) in a row): \(error); still accepting")
+                    }
+                    if error.code == EMFILE || error.code == ENFILE { reserve.withLock { $0.refuseOne(on: listener) } }
+                    reactor.loop.after(nanoseconds: UInt64(min(count, 100)) * 1_000_000) { reactor.loop.arm(token, for: .readable) }
+                    return .done
                 }
-                admit(client, name: name, serve: serve)
+                admit(client, name: name, reactor: reactor, session: session(client))
             }
+            return .arm(.readable)
         }
     }
 
-    /// Serves a new session on its own thread, if the client's process, its user and the
-    /// server all have room for one more; otherwise closes it at once (the client sees
-    /// CONNECTION_LOST) and logs why.
-    private func admit(_ client: MessageSocket, name: String, serve: @escaping @Sendable (MessageSocket) -> Void) {
+    /// How many clients one turn of a worker accepts on an endpoint.
+    private static let acceptsPerTurn = 64
+
+    /// Serves a new session on the loop, if the client's process, its user and the server all
+    /// have room for one more; otherwise closes it at once (the client sees CONNECTION_LOST)
+    /// and logs why.
+    private func admit(_ client: MessageSocket, name: String, reactor: ServerReactor, session: any SessionServer) {
         let key = ObjectIdentifier(client)
         let peer = client.peerCredentials
         let peerName = peer.map { "\($0)" } ?? "unknown peer"
@@ -217,21 +259,26 @@ public final class MagmaServer: Sendable {
             if state.stopped { return "the server is stopping" }
             if let bound = state.sessionTally.take(for: peer) { return bound }
             state.sessions[key] = client
+            active.enter()
             return nil
         }
         if let refusal {
-            logger.warning("session on \(name) refused for \(peerName): \(refusal)")
+            logger.warning("session on the \(name) endpoint refused for \(peerName): \(refusal)")
             client.shutdown()
             return
         }
-        logger.info("client on \(name): \(peerName)")
+        logger.info("client on the \(name) endpoint: \(peerName)")
         do {
-            try threads.spawn(name: name) { [self] in
-                serve(client)
-                endSession(client, key: key, peer: peer)
+            _ = try reactor.serve(client.descriptor.rawValue, for: .readable) { [self] token, _ in
+                guard session.serveArrived() else {
+                    reactor.loop.unwatch(token)
+                    endSession(client, key: key, peer: peer)
+                    return .done
+                }
+                return .arm(.readable)
             }
         } catch {
-            logger.error("session on \(name) refused for \(peerName): no thread (\(error))")
+            logger.error("session on the \(name) endpoint refused for \(peerName): it cannot be watched (\(error))")
             endSession(client, key: key, peer: peer)
         }
     }
@@ -242,6 +289,7 @@ public final class MagmaServer: Sendable {
             state.sessions[key] = nil
             state.sessionTally.give(for: peer)
         }
+        active.leave()
     }
 
     private static func makeDirectory(_ path: String, mode: mode_t) throws(MagmaError) {

@@ -6,8 +6,9 @@ import MagmaWire
 import Synchronization
 
 /// One client connection served over its two channels: requests arrive on the primary channel
-/// and are decoded with the generated codecs into `SystemConnection` calls; notifications leave
-/// through a `NotificationPump`; an error leaves as an epitaph, then both channels close.
+/// (the server's event loop watches it; a worker reads and handles them, in order) and are
+/// decoded with the generated codecs into `SystemConnection` calls; notifications leave through
+/// a `NotificationPump`; an error leaves as an epitaph, then both channels close.
 final class ServedConnection: NotificationSink, Sendable {
     private let primary: MessageSocket
     private let pump: NotificationPump
@@ -15,47 +16,56 @@ final class ServedConnection: NotificationSink, Sendable {
     private let system = Locked<SystemConnection?>(nil)
     private let flow: Locked<ServerFlowControl>
     private let epitaphSent = Atomic<Bool>(false)
+    private let ended = Atomic<Bool>(false)
+    private let onEnd: @Sendable (ServedConnection) -> Void
 
     /// Opens the system side of the connection, charging what it holds to `account`, and
-    /// starts serving it on `group`'s threads. `onEnd` runs once, after the connection has
-    /// released everything it held.
+    /// serves it on `reactor`: the loop watches its primary channel, and a worker handles what
+    /// arrives, in order. `onEnd` runs once, after the connection has released everything it held.
     static func start(device: SystemDevice, primary: MessageSocket, notification: MessageSocket,
                       limits: ConnectionLimits, maxQueuedNotifications: Int, account: ResourceAccount,
-                      logger: Logger, group: ThreadGroup,
+                      logger: Logger, reactor: ServerReactor,
                       onEnd: @escaping @Sendable (ServedConnection) -> Void) throws(MagmaError) -> ServedConnection {
         let pump: NotificationPump
         do {
-            pump = try NotificationPump(socket: notification, maxQueued: maxQueuedNotifications, limits: device.limits, logger: logger)
+            pump = try NotificationPump(socket: notification, maxQueued: maxQueuedNotifications, limits: device.limits,
+                                        reactor: reactor, logger: logger)
         } catch {
-            throw .memoryError("no descriptor for the notification writer: \(error)")
+            throw .memoryError("the notification channel cannot be served: \(error)")
         }
-        let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits)
-        let connection = try device.openConnection(trust: .untrusted, limits: limits, account: account, sink: served)
+        let served = ServedConnection(primary: primary, pump: pump, logger: logger, flowLimits: device.limits, onEnd: onEnd)
+        let connection: SystemConnection
+        do { connection = try device.openConnection(trust: .untrusted, limits: limits, account: account, sink: served) } catch {
+            pump.abort()
+            throw error
+        }
         served.system.withLock { $0 = connection }
         pump.onOverflow { [weak connection] reason in connection?.fail(.memoryError(reason)) }
         do {
-            try pump.start(group: group)
-            try group.spawn(name: "magma-conn") {
-                served.serve()
-                onEnd(served)
+            _ = try reactor.serve(primary.descriptor.rawValue, for: .readable) { token, _ in
+                served.serveReadable(token: token, reactor: reactor)
             }
         } catch {
             connection.close()
-            served.shutdown()
-            throw .memoryError("no thread to serve the connection: \(error)")
+            served.system.withLock { $0 = nil }
+            served.stop()
+            throw .memoryError("the primary channel cannot be served: \(error)")
         }
         return served
     }
 
-    private init(primary: MessageSocket, pump: NotificationPump, logger: Logger, flowLimits: FlowControlLimits) {
+    private init(primary: MessageSocket, pump: NotificationPump, logger: Logger, flowLimits: FlowControlLimits,
+                 onEnd: @escaping @Sendable (ServedConnection) -> Void) {
         self.primary = primary
         self.pump = pump
         self.logger = logger
+        self.onEnd = onEnd
         flow = Locked(ServerFlowControl(limits: flowLimits))
     }
 
-    /// Ends the connection: the reader stops and cleans up; queued notifications go out for
-    /// as long as the client reads them (at most a second).
+    /// Ends the connection: the primary channel reads as ended, so the worker that next serves
+    /// it cleans up; queued notifications go out for as long as the client reads them (at most
+    /// a second).
     func shutdown() {
         pump.finish()
         primary.shutdown()
@@ -94,25 +104,41 @@ final class ServedConnection: NotificationSink, Sendable {
 
     private var connection: SystemConnection? { system.withLock { $0 } }
 
-    private func serve() {
-        defer {
-            connection?.close()
-            system.withLock { $0 = nil }
-            shutdown()
-        }
-        while true {
+    /// How many requests one turn of a worker handles before the connection goes back to the
+    /// end of the queue, so that one busy client does not hold a worker while others wait.
+    static let requestsPerTurn = 16
+
+    /// The primary channel is readable: handles what has arrived (at most `requestsPerTurn`
+    /// requests), on a worker. Ends the connection at the end of the channel or when it fails.
+    private func serveReadable(token: EventLoop.Token, reactor: ServerReactor) -> ServeStep {
+        for _ in 0..<Self.requestsPerTurn {
             let datagram: Datagram?
-            do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes) } catch {
+            do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch {
                 logger.debug("primary channel failed: \(error)")
-                return
+                return end(token: token, reactor: reactor)
             }
-            guard case .message(let bytes, let descriptors, let truncated) = datagram, let connection else { return }
+            guard let datagram else { return .arm(.readable) }
+            guard case .message(let bytes, let descriptors, let truncated) = datagram, let connection else {
+                return end(token: token, reactor: reactor)
+            }
             if truncated {
                 connection.fail(.invalidArgs("a message or its descriptors exceeded the protocol's limits"))
                 continue
             }
             handle(bytes, descriptors, on: connection)
         }
+        return .arm(.readable)
+    }
+
+    /// Releases everything the connection holds and closes its channels, once.
+    private func end(token: EventLoop.Token, reactor: ServerReactor) -> ServeStep {
+        guard !ended.exchange(true, ordering: .acquiringAndReleasing) else { return .done }
+        reactor.loop.unwatch(token)
+        connection?.close()
+        system.withLock { $0 = nil }
+        shutdown()
+        onEnd(self)
+        return .done
     }
 
     private func handle(_ bytes: [UInt8], _ descriptors: [OwnedFileDescriptor], on connection: SystemConnection) {

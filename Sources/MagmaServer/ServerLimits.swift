@@ -4,8 +4,9 @@ import MagmaSystem
 /// How much of the server one client may take, and how much all clients together may take.
 ///
 /// A client is a process (its pid from SO_PEERCRED when it connected to the device endpoint)
-/// and a user (its uid). Each device or performance-counter session holds a thread; each
-/// connection holds two threads and its descriptors. A newcomer past a bound is refused and
+/// and a user (its uid). Sessions and connections hold no thread (one event loop and a fixed
+/// pool of workers serve them all): a session holds a descriptor, a connection two and what
+/// it imports, and its notifications queued for a client that does not read them. A newcomer past a bound is refused and
 /// logged, and everyone else goes on: a refused session's socket is closed at once (the client
 /// sees CONNECTION_LOST); a refused connection gets a MEMORY_ERROR epitaph, then its channels
 /// close. A client past its descriptor or memory bound loses the connection that passed it,
@@ -27,8 +28,10 @@ public struct ServerLimits: Sendable, Equatable {
     public var perProcess: ResourceAccount.Limits
     /// What all the connections of one user may hold together.
     public var perUser: ResourceAccount.Limits
-    /// Notifications queued for one connection whose client does not read them; past it the
-    /// connection is closed with MEMORY_ERROR.
+    /// Notifications queued for one connection whose client does not read them (beyond what
+    /// its socket buffer holds); past it, or past the device's flow-control byte limit
+    /// (`FlowControlLimits.maxInflightMegabytes`) of queued bytes, the connection is closed
+    /// with MEMORY_ERROR, its epitaph sent first.
     public var maxQueuedNotifications = 65_536
     /// What all connections may hold together. Its `maxImportedBytes` bounds the client
     /// memory the GPU can fault in on the daemon's behalf (and charge to the daemon's memory

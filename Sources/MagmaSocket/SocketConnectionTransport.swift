@@ -1,3 +1,4 @@
+import Glibc
 import Magma
 import MagmaPlatform
 import MagmaPrimary
@@ -7,6 +8,14 @@ import MagmaWire
 /// One connection to a magmad device: requests are encoded with the generated codecs and sent
 /// on the primary channel; replies, flow-control events and the epitaph come back on it;
 /// notifications arrive on the notification channel.
+///
+/// No lock is held across a call that can block. Sends never wait inside the kernel: a full
+/// channel is waited for with no lock held, then the send is tried again. A thread that waits
+/// for a reply or for flow control either becomes the connection's one reader (it polls the
+/// primary channel with no lock held, then reads what arrived without waiting) or sleeps on a
+/// condition until the reader has read. `error` reads nothing unless the primary channel is
+/// readable: the epitaph is read when it arrives (by readiness), and a healthy connection's
+/// check costs one zero-timeout poll and no receive.
 final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     typealias Handle = PrimaryHandle
 
@@ -18,11 +27,25 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         var replies: [UInt32: PrimaryProtocol.ServerMessage] = [:]
         /// Calls that timed out: their replies, if they come, are dropped.
         var abandoned: Set<UInt32> = []
+        /// A thread is waiting for the primary channel outside the lock and will read what
+        /// arrives; no other thread reads it meanwhile (a read would take what it waits for).
+        var reading = false
+    }
+
+    /// What one attempt to send found.
+    private enum SendAttempt {
+        case sent
+        /// The channel is full: wait for room, then try again.
+        case full
+        /// Flow control says wait for the server's consumed events, then try again.
+        case overBudget
+        /// Not sent, for good (the connection has failed or closed).
+        case failed
     }
 
     private let primary: MessageSocket
     private let notification: MessageSocket
-    private let state = Locked(State())
+    private let state = LockedCondition(State())
     private let callTimeoutNanoseconds: UInt64
 
     /// Starts a connection on channels the server has been handed. With nonzero `limits`,
@@ -33,8 +56,8 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         self.notification = notification
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
         if let limits, limits.maxInflightMessages > 0, limits.maxInflightMegabytes > 0 {
+            if let encoded = encode(.enableFlowControl(.init())) { _ = sendWaiting(encoded, counted: nil, deadline: Deadline(after: Poller.forever)) }
             state.withLock { state in
-                sendUncounted(.enableFlowControl(.init()), &state)
                 state.budget = FlowControlBudget(maxMessages: UInt64(limits.maxInflightMessages),
                                                  maxBytes: UInt64(limits.maxInflightMegabytes) << 20)
             }
@@ -57,7 +80,10 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
             case .local: return fail(.internalError("\(type(of: message.message).name) carries an in-process object"))
             }
         }
-        withExtendedLifetime(handles) { send(message, importing: bytes) }
+        withExtendedLifetime(handles) {
+            guard let encoded = encode(message) else { return }
+            _ = sendWaiting(encoded, counted: bytes, deadline: Deadline(after: Poller.forever))
+        }
     }
 
     func makePerformanceCounterChannel() throws(MagmaError) -> (handle: PrimaryHandle, events: any PerformanceCounterEventSource) {
@@ -69,25 +95,23 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     // MARK: Calls
 
     func flush() -> MagmaError? {
-        state.withLock { state in
-            if case .failure(let error) = call(.flush(.init()), &state) { return error }
-            return state.error
-        }
+        if case .failure(let error) = call(.flush(.init())) { return error }
+        return state.withLock { $0.error }
     }
 
     func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool {
-        let reply = state.withLock { state in call(.isPerformanceCounterAccessAllowed(.init()), &state) }
-        guard case .isPerformanceCounterAccessAllowedReply(let answer) = try reply.get() else {
+        guard case .isPerformanceCounterAccessAllowedReply(let answer) = try call(.isPerformanceCounterAccessAllowed(.init())).get() else {
             throw .internalError("the server answered with another message")
         }
         return answer.enabled
     }
 
+    /// The error as known, after reading what the server sent if the primary channel is
+    /// readable now (a zero-timeout poll; nothing is received while it is not).
     var error: MagmaError? {
-        state.withLock { state in
-            while state.error == nil, receiveFromServer(&state, wait: false) {}
-            return state.error
-        }
+        if let known = state.withLock({ $0.error }) { return known }
+        guard primary.isReadableNow else { return nil }
+        return drainIfNoReader()
     }
 
     /// The primary channel: readable when a message or the epitaph arrives, and from then on
@@ -103,13 +127,19 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     /// channel has hung up, the primary channel holds the epitaph if there is one; without it
     /// (magmad was killed), the connection is lost.
     var notificationChannelError: MagmaError? {
-        state.withLock { state in
-            guard state.error == nil, !state.closed else { return state.error }
-            let hungUp = Poller.isHungUp(notification.descriptor.rawValue)
-            while state.error == nil, receiveFromServer(&state, wait: false) {}
-            if hungUp { record(MagmaError(.connectionLost, "the server closed the notification channel"), &state) }
+        let known = state.withLock { state -> (done: Bool, error: MagmaError?) in
+            (state.error != nil || state.closed, state.error)
+        }
+        if known.done { return known.error }
+        let hungUp = Poller.isHungUp(notification.descriptor.rawValue)
+        _ = drainIfNoReader()
+        guard hungUp else { return state.withLock { $0.error } }
+        let error = state.withLock { state in
+            record(MagmaError(.connectionLost, "the server closed the notification channel"), &state)
             return state.error
         }
+        state.broadcast()
+        return error
     }
 
     /// Once the connection has failed, the server closes the notification channel right after
@@ -140,68 +170,138 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
             primary.shutdown()
             notification.shutdown()
         }
+        state.broadcast()
     }
 
-    // MARK: Sending and receiving
+    // MARK: Sending
 
-    /// Sends a feed-forward request, waiting first while flow control says so.
-    private func send(_ message: PrimaryProtocol.ClientMessage, importing bytes: UInt64 = 0) {
-        state.withLock { state in
-            guard state.error == nil, !state.closed else { return }
-            while state.error == nil, state.budget?.mustWait(forBytes: bytes) == true {
-                _ = receiveFromServer(&state, wait: true)
+    /// Encodes `message`; one that cannot be encoded fails the connection, as the server would.
+    private func encode(_ message: PrimaryProtocol.ClientMessage, transactionId: UInt32 = 0) -> EncodedMessage? {
+        do { return try message.encoded(transactionId: transactionId) } catch {
+            fail(.invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)"))
+            return nil
+        }
+    }
+
+    /// Sends `encoded` without waiting in the kernel: while the channel is full, or while flow
+    /// control says so (for a message `counted` against it, importing that many bytes), it
+    /// waits with no lock held, until the deadline. Returns whether it was sent.
+    private func sendWaiting(_ encoded: EncodedMessage, counted bytes: UInt64?, deadline: Deadline) -> Bool {
+        while true {
+            let attempt = state.withLock { state in trySend(encoded, counted: bytes, &state) }
+            switch attempt {
+            case .sent: return true
+            case .failed:
+                state.broadcast()
+                return false
+            case .full:
+                guard primary.waitWritable(until: deadline) else { return false }
+            case .overBudget:
+                let roomOrEnd = awaitServer(until: deadline) { state -> Bool? in
+                    state.error != nil || state.closed || state.budget?.mustWait(forBytes: bytes ?? 0) != true ? true : nil
+                }
+                guard roomOrEnd != nil else { return false }
             }
-            if sendUncounted(message, &state) { state.budget?.sent(importing: bytes) }
         }
     }
 
-    /// Encodes and sends; a message that cannot be encoded fails the connection, as the server
-    /// would. Returns whether it was sent.
-    @discardableResult
-    private func sendUncounted(_ message: PrimaryProtocol.ClientMessage, transactionId: UInt32 = 0, _ state: inout State) -> Bool {
-        guard state.error == nil, !state.closed else { return false }
-        let encoded: EncodedMessage
-        do { encoded = try message.encoded(transactionId: transactionId) } catch {
-            record(.invalidArgs("\(type(of: message.message).name) cannot be sent: \(error)"), &state)
-            return false
-        }
+    /// One attempt to send, under the lock: a non-blocking send (which does not wait).
+    private func trySend(_ encoded: EncodedMessage, counted bytes: UInt64?, _ state: inout State) -> SendAttempt {
+        guard state.error == nil, !state.closed else { return .failed }
+        if let bytes, state.budget?.mustWait(forBytes: bytes) == true { return .overBudget }
         do {
-            try primary.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
-            return true
+            try primary.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor), wait: false)
+            if let bytes { state.budget?.sent(importing: bytes) }
+            return .sent
+        } catch where error.code == EAGAIN || error.code == EWOULDBLOCK {
+            return .full
         } catch {
-            // The server closed the connection; its epitaph may be waiting.
-            while receiveFromServer(&state, wait: false) {}
+            // The server closed the connection; its epitaph may be waiting. A reader, if there
+            // is one, reads it (and the end of the channel); otherwise it is read here.
+            guard !state.reading else { return .failed }
+            while receiveFromServer(&state) {}
             record(MagmaError(.connectionLost, "the server is gone: \(error)"), &state)
-            return false
+            return .failed
         }
     }
+
+    // MARK: Waiting for the server
 
     /// Sends a synchronous call and waits for its reply (or the connection's end). TIMED_OUT
     /// when no reply came within the call timeout; the connection stays as it is.
-    private func call(_ message: PrimaryProtocol.ClientMessage, _ state: inout State) -> Result<PrimaryProtocol.ServerMessage, MagmaError> {
-        if let error = state.error { return .failure(error) }
-        guard !state.closed else { return .failure(.badState("connection was released")) }
+    private func call(_ message: PrimaryProtocol.ClientMessage) -> Result<PrimaryProtocol.ServerMessage, MagmaError> {
         let deadline = Deadline(after: callTimeoutNanoseconds)
-        let transaction = state.nextTransaction
-        state.nextTransaction = transaction == .max ? 1 : transaction + 1
-        guard sendUncounted(message, transactionId: transaction, &state) else {
-            return .failure(state.error ?? MagmaError(.connectionLost, "not sent"))
+        let transaction: UInt32 = state.withLock { state in
+            let transaction = state.nextTransaction
+            state.nextTransaction = transaction == .max ? 1 : transaction + 1
+            return transaction
         }
-        while true {
+        let name = type(of: message.message).name
+        if let failure = state.withLock({ state -> MagmaError? in
+            if let error = state.error { return error }
+            return state.closed ? .badState("connection was released") : nil
+        }) { return .failure(failure) }
+        guard let encoded = encode(message, transactionId: transaction) else {
+            return .failure(state.withLock { $0.error } ?? .invalidArgs("\(name) cannot be sent"))
+        }
+        guard sendWaiting(encoded, counted: nil, deadline: deadline) else {
+            if let error = state.withLock({ $0.error }) { return .failure(error) }
+            return .failure(DeviceCallTimeout.error(name, callTimeoutNanoseconds))
+        }
+        let outcome = awaitServer(until: deadline) { state -> Result<PrimaryProtocol.ServerMessage, MagmaError>? in
             if let reply = state.replies.removeValue(forKey: transaction) { return .success(reply) }
             if let error = state.error { return .failure(error) }
-            guard primary.waitReadable(until: deadline) else {
-                state.abandoned.insert(transaction)
-                return .failure(DeviceCallTimeout.error(type(of: message.message).name, callTimeoutNanoseconds))
+            return nil
+        }
+        if let outcome { return outcome }
+        state.withLock { _ = $0.abandoned.insert(transaction) }
+        return .failure(DeviceCallTimeout.error(name, callTimeoutNanoseconds))
+    }
+
+    /// Waits until `satisfied` returns a value or the deadline passes (nil), with no lock held
+    /// while blocked: the first waiter becomes the reader (polls the primary channel, then reads
+    /// what arrived without waiting and wakes the others); the others sleep until it has read.
+    private func awaitServer<Result>(until deadline: Deadline, _ satisfied: (inout State) -> Result?) -> Result? {
+        while true {
+            let turn: AwaitTurn<Result>? = state.wait(until: deadline) { state in
+                if let result = satisfied(&state) { return .done(result) }
+                guard !state.reading else { return nil }
+                state.reading = true
+                return .read
             }
-            _ = receiveFromServer(&state, wait: false)
+            switch turn {
+            case nil: return state.withLock { satisfied(&$0) }
+            case .done(let result)?: return result
+            case .read?:
+                let readable = primary.waitReadable(until: deadline)
+                state.withLock { state in
+                    if readable { while receiveFromServer(&state) {} }
+                    state.reading = false
+                }
+                state.broadcast()
+                if !readable, deadline.hasPassed { return state.withLock { satisfied(&$0) } }
+            }
         }
     }
 
-    /// Reads and records one message from the server. Returns whether one was read.
-    private func receiveFromServer(_ state: inout State, wait: Bool) -> Bool {
+    /// Reads what the server has sent, without waiting, unless another thread is the reader
+    /// (it reads it); returns the connection's error.
+    private func drainIfNoReader() -> MagmaError? {
+        let (error, read) = state.withLock { state -> (MagmaError?, Bool) in
+            guard !state.reading else { return (state.error, false) }
+            var read = false
+            while state.error == nil, receiveFromServer(&state) { read = true }
+            return (state.error, read || state.error != nil)
+        }
+        if read { state.broadcast() }
+        return error
+    }
+
+    /// Reads and records one message from the server, without waiting. Returns whether one
+    /// was read.
+    private func receiveFromServer(_ state: inout State) -> Bool {
         let datagram: Datagram?
-        do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes, wait: wait) } catch {
+        do { datagram = try primary.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch {
             record(MagmaError(.connectionLost, "primary channel: \(error)"), &state)
             return false
         }
@@ -229,6 +329,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
 
     private func fail(_ error: MagmaError) {
         state.withLock { state in record(error, &state) }
+        state.broadcast()
     }
 
     /// Makes `error` the connection's error unless it already has one, and shuts the primary
@@ -249,6 +350,12 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     var inflight: (messages: UInt64, bytes: UInt64)? {
         state.withLock { state in state.budget.map { ($0.inflightMessages, $0.inflightBytes) } }
     }
+}
+
+/// What a thread waiting for the server does next: return what it waited for, or read.
+private enum AwaitTurn<Result> {
+    case done(Result)
+    case read
 }
 
 /// A pool's completions from magmad: performance_counter_events messages on the pool's channel.

@@ -10,15 +10,25 @@ import MagmaWire
 /// channel; each connection gets two new channels of its own, handed to the server in `connect`.
 ///
 /// Every synchronous call (query, connect, the performance-counter token, and each connection's
-/// flush) waits at most `callTimeoutNanoseconds` for its answer, then throws TIMED_OUT.
+/// flush) waits at most `callTimeoutNanoseconds` for its answer, then throws TIMED_OUT. Calls
+/// on the device channel take turns; none holds a lock while it waits for the server.
 public final class SocketDeviceTransport: DeviceBackend {
     private struct State {
         var nextTransaction: UInt32 = 1
         var flowControl: FlowControlLimits?
     }
 
+    /// Who may use the device channel: one call at a time (replies come back in order on the
+    /// one channel), taken and given back under the lock but held with no lock while the call
+    /// waits for the server. A caller waiting for its turn sleeps on the condition, up to the
+    /// call timeout.
+    private struct Turn {
+        var state = State()
+        var busy = false
+    }
+
     private let socket: MessageSocket
-    private let state = Locked(State())
+    private let turn = LockedCondition(Turn())
     /// The endpoint's path, when known.
     private let path: String?
     /// How long a synchronous call waits for its answer (`Poller.forever`: no bound).
@@ -61,11 +71,31 @@ public final class SocketDeviceTransport: DeviceBackend {
     deinit { socket.shutdown() }
 
     public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
-        try state.withLock { state throws(MagmaError) in try query(id, &state) }
+        try inTurn("query \(id)") { state throws(MagmaError) in try query(id, &state) }
+    }
+
+    /// Runs `body` as the one call on the device channel, with the channel's state; waits for
+    /// the turn (no lock held) at most the call timeout, then TIMED_OUT.
+    private func inTurn<Result>(_ name: String, _ body: (inout State) throws(MagmaError) -> Result) throws(MagmaError) -> Result {
+        let deadline = Deadline(after: callTimeoutNanoseconds)
+        let taken: State? = turn.wait(until: deadline) { turn in
+            guard !turn.busy else { return nil }
+            turn.busy = true
+            return turn.state
+        }
+        guard var state = taken else { throw DeviceCallTimeout.error("\(name) (another call on the device channel did not end)", callTimeoutNanoseconds) }
+        defer {
+            turn.withLock { turn in
+                turn.state = state
+                turn.busy = false
+            }
+            turn.broadcast()
+        }
+        return try body(&state)
     }
 
     public func connect() throws(MagmaError) -> any ConnectionBackend {
-        try state.withLock { state throws(MagmaError) in
+        try inTurn("connect") { state throws(MagmaError) in
             if state.flowControl == nil, case .value(let packed) = try query(.maximumInflightParams, &state) {
                 state.flowControl = FlowControlLimits(queryValue: packed)
             }

@@ -29,6 +29,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "How many runs --repeat-path makes.")
     var repeats = 1
 
+    @Option(help: "Only hold this many idle connections on a fresh magmad and print its memory per connection and its threads (the full run holds 10,000).")
+    var idleConnections: Int?
+
     /// Fails before any measuring if `--json`'s file cannot be written.
     func validate() throws {
         guard side == "magma" || side == "floor" else { throw ValidationError("--side must be magma or floor") }
@@ -59,6 +62,11 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("no path \(repeatPath) (see --list)")
             }
             print("operations \(operations)")
+            return
+        }
+        if let idleConnections {
+            guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
+            print(BenchmarkSuite.table(try BenchmarkSuite.idleConnections(magmad: daemon, connections: max(1, idleConnections))))
             return
         }
         let results = try BenchmarkSuite.run(runs: runs, scale: scale, magmad: daemon, peer: me) { name in

@@ -58,7 +58,7 @@ struct Magmad: ParsableCommand {
     @Option(help: "Notifications queued for a connection whose client does not read them; past it the connection is closed.")
     var maxQueuedNotifications = ServerLimits.standard.maxQueuedNotifications
 
-    @Option(help: "Device and performance-counter sessions (one thread each) open at once, in all.")
+    @Option(help: "Device and performance-counter sessions open at once, in all.")
     var maxSessions = ServerLimits.standard.maxSessions
 
     @Option(help: "Sessions one client process may hold.")
@@ -67,7 +67,7 @@ struct Magmad: ParsableCommand {
     @Option(help: "Sessions one user may hold.")
     var maxSessionsPerUser = ServerLimits.standard.maxSessionsPerUser
 
-    @Option(help: "Connections (two threads each) served at once, in all.")
+    @Option(help: "Connections served at once, in all (each holds two descriptors; keep RLIMIT_NOFILE above twice this).")
     var maxConnections = ServerLimits.standard.maxConnections
 
     @Option(help: "Connections one client process may hold.")
@@ -75,6 +75,9 @@ struct Magmad: ParsableCommand {
 
     @Option(help: "Connections one user may hold.")
     var maxConnectionsPerUser = ServerLimits.standard.maxConnectionsPerUser
+
+    @Option(help: "Worker threads that handle what clients send (default: the cores, at least 4); one event loop thread waits for all clients.")
+    var workerThreads = MagmaServer.Configuration.defaultWorkerThreads
 
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
@@ -110,7 +113,8 @@ struct Magmad: ParsableCommand {
         serverLimits.maxConnectionsPerUser = maxConnectionsPerUser
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
                                  configuration: .init(directory: directory, deviceName: deviceName,
-                                                      connectionLimits: connectionLimits, serverLimits: serverLimits))
+                                                      connectionLimits: connectionLimits, serverLimits: serverLimits,
+                                                      workerThreads: max(1, workerThreads)))
         try server.start()
         print("magmad: serving SoftGPU on \(server.devicePath)")
         print("magmad: performance counters on \(server.performanceCounterPath)")

@@ -80,4 +80,26 @@ int cmagma_accept(int fd);
 /// SO_PEERCRED: the process id, user id and group id of the socket's peer.
 int cmagma_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+/// epoll_create1(EPOLL_CLOEXEC).
+int cmagma_epoll_create(void);
+
+/// The epoll event bits, for cmagma_epoll_ctl and cmagma_epoll_wait.
+extern const uint32_t cmagma_epoll_in;
+extern const uint32_t cmagma_epoll_out;
+extern const uint32_t cmagma_epoll_hangup;
+extern const uint32_t cmagma_epoll_error;
+extern const uint32_t cmagma_epoll_oneshot;
+
+/// The epoll_ctl operations.
+extern const int cmagma_epoll_add;
+extern const int cmagma_epoll_modify;
+extern const int cmagma_epoll_delete;
+
+/// epoll_ctl(epfd, op, fd, {events, .data.u64 = token}).
+int cmagma_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+
+/// epoll_wait into parallel arrays of tokens and event bits (at most `capacity`, and at most 64);
+/// returns how many are ready, or -1. EINTR is not retried (the caller owns the deadline).
+int cmagma_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_milliseconds);
+
 #endif

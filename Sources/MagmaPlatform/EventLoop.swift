@@ -1,0 +1,174 @@
+import CMagmaLinux
+import Glibc
+
+/// An epoll event loop: one thread (the caller of `run()`) waits for many descriptors at once
+/// and runs a short handler for each one that is ready, plus timers.
+///
+/// Every watch is one-shot: once its descriptor is reported ready, it is reported no more until
+/// `arm(_:for:)` is called again. So one descriptor's handler never runs twice at once, and a
+/// handler that hands its work to another thread keeps the descriptor's events in order by
+/// arming it only when that work is done. Handlers and timers run on the loop's thread and must
+/// not block: they hand anything that can block to other threads (see `WorkerPool`).
+public final class EventLoop: Sendable {
+    /// What a watch waits for.
+    public struct Interest: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// Readable, or at the end of the stream.
+        public static let readable = Interest(rawValue: cmagma_epoll_in)
+        /// Room to write.
+        public static let writable = Interest(rawValue: cmagma_epoll_out)
+    }
+
+    /// What was ready: the events asked for, hang-ups and errors (reported whatever was asked).
+    public struct Readiness: Sendable {
+        public let rawValue: UInt32
+        /// Readable (or at the end of the stream).
+        public var isReadable: Bool { rawValue & cmagma_epoll_in != 0 }
+        /// Writable.
+        public var isWritable: Bool { rawValue & cmagma_epoll_out != 0 }
+        /// The peer hung up or the descriptor failed.
+        public var isHungUp: Bool { rawValue & (cmagma_epoll_hangup | cmagma_epoll_error) != 0 }
+    }
+
+    /// One watched descriptor.
+    public struct Token: Hashable, Sendable {
+        fileprivate let value: UInt64
+    }
+
+    private struct Watch {
+        let descriptor: Int32
+        let handler: @Sendable (Token, Readiness) -> Void
+    }
+
+    private struct Timer {
+        let deadline: UInt64
+        let body: @Sendable () -> Void
+    }
+
+    private struct State {
+        var watches: [UInt64: Watch] = [:]
+        var nextToken: UInt64 = 1
+        var timers: [Timer] = []
+        var stopped = false
+    }
+
+    /// The token of the loop's own wake-up eventfd.
+    private static let wakeToken: UInt64 = 0
+
+    private let epoll: OwnedFileDescriptor
+    private let wake: EventSemaphore
+    private let state = Locked(State())
+
+    /// A loop with nothing watched; nothing runs before `run()`.
+    public init() throws(PlatformError) {
+        let fd = cmagma_epoll_create()
+        guard fd >= 0 else { throw PlatformError(call: "epoll_create1") }
+        epoll = OwnedFileDescriptor(taking: fd)
+        wake = try EventSemaphore()
+        guard cmagma_epoll_ctl(fd, cmagma_epoll_add, wake.descriptor.rawValue, cmagma_epoll_in, Self.wakeToken) == 0 else {
+            throw PlatformError(call: "epoll_ctl(ADD wake)")
+        }
+    }
+
+    /// Descriptors watched now.
+    public var watchCount: Int { state.withLock { $0.watches.count } }
+
+    /// Watches `descriptor` for `interest` (an empty interest still reports hang-ups and
+    /// errors), once: `handler` runs on the loop's thread the first time it is ready, and again
+    /// only after `arm(_:for:)`; it gets the watch's token. The descriptor must stay open until `unwatch` returns. Fails
+    /// for a descriptor epoll cannot watch (EPERM: a regular file) or when the kernel is out of
+    /// memory for it.
+    public func watch(_ descriptor: Int32, for interest: Interest,
+                      handler: @escaping @Sendable (Token, Readiness) -> Void) throws(PlatformError) -> Token {
+        let token = state.withLock { state in
+            let token = state.nextToken
+            state.nextToken += 1
+            state.watches[token] = Watch(descriptor: descriptor, handler: handler)
+            return token
+        }
+        guard cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token) == 0 else {
+            let failure = PlatformError(call: "epoll_ctl(ADD)")
+            _ = state.withLock { $0.watches.removeValue(forKey: token) }
+            throw failure
+        }
+        return Token(value: token)
+    }
+
+    /// Arms a watch again for `interest`: its handler runs once more when the descriptor is
+    /// ready (at once if it is ready now). Does nothing for a watch already removed.
+    public func arm(_ token: Token, for interest: Interest) {
+        // Under the lock (epoll_ctl does not block), so that a watch removed meanwhile, whose
+        // descriptor number may already name another watched file, is never touched.
+        state.withLock { state in
+            guard let descriptor = state.watches[token.value]?.descriptor else { return }
+            _ = cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_modify, descriptor, interest.rawValue | cmagma_epoll_oneshot, token.value)
+        }
+    }
+
+    /// Stops watching: the handler is released and never runs again once this returns (a
+    /// handler already running finishes). Call it before the descriptor closes: epoll forgets
+    /// a descriptor only when every copy of it is closed, and a client may hold a copy.
+    public func unwatch(_ token: Token) {
+        let watch = state.withLock { state in
+            let watch = state.watches.removeValue(forKey: token.value)
+            if let watch { _ = cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_delete, watch.descriptor, 0, token.value) }
+            return watch
+        }
+        withExtendedLifetime(watch) {}   // the handler is released here, outside the lock
+    }
+
+    /// Runs `body` on the loop's thread once `nanoseconds` have passed.
+    public func after(nanoseconds: UInt64, _ body: @escaping @Sendable () -> Void) {
+        let deadline = Clock.monotonicNanoseconds() &+ nanoseconds
+        state.withLock { $0.timers.append(Timer(deadline: deadline, body: body)) }
+        wake.signal()
+    }
+
+    /// Makes `run()` return soon; watches and timers left are dropped.
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        wake.signal()
+    }
+
+    /// Waits for ready descriptors and due timers and runs their handlers, until `stop()`.
+    public func run() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        var events = [UInt32](repeating: 0, count: 64)
+        while true {
+            let (stopped, timeout, due) = nextTimers()
+            if stopped { break }
+            due.forEach { $0() }
+            let count = tokens.withUnsafeMutableBufferPointer { tokenBuffer in
+                events.withUnsafeMutableBufferPointer { eventBuffer in
+                    cmagma_epoll_wait(epoll.rawValue, tokenBuffer.baseAddress, eventBuffer.baseAddress, Int32(tokenBuffer.count), timeout)
+                }
+            }
+            for index in 0..<max(Int(count), 0) {
+                if tokens[index] == Self.wakeToken {
+                    wake.reset()
+                    continue
+                }
+                let handler = state.withLock { $0.watches[tokens[index]]?.handler }
+                handler?(Token(value: tokens[index]), Readiness(rawValue: events[index]))
+            }
+        }
+        state.withLock { state in
+            state.watches = [:]
+            state.timers = []
+        }
+    }
+
+    /// Whether the loop stopped, how long the next wait may last (milliseconds, -1 for no
+    /// bound) and the timers now due, taken off the list.
+    private func nextTimers() -> (stopped: Bool, timeout: Int32, due: [@Sendable () -> Void]) {
+        let now = Clock.monotonicNanoseconds()
+        return state.withLock { state in
+            if state.stopped { return (true, 0, []) }
+            let due = state.timers.filter { $0.deadline <= now }.map(\.body)
+            state.timers.removeAll { $0.deadline <= now }
+            guard let next = state.timers.map(\.deadline).min() else { return (false, -1, due) }
+            return (false, Int32(clamping: (next - now + 999_999) / 1_000_000), due)
+        }
+    }
+}
