@@ -61,9 +61,7 @@ let package = Package(
         .target(
             name: "SoftGPU",
             dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
-            // The interpreter's state lives in classes shared by a worker's waves; dynamic
-            // exclusivity checks on them cost about a fifth of a vector add (docs/softgpu.md).
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Serves a SystemDevice to other processes over Unix sockets (what magmad runs).
         .target(
