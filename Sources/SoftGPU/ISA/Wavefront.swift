@@ -149,13 +149,14 @@ struct Wavefront {
         var active = wave.active
         var pc = wave.pc
         var sinceCheck = self.sinceCheck
-        var executed: UInt64 = 0
+        // Instructions run by this call: `executedBase + sinceCheck` (one counter in the loop).
+        var executedBase = -sinceCheck
         defer {
             wave.active = active
             wave.pc = pc
             wave.depth = depth
             self.sinceCheck = sinceCheck
-            counters.instructions &+= executed
+            counters.instructions &+= UInt64(executedBase &+ sinceCheck)
         }
 
         // Registers as rows of 32 lanes through a local pointer the optimizer keeps in a register.
@@ -169,11 +170,13 @@ struct Wavefront {
         while true {
             sinceCheck &+= 1
             if sinceCheck >= WaveContext.checkInterval {
+                // This instruction has not run yet: it counts only once the checks let it run.
+                executedBase &+= sinceCheck &- 1
                 sinceCheck = 0
                 if let stop = context.shouldStop() { throw stop }
                 if context.shouldYield() { return .yielded }
+                executedBase &+= 1
             }
-            executed &+= 1
             let ins = program[pc]
             let imm = ins.immediate
             let d = row(ins.d), a = row(ins.a), b = row(ins.b)
