@@ -24,9 +24,10 @@ final class WorkgroupRun: @unchecked Sendable {
 
     private func resetWaves(workgroupSize: UInt32, registersToZero: UInt32) {
         let width = UInt32(ISALimits.waveWidth)
-        for (waveIndex, wave) in waves.enumerated() {
+        let waves = self.waves
+        for waveIndex in waves.indices {
             let first = UInt32(waveIndex) * width
-            wave.reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)), registersToZero: registersToZero)
+            waves[waveIndex].reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)), registersToZero: registersToZero)
         }
     }
 
@@ -44,9 +45,12 @@ extension Wavefront {
     /// this executor keeps across waves and barriers, so waves that meet at barriers for ever
     /// are still stopped or preempted.
     mutating func run(_ group: WorkgroupRun, _ context: WaveContext) throws(ExecutionFault) -> Bool {
+        // One array held for the whole call: its waves are borrowed from it, not retained one by one.
+        let waves = group.waves
         while true {
             var finished = 0
-            for wave in group.waves {
+            for index in waves.indices {
+                let wave = waves[index]
                 switch wave.status {
                 case .finished: finished += 1
                 case .atBarrier: break
@@ -62,9 +66,9 @@ extension Wavefront {
                     }
                 }
             }
-            if finished == group.waves.count { return true }
+            if finished == waves.count { return true }
             // Every wave that has not finished waits at a barrier: release them together.
-            for wave in group.waves where wave.status == .atBarrier { wave.status = .ready }
+            for index in waves.indices where waves[index].status == .atBarrier { waves[index].status = .ready }
         }
     }
 }
