@@ -54,17 +54,19 @@ let package = Package(
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
         // The reference GPU, executed on the CPU.
-        // `-O` even in debug builds: the interpreter at -Onone is ten times slower, and tests that
-        // run large programs under the watchdog (DemoElementsTests: 2 s -> 21 s) fail on a loaded
-        // machine. The cost: SoftGPU, and MagmaDevices above it, carry an `unsafeFlags` setting,
-        // so a Swift package can depend on them by path only; Magma, MagmaEmbedded and
-        // MagmaSocket stay usable as versioned dependencies.
+        // `-O` even in debug builds, measured without it (Swift 6.3.1, December 2026): at -Onone the
+        // interpreter is 19 times slower (`magmactl demo`'s 2^20-element vector add: 264 ms of GPU
+        // time against 14 ms), BacklogBoundsTests' pendingWorkPastItsBoundClosesTheConnection fails
+        // every run (magmad's descriptors are not back within its 10 s), and DemoElementsTests'
+        // 2^20-element submissions take about an eighth of the 2 s watchdog instead of a
+        // hundred-and-fortieth: fragile on a loaded machine. `@_optimize(speed)` cannot replace
+        // it: an -Onone build compiles such a function exactly as it does without the attribute.
+        // It is an `unsafeFlags` setting, which SwiftPM accepts in a versioned dependency because
+        // this manifest declares tools-version 6.2 or later (docs/architecture.md, "Products").
         .target(
             name: "SoftGPU",
             dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
-            // The interpreter's state lives in classes shared by a worker's waves; dynamic
-            // exclusivity checks on them cost about a fifth of a vector add (docs/softgpu.md).
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Serves a SystemDevice to other processes over Unix sockets (what magmad runs).
         .target(

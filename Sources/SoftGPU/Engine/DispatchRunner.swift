@@ -81,13 +81,13 @@ final class DispatchExecution: Sendable {
                     if ranOne, shouldYield() { return }
                     let index = nextWorkgroup.add(1, ordering: .relaxed).oldValue
                     guard index < request.workgroupCount else { return }
-                    let registers = request.program.registerCount
+                    let registers = request.program.registersToZero
                     if let reused = spare {
                         spare = nil
-                        reused.restart(index: index, workgroupSize: request.workgroupSize, registerCount: registers)
+                        reused.restart(index: index, workgroupSize: request.workgroupSize, registersToZero: registers)
                         group = reused
                     } else {
-                        group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, registerCount: registers, pool: &pool)
+                        group = WorkgroupRun(index: index, workgroupSize: request.workgroupSize, registersToZero: registers, pool: &pool)
                     }
                 }
                 ranOne = true

@@ -1,31 +1,33 @@
 /// One workgroup in progress: its waves run in turn on one worker and meet at barriers. It can
 /// stop when a wave yields and resume later on any worker.
 final class WorkgroupRun: @unchecked Sendable {
-    private(set) var index: UInt32
-    private(set) var waves: [WaveState]
+    // No dynamic exclusivity checks: one worker at a time runs the workgroup (see WaveState).
+    @exclusivity(unchecked) private(set) var index: UInt32
+    @exclusivity(unchecked) private(set) var waves: [WaveState]
 
-    /// Starts workgroup `index` of a program using `registerCount` registers, taking wave states
+    /// Starts workgroup `index` of a program whose waves zero the registers `registersToZero`, taking wave states
     /// from `pool` (or making new ones).
-    init(index: UInt32, workgroupSize: UInt32, registerCount: Int, pool: inout [WaveState]) {
+    init(index: UInt32, workgroupSize: UInt32, registersToZero: UInt32, pool: inout [WaveState]) {
         self.index = index
         let width = UInt32(ISALimits.waveWidth)
         let count = Int((workgroupSize + width - 1) / width)
         waves = (0..<count).map { _ in pool.popLast() ?? WaveState() }
-        resetWaves(workgroupSize: workgroupSize, registerCount: registerCount)
+        resetWaves(workgroupSize: workgroupSize, registersToZero: registersToZero)
     }
 
     /// Starts workgroup `index` of the same dispatch over, in this finished one's wave states:
     /// a worker reuses one object for every workgroup it runs to the end.
-    func restart(index: UInt32, workgroupSize: UInt32, registerCount: Int) {
+    func restart(index: UInt32, workgroupSize: UInt32, registersToZero: UInt32) {
         self.index = index
-        resetWaves(workgroupSize: workgroupSize, registerCount: registerCount)
+        resetWaves(workgroupSize: workgroupSize, registersToZero: registersToZero)
     }
 
-    private func resetWaves(workgroupSize: UInt32, registerCount: Int) {
+    private func resetWaves(workgroupSize: UInt32, registersToZero: UInt32) {
         let width = UInt32(ISALimits.waveWidth)
-        for (waveIndex, wave) in waves.enumerated() {
+        let waves = self.waves
+        for waveIndex in waves.indices {
             let first = UInt32(waveIndex) * width
-            wave.reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)), registerCount: registerCount)
+            waves[waveIndex].reset(firstLocal: first, laneCount: Int(min(width, workgroupSize - first)), registersToZero: registersToZero)
         }
     }
 
@@ -43,9 +45,12 @@ extension Wavefront {
     /// this executor keeps across waves and barriers, so waves that meet at barriers for ever
     /// are still stopped or preempted.
     mutating func run(_ group: WorkgroupRun, _ context: WaveContext) throws(ExecutionFault) -> Bool {
+        // One array held for the whole call: its waves are borrowed from it, not retained one by one.
+        let waves = group.waves
         while true {
             var finished = 0
-            for wave in group.waves {
+            for index in waves.indices {
+                let wave = waves[index]
                 switch wave.status {
                 case .finished: finished += 1
                 case .atBarrier: break
@@ -61,9 +66,9 @@ extension Wavefront {
                     }
                 }
             }
-            if finished == group.waves.count { return true }
+            if finished == waves.count { return true }
             // Every wave that has not finished waits at a barrier: release them together.
-            for wave in group.waves where wave.status == .atBarrier { wave.status = .ready }
+            for index in waves.indices where waves[index].status == .atBarrier { waves[index].status = .ready }
         }
     }
 }

@@ -1,17 +1,3 @@
-extension Instruction {
-    /// The highest register the instruction reads or writes, or -1 if it names none.
-    var highestRegister: Int {
-        switch opcode.format {
-        case .none: -1
-        case .d, .dImm: Int(d)
-        case .a: Int(a)
-        case .dA, .dAImm: Int(max(d, a))
-        case .dAB: Int(max(d, a, b))
-        case .memory: Int(max(d, b))
-        }
-    }
-}
-
 /// Why a program was rejected before it ran.
 public struct ProgramError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Instruction index, or -1 for the whole program.
@@ -27,9 +13,10 @@ public struct Program: Sendable {
     /// For `if`: index of its `else` or `endif`; for `else`: its `endif`; for `loop`: its
     /// `endloop`; for `endloop`: its `loop`; for `break`: its loop's `endloop`.
     let partner: [Int32]
-    /// How many registers (r0 up to the highest one any instruction names) the program uses: a
-    /// wave zeroes only these when it starts, as the others are never read.
-    let registerCount: Int
+    /// The registers (bit `i` for `ri`) a wave zeroes when it starts: those the program may read
+    /// before writing them in every lane (`RegisterInitialization`); the others are never read
+    /// before they are written.
+    let registersToZero: UInt32
 
     /// Decodes and validates little-endian instruction bytes.
     public init(bytes: UnsafeRawBufferPointer) throws(ProgramError) {
@@ -57,7 +44,7 @@ public struct Program: Sendable {
     public init(instructions: [Instruction]) throws(ProgramError) {
         self.instructions = instructions
         self.partner = try Self.validate(instructions)
-        registerCount = instructions.reduce(0) { max($0, $1.highestRegister + 1) }
+        registersToZero = RegisterInitialization.registersToZero(instructions)
     }
 
     private static func validate(_ program: [Instruction]) throws(ProgramError) -> [Int32] {

@@ -3,6 +3,15 @@
 final class WaveState: @unchecked Sendable {
     /// An open `if` or `loop`.
     struct Frame {
+        /// Made in the interpreter's loop: inlined there even where the compiler sees one file at a time.
+        @inline(__always) init(isLoop: Bool, saved: UInt32, lanes: UInt32, next: Int, bodyStart: Int) {
+            self.isLoop = isLoop
+            self.saved = saved
+            self.lanes = lanes
+            self.next = next
+            self.bodyStart = bodyStart
+        }
+
         let isLoop: Bool
         let saved: UInt32
         /// If frames: the lanes that took the then-branch. Loop frames: lanes that broke.
@@ -27,12 +36,15 @@ final class WaveState: @unchecked Sendable {
     let registers: UnsafeMutablePointer<UInt32>
     /// The open frames, innermost last: `depth` of the `ISALimits.maxNesting` slots.
     let frames: UnsafeMutablePointer<Frame>
-    var depth = 0
-    var pc = 0
-    var active: UInt32 = 0
+    // The stored variables have no dynamic exclusivity checks: only the worker running the wave
+    // touches them (a workgroup runs on one worker at a time), and the interpreter reads and
+    // writes them on every `resume`.
+    @exclusivity(unchecked) var depth = 0
+    @exclusivity(unchecked) var pc = 0
+    @exclusivity(unchecked) var active: UInt32 = 0
     /// The local id of lane 0.
-    var firstLocal: UInt32 = 0
-    var status = Status.ready
+    @exclusivity(unchecked) var firstLocal: UInt32 = 0
+    @exclusivity(unchecked) var status = Status.ready
 
     init() {
         registers = .allocate(capacity: ISALimits.registerCount * ISALimits.waveWidth)
@@ -44,10 +56,15 @@ final class WaveState: @unchecked Sendable {
         frames.deallocate()
     }
 
-    /// Starts the wave over: registers r0 up to `registerCount` zeroed (the program reads no
-    /// others), `laneCount` active lanes from local id `firstLocal`.
-    func reset(firstLocal: UInt32, laneCount: Int, registerCount: Int) {
-        registers.initialize(repeating: 0, count: registerCount * ISALimits.waveWidth)
+    /// Starts the wave over: the registers of the mask `registersToZero` zeroed (the program
+    /// writes the others before reading them), `laneCount` active lanes from local id `firstLocal`.
+    func reset(firstLocal: UInt32, laneCount: Int, registersToZero: UInt32) {
+        var remaining = registersToZero
+        while remaining != 0 {
+            let register = remaining.trailingZeroBitCount
+            (registers + register * ISALimits.waveWidth).initialize(repeating: 0, count: ISALimits.waveWidth)
+            remaining &= remaining &- 1
+        }
         depth = 0
         pc = 0
         active = laneCount >= ISALimits.waveWidth ? .max : (UInt32(1) << UInt32(laneCount)) &- 1

@@ -84,6 +84,12 @@ struct Wavefront {
         }
     }
 
+    /// `d[lane] = first + lane` for the active lanes. Not inlined: inlined, the optimizer computes
+    /// the rows of `gid` and `lid` before the interpreter's loop, on every `resume` of every program.
+    @inline(never) private static func ascending(_ mask: UInt32, _ d: UnsafeMutablePointer<UInt32>, from first: UInt32) {
+        lanes(mask, d) { first &+ UInt32($0) }
+    }
+
     /// The lanes of `mask` whose `a` is not zero.
     @inline(__always) private static func nonzero(_ mask: UInt32, _ a: UnsafeMutablePointer<UInt32>) -> UInt32 {
         var bits: UInt32 = 0
@@ -143,13 +149,14 @@ struct Wavefront {
         var active = wave.active
         var pc = wave.pc
         var sinceCheck = self.sinceCheck
-        var executed: UInt64 = 0
+        // Instructions run by this call: `executedBase + sinceCheck` (one counter in the loop).
+        var executedBase = -sinceCheck
         defer {
             wave.active = active
             wave.pc = pc
             wave.depth = depth
             self.sinceCheck = sinceCheck
-            counters.instructions &+= executed
+            counters.instructions &+= UInt64(executedBase &+ sinceCheck)
         }
 
         // Registers as rows of 32 lanes through a local pointer the optimizer keeps in a register.
@@ -163,11 +170,13 @@ struct Wavefront {
         while true {
             sinceCheck &+= 1
             if sinceCheck >= WaveContext.checkInterval {
+                // This instruction has not run yet: it counts only once the checks let it run.
+                executedBase &+= sinceCheck &- 1
                 sinceCheck = 0
                 if let stop = context.shouldStop() { throw stop }
                 if context.shouldYield() { return .yielded }
+                executedBase &+= 1
             }
-            executed &+= 1
             let ins = program[pc]
             let imm = ins.immediate
             let d = row(ins.d), a = row(ins.a), b = row(ins.b)
@@ -181,11 +190,11 @@ struct Wavefront {
             case .mov: Self.lanes(active, d) { a[$0] }
             case .arg, .argHigh:
                 preconditionFailure("decoded as movi")
-            case .gid: Self.lanes(active, d) { firstGlobal &+ UInt32($0) }
-            case .lid: Self.lanes(active, d) { firstLocal &+ UInt32($0) }
+            case .gid: Self.ascending(active, d, from: firstGlobal)
+            case .lid: Self.ascending(active, d, from: firstLocal)
             case .wgid: Self.lanes(active, d) { _ in workgroup }
             case .wgsize: Self.lanes(active, d) { _ in workgroupSize }
-            case .lane: Self.lanes(active, d) { UInt32($0) }
+            case .lane: Self.ascending(active, d, from: 0)
             case .iadd: Self.lanes(active, d) { a[$0] &+ b[$0] }
             case .isub: Self.lanes(active, d) { a[$0] &- b[$0] }
             case .imul: Self.lanes(active, d) { a[$0] &* b[$0] }
