@@ -117,7 +117,7 @@ let package = Package(
         // The few Linux DRM uAPI structs and ioctl numbers MagmaDRM uses, with an ioctl wrapper.
         .target(name: "CMagmaDRM"),
         // The backend over Linux DRM render and card nodes: GEM buffers, PRIME dma-bufs, syncobjs.
-        .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "CMagmaLinux", "MagmaProtocol", "MagmaPlatform"]),
         // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
         // libmagma.so, magmactl and Swift programs.
         .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),

@@ -39,4 +39,21 @@ public enum DMABuf {
         let code = cmagma_drm_ioctl(descriptor, cmagma_dma_buf_ioctl_sync, &sync)
         guard code == 0 else { throw .drm("DMA_BUF_IOCTL_SYNC", errno: code, ending ? "end" : "start") }
     }
+
+    /// DMA_BUF_IOCTL_EXPORT_SYNC_FILE (Linux 6.0): a sync_file of the dma-buf's implicit fences
+    /// that `access` would wait for (writes for a read; all for a write).
+    public static func exportSyncFile(_ descriptor: Int32, _ access: Access) throws(MagmaError) -> OwnedFileDescriptor {
+        var request = cmagma_dma_buf_sync_file(flags: UInt32(access.flags), fd: -1)
+        let code = cmagma_drm_ioctl(descriptor, cmagma_dma_buf_ioctl_export_sync_file, &request)
+        guard code == 0 else { throw .drm("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", errno: code) }
+        return OwnedFileDescriptor(taking: request.fd)
+    }
+
+    /// DMA_BUF_IOCTL_IMPORT_SYNC_FILE (Linux 6.0): adds a sync_file's fence to the dma-buf's
+    /// implicit fences, as a write (`access` .write or .readWrite) or a read.
+    public static func importSyncFile(_ syncFile: Int32, into descriptor: Int32, _ access: Access) throws(MagmaError) {
+        var request = cmagma_dma_buf_sync_file(flags: UInt32(access.flags), fd: syncFile)
+        let code = cmagma_drm_ioctl(descriptor, cmagma_dma_buf_ioctl_import_sync_file, &request)
+        guard code == 0 else { throw .drm("DMA_BUF_IOCTL_IMPORT_SYNC_FILE", errno: code) }
+    }
 }

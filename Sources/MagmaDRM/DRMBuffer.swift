@@ -76,6 +76,8 @@ public final class DRMBuffer: BackendBuffer {
         let memory = try cpuMapping()
         let dmaBuf: OwnedFileDescriptor
         if let importedFrom { dmaBuf = importedFrom } else { dmaBuf = try export() }
+        // The descriptor must outlive every ioctl on its number (an export is held only here).
+        defer { withExtendedLifetime(dmaBuf) {} }
         try DMABuf.sync(dmaBuf.rawValue, access, ending: false)
         let result: Result
         do { result = try body(memory) } catch {

@@ -3,7 +3,8 @@ import MagmaPlatform
 import MagmaProtocol
 import Synchronization
 
-/// A connection on one open DRM file: its buffers are GEM objects, its semaphores syncobjs, in
+/// A connection on one open DRM file: its buffers are GEM objects, its semaphores binary
+/// syncobjs (and `createTimeline` makes timeline ones), in
 /// the file's own tables. Every call is a synchronous ioctl, so errors are immediate and
 /// never sticky; the connection only ends by `close()`, which closes every handle it holds.
 /// Command submission goes to the driver's `DRMSubmitter`; without one (every driver here)
@@ -23,6 +24,8 @@ public final class DRMConnection: ConnectionBackend {
     private struct Objects {
         var nextId: ObjectId = 1
         var buffers: [ObjectId: DRMBuffer] = [:]
+        var semaphores: [ObjectId: DRMSemaphore] = [:]
+        var timelines: [UInt32: DRMTimeline] = [:]
         var closed = false
     }
 
@@ -94,16 +97,89 @@ public final class DRMConnection: ConnectionBackend {
 
     // MARK: Sync objects
 
+    /// A binary syncobj, unsignaled. UNIMPLEMENTED on a driver without syncobjs (EOPNOTSUPP),
+    /// and on one without SYNCOBJ_EVENTFD, which the poll descriptor needs.
     public func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
-        throw .unimplemented("semaphores on DRM device \(device.locatorName)")
+        try registerSemaphore(handle: try file.createSyncobj(), isOneShot: false)
     }
 
+    /// Imports an opaque syncobj descriptor (a new handle sharing the container) or, failing
+    /// that, a sync_file (any driver's fence, in a new syncobj); takes ownership of `handle`.
+    /// Anything else is INVALID_ARGS.
     public func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
-        throw .unimplemented("semaphores on DRM device \(device.locatorName)")
+        let syncobj: UInt32
+        do {
+            syncobj = try file.importSyncobj(handle.rawValue)
+        } catch where error.status == .invalidArgs {
+            syncobj = try file.createSyncobj()
+            do { try file.importSyncFile(handle.rawValue, into: syncobj) } catch {
+                try? file.destroySyncobj(syncobj)
+                throw MagmaError(error.status, "descriptor \(handle.rawValue) is neither a syncobj nor a sync_file: \(error.message)",
+                                 systemErrorCode: error.systemErrorCode)
+            }
+        }
+        return try registerSemaphore(handle: syncobj, isOneShot: flags.contains(.oneShot))
     }
 
+    private func registerSemaphore(handle: UInt32, isOneShot: Bool) throws(MagmaError) -> DRMSemaphore {
+        let id = objects.withLock { (objects) -> ObjectId? in
+            guard !objects.closed else { return nil }
+            defer { objects.nextId += 1 }
+            return objects.nextId
+        }
+        let semaphore: DRMSemaphore
+        do throws(MagmaError) {
+            guard let id else { throw MagmaError(.connectionLost, "DRM connection closed") }
+            semaphore = try DRMSemaphore(id: id, handle: handle, isOneShot: isOneShot, file: file)
+        } catch {
+            try? file.destroySyncobj(handle)
+            throw error
+        }
+        let added = objects.withLock { (objects) -> Bool in
+            guard !objects.closed else { return false }
+            objects.semaphores[semaphore.id] = semaphore
+            return true
+        }
+        guard added else {
+            _ = semaphore.markReleased()
+            try? file.destroySyncobj(handle)
+            throw MagmaError(.connectionLost, "DRM connection closed")
+        }
+        return semaphore
+    }
+
+    /// Destroys the syncobj handle (SYNCOBJ_DESTROY, once). A semaphore released before, or
+    /// not this connection's, is INVALID_ARGS.
     public func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
-        throw .invalidArgs("not a semaphore of this connection")
+        guard let semaphore = semaphore as? DRMSemaphore else { throw .invalidArgs("not a DRM semaphore") }
+        let owned = objects.withLock { $0.semaphores[semaphore.id] === semaphore ? $0.semaphores.removeValue(forKey: semaphore.id) : nil }
+        guard owned != nil, semaphore.markReleased() else { throw .invalidArgs("semaphore \(semaphore.id) is not open in this connection (released twice?)") }
+        try file.destroySyncobj(semaphore.handle)
+    }
+
+    /// A timeline syncobj at point 0 (UNIMPLEMENTED on a driver without timelines).
+    public func createTimeline() throws(MagmaError) -> DRMTimeline {
+        guard device.capabilities.syncobjTimeline else {
+            throw .unimplemented("\(device.driver.name) has no timeline syncobjs (DRM_CAP_SYNCOBJ_TIMELINE is 0)")
+        }
+        let timeline = DRMTimeline(handle: try file.createSyncobj(), file: file)
+        let added = objects.withLock { (objects) -> Bool in
+            guard !objects.closed else { return false }
+            objects.timelines[timeline.handle] = timeline
+            return true
+        }
+        guard added else {
+            try? file.destroySyncobj(timeline.handle)
+            throw MagmaError(.connectionLost, "DRM connection closed")
+        }
+        return timeline
+    }
+
+    /// Destroys a timeline's syncobj handle, once; INVALID_ARGS the second time.
+    public func release(_ timeline: DRMTimeline) throws(MagmaError) {
+        let owned = objects.withLock { $0.timelines[timeline.handle] === timeline ? $0.timelines.removeValue(forKey: timeline.handle) : nil }
+        guard owned != nil, timeline.markReleased() else { throw .invalidArgs("timeline syncobj \(timeline.handle) is not open in this connection") }
+        try file.destroySyncobj(timeline.handle)
     }
 
     // MARK: Contexts, address space, submissions (the driver's submitter)
@@ -116,7 +192,8 @@ public final class DRMConnection: ConnectionBackend {
     }
 
     private var resolver: DRMHandleResolver {
-        DRMHandleResolver(buffer: { [objects] id in objects.withLock { $0.buffers[id]?.handle } }, semaphore: { _ in nil })
+        DRMHandleResolver(buffer: { [objects] id in objects.withLock { $0.buffers[id]?.handle } },
+                          semaphore: { [objects] id in objects.withLock { $0.semaphores[id]?.handle } })
     }
 
     public func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
@@ -205,17 +282,20 @@ public final class DRMConnection: ConnectionBackend {
 
     public var notificationChannelError: MagmaError? { error }
 
-    /// Releases every buffer still open (their GEM handles closed once each; CPU mappings stay
-    /// valid while their buffers live) and marks the connection closed.
+    /// Releases every buffer, semaphore and timeline still open (each GEM handle closed once,
+    /// each syncobj destroyed; CPU mappings stay valid while their buffers live) and marks the
+    /// connection closed.
     public func close() {
-        let open = objects.withLock { (objects) -> [DRMBuffer] in
-            guard !objects.closed else { return [] }
+        let open = objects.withLock { (objects) -> (buffers: [DRMBuffer], semaphores: [DRMSemaphore], timelines: [DRMTimeline]) in
+            guard !objects.closed else { return ([], [], []) }
             objects.closed = true
-            defer { objects.buffers = [:] }
-            return Array(objects.buffers.values)
+            defer { objects.buffers = [:]; objects.semaphores = [:]; objects.timelines = [:] }
+            return (Array(objects.buffers.values), Array(objects.semaphores.values), Array(objects.timelines.values))
         }
-        for buffer in open { _ = buffer.markReleased() }
+        for buffer in open.buffers { _ = buffer.markReleased() }
         for handle in handles.removeAll() { try? file.closeGEMHandle(handle) }
+        for semaphore in open.semaphores where semaphore.markReleased() { try? file.destroySyncobj(semaphore.handle) }
+        for timeline in open.timelines where timeline.markReleased() { try? file.destroySyncobj(timeline.handle) }
         closedEvent.signal()
     }
 }

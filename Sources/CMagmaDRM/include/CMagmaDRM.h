@@ -124,6 +124,15 @@ struct cmagma_drm_syncobj_timeline_array {
     uint32_t flags;
 };
 
+/// DRM_IOCTL_SYNCOBJ_EVENTFD (Linux 6.6): signal an eventfd once a point signals.
+struct cmagma_drm_syncobj_eventfd {
+    uint32_t handle;
+    uint32_t flags;
+    uint64_t point;
+    int32_t fd;
+    uint32_t pad;
+};
+
 // MARK: virtio_gpu (virtgpu_drm.h)
 
 /// DRM_IOCTL_VIRTGPU_MAP: the fake offset to mmap the DRM file at.
@@ -150,6 +159,23 @@ struct cmagma_drm_virtgpu_resource_create {
     uint32_t res_handle;
     uint32_t size;
     uint32_t stride;
+};
+
+// MARK: vgem (vgem_drm.h)
+
+/// DRM_IOCTL_VGEM_FENCE_ATTACH: a fence on the object's reservation (exclusive with WRITE);
+/// out_fence is out.
+struct cmagma_drm_vgem_fence_attach {
+    uint32_t handle;
+    uint32_t flags;
+    uint32_t out_fence;
+    uint32_t pad;
+};
+
+/// DRM_IOCTL_VGEM_FENCE_SIGNAL.
+struct cmagma_drm_vgem_fence_signal {
+    uint32_t fence;
+    uint32_t flags;
 };
 
 // MARK: dma-buf (linux/dma-buf.h)
@@ -188,8 +214,11 @@ static const unsigned long cmagma_drm_ioctl_syncobj_signal = CMAGMA_DRM_IOWR(0xC
 static const unsigned long cmagma_drm_ioctl_syncobj_timeline_wait = CMAGMA_DRM_IOWR(0xCA, struct cmagma_drm_syncobj_timeline_wait);
 static const unsigned long cmagma_drm_ioctl_syncobj_query = CMAGMA_DRM_IOWR(0xCB, struct cmagma_drm_syncobj_timeline_array);
 static const unsigned long cmagma_drm_ioctl_syncobj_timeline_signal = CMAGMA_DRM_IOWR(0xCD, struct cmagma_drm_syncobj_timeline_array);
+static const unsigned long cmagma_drm_ioctl_syncobj_eventfd = CMAGMA_DRM_IOWR(0xCF, struct cmagma_drm_syncobj_eventfd);
 static const unsigned long cmagma_drm_ioctl_virtgpu_map = CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map);
 static const unsigned long cmagma_drm_ioctl_virtgpu_resource_create = CMAGMA_DRM_IOWR(0x44, struct cmagma_drm_virtgpu_resource_create);
+static const unsigned long cmagma_drm_ioctl_vgem_fence_attach = CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_vgem_fence_attach);
+static const unsigned long cmagma_drm_ioctl_vgem_fence_signal = CMAGMA_DRM_IOW(0x42, struct cmagma_drm_vgem_fence_signal);
 static const unsigned long cmagma_dma_buf_ioctl_sync = _IOC(_IOC_WRITE, 'b', 0, sizeof(struct cmagma_dma_buf_sync));
 static const unsigned long cmagma_dma_buf_ioctl_export_sync_file = _IOC(_IOC_READ | _IOC_WRITE, 'b', 2, sizeof(struct cmagma_dma_buf_sync_file));
 static const unsigned long cmagma_dma_buf_ioctl_import_sync_file = _IOC(_IOC_WRITE, 'b', 3, sizeof(struct cmagma_dma_buf_sync_file));
@@ -205,9 +234,12 @@ static const uint64_t cmagma_drm_cap_syncobj_timeline = 0x14;
 /// DRM_CLOEXEC | DRM_RDWR for PRIME_HANDLE_TO_FD (O_RDWR: the dma-buf can be mapped writable).
 static const uint32_t cmagma_drm_prime_flags = 02000000 | 02;
 static const uint32_t cmagma_drm_syncobj_create_signaled = 1;
+/// DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE and DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE.
 static const uint32_t cmagma_drm_syncobj_fd_flags_sync_file = 1;
 static const uint32_t cmagma_drm_syncobj_wait_all = 1;
 static const uint32_t cmagma_drm_syncobj_wait_for_submit = 2;
+/// VGEM_FENCE_WRITE: an exclusive (write) fence.
+static const uint32_t cmagma_drm_vgem_fence_write = 1;
 static const uint64_t cmagma_dma_buf_sync_read = 1;
 static const uint64_t cmagma_dma_buf_sync_write = 2;
 static const uint64_t cmagma_dma_buf_sync_start = 0;
@@ -234,10 +266,17 @@ _Static_assert(CMAGMA_DRM_IOWR(0xC4, struct cmagma_drm_syncobj_array) == 0xC0106
 _Static_assert(CMAGMA_DRM_IOWR(0xCA, struct cmagma_drm_syncobj_timeline_wait) == 0xC02864CAUL, "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT");
 _Static_assert(CMAGMA_DRM_IOWR(0xCB, struct cmagma_drm_syncobj_timeline_array) == 0xC01864CBUL, "DRM_IOCTL_SYNCOBJ_QUERY");
 _Static_assert(CMAGMA_DRM_IOWR(0xCD, struct cmagma_drm_syncobj_timeline_array) == 0xC01864CDUL, "DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL");
+_Static_assert(CMAGMA_DRM_IOWR(0xCF, struct cmagma_drm_syncobj_eventfd) == 0xC01864CFUL, "DRM_IOCTL_SYNCOBJ_EVENTFD");
+_Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_vgem_fence_attach) == 0xC0106441UL, "DRM_IOCTL_VGEM_FENCE_ATTACH");
+_Static_assert(CMAGMA_DRM_IOW(0x42, struct cmagma_drm_vgem_fence_signal) == 0x40086442UL, "DRM_IOCTL_VGEM_FENCE_SIGNAL");
 _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map) == 0xC0106441UL, "DRM_IOCTL_VIRTGPU_MAP");
 
 /// ioctl(fd, request, argument), retried while it fails with EINTR or EAGAIN (as libdrm's
 /// drmIoctl does). Returns 0, or the errno of the failure.
 int cmagma_drm_ioctl(int fd, unsigned long request, void *argument);
+
+/// dup3(fd, target, O_CLOEXEC): puts the open file of `fd` at descriptor number `target`,
+/// atomically replacing what was there. Returns target, or -1 with errno set.
+int cmagma_drm_replace_descriptor(int fd, int target);
 
 #endif
