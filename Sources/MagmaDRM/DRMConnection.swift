@@ -46,6 +46,7 @@ public final class DRMConnection: ConnectionBackend {
     public func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer {
         guard memoryType == 0 else { throw .invalidArgs("memory type \(memoryType): a DRM device has one, 0") }
         let made = try driver.createBuffer(in: file, size: size)
+        handles.retain(made.handle)
         return try register(handle: made.handle, size: made.size, importedFrom: nil)
     }
 
@@ -54,17 +55,17 @@ public final class DRMConnection: ConnectionBackend {
     /// import (virtio_gpu, another device's) is UNIMPLEMENTED (ENODEV).
     public func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
         let gem = try file.importDMABuf(handle.rawValue)
+        handles.retain(gem)
         let size: UInt64
         do { size = try DMABuf.size(of: handle.rawValue) } catch {
-            handles.retain(gem)
-            if handles.release(gem) { try? file.closeGEMHandle(gem) }
+            dropReference(to: gem)
             throw error
         }
         return try register(handle: gem, size: size, importedFrom: handle)
     }
 
+    /// Records a buffer whose handle reference the caller has taken; drops it if closed.
     private func register(handle: UInt32, size: UInt64, importedFrom: OwnedFileDescriptor?) throws(MagmaError) -> DRMBuffer {
-        handles.retain(handle)
         let buffer = objects.withLock { (objects) -> DRMBuffer? in
             guard !objects.closed else { return nil }
             let buffer = DRMBuffer(id: objects.nextId, handle: handle, size: size, file: file, driver: driver, importedFrom: importedFrom)
@@ -73,10 +74,15 @@ public final class DRMConnection: ConnectionBackend {
             return buffer
         }
         guard let buffer else {
-            if handles.release(handle) { try? file.closeGEMHandle(handle) }
+            dropReference(to: handle)
             throw MagmaError(.connectionLost, "DRM connection closed")
         }
         return buffer
+    }
+
+    /// Drops one reference to a GEM handle on a failure path, closing it if it was the last.
+    private func dropReference(to handle: UInt32) {
+        if handles.release(handle) { try? file.closeGEMHandle(handle) }
     }
 
     /// Drops the buffer's reference to its GEM handle, closing the handle when it was the last
@@ -221,8 +227,7 @@ public final class DRMConnection: ConnectionBackend {
     }
 
     public func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
-        _ = try requireSubmitter("inline submissions")
-        throw .unimplemented("inline commands on \(device.driver.name): a driver module decides their form")
+        try requireSubmitter("inline submissions").executeInline(contextId: contextId, commands)
     }
 
     // MARK: Performance counters (none)

@@ -40,6 +40,8 @@ public protocol DRMSubmitter: Sendable {
     /// Submits `descriptor` on context `contextId`; `resolve` gives the GEM handle of a buffer
     /// id and the syncobj handle of a semaphore id (nil: not this connection's).
     func execute(contextId: UInt32, _ descriptor: CommandDescriptor, resolve: DRMHandleResolver) throws(MagmaError)
+    /// Submits inline commands on context `contextId`, in the driver's own form.
+    func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError)
 }
 
 /// Turns a connection's object ids into the kernel handles a submitter passes to its ioctls.

@@ -57,5 +57,8 @@ import Testing
         #expect { try connection.perform(.commit, on: buffer, offset: 0, length: 4096) } throws: { DRMTestEnvironment.isError($0, .unimplemented) }
         #expect(connection.error == nil, "an UNIMPLEMENTED answer is not sticky")
         try connection.release(buffer)
+        let backend = try DRMTestEnvironment.connection(driver)
+        #expect { try backend.executeInline(contextId: 1, []) } throws: { DRMTestEnvironment.isError($0, .unimplemented) }
+        #expect { try backend.execute(contextId: 1, CommandDescriptor(resources: [], commandBuffers: [])) } throws: { DRMTestEnvironment.isError($0, .unimplemented) }
     }
 }
