@@ -11,6 +11,7 @@ let package = Package(
         // The backends, one module each (swift-nio style), and the locator that picks one.
         .library(name: "MagmaEmbedded", targets: ["MagmaEmbedded"]),
         .library(name: "MagmaSocket", targets: ["MagmaSocket"]),
+        .library(name: "MagmaDRM", targets: ["MagmaDRM"]),
         .library(name: "MagmaDevices", targets: ["MagmaDevices"]),
         .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
@@ -116,24 +117,31 @@ let package = Package(
         .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
         // The backend that reaches a device served by magmad, over Unix sockets.
         .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        // The few Linux DRM uAPI structs and ioctl numbers MagmaDRM uses, with an ioctl wrapper.
+        .target(name: "CMagmaDRM"),
+        // The backend over Linux DRM render and card nodes: GEM buffers, PRIME dma-bufs, syncobjs.
+        .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "CMagmaLinux", "MagmaProtocol", "MagmaPlatform"]),
         // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
         // libmagma.so, magmactl and Swift programs.
-        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
+        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
         .executableTarget(
             name: "magmactl",
-            dependencies: ["MagmaDevices", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MagmaDevices", "MagmaDRM", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // What several test targets share: seeded random numbers and the time limit of suites.
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "MagmaDevices", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
                            "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
+        // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
+        // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
+        .testTarget(name: "MagmaDRMTests", dependencies: ["MagmaDRM", "MagmaDevices", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],

@@ -59,7 +59,8 @@ MAGMA_EXPORT magma_status_t magma_device_import(magma_handle_t device_channel, m
 
 // Linux extension: opens the device |path| names: MAGMA_DEVICE_PATH_EMBEDDED, "magmad" (the
 // first device endpoint in the runtime directory magma_enumerate_devices lists), a path relative
-// to that directory ("gpu/000"), or a path starting with '/', "./" or "../" as it is.
+// to that directory ("gpu/000"), a path starting with '/', "./" or "../" as it is, or
+// "drm/<node>" for a Linux DRM render node ("drm/renderD128": /dev/dri/renderD128; docs/drm.md).
 // CONNECTION_LOST if nothing serves at |path| (nothing there, or a socket nobody listens on),
 // INVALID_ARGS if |path| cannot be an endpoint (a regular file, a directory, too long for a
 // socket), ACCESS_DENIED without permission to open it.
@@ -70,7 +71,8 @@ MAGMA_EXPORT void magma_device_release(magma_device_t device);
 
 // Lists the devices: the magmad endpoints in the runtime directory (|device_namespace| if it is
 // neither NULL nor empty, else $MAGMA_DEVICE_DIR, else $XDG_RUNTIME_DIR/magma, else
-// /tmp/magma-<uid>), then MAGMA_DEVICE_PATH_EMBEDDED. |device_directory_channel| is used only
+// /tmp/magma-<uid>), then the DRM render nodes ("drm/renderD128", ...), then
+// MAGMA_DEVICE_PATH_EMBEDDED. |device_directory_channel| is used only
 // on Fuchsia and is ignored. Writes up to |*device_count_inout| 0-terminated paths, each in a
 // slot of |device_path_size| bytes of |device_paths_out|, and sets |*device_count_inout| to the
 // number written. MEMORY_ERROR if there are more devices than slots; INVALID_ARGS if a path does

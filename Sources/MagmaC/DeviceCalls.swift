@@ -39,7 +39,7 @@ public func magma_enumerate_devices(_ device_namespace: UnsafePointer<CChar>?, _
         let paths = try required(device_paths_out, "device_paths_out")
         let requested = device_namespace.map { String(cString: $0) } ?? ""
         let directory = requested.isEmpty ? RuntimeDirectory.current : requested
-        let devices = RuntimeDirectory.deviceEndpoints(in: directory) + [MAGMA_DEVICE_PATH_EMBEDDED]
+        let devices = DeviceLocator.availableNames(in: directory)
         guard devices.count <= Int(count.pointee) else { throw .memoryError("\(devices.count) devices, room for \(count.pointee)") }
         for device in devices where device.utf8.count >= Int(device_path_size) {
             throw .invalidArgs("path \(device) does not fit in \(device_path_size) bytes")

@@ -1,4 +1,5 @@
 import Magma
+import MagmaDRM
 import MagmaPlatform
 
 extension DeviceLocator {
@@ -10,8 +11,11 @@ extension DeviceLocator {
     /// `RuntimeDirectory.endpoint(named:in:)` in `directory` (by default this process's runtime
     /// directory: `$MAGMA_DEVICE_DIR`, else `$XDG_RUNTIME_DIR/magma`, else `/tmp/magma-<uid>`,
     /// the rule magmad serves by). So `magmad` is the running magmad's device, `gpu/000` a path
-    /// relative to the runtime directory, and `/path/to/gpu/000` that path.
+    /// relative to the runtime directory, and `/path/to/gpu/000` that path. `drm/<node>` is the
+    /// Linux DRM render node `/dev/dri/<node>` (`drm/renderD128`).
     public static func named(_ name: String, in directory: String = RuntimeDirectory.current) -> DeviceLocator {
-        name == embeddedName ? .embedded : .socket(RuntimeDirectory.endpoint(named: name, in: directory))
+        if name == embeddedName { return .embedded }
+        if let renderNode = DRMDevices.nodePath(forLocatorName: name) { return .drm(renderNode) }
+        return .socket(RuntimeDirectory.endpoint(named: name, in: directory))
     }
 }

@@ -1,4 +1,5 @@
 import Magma
+import MagmaDRM
 import MagmaEmbedded
 import MagmaPlatform
 import MagmaProtocol
@@ -18,6 +19,8 @@ public enum DeviceLocator: Sendable {
     /// A device served by magmad, reached through its endpoint socket (MagmaSocket; for example
     /// `$XDG_RUNTIME_DIR/magma/gpu/000`).
     case socket(String)
+    /// A Linux DRM device, by its render node ("/dev/dri/renderD128"; MagmaDRM, docs/drm.md).
+    case drm(String)
     /// A device served by a backend of the caller's.
     case backend(any DeviceBackend)
 }
@@ -39,6 +42,8 @@ extension Device {
             return Device(backend: InProcessDeviceTransport(system: try SystemDevice(driver: driver)))
         case .socket(let path):
             return Device(backend: try SocketDeviceTransport(path: path))
+        case .drm(let renderNode):
+            return Device(backend: try DRMDevice(renderNode: renderNode))
         case .backend(let backend):
             return Device(backend: backend)
         }

@@ -9,7 +9,7 @@ struct MagmaCommand: ParsableCommand {
         commandName: "magmactl",
         abstract: "Magma for Swift: a GPU system-call interface, with a reference GPU run on the CPU.",
         version: MagmaVersion.description,
-        subcommands: [DemoCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, InfoCommand.self, DevicesCommand.self, BenchCommand.self]
     )
 }
 

@@ -9,7 +9,7 @@ import Testing
 @Suite(.hangGuard) struct SemaphoreAndPollTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.allCases) func signalResetAndIds(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func signalResetAndIds(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         #expect(semaphore.id != invalidObjectId)
@@ -24,7 +24,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func exportedSemaphoreSharesStateAcrossConnections(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func exportedSemaphoreSharesStateAcrossConnections(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
@@ -51,7 +51,7 @@ import Testing
         #expect(Glibc.poll(&item, 1, 0) == 1)
     }
 
-    @Test(arguments: TestBackend.allCases) func importRejectsDescriptorsThatAreNotSemaphores(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func importRejectsDescriptorsThatAreNotSemaphores(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         expectStatus(.invalidArgs) { _ = try connection.importSemaphore(try buffer.export()) }
@@ -62,7 +62,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func pollTimesOutThenReportsReadyItems(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func pollTimesOutThenReportsReadyItems(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let first = try connection.createSemaphore()
         let second = try connection.createSemaphore()
@@ -75,7 +75,7 @@ import Testing
         expectStatus(.invalidArgs) { try Poll.wait([], timeoutNanoseconds: 0) }
     }
 
-    @Test(arguments: TestBackend.allCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         try HostThread.spawn(name: "signaler") {

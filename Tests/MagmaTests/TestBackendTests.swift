@@ -2,6 +2,7 @@
 @testable import MagmaPrimary
 @testable import MagmaEmbedded
 @testable import MagmaSocket
+import MagmaDRM
 import MagmaProtocol
 import MagmaTestSupport
 import Testing
@@ -13,6 +14,11 @@ import Testing
         let devices = TestDevices()
         #expect(try devices.open(.embedded).createConnection().primaryTransport is InProcessConnectionTransport)
         #expect(try devices.open(.socket).createConnection().primaryTransport is SocketConnectionTransport)
+    }
+
+    @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device here: the DRM backend joins the object tests in the QEMU guest"))
+    func theDRMBackendIsAKernelConnection() throws {
+        #expect(try TestDevices().open(.drm).createConnection().backend is DRMConnection)
     }
 
     @Test func aSocketDevicesServerStopsWithItsDevices() throws {

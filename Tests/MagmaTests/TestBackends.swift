@@ -1,5 +1,6 @@
 @testable import Magma
 import MagmaDevices
+import MagmaDRM
 @testable import MagmaPrimary
 import MagmaPlatform
 import MagmaProtocol
@@ -10,6 +11,16 @@ import Testing
 /// system driver runs is a test parameterized over `TestBackend.allCases`; a new backend (DRM,
 /// virtio) is a new case here and in `TestDevices.open`.
 ///
+/// The DRM backend (`.drm`: the virtio_gpu device of the QEMU guest, docs/drm.md) cannot run
+/// GPU work here, so it is not in `allCases`: it joins only the object tests that need no
+/// execution, through `bufferCases` (BufferTests: ids and page rounding, size checks, double
+/// release, names, cache calls, many handles of one buffer, unsealed memfds) and
+/// `semaphoreCases` (SemaphoreAndPollTests: signal and reset, sharing across connections,
+/// non-semaphore imports, poll timeouts and wake-ups; BufferTests' non-buffer imports, which
+/// export a semaphore). It is there only where DRM is (the
+/// guest); and for semaphores only where virtio_gpu has timeline syncobjs (Linux 6.12). The
+/// rest are Fuchsia-backend tests: execution, commit and decommit, eventfd exports.
+///
 /// Behaviour tests that run on the embedded device only, and why:
 /// - `ExecutionTests.higherPriorityContextsRunFirst`, `SchedulingTests.higherPriorityPreemptsRunningWorkAtOnce`,
 ///   `ConnectionTests.trustedInProcessClientsMayUseHighPriority`: priorities above medium need a
@@ -19,8 +30,22 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case embedded
     /// A MagmaServer in the test's process, reached through its Unix socket as magmad is.
     case socket
+    /// The guest's virtio_gpu, a Linux DRM device (MagmaDRM); object tests only (see above).
+    case drm
+
+    /// The backends every behaviour test runs on.
+    static let allCases: [TestBackend] = [.embedded, .socket]
+    /// `allCases`, and the DRM device where there is one.
+    static let bufferCases: [TestBackend] = allCases + (DRMTestDevice.info != nil ? [.drm] : [])
+    /// `allCases`, and the DRM device where it has the syncobjs semaphores need.
+    static let semaphoreCases: [TestBackend] = allCases + (DRMTestDevice.info?.capabilities.syncobjTimeline == true ? [.drm] : [])
 
     var testDescription: String { rawValue }
+}
+
+/// The DRM device the `.drm` backend opens: the first virtio_gpu render node, if any.
+enum DRMTestDevice {
+    static let info: DRMDeviceInfo? = DRMDevices.all().first { $0.driver.name == "virtio_gpu" }
 }
 
 /// Opens the devices of one test and tears their servers down after it. A suite keeps one as a
@@ -41,6 +66,10 @@ final class TestDevices: Sendable {
             let server = try TestServer(softGPU: configuration ?? SoftGPUConfiguration())
             servers.withLock { $0.append(server) }
             return try server.open()
+        case .drm:
+            precondition(configuration == nil, "the DRM device runs no SoftGPU")
+            let info = try #require(DRMTestDevice.info, "no virtio_gpu DRM device")
+            return try Device.open(.named(info.locatorName))
         }
     }
 

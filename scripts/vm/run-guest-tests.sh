@@ -108,7 +108,9 @@ if [ "$accel" = auto ]; then
     elif ! grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then accel=tcg accel_why="/dev/kvm, but no vmx/svm in /proc/cpuinfo"
     else accel=kvm accel_why="/dev/kvm and vmx/svm"; fi
 fi
-accel_args=(-accel tcg)
+# TCG emulates "max" (every feature it can): host-built code that needs more than QEMU's default
+# qemu64 model, as the thread sanitizer's runtime does (SIGILL there), runs in the guest.
+accel_args=(-accel tcg -cpu max)
 [ "$accel" = kvm ] && accel_args=(-accel kvm -cpu host)
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
 [ -n "$tsc_khz" ] || vm_die "no 'cpu MHz' in /proc/cpuinfo for tsc_early_khz"
