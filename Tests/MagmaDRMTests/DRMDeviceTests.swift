@@ -38,10 +38,10 @@ import Testing
         let reader = try device.createConnection()
         let buffer = try writer.createBuffer(size: 3 * 4096, name: "shared")
         #expect(buffer.size == 3 * 4096)
-        buffer.bytes.storeBytes(of: 0x5EED, toByteOffset: 2 * 4096 + 12, as: UInt32.self)
+        try buffer.bytes.storeBytes(of: 0x5EED, toByteOffset: 2 * 4096 + 12, as: UInt32.self)
         let imported = try reader.importBuffer(try buffer.export())
         #expect(imported.size == buffer.size)
-        #expect(try imported.mapCPU().load(fromByteOffset: 2 * 4096 + 12, as: UInt32.self) == 0x5EED)
+        #expect(try imported.bytes.load(fromByteOffset: 2 * 4096 + 12, as: UInt32.self) == 0x5EED)
         try reader.release(imported)
         try writer.release(buffer)
         #expect { try writer.release(buffer) } throws: { $0 is MagmaError }
