@@ -18,6 +18,7 @@ import Testing
         try connection.flush()
         kill(daemon.pid, SIGSTOP)
         defer { kill(daemon.pid, SIGCONT) }
+        try #require(eventually { allThreadsStopped(pid: daemon.pid) }, "magmad did not stop")
         let otherThreadDone = Atomic<Bool>(false)
         let flushFinished = Atomic<Bool>(false)
         let doneBeforeFlush = Atomic<Bool>(false)

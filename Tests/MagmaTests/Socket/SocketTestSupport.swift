@@ -122,3 +122,15 @@ struct RawClient {
         return status
     }
 }
+
+/// Whether every thread of `pid` is in state T (stopped). SIGSTOP takes effect a moment after
+/// kill returns: the thread that takes the signal starts the group stop when it next runs, and
+/// on a loaded machine the others can serve a request before that.
+func allThreadsStopped(pid: Int32) -> Bool {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return !tasks.isEmpty && tasks.allSatisfy { task in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+              let afterName = stat.range(of: ") ", options: .backwards) else { return false }
+        return stat[afterName.upperBound...].hasPrefix("T")
+    }
+}

@@ -20,16 +20,6 @@ import Testing
         try body()
     }
 
-    /// Whether every thread of `pid` is in state T (stopped).
-    func allThreadsStopped(pid: Int32) -> Bool {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return !tasks.isEmpty && tasks.allSatisfy { task in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
-                  let afterName = stat.range(of: ") ", options: .backwards) else { return false }
-            return stat[afterName.upperBound...].hasPrefix("T")
-        }
-    }
-
     @Test func callsToAStoppedMagmadTimeOutAndWorkOnceItContinues() throws {
         let daemon = try Daemon()
         _ = try openListening(daemon)
