@@ -16,8 +16,9 @@ import MagmaProtocol
 /// of its objects on the device, calls on the connection, its contexts and pools, and
 /// `release()` of its objects) runs under that connection's lock, so calls for one connection
 /// never overlap. A call runs on the thread of what caused it: a client request, or a driver
-/// report (`MsdNotificationHandler.contextKilled`, or work completing) that closes the
-/// connection. MagmaSystem runs no threads of its own. Calls for different connections may run
+/// report (`MsdNotificationHandler.contextKilled`, or work completing with an error) that
+/// closes the connection, so a driver holds none of its own locks while it reports.
+/// MagmaSystem runs no threads of its own. Calls for different connections may run
 /// at the same time, so device-level state needs the driver's own lock. A driver call must not
 /// block (on a semaphore, on the GPU): waiting for a submission's semaphores is the driver's
 /// job, off the caller's thread. A driver must never call back into MagmaSystem
