@@ -4,6 +4,8 @@ import MagmaProtocol
 /// A buffer imported into a connection.
 struct BufferEntry {
     let memory: SharedMemory
+    /// The driver's buffer, released when the last import is.
+    let buffer: any MsdBuffer
     /// Imports of this id not yet released.
     var imports: Int
     /// Submitted work that lists this buffer as a resource and has not completed.
@@ -15,14 +17,14 @@ struct ConnectionState {
     var error: MagmaError?
     var closed = false
     var buffers: [ObjectId: BufferEntry] = [:]
-    var semaphores: [ObjectId: SystemSemaphore] = [:]
+    /// The driver's semaphores, by client id.
+    var semaphores: [ObjectId: any MsdSemaphore] = [:]
     var contexts: [UInt32: any MsdContext] = [:]
     var mappings = MappingTable()
     /// Bytes of distinct buffer memory imported.
     var importedBytes: UInt64 = 0
     var performanceCounterAccess = false
-    var enabledCounters = PerformanceCounterSet.empty
-    var counterPools: [UInt64: PerformanceCounterPool] = [:]
+    var counterPools: [UInt64: PerformanceCounterPoolEntry] = [:]
 
     /// Daemon memory held by submitted work not yet completed (`GpuWork.pendingCost(of:signals:)`).
     var pendingBytes: UInt64 = 0
@@ -62,9 +64,14 @@ struct ConnectionState {
         return entry
     }
 
-    func semaphore(_ id: ObjectId) throws(MagmaError) -> SystemSemaphore {
+    func semaphore(_ id: ObjectId) throws(MagmaError) -> any MsdSemaphore {
         guard let semaphore = semaphores[id] else { throw .invalidArgs("unknown semaphore id \(id)") }
         return semaphore
+    }
+
+    func counterPool(_ id: UInt64) throws(MagmaError) -> PerformanceCounterPoolEntry {
+        guard let entry = counterPools[id] else { throw .invalidArgs("unknown performance-counter pool \(id)") }
+        return entry
     }
 
     func context(_ id: UInt32) throws(MagmaError) -> any MsdContext {

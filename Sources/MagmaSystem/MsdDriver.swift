@@ -1,16 +1,29 @@
 import MagmaPlatform
 import MagmaProtocol
 
-/// A system driver (MSD): the GPU-specific half behind MagmaSystem.
+/// A system driver (MSD): the GPU-specific half behind MagmaSystem, shaped after Fuchsia's
+/// `msd.h`.
 ///
 /// MagmaSystem validates every request before it reaches a driver, so a driver sees only
-/// well-formed ids, aligned in-range mappings and known objects. Calls for one connection are
-/// serialized: MagmaSystem makes every one of them, submissions included, on the thread of the
-/// request that caused it, under the connection's lock; it runs no threads of its own. So a
-/// driver call must not block (on a semaphore, on the GPU): waiting for a submission's
-/// semaphores is the driver's job, off the caller's thread. A driver must never call back into
-/// MagmaSystem (`GpuWork.complete`, `MsdNotificationHandler`) synchronously from inside a call
-/// MagmaSystem made to it: report from its own threads.
+/// well-formed ids, aligned in-range mappings and objects it made itself. The driver owns its
+/// objects: a buffer or semaphore a client imports becomes the driver's `MsdBuffer` or
+/// `MsdSemaphore` (`MsdDevice.importBuffer`, `importSemaphore`), and MagmaSystem hands those
+/// objects back in mappings, submissions and pools. MagmaSystem calls `release()` on each of
+/// them exactly once, when its last import is released or the connection closes; work the
+/// driver still holds may keep using the object after that.
+///
+/// Concurrency: every call MagmaSystem makes on behalf of one connection (imports and releases
+/// of its objects on the device, calls on the connection, its contexts and pools, and
+/// `release()` of its objects) runs under that connection's lock, so calls for one connection
+/// never overlap. A call runs on the thread of what caused it: a client request, or a driver
+/// report (`MsdNotificationHandler.contextKilled`, or work completing with an error) that
+/// closes the connection, so a driver holds none of its own locks while it reports.
+/// MagmaSystem runs no threads of its own. Calls for different connections may run
+/// at the same time, so device-level state needs the driver's own lock. A driver call must not
+/// block (on a semaphore, on the GPU): waiting for a submission's semaphores is the driver's
+/// job, off the caller's thread. A driver must never call back into MagmaSystem
+/// (`GpuWork.complete`, `MsdNotificationHandler`) synchronously from inside a call MagmaSystem
+/// made to it: report from its own threads.
 public protocol MsdDriver: Sendable {
     /// Creates the device this driver serves.
     func createDevice() throws(MagmaError) -> any MsdDevice
@@ -31,46 +44,89 @@ public protocol MsdDevice: AnyObject, Sendable {
     /// Opens a connection: a private GPU address space for one client.
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection
 
-    /// The device's performance counters, or nil if it has none.
-    var performanceCounters: (any MsdPerformanceCounters)? { get }
+    /// Makes the driver's buffer for memory a client imported under `id` (`memory.size`
+    /// bytes, page aligned; Fuchsia's `msd_driver_import_buffer`).
+    /// MagmaSystem has checked the id and the connection's limits. A second import of the same
+    /// memory under the same id reuses the first buffer. Throwing fails the connection with
+    /// that error.
+    func importBuffer(memory: SharedMemory, id: ObjectId) throws(MagmaError) -> any MsdBuffer
+
+    /// Makes the driver's semaphore for an event a client imported under `id` (Fuchsia's
+    /// `msd_driver_import_semaphore`). `flags` are known flags only
+    /// (`.oneShot`: waits never reset it). Throwing fails the connection with that error.
+    func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore
 }
 
-extension MsdDevice {
-    /// No performance counters.
-    public var performanceCounters: (any MsdPerformanceCounters)? { nil }
-}
-
-/// One client's address space and contexts, as the driver sees them.
+/// One client's address space, contexts and performance-counter pools, as the driver sees
+/// them.
 public protocol MsdConnection: AnyObject, Sendable {
     /// Creates a context (a queue of work) sharing this connection's address space.
     func createContext(priority: Priority) throws(MagmaError) -> any MsdContext
 
-    /// Adds `mapping` to the GPU page tables. MagmaSystem has checked alignment, range and
-    /// overlap.
+    /// Adds `mapping` of one of this connection's buffers to the GPU page tables.
+    /// MagmaSystem has checked alignment, range and overlap.
     func map(_ mapping: GpuMapping) throws(MagmaError)
 
-    /// Removes `mapping` from the GPU page tables.
+    /// Removes `mapping` from the GPU page tables. A buffer's mappings are all removed before
+    /// its `release()`, except at connection release, which drops the whole address space.
     func unmap(_ mapping: GpuMapping)
 
     /// Populates or depopulates the page-table entries of `mapping` that fall in the buffer
     /// byte range `offset ..< offset + length` (already checked against the buffer).
     func updatePageTables(_ op: BufferRangeOp, mapping: GpuMapping, offset: UInt64, length: UInt64) throws(MagmaError)
 
-    /// The client is gone: drop everything. Work already running may finish; no notification
-    /// is delivered afterwards.
+    /// Replaces the set of counters this connection's dumps write: a bit set over counter
+    /// indices (word `w`, bit `b` selects counter `64w + b`; `PerformanceCounterSet` reads it).
+    /// A counter the device does not have is INVALID_ARGS; a device without counters throws
+    /// UNIMPLEMENTED (the default). MagmaSystem has checked the client's access.
+    func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError)
+
+    /// Sets the selected counters to zero, for the whole device. Errors as
+    /// `enablePerformanceCounters`.
+    func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError)
+
+    /// Makes the pool the client created under `id`, which dumps are written into
+    /// (Fuchsia's `msd_connection_create_performance_counter_buffer_pool`). MagmaSystem keeps
+    /// the pool's event channel and has checked the id. UNIMPLEMENTED without counters (the
+    /// default).
+    func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any MsdPerformanceCounterPool
+
+    /// The client released `pool` (or the connection closes); no dump uses it afterwards.
+    func releasePerformanceCounterPool(_ pool: any MsdPerformanceCounterPool)
+
+    /// Adds a range of `buffer` (the client's id `bufferId`) to `pool`; dumps take ranges in
+    /// the order they were added. MagmaSystem has checked that the range is non-empty, inside
+    /// the buffer and below 4 GiB. The pool may keep using the buffer after its `release()`.
+    func addPerformanceCounterRange(to pool: any MsdPerformanceCounterPool, buffer: any MsdBuffer, bufferId: ObjectId,
+                                    offset: UInt64, length: UInt64) throws(MagmaError)
+
+    /// Removes every range of buffer `bufferId` from `pool` (the buffer may be released).
+    func removePerformanceCounterBuffer(from pool: any MsdPerformanceCounterPool, bufferId: ObjectId)
+
+    /// Writes the enabled counters into the oldest range of `pool`, which the dump then takes
+    /// out of the pool, and returns what MagmaSystem reports on the pool's event channel; nil
+    /// if the pool has no range. A range too small for the enabled counters is INVALID_ARGS.
+    func dumpPerformanceCounters(_ pool: any MsdPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) -> PerformanceCounterCompletion?
+
+    /// The client is gone: drop the address space and everything else. Work already running
+    /// may finish; no notification is delivered afterwards. The connection's pools, buffers and
+    /// semaphores are released after it; no other call on the connection follows.
     func release()
 }
 
 /// A queue of GPU work in a connection. Work on one context runs in submission order.
 public protocol MsdContext: AnyObject, Sendable {
     /// Queues `work` behind the context's earlier work, with its wait and signal lists
-    /// (`work.waitSemaphores`, `work.signalSemaphores`), and returns without waiting. The
-    /// driver starts the work only once every wait semaphore has signaled, then consumes each
-    /// of them once (`consumeAfterWait`: binary semantics, one-shot imports excepted), and
-    /// work queued behind it on this context waits too. The semaphores' eventfds belong to
-    /// clients: a driver must not block on them, nor rely on their O_NONBLOCK flag (poll them;
-    /// `EventSemaphore` resets without blocking). The driver calls `work.complete` exactly
-    /// once, from its own thread; MagmaSystem signals the signal semaphores there on success.
+    /// (`work.waitSemaphores`, `work.signalSemaphores`: this driver's semaphores), and returns
+    /// without waiting. The driver starts the work only once every wait semaphore has
+    /// signaled, then consumes each of them once (binary semantics; one-shot imports are never
+    /// reset), and work queued behind it on this context waits too. The semaphores' eventfds
+    /// belong to clients: a driver must not block on them, nor rely on their O_NONBLOCK flag
+    /// (poll them; `EventSemaphore` resets without blocking). The driver calls `work.complete`
+    /// exactly once, from its own thread, and on success signals the signal semaphores after
+    /// it (so a client woken by one may release what the work used). Work that does not
+    /// complete successfully signals nothing. Inline commands (`GpuWork.Payload.inline`) carry
+    /// semaphores whose meaning the driver defines.
     func submit(_ work: GpuWork)
 
     /// The context is destroyed: work not yet started, including work still waiting for its

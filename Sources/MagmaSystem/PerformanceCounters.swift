@@ -1,17 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
 
-/// A device's hardware performance counters. Values are device-wide: they count all work since
-/// the device started or the counter was last cleared.
-public protocol MsdPerformanceCounters: Sendable {
-    /// How many counters there are; counter `i` is bit `i % 64` of word `i / 64` of a counter set.
-    var count: Int { get }
-    /// The current value of counter `index`.
-    func value(_ index: Int) -> UInt64
-    /// Sets counter `index` to zero.
-    func clear(_ index: Int)
-}
-
 /// A selection of counters: a bit set over counter indices, as the protocol's
 /// `vector<u64>` counter sets carry it (word `w`, bit `b` selects counter `64w + b`).
 public struct PerformanceCounterSet: Equatable, Sendable {
@@ -37,20 +26,43 @@ public struct PerformanceCounterSet: Equatable, Sendable {
     public static let empty = try! PerformanceCounterSet(words: [], counterCount: 0)
 }
 
-/// Receives the completion events of one performance-counter pool.
+/// Receives the completion events of one performance-counter pool: the pool's event channel,
+/// which MagmaSystem keeps (the driver keeps the pool's ranges).
 public protocol PerformanceCounterEventSink: Sendable {
+    /// Reports one dump. Called on the thread of the dump request, after the connection's lock
+    /// is released; must not block.
     func readCompleted(_ completion: PerformanceCounterCompletion)
 }
 
-/// A pool of buffer ranges that dumps are written into, taken in the order they were added.
-struct PerformanceCounterPool {
-    struct Slot {
-        let bufferId: ObjectId
-        let memory: SharedMemory
-        let offset: UInt64
-        let length: UInt64
-    }
-
+/// A pool as MagmaSystem holds it: the driver's pool and the pool's event channel.
+struct PerformanceCounterPoolEntry {
+    let pool: any MsdPerformanceCounterPool
     let sink: any PerformanceCounterEventSink
-    var slots: [Slot] = []
+}
+
+extension MsdConnection {
+    /// A device without performance counters: UNIMPLEMENTED.
+    public func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { throw Self.noCounters }
+
+    /// A device without performance counters: UNIMPLEMENTED.
+    public func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { throw Self.noCounters }
+
+    /// A device without performance counters: UNIMPLEMENTED.
+    public func createPerformanceCounterPool(id: UInt64) throws(MagmaError) -> any MsdPerformanceCounterPool { throw Self.noCounters }
+
+    /// A device without performance counters never made a pool.
+    public func releasePerformanceCounterPool(_ pool: any MsdPerformanceCounterPool) {}
+
+    /// A device without performance counters: UNIMPLEMENTED.
+    public func addPerformanceCounterRange(to pool: any MsdPerformanceCounterPool, buffer: any MsdBuffer, bufferId: ObjectId,
+                                           offset: UInt64, length: UInt64) throws(MagmaError) { throw Self.noCounters }
+
+    /// A device without performance counters never made a pool.
+    public func removePerformanceCounterBuffer(from pool: any MsdPerformanceCounterPool, bufferId: ObjectId) {}
+
+    /// A device without performance counters: UNIMPLEMENTED.
+    public func dumpPerformanceCounters(_ pool: any MsdPerformanceCounterPool,
+                                        triggerId: UInt32) throws(MagmaError) -> PerformanceCounterCompletion? { throw Self.noCounters }
+
+    private static var noCounters: MagmaError { .unimplemented("this device has no performance counters") }
 }

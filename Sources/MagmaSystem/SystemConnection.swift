@@ -20,7 +20,8 @@ public final class SystemConnection: Sendable {
     private let sink: any NotificationSink
     let state = Locked(ConnectionState())
     private let reporter: Reporter
-    private let msd: any MsdConnection
+    /// The driver's connection.
+    let msd: any MsdConnection
 
     init(device: SystemDevice, clientId: UInt64, trust: ClientTrust, limits: ConnectionLimits, account: ResourceAccount?,
          sink: any NotificationSink) throws(MagmaError) {
@@ -45,10 +46,11 @@ public final class SystemConnection: Sendable {
 
     // MARK: Buffers
 
-    /// Imports buffer memory under a client-chosen id. Importing the same memory again under
-    /// the same id counts another import; other memory under a used id is INVALID_ARGS.
+    /// Imports buffer memory under a client-chosen id: the driver makes its buffer of it.
+    /// Importing the same memory again under the same id counts another import of that
+    /// buffer; other memory under a used id is INVALID_ARGS.
     public func importBuffer(id: ObjectId, memory: SharedMemory) {
-        perform { [limits] state throws(MagmaError) in
+        perform { [device, limits] state throws(MagmaError) in
             guard id != invalidObjectId else { throw .invalidArgs("buffer id 0") }
             if var entry = state.buffers[id] {
                 guard entry.memory.identity == memory.identity else {
@@ -58,14 +60,15 @@ public final class SystemConnection: Sendable {
                 state.buffers[id] = entry
             } else {
                 try state.checkRoom(for: UInt64(memory.size), within: limits)
-                state.buffers[id] = BufferEntry(memory: memory, imports: 1, inflight: 0)
+                let buffer = try device.msd.importBuffer(memory: memory, id: id)
+                state.buffers[id] = BufferEntry(memory: memory, buffer: buffer, imports: 1, inflight: 0)
                 state.importedBytes += UInt64(memory.size)
             }
         }
     }
 
-    /// Releases one import of a buffer; the last release also unmaps it everywhere.
-    /// Releasing a buffer that in-flight work uses is BAD_STATE.
+    /// Releases one import of a buffer; the last release unmaps it everywhere, then releases
+    /// the driver's buffer. Releasing a buffer that in-flight work uses is BAD_STATE.
     public func releaseBuffer(id: ObjectId) {
         perform { [msd] state throws(MagmaError) in
             var entry = try state.buffer(id)
@@ -78,28 +81,32 @@ public final class SystemConnection: Sendable {
             state.buffers[id] = nil
             state.importedBytes -= UInt64(entry.memory.size)
             state.mappings.removeAll(of: id).forEach { msd.unmap($0) }
+            entry.buffer.release()
         }
     }
 
     // MARK: Semaphores
 
-    /// Imports a semaphore under a client-chosen id; a used id or 0 is INVALID_ARGS.
+    /// Imports a semaphore under a client-chosen id: the driver makes its semaphore of it. A
+    /// used id or 0 is INVALID_ARGS.
     public func importSemaphore(id: ObjectId, event: EventSemaphore, flags: ImportSemaphoreFlags) {
-        perform { [limits] state throws(MagmaError) in
+        perform { [device, limits] state throws(MagmaError) in
             guard id != invalidObjectId else { throw .invalidArgs("semaphore id 0") }
             guard state.semaphores[id] == nil else { throw .invalidArgs("semaphore id \(id) already imported") }
             try state.checkRoom(within: limits)
             guard ImportSemaphoreFlags.oneShot.union(flags) == .oneShot else {
                 throw .invalidArgs("unknown semaphore import flags \(flags.rawValue)")
             }
-            state.semaphores[id] = SystemSemaphore(id: id, event: event, oneShot: flags.contains(.oneShot))
+            state.semaphores[id] = try device.msd.importSemaphore(event: event, id: id, flags: flags)
         }
     }
 
-    /// Releases a semaphore. Work already submitted keeps its own reference.
+    /// Releases a semaphore: the driver's semaphore is released. Work already submitted may
+    /// still wait on it or signal it (the driver keeps it for that).
     public func releaseSemaphore(id: ObjectId) {
         perform { state throws(MagmaError) in
-            guard state.semaphores.removeValue(forKey: id) != nil else { throw .invalidArgs("unknown semaphore id \(id)") }
+            guard let semaphore = state.semaphores.removeValue(forKey: id) else { throw .invalidArgs("unknown semaphore id \(id)") }
+            semaphore.release()
         }
     }
 
@@ -152,7 +159,7 @@ public final class SystemConnection: Sendable {
                 throw .invalidArgs("gpu range 0x\(String(gpuAddress, radix: 16))..<0x\(String(end, radix: 16)) overlaps a mapping")
             }
             try state.checkRoom(within: limits)
-            let mapping = GpuMapping(gpuAddress: gpuAddress, memory: entry.memory, bufferId: bufferId,
+            let mapping = GpuMapping(gpuAddress: gpuAddress, buffer: entry.buffer, bufferId: bufferId,
                                      offset: offset, length: length, flags: flags)
             try msd.map(mapping)
             state.mappings.insert(mapping)
@@ -202,7 +209,7 @@ public final class SystemConnection: Sendable {
     /// Submits command buffers on a context. Every resource must be an imported buffer range,
     /// every command buffer must start inside its resource, and every semaphore must be known.
     /// The work goes to the driver at once, under this connection's lock, with its wait and
-    /// signal lists: the driver waits for the semaphores.
+    /// signal lists: the driver waits for the semaphores and signals them.
     public func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
         perform { [limits] state throws(MagmaError) in
             let context = try state.context(contextId)
@@ -211,7 +218,7 @@ public final class SystemConnection: Sendable {
             for range in descriptor.resources {
                 let entry = try state.buffer(range.bufferId)
                 _ = try RangeCheck.end(offset: range.offset, length: range.length, within: UInt64(entry.memory.size), "resource \(range.bufferId)")
-                resources.append(ResolvedResource(range: range, memory: entry.memory))
+                resources.append(ResolvedResource(range: range, buffer: entry.buffer))
             }
             for commandBuffer in descriptor.commandBuffers {
                 guard Int(commandBuffer.resourceIndex) < resources.count else {
@@ -231,8 +238,9 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    /// Submits inline commands on a context, in order. Each command's semaphores must be known;
-    /// the driver defines what it does with them.
+    /// Submits inline commands on a context, in order, each as its own work with the
+    /// semaphores listed with it. Each command's semaphores must be known; the driver defines
+    /// what it does with them (MagmaSystem signals nothing).
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
         perform { [limits] state throws(MagmaError) in
             let context = try state.context(contextId)
@@ -241,13 +249,14 @@ public final class SystemConnection: Sendable {
                 return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
             }
             for (data, semaphores) in resolved {
-                try state.takePending(GpuWork.pendingCost(of: .inline(data), signals: semaphores.count), within: limits)
-                context.submit(makeWork(.inline(data), waits: [], signals: semaphores))
+                let payload = GpuWork.Payload.inline(data, semaphores: semaphores)
+                try state.takePending(GpuWork.pendingCost(of: payload, signals: 0), within: limits)
+                context.submit(makeWork(payload, waits: [], signals: []))
             }
         }
     }
 
-    private func makeWork(_ payload: GpuWork.Payload, waits: [SystemSemaphore], signals: [SystemSemaphore]) -> GpuWork {
+    private func makeWork(_ payload: GpuWork.Payload, waits: [any MsdSemaphore], signals: [any MsdSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
         let cost = GpuWork.pendingCost(of: payload, signals: signals.count)
         return GpuWork(payload: payload, resourceIds: ids, waitSemaphores: waits, signalSemaphores: signals) { [weak self] status in
@@ -255,7 +264,7 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    /// Work that did not complete never signals its semaphores; the connection fails instead,
+    /// Work that did not complete signals no semaphore (the driver's rule); the connection fails,
     /// so that whoever waits on them learns it (a fault has already failed it with its reason;
     /// what is left is work abandoned with its destroyed context).
     private func workCompleted(resourceIds: [ObjectId], cost: UInt64, status: MagmaStatus) {
@@ -303,7 +312,7 @@ public final class SystemConnection: Sendable {
     /// by a pool channel's end finds the epitaph already there.
     func perform(lastNotification: [UInt8]? = nil, _ body: (inout ConnectionState) throws(MagmaError) -> Void) {
         var epitaph: MagmaError?
-        var retiredPools: [UInt64: PerformanceCounterPool] = [:]
+        var retiredPools: [UInt64: PerformanceCounterPoolEntry] = [:]
         state.withLock { state in
             guard !state.closed else { return }
             do throws(MagmaError) {
@@ -334,19 +343,24 @@ public final class SystemConnection: Sendable {
         state.charged = usage
     }
 
-    /// Drops every object; the driver completes the contexts' queued work with CONTEXT_KILLED.
+    /// Drops every object, in the driver's order: contexts destroyed (their queued work
+    /// completes with CONTEXT_KILLED), pools released, the connection released (with its
+    /// address space), then each buffer and semaphore released once.
     private func teardown(_ state: inout ConnectionState) {
         try? account?.move(from: state.charged, to: ResourceAccount.Usage())   // shrinking always succeeds
         state.charged = ResourceAccount.Usage()
         state.closed = true
         for context in state.contexts.values { context.destroy() }
         state.contexts = [:]
+        for entry in state.counterPools.values { msd.releasePerformanceCounterPool(entry.pool) }
         state.counterPools = [:]
         state.mappings = MappingTable()
-        state.buffers = [:]
-        state.semaphores = [:]
         reporter.connection.withLock { $0.value = nil }
         msd.release()
+        for entry in state.buffers.values { entry.buffer.release() }
+        state.buffers = [:]
+        for semaphore in state.semaphores.values { semaphore.release() }
+        state.semaphores = [:]
     }
 
     /// Forwards driver reports to the connection while it is open.

@@ -2,35 +2,12 @@ import MagmaPlatform
 import MagmaProtocol
 import Synchronization
 
-/// A semaphore imported into a connection.
-public final class SystemSemaphore: Sendable {
-    /// The client's id for it in this connection.
-    public let id: ObjectId
-    /// The shared event.
-    public let event: EventSemaphore
-    /// Imported with `.oneShot`: waits never reset it.
-    public let oneShot: Bool
-
-    init(id: ObjectId, event: EventSemaphore, oneShot: Bool) {
-        self.id = id
-        self.event = event
-        self.oneShot = oneShot
-    }
-
-    /// Signals the semaphore.
-    public func signal() { event.signal() }
-
-    /// Resets after a wait consumed it, unless one-shot: what a driver does once work that
-    /// waited on this semaphore may run (binary semantics).
-    public func consumeAfterWait() { if !oneShot { event.reset() } }
-}
-
 /// A buffer range mapped at a GPU virtual address in one connection.
 public struct GpuMapping: Sendable {
     /// First GPU virtual address; page aligned.
     public let gpuAddress: UInt64
-    /// The buffer's memory.
-    public let memory: SharedMemory
+    /// The driver's buffer.
+    public let buffer: any MsdBuffer
     /// The buffer's id in the connection.
     public let bufferId: ObjectId
     /// Byte offset of the mapping inside the buffer; page aligned.
@@ -45,9 +22,9 @@ public struct GpuMapping: Sendable {
 
     /// Describes a mapping. MagmaSystem creates these after validating a map request; drivers
     /// and their tests may build their own.
-    public init(gpuAddress: UInt64, memory: SharedMemory, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
+    public init(gpuAddress: UInt64, buffer: any MsdBuffer, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
         self.gpuAddress = gpuAddress
-        self.memory = memory
+        self.buffer = buffer
         self.bufferId = bufferId
         self.offset = offset
         self.length = length
@@ -55,10 +32,12 @@ public struct GpuMapping: Sendable {
     }
 }
 
-/// A resource of a command batch, resolved to memory.
+/// A resource of a command batch, resolved to the driver's buffer.
 public struct ResolvedResource: Sendable {
+    /// The range of the buffer the client listed.
     public let range: BufferRange
-    public let memory: SharedMemory
+    /// The driver's buffer that `range.bufferId` names.
+    public let buffer: any MsdBuffer
 }
 
 /// One unit of work handed to a driver context: a command batch or one inline command.
@@ -67,8 +46,9 @@ public final class GpuWork: Sendable {
     public enum Payload: Sendable {
         /// Command buffers read from resources.
         case commandBuffers(resources: [ResolvedResource], entries: [CommandBufferEntry], flags: UInt64)
-        /// Inline command bytes.
-        case inline([UInt8])
+        /// Inline command bytes and the semaphores the client listed with them; what the
+        /// semaphores do is the driver's to define.
+        case inline([UInt8], semaphores: [any MsdSemaphore])
 
         /// The buffer ids this work keeps in flight.
         var resourceIds: [ObjectId] {
@@ -80,17 +60,18 @@ public final class GpuWork: Sendable {
     /// What to run.
     public let payload: Payload
     /// Semaphores the work waits for, as the client listed them (a semaphore may appear more
-    /// than once). The driver runs the work only once all have signaled, and then consumes each
-    /// once (`SystemSemaphore.consumeAfterWait`).
-    public let waitSemaphores: [SystemSemaphore]
-    /// Semaphores signaled when the work completes successfully.
-    public let signalSemaphores: [SystemSemaphore]
+    /// than once); empty for inline commands. The driver runs the work only once all have
+    /// signaled, and then consumes each once.
+    public let waitSemaphores: [any MsdSemaphore]
+    /// Semaphores the driver signals when the work completes successfully; empty for inline
+    /// commands.
+    public let signalSemaphores: [any MsdSemaphore]
     /// The buffer ids this work keeps in flight until it completes.
     let resourceIds: [ObjectId]
     private let onComplete: @Sendable (MagmaStatus) -> Void
     private let completed = Atomic<Bool>(false)
 
-    init(payload: Payload, resourceIds: [ObjectId], waitSemaphores: [SystemSemaphore], signalSemaphores: [SystemSemaphore],
+    init(payload: Payload, resourceIds: [ObjectId], waitSemaphores: [any MsdSemaphore], signalSemaphores: [any MsdSemaphore],
          onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
         self.payload = payload
         self.waitSemaphores = waitSemaphores
@@ -105,17 +86,16 @@ public final class GpuWork: Sendable {
         let carried: Int
         switch payload {
         case .commandBuffers(let resources, let entries, _): carried = 64 * resources.count + 16 * entries.count
-        case .inline(let data): carried = data.count
+        case .inline(let data, let semaphores): carried = data.count + 16 * semaphores.count
         }
         return UInt64(512 + carried + 16 * signals)
     }
 
-    /// Reports the outcome. The work's resources stop being in flight, then, on `.ok`, the
-    /// signal semaphores fire: a client woken by them may release what the work used. Only
-    /// the first call counts.
+    /// Reports the outcome: the work's resources stop being in flight; anything but `.ok`
+    /// fails the connection. Only the first call counts. The driver signals the signal
+    /// semaphores of successful work after this call, never before.
     public func complete(_ status: MagmaStatus) {
         guard !completed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         onComplete(status)
-        if status == .ok { signalSemaphores.forEach { $0.signal() } }
     }
 }

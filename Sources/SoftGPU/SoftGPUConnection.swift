@@ -3,20 +3,26 @@ import MagmaProtocol
 import MagmaSystem
 import Synchronization
 
-/// One client's SoftGPU state: its address space and its notification route.
+/// One client's SoftGPU state: its address space, its notification route and the counters
+/// its dumps write.
 final class SoftGPUConnection: MsdConnection {
     let space = AddressSpace()
     /// This connection's turns on the engine, shared by its contexts.
     let client = Engine.Client()
+    /// The device's counters.
+    let counters: SoftGPUPerformanceCounters
+    /// The counters this connection's dumps write.
+    let enabledCounters = Locked(PerformanceCounterSet.empty)
     private let engine: Engine
     private let waiter: SemaphoreWaiter
     private let notifications: any MsdNotificationHandler
     private let nextSequence = Atomic<UInt64>(1)
     private let live = Atomic<Bool>(true)
 
-    init(engine: Engine, waiter: SemaphoreWaiter, notifications: any MsdNotificationHandler) {
+    init(engine: Engine, waiter: SemaphoreWaiter, counters: SoftGPUPerformanceCounters, notifications: any MsdNotificationHandler) {
         self.engine = engine
         self.waiter = waiter
+        self.counters = counters
         self.notifications = notifications
     }
 
@@ -36,7 +42,11 @@ final class SoftGPUConnection: MsdConnection {
         try space.update(op, mapping, bufferRange: offset..<(offset + length))
     }
 
-    func release() { live.store(false, ordering: .releasing) }
+    /// Stops the connection's work and empties its address space.
+    func release() {
+        live.store(false, ordering: .releasing)
+        space.removeAll()
+    }
 
     /// The next per-connection work sequence number.
     func takeSequence() -> UInt64 { nextSequence.add(1, ordering: .relaxed).oldValue }
@@ -116,10 +126,10 @@ final class SoftGPUContext: MsdContext {
     /// Gives the engine the held work whose waits have all signaled, in order, consuming each
     /// distinct wait semaphore once. Returns the head's semaphores still unsignaled; when
     /// nothing is held any more, the context leaves the waiter. For the waiter thread.
-    func releaseReadyWork() -> [SystemSemaphore] {
+    func releaseReadyWork() -> [SoftGPUSemaphore] {
         held.withLock { held in
             while let head = held.work.first {
-                let waits = Self.distinct(head.waitSemaphores)
+                let waits = Self.distinct(SoftGPUSemaphore.of(head.waitSemaphores))
                 let unsignaled = waits.filter { !$0.event.isSignaled }
                 guard unsignaled.isEmpty else { return unsignaled }
                 waits.forEach { $0.consumeAfterWait() }
@@ -156,7 +166,7 @@ final class SoftGPUContext: MsdContext {
     }
 
     /// `semaphores` without repeats, in first-listed order.
-    private static func distinct(_ semaphores: [SystemSemaphore]) -> [SystemSemaphore] {
+    private static func distinct(_ semaphores: [SoftGPUSemaphore]) -> [SoftGPUSemaphore] {
         guard semaphores.count > 1 else { return semaphores }
         var seen = Set<ObjectIdentifier>()
         return semaphores.filter { seen.insert(ObjectIdentifier($0)).inserted }

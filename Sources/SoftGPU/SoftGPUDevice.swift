@@ -58,12 +58,15 @@ final class SoftGPUDevice: MsdDevice {
     let engine: Engine
     /// Waits for the semaphores of the device's submissions.
     let waiter: SemaphoreWaiter
-    let performanceCounters: (any MsdPerformanceCounters)?
+    /// The device-wide counters every connection's dumps read.
+    let counters: SoftGPUPerformanceCounters
+    /// The buffers and semaphores imported and not yet released.
+    let imported = ImportedObjects()
 
     init(configuration: SoftGPUConfiguration) throws(MagmaError) {
         engine = Engine(configuration: configuration)
         do { waiter = try SemaphoreWaiter(engine: engine) } catch { throw .memoryError("\(error)") }
-        performanceCounters = SoftGPUPerformanceCounters(engine: engine)
+        counters = SoftGPUPerformanceCounters(engine: engine)
     }
 
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
@@ -88,6 +91,14 @@ final class SoftGPUDevice: MsdDevice {
     }
 
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection {
-        SoftGPUConnection(engine: engine, waiter: waiter, notifications: notifications)
+        SoftGPUConnection(engine: engine, waiter: waiter, counters: counters, notifications: notifications)
+    }
+
+    func importBuffer(memory: SharedMemory, id: ObjectId) throws(MagmaError) -> any MsdBuffer {
+        SoftGPUBuffer(memory: memory, id: id, owner: imported)
+    }
+
+    func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore {
+        SoftGPUSemaphore(event: event, id: id, oneShot: flags.contains(.oneShot), owner: imported)
     }
 }

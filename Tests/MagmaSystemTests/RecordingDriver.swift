@@ -1,9 +1,11 @@
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
+import Synchronization
 
 /// A fake system driver that records what MagmaSystem asks of it and holds submitted work
-/// until the test completes it: the system layer tested without any GPU.
+/// until the test completes it: the system layer tested without any GPU. It has no performance
+/// counters (the MSD's defaults answer for it).
 final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
     struct Log {
         var maps: [UInt64] = []
@@ -12,6 +14,14 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         var destroyedContexts = 0
         var submitted: [GpuWork] = []
         var released = 0
+        /// Every buffer and semaphore the driver made, in order.
+        var buffers: [Buffer] = []
+        var semaphores: [Semaphore] = []
+        /// Driver calls that drop things, in order: "unmap 0x1000", "release buffer 7",
+        /// "release semaphore 3", "release connection".
+        var drops: [String] = []
+        /// The error the next imports throw, if any.
+        var importFailure: MagmaError?
     }
 
     let log = Locked(Log())
@@ -27,6 +37,58 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         Connection(driver: self)
     }
 
+    func importBuffer(memory: SharedMemory, id: ObjectId) throws(MagmaError) -> any MsdBuffer {
+        try log.withLock { log throws(MagmaError) in
+            if let failure = log.importFailure { throw failure }
+            let buffer = Buffer(id: id, memory: memory, driver: self)
+            log.buffers.append(buffer)
+            return buffer
+        }
+    }
+
+    func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore {
+        try log.withLock { log throws(MagmaError) in
+            if let failure = log.importFailure { throw failure }
+            let semaphore = Semaphore(id: id, event: event, driver: self)
+            log.semaphores.append(semaphore)
+            return semaphore
+        }
+    }
+
+    /// A buffer that counts its releases.
+    final class Buffer: MsdBuffer, @unchecked Sendable {
+        let id: ObjectId
+        let memory: SharedMemory
+        let releases = Atomic<Int>(0)
+        private unowned let driver: RecordingDriver
+        init(id: ObjectId, memory: SharedMemory, driver: RecordingDriver) {
+            self.id = id
+            self.memory = memory
+            self.driver = driver
+        }
+        func release() {
+            releases.add(1, ordering: .relaxed)
+            driver.log.withLock { $0.drops.append("release buffer \(id)") }
+        }
+    }
+
+    /// A semaphore that counts its releases.
+    final class Semaphore: MsdSemaphore, @unchecked Sendable {
+        let id: ObjectId
+        let event: EventSemaphore
+        let releases = Atomic<Int>(0)
+        private unowned let driver: RecordingDriver
+        init(id: ObjectId, event: EventSemaphore, driver: RecordingDriver) {
+            self.id = id
+            self.event = event
+            self.driver = driver
+        }
+        func release() {
+            releases.add(1, ordering: .relaxed)
+            driver.log.withLock { $0.drops.append("release semaphore \(id)") }
+        }
+    }
+
     final class Connection: MsdConnection, @unchecked Sendable {
         let driver: RecordingDriver
         init(driver: RecordingDriver) { self.driver = driver }
@@ -36,9 +98,19 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
             return Context(driver: driver)
         }
         func map(_ mapping: GpuMapping) throws(MagmaError) { driver.log.withLock { $0.maps.append(mapping.gpuAddress) } }
-        func unmap(_ mapping: GpuMapping) { driver.log.withLock { $0.unmaps.append(mapping.gpuAddress) } }
+        func unmap(_ mapping: GpuMapping) {
+            driver.log.withLock {
+                $0.unmaps.append(mapping.gpuAddress)
+                $0.drops.append("unmap 0x\(String(mapping.gpuAddress, radix: 16))")
+            }
+        }
         func updatePageTables(_ op: BufferRangeOp, mapping: GpuMapping, offset: UInt64, length: UInt64) throws(MagmaError) {}
-        func release() { driver.log.withLock { $0.released += 1 } }
+        func release() {
+            driver.log.withLock {
+                $0.released += 1
+                $0.drops.append("release connection")
+            }
+        }
     }
 
     final class Context: MsdContext, @unchecked Sendable {
@@ -53,6 +125,15 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         let work = log.withLock { $0.submitted.isEmpty ? nil : $0.submitted.removeFirst() }
         work?.complete(status)
     }
+
+    /// The client ids of the recording driver's semaphores.
+    static func ids(_ semaphores: [any MsdSemaphore]) -> [ObjectId] { semaphores.map { ($0 as! Semaphore).id } }
+
+    /// How often each buffer the driver made was released, in import order.
+    var bufferReleases: [Int] { log.withLock { $0.buffers.map { $0.releases.load(ordering: .relaxed) } } }
+
+    /// How often each semaphore the driver made was released, in import order.
+    var semaphoreReleases: [Int] { log.withLock { $0.semaphores.map { $0.releases.load(ordering: .relaxed) } } }
 }
 
 /// Records what the system sends to the client.

@@ -139,17 +139,35 @@ import Testing
         driver.completeNext()
     }
 
-    @Test func signalSemaphoresFireOnlyOnSuccess() throws {
+    @Test func theDriverSignalsSemaphoresNotMagmaSystem() throws {
         let event = try EventSemaphore()
         connection.importSemaphore(id: 5, event: event, flags: [])
         connection.createContext(id: 1, priority: .medium)
-        let descriptor = CommandDescriptor(resources: [], commandBuffers: [], signalSemaphores: [5])
-        connection.executeCommand(contextId: 1, descriptor: descriptor)
-        connection.executeCommand(contextId: 1, descriptor: descriptor)
-        driver.completeNext(.contextKilled)
-        #expect(!event.isSignaled)
+        connection.executeCommand(contextId: 1, descriptor: CommandDescriptor(resources: [], commandBuffers: [], signalSemaphores: [5]))
+        let semaphore = try #require(driver.log.withLock { $0.semaphores.first })
+        #expect(driver.log.withLock { $0.submitted.first?.signalSemaphores.first } === semaphore, "the driver's own semaphore")
         driver.completeNext(.ok)
-        #expect(event.isSignaled)
+        #expect(!event.isSignaled, "completing work signals nothing: signaling is the driver's")
+        #expect(connection.flush() == nil)
+    }
+
+    @Test func inlineCommandsHandTheirSemaphoresToTheDriver() throws {
+        let event = try EventSemaphore()
+        connection.importSemaphore(id: 5, event: event, flags: [])
+        connection.importSemaphore(id: 6, event: try EventSemaphore(), flags: [])
+        connection.createContext(id: 1, priority: .medium)
+        connection.executeInlineCommands(contextId: 1, commands: [InlineCommand(data: [1, 2], semaphores: [5, 6]),
+                                                                  InlineCommand(data: [3], semaphores: [])])
+        let submitted = driver.log.withLock { $0.submitted }
+        #expect(submitted.count == 2, "one piece of work per command, in order")
+        guard case .inline(let data, let semaphores) = submitted.first?.payload else { Issue.record("not inline"); return }
+        #expect(data == [1, 2])
+        #expect(RecordingDriver.ids(semaphores) == [5, 6])
+        #expect(submitted.allSatisfy { $0.waitSemaphores.isEmpty && $0.signalSemaphores.isEmpty }, "MagmaSystem gives them no meaning")
+        driver.completeNext(.ok)
+        driver.completeNext(.ok)
+        #expect(!event.isSignaled)
+        #expect(connection.flush() == nil)
     }
 
     @Test func submissionsReachTheDriverAtOnceWithTheirWaitAndSignalLists() throws {
@@ -163,8 +181,8 @@ import Testing
         connection.executeCommand(contextId: 1, descriptor: CommandDescriptor(resources: [], commandBuffers: []))
         let submitted = driver.log.withLock { $0.submitted }
         #expect(submitted.count == 2, "the driver waits, not MagmaSystem")
-        #expect(submitted.first?.waitSemaphores.map(\.id) == [1, 1])
-        #expect(submitted.first?.signalSemaphores.map(\.id) == [2])
+        #expect(submitted.first.map { RecordingDriver.ids($0.waitSemaphores) } == [1, 1])
+        #expect(submitted.first.map { RecordingDriver.ids($0.signalSemaphores) } == [2])
         #expect(submitted.last?.waitSemaphores.isEmpty == true)
         gate.signal()
         #expect(gate.isSignaled, "MagmaSystem never consumes a wait semaphore")

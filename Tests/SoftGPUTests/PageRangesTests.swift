@@ -40,7 +40,7 @@ import Testing
     @Test func aDepopulatedPageOfAHugeMappingFaults() throws {
         let memory = try SharedMemory.create(size: 1 << 30)
         let space = AddressSpace()
-        let mapping = GpuMapping(gpuAddress: 1 << 40, memory: memory, bufferId: 1, offset: 0, length: 1 << 30, flags: [.read, .write])
+        let mapping = GpuMapping(gpuAddress: 1 << 40, buffer: SoftGPUBuffer(memory: memory), bufferId: 1, offset: 0, length: 1 << 30, flags: [.read, .write])
         space.map(mapping)
         #expect(space.presentPages == (1 << 30) / 4096)
         try space.update(.depopulateTables, mapping, bufferRange: 8192..<12288)

@@ -13,7 +13,7 @@ struct Harness {
 
     init() throws {
         output = try SharedMemory.create(size: 64 * 1024)
-        space.map(GpuMapping(gpuAddress: Self.outputAddress, memory: output, bufferId: 1, offset: 0,
+        space.map(GpuMapping(gpuAddress: Self.outputAddress, buffer: SoftGPUBuffer(memory: output), bufferId: 1, offset: 0,
                              length: UInt64(output.size), flags: [.read, .write]))
     }
 
@@ -265,7 +265,7 @@ let storeResult = """
     @Test func addressSpaceEnforcesPermissions() throws {
         let memory = try SharedMemory.create(size: 8192)
         let space = AddressSpace()
-        let mapping = GpuMapping(gpuAddress: 0x4000, memory: memory, bufferId: 1, offset: 4096, length: 4096, flags: .read)
+        let mapping = GpuMapping(gpuAddress: 0x4000, buffer: SoftGPUBuffer(memory: memory), bufferId: 1, offset: 4096, length: 4096, flags: .read)
         space.map(mapping)
         #expect(try space.translate(0x4010, .read).byteOffset == 4096)
         #expect(throws: GpuFault(address: 0x4010, access: .write, reason: .permission)) { _ = try space.translate(0x4010, .write) }

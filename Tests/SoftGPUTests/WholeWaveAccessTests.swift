@@ -129,8 +129,8 @@ import Testing
         let space = AddressSpace()
         let first = try SharedMemory.create(size: 8192)
         let second = try SharedMemory.create(size: 4096)
-        space.map(GpuMapping(gpuAddress: 0x10000, memory: first, bufferId: 1, offset: 0, length: 8192, flags: [.read, .write]))
-        space.map(GpuMapping(gpuAddress: 0x12000, memory: second, bufferId: 2, offset: 0, length: 4096, flags: [.read]))
+        space.map(GpuMapping(gpuAddress: 0x10000, buffer: SoftGPUBuffer(memory: first), bufferId: 1, offset: 0, length: 8192, flags: [.read, .write]))
+        space.map(GpuMapping(gpuAddress: 0x12000, buffer: SoftGPUBuffer(memory: second), bufferId: 2, offset: 0, length: 4096, flags: [.read]))
         let (pointer, count, _) = try space.translateExtent(0x10100, 1 << 20, .read)
         #expect(pointer == first.base + 0x100)
         #expect(count == 8192 - 0x100)   // the next page is another buffer's
@@ -145,7 +145,7 @@ import Testing
     @Test func theTLBsRunsFaultLikeSinglePagesAndEmptyWhenPagesGo() throws {
         let space = AddressSpace()
         let memory = try SharedMemory.create(size: 16384)
-        let mapping = GpuMapping(gpuAddress: 0x20000, memory: memory, bufferId: 1, offset: 0, length: 16384, flags: [.read])
+        let mapping = GpuMapping(gpuAddress: 0x20000, buffer: SoftGPUBuffer(memory: memory), bufferId: 1, offset: 0, length: 16384, flags: [.read])
         space.map(mapping)
         var cache = TranslationCache(space)
         #expect(try cache.pointer(0x20010, .read) == memory.base + 0x10)

@@ -48,12 +48,12 @@ final class WorkExecution: @unchecked Sendable {
                 let command = entries[entry]
                 let resource = resources[Int(command.resourceIndex)]
                 let start = resource.range.offset + command.startOffset
-                let bytes = UnsafeRawBufferPointer(start: resource.memory.base + Int(start),
+                let bytes = UnsafeRawBufferPointer(start: SoftGPUBuffer.of(resource.buffer).memory.base + Int(start),
                                                    count: Int(resource.range.length - command.startOffset))
                 guard try runStream(bytes, &slice) else { return false }
             }
             return true
-        case .inline(let data):
+        case .inline(let data, _):
             guard entry == 0 else { return true }
             let outcome: Result<Bool, ExecutionFault> = data.withUnsafeBytes { bytes in
                 do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }

@@ -188,7 +188,10 @@ final class Engine: Sendable {
             // Notify before completing, so a client woken by a signal semaphore finds the
             // notification already queued.
             connection.notify(.completed(sequence: job.sequence, status: MagmaStatus.ok.rawValue, gpuNanoseconds: job.ranNanoseconds))
+            // Complete before signaling: a client woken by a signal semaphore may release what
+            // the work used.
             job.work.complete(.ok)
+            job.work.semaphoresSignaledOnSuccess.forEach { $0.signal() }
         case .failure(let fault):
             connection.fault(fault, sequence: job.sequence)
             job.work.complete(.contextKilled)

@@ -51,6 +51,8 @@ final class AddressSpace: Sendable {
 
     private struct Region {
         let mapping: GpuMapping
+        /// The memory of the mapping's buffer.
+        let memory: SharedMemory
         /// Pages of the mapping, counted from its first, that a depopulate removed.
         var absent = PageRanges()
 
@@ -88,11 +90,12 @@ final class AddressSpace: Sendable {
     /// Bumped whenever pages are removed; cached translations older than it are stale.
     let generation = Atomic<UInt64>(0)
 
-    /// Adds a mapping, all of its pages present.
+    /// Adds a mapping of a SoftGPU buffer, all of its pages present.
     func map(_ mapping: GpuMapping) {
+        let region = Region(mapping: mapping, memory: SoftGPUBuffer.of(mapping.buffer).memory)
         state.withLock { state in
             let index = state.regions.firstIndex { $0.mapping.gpuAddress > mapping.gpuAddress } ?? state.regions.endIndex
-            state.regions.insert(Region(mapping: mapping), at: index)
+            state.regions.insert(region, at: index)
         }
     }
 
@@ -101,6 +104,12 @@ final class AddressSpace: Sendable {
         state.withLock { state in
             state.regions.removeAll { $0.mapping.gpuAddress == mapping.gpuAddress }
         }
+        generation.add(1, ordering: .releasing)
+    }
+
+    /// Removes every mapping.
+    func removeAll() {
+        state.withLock { $0.regions = [] }
         generation.add(1, ordering: .releasing)
     }
 
@@ -151,7 +160,7 @@ final class AddressSpace: Sendable {
             let page = (address - region.mapping.gpuAddress) >> PageEntry.pageShift
             guard region.isPresent(page) else { return nil }
             let byteOffset = region.mapping.offset + (page << PageEntry.pageShift)
-            let entry = PageEntry(memory: region.mapping.memory, byteOffset: Int(byteOffset), flags: region.mapping.flags)
+            let entry = PageEntry(memory: region.memory, byteOffset: Int(byteOffset), flags: region.mapping.flags)
             return (entry, region.presentPages(from: page))
         }
         guard let (entry, pages) = found else { throw GpuFault(address: address, access: access, reason: .notMapped) }
