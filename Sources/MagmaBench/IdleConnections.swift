@@ -14,46 +14,26 @@ import MagmaProtocol
 enum IdleConnections {
     static func measure(magmad: URL, connections requested: Int) throws -> [BenchmarkResult] {
         let connections = liftDescriptorLimit(forConnections: requested)
-        let directory = FileManager.default.temporaryDirectory.appending(path: "magma-bench-\(UUID().uuidString.prefix(8))").path
-        let process = Process()
-        process.executableURL = magmad
-        let bound = String(connections + 16)
-        process.arguments = ["--directory", directory, "--log-level", "error", "--max-connections", bound,
-                             "--max-connections-per-process", bound, "--max-connections-per-user", bound]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: directory)
+        return try BenchMagmad.withDaemon(magmad, connectionBound: connections + 16) { device, pid in
+            let warm = try device.createConnection()
+            try warm.flush()
+            let before = try BenchMagmad.residentBytes(pid)
+            let threadsBefore = threadCount(pid)
+            var open: [Connection] = []
+            open.reserveCapacity(connections)
+            for _ in 0..<connections { open.append(try device.createConnection()) }
+            for connection in open { try connection.flush() }   // every one is served
+            let after = try BenchMagmad.residentBytes(pid)
+            let threadsAfter = threadCount(pid)
+            withExtendedLifetime((warm, open)) {}
+            let held = connections == requested ? "" : " (descriptor limit: \(connections) of \(requested))"
+            return [
+                BenchmarkResult(path: "magmad memory per idle connection, \(connections) held\(held)", unit: "bytes",
+                                bytes: Double(after - before) / Double(connections)),
+                BenchmarkResult(path: "magmad threads, 1 connection → \(connections) idle\(held)", unit: "threads",
+                                count: "\(threadsBefore) → \(threadsAfter)"),
+            ]
         }
-        let path = RuntimeDirectory.deviceEndpoint(in: directory, name: "000")
-        let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
-        while !FileManager.default.fileExists(atPath: path) {
-            guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "magmad did not start") }
-            usleep(10_000)
-        }
-        let pid = process.processIdentifier
-        let device = try Device.open(.socket(path))
-        let warm = try device.createConnection()
-        try warm.flush()
-        let before = try DaemonMemory.residentBytes(pid)
-        let threadsBefore = threadCount(pid)
-        var open: [Connection] = []
-        open.reserveCapacity(connections)
-        for _ in 0..<connections { open.append(try device.createConnection()) }
-        for connection in open { try connection.flush() }   // every one is served
-        let after = try DaemonMemory.residentBytes(pid)
-        let threadsAfter = threadCount(pid)
-        withExtendedLifetime((warm, open)) {}
-        let held = connections == requested ? "" : " (descriptor limit: \(connections) of \(requested))"
-        return [
-            BenchmarkResult(path: "magmad memory per idle connection, \(connections) held\(held)", unit: "bytes",
-                            bytes: Double(after - before) / Double(connections)),
-            BenchmarkResult(path: "magmad threads, 1 connection → \(connections) idle\(held)", unit: "threads",
-                            count: "\(threadsBefore) → \(threadsAfter)"),
-        ]
     }
 
     /// Raises RLIMIT_NOFILE to what `connections` need here and in magmad (two descriptors
