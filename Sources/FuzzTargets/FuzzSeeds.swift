@@ -47,17 +47,37 @@ public enum FuzzSeeds {
         return try (primary.map { try $0.encoded(transactionId: 1) } + others).map { [UInt8($0.handles.count)] + $0.bytes }
     }
 
-    /// Server seeds: the descriptor mask (memfd for buffers, eventfd for semaphores and tokens,
-    /// socket for pool channels), then the message.
+    /// Server seeds: streams of records (`ServerTarget`): each message alone behind the
+    /// descriptors it needs (memfd for buffers, eventfd for semaphores and tokens, socket for
+    /// pool channels); every message in one stream; flow control enabled, then enough messages
+    /// for a consumed-messages report; an import whose descriptor is missing; a message past
+    /// the size limit and one past the descriptor limit, each followed by a valid one.
     public static func server() throws -> [[UInt8]] {
-        try primary.map { message in
-            let mask: UInt8 = switch message {
+        let records: [ServerTarget.Record] = try primary.map { message in
+            let control: UInt8 = switch message {
             case .importObject(let request): request.objectType == .buffer ? 1 : 2
             case .enablePerformanceCounterAccess: 2
             case .createPerformanceCounterBufferPool: 8
             default: 0
             }
-            return [mask] + (try message.encoded(transactionId: 1)).bytes
+            return ServerTarget.Record(control: control, bytes: try message.encoded(transactionId: 1).bytes)
         }
+        let flush = ServerTarget.Record(control: 0, bytes: try PrimaryProtocol.ClientMessage.flush(.init()).encoded(transactionId: 7).bytes)
+        let enable = ServerTarget.Record(control: 0, bytes: try PrimaryProtocol.ClientMessage.enableFlowControl(.init()).encoded().bytes)
+        let contextCycle = [records[3], records[4]]
+        var missing = records[0]
+        missing.control = 0
+        var oversize = flush
+        oversize.control = 0x10
+        var crowded = records[1]
+        crowded.control = 0x22
+        let streams: [[ServerTarget.Record]] = records.map { [$0] } + [
+            records,
+            [enable] + Array(Array(repeating: contextCycle, count: 260).joined()) + [flush],
+            [missing, flush],
+            [oversize, flush],
+            [crowded, flush],
+        ]
+        return streams.map { $0.flatMap(\.encoded) }
     }
 }
