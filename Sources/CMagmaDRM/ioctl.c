@@ -14,6 +14,24 @@ int cmagma_drm_ioctl(int fd, unsigned long request, void *argument) {
     return result == -1 ? errno : 0;
 }
 
+struct cmagma_udmabuf_create {
+    uint32_t memfd;
+    uint32_t flags;
+    uint64_t offset;
+    uint64_t size;
+};
+_Static_assert(sizeof(struct cmagma_udmabuf_create) == 24, "struct udmabuf_create");
+_Static_assert(_IOC(_IOC_WRITE, 'u', 0x42, sizeof(struct cmagma_udmabuf_create)) == 0x40187542, "UDMABUF_CREATE");
+
+int cmagma_udmabuf_create(int device, int memfd, uint64_t offset, uint64_t size) {
+    struct cmagma_udmabuf_create create = { .memfd = (uint32_t)memfd, .flags = 0x01 /* UDMABUF_FLAGS_CLOEXEC */, .offset = offset, .size = size };
+    int result;
+    do {
+        result = ioctl(device, _IOC(_IOC_WRITE, 'u', 0x42, sizeof(create)), &create);
+    } while (result == -1 && (errno == EINTR || errno == EAGAIN));
+    return result == -1 ? -errno : result;
+}
+
 int cmagma_drm_replace_descriptor(int fd, int target) {
     return dup3(fd, target, O_CLOEXEC);
 }

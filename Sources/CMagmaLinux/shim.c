@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -172,6 +173,12 @@ int cmagma_commit_range(int fd, int64_t offset, int64_t length) {
 
 int cmagma_decommit_range(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+int64_t cmagma_file_system_type(int fd) {
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -1;
+    return (int64_t)info.f_type;
 }
 
 int64_t cmagma_committed_bytes(int fd) {

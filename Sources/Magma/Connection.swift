@@ -98,7 +98,9 @@ public final class Connection: Sendable {
 
     /// Imports a buffer exported elsewhere; takes ownership of `descriptor`. Anything but a
     /// buffer of the backend's export kind (a size-sealed memfd on the embedded and magmad
-    /// backends) is INVALID_ARGS. The import gets a new id in this connection.
+    /// backends) is INVALID_ARGS. The embedded backend also takes a dma-buf a kernel driver
+    /// exported (a MagmaDRM buffer's export), so its GPU works on that driver's memory; magmad
+    /// refuses dma-bufs (docs/drm.md). The import gets a new id in this connection.
     public func importBuffer(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> Buffer {
         try checkOpen()
         return Buffer(backend: try backend.importBuffer(descriptor), owner: key)

@@ -31,7 +31,8 @@ public struct InProcessDeviceTransport: DeviceBackend {
         do { queue = try NotificationQueue() } catch { throw .internalError("\(error)") }
         let connection = try system.openConnection(trust: trust, sink: queue)
         return PrimaryConnection(requests: SystemRequests(connection: connection, resolver: ClientObjects()),
-                                 transport: InProcessConnectionTransport(connection: connection, notifications: queue))
+                                 transport: InProcessConnectionTransport(connection: connection, notifications: queue),
+                                 acceptsDMABuf: true)
     }
 }
 

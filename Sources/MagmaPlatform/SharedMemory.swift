@@ -1,14 +1,27 @@
 import CMagmaLinux
 import Glibc
 
-/// CPU-visible memory backed by a sealed memfd and mapped shared into this process.
+/// CPU-visible memory backed by a sealed memfd (or, imported on request, a kernel driver's
+/// dma-buf) and mapped shared into this process.
 ///
-/// The size is sealed (`F_SEAL_SHRINK | F_SEAL_GROW`) before anyone but the creator sees the
-/// descriptor, so no peer can truncate it and turn a GPU or CPU access into SIGBUS.
-/// `base` stays valid until this object is released.
+/// A memfd's size is sealed (`F_SEAL_SHRINK | F_SEAL_GROW`) before anyone but the creator sees
+/// the descriptor, so no peer can truncate it and turn a GPU or CPU access into SIGBUS. A
+/// dma-buf's size is fixed by the kernel for its whole life. `base` stays valid until this
+/// object is released.
 public final class SharedMemory: @unchecked Sendable {
-    /// The memfd. Duplicate it to hand the memory to another process or connection.
+    /// What backs the memory.
+    public enum Kind: Sendable, Equatable {
+        /// A size-sealed memfd: pages are committed and decommitted on demand.
+        case memfd
+        /// A dma-buf exported by a kernel driver (PRIME): its pages are the exporter's, always
+        /// resident; COMMIT and DECOMMIT do not apply.
+        case dmaBuf
+    }
+
+    /// The memfd or dma-buf. Duplicate it to hand the memory to another process or connection.
     public let descriptor: OwnedFileDescriptor
+    /// What backs the memory.
+    public let kind: Kind
     /// Size in bytes; a multiple of the page size.
     public let size: Int
     /// Start of this process's shared mapping of the whole memory.
@@ -16,11 +29,12 @@ public final class SharedMemory: @unchecked Sendable {
     /// Identifies the underlying memory object: equal for two descriptors of the same memfd.
     public let identity: FileIdentity
 
-    private init(descriptor: OwnedFileDescriptor, size: Int) throws(PlatformError) {
+    private init(descriptor: OwnedFileDescriptor, size: Int, kind: Kind = .memfd) throws(PlatformError) {
         let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
         guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap") }
         self.identity = try FileIdentity(of: descriptor.rawValue)
         self.descriptor = descriptor
+        self.kind = kind
         self.size = size
         self.base = mapped
     }
@@ -67,6 +81,26 @@ public final class SharedMemory: @unchecked Sendable {
         guard size > 0, size % pageSize == 0 else { throw PlatformError(call: "memfd size", code: EINVAL) }
         return try SharedMemory(descriptor: descriptor, size: size)
     }
+
+    /// Whether `descriptor` is a dma-buf (its file lives on the kernel's dma-buf filesystem).
+    public static func isDMABuf(_ descriptor: Int32) -> Bool {
+        cmagma_file_system_type(descriptor) == dmaBufMagic
+    }
+
+    /// DMA_BUF_MAGIC, the dma-buf filesystem's magic number (include/uapi/linux/magic.h).
+    private static let dmaBufMagic: Int64 = 0x444d_4142
+
+    /// Maps a dma-buf a kernel driver exported (PRIME) as buffer memory. The kernel fixes its
+    /// size (read with lseek to the end), so it cannot shrink under a mapping. Anything that is
+    /// not a dma-buf, or one of a size that is not whole pages, is rejected with EINVAL; an
+    /// exporter that cannot mmap fails here, not on a later access.
+    public static func importing(dmaBuf descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
+        guard isDMABuf(descriptor.rawValue) else { throw PlatformError(call: "not a dma-buf", code: EINVAL) }
+        let end = lseek(descriptor.rawValue, 0, SEEK_END)
+        guard end >= 0 else { throw PlatformError(call: "lseek(dma-buf)") }
+        guard end > 0, Int(end) % pageSize == 0 else { throw PlatformError(call: "dma-buf size \(end)", code: EINVAL) }
+        return try SharedMemory(descriptor: descriptor, size: Int(end), kind: .dmaBuf)
+    }
 }
 
 /// A file's device and inode numbers: the identity of the object behind a descriptor.
@@ -86,15 +120,19 @@ public struct FileIdentity: Hashable, Sendable {
 extension SharedMemory {
     /// Allocates backing pages for a byte range (fallocate). The caller passes whole pages.
     public func commit(offset: Int, length: Int) throws(PlatformError) {
+        guard kind == .memfd else { throw PlatformError(call: "commit of dma-buf memory", code: EOPNOTSUPP) }
         guard cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate") }
     }
 
     /// Releases the backing pages of a byte range (fallocate PUNCH_HOLE); it reads back as
     /// zeros. The caller passes whole pages: a partial page would be zeroed but not released.
     public func decommit(offset: Int, length: Int) throws(PlatformError) {
+        guard kind == .memfd else { throw PlatformError(call: "decommit of dma-buf memory", code: EOPNOTSUPP) }
         guard cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate(PUNCH_HOLE)") }
     }
 
-    /// Bytes that currently have backing pages.
-    public var committedBytes: Int { max(0, Int(cmagma_committed_bytes(descriptor.rawValue))) }
+    /// Bytes that currently have backing pages (all of a dma-buf: the exporter's, resident).
+    public var committedBytes: Int {
+        kind == .dmaBuf ? size : max(0, Int(cmagma_committed_bytes(descriptor.rawValue)))
+    }
 }

@@ -19,11 +19,16 @@ public final class PrimaryConnection: ConnectionBackend {
     let transport: any PrimaryTransport
     private let nextObjectId = Atomic<UInt64>(1)
     private let nextContextId = Atomic<UInt32>(1)
+    /// Whether a buffer import may be a kernel driver's dma-buf (the embedded device, in this
+    /// process) or only a size-sealed memfd (magmad, which refuses dma-bufs from clients).
+    let acceptsDMABuf: Bool
 
-    /// A connection whose requests go to `requests` and the rest to `transport`.
-    public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport) {
+    /// A connection whose requests go to `requests` and the rest to `transport`; buffer imports
+    /// take dma-bufs too when `acceptsDMABuf`.
+    public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport, acceptsDMABuf: Bool = false) {
         self.requests = requests
         self.transport = transport
+        self.acceptsDMABuf = acceptsDMABuf
     }
 
     /// The next buffer, semaphore or pool id of this connection: one sequence for every kind,
@@ -45,7 +50,12 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
         let memory: SharedMemory
-        do { memory = try SharedMemory.importing(handle) } catch { throw .invalidArgs("not a buffer: \(error)") }
+        if SharedMemory.isDMABuf(handle.rawValue) {
+            guard acceptsDMABuf else { throw .invalidArgs("a dma-buf: this device takes size-sealed memfds only") }
+            do { memory = try SharedMemory.importing(dmaBuf: handle) } catch { throw .invalidArgs("not a usable dma-buf: \(error)") }
+        } else {
+            do { memory = try SharedMemory.importing(handle) } catch { throw .invalidArgs("not a buffer: \(error)") }
+        }
         return register(memory)
     }
 
@@ -58,7 +68,8 @@ public final class PrimaryConnection: ConnectionBackend {
     public func release(_ buffer: any BackendBuffer) throws(MagmaError) { requests.releaseObject(objectId: buffer.id, objectType: .buffer) }
 
     /// COMMIT and DECOMMIT act on the memfd here and report their own errors, as Fuchsia's
-    /// client does: offset and length must be whole pages (and the length nonzero), a COMMIT
+    /// client does (on an imported dma-buf, always resident, COMMIT succeeds and DECOMMIT is
+    /// UNIMPLEMENTED): offset and length must be whole pages (and the length nonzero), a COMMIT
     /// past the end is MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS. POPULATE_TABLES and
     /// DEPOPULATE_TABLES go to the system, which applies the same alignment rule.
     public func perform(_ op: BufferRangeOp, on buffer: any BackendBuffer, offset: UInt64, length: UInt64) throws(MagmaError) {
@@ -72,6 +83,11 @@ public final class PrimaryConnection: ConnectionBackend {
             guard !overflow, end <= buffer.size else {
                 let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
                 throw op == .commit ? .memoryError(message) : .invalidArgs(message)
+            }
+            if memory.kind == .dmaBuf {
+                // The exporting driver's pages are resident for the buffer's life.
+                if op == .commit { return }
+                throw .unimplemented("decommit of a dma-buf buffer: its pages belong to the exporting driver")
             }
             do {
                 if op == .commit { try memory.commit(offset: Int(offset), length: Int(length)) }

@@ -5,7 +5,7 @@ import MagmaProtocol
 /// A handle a primary-protocol request carries, as the client holds it: the object, kept
 /// alive until the request has been sent or applied.
 public enum PrimaryHandle: Sendable {
-    /// A buffer's memory (a size-sealed memfd).
+    /// A buffer's memory (a size-sealed memfd; in-process, possibly an imported dma-buf).
     case buffer(SharedMemory)
     /// A semaphore's eventfd.
     case semaphore(EventSemaphore)

@@ -137,4 +137,45 @@ import Testing
         #expect(ftruncate(fd, 4096) == 0)
         expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fd)) }
     }
+
+    @Test(arguments: TestBackend.bufferCases) func regularFileIsRejected(_ backend: TestBackend) throws {
+        // Neither a sealed memfd nor a dma-buf: a regular file's size can change under a mapping.
+        let connection = try devices.open(backend).createConnection()
+        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        #expect(fd >= 0)
+        #expect(!SharedMemory.isDMABuf(fd))
+        expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fd)) }
+        try connection.flush()
+    }
+
+    @Test func onlyDMABufsAreRecognizedAsDMABufs() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        #expect(!SharedMemory.isDMABuf(fds[0]))
+        let memory = try SharedMemory.create(size: 4096)
+        #expect(!SharedMemory.isDMABuf(memory.descriptor.rawValue))
+        #expect(memory.kind == .memfd)
+        #expect { _ = try SharedMemory.importing(dmaBuf: try memory.descriptor.duplicate()) } throws: { ($0 as? PlatformError)?.code == EINVAL }
+    }
+
+    @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device: runs in the QEMU guest (docs/drm.md)"), arguments: TestBackend.allCases)
+    func aKernelDriversDMABufImportsIntoTheEmbeddedDeviceOnly(_ backend: TestBackend) throws {
+        let drm = try devices.open(.drm).createConnection()
+        let kernelBuffer = try drm.createBuffer(size: 4096)
+        try kernelBuffer.bytes.storeBytes(of: 0xD1A6_0B0F, as: UInt32.self)
+        let dmaBuf = try kernelBuffer.export()
+        #expect(SharedMemory.isDMABuf(dmaBuf.rawValue))
+        let connection = try devices.open(backend).createConnection()
+        switch backend {
+        case .embedded:
+            let imported = try connection.importBuffer(dmaBuf)
+            #expect(try imported.u32(at: 0) == 0xD1A6_0B0F, "the embedded mapping is the driver's memory")
+        default:
+            // magmad takes size-sealed memfds only: the client refuses at once, nothing is sent.
+            expectStatus(.invalidArgs) { _ = try connection.importBuffer(dmaBuf) }
+            try connection.flush()
+        }
+        try drm.release(kernelBuffer)
+    }
 }

@@ -275,6 +275,10 @@ _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map) == 0xC010644
 /// drmIoctl does). Returns 0, or the errno of the failure.
 int cmagma_drm_ioctl(int fd, unsigned long request, void *argument);
 
+/// UDMABUF_CREATE on `device` (/dev/udmabuf, linux/udmabuf.h): a dma-buf (close-on-exec) of
+/// `size` bytes of `memfd` from `offset`. Returns the new descriptor, or -errno.
+int cmagma_udmabuf_create(int device, int memfd, uint64_t offset, uint64_t size);
+
 /// dup3(fd, target, O_CLOEXEC): puts the open file of `fd` at descriptor number `target`,
 /// atomically replacing what was there. Returns target, or -1 with errno set.
 int cmagma_drm_replace_descriptor(int fd, int target);

@@ -51,6 +51,9 @@ int cmagma_decommit_range(int fd, int64_t offset, int64_t length);
 /// Bytes of the file that have backing pages, or -1.
 int64_t cmagma_committed_bytes(int fd);
 
+/// The magic number of the file system `fd`'s file lives on (fstatfs f_type), or -1 with errno.
+int64_t cmagma_file_system_type(int fd);
+
 /// Names the calling thread (at most 15 characters are kept).
 void cmagma_set_thread_name(const char *name);
 
