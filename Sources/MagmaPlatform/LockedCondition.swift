@@ -6,15 +6,12 @@ import Glibc
 /// Each access to the value is a closure call of its own, and none spans a wait, so the value
 /// is never borrowed while another thread changes it.
 public final class LockedCondition<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PthreadMutex()
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var value: Value
 
     /// Guards `value`.
     public init(_ value: Value) {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         var attributes = pthread_condattr_t()
@@ -28,14 +25,12 @@ public final class LockedCondition<Value>: @unchecked Sendable {
     deinit {
         pthread_cond_destroy(condition)
         condition.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     /// Runs `body` with exclusive access to the value. Not reentrant.
     public func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure) -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         return try body(&value)
     }
 
@@ -43,24 +38,24 @@ public final class LockedCondition<Value>: @unchecked Sendable {
     /// (with the mutex released) until `broadcast()` or the deadline. Returns nil if the
     /// deadline passed first.
     public func wait<Result>(until deadline: Deadline, _ check: (inout Value) -> Result?) -> Result? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         while true {
             if let result = check(&value) { return result }
             guard let end = deadline.nanoseconds else {
-                pthread_cond_wait(condition, mutex)
+                pthread_cond_wait(condition, mutex.pointer)
                 continue
             }
             if Clock.monotonicNanoseconds() >= end { return nil }
             var time = timespec(tv_sec: Int(end / 1_000_000_000), tv_nsec: Int(end % 1_000_000_000))
-            _ = pthread_cond_timedwait(condition, mutex, &time)
+            _ = pthread_cond_timedwait(condition, mutex.pointer, &time)
         }
     }
 
     /// Wakes every thread waiting in `wait(until:_:)` to check again.
     public func broadcast() {
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
     }
 }
