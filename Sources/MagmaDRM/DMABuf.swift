@@ -5,11 +5,12 @@ import MagmaProtocol
 
 /// Calls on dma-buf descriptors (any exporter's): size, mmap, and the CPU-access bracket.
 public enum DMABuf {
-    /// The dma-buf's size (lseek to its end, which dma-bufs support).
+    /// The dma-buf's size (`SharedMemory.dmaBufSize`), with the kernel's error mapped as every
+    /// DRM call's is.
     public static func size(of descriptor: Int32) throws(MagmaError) -> UInt64 {
-        let end = lseek(descriptor, 0, SEEK_END)
-        guard end >= 0 else { throw .drm("lseek(dma-buf)", errno: errno, "descriptor \(descriptor)") }
-        return UInt64(end)
+        do throws(PlatformError) { return try SharedMemory.dmaBufSize(descriptor) } catch {
+            throw .drm("lseek(dma-buf)", errno: error.code, "descriptor \(descriptor)")
+        }
     }
 
     /// mmap(MAP_SHARED, read-write) of `size` bytes of `descriptor` at `offset`.

@@ -96,10 +96,16 @@ public final class SharedMemory: @unchecked Sendable {
     /// exporter that cannot mmap fails here, not on a later access.
     public static func importing(dmaBuf descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
         guard isDMABuf(descriptor.rawValue) else { throw PlatformError(call: "not a dma-buf", code: EINVAL) }
-        let end = lseek(descriptor.rawValue, 0, SEEK_END)
-        guard end >= 0 else { throw PlatformError(call: "lseek(dma-buf)") }
+        let end = try dmaBufSize(descriptor.rawValue)
         guard end > 0, Int(end) % pageSize == 0 else { throw PlatformError(call: "dma-buf size \(end)", code: EINVAL) }
         return try SharedMemory(descriptor: descriptor, size: Int(end), kind: .dmaBuf)
+    }
+
+    /// A dma-buf's size, which its exporter fixed (lseek to its end, which dma-bufs support).
+    public static func dmaBufSize(_ descriptor: Int32) throws(PlatformError) -> UInt64 {
+        let end = lseek(descriptor, 0, SEEK_END)
+        guard end >= 0 else { throw PlatformError(call: "lseek(dma-buf)") }
+        return UInt64(end)
     }
 }
 
