@@ -85,9 +85,10 @@ extension Device {
 
 /// A backlog of spinning work on many contexts of one connection, and a bystander connection
 /// that alone can end it (it fills the flag the backlog spins on, in a buffer both import).
-/// Reports how many backlog jobs started between the backlog first running and the bystander's
-/// job starting: a fair scheduler lets the bystander in after a bounded number of the backlog's
-/// turns, however many contexts the backlog uses.
+/// Reports how many backlog jobs had started once the device held the bystander's submission
+/// (read after a `flush`, so at least as many as when it arrived: a slow round trip only
+/// overstates it) and when the bystander's job ran: a fair scheduler lets the bystander in
+/// after a bounded number of the backlog's turns, however many contexts the backlog uses.
 struct BacklogScenario {
     /// Counts its start (atomically, in the u32 at a1), then spins until the u32 at a0 is
     /// non-zero.
@@ -105,11 +106,16 @@ struct BacklogScenario {
     let contexts: Int
     let jobsPerContext: Int
 
-    /// Backlog jobs that had started when the bystander submitted, and when its job ran.
+    /// Backlog jobs that had started once the bystander's submission was queued, and when its
+    /// job ran.
     struct Outcome {
-        let startedBeforeSubmit: UInt32
+        let startedWhenQueued: UInt32
         let startedBeforeBystander: UInt32
         let total: Int
+
+        /// Backlog jobs that started while the bystander's job waited its turn (none if the
+        /// bystander ran before the flush returned).
+        var startedWhileQueued: UInt32 { startedBeforeBystander - min(startedWhenQueued, startedBeforeBystander) }
     }
 
     func run(attacker: GPUSession, bystander: GPUSession) throws -> Outcome {
@@ -137,11 +143,15 @@ struct BacklogScenario {
             }
         }
         guard eventually({ (try? shared.u32(at: 4)) ?? 0 >= 1 }) else { throw MagmaError(.timedOut, "the backlog never started") }
-        let beforeSubmit = try shared.u32(at: 4)
         try bystander.submit(release, signals: [released])
+        // The bystander's submission crossed to the device (over a socket, or a loaded host's
+        // scheduler) before this count: the backlog's turns during that trip are not the
+        // scheduler's doing.
+        try bystander.connection.flush()
+        let whenQueued = try shared.u32(at: 4)
         try bystander.waitFor(released, timeoutNanoseconds: 20_000_000_000)
         for done in finished { try attacker.waitFor(done, timeoutNanoseconds: 20_000_000_000) }
         #expect(try shared.u32(at: 4) == UInt32(finished.count), "every backlog job ran once")
-        return Outcome(startedBeforeSubmit: beforeSubmit, startedBeforeBystander: try snapshot.u32(at: 0), total: finished.count)
+        return Outcome(startedWhenQueued: whenQueued, startedBeforeBystander: try snapshot.u32(at: 0), total: finished.count)
     }
 }
