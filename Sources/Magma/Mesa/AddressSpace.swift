@@ -44,30 +44,42 @@ public final class AddressSpace: Sendable {
         let (lastAddress, addressOverflow) = gpuAddress.addingReportingOverflow(size)
         guard !addressOverflow else { throw .invalidArgs("mapping at \(gpuAddress) of \(size) bytes passes the end of the address space") }
         let instance = try buffer.instance(in: self)
+        let mapping = AddressSpaceMapping(gpuAddress: gpuAddress, size: size, buffer: instance)
+        // The range is taken first, then mapped with no lock held (a send to magmad may wait
+        // for flow control); a map the core refuses gives it back.
         try mappings.withLock { (mappings) throws(MagmaError) in
+            mappings.removeAll { $0.buffer.isReleased }
             if let other = mappings.first(where: { $0.gpuAddress < lastAddress && gpuAddress < $0.gpuAddress + $0.size }) {
                 throw .invalidArgs("mapping at \(gpuAddress) of \(size) bytes overlaps the one at \(other.gpuAddress) of \(other.size)")
             }
-            try connection.map(instance, at: gpuAddress, offset: bufferOffset, length: size, flags: flags)
-            mappings.append(AddressSpaceMapping(gpuAddress: gpuAddress, size: size, buffer: instance))
+            mappings.append(mapping)
+        }
+        do { try connection.map(instance, at: gpuAddress, offset: bufferOffset, length: size, flags: flags) } catch {
+            mappings.withLock { mappings in mappings.removeAll { $0.gpuAddress == gpuAddress && $0.buffer === instance } }
+            throw error
         }
     }
 
     /// Removes the mapping at `gpuAddress` of `size` bytes: exactly one `map` made (Magma
     /// removes whole mappings). Anything else is INVALID_ARGS and changes nothing. Unmapping
-    /// what in-flight work uses closes the address space with BAD_STATE.
+    /// what in-flight work uses closes the address space with BAD_STATE. A client runs `map`
+    /// and `unmap` of one range on one thread at a time (the order of the two requests is
+    /// otherwise its threads').
     public func unmap(gpuAddress: UInt64, size: UInt64) throws(MagmaError) {
         try connection.checkOpen()
-        try mappings.withLock { (mappings) throws(MagmaError) in
+        let mapping = try mappings.withLock { (mappings) throws(MagmaError) -> AddressSpaceMapping in
+            mappings.removeAll { $0.buffer.isReleased }
             guard let index = mappings.firstIndex(where: { $0.gpuAddress == gpuAddress }) else {
                 throw .invalidArgs("nothing is mapped at \(gpuAddress)")
             }
             guard mappings[index].size == size else {
                 throw .invalidArgs("the mapping at \(gpuAddress) is \(mappings[index].size) bytes, not \(size)")
             }
-            try connection.unmap(mappings[index].buffer, at: gpuAddress)
-            mappings.remove(at: index)
+            return mappings.remove(at: index)
         }
+        // Throws only when the connection has closed or the buffer was released meanwhile:
+        // either way the mapping is gone.
+        try connection.unmap(mapping.buffer, at: gpuAddress)
     }
 
     /// The buffers mapped here now (each once): the resources of every submission on its
@@ -75,19 +87,20 @@ public final class AddressSpace: Sendable {
     var mappedBuffers: [Buffer] {
         mappings.withLock { mappings in
             var buffers: [Buffer] = []
-            for mapping in mappings where !buffers.contains(where: { $0 === mapping.buffer }) { buffers.append(mapping.buffer) }
+            for mapping in mappings where !mapping.buffer.isReleased && !buffers.contains(where: { $0 === mapping.buffer }) {
+                buffers.append(mapping.buffer)
+            }
             return buffers
         }
     }
 
     /// Drops the mappings of a device buffer's import `instance` and releases it: the device's
-    /// buffer is being released.
+    /// buffer is being released. A mapping whose import is released counts as gone everywhere
+    /// here, so one a concurrent `map` adds meanwhile is dropped too.
     func forget(_ instance: Buffer) {
-        mappings.withLock { mappings in
-            mappings.removeAll { $0.buffer === instance }
-            // A closed connection released the import with everything else.
-            try? connection.release(instance)
-        }
+        mappings.withLock { mappings in mappings.removeAll { $0.buffer === instance } }
+        // A closed connection released the import with everything else.
+        try? connection.release(instance)
     }
 }
 

@@ -26,9 +26,9 @@ public final class DeviceBuffer: Sendable {
 
     /// The buffer in `space`'s connection, imported on first use there.
     func instance(in space: AddressSpace) throws(MagmaError) -> Buffer {
-        try instances.instance(in: space) { () throws(MagmaError) -> Buffer in
+        try instances.instance(in: space, make: { () throws(MagmaError) -> Buffer in
             try space.connection.importBuffer(try home.export())
-        }
+        }, discard: { try? space.connection.release($0) })
     }
 
     // MARK: CPU mapping

@@ -23,15 +23,29 @@ final class InstanceTable<Instance: AnyObject & Sendable>: Sendable {
     init(kind: String) { self.kind = kind }
 
     /// The instance in `space`, imported by `make` on first use. INVALID_ARGS once released.
-    func instance(in space: AddressSpace, make: () throws(MagmaError) -> Instance) throws(MagmaError) -> Instance {
-        try state.withLock { (state) throws(MagmaError) -> Instance in
+    /// No lock is held while `make` imports (a send to magmad may wait for flow control): of
+    /// two threads that import at once, one keeps its import and the other's is handed to
+    /// `discard`, as is an import made while the object was released.
+    func instance(in space: AddressSpace, make: () throws(MagmaError) -> Instance,
+                  discard: (Instance) -> Void) throws(MagmaError) -> Instance {
+        if let existing = try state.withLock({ (state) throws(MagmaError) -> Instance? in
             guard !state.isReleased else { throw .invalidArgs("\(kind) was already released") }
+            return state.entries.first { $0.space === space }?.instance
+        }) { return existing }
+        let made = try make()
+        let kept = state.withLock { state -> Instance? in
+            guard !state.isReleased else { return nil }
             if let entry = state.entries.first(where: { $0.space === space }) { return entry.instance }
             state.entries.removeAll { $0.space == nil }
-            let instance = try make()
-            state.entries.append(Entry(space: space, instance: instance))
-            return instance
+            state.entries.append(Entry(space: space, instance: made))
+            return made
         }
+        guard let kept else {
+            discard(made)
+            throw .invalidArgs("\(kind) was already released")
+        }
+        if kept !== made { discard(made) }
+        return kept
     }
 
     /// Whether `space` has an instance (the object was used there).

@@ -37,9 +37,9 @@ public final class SyncObject: Sendable {
     func semaphore(in space: AddressSpace) throws(MagmaError) -> Semaphore {
         switch primitive {
         case .binary(let home):
-            try instances.instance(in: space) { () throws(MagmaError) -> Semaphore in
+            try instances.instance(in: space, make: { () throws(MagmaError) -> Semaphore in
                 try space.connection.importSemaphore(try home.export())
-            }
+            }, discard: { try? space.connection.release($0) })
         }
     }
 

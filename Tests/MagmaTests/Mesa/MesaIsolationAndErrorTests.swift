@@ -1,3 +1,4 @@
+import Foundation
 @testable import Magma
 import MagmaDevices
 import MagmaPlatform
@@ -47,6 +48,29 @@ import Testing
         // Mapping it again reuses its one import there.
         try other.map(buffer, gpuAddress: 0x5000_0000, size: buffer.size, flags: .read)
         #expect(buffer.instances.instances.filter { $0.space === other }.count == 1)
+    }
+
+    @Test(arguments: TestBackend.allCases) func firstUsesOnManyThreadsImportOnce(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let buffer = try session.device.createBuffer(size: 4096)
+        let sync = try session.device.createSyncObject()
+        let space = session.space
+        let failures = Locked<[MagmaError]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { index in
+            do throws(MagmaError) {
+                try space.map(buffer, gpuAddress: 0x1000_0000 + UInt64(index) * 0x10_0000, size: 4096, flags: [.read, .write])
+                _ = try sync.semaphore(in: space)
+            } catch { failures.withLock { $0.append(error) } }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(buffer.instances.instances.count == 1)
+        #expect(sync.instances.instances.count == 1)
+        #expect(space.mappedBuffers.count == 1)
+        // All eight mappings are of one memory.
+        try session.run(fillStream(address: 0x1000_0000 + 7 * 0x10_0000, size: 4, pattern: 77))
+        #expect(try buffer.u32s(1) == [77])
+        try session.space.connection.flush()
+        #expect(try session.queue.checkStatus() == .ok)
     }
 
     @Test(arguments: TestBackend.allCases) func aFaultingSubmissionKillsItsQueueAndEndsWaitsOnItsSignal(_ backend: TestBackend) throws {
