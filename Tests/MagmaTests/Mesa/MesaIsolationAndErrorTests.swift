@@ -131,6 +131,37 @@ import Testing
         #expect(try target.u32s(1) == [6])
     }
 
+    @Test(arguments: TestBackend.allCases) func releasingAnAddressSpaceLeavesTheDevicesSyncObjectsWorking(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let (_, address) = try session.mappedBuffer(size: 4096)
+        let sync = try session.device.createSyncObject()
+        try session.run(fillStream(address: address, size: 4, pattern: 1))
+        try session.submit(fillStream(address: address, size: 4, pattern: 2), signals: [sync])
+        try sync.wait(timeoutNanoseconds: 60_000_000_000)
+        try sync.reset()
+        session.space.release()
+        // Waits no longer involve the released address space: they end by the sync object alone.
+        expectStatus(.timedOut) { try sync.wait(timeoutNanoseconds: 0) }
+        try sync.signal()
+        try sync.wait(timeoutNanoseconds: 60_000_000_000)
+        try sync.release()
+    }
+
+    @Test(arguments: TestBackend.allCases) func releasingTheDeviceReleasesItsAddressSpaces(_ backend: TestBackend) throws {
+        let device = try devices.physicalDevice(backend).createDevice()
+        let space = try device.createAddressSpace()
+        let queue = try device.createQueue(in: space)
+        let buffer = try device.createBuffer(size: 4096)
+        device.release()
+        expectStatus(.badState) { try space.map(buffer, gpuAddress: 0x1000_0000, size: 4096, flags: .read) }
+        expectStatus(.badState) { _ = try queue.checkStatus() }
+        expectStatus(.badState) { _ = try device.createBuffer(size: 4096) }
+        expectStatus(.badState) { _ = try device.createSyncObject() }
+        expectStatus(.badState) { _ = try device.createAddressSpace() }
+        expectStatus(.badState) { try buffer.release() }
+        expectStatus(.invalidArgs) { try buffer.release() }
+    }
+
     @Test(arguments: TestBackend.allCases) func wrongSizesAndRangesAreRejected(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let page = UInt64(SharedMemory.pageSize)
