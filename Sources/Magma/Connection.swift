@@ -74,7 +74,7 @@ public final class Connection: Sendable {
     /// Creates a context. Priorities above `.medium` need a trusted client.
     public func createContext(priority: Priority = .medium) throws(MagmaError) -> Context {
         try checkOpen()
-        return Context(id: try backend.createContext(priority: priority), priority: priority, owner: key)
+        return Context(id: try backend.createContext(queueFamily: 0, priority: priority), priority: priority, owner: key)
     }
 
     /// Releases a context. Work still queued on it is abandoned: it never signals its
@@ -102,8 +102,7 @@ public final class Connection: Sendable {
     /// exported (a MagmaDRM buffer's export), so its GPU works on that driver's memory; magmad
     /// refuses dma-bufs (docs/drm.md). The import gets a new id in this connection.
     public func importBuffer(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> Buffer {
-        try checkOpen()
-        return Buffer(backend: try backend.importBuffer(descriptor), owner: key)
+        try importBuffer(descriptor, memoryType: 0)
     }
 
     /// Releases a buffer (and unmaps it). A buffer of another connection, or one released

@@ -28,6 +28,8 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
 
+    var info: PhysicalDeviceInfo { .testDriver }
+
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
         guard id == .vendorId else { throw .invalidArgs("unknown query") }
         return .value(0xFA4E)
@@ -93,7 +95,7 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         let driver: RecordingDriver
         init(driver: RecordingDriver) { self.driver = driver }
 
-        func createContext(priority: Priority) throws(MagmaError) -> any MsdContext {
+        func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext {
             driver.log.withLock { $0.contexts += 1 }
             return Context(driver: driver)
         }

@@ -112,7 +112,7 @@ struct VersionCompatibilityTests {
     }
 
     @Test func aNewerMessageMustStillHoldTheFieldsTheReceiverKnows() throws {
-        let newer = try CreateContext(contextId: 4, priority: .realtime).encoded().bytes
+        let newer = try CreateContext(contextId: 4, priority: .realtime).encoded(version: 2).bytes
         // Claims version 2 with only version 1's 8 inline bytes.
         let short = patched(patched(Array(newer.prefix(32)), at: 0, UInt32(32)), at: 16, UInt32(8))
         #expect(throws: WireError.truncated(needed: 40, available: 32)) { _ = try CreateContext.decoded(bytes: short) }
