@@ -87,7 +87,9 @@ public final class Connection: Sendable {
 
     // MARK: Buffers
 
-    /// Creates a zeroed buffer of at least `size` bytes (rounded up to whole pages).
+    /// Creates a zeroed buffer of at least `size` bytes (rounded up to whole pages) of memory
+    /// type 0; past its heap's budget, MEMORY_ERROR with the connection still usable
+    /// (`createBuffer(size:memoryType:name:)` names another type).
     public func createBuffer(size: UInt64, name: String = "") throws(MagmaError) -> Buffer {
         try checkOpen()
         guard size > 0 else { throw .invalidArgs("buffer size 0") }
@@ -100,7 +102,8 @@ public final class Connection: Sendable {
     /// buffer of the backend's export kind (a size-sealed memfd on the embedded and magmad
     /// backends) is INVALID_ARGS. The embedded backend also takes a dma-buf a kernel driver
     /// exported (a MagmaDRM buffer's export), so its GPU works on that driver's memory; magmad
-    /// refuses dma-bufs (docs/drm.md). The import gets a new id in this connection.
+    /// refuses dma-bufs (docs/drm.md). The import gets a new id in this connection, and counts
+    /// as memory of type 0 against its heap's budget (`importBuffer(_:memoryType:)`).
     public func importBuffer(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> Buffer {
         try importBuffer(descriptor, memoryType: 0)
     }
