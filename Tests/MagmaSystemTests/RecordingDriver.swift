@@ -11,6 +11,8 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         var maps: [UInt64] = []
         var unmaps: [UInt64] = []
         var contexts = 0
+        /// The queue family of each context made, in order.
+        var contextFamilies: [UInt32] = []
         var destroyedContexts = 0
         var submitted: [GpuWork] = []
         var released = 0
@@ -25,10 +27,12 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
     }
 
     let log = Locked(Log())
+    let info: PhysicalDeviceInfo
+
+    /// A driver that describes itself as `info`.
+    init(info: PhysicalDeviceInfo = .testDriver) { self.info = info }
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
-
-    var info: PhysicalDeviceInfo { .testDriver }
 
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
         guard id == .vendorId else { throw .invalidArgs("unknown query") }
@@ -96,7 +100,10 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         init(driver: RecordingDriver) { self.driver = driver }
 
         func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext {
-            driver.log.withLock { $0.contexts += 1 }
+            driver.log.withLock { log in
+                log.contexts += 1
+                log.contextFamilies.append(queueFamily)
+            }
             return Context(driver: driver)
         }
         func map(_ mapping: GpuMapping) throws(MagmaError) { driver.log.withLock { $0.maps.append(mapping.gpuAddress) } }
