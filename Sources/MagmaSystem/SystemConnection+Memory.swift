@@ -8,10 +8,13 @@ extension SystemConnection {
     /// synchronously: an allocation the device refuses (an unknown memory type: INVALID_ARGS;
     /// past the device's largest allocation or the heap's budget: MEMORY_ERROR) throws and
     /// leaves the connection as it was; any other error fails the connection (as the
-    /// feed-forward import does) and throws the connection's error.
+    /// feed-forward import does) and throws the connection's error (BAD_STATE once closed).
     public func importBuffer(id: ObjectId, memory: SharedMemory, memoryType: UInt32) throws(MagmaError) {
         if let refusal = admitBuffer(id: id, memory: memory, memoryType: memoryType) { throw refusal }
-        if let error { throw error }
+        try state.withLock { state throws(MagmaError) in
+            if let error = state.error { throw error }
+            guard !state.closed else { throw .badState("connection was released") }
+        }
     }
 
     /// Heap `heap` as this connection sees it: the bytes its buffers hold there, and the most

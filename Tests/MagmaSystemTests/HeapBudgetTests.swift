@@ -69,6 +69,8 @@ import Testing
         try connection.importBuffer(id: 2, memory: try memory(pages: 3), memoryType: 0)
         connection.close()
         #expect(try observer.memoryBudget(heap: 0).budget == 4 * Self.page)
+        #expect(throws: MagmaError(.badState)) { try connection.importBuffer(id: 3, memory: try memory(pages: 1), memoryType: 0) }
+        #expect(try observer.memoryBudget(heap: 0).budget == 4 * Self.page, "a closed connection allocates nothing")
         let failing = try device.openConnection(trust: .untrusted, sink: RecordingSink())
         try failing.importBuffer(id: 1, memory: try memory(pages: 4), memoryType: 0)
         #expect(try observer.memoryBudget(heap: 0).budget == 0)
