@@ -31,6 +31,7 @@ final class SoftGPUConnection: MsdConnection {
     var isLive: Bool { live.load(ordering: .acquiring) }
 
     func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext {
+        guard Int(queueFamily) < SoftGPUIdentity.queueFamilies.count else { throw .invalidArgs("queue family \(queueFamily)") }
         let family = SoftGPUIdentity.queueFamilies[Int(queueFamily)]
         return SoftGPUContext(connection: self, engine: engine, waiter: waiter, priority: priority,
                               runsDispatches: family.flags.contains(.compute))
