@@ -91,11 +91,7 @@ public final class Connection: Sendable {
     /// type 0; past its heap's budget, MEMORY_ERROR with the connection still usable
     /// (`createBuffer(size:memoryType:name:)` names another type).
     public func createBuffer(size: UInt64, name: String = "") throws(MagmaError) -> Buffer {
-        try checkOpen()
-        guard size > 0 else { throw .invalidArgs("buffer size 0") }
-        let buffer = Buffer(backend: try backend.createBuffer(size: size, memoryType: 0, name: name), owner: key)
-        if !name.isEmpty { buffer.setName(name) }
-        return buffer
+        try createBuffer(size: size, memoryType: 0, name: name)
     }
 
     /// Imports a buffer exported elsewhere; takes ownership of `descriptor`. Anything but a
