@@ -25,9 +25,9 @@ public final class Buffer: Sendable {
     public var size: UInt64 { backend.size }
 
     /// The buffer's bytes, for reading and writing from the CPU: the CPU mapping of the whole
-    /// buffer, made by the backend on first use and the same on every later one. Every buffer
-    /// of the embedded and magmad backends has one; memory the CPU cannot reach (device-local
-    /// memory of a kernel backend) throws INVALID_ARGS, and the buffer stays usable on the GPU.
+    /// buffer, made by the backend on first use and the same on every later one. Memory the CPU
+    /// cannot reach (a memory type without HOST_VISIBLE, device-local memory of a kernel
+    /// backend) throws INVALID_ARGS, and the buffer stays usable on the GPU.
     public var bytes: UnsafeMutableRawBufferPointer {
         get throws(MagmaError) { try backend.cpuMapping() }
     }

@@ -74,7 +74,7 @@ public final class Connection: Sendable {
     /// Creates a context. Priorities above `.medium` need a trusted client.
     public func createContext(priority: Priority = .medium) throws(MagmaError) -> Context {
         try checkOpen()
-        return Context(id: try backend.createContext(priority: priority), priority: priority, owner: key)
+        return Context(id: try backend.createContext(queueFamily: 0, priority: priority), priority: priority, owner: key)
     }
 
     /// Releases a context. Work still queued on it is abandoned: it never signals its
@@ -87,23 +87,21 @@ public final class Connection: Sendable {
 
     // MARK: Buffers
 
-    /// Creates a zeroed buffer of at least `size` bytes (rounded up to whole pages).
+    /// Creates a zeroed buffer of at least `size` bytes (rounded up to whole pages) of memory
+    /// type 0; past its heap's budget, MEMORY_ERROR with the connection still usable
+    /// (`createBuffer(size:memoryType:name:)` names another type).
     public func createBuffer(size: UInt64, name: String = "") throws(MagmaError) -> Buffer {
-        try checkOpen()
-        guard size > 0 else { throw .invalidArgs("buffer size 0") }
-        let buffer = Buffer(backend: try backend.createBuffer(size: size, memoryType: 0, name: name), owner: key)
-        if !name.isEmpty { buffer.setName(name) }
-        return buffer
+        try createBuffer(size: size, memoryType: 0, name: name)
     }
 
     /// Imports a buffer exported elsewhere; takes ownership of `descriptor`. Anything but a
     /// buffer of the backend's export kind (a size-sealed memfd on the embedded and magmad
     /// backends) is INVALID_ARGS. The embedded backend also takes a dma-buf a kernel driver
     /// exported (a MagmaDRM buffer's export), so its GPU works on that driver's memory; magmad
-    /// refuses dma-bufs (docs/drm.md). The import gets a new id in this connection.
+    /// refuses dma-bufs (docs/drm.md). The import gets a new id in this connection, and counts
+    /// as memory of type 0 against its heap's budget (`importBuffer(_:memoryType:)`).
     public func importBuffer(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> Buffer {
-        try checkOpen()
-        return Buffer(backend: try backend.importBuffer(descriptor), owner: key)
+        try importBuffer(descriptor, memoryType: 0)
     }
 
     /// Releases a buffer (and unmaps it). A buffer of another connection, or one released

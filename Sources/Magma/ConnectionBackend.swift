@@ -17,12 +17,18 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     // MARK: Buffers
 
     /// Makes a zeroed buffer of at least `size` bytes (> 0) of memory type `memoryType` (an
-    /// index into the device's memory types; the Fuchsia-protocol backends have one, 0, and
-    /// reject others with INVALID_ARGS), and registers it with the device.
+    /// index into the device's memory types, `PhysicalDeviceInfo.memoryProperties`), and
+    /// registers it with the device, synchronously: an unknown type is INVALID_ARGS, an
+    /// allocation past the type's heap budget MEMORY_ERROR, and either leaves the connection
+    /// usable. A buffer of a type without HOST_VISIBLE has no CPU mapping.
     func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer
-    /// Imports a buffer of this backend's export kind; takes ownership of `handle`. Anything
-    /// else is INVALID_ARGS. The import gets a new id in this connection.
-    func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer
+    /// Imports a buffer of this backend's export kind as memory of type `memoryType`, with
+    /// `createBuffer`'s errors; takes ownership of `handle`. Anything else is INVALID_ARGS.
+    /// The import gets a new id in this connection.
+    func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer
+    /// Heap `heap` as this connection sees it: the bytes its buffers hold there and the most it
+    /// may hold now (a synchronous call). INVALID_ARGS for an unknown heap.
+    func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget
     /// Releases a buffer (and its mappings). Releasing one in-flight work uses fails the
     /// connection with BAD_STATE.
     func release(_ buffer: any BackendBuffer) throws(MagmaError)
@@ -42,9 +48,10 @@ public protocol ConnectionBackend: AnyObject, Sendable {
 
     // MARK: Contexts
 
-    /// Makes a context (a queue of work in order) and returns its id, allocated by the
-    /// backend. Priorities above `.medium` need a trusted client.
-    func createContext(priority: Priority) throws(MagmaError) -> UInt32
+    /// Makes a context (a queue of work in order) of queue family `queueFamily` (an index into
+    /// the device's queue families: an unknown one is INVALID_ARGS) and returns its id,
+    /// allocated by the backend. Priorities above `.medium` need a trusted client.
+    func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32
     /// Destroys a context; its queued work is abandoned.
     func destroyContext(_ id: UInt32) throws(MagmaError)
 
@@ -66,6 +73,11 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// Submits inline commands on context `contextId`, in order; the backend splits them into
     /// messages as its transport needs.
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError)
+    /// Submits the command stream at a GPU address of the connection's address space on
+    /// context `contextId`, with its wait and signal lists as `execute`; the device reads the
+    /// stream through its MMU when the work runs, and a range not mapped readable is a fault
+    /// of the connection (sticky).
+    func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError)
 
     // MARK: Performance counters
 

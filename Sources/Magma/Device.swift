@@ -3,7 +3,7 @@ import MagmaProtocol
 
 /// An opened GPU device: answers queries and creates connections.
 public final class Device: Sendable {
-    private let backend: any DeviceBackend
+    let backend: any DeviceBackend
 
     /// A device served by `backend`. Programs open devices by locator (`Device.open` in
     /// MagmaDevices); a backend module, or a test with a backend of its own, calls this.

@@ -16,4 +16,10 @@ public protocol DeviceBackend: Sendable {
     /// The token that grants performance-counter access, for clients allowed to have it;
     /// ACCESS_DENIED otherwise. The caller owns the descriptor.
     func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor
+
+    /// What the physical device is and offers: identity, limits, memory types and heaps, queue
+    /// families (a synchronous call; the answer is constant for the device's life). A backend
+    /// reports what it honestly knows: a kernel backend with no submission reports no queue
+    /// families.
+    func physicalDeviceInfo() throws(MagmaError) -> PhysicalDeviceInfo
 }

@@ -42,11 +42,14 @@ public final class Context: Sendable {
     public let id: UInt32
     /// Its scheduling priority.
     public let priority: Priority
+    /// The index of its queue family in the device's `queueFamilies()`.
+    public let queueFamily: UInt32
     let ownership: Ownership
 
-    init(id: UInt32, priority: Priority, owner: UInt64) {
+    init(id: UInt32, priority: Priority, queueFamily: UInt32 = 0, owner: UInt64) {
         self.id = id
         self.priority = priority
+        self.queueFamily = queueFamily
         ownership = Ownership(owner: owner, kind: "context", id: UInt64(id))
     }
 }

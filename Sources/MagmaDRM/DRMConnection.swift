@@ -53,7 +53,9 @@ public final class DRMConnection: ConnectionBackend {
     /// Imports a dma-buf (PRIME); ownership of `handle` passes to the buffer, whose CPU mapping
     /// is the dma-buf's. Anything but a dma-buf is INVALID_ARGS; a dma-buf this driver cannot
     /// import (virtio_gpu, another device's) is UNIMPLEMENTED (ENODEV).
-    public func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
+    /// The memory type must be 0, the one `DRMDevice.physicalDeviceInfo` reports.
+    public func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32 = 0) throws(MagmaError) -> any BackendBuffer {
+        guard memoryType == 0 else { throw .invalidArgs("memory type \(memoryType): a DRM device has one, 0") }
         let gem = try file.importDMABuf(handle.rawValue)
         handles.retain(gem)
         let size: UInt64
@@ -202,8 +204,16 @@ public final class DRMConnection: ConnectionBackend {
                           semaphore: { [objects] id in objects.withLock { $0.semaphores[id]?.handle } })
     }
 
-    public func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
-        try requireSubmitter("contexts").createContext(priority: priority)
+    public func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
+        let submitter = try requireSubmitter("contexts")
+        guard queueFamily == 0 else { throw .invalidArgs("queue family \(queueFamily): a DRM device's submitter has one, 0") }
+        return try submitter.createContext(priority: priority)
+    }
+
+    /// UNIMPLEMENTED: the kernel has no generic heap-budget query (each driver has its own,
+    /// such as amdgpu's INFO_VRAM_GTT), and MagmaDRM has no per-driver module for one.
+    public func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
+        throw .unimplemented("memory budgets on \(device.driver.name): the kernel has no generic budget query")
     }
 
     public func destroyContext(_ id: UInt32) throws(MagmaError) {
@@ -228,6 +238,12 @@ public final class DRMConnection: ConnectionBackend {
 
     public func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
         try requireSubmitter("inline submissions").executeInline(contextId: contextId, commands)
+    }
+
+    /// UNIMPLEMENTED: MagmaDRM manages no GPU address space to read a command stream from.
+    public func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
+        _ = try requireSubmitter("submissions by GPU address")
+        throw .unimplemented("submissions by GPU address on \(device.driver.name): MagmaDRM manages no GPU address space")
     }
 
     // MARK: Performance counters (none)

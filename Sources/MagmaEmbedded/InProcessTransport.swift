@@ -22,6 +22,8 @@ public struct InProcessDeviceTransport: DeviceBackend {
         try system.query(id)
     }
 
+    public func physicalDeviceInfo() throws(MagmaError) -> PhysicalDeviceInfo { system.info }
+
     public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
         do { return try system.performanceCounterToken.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
@@ -32,7 +34,7 @@ public struct InProcessDeviceTransport: DeviceBackend {
         let connection = try system.openConnection(trust: trust, sink: queue)
         return PrimaryConnection(requests: SystemRequests(connection: connection, resolver: ClientObjects()),
                                  transport: InProcessConnectionTransport(connection: connection, notifications: queue),
-                                 acceptsDMABuf: true)
+                                 acceptsDMABuf: true, memoryTypes: system.info.memoryProperties.types)
     }
 }
 
@@ -76,6 +78,12 @@ final class InProcessConnectionTransport: PrimaryTransport {
         if let error = connection.error { throw error }
         return connection.isPerformanceCounterAccessAllowed
     }
+
+    func importBuffer(_ memory: SharedMemory, id: ObjectId, memoryType: UInt32) throws(MagmaError) {
+        try connection.importBuffer(id: id, memory: memory, memoryType: memoryType)
+    }
+
+    func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget { try connection.memoryBudget(heap: heap) }
 
     func makePerformanceCounterChannel() throws(MagmaError) -> (handle: PrimaryHandle, events: any PerformanceCounterEventSource) {
         let queue = try CompletionQueue()

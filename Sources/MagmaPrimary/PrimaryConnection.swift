@@ -11,7 +11,9 @@ import Synchronization
 /// their ids here, on the client side, per connection: the system only ever checks ids it was
 /// given. Every request is feed-forward, so what the system rejects is a sticky error, reported
 /// by `error` and `flush()`; only what is known here (memory that cannot be allocated, a
-/// descriptor that is not a buffer or a semaphore, COMMIT and DECOMMIT) throws at once.
+/// descriptor that is not a buffer or a semaphore, COMMIT and DECOMMIT) throws at once, and a
+/// buffer's import is a round trip (ImportBuffer), since only the device knows whether it fits
+/// in its heap's budget.
 public final class PrimaryConnection: ConnectionBackend {
     /// Where the requests go: the system's own implementation in-process, an encoder to magmad.
     let requests: any PrimaryRequests<PrimaryHandle> & Sendable
@@ -22,13 +24,17 @@ public final class PrimaryConnection: ConnectionBackend {
     /// Whether a buffer import may be a kernel driver's dma-buf (the embedded device, in this
     /// process) or only a size-sealed memfd (magmad, which refuses dma-bufs from clients).
     let acceptsDMABuf: Bool
+    /// The device's memory types: which the CPU may map.
+    let memoryTypes: [MemoryType]
 
     /// A connection whose requests go to `requests` and the rest to `transport`; buffer imports
-    /// take dma-bufs too when `acceptsDMABuf`.
-    public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport, acceptsDMABuf: Bool = false) {
+    /// take dma-bufs too when `acceptsDMABuf`. `memoryTypes` are the device's.
+    public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport, acceptsDMABuf: Bool = false,
+                memoryTypes: [MemoryType]) {
         self.requests = requests
         self.transport = transport
         self.acceptsDMABuf = acceptsDMABuf
+        self.memoryTypes = memoryTypes
     }
 
     /// The next buffer, semaphore or pool id of this connection: one sequence for every kind,
@@ -37,18 +43,20 @@ public final class PrimaryConnection: ConnectionBackend {
 
     // MARK: Buffers
 
+    /// The memfd is made here; the device accepts or refuses it as memory of `memoryType` in a
+    /// round trip (ImportBuffer), so an allocation past the heap's budget is MEMORY_ERROR at
+    /// once and the connection stays usable.
     public func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer {
-        guard memoryType == 0 else { throw .invalidArgs("memory type \(memoryType): this device has one, 0") }
         guard let rounded = SharedMemory.pageAligned(size), rounded <= UInt64(Int.max) else {
             throw .invalidArgs("buffer size \(size) too large")
         }
         let memory: SharedMemory
         do { memory = try SharedMemory.create(size: Int(rounded), name: name.isEmpty ? "magma-buffer" : name) }
         catch { throw .memoryError("cannot allocate \(rounded) bytes: \(error)") }
-        return register(memory)
+        return try register(memory, memoryType: memoryType)
     }
 
-    public func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
+    public func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
         let memory: SharedMemory
         if SharedMemory.isDMABuf(handle.rawValue) {
             guard acceptsDMABuf else { throw .invalidArgs("a dma-buf: this device takes size-sealed memfds only") }
@@ -56,14 +64,17 @@ public final class PrimaryConnection: ConnectionBackend {
         } else {
             do { memory = try SharedMemory.importing(handle) } catch { throw .invalidArgs("not a buffer: \(error)") }
         }
-        return register(memory)
+        return try register(memory, memoryType: memoryType)
     }
 
-    private func register(_ memory: SharedMemory) -> MemfdBuffer {
-        let buffer = MemfdBuffer(id: takeObjectId(), memory: memory)
-        requests.importObject(object: .buffer(memory), objectType: .buffer, objectId: buffer.id, flags: [])
-        return buffer
+    private func register(_ memory: SharedMemory, memoryType: UInt32) throws(MagmaError) -> MemfdBuffer {
+        let id = takeObjectId()
+        try transport.importBuffer(memory, id: id, memoryType: memoryType)
+        let hostVisible = Int(memoryType) < memoryTypes.count && memoryTypes[Int(memoryType)].propertyFlags.contains(.hostVisible)
+        return MemfdBuffer(id: id, memory: memory, hostVisible: hostVisible)
     }
+
+    public func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget { try transport.memoryBudget(heap: heap) }
 
     public func release(_ buffer: any BackendBuffer) throws(MagmaError) { requests.releaseObject(objectId: buffer.id, objectType: .buffer) }
 
@@ -123,9 +134,9 @@ public final class PrimaryConnection: ConnectionBackend {
 
     // MARK: Contexts and the address space
 
-    public func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
+    public func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
         let id = nextContextId.add(1, ordering: .relaxed).oldValue
-        requests.createContext(contextId: id, priority: priority)
+        requests.createContext(contextId: id, priority: priority, queueFamily: queueFamily)
         return id
     }
 
@@ -144,6 +155,11 @@ public final class PrimaryConnection: ConnectionBackend {
     public func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
         requests.executeCommand(contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
                                 waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags)
+    }
+
+    public func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
+        requests.executeCommandAtAddress(contextId: contextId, gpuAddress: command.gpuAddress, length: command.length,
+                                         waitSemaphores: command.waitSemaphores, signalSemaphores: command.signalSemaphores, flags: command.flags)
     }
 
     /// Splits `commands` into messages below the protocol's size bound.

@@ -3,21 +3,26 @@ import MagmaPlatform
 import MagmaProtocol
 
 /// A buffer of the Fuchsia-protocol backends: a size-sealed memfd, mapped shared into this
-/// process when made (so `cpuMapping` is always there), exported as a duplicate of the memfd.
+/// process when made, exported as a duplicate of the memfd. `cpuMapping` gives that mapping
+/// for a buffer of a host-visible memory type, and throws for GPU-only memory.
 final class MemfdBuffer: BackendBuffer {
     let id: ObjectId
     let memory: SharedMemory
+    /// Whether its memory type is HOST_VISIBLE.
+    let hostVisible: Bool
 
-    init(id: ObjectId, memory: SharedMemory) {
+    init(id: ObjectId, memory: SharedMemory, hostVisible: Bool = true) {
         self.id = id
         self.memory = memory
+        self.hostVisible = hostVisible
     }
 
     var size: UInt64 { UInt64(memory.size) }
     var committedByteCount: UInt64 { UInt64(memory.committedBytes) }
 
     func cpuMapping() throws(MagmaError) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
+        guard hostVisible else { throw .invalidArgs("buffer \(id) is of a memory type the CPU cannot map (not host-visible)") }
+        return UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
     }
 
     func export() throws(MagmaError) -> OwnedFileDescriptor {

@@ -27,6 +27,14 @@ public protocol PrimaryTransport: AnyObject, Sendable {
     /// CreatePerformanceCounterBufferPool carries, and the client's end of it.
     func makePerformanceCounterChannel() throws(MagmaError) -> (handle: PrimaryHandle, events: any PerformanceCounterEventSource)
 
+    /// ImportBuffer: imports `memory` under `id` as memory of type `memoryType`, a round trip
+    /// (the heap budget is the device's, so only the device can say whether it fits). Throws
+    /// the refusal (MEMORY_ERROR past the budget, INVALID_ARGS for an unknown type) with the
+    /// connection still usable, or the connection's error once it has failed.
+    func importBuffer(_ memory: SharedMemory, id: ObjectId, memoryType: UInt32) throws(MagmaError)
+    /// GetMemoryBudget: heap `heap` as this connection sees it, a round trip.
+    func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget
+
     /// Flush: a round trip after which every earlier request has been observed. Returns the
     /// connection's error.
     func flush() -> MagmaError?

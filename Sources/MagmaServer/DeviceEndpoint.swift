@@ -23,7 +23,26 @@ struct DeviceSession: SessionServer {
                 server.serveConnection(clientId: connect.clientId, peer: socket.peerCredentials, primary: MessageSocket(adopting: primary),
                                        notification: MessageSocket(adopting: notification))
                 return true
+            case .getDeviceInfo:
+                return describeDevice(transactionId: received.header.transactionId)
             }
+        }
+    }
+
+    /// Sends the device's description (`SystemDevice.info`) without waiting; false as `answer`.
+    private func describeDevice(transactionId: UInt32) -> Bool {
+        let info = server.device.info
+        let reply = DeviceProtocol.DeviceInfoReply(
+            status: .ok, vendorId: info.vendorId, deviceId: info.deviceId, driverVersion: info.driverVersion, name: info.name,
+            driverName: info.driverName, addressSpaceSize: info.limits.addressSpaceSize, pageSize: info.limits.pageSize,
+            maxAllocationSize: info.limits.maxAllocationSize, memoryTypes: info.memoryProperties.types,
+            memoryHeaps: info.memoryProperties.heaps, queueFamilies: info.queueFamilies)
+        do {
+            try socket.send(try reply.encoded(transactionId: transactionId).bytes, wait: false)
+            return true
+        } catch {
+            logger.debug("device info reply not sent: \(error)")
+            return false
         }
     }
 

@@ -158,6 +158,18 @@ final class ServedConnection: NotificationSink, Sendable {
         case .isPerformanceCounterAccessAllowed:
             let allowed = connection.isPerformanceCounterAccessAllowed
             reply(PrimaryProtocol.IsPerformanceCounterAccessAllowedReply(enabled: allowed), to: received.header, on: connection)
+        case .importBuffer(let request):
+            importBuffer(request, descriptors, header: received.header, on: connection)
+        case .getMemoryBudget(let request):
+            let reply: PrimaryProtocol.MemoryBudgetReply
+            do {
+                let budget = try connection.memoryBudget(heap: request.heap)
+                reply = PrimaryProtocol.MemoryBudgetReply(status: .ok, budget: budget.budget, usage: budget.usage)
+            } catch {
+                guard connection.error == nil else { return }   // the epitaph answers
+                reply = PrimaryProtocol.MemoryBudgetReply(status: error.status, budget: 0, usage: 0)
+            }
+            self.reply(reply, to: received.header, on: connection)
         case .enableFlowControl:
             flow.withLock { $0.enable() }
         default:
@@ -165,6 +177,24 @@ final class ServedConnection: NotificationSink, Sendable {
             if let count = report.messages { send(PrimaryProtocol.OnNotifyMessagesConsumed(count: count), on: connection) }
             if let bytes = report.bytes { send(PrimaryProtocol.OnNotifyMemoryImported(bytes: bytes), on: connection) }
         }
+    }
+
+    /// ImportBuffer: answers a refused allocation with its status (the connection stays
+    /// usable); a request that failed the connection (a descriptor that is not a size-sealed
+    /// memfd, a used id) is answered by its epitaph.
+    private func importBuffer(_ request: PrimaryProtocol.ImportBuffer, _ descriptors: [OwnedFileDescriptor], header: MessageHeader,
+                              on connection: SystemConnection) {
+        let memory: SharedMemory
+        do { memory = try ArrivedDescriptors(descriptors: descriptors).memory(request.buffer) } catch {
+            connection.fail(error)
+            return
+        }
+        var answer = PrimaryProtocol.ImportBufferReply(status: .ok)
+        do { try connection.importBuffer(id: request.bufferId, memory: memory, memoryType: request.memoryType) } catch {
+            guard connection.error == nil else { return }
+            answer = PrimaryProtocol.ImportBufferReply(status: error.status, reason: error.message)
+        }
+        reply(answer, to: header, on: connection)
     }
 
     private func reply(_ message: some WireMessage, to header: MessageHeader, on connection: SystemConnection) {

@@ -106,6 +106,21 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         return answer.enabled
     }
 
+    func importBuffer(_ memory: SharedMemory, id: ObjectId, memoryType: UInt32) throws(MagmaError) {
+        let message = PrimaryProtocol.ImportBuffer(buffer: WireHandle(memory.descriptor.rawValue), bufferId: id, memoryType: memoryType)
+        let reply = withExtendedLifetime(memory) { call(.importBuffer(message)) }
+        guard case .importBufferReply(let answer) = try reply.get() else { throw .internalError("the server answered with another message") }
+        guard answer.status == .ok else { throw MagmaError(answer.status, answer.reason) }
+    }
+
+    func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
+        guard case .memoryBudgetReply(let answer) = try call(.getMemoryBudget(.init(heap: heap))).get() else {
+            throw .internalError("the server answered with another message")
+        }
+        guard answer.status == .ok else { throw MagmaError(answer.status, "memory budget of heap \(heap)") }
+        return MemoryBudget(budget: answer.budget, usage: answer.usage)
+    }
+
     /// The error as known, after reading what the server sent if the primary channel is
     /// readable now (a zero-timeout poll; nothing is received while it is not).
     var error: MagmaError? {
@@ -317,7 +332,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
             case .epitaph(let epitaph):
                 let status = epitaph.status == .ok ? MagmaStatus.internalError : epitaph.status
                 record(MagmaError(status, epitaph.reason.isEmpty ? "closed by the server" : epitaph.reason), fromServer: true, &state)
-            case .flushReply, .isPerformanceCounterAccessAllowedReply:
+            case .flushReply, .isPerformanceCounterAccessAllowedReply, .importBufferReply, .memoryBudgetReply:
                 let transaction = received.header.transactionId
                 if state.abandoned.remove(transaction) == nil { state.replies[transaction] = received.message }
             }

@@ -16,6 +16,8 @@ public final class SocketDeviceTransport: DeviceBackend {
     private struct State {
         var nextTransaction: UInt32 = 1
         var flowControl: FlowControlLimits?
+        /// The device's description, once asked for (it is constant).
+        var deviceInfo: PhysicalDeviceInfo?
     }
 
     /// Who may use the device channel: one call at a time (replies come back in order on the
@@ -107,11 +109,36 @@ public final class SocketDeviceTransport: DeviceBackend {
             } catch { throw .memoryError("cannot create channels: \(error)") }
             let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
                                                  notification: WireHandle(notification.1.descriptor.rawValue))
+            let memoryTypes = try deviceInfo(&state).memoryProperties.types
             try send(request)
             let transport = SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
                                                       callTimeoutNanoseconds: callTimeoutNanoseconds)
-            return PrimaryConnection(requests: transport, transport: transport)
+            return PrimaryConnection(requests: transport, transport: transport, memoryTypes: memoryTypes)
         }
+    }
+
+    /// GetDeviceInfo on the device channel, asked once.
+    public func physicalDeviceInfo() throws(MagmaError) -> PhysicalDeviceInfo {
+        try inTurn("get device info") { state throws(MagmaError) in try deviceInfo(&state) }
+    }
+
+    private func deviceInfo(_ state: inout State) throws(MagmaError) -> PhysicalDeviceInfo {
+        if let known = state.deviceInfo { return known }
+        let transaction = state.nextTransaction
+        state.nextTransaction = transaction == .max ? 1 : transaction + 1
+        let reply = try DeviceCall.perform(DeviceProtocol.GetDeviceInfo(), transactionId: transaction, on: socket,
+                                           timeoutNanoseconds: callTimeoutNanoseconds) {
+            bytes, handles throws(WireError) in try DeviceProtocol.ServerMessage.decode(bytes: bytes, handles: handles)
+        }
+        guard case .deviceInfoReply(let answer) = reply.message.message else { throw .internalError("get device info: another reply") }
+        guard answer.status == .ok else { throw MagmaError(answer.status, "get device info") }
+        let info = PhysicalDeviceInfo(
+            vendorId: answer.vendorId, deviceId: answer.deviceId, driverVersion: answer.driverVersion, name: answer.name,
+            driverName: answer.driverName,
+            limits: DeviceLimits(addressSpaceSize: answer.addressSpaceSize, pageSize: answer.pageSize, maxAllocationSize: answer.maxAllocationSize),
+            memoryProperties: MemoryProperties(types: answer.memoryTypes, heaps: answer.memoryHeaps), queueFamilies: answer.queueFamilies)
+        state.deviceInfo = info
+        return info
     }
 
     /// Asks the performance-counter endpoint at `path` for the token that
@@ -161,6 +188,8 @@ public final class SocketDeviceTransport: DeviceBackend {
             do { return .buffer(try SharedMemory.importing(descriptor)) } catch {
                 throw .internalError("query \(id): the server sent a bad buffer: \(error)")
             }
+        case .deviceInfoReply:
+            throw .internalError("query \(id): the server answered with device info")
         }
     }
 

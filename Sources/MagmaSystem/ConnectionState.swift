@@ -10,6 +10,8 @@ struct BufferEntry {
     var imports: Int
     /// Submitted work that lists this buffer as a resource and has not completed.
     var inflight: Int
+    /// The memory heap its bytes count against (its memory type's).
+    var heap = 0
 }
 
 /// Everything one connection owns, guarded by the connection's lock.
@@ -20,6 +22,8 @@ struct ConnectionState {
     /// The driver's semaphores, by client id.
     var semaphores: [ObjectId: any MsdSemaphore] = [:]
     var contexts: [UInt32: any MsdContext] = [:]
+    /// The queue family of each context, by context id.
+    var contextFamilies: [UInt32: UInt32] = [:]
     var mappings = MappingTable()
     /// Bytes of distinct buffer memory imported.
     var importedBytes: UInt64 = 0

@@ -41,6 +41,11 @@ public protocol MsdDevice: AnyObject, Sendable {
     /// Answers a query. Unknown ids throw INVALID_ARGS.
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer
 
+    /// What the device is and offers: identity, limits, memory types and heaps (each heap's
+    /// size is the budget MagmaSystem holds allocations to, device-wide) and queue families
+    /// (`createContext` gets an index into them). Constant for the device's life.
+    var info: PhysicalDeviceInfo { get }
+
     /// Opens a connection: a private GPU address space for one client.
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection
 
@@ -60,8 +65,10 @@ public protocol MsdDevice: AnyObject, Sendable {
 /// One client's address space, contexts and performance-counter pools, as the driver sees
 /// them.
 public protocol MsdConnection: AnyObject, Sendable {
-    /// Creates a context (a queue of work) sharing this connection's address space.
-    func createContext(priority: Priority) throws(MagmaError) -> any MsdContext
+    /// Creates a context (a queue of work) sharing this connection's address space, in queue
+    /// family `queueFamily` (an index into `MsdDevice.info.queueFamilies`, checked by
+    /// MagmaSystem, as is the family's count of contexts per connection).
+    func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext
 
     /// Adds `mapping` of one of this connection's buffers to the GPU page tables.
     /// MagmaSystem has checked alignment, range and overlap.

@@ -46,10 +46,21 @@ public final class SystemConnection: Sendable {
 
     // MARK: Buffers
 
-    /// Imports buffer memory under a client-chosen id: the driver makes its buffer of it.
-    /// Importing the same memory again under the same id counts another import of that
-    /// buffer; other memory under a used id is INVALID_ARGS.
+    /// Imports buffer memory under a client-chosen id as memory type 0 (Fuchsia's feed-forward
+    /// import): the driver makes its buffer of it. Importing the same memory again under the
+    /// same id counts another import of that buffer; other memory under a used id is
+    /// INVALID_ARGS. An allocation the heap refuses fails the connection, as any error here.
     public func importBuffer(id: ObjectId, memory: SharedMemory) {
+        if let refusal = admitBuffer(id: id, memory: memory, memoryType: 0) { fail(refusal) }
+    }
+
+    /// The one import path: counts the new buffer's bytes against its memory type's heap
+    /// (device-wide) and returns the refusal, without failing the connection, when the type is
+    /// unknown (INVALID_ARGS), the size passes the device's largest allocation or the heap's
+    /// budget (MEMORY_ERROR); any other error fails the connection.
+    func admitBuffer(id: ObjectId, memory: SharedMemory, memoryType: UInt32) -> MagmaError? {
+        var refusal: MagmaError?
+        let size = UInt64(memory.size)
         perform { [device, limits] state throws(MagmaError) in
             guard id != invalidObjectId else { throw .invalidArgs("buffer id 0") }
             if var entry = state.buffers[id] {
@@ -58,19 +69,35 @@ public final class SystemConnection: Sendable {
                 }
                 entry.imports += 1
                 state.buffers[id] = entry
-            } else {
-                try state.checkRoom(for: UInt64(memory.size), within: limits)
-                let buffer = try device.msd.importBuffer(memory: memory, id: id)
-                state.buffers[id] = BufferEntry(memory: memory, buffer: buffer, imports: 1, inflight: 0)
-                state.importedBytes += UInt64(memory.size)
+                return
             }
+            try state.checkRoom(for: size, within: limits)
+            let heap: Int
+            do throws(MagmaError) {
+                heap = Int(try device.info.memoryProperties.memoryType(memoryType).heapIndex)
+                guard size <= device.info.limits.maxAllocationSize else {
+                    throw .memoryError("\(size) bytes pass the device's largest allocation, \(device.info.limits.maxAllocationSize)")
+                }
+                try device.heaps.reserve(size, in: heap)
+            } catch {
+                refusal = error
+                return
+            }
+            let buffer: any MsdBuffer
+            do throws(MagmaError) { buffer = try device.msd.importBuffer(memory: memory, id: id) } catch {
+                device.heaps.release(size, in: heap)
+                throw error
+            }
+            state.buffers[id] = BufferEntry(memory: memory, buffer: buffer, imports: 1, inflight: 0, heap: heap)
+            state.importedBytes += size
         }
+        return refusal
     }
 
     /// Releases one import of a buffer; the last release unmaps it everywhere, then releases
     /// the driver's buffer. Releasing a buffer that in-flight work uses is BAD_STATE.
     public func releaseBuffer(id: ObjectId) {
-        perform { [msd] state throws(MagmaError) in
+        perform { [msd, device] state throws(MagmaError) in
             var entry = try state.buffer(id)
             guard entry.inflight == 0 else { throw .badState("buffer \(id) released while in flight") }
             entry.imports -= 1
@@ -80,6 +107,7 @@ public final class SystemConnection: Sendable {
             }
             state.buffers[id] = nil
             state.importedBytes -= UInt64(entry.memory.size)
+            device.heaps.release(UInt64(entry.memory.size), in: entry.heap)
             state.mappings.removeAll(of: id).forEach { msd.unmap($0) }
             entry.buffer.release()
         }
@@ -112,16 +140,23 @@ public final class SystemConnection: Sendable {
 
     // MARK: Contexts
 
-    /// Creates a context under a client-chosen id. Priorities above medium need a trusted
-    /// client (ACCESS_DENIED otherwise).
-    public func createContext(id: UInt32, priority: Priority) {
-        perform { [msd, trust, limits] state throws(MagmaError) in
+    /// Creates a context under a client-chosen id in queue family `queueFamily` (an unknown
+    /// family is INVALID_ARGS; past the family's count of contexts, MEMORY_ERROR). Priorities
+    /// above medium need a trusted client (ACCESS_DENIED otherwise).
+    public func createContext(id: UInt32, priority: Priority, queueFamily: UInt32 = 0) {
+        perform { [msd, trust, limits, device] state throws(MagmaError) in
             guard state.contexts[id] == nil else { throw .invalidArgs("context id \(id) already exists") }
             try state.checkRoom(within: limits)
             guard priority <= .medium || trust == .trusted else {
                 throw .accessDenied("priority \(priority.rawValue) needs a trusted client")
             }
-            state.contexts[id] = try msd.createContext(priority: priority)
+            let family = try device.info.queueFamily(queueFamily)
+            let held = state.contextFamilies.values.count { $0 == queueFamily }
+            guard held < Int(family.count) else {
+                throw .memoryError("queue family \(queueFamily) allows \(family.count) contexts per connection")
+            }
+            state.contexts[id] = try msd.createContext(priority: priority, queueFamily: queueFamily)
+            state.contextFamilies[id] = queueFamily
         }
     }
 
@@ -131,6 +166,7 @@ public final class SystemConnection: Sendable {
     public func destroyContext(id: UInt32) {
         perform { state throws(MagmaError) in
             guard let context = state.contexts.removeValue(forKey: id) else { throw .invalidArgs("unknown context id \(id)") }
+            state.contextFamilies[id] = nil
             context.destroy()
         }
     }
@@ -256,7 +292,7 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    private func makeWork(_ payload: GpuWork.Payload, waits: [any MsdSemaphore], signals: [any MsdSemaphore]) -> GpuWork {
+    func makeWork(_ payload: GpuWork.Payload, waits: [any MsdSemaphore], signals: [any MsdSemaphore]) -> GpuWork {
         let ids = payload.resourceIds
         let cost = GpuWork.pendingCost(of: payload, signals: signals.count)
         return GpuWork(payload: payload, resourceIds: ids, waitSemaphores: waits, signalSemaphores: signals) { [weak self] status in
@@ -352,12 +388,16 @@ public final class SystemConnection: Sendable {
         state.closed = true
         for context in state.contexts.values { context.destroy() }
         state.contexts = [:]
+        state.contextFamilies = [:]
         for entry in state.counterPools.values { msd.releasePerformanceCounterPool(entry.pool) }
         state.counterPools = [:]
         state.mappings = MappingTable()
         reporter.connection.withLock { $0.value = nil }
         msd.release()
-        for entry in state.buffers.values { entry.buffer.release() }
+        for entry in state.buffers.values {
+            device.heaps.release(UInt64(entry.memory.size), in: entry.heap)
+            entry.buffer.release()
+        }
         state.buffers = [:]
         for semaphore in state.semaphores.values { semaphore.release() }
         state.semaphores = [:]

@@ -19,12 +19,19 @@ public final class SystemDevice: Sendable {
     /// The token that grants performance-counter access: only its identity matters. Hand a
     /// duplicate of its descriptor only to clients allowed to read counters.
     public let performanceCounterToken: SharedMemory
+    /// What the driver's device is and offers (`MsdDevice.info`).
+    public let info: PhysicalDeviceInfo
+    /// What each memory heap holds, device-wide.
+    let heaps: HeapUsage
     private let nextClientId = Atomic<UInt64>(1)
 
     /// Creates the device of `driver`.
     public init(driver: any MsdDriver, limits: FlowControlLimits = .standard) throws(MagmaError) {
         msd = try driver.createDevice()
         self.limits = limits
+        info = msd.info
+        try info.memoryProperties.validate()
+        heaps = HeapUsage(heaps: info.memoryProperties.heaps)
         do {
             performanceCounterToken = try SharedMemory.create(size: 1, name: "magma-perf-token")
         } catch { throw .internalError("\(error)") }

@@ -49,6 +49,10 @@ public final class GpuWork: Sendable {
         /// Inline command bytes and the semaphores the client listed with them; what the
         /// semaphores do is the driver's to define.
         case inline([UInt8], semaphores: [any MsdSemaphore])
+        /// A command stream the driver reads through the connection's address space, from
+        /// `gpuAddress` for `length` bytes (nonzero), when the work runs; a range not mapped
+        /// readable is a fault of the connection.
+        case commandStream(gpuAddress: UInt64, length: UInt64, flags: UInt64)
 
         /// The buffer ids this work keeps in flight.
         var resourceIds: [ObjectId] {
@@ -87,6 +91,7 @@ public final class GpuWork: Sendable {
         switch payload {
         case .commandBuffers(let resources, let entries, _): carried = 64 * resources.count + 16 * entries.count
         case .inline(let data, let semaphores): carried = data.count + 16 * semaphores.count
+        case .commandStream: carried = 0
         }
         return UInt64(512 + carried + 16 * signals)
     }

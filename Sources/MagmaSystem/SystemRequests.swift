@@ -59,7 +59,9 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
         }
     }
 
-    public func createContext(contextId: UInt32, priority: Priority) { connection.createContext(id: contextId, priority: priority) }
+    public func createContext(contextId: UInt32, priority: Priority, queueFamily: UInt32) {
+        connection.createContext(id: contextId, priority: priority, queueFamily: queueFamily)
+    }
 
     public func destroyContext(contextId: UInt32) { connection.destroyContext(id: contextId) }
 
@@ -116,4 +118,10 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
     public func dumpPerformanceCounters(poolId: UInt64, triggerId: UInt32) { connection.dumpPerformanceCounters(pool: poolId, triggerId: triggerId) }
 
     public func clearPerformanceCounters(counters: [UInt64]) { connection.clearPerformanceCounters(counters) }
+
+    public func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64],
+                                        signalSemaphores: [UInt64], flags: UInt64) {
+        connection.executeCommand(contextId: contextId, at: GpuAddressCommand(
+            gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags))
+    }
 }

@@ -30,8 +30,11 @@ final class SoftGPUConnection: MsdConnection {
     /// work stops.
     var isLive: Bool { live.load(ordering: .acquiring) }
 
-    func createContext(priority: Priority) throws(MagmaError) -> any MsdContext {
-        SoftGPUContext(connection: self, engine: engine, waiter: waiter, priority: priority)
+    func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext {
+        guard Int(queueFamily) < SoftGPUIdentity.queueFamilies.count else { throw .invalidArgs("queue family \(queueFamily)") }
+        let family = SoftGPUIdentity.queueFamilies[Int(queueFamily)]
+        return SoftGPUContext(connection: self, engine: engine, waiter: waiter, priority: priority,
+                              runsDispatches: family.flags.contains(.compute))
     }
 
     func map(_ mapping: GpuMapping) throws(MagmaError) { space.map(mapping) }
@@ -87,6 +90,8 @@ final class SoftGPUContext: MsdContext {
 
     let connection: SoftGPUConnection
     let priority: Priority
+    /// Whether its family runs compute dispatches (a transfer-only family's does not).
+    let runsDispatches: Bool
     /// Its queue on the engine's scheduler.
     let queue: Engine.Queue
     private let engine: Engine
@@ -94,8 +99,9 @@ final class SoftGPUContext: MsdContext {
     private let held = Locked(Held())
     private let destroyed = Atomic<Bool>(false)
 
-    init(connection: SoftGPUConnection, engine: Engine, waiter: SemaphoreWaiter, priority: Priority) {
+    init(connection: SoftGPUConnection, engine: Engine, waiter: SemaphoreWaiter, priority: Priority, runsDispatches: Bool = true) {
         self.connection = connection
+        self.runsDispatches = runsDispatches
         self.engine = engine
         self.waiter = waiter
         self.priority = priority

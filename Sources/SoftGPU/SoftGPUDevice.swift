@@ -13,13 +13,39 @@ public struct SoftGPUConfiguration: Sendable {
     /// priority, if any waits.
     public var timeSliceNanoseconds: UInt64
 
-    /// Two-second watchdog, one compute thread per online CPU, 5 ms time slices.
+    /// The memory heaps: each heap's size is the budget MagmaSystem holds its allocations to,
+    /// device-wide.
+    public var memoryHeaps: [MemoryHeap]
+    /// The memory types; each names a heap of `memoryHeaps`.
+    public var memoryTypes: [MemoryType]
+
+    /// Two-second watchdog, one compute thread per online CPU, 5 ms time slices, and the
+    /// default memory (`defaultMemoryHeaps`, `defaultMemoryTypes`).
     public init(watchdogNanoseconds: UInt64 = 2_000_000_000, computeThreads: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
-                timeSliceNanoseconds: UInt64 = 5_000_000) {
+                timeSliceNanoseconds: UInt64 = 5_000_000,
+                memoryHeaps: [MemoryHeap] = SoftGPUConfiguration.defaultMemoryHeaps,
+                memoryTypes: [MemoryType] = SoftGPUConfiguration.defaultMemoryTypes) {
         self.watchdogNanoseconds = watchdogNanoseconds
         self.computeThreads = max(1, computeThreads)
         self.timeSliceNanoseconds = max(1, timeSliceNanoseconds)
+        self.memoryHeaps = memoryHeaps
+        self.memoryTypes = memoryTypes
     }
+
+    /// One device-local heap: SoftGPU's memory is the host's, sparse memfds whose pages are
+    /// allocated on first touch, so the heap is sized as address space is, not as RAM: the
+    /// host's physical memory, and at least 64 GiB.
+    public static var defaultMemoryHeaps: [MemoryHeap] {
+        let physical = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(1, sysconf(Int32(_SC_PAGESIZE))))
+        return [MemoryHeap(size: max(physical, 64 << 30), flags: .deviceLocal)]
+    }
+
+    /// Type 0: memory the CPU maps too (device-local, host-visible, coherent, cached);
+    /// type 1: GPU-only memory, which the client cannot map.
+    public static let defaultMemoryTypes: [MemoryType] = [
+        MemoryType(propertyFlags: [.deviceLocal, .hostVisible, .hostCoherent, .hostCached], heapIndex: 0),
+        MemoryType(propertyFlags: [.deviceLocal], heapIndex: 0),
+    ]
 }
 
 /// The SoftGPU system driver.
@@ -44,6 +70,25 @@ public enum SoftGPUIdentity {
     /// Driver version: major << 16 | minor.
     public static let vendorVersion: UInt64 = 1 << 16
 
+    /// The device's name.
+    public static let name = "SoftGPU"
+    /// The driver's name.
+    public static let driverName = "softgpu"
+    /// GPU virtual address space per connection: 48 bits.
+    public static let addressSpaceSize: UInt64 = 1 << 48
+
+    /// The queue families: 0 runs everything (compute dispatches, fills, copies, timestamps);
+    /// 1 runs transfers only (fills, copies, timestamps), and its engine refuses a dispatch as
+    /// an illegal command. Counts are contexts per connection.
+    public static let queueFamilies: [QueueFamily] = [
+        QueueFamily(flags: [.compute, .transfer], count: 256),
+        QueueFamily(flags: [.transfer], count: 16),
+    ]
+    /// The index of the compute family.
+    public static let computeFamily: UInt32 = 0
+    /// The index of the transfer-only family.
+    public static let transferFamily: UInt32 = 1
+
     /// Vendor query: lanes per wave.
     public static let queryWaveWidth = QueryId(rawValue: QueryId.vendorParam0.rawValue + 0)
     /// Vendor query: compute threads.
@@ -63,7 +108,18 @@ final class SoftGPUDevice: MsdDevice {
     /// The buffers and semaphores imported and not yet released.
     let imported = ImportedObjects()
 
+    /// What the device is and offers; its memory is the configuration's.
+    let info: PhysicalDeviceInfo
+
     init(configuration: SoftGPUConfiguration) throws(MagmaError) {
+        let memory = MemoryProperties(types: configuration.memoryTypes, heaps: configuration.memoryHeaps)
+        try memory.validate()
+        info = PhysicalDeviceInfo(
+            vendorId: UInt32(SoftGPUIdentity.vendorId), deviceId: UInt32(SoftGPUIdentity.deviceId),
+            driverVersion: UInt32(SoftGPUIdentity.vendorVersion), name: SoftGPUIdentity.name, driverName: SoftGPUIdentity.driverName,
+            limits: DeviceLimits(addressSpaceSize: SoftGPUIdentity.addressSpaceSize, pageSize: UInt64(SharedMemory.pageSize),
+                                 maxAllocationSize: configuration.memoryHeaps.map(\.size).max() ?? 0),
+            memoryProperties: memory, queueFamilies: SoftGPUIdentity.queueFamilies)
         engine = Engine(configuration: configuration)
         do { waiter = try SemaphoreWaiter(engine: engine) } catch { throw .memoryError("\(error)") }
         counters = SoftGPUPerformanceCounters(engine: engine)

@@ -3,7 +3,8 @@ import Magma
 import MagmaProtocol
 import SoftGPU
 
-/// `magmactl info`: prints what the device answers to every query.
+/// `magmactl info`: prints what the device answers to every query, then its physical-device
+/// description (limits, heaps and budgets, memory types, queue families).
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "Print the device's query results.")
 
@@ -13,6 +14,7 @@ struct InfoCommand: ParsableCommand {
         let (device, description) = try options.open()
         print("device: \(description)")
         for line in try DeviceReport.lines(device) { print("  \(line)") }
+        for line in try PhysicalDeviceReport.lines(device) { print("  \(line)") }
     }
 }
 

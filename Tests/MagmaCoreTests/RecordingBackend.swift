@@ -61,6 +61,15 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
         return self
     }
 
+    func physicalDeviceInfo() throws(MagmaError) -> PhysicalDeviceInfo {
+        try record("physicalDeviceInfo")
+        return PhysicalDeviceInfo(vendorId: 1, deviceId: 2, driverVersion: 3, name: "recorded", driverName: "recording",
+                                  limits: DeviceLimits(addressSpaceSize: 1 << 40, pageSize: 4096, maxAllocationSize: 1 << 30),
+                                  memoryProperties: MemoryProperties(types: [MemoryType(propertyFlags: [.hostVisible], heapIndex: 0)],
+                                                                     heaps: [MemoryHeap(size: 1 << 30, flags: [])]),
+                                  queueFamilies: [QueueFamily(flags: [.transfer], count: 2)])
+    }
+
     func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
         try record("performanceCounterToken")
         throw .accessDenied("no counters here")
@@ -73,8 +82,8 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
         return try RecordedBuffer(id: takeId(), size: size, cpuMappable: cpuMappable)
     }
 
-    func importBuffer(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendBuffer {
-        try record("importBuffer")
+    func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
+        try record(memoryType == 0 ? "importBuffer" : "importBuffer(memoryType:\(memoryType))")
         return try RecordedBuffer(id: takeId(), size: 4096, cpuMappable: cpuMappable)
     }
 
@@ -100,8 +109,8 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
 
     // MARK: Contexts, address space, submissions
 
-    func createContext(priority: Priority) throws(MagmaError) -> UInt32 {
-        try record("createContext(\(priority.rawValue))")
+    func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
+        try record(queueFamily == 0 ? "createContext(\(priority.rawValue))" : "createContext(\(priority.rawValue),family:\(queueFamily))")
         return state.withLock { state in defer { state.nextContext += 1 }; return state.nextContext }
     }
 
@@ -117,6 +126,15 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
 
     func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
         try record("execute(\(contextId),wait:\(descriptor.waitSemaphores),signal:\(descriptor.signalSemaphores))")
+    }
+
+    func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
+        try record("executeAt(\(contextId),\(command.gpuAddress),\(command.length),wait:\(command.waitSemaphores),signal:\(command.signalSemaphores))")
+    }
+
+    func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
+        try record("memoryBudget(\(heap))")
+        return MemoryBudget(budget: 1000 + UInt64(heap), usage: UInt64(heap))
     }
 
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {

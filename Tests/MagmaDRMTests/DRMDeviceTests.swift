@@ -31,6 +31,24 @@ import Testing
         #expect { _ = try vgem.queryValue(.vendorId) } throws: { DRMTestEnvironment.isError($0, .unimplemented) }
     }
 
+    @Test func thePhysicalDeviceIsWhatTheKernelReports() throws {
+        let gpu = try open(.virtioGPU)
+        let info = try gpu.physicalDeviceInfo()
+        let kernel = try DRMTestEnvironment.device(driver: "virtio_gpu")
+        #expect(info.vendorId == 0x1af4 && info.deviceId == 0x1050)
+        #expect(info.driverName == "virtio_gpu")
+        #expect(info.driverVersion == UInt32(kernel.driver.major << 16 | kernel.driver.minor))
+        #expect(info.memoryProperties.types == [MemoryType(propertyFlags: [.hostVisible, .hostCoherent], heapIndex: 0)])
+        #expect(info.memoryProperties.heaps.count == 1 && info.memoryProperties.heaps[0].size > 0)
+        #expect(info.queueFamilies.isEmpty, "MagmaDRM submits no work")
+        let connection = try gpu.createConnection()
+        #expect { _ = try connection.memoryBudget(heap: 0) } throws: { DRMTestEnvironment.isError($0, .unimplemented) }
+        #expect { _ = try connection.createBuffer(size: 4096, memoryType: 1) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
+        let buffer = try connection.createBuffer(size: 4096, memoryType: 0)
+        #expect { _ = try connection.importBuffer(try buffer.export(), memoryType: 1) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
+        #expect(try open(.vgem).physicalDeviceInfo().vendorId == 0, "vgem is not a PCI device")
+    }
+
     @Test(arguments: GuestDriver.allCases)
     func aBufferExportedFromOneConnectionIsImportedByAnother(driver: GuestDriver) throws {
         let device = try open(driver)

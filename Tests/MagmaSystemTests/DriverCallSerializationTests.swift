@@ -23,6 +23,8 @@ private final class OverlapDetectingDriver: MsdDriver, MsdDevice, MsdConnection,
     let notifications = Locked<(any MsdNotificationHandler)?>(nil)
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
+    var info: PhysicalDeviceInfo { .testDriver }
+
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer { throw .invalidArgs("no queries") }
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection {
         self.notifications.withLock { $0 = notifications }
@@ -45,7 +47,7 @@ private final class OverlapDetectingDriver: MsdDriver, MsdDevice, MsdConnection,
     func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore {
         call { Object(driver: self) }
     }
-    func createContext(priority: Priority) throws(MagmaError) -> any MsdContext { call { Context(driver: self) } }
+    func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext { call { Context(driver: self) } }
     func map(_ mapping: GpuMapping) throws(MagmaError) { call() }
     func unmap(_ mapping: GpuMapping) { call() }
     func updatePageTables(_ op: BufferRangeOp, mapping: GpuMapping, offset: UInt64, length: UInt64) throws(MagmaError) { call() }

@@ -25,13 +25,15 @@ private final class PoolRecordingDriver: MsdDriver, MsdDevice, MsdConnection, @u
     let pools = Locked<[Pool]>([])
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
+    var info: PhysicalDeviceInfo { .testDriver }
+
     func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer { throw .invalidArgs("no queries") }
     func openConnection(clientId: UInt64, notifications: any MsdNotificationHandler) throws(MagmaError) -> any MsdConnection { self }
     func importBuffer(memory: SharedMemory, id: ObjectId) throws(MagmaError) -> any MsdBuffer { Buffer(id: id) }
     func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore {
         throw .unimplemented("no semaphores")
     }
-    func createContext(priority: Priority) throws(MagmaError) -> any MsdContext { throw .unimplemented("no contexts") }
+    func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext { throw .unimplemented("no contexts") }
     func map(_ mapping: GpuMapping) throws(MagmaError) {}
     func unmap(_ mapping: GpuMapping) {}
     func updatePageTables(_ op: BufferRangeOp, mapping: GpuMapping, offset: UInt64, length: UInt64) throws(MagmaError) {}

@@ -11,6 +11,8 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         var maps: [UInt64] = []
         var unmaps: [UInt64] = []
         var contexts = 0
+        /// The queue family of each context made, in order.
+        var contextFamilies: [UInt32] = []
         var destroyedContexts = 0
         var submitted: [GpuWork] = []
         var released = 0
@@ -25,6 +27,10 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
     }
 
     let log = Locked(Log())
+    let info: PhysicalDeviceInfo
+
+    /// A driver that describes itself as `info`.
+    init(info: PhysicalDeviceInfo = .testDriver) { self.info = info }
 
     func createDevice() throws(MagmaError) -> any MsdDevice { self }
 
@@ -93,8 +99,11 @@ final class RecordingDriver: MsdDriver, MsdDevice, @unchecked Sendable {
         let driver: RecordingDriver
         init(driver: RecordingDriver) { self.driver = driver }
 
-        func createContext(priority: Priority) throws(MagmaError) -> any MsdContext {
-            driver.log.withLock { $0.contexts += 1 }
+        func createContext(priority: Priority, queueFamily: UInt32) throws(MagmaError) -> any MsdContext {
+            driver.log.withLock { log in
+                log.contexts += 1
+                log.contextFamilies.append(queueFamily)
+            }
             return Context(driver: driver)
         }
         func map(_ mapping: GpuMapping) throws(MagmaError) { driver.log.withLock { $0.maps.append(mapping.gpuAddress) } }

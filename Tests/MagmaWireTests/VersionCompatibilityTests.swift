@@ -106,13 +106,21 @@ struct VersionCompatibilityTests {
         #expect(try CreateContext.decoded(bytes: fromOldPeer.bytes) == CreateContext(contextId: 4, priority: .medium))
     }
 
+    @Test func aVersion2SenderOfCreateContextMeansQueueFamily0() throws {
+        let fromOldPeer = try CreateContext(contextId: 4, priority: .low, queueFamily: 1).encoded(version: 2)
+        #expect(fromOldPeer.bytes.count == MessageHeader.byteCount + CreateContext.inlineSize(at: 2))
+        #expect(try CreateContext.decoded(bytes: fromOldPeer.bytes) == CreateContext(contextId: 4, priority: .low, queueFamily: 0))
+        let current = try CreateContext(contextId: 4, priority: .low, queueFamily: 1).encoded()
+        #expect(try CreateContext.decoded(bytes: current.bytes, knownVersion: 2) == CreateContext(contextId: 4, priority: .low))
+    }
+
     @Test func version1PeerReadsAVersion2Message() throws {
         let newer = try CreateContext(contextId: 4, priority: .realtime).encoded()
         #expect(try CreateContext.decoded(bytes: newer.bytes, knownVersion: 1) == CreateContext(contextId: 4, priority: .medium))
     }
 
     @Test func aNewerMessageMustStillHoldTheFieldsTheReceiverKnows() throws {
-        let newer = try CreateContext(contextId: 4, priority: .realtime).encoded().bytes
+        let newer = try CreateContext(contextId: 4, priority: .realtime).encoded(version: 2).bytes
         // Claims version 2 with only version 1's 8 inline bytes.
         let short = patched(patched(Array(newer.prefix(32)), at: 0, UInt32(32)), at: 16, UInt32(8))
         #expect(throws: WireError.truncated(needed: 40, available: 32)) { _ = try CreateContext.decoded(bytes: short) }

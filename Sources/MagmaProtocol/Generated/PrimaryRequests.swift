@@ -24,10 +24,12 @@ public protocol PrimaryRequests<Handle> {
     /// - Parameter objectType: Its kind.
     func releaseObject(objectId: UInt64, objectType: ObjectType)
 
-    /// Creates a context (a queue of work) under a client-chosen id.
+    /// Creates a context (a queue of work) under a client-chosen id, in a queue family.
     /// - Parameter contextId: The id; unique in the connection.
     /// - Parameter priority: Scheduling priority. A version 1 sender has none: medium.
-    func createContext(contextId: UInt32, priority: Priority)
+    /// - Parameter queueFamily: Index of the device's queue family (device_info_reply); an unknown
+    /// one is invalid_args. An older sender has none: family 0.
+    func createContext(contextId: UInt32, priority: Priority, queueFamily: UInt32)
 
     /// Destroys a context; its queued work is cancelled.
     /// - Parameter contextId: The id.
@@ -112,4 +114,16 @@ public protocol PrimaryRequests<Handle> {
     /// Sets the listed counters to zero. Needs performance-counter access.
     /// - Parameter counters: Driver-defined counter selection.
     func clearPerformanceCounters(counters: [UInt64])
+
+    /// Submits a command stream named by GPU address and length in the connection's address space.
+    /// The driver reads it through its MMU when the work runs: a range not mapped readable faults,
+    /// like any bad access. The wait semaphores must all signal before the work starts, and are
+    /// then reset; the signal semaphores fire when it completes.
+    /// - Parameter contextId: The context.
+    /// - Parameter gpuAddress: Where the command stream starts.
+    /// - Parameter length: Its length in bytes; nonzero.
+    /// - Parameter waitSemaphores: Semaphores to wait on.
+    /// - Parameter signalSemaphores: Semaphores to signal on completion.
+    /// - Parameter flags: Driver-defined bits, from command_buffer_vendor_flags_0 up.
+    func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64)
 }

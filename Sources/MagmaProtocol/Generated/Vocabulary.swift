@@ -156,6 +156,48 @@ public struct PerformanceCounterResultFlags: OptionSet, Hashable, Sendable {
     public static let known: PerformanceCounterResultFlags = [.discontinuity]
 }
 
+/// What a memory type is (Vulkan's VkMemoryPropertyFlagBits values).
+public struct MemoryPropertyFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The GPU's own memory: fastest for GPU access.
+    public static let deviceLocal = MemoryPropertyFlags(rawValue: 1)
+    /// The CPU may map it.
+    public static let hostVisible = MemoryPropertyFlags(rawValue: 2)
+    /// CPU writes and GPU reads see each other without cache operations.
+    public static let hostCoherent = MemoryPropertyFlags(rawValue: 4)
+    /// CPU reads of it are cached.
+    public static let hostCached = MemoryPropertyFlags(rawValue: 8)
+    /// Every flag the protocol defines.
+    public static let known: MemoryPropertyFlags = [.deviceLocal, .hostVisible, .hostCoherent, .hostCached]
+}
+
+/// What a memory heap is (Vulkan's VkMemoryHeapFlagBits values).
+public struct MemoryHeapFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The heap is the GPU's own memory.
+    public static let deviceLocal = MemoryHeapFlags(rawValue: 1)
+    /// Every flag the protocol defines.
+    public static let known: MemoryHeapFlags = [.deviceLocal]
+}
+
+/// What the queues of a family run (Vulkan's VkQueueFlagBits values).
+public struct QueueFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Graphics work.
+    public static let graphics = QueueFlags(rawValue: 1)
+    /// Compute dispatches.
+    public static let compute = QueueFlags(rawValue: 2)
+    /// Fills and copies.
+    public static let transfer = QueueFlags(rawValue: 4)
+    /// Binds of memory into the address space.
+    public static let sparseBinding = QueueFlags(rawValue: 8)
+    /// Every flag the protocol defines.
+    public static let known: QueueFlags = [.graphics, .compute, .transfer, .sparseBinding]
+}
+
 /// The id reserved as "no object".
 public let invalidObjectId: ObjectId = 0
 
@@ -219,5 +261,45 @@ public struct InlineCommand: Hashable, Sendable {
     public init(data: [UInt8] = [], semaphores: [UInt64] = []) {
         self.data = data
         self.semaphores = semaphores
+    }
+}
+
+/// One memory type of a device: what its memory is, and the heap it comes from.
+public struct MemoryType: Hashable, Sendable {
+    /// What the memory is.
+    public var propertyFlags: MemoryPropertyFlags
+    /// The heap its allocations count against.
+    public var heapIndex: UInt32
+
+    public init(propertyFlags: MemoryPropertyFlags, heapIndex: UInt32) {
+        self.propertyFlags = propertyFlags
+        self.heapIndex = heapIndex
+    }
+}
+
+/// One memory heap of a device: the bytes allocations of its types may hold together, device-wide.
+public struct MemoryHeap: Hashable, Sendable {
+    /// The heap's size in bytes: its budget.
+    public var size: UInt64
+    /// What the heap is.
+    public var flags: MemoryHeapFlags
+
+    public init(size: UInt64, flags: MemoryHeapFlags) {
+        self.size = size
+        self.flags = flags
+    }
+}
+
+/// One queue family of a device: what its queues (contexts) run, and how many a connection may
+/// hold.
+public struct QueueFamily: Hashable, Sendable {
+    /// What its queues run.
+    public var flags: QueueFlags
+    /// Contexts of this family one connection may hold at once.
+    public var count: UInt32
+
+    public init(flags: QueueFlags, count: UInt32) {
+        self.flags = flags
+        self.count = count
     }
 }

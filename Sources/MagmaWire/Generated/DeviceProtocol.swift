@@ -113,10 +113,116 @@ extension DeviceProtocol {
 }
 
 extension DeviceProtocol {
+    /// Asks for the physical device's description: identity, limits, memory types and heaps, queue
+    /// families. Answered by `DeviceInfoReply`.
+    public struct GetDeviceInfo: WireMessage {
+        public static let ordinal: UInt32 = 300
+        public static let version: UInt16 = 1
+        public static let name = "device.get_device_info"
+
+        public init() {}
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 0
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+        }
+    }
+}
+
+extension DeviceProtocol {
+    /// The physical device's description.
+    public struct DeviceInfoReply: WireMessage {
+        public static let ordinal: UInt32 = 301
+        public static let version: UInt16 = 1
+        public static let name = "device.device_info_reply"
+
+        /// ok, or why the device cannot describe itself.
+        public var status: MagmaStatus
+        /// PCI vendor id, or a Khronos vendor id for devices without one.
+        public var vendorId: UInt32
+        /// Vendor-defined device id.
+        public var deviceId: UInt32
+        /// The driver's version, major << 16 | minor.
+        public var driverVersion: UInt32
+        /// The device's name, for people.
+        public var name: String
+        /// The driver's name.
+        public var driverName: String
+        /// Bytes of GPU virtual address space per connection.
+        public var addressSpaceSize: UInt64
+        /// The GPU page size in bytes: mappings are aligned to it.
+        public var pageSize: UInt64
+        /// The largest buffer one allocation may make, in bytes.
+        public var maxAllocationSize: UInt64
+        /// The memory types; a buffer names one by index.
+        public var memoryTypes: [MemoryType]
+        /// The memory heaps the types' heap_index names.
+        public var memoryHeaps: [MemoryHeap]
+        /// The queue families; a context names one by index.
+        public var queueFamilies: [QueueFamily]
+
+        public init(status: MagmaStatus, vendorId: UInt32, deviceId: UInt32, driverVersion: UInt32, name: String = "", driverName: String = "", addressSpaceSize: UInt64, pageSize: UInt64, maxAllocationSize: UInt64, memoryTypes: [MemoryType] = [], memoryHeaps: [MemoryHeap] = [], queueFamilies: [QueueFamily] = []) {
+            self.status = status
+            self.vendorId = vendorId
+            self.deviceId = deviceId
+            self.driverVersion = driverVersion
+            self.name = name
+            self.driverName = driverName
+            self.addressSpaceSize = addressSpaceSize
+            self.pageSize = pageSize
+            self.maxAllocationSize = maxAllocationSize
+            self.memoryTypes = memoryTypes
+            self.memoryHeaps = memoryHeaps
+            self.queueFamilies = queueFamilies
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 120
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            encoder.put(self.vendorId, at: 28)
+            encoder.put(self.deviceId, at: 32)
+            encoder.put(self.driverVersion, at: 36)
+            try encoder.put(string: self.name, at: 40, field: "device.device_info_reply.name", limit: 256)
+            try encoder.put(string: self.driverName, at: 56, field: "device.device_info_reply.driver_name", limit: 64)
+            encoder.put(self.addressSpaceSize, at: 72)
+            encoder.put(self.pageSize, at: 80)
+            encoder.put(self.maxAllocationSize, at: 88)
+            try encoder.put(structs: self.memoryTypes, at: 96, field: "device.device_info_reply.memory_types", limit: 32)
+            try encoder.put(structs: self.memoryHeaps, at: 112, field: "device.device_info_reply.memory_heaps", limit: 16)
+            try encoder.put(structs: self.queueFamilies, at: 128, field: "device.device_info_reply.queue_families", limit: 16)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.vendorId = try decoder.load(UInt32.self, at: 28)
+            self.deviceId = try decoder.load(UInt32.self, at: 32)
+            self.driverVersion = try decoder.load(UInt32.self, at: 36)
+            self.name = try decoder.string(at: 40, field: "device.device_info_reply.name", limit: 256)
+            self.driverName = try decoder.string(at: 56, field: "device.device_info_reply.driver_name", limit: 64)
+            self.addressSpaceSize = try decoder.load(UInt64.self, at: 72)
+            self.pageSize = try decoder.load(UInt64.self, at: 80)
+            self.maxAllocationSize = try decoder.load(UInt64.self, at: 88)
+            self.memoryTypes = try decoder.structs(at: 96, field: "device.device_info_reply.memory_types", limit: 32)
+            self.memoryHeaps = try decoder.structs(at: 112, field: "device.device_info_reply.memory_heaps", limit: 16)
+            self.queueFamilies = try decoder.structs(at: 128, field: "device.device_info_reply.queue_families", limit: 16)
+        }
+    }
+}
+
+extension DeviceProtocol {
     /// Every message the client sends on this protocol.
     public enum ClientMessage: Hashable, Sendable {
         case query(Query)
         case connect(Connect)
+        case getDeviceInfo(GetDeviceInfo)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -125,6 +231,7 @@ extension DeviceProtocol {
             switch decoder.header.ordinal {
             case Query.ordinal: message = .query(try decoder.decodeBody(Query.self))
             case Connect.ordinal: message = .connect(try decoder.decodeBody(Connect.self))
+            case GetDeviceInfo.ordinal: message = .getDeviceInfo(try decoder.decodeBody(GetDeviceInfo.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -135,6 +242,7 @@ extension DeviceProtocol {
             switch self {
             case .query(let message): message
             case .connect(let message): message
+            case .getDeviceInfo(let message): message
             }
         }
 
@@ -143,6 +251,7 @@ extension DeviceProtocol {
             switch self {
             case .query(let message): try message.encoded(transactionId: transactionId)
             case .connect(let message): try message.encoded(transactionId: transactionId)
+            case .getDeviceInfo(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }
@@ -152,6 +261,7 @@ extension DeviceProtocol {
     /// Every message the server sends on this protocol.
     public enum ServerMessage: Hashable, Sendable {
         case queryReply(QueryReply)
+        case deviceInfoReply(DeviceInfoReply)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ServerMessage> {
@@ -159,6 +269,7 @@ extension DeviceProtocol {
             let message: ServerMessage
             switch decoder.header.ordinal {
             case QueryReply.ordinal: message = .queryReply(try decoder.decodeBody(QueryReply.self))
+            case DeviceInfoReply.ordinal: message = .deviceInfoReply(try decoder.decodeBody(DeviceInfoReply.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -168,6 +279,7 @@ extension DeviceProtocol {
         public var message: any WireMessage {
             switch self {
             case .queryReply(let message): message
+            case .deviceInfoReply(let message): message
             }
         }
 
@@ -175,6 +287,7 @@ extension DeviceProtocol {
         public func encoded(transactionId: UInt32 = 0) throws(WireError) -> EncodedMessage {
             switch self {
             case .queryReply(let message): try message.encoded(transactionId: transactionId)
+            case .deviceInfoReply(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

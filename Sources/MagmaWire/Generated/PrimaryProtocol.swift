@@ -87,23 +87,28 @@ extension PrimaryProtocol {
 }
 
 extension PrimaryProtocol {
-    /// Creates a context (a queue of work) under a client-chosen id.
+    /// Creates a context (a queue of work) under a client-chosen id, in a queue family.
     public struct CreateContext: WireMessage {
         public static let ordinal: UInt32 = 515
-        public static let version: UInt16 = 2
+        public static let version: UInt16 = 3
         public static let name = "primary.create_context"
 
         /// The id; unique in the connection.
         public var contextId: UInt32
         /// Scheduling priority. A version 1 sender has none: medium. (Since version 2.)
         public var priority: Priority
+        /// Index of the device's queue family (device_info_reply); an unknown one is invalid_args.
+        /// An older sender has none: family 0. (Since version 3.)
+        public var queueFamily: UInt32
 
-        public init(contextId: UInt32, priority: Priority = .medium) {
+        public init(contextId: UInt32, priority: Priority = .medium, queueFamily: UInt32 = 0) {
             self.contextId = contextId
             self.priority = priority
+            self.queueFamily = queueFamily
         }
 
         public static func inlineSize(at version: UInt16) -> Int {
+            if version >= 3 { return 24 }
             if version >= 2 { return 16 }
             return 8
         }
@@ -111,11 +116,13 @@ extension PrimaryProtocol {
         public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
             encoder.put(self.contextId, at: 24)
             if version >= 2 { encoder.put(self.priority.rawValue, at: 32) }
+            if version >= 3 { encoder.put(self.queueFamily, at: 40) }
         }
 
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
             self.contextId = try decoder.load(UInt32.self, at: 24)
             self.priority = try version >= 2 ? decoder.value(Priority.self, at: 32) : .medium
+            self.queueFamily = try version >= 3 ? decoder.load(UInt32.self, at: 40) : 0
         }
     }
 }
@@ -766,6 +773,205 @@ extension PrimaryProtocol {
 }
 
 extension PrimaryProtocol {
+    /// Imports buffer memory under a client-chosen id as memory of a memory type, synchronously:
+    /// the allocation counts against the type's heap, device-wide, and the reply says whether it
+    /// fits. A refused allocation (memory_error past the heap's budget, invalid_args for an unknown
+    /// memory type) leaves the connection usable; any other fault of the request fails the
+    /// connection as import_object does. Answered by `ImportBufferReply`.
+    public struct ImportBuffer: WireMessage {
+        public static let ordinal: UInt32 = 560
+        public static let version: UInt16 = 1
+        public static let name = "primary.import_buffer"
+
+        /// The buffer's memory (a size-sealed memfd).
+        public var buffer: WireHandle
+        /// The id; unique in the connection.
+        public var bufferId: UInt64
+        /// Index of the device's memory type.
+        public var memoryType: UInt32
+
+        public init(buffer: WireHandle, bufferId: UInt64, memoryType: UInt32) {
+            self.buffer = buffer
+            self.bufferId = bufferId
+            self.memoryType = memoryType
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            try encoder.put(handle: self.buffer, at: 24)
+            encoder.put(self.bufferId, at: 32)
+            encoder.put(self.memoryType, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.buffer = try decoder.handle(at: 24, field: "primary.import_buffer.buffer")
+            self.bufferId = try decoder.load(UInt64.self, at: 32)
+            self.memoryType = try decoder.load(UInt32.self, at: 40)
+        }
+    }
+}
+
+extension PrimaryProtocol {
+    /// Whether the import was accepted.
+    public struct ImportBufferReply: WireMessage {
+        public static let ordinal: UInt32 = 561
+        public static let version: UInt16 = 1
+        public static let name = "primary.import_buffer_reply"
+
+        /// ok; memory_error or invalid_args for a refused allocation; the connection's error if it
+        /// has failed.
+        public var status: MagmaStatus
+        /// Why, in words, when not ok.
+        public var reason: String
+
+        public init(status: MagmaStatus, reason: String = "") {
+            self.status = status
+            self.reason = reason
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            try encoder.put(string: self.reason, at: 32, field: "primary.import_buffer_reply.reason", limit: 1024)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.reason = try decoder.string(at: 32, field: "primary.import_buffer_reply.reason", limit: 1024)
+        }
+    }
+}
+
+extension PrimaryProtocol {
+    /// Asks how much of a heap this connection uses and may use. Answered by `MemoryBudgetReply`.
+    public struct GetMemoryBudget: WireMessage {
+        public static let ordinal: UInt32 = 562
+        public static let version: UInt16 = 1
+        public static let name = "primary.get_memory_budget"
+
+        /// Index of the device's memory heap.
+        public var heap: UInt32
+
+        public init(heap: UInt32) {
+            self.heap = heap
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 8
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.heap, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.heap = try decoder.load(UInt32.self, at: 24)
+        }
+    }
+}
+
+extension PrimaryProtocol {
+    /// A heap's budget as one connection sees it (Vulkan's VK_EXT_memory_budget).
+    public struct MemoryBudgetReply: WireMessage {
+        public static let ordinal: UInt32 = 563
+        public static let version: UInt16 = 1
+        public static let name = "primary.memory_budget_reply"
+
+        /// ok; invalid_args for an unknown heap; the connection's error if it has failed.
+        public var status: MagmaStatus
+        /// Bytes this connection may hold in the heap now: its usage plus what the heap has free,
+        /// device-wide.
+        public var budget: UInt64
+        /// Bytes of the heap this connection's buffers hold.
+        public var usage: UInt64
+
+        public init(status: MagmaStatus, budget: UInt64, usage: UInt64) {
+            self.status = status
+            self.budget = budget
+            self.usage = usage
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            encoder.put(self.budget, at: 32)
+            encoder.put(self.usage, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.budget = try decoder.load(UInt64.self, at: 32)
+            self.usage = try decoder.load(UInt64.self, at: 40)
+        }
+    }
+}
+
+extension PrimaryProtocol {
+    /// Submits a command stream named by GPU address and length in the connection's address space.
+    /// The driver reads it through its MMU when the work runs: a range not mapped readable faults,
+    /// like any bad access. The wait semaphores must all signal before the work starts, and are
+    /// then reset; the signal semaphores fire when it completes.
+    public struct ExecuteCommandAtAddress: WireMessage {
+        public static let ordinal: UInt32 = 564
+        public static let version: UInt16 = 1
+        public static let name = "primary.execute_command_at_address"
+
+        /// The context.
+        public var contextId: UInt32
+        /// Where the command stream starts.
+        public var gpuAddress: UInt64
+        /// Its length in bytes; nonzero.
+        public var length: UInt64
+        /// Semaphores to wait on.
+        public var waitSemaphores: [UInt64]
+        /// Semaphores to signal on completion.
+        public var signalSemaphores: [UInt64]
+        /// Driver-defined bits, from command_buffer_vendor_flags_0 up.
+        public var flags: UInt64
+
+        public init(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64] = [], signalSemaphores: [UInt64] = [], flags: UInt64) {
+            self.contextId = contextId
+            self.gpuAddress = gpuAddress
+            self.length = length
+            self.waitSemaphores = waitSemaphores
+            self.signalSemaphores = signalSemaphores
+            self.flags = flags
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 64
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.contextId, at: 24)
+            encoder.put(self.gpuAddress, at: 32)
+            encoder.put(self.length, at: 40)
+            try encoder.put(vector: self.waitSemaphores, at: 48, field: "primary.execute_command_at_address.wait_semaphores", limit: 256)
+            try encoder.put(vector: self.signalSemaphores, at: 64, field: "primary.execute_command_at_address.signal_semaphores", limit: 256)
+            encoder.put(self.flags, at: 80)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.contextId = try decoder.load(UInt32.self, at: 24)
+            self.gpuAddress = try decoder.load(UInt64.self, at: 32)
+            self.length = try decoder.load(UInt64.self, at: 40)
+            self.waitSemaphores = try decoder.vector(at: 48, field: "primary.execute_command_at_address.wait_semaphores", limit: 256)
+            self.signalSemaphores = try decoder.vector(at: 64, field: "primary.execute_command_at_address.signal_semaphores", limit: 256)
+            self.flags = try decoder.load(UInt64.self, at: 80)
+        }
+    }
+}
+
+extension PrimaryProtocol {
     /// The last message on a failed connection: why it closed. Both channels close after it, and
     /// the client reports this status from then on.
     public struct Epitaph: WireMessage {
@@ -825,6 +1031,9 @@ extension PrimaryProtocol {
         case removePerformanceCounterBufferFromPool(RemovePerformanceCounterBufferFromPool)
         case dumpPerformanceCounters(DumpPerformanceCounters)
         case clearPerformanceCounters(ClearPerformanceCounters)
+        case importBuffer(ImportBuffer)
+        case getMemoryBudget(GetMemoryBudget)
+        case executeCommandAtAddress(ExecuteCommandAtAddress)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -851,6 +1060,9 @@ extension PrimaryProtocol {
             case RemovePerformanceCounterBufferFromPool.ordinal: message = .removePerformanceCounterBufferFromPool(try decoder.decodeBody(RemovePerformanceCounterBufferFromPool.self))
             case DumpPerformanceCounters.ordinal: message = .dumpPerformanceCounters(try decoder.decodeBody(DumpPerformanceCounters.self))
             case ClearPerformanceCounters.ordinal: message = .clearPerformanceCounters(try decoder.decodeBody(ClearPerformanceCounters.self))
+            case ImportBuffer.ordinal: message = .importBuffer(try decoder.decodeBody(ImportBuffer.self))
+            case GetMemoryBudget.ordinal: message = .getMemoryBudget(try decoder.decodeBody(GetMemoryBudget.self))
+            case ExecuteCommandAtAddress.ordinal: message = .executeCommandAtAddress(try decoder.decodeBody(ExecuteCommandAtAddress.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -879,6 +1091,9 @@ extension PrimaryProtocol {
             case .removePerformanceCounterBufferFromPool(let message): message
             case .dumpPerformanceCounters(let message): message
             case .clearPerformanceCounters(let message): message
+            case .importBuffer(let message): message
+            case .getMemoryBudget(let message): message
+            case .executeCommandAtAddress(let message): message
             }
         }
 
@@ -905,6 +1120,9 @@ extension PrimaryProtocol {
             case .removePerformanceCounterBufferFromPool(let message): try message.encoded(transactionId: transactionId)
             case .dumpPerformanceCounters(let message): try message.encoded(transactionId: transactionId)
             case .clearPerformanceCounters(let message): try message.encoded(transactionId: transactionId)
+            case .importBuffer(let message): try message.encoded(transactionId: transactionId)
+            case .getMemoryBudget(let message): try message.encoded(transactionId: transactionId)
+            case .executeCommandAtAddress(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }
@@ -917,6 +1135,8 @@ extension PrimaryProtocol {
         case onNotifyMessagesConsumed(OnNotifyMessagesConsumed)
         case onNotifyMemoryImported(OnNotifyMemoryImported)
         case isPerformanceCounterAccessAllowedReply(IsPerformanceCounterAccessAllowedReply)
+        case importBufferReply(ImportBufferReply)
+        case memoryBudgetReply(MemoryBudgetReply)
         case epitaph(Epitaph)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
@@ -928,6 +1148,8 @@ extension PrimaryProtocol {
             case OnNotifyMessagesConsumed.ordinal: message = .onNotifyMessagesConsumed(try decoder.decodeBody(OnNotifyMessagesConsumed.self))
             case OnNotifyMemoryImported.ordinal: message = .onNotifyMemoryImported(try decoder.decodeBody(OnNotifyMemoryImported.self))
             case IsPerformanceCounterAccessAllowedReply.ordinal: message = .isPerformanceCounterAccessAllowedReply(try decoder.decodeBody(IsPerformanceCounterAccessAllowedReply.self))
+            case ImportBufferReply.ordinal: message = .importBufferReply(try decoder.decodeBody(ImportBufferReply.self))
+            case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
             case Epitaph.ordinal: message = .epitaph(try decoder.decodeBody(Epitaph.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
@@ -941,6 +1163,8 @@ extension PrimaryProtocol {
             case .onNotifyMessagesConsumed(let message): message
             case .onNotifyMemoryImported(let message): message
             case .isPerformanceCounterAccessAllowedReply(let message): message
+            case .importBufferReply(let message): message
+            case .memoryBudgetReply(let message): message
             case .epitaph(let message): message
             }
         }
@@ -952,6 +1176,8 @@ extension PrimaryProtocol {
             case .onNotifyMessagesConsumed(let message): try message.encoded(transactionId: transactionId)
             case .onNotifyMemoryImported(let message): try message.encoded(transactionId: transactionId)
             case .isPerformanceCounterAccessAllowedReply(let message): try message.encoded(transactionId: transactionId)
+            case .importBufferReply(let message): try message.encoded(transactionId: transactionId)
+            case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
             case .epitaph(let message): try message.encoded(transactionId: transactionId)
             }
         }

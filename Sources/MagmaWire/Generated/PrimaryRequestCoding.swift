@@ -22,8 +22,8 @@ extension PrimaryRequestSender {
     }
 
     /// Sends `PrimaryProtocol.CreateContext`.
-    public func createContext(contextId: UInt32, priority: Priority) {
-        send(.createContext(.init(contextId: contextId, priority: priority)), handles: [])
+    public func createContext(contextId: UInt32, priority: Priority, queueFamily: UInt32) {
+        send(.createContext(.init(contextId: contextId, priority: priority, queueFamily: queueFamily)), handles: [])
     }
 
     /// Sends `PrimaryProtocol.DestroyContext`.
@@ -100,12 +100,17 @@ extension PrimaryRequestSender {
     public func clearPerformanceCounters(counters: [UInt64]) {
         send(.clearPerformanceCounters(.init(counters: counters)), handles: [])
     }
+
+    /// Sends `PrimaryProtocol.ExecuteCommandAtAddress`.
+    public func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64) {
+        send(.executeCommandAtAddress(.init(contextId: contextId, gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags)), handles: [])
+    }
 }
 
 extension PrimaryProtocol.ClientMessage {
     /// Calls the requirement of `requests` this request names, with its fields. False for a call
-    /// that is answered (`Flush`, `IsPerformanceCounterAccessAllowed`): the caller answers those
-    /// itself.
+    /// that is answered (`Flush`, `IsPerformanceCounterAccessAllowed`, `ImportBuffer`,
+    /// `GetMemoryBudget`): the caller answers those itself.
     public func dispatch(to requests: some PrimaryRequests<WireHandle>) -> Bool {
         switch self {
         case .importObject(let request):
@@ -115,7 +120,7 @@ extension PrimaryProtocol.ClientMessage {
             requests.releaseObject(objectId: request.objectId, objectType: request.objectType)
             return true
         case .createContext(let request):
-            requests.createContext(contextId: request.contextId, priority: request.priority)
+            requests.createContext(contextId: request.contextId, priority: request.priority, queueFamily: request.queueFamily)
             return true
         case .destroyContext(let request):
             requests.destroyContext(contextId: request.contextId)
@@ -162,7 +167,10 @@ extension PrimaryProtocol.ClientMessage {
         case .clearPerformanceCounters(let request):
             requests.clearPerformanceCounters(counters: request.counters)
             return true
-        case .flush, .isPerformanceCounterAccessAllowed:
+        case .executeCommandAtAddress(let request):
+            requests.executeCommandAtAddress(contextId: request.contextId, gpuAddress: request.gpuAddress, length: request.length, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags)
+            return true
+        case .flush, .isPerformanceCounterAccessAllowed, .importBuffer, .getMemoryBudget:
             return false
         }
     }

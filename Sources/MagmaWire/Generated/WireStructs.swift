@@ -52,3 +52,51 @@ extension InlineCommand: WireStruct {
         self.init(data: data, semaphores: semaphores)
     }
 }
+
+extension MemoryType: WireStruct {
+    public static let wireSize = 8
+    public static let minimumWireSize = 8
+
+    public func encode(into encoder: inout WireEncoder, at base: Int) throws(WireError) {
+        encoder.put(self.propertyFlags.rawValue, at: base)
+        encoder.put(self.heapIndex, at: base + 4)
+    }
+
+    public init(decoding decoder: inout WireDecoder, at base: Int, size: Int) throws(WireError) {
+        let propertyFlags: MemoryPropertyFlags = try decoder.value(MemoryPropertyFlags.self, at: base)
+        let heapIndex: UInt32 = try decoder.load(UInt32.self, at: base + 4)
+        self.init(propertyFlags: propertyFlags, heapIndex: heapIndex)
+    }
+}
+
+extension MemoryHeap: WireStruct {
+    public static let wireSize = 16
+    public static let minimumWireSize = 16
+
+    public func encode(into encoder: inout WireEncoder, at base: Int) throws(WireError) {
+        encoder.put(self.size, at: base)
+        encoder.put(self.flags.rawValue, at: base + 8)
+    }
+
+    public init(decoding decoder: inout WireDecoder, at base: Int, size: Int) throws(WireError) {
+        let size: UInt64 = try decoder.load(UInt64.self, at: base)
+        let flags: MemoryHeapFlags = try decoder.value(MemoryHeapFlags.self, at: base + 8)
+        self.init(size: size, flags: flags)
+    }
+}
+
+extension QueueFamily: WireStruct {
+    public static let wireSize = 8
+    public static let minimumWireSize = 8
+
+    public func encode(into encoder: inout WireEncoder, at base: Int) throws(WireError) {
+        encoder.put(self.flags.rawValue, at: base)
+        encoder.put(self.count, at: base + 4)
+    }
+
+    public init(decoding decoder: inout WireDecoder, at base: Int, size: Int) throws(WireError) {
+        let flags: QueueFlags = try decoder.value(QueueFlags.self, at: base)
+        let count: UInt32 = try decoder.load(UInt32.self, at: base + 4)
+        self.init(flags: flags, count: count)
+    }
+}

@@ -15,12 +15,23 @@ final class WorkExecution: @unchecked Sendable {
     /// Bytes a fill or copy moves between two checks for preemption.
     static let chunkBetweenChecks: UInt64 = 64 * 1024
 
+    /// The longest command stream a GPU-address submission may name: it is fetched whole,
+    /// through the MMU, before its first command runs.
+    static let maxStreamBytes: UInt64 = 4 << 20
+
     private let payload: GpuWork.Payload
+    /// False on a transfer-only queue: a dispatch is an illegal command there.
+    private let runsDispatches: Bool
     private var entry = 0
     private var offset = 0
     private var partial: Partial?
+    /// A GPU-address submission's stream, once fetched.
+    private var fetchedStream: [UInt8]?
 
-    init(_ payload: GpuWork.Payload) { self.payload = payload }
+    init(_ payload: GpuWork.Payload, runsDispatches: Bool = true) {
+        self.payload = payload
+        self.runsDispatches = runsDispatches
+    }
 
     /// Everything one slice needs.
     struct Slice {
@@ -59,7 +70,34 @@ final class WorkExecution: @unchecked Sendable {
                 do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
             }
             return try outcome.get()
+        case .commandStream(let address, let length, _):
+            guard entry == 0 else { return true }
+            let stream: [UInt8]
+            if let fetchedStream { stream = fetchedStream } else { stream = try fetchStream(at: address, length: length, &slice) }
+            fetchedStream = stream
+            let outcome: Result<Bool, ExecutionFault> = stream.withUnsafeBytes { bytes in
+                do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
+            }
+            return try outcome.get()
         }
+    }
+
+    /// Reads a GPU-address submission's command stream through the MMU with read permission,
+    /// page by page: a page not mapped readable is a memory fault.
+    private func fetchStream(at address: UInt64, length: UInt64, _ slice: inout Slice) throws(ExecutionFault) -> [UInt8] {
+        guard length <= Self.maxStreamBytes else { throw .illegal("command stream of \(length) bytes; \(Self.maxStreamBytes) is the most") }
+        try Self.checkEnd(address, length)
+        var stream = [UInt8](repeating: 0, count: Int(length))
+        var fetched = 0
+        while fetched < stream.count {
+            let at = address + UInt64(fetched)
+            let count = Self.chunk(at, UInt64(stream.count - fetched))
+            let pointer = try translate(at, .read, &slice)
+            stream.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: fetched).copyMemory(from: pointer, byteCount: count) }
+            fetched += count
+        }
+        slice.counters.bytesRead &+= length
+        return stream
     }
 
     /// Runs the current stream from where it stopped. Returns false to yield.
@@ -93,6 +131,7 @@ final class WorkExecution: @unchecked Sendable {
                 slice.counters.bytesWritten &+= 8
                 continue
             case let .dispatch(programAddress, programSize, workgroupCount, workgroupSize, arguments):
+                guard runsDispatches else { throw .illegal("dispatch on a transfer-only queue: it runs fills, copies and timestamps") }
                 partial = .dispatch(try prepareDispatch(programAddress: programAddress, programSize: programSize, workgroupCount: workgroupCount,
                                                         workgroupSize: workgroupSize, arguments: arguments, &slice))
                 continue

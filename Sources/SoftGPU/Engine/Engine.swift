@@ -39,7 +39,7 @@ final class Engine: Sendable {
             self.context = context
             self.work = work
             self.sequence = sequence
-            execution = WorkExecution(work.payload)
+            execution = WorkExecution(work.payload, runsDispatches: context.runsDispatches)
         }
     }
 

@@ -16,14 +16,14 @@ import Testing
 
     @Test(arguments: TestBackend.allCases) func enumerationFindsTheDeviceWithItsIds(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
-        #expect(physical.info.vendorId == SoftGPUIdentity.vendorId)
-        #expect(physical.info.deviceId == SoftGPUIdentity.deviceId)
-        #expect(backend != .embedded || physical.info.name == DeviceLocator.embeddedName)
+        #expect(UInt64(physical.info.vendorId) == SoftGPUIdentity.vendorId)
+        #expect(UInt64(physical.info.deviceId) == SoftGPUIdentity.deviceId)
+        #expect(backend != .embedded || physical.name == DeviceLocator.embeddedName)
     }
 
     @Test func enumerationListsMagmadBeforeTheEmbeddedDevice() throws {
         let server = try TestServer()
-        let names = PhysicalDevice.enumerate(in: server.directory).map(\.info.name)
+        let names = PhysicalDevice.enumerate(in: server.directory).map(\.name)
         #expect(names.first == server.server.devicePath)
         #expect(names.last == DeviceLocator.embeddedName)
     }
@@ -35,7 +35,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: (stale as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         do { _ = try MessageSocket.listen(path: stale, permissions: 0o666) }   // closed at once: a dead magmad's socket
         #expect(DeviceLocator.availableNames(in: directory).first == stale)
-        #expect(PhysicalDevice.enumerate(in: directory).map(\.info.name) == PhysicalDevice.enumerate(in: "/nonexistent").map(\.info.name))
+        #expect(PhysicalDevice.enumerate(in: directory).map(\.name) == PhysicalDevice.enumerate(in: "/nonexistent").map(\.name))
         expectStatus(.connectionLost) { _ = try PhysicalDevice.named(stale) }
     }
 

@@ -22,11 +22,11 @@ final class MesaTestDevices: Sendable {
                 return try PhysicalDevice(device: Device.open(.inProcess(SoftGPUDriver(configuration: configuration))), name: "in-process")
             }
             let emptyDirectory = FileManager.default.temporaryDirectory.appending(path: "magma-none-\(UUID().uuidString.prefix(8))").path
-            return try #require(PhysicalDevice.enumerate(in: emptyDirectory).first { $0.info.name == DeviceLocator.embeddedName })
+            return try #require(PhysicalDevice.enumerate(in: emptyDirectory).first { $0.name == DeviceLocator.embeddedName })
         case .socket:
             let server = try TestServer(softGPU: configuration ?? SoftGPUConfiguration())
             servers.withLock { $0.append(server) }
-            return try #require(PhysicalDevice.enumerate(in: server.directory).first { $0.info.name == server.server.devicePath })
+            return try #require(PhysicalDevice.enumerate(in: server.directory).first { $0.name == server.server.devicePath })
         case .drm:
             Issue.record("the Mesa face's tests run SoftGPU work: no DRM case")
             throw MagmaError(.unimplemented, "no DRM device for the Mesa face's tests")

@@ -26,7 +26,7 @@ import Testing
             // Give the flush a moment to start waiting; if this runs first, it passes anyway.
             usleep(200_000)
             _ = connection.error
-            _ = try? connection.createBuffer(size: 4096)   // a feed-forward send: room in the channel
+            _ = try? connection.createSemaphore()   // a feed-forward send: room in the channel
             doneBeforeFlush.store(!flushFinished.load(ordering: .acquiring), ordering: .releasing)
             otherThreadDone.store(true, ordering: .releasing)
         }
