@@ -163,6 +163,23 @@ public final class DRMConnection: ConnectionBackend {
         try file.destroySyncobj(semaphore.handle)
     }
 
+    /// Timeline semaphores of the backend protocol are not wired to DRM syncobjs yet: their CPU
+    /// waits must be pollable, which needs DRM_IOCTL_SYNCOBJ_EVENTFD (Linux 6.6; the guests run
+    /// 6.1 and 6.12). UNIMPLEMENTED; `createTimeline()` makes a `DRMTimeline` directly.
+    public func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
+        throw .unimplemented("timeline semaphores are not wired to DRM syncobjs yet (see DRMConnection.createTimeline())")
+    }
+
+    /// UNIMPLEMENTED, as `createTimeline(initialValue:)`.
+    public func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
+        throw .unimplemented("timeline semaphores are not wired to DRM syncobjs yet (see DRMConnection.createTimeline())")
+    }
+
+    /// No DRM connection makes a `BackendTimeline`: anything passed is another backend's.
+    public func release(_ timeline: any BackendTimeline) throws(MagmaError) {
+        throw .invalidArgs("not a DRM timeline")
+    }
+
     /// A timeline syncobj at point 0 (UNIMPLEMENTED on a driver without timelines).
     public func createTimeline() throws(MagmaError) -> DRMTimeline {
         guard device.capabilities.syncobjTimeline else {

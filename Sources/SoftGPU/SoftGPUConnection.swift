@@ -80,8 +80,12 @@ final class SoftGPUConnection: MsdConnection {
 /// once its waits have signaled. Other contexts run meanwhile.
 final class SoftGPUContext: MsdContext {
     private struct Held {
-        /// Work not yet given to the engine, oldest first; the first waits for semaphores.
+        /// Work not yet given to the engine, oldest first; the first waits for semaphores or
+        /// timeline points.
         var work: [GpuWork] = []
+        /// The watches of the head's timeline points not reached, made when it first waits
+        /// for them and dropped once it is released.
+        var headWatches: [TimelineWatch] = []
         var destroyed = false
     }
 
@@ -109,7 +113,7 @@ final class SoftGPUContext: MsdContext {
         enum Route { case queued, watch, abandon }
         let route: Route = held.withLock { held in
             if held.destroyed { return .abandon }
-            if held.work.isEmpty, work.waitSemaphores.isEmpty {
+            if held.work.isEmpty, work.waitSemaphores.isEmpty, work.waitTimelinePoints.isEmpty {
                 enqueue(work)
                 return .queued
             }
@@ -123,22 +127,51 @@ final class SoftGPUContext: MsdContext {
         }
     }
 
-    /// Gives the engine the held work whose waits have all signaled, in order, consuming each
-    /// distinct wait semaphore once. Returns the head's semaphores still unsignaled; when
-    /// nothing is held any more, the context leaves the waiter. For the waiter thread.
-    func releaseReadyWork() -> [SoftGPUSemaphore] {
-        held.withLock { held in
+    /// Gives the engine the held work whose waits have all signaled and whose wait timeline
+    /// points are all reached, in order, consuming each distinct wait semaphore once. Returns
+    /// what the head still waits for; when nothing is held any more, the context leaves the
+    /// waiter. A head waiting for a point of a timeline that has failed can never run: it and
+    /// the work behind it complete with CONTEXT_KILLED (so their own waiters learn it). For
+    /// the waiter thread.
+    func releaseReadyWork() -> [SemaphoreWaiter.Awaited] {
+        var doomed: [GpuWork] = []
+        let awaited: [SemaphoreWaiter.Awaited] = held.withLock { held in
             while let head = held.work.first {
+                let points = head.waitTimelinePoints.map { (SoftGPUTimeline.of($0.timeline).timeline, $0.value) }
+                let unreached = points.filter { $0.0.value < $0.1 }
+                if unreached.contains(where: { $0.0.status != 0 }) {
+                    doomed = held.work
+                    held.work = []
+                    held.headWatches = []
+                    break
+                }
                 let waits = Self.distinct(SoftGPUSemaphore.of(head.waitSemaphores))
                 let unsignaled = waits.filter { !$0.event.isSignaled }
-                guard unsignaled.isEmpty else { return unsignaled }
+                guard unsignaled.isEmpty, unreached.isEmpty else {
+                    return unsignaled.map { .semaphore($0) } + unreached.compactMap { timeline, point in
+                        watch(timeline, for: point, in: &held).map { .timeline($0) }
+                    }
+                }
                 waits.forEach { $0.consumeAfterWait() }
                 held.work.removeFirst()
+                held.headWatches = []
                 enqueue(head)
             }
             waiter.unwatch(self)
             return []
         }
+        if !doomed.isEmpty { engine.abandon(doomed) }
+        return awaited
+    }
+
+    /// The head's watch for `point` of `timeline`, made on first need. Nil when none can be
+    /// made (no eventfd or thread left): the context is then looked at again whenever the
+    /// waiter wakes, which another wait's change or a new submission causes.
+    private func watch(_ timeline: Timeline, for point: UInt64, in held: inout Held) -> TimelineWatch? {
+        if let watch = held.headWatches.first(where: { $0.timeline === timeline && $0.point == point }) { return watch }
+        guard let watch = try? TimelineWatch(timeline, for: point) else { return nil }
+        held.headWatches.append(watch)
+        return watch
     }
 
     /// Takes every held job, for cancellation.
@@ -154,6 +187,7 @@ final class SoftGPUContext: MsdContext {
         let dropped: [GpuWork] = held.withLock { held in
             held.destroyed = true
             waiter.unwatch(self)
+            held.headWatches = []
             defer { held.work = [] }
             return held.work
         }

@@ -14,31 +14,31 @@ enum SpecSamples {
         .queryReply(.init(status: MagmaStatus.badState, value: 36028797018963975, buffer: WireHandle(8))),
     ]
     static let primaryClient: [PrimaryProtocol.ClientMessage] = [
-        .importObject(.init(object: WireHandle(9), objectType: ObjectType.semaphore, objectId: 36028797018963979, flags: [.oneShot])),
-        .releaseObject(.init(objectId: 36028797018963981, objectType: ObjectType.semaphore)),
+        .importObject(.init(object: WireHandle(9), objectType: ObjectType.timeline, objectId: 36028797018963979, flags: [.oneShot])),
+        .releaseObject(.init(objectId: 36028797018963981, objectType: ObjectType.timeline)),
         .createContext(.init(contextId: 8388623, priority: Priority.realtime)),
         .destroyContext(.init(contextId: 8388625)),
-        .executeCommand(.init(contextId: 8388626, resources: [BufferRange(bufferId: 36028797018963989, offset: 36028797018963990, length: 36028797018963991), BufferRange(bufferId: 36028797018963993, offset: 36028797018963994, length: 36028797018963995)], commandBuffers: [CommandBufferEntry(resourceIndex: 8388638, startOffset: 36028797018963999), CommandBufferEntry(resourceIndex: 8388641, startOffset: 36028797018964002)], waitSemaphores: [36028797018964004, 36028797018964005], signalSemaphores: [36028797018964007, 36028797018964008], flags: 36028797018964009)),
-        .executeInlineCommands(.init(contextId: 8388650, commands: [InlineCommand(data: [1, 2, 3], semaphores: [36028797018964015, 36028797018964016]), InlineCommand(data: [1, 2, 3], semaphores: [36028797018964020, 36028797018964021])])),
+        .executeCommand(.init(contextId: 8388626, resources: [BufferRange(bufferId: 36028797018963989, offset: 36028797018963990, length: 36028797018963991), BufferRange(bufferId: 36028797018963993, offset: 36028797018963994, length: 36028797018963995)], commandBuffers: [CommandBufferEntry(resourceIndex: 8388638, startOffset: 36028797018963999), CommandBufferEntry(resourceIndex: 8388641, startOffset: 36028797018964002)], waitSemaphores: [36028797018964004, 36028797018964005], signalSemaphores: [36028797018964007, 36028797018964008], flags: 36028797018964009, waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964012, value: 36028797018964013), TimelinePoint(timelineId: 36028797018964015, value: 36028797018964016)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964019, value: 36028797018964020), TimelinePoint(timelineId: 36028797018964022, value: 36028797018964023)])),
+        .executeInlineCommands(.init(contextId: 8388664, commands: [InlineCommand(data: [1, 2, 3], semaphores: [36028797018964029, 36028797018964030]), InlineCommand(data: [1, 2, 3], semaphores: [36028797018964034, 36028797018964035])])),
         .flush(.init()),
-        .mapBuffer(.init(gpuAddress: 36028797018964022, range: BufferRange(bufferId: 36028797018964024, offset: 36028797018964025, length: 36028797018964026), flags: [.read, .write, .execute, .growable])),
-        .unmapBuffer(.init(gpuAddress: 36028797018964028, bufferId: 36028797018964029)),
-        .bufferRangeOp(.init(op: BufferOp.depopulateTables, range: BufferRange(bufferId: 36028797018964032, offset: 36028797018964033, length: 36028797018964034))),
+        .mapBuffer(.init(gpuAddress: 36028797018964036, range: BufferRange(bufferId: 36028797018964038, offset: 36028797018964039, length: 36028797018964040), flags: [.read, .write, .execute, .growable])),
+        .unmapBuffer(.init(gpuAddress: 36028797018964042, bufferId: 36028797018964043)),
+        .bufferRangeOp(.init(op: BufferOp.depopulateTables, range: BufferRange(bufferId: 36028797018964046, offset: 36028797018964047, length: 36028797018964048))),
         .enableFlowControl(.init()),
-        .enablePerformanceCounterAccess(.init(accessToken: WireHandle(67))),
+        .enablePerformanceCounterAccess(.init(accessToken: WireHandle(81))),
         .isPerformanceCounterAccessAllowed(.init()),
-        .enablePerformanceCounters(.init(counters: [36028797018964037, 36028797018964038])),
-        .createPerformanceCounterBufferPool(.init(poolId: 36028797018964039, eventChannel: WireHandle(72))),
-        .releasePerformanceCounterBufferPool(.init(poolId: 36028797018964041)),
-        .addPerformanceCounterBufferOffsetsToPool(.init(poolId: 36028797018964042, offsets: [BufferRange(bufferId: 36028797018964045, offset: 36028797018964046, length: 36028797018964047), BufferRange(bufferId: 36028797018964049, offset: 36028797018964050, length: 36028797018964051)])),
-        .removePerformanceCounterBufferFromPool(.init(poolId: 36028797018964052, bufferId: 36028797018964053)),
-        .dumpPerformanceCounters(.init(poolId: 36028797018964054, triggerId: 8388695)),
-        .clearPerformanceCounters(.init(counters: [36028797018964057, 36028797018964058])),
+        .enablePerformanceCounters(.init(counters: [36028797018964051, 36028797018964052])),
+        .createPerformanceCounterBufferPool(.init(poolId: 36028797018964053, eventChannel: WireHandle(86))),
+        .releasePerformanceCounterBufferPool(.init(poolId: 36028797018964055)),
+        .addPerformanceCounterBufferOffsetsToPool(.init(poolId: 36028797018964056, offsets: [BufferRange(bufferId: 36028797018964059, offset: 36028797018964060, length: 36028797018964061), BufferRange(bufferId: 36028797018964063, offset: 36028797018964064, length: 36028797018964065)])),
+        .removePerformanceCounterBufferFromPool(.init(poolId: 36028797018964066, bufferId: 36028797018964067)),
+        .dumpPerformanceCounters(.init(poolId: 36028797018964068, triggerId: 8388709)),
+        .clearPerformanceCounters(.init(counters: [36028797018964071, 36028797018964072])),
     ]
     static let primaryServer: [PrimaryProtocol.ServerMessage] = [
         .flushReply(.init()),
-        .onNotifyMessagesConsumed(.init(count: 36028797018964059)),
-        .onNotifyMemoryImported(.init(bytes: 36028797018964060)),
+        .onNotifyMessagesConsumed(.init(count: 36028797018964073)),
+        .onNotifyMemoryImported(.init(bytes: 36028797018964074)),
         .isPerformanceCounterAccessAllowedReply(.init(enabled: true)),
         .epitaph(.init(status: MagmaStatus.badState, reason: "sample")),
     ]
@@ -49,10 +49,10 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(97))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(111))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
-        .onPerformanceCounterReadCompleted(.init(triggerId: 8388706, bufferOffset: 8388707, bufferId: 36028797018964068, timestamp: 36028797018964069, flags: [.discontinuity])),
+        .onPerformanceCounterReadCompleted(.init(triggerId: 8388720, bufferOffset: 8388721, bufferId: 36028797018964082, timestamp: 36028797018964083, flags: [.discontinuity])),
     ]
 
     /// Every sample, as its message type.
