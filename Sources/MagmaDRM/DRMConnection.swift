@@ -163,21 +163,47 @@ public final class DRMConnection: ConnectionBackend {
         try file.destroySyncobj(semaphore.handle)
     }
 
-    /// Timeline semaphores of the backend protocol are not wired to DRM syncobjs yet: their CPU
-    /// waits must be pollable, which needs DRM_IOCTL_SYNCOBJ_EVENTFD (Linux 6.6; the guests run
-    /// 6.1 and 6.12). UNIMPLEMENTED; `createTimeline()` makes a `DRMTimeline` directly.
+    /// A timeline syncobj at `initialValue` (a CPU signal of that point when it is not 0), as
+    /// the backend protocol's timeline. UNIMPLEMENTED on a driver without timeline syncobjs.
     public func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("timeline semaphores are not wired to DRM syncobjs yet (see DRMConnection.createTimeline())")
+        let timeline = try createTimeline()
+        guard initialValue > 0 else { return timeline }
+        do { try timeline.signal(initialValue) } catch {
+            try? release(timeline)
+            throw error
+        }
+        return timeline
     }
 
-    /// UNIMPLEMENTED, as `createTimeline(initialValue:)`.
+    /// Imports an opaque syncobj descriptor (SYNCOBJ_FD_TO_HANDLE: a new handle to the same
+    /// container) as a timeline; anything else is INVALID_ARGS. A binary syncobj's descriptor is
+    /// a syncobj too: the kernel does not tell the two apart.
     public func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("timeline semaphores are not wired to DRM syncobjs yet (see DRMConnection.createTimeline())")
+        guard device.capabilities.syncobjTimeline else {
+            throw .unimplemented("\(device.driver.name) has no timeline syncobjs (DRM_CAP_SYNCOBJ_TIMELINE is 0)")
+        }
+        let syncobj: UInt32
+        do { syncobj = try file.importSyncobj(handle.rawValue) } catch {
+            throw MagmaError(.invalidArgs, "descriptor \(handle.rawValue) is not a syncobj: \(error.message)", systemErrorCode: error.systemErrorCode)
+        }
+        let timeline = DRMTimeline(handle: syncobj, file: file)
+        let added = objects.withLock { (objects) -> Bool in
+            guard !objects.closed else { return false }
+            objects.timelines[timeline.handle] = timeline
+            return true
+        }
+        guard added else {
+            try? file.destroySyncobj(syncobj)
+            throw MagmaError(.connectionLost, "DRM connection closed")
+        }
+        return timeline
     }
 
-    /// No DRM connection makes a `BackendTimeline`: anything passed is another backend's.
+    /// Releases a timeline this connection made or imported (`release(_: DRMTimeline)`); any
+    /// other is INVALID_ARGS.
     public func release(_ timeline: any BackendTimeline) throws(MagmaError) {
-        throw .invalidArgs("not a DRM timeline")
+        guard let timeline = timeline as? DRMTimeline else { throw .invalidArgs("not a DRM timeline") }
+        try release(timeline)
     }
 
     /// A timeline syncobj at point 0 (UNIMPLEMENTED on a driver without timelines).

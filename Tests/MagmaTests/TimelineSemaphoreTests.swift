@@ -5,11 +5,11 @@ import MagmaTestSupport
 import SoftGPU
 import Testing
 
-/// Timeline semaphores through the public API, on every backend that has them (the embedded
-/// device and magmad; MagmaDRM answers UNIMPLEMENTED, docs/drm.md): CPU and GPU signals, waits
-/// for future points, out-of-order signals, wait-any and wait-all with binary semaphores,
-/// points that go backwards, sharing across connections, and failed work ending every wait on
-/// the points it was to signal.
+/// Timeline semaphores through the public API: CPU and GPU signals, waits for future points,
+/// out-of-order signals, wait-any and wait-all with binary semaphores, points that go
+/// backwards, sharing across connections, and failed work ending every wait on the points it
+/// was to signal. What needs no GPU work runs on the DRM device too (`semaphoreCases`: its
+/// timeline syncobjs).
 @Suite(.hangGuard) struct TimelineSemaphoreTests {
     let devices = TestDevices()
     private static let patience: UInt64 = 60_000_000_000
@@ -22,7 +22,7 @@ import Testing
                                                               waitTimelinePoints: waits, signalTimelinePoints: signals))
     }
 
-    @Test(arguments: TestBackend.allCases) func pointsThatGoBackwardsAreRejectedAndChangeNothing(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func pointsThatGoBackwardsAreRejectedAndChangeNothing(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let timeline = try connection.createTimelineSemaphore(initialValue: 5)
         #expect(timeline.id != invalidObjectId && timeline.value == 5)
@@ -76,7 +76,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func waitAnyAndWaitAllMixTimelinesAndBinarySemaphores(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func waitAnyAndWaitAllMixTimelinesAndBinarySemaphores(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let a = try connection.createTimelineSemaphore()
         let b = try connection.createTimelineSemaphore(initialValue: 10)
@@ -88,14 +88,21 @@ import Testing
         expectStatus(.timedOut) { try SyncWait.all(points, timeoutNanoseconds: 1_000_000) }
         binary.signal()
         expectStatus(.timedOut) { try SyncWait.all(points, timeoutNanoseconds: 1_000_000) }
-        let context = try connection.createContext()
-        try submitEmpty(connection, on: context, signals: [a.point(4)])
+        try a.signal(to: 6)
         try SyncWait.all(points, timeoutNanoseconds: Self.patience)
-        #expect(a.value == 4)
+        #expect(a.value == 6)
         expectStatus(.invalidArgs) { try SyncWait.all([], timeoutNanoseconds: 0) }
     }
 
-    @Test(arguments: TestBackend.allCases) func anExportedTimelineIsSharedAcrossConnections(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func aWaitForAFuturePointWakesOnAnotherThreadsSignal(_ backend: TestBackend) throws {
+        let connection = try devices.open(backend).createConnection()
+        let timeline = try connection.createTimelineSemaphore()
+        try HostThread.spawn(name: "test.signal") { for point in 1...3 { try? timeline.signal(to: UInt64(point)) } }
+        try timeline.wait(for: 3, timeoutNanoseconds: Self.patience)
+        #expect(timeline.value == 3)
+    }
+
+    @Test(arguments: TestBackend.semaphoreCases) func anExportedTimelineSharesItsValueAcrossConnections(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
@@ -104,6 +111,18 @@ import Testing
         #expect(imported.value == 1 && imported.id != invalidObjectId)
         try imported.signal(to: 2)
         #expect(original.value == 2)
+        expectStatus(.invalidArgs) { try original.signal(to: 2) }
+        try SyncWait.any([.timeline(imported, 2)], timeoutNanoseconds: 0)
+        try a.flush()
+        try b.flush()
+    }
+
+    @Test(arguments: TestBackend.allCases) func gpuWorkOfAnotherConnectionWaitsAndSignals(_ backend: TestBackend) throws {
+        let device = try devices.open(backend)
+        let a = try device.createConnection()
+        let b = try device.createConnection()
+        let original = try a.createTimelineSemaphore(initialValue: 2)
+        let imported = try b.importTimelineSemaphore(try original.export())
         // Work on b waits for a point a signals, and signals one a waits for.
         let context = try b.createContext()
         try submitEmpty(b, on: context, waits: [imported.point(3)], signals: [imported.point(4)])
@@ -124,7 +143,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func releaseFollowsTheOwnershipRules(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.semaphoreCases) func releaseFollowsTheOwnershipRules(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let connection = try device.createConnection()
         let other = try device.createConnection()
