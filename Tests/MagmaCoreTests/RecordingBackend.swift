@@ -128,7 +128,10 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
     }
 
     func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
-        try record("execute(\(contextId),wait:\(descriptor.waitSemaphores),signal:\(descriptor.signalSemaphores))")
+        let points = { (list: [TimelinePoint]) in "[" + list.map { "\($0.timelineId):\($0.value)" }.joined(separator: ",") + "]" }
+        let timelines = descriptor.waitTimelinePoints.isEmpty && descriptor.signalTimelinePoints.isEmpty ? ""
+            : ",timelines:\(points(descriptor.waitTimelinePoints)),\(points(descriptor.signalTimelinePoints))"
+        try record("execute(\(contextId),wait:\(descriptor.waitSemaphores),signal:\(descriptor.signalSemaphores)\(timelines))")
     }
 
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
