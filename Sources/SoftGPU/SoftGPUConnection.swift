@@ -83,8 +83,8 @@ final class SoftGPUContext: MsdContext {
         /// Work not yet given to the engine, oldest first; the first waits for semaphores or
         /// timeline points.
         var work: [GpuWork] = []
-        /// The watches of the head's timeline points not reached, made when it first waits
-        /// for them and dropped once it is released.
+        /// The watch of a timeline point the head waits for (one at a time), made when it
+        /// first waits for it and dropped once the head is released.
         var headWatches: [TimelineWatch] = []
         var destroyed = false
     }
@@ -148,9 +148,10 @@ final class SoftGPUContext: MsdContext {
                 let waits = Self.distinct(SoftGPUSemaphore.of(head.waitSemaphores))
                 let unsignaled = waits.filter { !$0.event.isSignaled }
                 guard unsignaled.isEmpty, unreached.isEmpty else {
-                    return unsignaled.map { .semaphore($0) } + unreached.compactMap { timeline, point in
-                        watch(timeline, for: point, in: &held).map { .timeline($0) }
-                    }
+                    // One point not reached is watched at a time (all must be reached anyway):
+                    // a waiting head holds at most one watch's eventfd, however many it lists.
+                    let watched = unreached.first.flatMap { watch($0.0, for: $0.1, in: &held) }
+                    return unsignaled.map { .semaphore($0) } + (watched.map { [.timeline($0)] } ?? [])
                 }
                 waits.forEach { $0.consumeAfterWait() }
                 held.work.removeFirst()
@@ -170,7 +171,7 @@ final class SoftGPUContext: MsdContext {
     private func watch(_ timeline: Timeline, for point: UInt64, in held: inout Held) -> TimelineWatch? {
         if let watch = held.headWatches.first(where: { $0.timeline === timeline && $0.point == point }) { return watch }
         guard let watch = try? TimelineWatch(timeline, for: point) else { return nil }
-        held.headWatches.append(watch)
+        held.headWatches = [watch]
         return watch
     }
 

@@ -75,6 +75,27 @@ import Testing
         #expect(waitedFor.failure == nil)
     }
 
+    @Test func aHeadWaitingForSeveralPointsRunsOnceAllAreReachedInAnyOrder() throws {
+        let connection = try device.openConnection(trust: .trusted, sink: TimelineTestSink())
+        let waits = try (1...3).map { _ in try Timeline.create(initialValue: 0) }
+        let done = try Timeline.create(initialValue: 0)
+        for (index, timeline) in (waits + [done]).enumerated() { connection.importTimeline(id: ObjectId(index + 1), timeline: timeline) }
+        connection.createContext(id: 1, priority: Priority.medium)
+        connection.executeCommand(contextId: 1, descriptor: CommandDescriptor(
+            resources: [], commandBuffers: [], waitTimelinePoints: (1...3).map { TimelinePoint(timelineId: ObjectId($0), value: 2) },
+            signalTimelinePoints: [TimelinePoint(timelineId: 4, value: 1)]))
+        #expect(connection.flush() == nil)
+        for timeline in waits.reversed() {
+            #expect(done.value == 0, "the work ran before all its points were reached")
+            try timeline.signal(to: 1)
+            try timeline.signal(to: 2)
+        }
+        let finished = try TimelineWatch(done, for: 1)
+        #expect(try Poller.poll([PollRequest(descriptor: finished.descriptor)], timeoutNanoseconds: Self.patience) == [true])
+        #expect(done.value == 1 && done.failure == nil)
+        connection.close()
+    }
+
     @Test func aDriverWithoutTimelinesRefusesThem() throws {
         let plain = try SystemDevice(driver: NoTimelinesDriver(base: SoftGPUDriver(configuration: SoftGPUConfiguration(computeThreads: 1))))
         let connection = try plain.openConnection(trust: .trusted, sink: TimelineTestSink())
