@@ -101,14 +101,13 @@ final class TimelineWatcher: @unchecked Sendable {
         return added
     }
 
-    /// Stops watching for `event`'s entry (done already if it fired).
+    /// Stops watching for `event`'s entry (done already if it fired). The thread is not woken:
+    /// until something else wakes it, it may go on sleeping on the removed entry's word, which
+    /// costs nothing, and a wait that ends saves it a wake-up.
     func remove(_ event: EventSemaphore) {
-        let removed = entries.withLock { entries in
-            guard let index = entries.firstIndex(where: { $0.event === event }) else { return false }
-            entries.remove(at: index)
-            return true
+        entries.withLock { entries in
+            if let index = entries.firstIndex(where: { $0.event === event }) { entries.remove(at: index) }
         }
-        if removed { wake() }
     }
 
     private func wake() {
