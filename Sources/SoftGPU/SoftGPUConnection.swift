@@ -85,7 +85,7 @@ final class SoftGPUContext: MsdContext {
         var work: [GpuWork] = []
         /// The watch of a timeline point the head waits for (one at a time), made when it
         /// first waits for it and dropped once the head is released.
-        var headWatches: [TimelineWatch] = []
+        var headWatch: TimelineWatch?
         var destroyed = false
     }
 
@@ -142,7 +142,7 @@ final class SoftGPUContext: MsdContext {
                 if unreached.contains(where: { $0.0.status != 0 }) {
                     doomed = held.work
                     held.work = []
-                    held.headWatches = []
+                    held.headWatch = nil
                     break
                 }
                 let waits = Self.distinct(SoftGPUSemaphore.of(head.waitSemaphores))
@@ -155,7 +155,7 @@ final class SoftGPUContext: MsdContext {
                 }
                 waits.forEach { $0.consumeAfterWait() }
                 held.work.removeFirst()
-                held.headWatches = []
+                held.headWatch = nil
                 enqueue(head)
             }
             waiter.unwatch(self)
@@ -169,10 +169,9 @@ final class SoftGPUContext: MsdContext {
     /// made (no eventfd or thread left): the context is then looked at again whenever the
     /// waiter wakes, which another wait's change or a new submission causes.
     private func watch(_ timeline: Timeline, for point: UInt64, in held: inout Held) -> TimelineWatch? {
-        if let watch = held.headWatches.first(where: { $0.timeline === timeline && $0.point == point }) { return watch }
-        guard let watch = try? TimelineWatch(timeline, for: point) else { return nil }
-        held.headWatches = [watch]
-        return watch
+        if let watch = held.headWatch, watch.timeline === timeline, watch.point == point { return watch }
+        held.headWatch = try? TimelineWatch(timeline, for: point)
+        return held.headWatch
     }
 
     /// Takes every held job, for cancellation.
@@ -188,7 +187,7 @@ final class SoftGPUContext: MsdContext {
         let dropped: [GpuWork] = held.withLock { held in
             held.destroyed = true
             waiter.unwatch(self)
-            held.headWatches = []
+            held.headWatch = nil
             defer { held.work = [] }
             return held.work
         }
