@@ -44,6 +44,9 @@ let package = Package(
         .target(name: "MagmaWire", dependencies: ["MagmaProtocol"]),
         // The C declarations generated from the spec (include/magma_common_defs.h).
         .target(name: "CMagma", path: "include", publicHeadersPath: "."),
+        // The C declarations of Mesa's API (Sources/CMagmaMesa/include/magma_mesa.h), generated
+        // from the spec's mesaApi section; its one C file checks the header's layout at compile time.
+        .target(name: "CMagmaMesa", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-std=c11"])]),
         // Reads protocol/magma.json and renders the codecs, the C header, docs and tests.
         .target(name: "ProtocolGenerator"),
         .executableTarget(name: "magma-protocol-gen", dependencies: ["ProtocolGenerator"]),
@@ -138,7 +141,7 @@ let package = Package(
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
-        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "CMagmaMesa", "MagmaTestSupport"]),
         // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),

@@ -27,8 +27,13 @@ public final class EventLoop: Sendable {
         public var isReadable: Bool { rawValue & cmagma_epoll_in != 0 }
         /// Writable.
         public var isWritable: Bool { rawValue & cmagma_epoll_out != 0 }
-        /// The peer hung up or the descriptor failed.
+        /// The peer hung up or the descriptor failed (also set when the loop itself failed).
         public var isHungUp: Bool { rawValue & (cmagma_epoll_hangup | cmagma_epoll_error) != 0 }
+        /// The loop itself can no longer wait (`run()` is about to throw): nothing more will
+        /// be reported for any descriptor.
+        public var isLoopFailure: Bool { rawValue & Readiness.loopFailureBit != 0 }
+        /// A bit epoll never reports, which marks the readiness of a loop failure.
+        fileprivate static let loopFailureBit: UInt32 = 1 << 30
     }
 
     /// One watched descriptor.
@@ -73,6 +78,10 @@ public final class EventLoop: Sendable {
 
     /// Descriptors watched now.
     public var watchCount: Int { state.withLock { $0.watches.count } }
+
+    /// The epoll descriptor, for tests that make the loop fail (by putting another file in its
+    /// place with dup2).
+    var epollDescriptor: Int32 { epoll.rawValue }
 
     /// Watches `descriptor` for `interest` (an empty interest still reports hang-ups and
     /// errors), once: `handler` runs on the loop's thread the first time it is ready, and again
@@ -132,7 +141,13 @@ public final class EventLoop: Sendable {
     }
 
     /// Waits for ready descriptors and due timers and runs their handlers, until `stop()`.
-    public func run() {
+    ///
+    /// If the loop can no longer wait (epoll_wait fails with anything but EINTR, which only a
+    /// broken epoll descriptor or a kernel fault causes), every handler still watching runs
+    /// once more, on this thread, with a readiness that `isHungUp` and `isLoopFailure`, so each
+    /// owner ends what it serves as if its peer had gone; then the watches and timers are
+    /// dropped and `run()` throws the error. It never spins on a failing wait.
+    public func run() throws(PlatformError) {
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while true {
@@ -144,7 +159,12 @@ public final class EventLoop: Sendable {
                     cmagma_epoll_wait(epoll.rawValue, tokenBuffer.baseAddress, eventBuffer.baseAddress, Int32(tokenBuffer.count), timeout)
                 }
             }
-            for index in 0..<max(Int(count), 0) {
+            if count < 0 {
+                if -count == EINTR { continue }
+                failEveryWatch()
+                throw PlatformError(call: "epoll_wait", code: -count)
+            }
+            for index in 0..<Int(count) {
                 if tokens[index] == Self.wakeToken {
                     wake.reset()
                     continue
@@ -157,6 +177,21 @@ public final class EventLoop: Sendable {
             state.watches = [:]
             state.timers = []
         }
+    }
+
+    /// Runs every watch's handler once with a loop-failure readiness and drops the watches and
+    /// timers. Handlers are taken out under the lock and run outside it.
+    private func failEveryWatch() {
+        let watches = state.withLock { state in
+            defer {
+                state.watches = [:]
+                state.timers = []
+                state.stopped = true
+            }
+            return state.watches.map { (token: $0.key, handler: $0.value.handler) }
+        }
+        let failed = Readiness(rawValue: cmagma_epoll_error | Readiness.loopFailureBit)
+        for watch in watches { watch.handler(Token(value: watch.token), failed) }
     }
 
     /// Whether the loop stopped, how long the next wait may last (milliseconds, -1 for no

@@ -38,12 +38,16 @@ public final class MagmaServer: Sendable {
         /// thread): as many as the machine has cores, and at least four, by default. However
         /// many clients there are, the server runs these threads and no more.
         public var workerThreads: Int
+        /// Runs once the server has stopped by itself because it could no longer serve (its
+        /// event loop failed; `failure` says why), on a thread of the server's. magmad exits.
+        public var stoppedByFailure: (@Sendable () -> Void)?
 
         /// A configuration; `maxConnections`, if given, replaces `serverLimits.maxConnections`.
         public init(directory: String, deviceName: String = "000", connectionLimits: ConnectionLimits = .untrusted,
                     serverLimits: ServerLimits = .standard, maxConnections: Int? = nil, logger: Logger = Logger(label: "magmad"),
-                    workerThreads: Int = Configuration.defaultWorkerThreads) {
+                    workerThreads: Int = Configuration.defaultWorkerThreads, stoppedByFailure: (@Sendable () -> Void)? = nil) {
             self.directory = directory
+            self.stoppedByFailure = stoppedByFailure
             self.workerThreads = workerThreads
             self.deviceName = deviceName
             self.connectionLimits = connectionLimits
@@ -68,6 +72,8 @@ public final class MagmaServer: Sendable {
         /// What each client process, each user and all clients hold.
         var accounts: ClientAccounts
         var stopped = false
+        /// Why the server stopped by itself, if it did.
+        var failure: String?
     }
 
     /// The device served.
@@ -79,6 +85,12 @@ public final class MagmaServer: Sendable {
     /// Sessions and connections being served: `stop()` waits for them to end.
     private let active = DispatchGroup()
     private var logger: Logger { configuration.logger }
+
+    /// Why the server stopped by itself (its event loop failed), or nil.
+    public var failure: String? { state.withLock { $0.failure } }
+
+    /// The event loop, for tests that make it fail.
+    var eventLoop: EventLoop? { state.withLock { $0.reactor?.loop } }
 
     /// The device endpoint.
     public var devicePath: String { RuntimeDirectory.deviceEndpoint(in: configuration.directory, name: configuration.deviceName) }
@@ -110,7 +122,9 @@ public final class MagmaServer: Sendable {
         let deviceListener = try Self.listen(at: devicePath, permissions: 0o666)
         let counterListener = try Self.listen(at: performanceCounterPath, permissions: 0o600)
         do throws(PlatformError) {
-            let reactor = try ServerReactor(workerCount: configuration.workerThreads, group: threads)
+            let reactor = try ServerReactor(workerCount: configuration.workerThreads, group: threads) { [weak self] error in
+                self?.loopFailed(error)
+            }
             state.withLock { $0.reactor = reactor }
             let deviceToken = try accept(on: deviceListener, name: "device", reactor: reactor) { socket in
                 DeviceSession(socket: socket, server: self, logger: self.logger)
@@ -155,6 +169,25 @@ public final class MagmaServer: Sendable {
             state.reactor = nil
         }
         logger.info("stopped")
+    }
+
+    /// The event loop can no longer wait, so nothing served would be heard from again. Every
+    /// session and connection has been told it hung up (they end on the workers, and their
+    /// clients see CONNECTION_LOST); the server stops, from a thread of its own, because
+    /// `stop()` waits for the loop's thread, which this runs on.
+    private func loopFailed(_ error: PlatformError) {
+        let reason = "the event loop failed: \(error)"
+        state.withLock { $0.failure = reason }
+        logger.critical("\(reason); stopping")
+        let stopAndReport: @Sendable () -> Void = { [self] in
+            stop()
+            configuration.stoppedByFailure?()
+        }
+        do {
+            try HostThread.spawn(name: "magma-stop", stopAndReport)
+        } catch {
+            stopAndReport()   // no thread to be had: stop here, waiting in vain for this thread (5 s)
+        }
     }
 
     /// Connections being served now.
@@ -219,9 +252,9 @@ public final class MagmaServer: Sendable {
         try listener.setNonBlocking()
         let reserve = Locked(DescriptorReserve())
         let failures = Locked(0)
-        return try reactor.serve(listener.descriptor.rawValue, for: .readable) { [self] token, _ in
+        return try reactor.serve(listener.descriptor.rawValue, for: .readable) { [self] token, readiness in
             for _ in 0..<Self.acceptsPerTurn {
-                guard !isStopped else { return .done }
+                guard !isStopped, !readiness.isLoopFailure else { return .done }
                 let client: MessageSocket
                 do throws(PlatformError) {
                     guard let accepted = try listener.acceptIfPending() else { return .arm(.readable) }
@@ -269,8 +302,8 @@ public final class MagmaServer: Sendable {
         }
         logger.info("client on the \(name) endpoint: \(peerName)")
         do {
-            _ = try reactor.serve(client.descriptor.rawValue, for: .readable) { [self] token, _ in
-                guard session.serveArrived() else {
+            _ = try reactor.serve(client.descriptor.rawValue, for: .readable) { [self] token, readiness in
+                guard !readiness.isLoopFailure, session.serveArrived() else {
                     reactor.loop.unwatch(token)
                     endSession(client, key: key, peer: peer)
                     return .done

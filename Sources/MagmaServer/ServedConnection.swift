@@ -42,8 +42,8 @@ final class ServedConnection: NotificationSink, Sendable {
         served.system.withLock { $0 = connection }
         pump.onOverflow { [weak connection] reason in connection?.fail(.memoryError(reason)) }
         do {
-            _ = try reactor.serve(primary.descriptor.rawValue, for: .readable) { token, _ in
-                served.serveReadable(token: token, reactor: reactor)
+            _ = try reactor.serve(primary.descriptor.rawValue, for: .readable) { token, readiness in
+                readiness.isLoopFailure ? served.end(token: token, reactor: reactor) : served.serveReadable(token: token, reactor: reactor)
             }
         } catch {
             connection.close()
@@ -131,7 +131,7 @@ final class ServedConnection: NotificationSink, Sendable {
     }
 
     /// Releases everything the connection holds and closes its channels, once.
-    private func end(token: EventLoop.Token, reactor: ServerReactor) -> ServeStep {
+    fileprivate func end(token: EventLoop.Token, reactor: ServerReactor) -> ServeStep {
         guard !ended.exchange(true, ordering: .acquiringAndReleasing) else { return .done }
         reactor.loop.unwatch(token)
         connection?.close()

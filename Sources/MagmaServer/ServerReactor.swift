@@ -18,11 +18,19 @@ final class ServerReactor: Sendable {
     let loop: EventLoop
     let workers: WorkerPool
 
-    /// Starts the loop thread and `workerCount` workers in `group`.
-    init(workerCount: Int, group: ThreadGroup) throws(PlatformError) {
+    /// Starts the loop thread and `workerCount` workers in `group`. If the loop fails (it can
+    /// no longer wait: `EventLoop.run()`), every served descriptor's handler has been told so
+    /// (as a hang-up, on the workers) and `loopFailed` runs on the loop's thread.
+    init(workerCount: Int, group: ThreadGroup, loopFailed: @escaping @Sendable (PlatformError) -> Void) throws(PlatformError) {
         loop = try EventLoop()
         workers = WorkerPool(threadCount: workerCount)
-        try group.spawn(name: "magma-loop") { [loop] in loop.run() }
+        try group.spawn(name: "magma-loop") { [loop] in
+            do throws(PlatformError) {
+                try loop.run()
+            } catch {
+                loopFailed(error)
+            }
+        }
         for _ in 0..<workers.threadCount {
             do throws(PlatformError) {
                 try group.spawn(name: "magma-worker") { [workers] in workers.runWorker() }

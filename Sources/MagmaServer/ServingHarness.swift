@@ -20,7 +20,9 @@ public final class ServingHarness: Sendable {
         self.device = device
         self.limits = limits
         account = ResourceAccount(limits: .init(maxDescriptors: 1024, maxImportedBytes: limits.maxImportedBytes), holder: "the harness")
-        reactor = try ServerReactor(workerCount: workerCount, group: threads)
+        // A failed loop has ended every connection (`Client.waitEnded` sees it); the harness
+        // serves nothing else, so there is nothing more to stop.
+        reactor = try ServerReactor(workerCount: workerCount, group: threads, loopFailed: { _ in })
     }
 
     deinit { reactor.stop() }

@@ -18,6 +18,7 @@ public enum Generator {
         let codecs = SwiftCodecEmitter(spec: spec)
         let tests = TestEmitter(spec: spec)
         let requests = RequestsEmitter(spec: spec)
+        let mesa = MesaHeaderEmitter(api: spec.mesaApi)
         return [
             GeneratedFile(path: "Sources/MagmaProtocol/Generated/Vocabulary.swift", contents: SwiftVocabularyEmitter(spec: spec).render()),
             GeneratedFile(path: "Sources/MagmaProtocol/Generated/PrimaryRequests.swift", contents: requests.renderProtocol()),
@@ -30,6 +31,10 @@ public enum Generator {
             GeneratedFile(path: "docs/protocol.md", contents: DocsEmitter(spec: spec).render()),
             GeneratedFile(path: "Tests/MagmaWireTests/Generated/SpecSamples.swift", contents: tests.renderSamples()),
             GeneratedFile(path: "Tests/MagmaWireTests/Generated/CHeaderAgreementTests.swift", contents: tests.renderCAgreement()),
+            GeneratedFile(path: spec.mesaApi.entry.header, contents: mesa.render()),
+            GeneratedFile(path: "Sources/CMagmaMesa/layout_checks.c", contents: mesa.renderLayoutChecks()),
+            GeneratedFile(path: "Tests/MagmaWireTests/Generated/MesaHeaderAgreementTests.swift", contents: mesa.renderAgreementTests()),
+            GeneratedFile(path: "docs/mesa-c-api.md", contents: MesaDocsEmitter(api: spec.mesaApi).render()),
         ]
     }
 

@@ -12,6 +12,8 @@ public struct ProtocolSpec {
     var cStructs: [SpecFile.CStructEntry]
     public var structs: [StructType]
     public var protocols: [ProtocolDefinition]
+    /// The C API of Mesa's lineage (its own header).
+    var mesaApi: MesaApi
 
     /// Every message of every protocol.
     public var messages: [Message] { protocols.flatMap(\.messages) }

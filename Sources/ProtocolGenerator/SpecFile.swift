@@ -13,6 +13,7 @@ struct SpecFile: Decodable {
     var cStructs: [CStructEntry]
     var structs: [StructEntry]
     var protocols: [ProtocolEntry]
+    var mesaApi: MesaApiEntry
 
     struct Limits: Decodable {
         var maxMessageBytes: Int
@@ -113,7 +114,7 @@ struct SpecFile: Decodable {
 enum StrictKeys {
     /// The keys each kind of object may have, by the path of its parent array.
     static let allowed: [String: Set<String>] = [
-        "": ["name", "doc", "wireFormat", "limits", "enums", "constants", "cTypedefs", "cStructs", "structs", "protocols"],
+        "": ["name", "doc", "wireFormat", "limits", "enums", "constants", "cTypedefs", "cStructs", "structs", "protocols", "mesaApi"],
         "limits": ["maxMessageBytes", "maxHandles"],
         "enums": ["name", "swift", "kind", "type", "c", "doc", "members"],
         "enums.c": ["type", "prefix"],
@@ -128,6 +129,16 @@ enum StrictKeys {
         "protocols": ["name", "swift", "ordinalBase", "doc", "messages"],
         "protocols.messages": ["name", "ordinal", "from", "version", "reply", "doc", "fields"],
         "protocols.messages.fields": ["name", "type", "since", "max", "default", "doc"],
+        "mesaApi": ["doc", "header", "version", "handles", "constants", "enums", "structs", "functions"],
+        "mesaApi.handles": ["name", "doc"],
+        "mesaApi.constants": ["name", "value", "doc"],
+        "mesaApi.enums": ["name", "kind", "c", "doc", "members"],
+        "mesaApi.enums.c": ["type", "prefix"],
+        "mesaApi.enums.members": ["name", "value", "doc"],
+        "mesaApi.structs": ["name", "extensible", "stype", "doc", "fields"],
+        "mesaApi.structs.fields": ["name", "type", "count", "doc"],
+        "mesaApi.functions": ["name", "mesa", "returns", "doc", "params"],
+        "mesaApi.functions.params": ["name", "type", "doc"],
     ]
 
     static func check(_ json: Any, path: String = "") throws(SpecError) {

@@ -52,11 +52,12 @@ private struct SpecResolver {
         try checkUnique(protocols.map(\.name), "protocol")
         try checkUnique(protocols.flatMap { $0.messages.map { String($0.ordinal) } }, "ordinal")
 
+        let mesaApi = try MesaApi(file.mesaApi, status: enums["status"])
         return ProtocolSpec(
             name: file.name, doc: file.doc, wireFormat: file.wireFormat,
             maxMessageBytes: file.limits.maxMessageBytes, maxHandles: file.limits.maxHandles,
             enums: resolvedEnums, constants: constants, cTypedefs: file.cTypedefs, cStructs: file.cStructs,
-            structs: resolvedStructs, protocols: protocols)
+            structs: resolvedStructs, protocols: protocols, mesaApi: mesaApi)
     }
 
     func resolveEnum(_ entry: SpecFile.EnumEntry) throws(SpecError) -> EnumType {

@@ -20,6 +20,11 @@ struct DemoCommand: ParsableCommand {
             """))
     var elements: Int = 1 << 20
 
+    @Option(help: ArgumentHelp(
+        "The API the demo uses: fuchsia (Connection, Context, Semaphore) or mesa (PhysicalDevice, LogicalDevice, AddressSpace, Queue, SyncObject).",
+        discussion: "Both are faces of one core: the same GPU work, verified the same way."))
+    var api: DemoAPI = .fuchsia
+
     @OptionGroup var options: DeviceOptions
 
     func run() throws {
@@ -30,14 +35,23 @@ struct DemoCommand: ParsableCommand {
         print("Magma demo on the device: \(description)")
         for line in try DeviceReport.lines(device) { print("  \(line)") }
 
-        let result = try DemoWorkload(device: device, elements: elements).run()
+        let result: DemoWorkload.Result
+        switch api {
+        case .fuchsia:
+            result = try DemoWorkload(device: device, elements: elements).run()
+        case .mesa:
+            print("  api: Mesa's (PhysicalDevice, LogicalDevice, AddressSpace, Queue, SyncObject)")
+            result = try MesaDemoWorkload(physicalDevice: PhysicalDevice(device: device, name: options.device), elements: elements).run()
+        }
+        let gpuTime = result.gpuNanoseconds.map { "\(String(format: $0)) (engine busy, from the completion notification)" }
+            ?? "not reported (Mesa's API has no completion notifications)"
         print("""
 
             vector add   \(elements) f32 elements in \(result.dispatchWorkgroups) workgroups of \(DemoWorkload.workgroupSize), \(result.submissions) submission\(result.submissions == 1 ? "" : "s")
             buffer copy  \(result.copiedBytes) bytes
-            gpu time     \(String(format: result.gpuNanoseconds)) (engine busy, from the completion notification)
-            wall time    \(String(format: result.wallNanoseconds)) (submit to semaphore wake)
-            bytes moved  \(result.bytesMoved) (\(String(megabytesPerSecond: result.bytesMoved, result.gpuNanoseconds)))
+            gpu time     \(gpuTime)
+            wall time    \(String(format: result.wallNanoseconds)) (submit to \(api == .mesa ? "sync object" : "semaphore") wake)
+            bytes moved  \(result.bytesMoved) (\(String(megabytesPerSecond: result.bytesMoved, result.gpuNanoseconds ?? result.wallNanoseconds)))
             verified     \(result.mismatches == 0 ? "all \(elements) sums and the copy match the CPU" : "\(result.mismatches) MISMATCHES")
             """)
         if result.mismatches != 0 { throw ExitCode(1) }
@@ -53,4 +67,12 @@ extension String {
         let rate = nanoseconds == 0 ? 0 : Double(bytes) / (Double(nanoseconds) / 1e9) / 1e6
         self = "\(Int(rate)) MB/s"
     }
+}
+
+/// The API `magmactl demo --api` runs its work through.
+enum DemoAPI: String, ExpressibleByArgument, CaseIterable {
+    /// Fuchsia's: Connection, Context, Buffer, Semaphore.
+    case fuchsia
+    /// Mesa's: PhysicalDevice, LogicalDevice, AddressSpace, Queue, DeviceBuffer, SyncObject.
+    case mesa
 }

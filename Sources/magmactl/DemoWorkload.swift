@@ -23,7 +23,9 @@ struct DemoWorkload {
         var dispatchWorkgroups: UInt32
         var copiedBytes: Int
         var bytesMoved: Int
-        var gpuNanoseconds: UInt64
+        /// Engine-busy time from the completion notifications; nil through Mesa's API, which
+        /// has no notifications.
+        var gpuNanoseconds: UInt64?
         var wallNanoseconds: UInt64
         var mismatches: Int
     }

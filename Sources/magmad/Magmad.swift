@@ -114,7 +114,8 @@ struct Magmad: ParsableCommand {
         let server = MagmaServer(device: try SystemDevice(driver: SoftGPUDriver()),
                                  configuration: .init(directory: directory, deviceName: deviceName,
                                                       connectionLimits: connectionLimits, serverLimits: serverLimits,
-                                                      workerThreads: max(1, workerThreads)))
+                                                      workerThreads: max(1, workerThreads),
+                                                      stoppedByFailure: { kill(getpid(), SIGTERM) }))
         try server.start()
         print("magmad: serving SoftGPU on \(server.devicePath)")
         print("magmad: performance counters on \(server.performanceCounterPath)")
@@ -122,6 +123,10 @@ struct Magmad: ParsableCommand {
 
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
+        if let failure = server.failure {
+            print("magmad: \(failure); exiting")
+            throw ExitCode(1)
+        }
         print("magmad: signal \(received), stopping")
         server.stop()
     }

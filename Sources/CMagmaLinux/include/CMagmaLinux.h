@@ -102,7 +102,8 @@ extern const int cmagma_epoll_delete;
 int cmagma_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
 
 /// epoll_wait into parallel arrays of tokens and event bits (at most `capacity`, and at most 64);
-/// returns how many are ready, or -1. EINTR is not retried (the caller owns the deadline).
+/// returns how many are ready, or -errno (errno read at once, so nothing can change it first).
+/// EINTR is not retried (the caller owns the deadline).
 int cmagma_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_milliseconds);
 
 /// The most words one cmagma_futex_waitv call waits on (the kernel's FUTEX_WAITV_MAX).

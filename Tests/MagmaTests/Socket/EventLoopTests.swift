@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import MagmaPlatform
+@testable import MagmaPlatform
 import MagmaTestSupport
 import Synchronization
 import Testing
@@ -13,7 +13,7 @@ import Testing
         let loop = try EventLoop()
         let ended = DispatchSemaphore(value: 0)
         try HostThread.spawn(name: "test-loop") {
-            loop.run()
+            try? loop.run()
             ended.signal()
         }
         defer {
@@ -45,6 +45,41 @@ import Testing
             #expect(afterUnwatch == 2)
             #expect(loop.watchCount == 0)
         }
+    }
+
+    /// A loop whose epoll descriptor no longer is one (another file put in its place, as a
+    /// kernel failure would leave it) tells every watch once, drops its timers and throws,
+    /// instead of spinning on the failing wait.
+    @Test func aLoopThatCannotWaitTellsEveryWatchAndThrows() throws {
+        let loop = try EventLoop()
+        let pairs = try (0..<3).map { _ in try MessageSocket.pair() }
+        let told = Mutex<[Bool]>([])
+        for (mine, _) in pairs {
+            _ = try loop.watch(mine.descriptor.rawValue, for: .readable) { _, readiness in
+                told.withLock { $0.append(readiness.isLoopFailure && readiness.isHungUp) }
+            }
+        }
+        let timerRan = Atomic<Bool>(false)
+        loop.after(nanoseconds: 0) { timerRan.store(true, ordering: .relaxed) }
+        let ended = DispatchSemaphore(value: 0)
+        let failure = Mutex<PlatformError?>(nil)
+        try HostThread.spawn(name: "test-loop") {
+            do throws(PlatformError) { try loop.run() } catch { failure.withLock { $0 = error } }
+            ended.signal()
+        }
+        // The timer is due at once, so the loop is past its first wait by now or soon; the
+        // wake-up below ends a wait in progress on the old epoll file.
+        #expect(eventually { timerRan.load(ordering: .relaxed) })
+        let nothing = open("/dev/null", O_RDONLY)
+        #expect(dup2(nothing, loop.epollDescriptor) == loop.epollDescriptor)
+        close(nothing)
+        loop.after(nanoseconds: 60_000_000_000) { Issue.record("a timer of a failed loop ran") }
+        #expect(ended.wait(timeout: .now() + 10) == .success, "run() did not return")
+        #expect(failure.withLock { $0?.call } == "epoll_wait")
+        #expect(failure.withLock { $0?.code } == EINVAL)
+        #expect(told.withLock { $0 } == [true, true, true], "every watch was told once, as a loop failure")
+        #expect(loop.watchCount == 0)
+        withExtendedLifetime(pairs) {}
     }
 
     @Test func anEmptyInterestStillReportsAHangUp() throws {
