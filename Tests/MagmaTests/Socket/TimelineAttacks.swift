@@ -21,7 +21,7 @@ extension RawClient {
     }
 }
 
-/// A one-page memfd sealed as a timeline is, with `pages` pages and, if `marked`, the magic.
+/// A memfd of `pages` pages sealed as a timeline is, without the timeline magic.
 private func fakeTimeline(pages: Int) -> Int32 {
     let fd = cmagma_memfd_create("fake-timeline")
     _ = ftruncate(fd, off_t(pages * SharedMemory.pageSize))
@@ -87,6 +87,5 @@ let timelineAttacks: [Attack] = [
         let timeline = try client.timeline(id: 3)
         timeline.fail(status: 0x7fff_1234)
         try client.executeEmpty(waitPoints: [TimelinePoint(timelineId: 3, value: 1)])
-        _ = withExtendedLifetime(timeline) {}
     },
 ]
