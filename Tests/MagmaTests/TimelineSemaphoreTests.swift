@@ -182,6 +182,25 @@ import Testing
         #expect(awaitError(session.connection)?.status == .contextKilled)
     }
 
+    @Test(arguments: TestBackend.allCases) func runawayWorkTheWatchdogStopsEndsEveryWaitOnItsPoints(_ backend: TestBackend) throws {
+        let device = try devices.open(backend, own: SoftGPUConfiguration(watchdogNanoseconds: 200_000_000))
+        let session = try GPUSession(device: device)
+        let waiter = try device.createConnection()
+        let timeline = try session.connection.createTimelineSemaphore()
+        let shared = try waiter.importTimelineSemaphore(try timeline.export())
+        let program = try session.loadProgram(Kernels.barrierLoop)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: 1, workgroupSize: 1, arguments: [])
+        let commands = try session.connection.createBuffer(size: UInt64(stream.bytes.count))
+        try commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        try session.connection.execute(on: session.context, CommandDescriptor(
+            resources: [BufferRange(bufferId: commands.id, offset: 0, length: UInt64(stream.bytes.count))],
+            commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)], signalTimelinePoints: [timeline.point(1)]))
+        expectStatus(.contextKilled) { try SyncWait.all([.timeline(shared, 1)], timeoutNanoseconds: Self.patience) }
+        #expect(awaitError(session.connection)?.status == .contextKilled)
+        try waiter.flush()
+    }
+
     @Test(arguments: TestBackend.allCases) func workAbandonedWithItsContextFailsItsTimelines(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let owner = try device.createConnection()
