@@ -172,7 +172,9 @@ public final class Connection: Sendable {
     // MARK: Execution
 
     /// Submits work on `context`: it starts once every wait semaphore has signaled (they are
-    /// then reset) and signals its signal semaphores on completion.
+    /// then reset) and every wait timeline point is reached, and signals its signal semaphores
+    /// and timeline points on completion (work that fails records CONTEXT_KILLED on its signal
+    /// timelines instead; `TimelineSemaphore.point(_:)` makes the points).
     public func execute(on context: Context, _ descriptor: CommandDescriptor) throws(MagmaError) {
         try checkOpen()
         try context.ownership.check(key)

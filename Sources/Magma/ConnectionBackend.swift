@@ -46,6 +46,17 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// Releases a semaphore.
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError)
 
+    // MARK: Timelines
+
+    /// Makes a timeline semaphore at `initialValue` and registers it with the device.
+    func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline
+    /// Imports a timeline of this backend's export kind; takes ownership of `handle`. Anything
+    /// else (a buffer's or a semaphore's descriptor included) is INVALID_ARGS. The import gets a
+    /// new id in this connection and shares the timeline's state with every other holder.
+    func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline
+    /// Releases a timeline. Work already submitted still waits for and signals its points.
+    func release(_ timeline: any BackendTimeline) throws(MagmaError)
+
     // MARK: Contexts
 
     /// Makes a context (a queue of work in order) of queue family `queueFamily` (an index into

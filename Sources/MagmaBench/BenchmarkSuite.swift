@@ -22,6 +22,7 @@ public enum BenchmarkSuite {
             { try QueryRoundTrip(operations: 20_000 / scale) },
             { try InlineCommandThroughput(commands: 20_000 / scale) },
             { try SemaphoreWake(operations: 20_000 / scale) },
+            { try TimelineWake(operations: 20_000 / scale) },
         ]
         let gpu: [() throws -> any BenchmarkPath] = [
             { try SubmitOverhead(operations: 10_000 / scale) },

@@ -165,6 +165,49 @@ public final class DRMConnection: ConnectionBackend {
         try file.destroySyncobj(semaphore.handle)
     }
 
+    /// A timeline syncobj at `initialValue` (a CPU signal of that point when it is not 0), as
+    /// the backend protocol's timeline. UNIMPLEMENTED on a driver without timeline syncobjs.
+    public func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
+        let timeline = try createTimeline()
+        guard initialValue > 0 else { return timeline }
+        do { try timeline.signal(initialValue) } catch {
+            try? release(timeline)
+            throw error
+        }
+        return timeline
+    }
+
+    /// Imports an opaque syncobj descriptor (SYNCOBJ_FD_TO_HANDLE: a new handle to the same
+    /// container) as a timeline; anything else is INVALID_ARGS. A binary syncobj's descriptor is
+    /// a syncobj too: the kernel does not tell the two apart.
+    public func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
+        guard device.capabilities.syncobjTimeline else {
+            throw .unimplemented("\(device.driver.name) has no timeline syncobjs (DRM_CAP_SYNCOBJ_TIMELINE is 0)")
+        }
+        let syncobj: UInt32
+        do { syncobj = try file.importSyncobj(handle.rawValue) } catch {
+            throw MagmaError(.invalidArgs, "descriptor \(handle.rawValue) is not a syncobj: \(error.message)", systemErrorCode: error.systemErrorCode)
+        }
+        let timeline = DRMTimeline(handle: syncobj, file: file)
+        let added = objects.withLock { (objects) -> Bool in
+            guard !objects.closed else { return false }
+            objects.timelines[timeline.handle] = timeline
+            return true
+        }
+        guard added else {
+            try? file.destroySyncobj(syncobj)
+            throw MagmaError(.connectionLost, "DRM connection closed")
+        }
+        return timeline
+    }
+
+    /// Releases a timeline this connection made or imported (`release(_: DRMTimeline)`); any
+    /// other is INVALID_ARGS.
+    public func release(_ timeline: any BackendTimeline) throws(MagmaError) {
+        guard let timeline = timeline as? DRMTimeline else { throw .invalidArgs("not a DRM timeline") }
+        try release(timeline)
+    }
+
     /// A timeline syncobj at point 0 (UNIMPLEMENTED on a driver without timelines).
     public func createTimeline() throws(MagmaError) -> DRMTimeline {
         guard device.capabilities.syncobjTimeline else {

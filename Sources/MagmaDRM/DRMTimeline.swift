@@ -6,19 +6,22 @@ import Synchronization
 /// work, waited on for any point (even one not yet submitted). Drivers without
 /// DRIVER_SYNCOBJ_TIMELINE (vgem; virtio_gpu on Linux 6.1) make none: UNIMPLEMENTED. Magma's
 /// Fuchsia-lineage semaphores are binary, so a timeline is a `DRMConnection` object of its own
-/// (`createTimeline`), for the Mesa lineage's timeline sync objects to build on.
+/// (`createTimeline`), for the Mesa lineage's timeline sync objects to build on, and the DRM
+/// backend's `BackendTimeline` (`DRMTimeline+Backend.swift`).
 public final class DRMTimeline: Sendable {
     /// The syncobj handle in the connection's file.
     public let handle: UInt32
-    private let file: DRMFile
+    let file: DRMFile
     private let released = Atomic<Bool>(false)
+    /// Serializes this process's checked CPU signals (`signal(to:)`), which query then signal.
+    let signaling = Locked(())
 
     init(handle: UInt32, file: DRMFile) {
         self.handle = handle
         self.file = file
     }
 
-    private func checkOpen() throws(MagmaError) {
+    func checkOpen() throws(MagmaError) {
         guard !released.load(ordering: .acquiring) else { throw .badState("timeline syncobj \(handle) was released") }
     }
 

@@ -50,6 +50,11 @@ struct ClientObjects: SystemHandleResolver {
         return event
     }
 
+    func timeline(_ handle: PrimaryHandle) throws(MagmaError) -> Timeline {
+        guard case .timeline(let timeline) = handle else { throw .invalidArgs("a timeline import carries no timeline") }
+        return timeline
+    }
+
     func identity(_ handle: PrimaryHandle) throws(MagmaError) -> FileIdentity {
         guard case .descriptor(let token) = handle else { throw .invalidArgs("performance-counter token: not a descriptor") }
         do { return try FileIdentity(of: token.rawValue) } catch { throw .invalidArgs("performance-counter token: \(error)") }

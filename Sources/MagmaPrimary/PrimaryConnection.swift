@@ -132,6 +132,28 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func release(_ semaphore: any BackendSemaphore) throws(MagmaError) { requests.releaseObject(objectId: semaphore.id, objectType: .semaphore) }
 
+    // MARK: Timelines
+
+    public func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
+        let timeline: Timeline
+        do { timeline = try Timeline.create(initialValue: initialValue) } catch { throw .memoryError("\(error)") }
+        return register(timeline)
+    }
+
+    public func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
+        let timeline: Timeline
+        do { timeline = try Timeline.importing(handle) } catch { throw .invalidArgs("not a timeline: \(error)") }
+        return register(timeline)
+    }
+
+    private func register(_ timeline: Timeline) -> MemfdTimeline {
+        let object = MemfdTimeline(id: takeObjectId(), timeline: timeline)
+        requests.importObject(object: .timeline(timeline), objectType: .timeline, objectId: object.id, flags: [])
+        return object
+    }
+
+    public func release(_ timeline: any BackendTimeline) throws(MagmaError) { requests.releaseObject(objectId: timeline.id, objectType: .timeline) }
+
     // MARK: Contexts and the address space
 
     public func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
@@ -154,7 +176,8 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
         requests.executeCommand(contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
-                                waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags)
+                                waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags,
+                                waitTimelinePoints: descriptor.waitTimelinePoints, signalTimelinePoints: descriptor.signalTimelinePoints)
     }
 
     public func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {

@@ -66,3 +66,34 @@ final class PrimaryPerformanceCounterPool: BackendPerformanceCounterPool {
     var eventDescriptor: Int32 { source.descriptor }
     func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try source.next() }
 }
+
+/// A timeline of the Fuchsia-protocol backends: a shared page (`Timeline`) that the client,
+/// the system driver and every other holder map, exported as a duplicate of its memfd.
+final class MemfdTimeline: BackendTimeline {
+    let id: ObjectId
+    let timeline: Timeline
+
+    init(id: ObjectId, timeline: Timeline) {
+        self.id = id
+        self.timeline = timeline
+    }
+
+    var value: UInt64 { timeline.value }
+    var failure: MagmaError? { timeline.failure }
+    func signal(to point: UInt64) throws(MagmaError) { try timeline.signalPoint(point) }
+
+    func export() throws(MagmaError) -> OwnedFileDescriptor {
+        do { return try timeline.memory.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+    }
+
+    func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
+        do { return PlatformTimelineWatch(try TimelineWatch(timeline, for: point)) } catch { throw .memoryError("\(error)") }
+    }
+}
+
+/// A `TimelineWatch` as the backend protocol's watch.
+final class PlatformTimelineWatch: BackendTimelineWatch {
+    let watch: TimelineWatch
+    init(_ watch: TimelineWatch) { self.watch = watch }
+    var pollDescriptor: Int32 { watch.descriptor }
+}

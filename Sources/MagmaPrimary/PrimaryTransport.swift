@@ -9,6 +9,8 @@ public enum PrimaryHandle: Sendable {
     case buffer(SharedMemory)
     /// A semaphore's eventfd.
     case semaphore(EventSemaphore)
+    /// A timeline's shared page (a sealed one-page memfd).
+    case timeline(Timeline)
     /// A descriptor: a performance-counter access token, or a pool's event channel (a socket).
     case descriptor(OwnedFileDescriptor)
     /// An object of the transport's own that never leaves the process (an in-process pool's

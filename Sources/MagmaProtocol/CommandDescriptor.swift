@@ -7,13 +7,21 @@ public struct CommandDescriptor: Hashable, Sendable {
     public var signalSemaphores: [ObjectId]
     /// Driver-defined bits live at and above `vendorFlags0`.
     public var flags: UInt64
+    /// Timeline points that must all be reached before the work starts.
+    public var waitTimelinePoints: [TimelinePoint] = []
+    /// Timeline points reached when the work completes; work that fails records its error on
+    /// these timelines instead.
+    public var signalTimelinePoints: [TimelinePoint] = []
 
     public init(resources: [BufferRange], commandBuffers: [CommandBufferEntry],
-                waitSemaphores: [ObjectId] = [], signalSemaphores: [ObjectId] = [], flags: UInt64 = 0) {
+                waitSemaphores: [ObjectId] = [], signalSemaphores: [ObjectId] = [], flags: UInt64 = 0,
+                waitTimelinePoints: [TimelinePoint] = [], signalTimelinePoints: [TimelinePoint] = []) {
         self.resources = resources
         self.commandBuffers = commandBuffers
         self.waitSemaphores = waitSemaphores
         self.signalSemaphores = signalSemaphores
         self.flags = flags
+        self.waitTimelinePoints = waitTimelinePoints
+        self.signalTimelinePoints = signalTimelinePoints
     }
 }

@@ -45,6 +45,11 @@ struct ArrivedDescriptors: SystemHandleResolver {
         do { return try EventSemaphore(importing: descriptor) } catch { throw .invalidArgs("semaphore is not an eventfd: \(error)") }
     }
 
+    func timeline(_ handle: WireHandle) throws(MagmaError) -> Timeline {
+        let descriptor = try descriptor(handle, "the timeline's descriptor")
+        do { return try Timeline.importing(descriptor) } catch { throw .invalidArgs("timeline is not a sealed one-page timeline memfd: \(error)") }
+    }
+
     func identity(_ handle: WireHandle) throws(MagmaError) -> FileIdentity {
         do { return try FileIdentity(of: handle.descriptor) } catch { throw .invalidArgs("performance-counter token: \(error)") }
     }

@@ -76,7 +76,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         for handle in handles {
             switch handle {
             case .buffer(let memory): bytes += UInt64(memory.size)
-            case .semaphore, .descriptor: break
+            case .semaphore, .timeline, .descriptor: break
             case .local: return fail(.internalError("\(type(of: message.message).name) carries an in-process object"))
             }
         }
@@ -418,6 +418,7 @@ extension PrimaryHandle: WireHandleConvertible {
         switch self {
         case .buffer(let memory): WireHandle(memory.descriptor.rawValue)
         case .semaphore(let event): WireHandle(event.descriptor.rawValue)
+        case .timeline(let timeline): WireHandle(timeline.memory.descriptor.rawValue)
         case .descriptor(let descriptor): WireHandle(descriptor.rawValue)
         case .local: WireHandle(-1)
         }

@@ -24,6 +24,8 @@ struct ConnectionState {
     var contexts: [UInt32: any MsdContext] = [:]
     /// The queue family of each context, by context id.
     var contextFamilies: [UInt32: UInt32] = [:]
+    /// The driver's timelines, by client id.
+    var timelines: [ObjectId: any MsdTimeline] = [:]
     var mappings = MappingTable()
     /// Bytes of distinct buffer memory imported.
     var importedBytes: UInt64 = 0
@@ -36,11 +38,11 @@ struct ConnectionState {
     /// What is charged to the client's `ResourceAccount` for this connection.
     var charged = ResourceAccount.Usage()
 
-    /// Objects held: buffers, semaphores, contexts, mappings and counter pools.
-    var objectCount: Int { buffers.count + semaphores.count + contexts.count + mappings.count + counterPools.count }
+    /// Objects held: buffers, semaphores, timelines, contexts, mappings and counter pools.
+    var objectCount: Int { buffers.count + semaphores.count + timelines.count + contexts.count + mappings.count + counterPools.count }
 
-    /// Descriptors held: each buffer, semaphore and counter pool holds one.
-    var descriptorCount: Int { buffers.count + semaphores.count + counterPools.count }
+    /// Descriptors held: each buffer, semaphore, timeline and counter pool holds one.
+    var descriptorCount: Int { buffers.count + semaphores.count + timelines.count + counterPools.count }
 
     /// What the connection holds now, as its account counts it.
     var usage: ResourceAccount.Usage {
@@ -71,6 +73,12 @@ struct ConnectionState {
     func semaphore(_ id: ObjectId) throws(MagmaError) -> any MsdSemaphore {
         guard let semaphore = semaphores[id] else { throw .invalidArgs("unknown semaphore id \(id)") }
         return semaphore
+    }
+
+    /// The point `point` names, of a timeline imported here.
+    func timelinePoint(_ point: TimelinePoint) throws(MagmaError) -> MsdTimelinePoint {
+        guard let timeline = timelines[point.timelineId] else { throw .invalidArgs("unknown timeline id \(point.timelineId)") }
+        return MsdTimelinePoint(timeline: timeline, value: point.value)
     }
 
     func counterPool(_ id: UInt64) throws(MagmaError) -> PerformanceCounterPoolEntry {

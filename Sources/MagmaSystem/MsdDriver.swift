@@ -60,6 +60,11 @@ public protocol MsdDevice: AnyObject, Sendable {
     /// `msd_driver_import_semaphore`). `flags` are known flags only
     /// (`.oneShot`: waits never reset it). Throwing fails the connection with that error.
     func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore
+
+    /// Makes the driver's timeline for a timeline page a client imported under `id`: the
+    /// shared state every holder sees (`Timeline`). A driver without timelines keeps the
+    /// default, which answers UNIMPLEMENTED. Throwing fails the connection with that error.
+    func importTimeline(_ timeline: Timeline, id: ObjectId) throws(MagmaError) -> any MsdTimeline
 }
 
 /// One client's address space, contexts and performance-counter pools, as the driver sees
@@ -133,7 +138,11 @@ public protocol MsdContext: AnyObject, Sendable {
     /// exactly once, from its own thread, and on success signals the signal semaphores after
     /// it (so a client woken by one may release what the work used). Work that does not
     /// complete successfully signals nothing. Inline commands (`GpuWork.Payload.inline`) carry
-    /// semaphores whose meaning the driver defines.
+    /// semaphores whose meaning the driver defines. Timeline points (`work.waitTimelinePoints`,
+    /// `work.signalTimelinePoints`) are waited for and signaled the same way; work that does not
+    /// complete successfully records its status as the failure of each signal timeline
+    /// instead, and work whose wait timeline has failed before its point was reached completes
+    /// with CONTEXT_KILLED, so no waiter on a point of failed work is left waiting.
     func submit(_ work: GpuWork)
 
     /// The context is destroyed: work not yet started, including work still waiting for its

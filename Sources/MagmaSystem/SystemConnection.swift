@@ -266,9 +266,12 @@ public final class SystemConnection: Sendable {
             }
             let waits = try descriptor.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let signals = try descriptor.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
+            let timelineWaits = try descriptor.waitTimelinePoints.map { point throws(MagmaError) in try state.timelinePoint(point) }
+            let timelineSignals = try descriptor.signalTimelinePoints.map { point throws(MagmaError) in try state.timelinePoint(point) }
             let payload = GpuWork.Payload.commandBuffers(resources: resources, entries: descriptor.commandBuffers, flags: descriptor.flags)
-            try state.takePending(GpuWork.pendingCost(of: payload, signals: signals.count), within: limits)
-            let work = makeWork(payload, waits: waits, signals: signals)
+            let listed = signals.count + timelineWaits.count + timelineSignals.count
+            try state.takePending(GpuWork.pendingCost(of: payload, signals: listed), within: limits)
+            let work = makeWork(payload, waits: waits, signals: signals, timelineWaits: timelineWaits, timelineSignals: timelineSignals)
             for id in work.resourceIds { state.buffers[id]?.inflight += 1 }
             context.submit(work)
         }
@@ -292,10 +295,12 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    func makeWork(_ payload: GpuWork.Payload, waits: [any MsdSemaphore], signals: [any MsdSemaphore]) -> GpuWork {
+    func makeWork(_ payload: GpuWork.Payload, waits: [any MsdSemaphore], signals: [any MsdSemaphore],
+                          timelineWaits: [MsdTimelinePoint] = [], timelineSignals: [MsdTimelinePoint] = []) -> GpuWork {
         let ids = payload.resourceIds
-        let cost = GpuWork.pendingCost(of: payload, signals: signals.count)
-        return GpuWork(payload: payload, resourceIds: ids, waitSemaphores: waits, signalSemaphores: signals) { [weak self] status in
+        let cost = GpuWork.pendingCost(of: payload, signals: signals.count + timelineWaits.count + timelineSignals.count)
+        return GpuWork(payload: payload, resourceIds: ids, waitSemaphores: waits, signalSemaphores: signals,
+                       waitTimelinePoints: timelineWaits, signalTimelinePoints: timelineSignals) { [weak self] status in
             self?.workCompleted(resourceIds: ids, cost: cost, status: status)
         }
     }
@@ -401,6 +406,8 @@ public final class SystemConnection: Sendable {
         state.buffers = [:]
         for semaphore in state.semaphores.values { semaphore.release() }
         state.semaphores = [:]
+        for timeline in state.timelines.values { timeline.release() }
+        state.timelines = [:]
     }
 
     /// Forwards driver reports to the connection while it is open.

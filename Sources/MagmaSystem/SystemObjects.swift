@@ -70,14 +70,23 @@ public final class GpuWork: Sendable {
     /// Semaphores the driver signals when the work completes successfully; empty for inline
     /// commands.
     public let signalSemaphores: [any MsdSemaphore]
+    /// Timeline points the work waits for (empty for inline commands): it runs only once every
+    /// one is reached.
+    public let waitTimelinePoints: [MsdTimelinePoint]
+    /// Timeline points the driver signals when the work completes successfully; when it does
+    /// not, the driver records the failure on their timelines instead.
+    public let signalTimelinePoints: [MsdTimelinePoint]
     /// The buffer ids this work keeps in flight until it completes.
     let resourceIds: [ObjectId]
     private let onComplete: @Sendable (MagmaStatus) -> Void
     private let completed = Atomic<Bool>(false)
 
     init(payload: Payload, resourceIds: [ObjectId], waitSemaphores: [any MsdSemaphore], signalSemaphores: [any MsdSemaphore],
+         waitTimelinePoints: [MsdTimelinePoint] = [], signalTimelinePoints: [MsdTimelinePoint] = [],
          onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
         self.payload = payload
+        self.waitTimelinePoints = waitTimelinePoints
+        self.signalTimelinePoints = signalTimelinePoints
         self.waitSemaphores = waitSemaphores
         self.resourceIds = resourceIds
         self.signalSemaphores = signalSemaphores
@@ -96,11 +105,17 @@ public final class GpuWork: Sendable {
         return UInt64(512 + carried + 16 * signals)
     }
 
+    /// Whether `complete` has been called.
+    public var isCompleted: Bool { completed.load(ordering: .acquiring) }
+
     /// Reports the outcome: the work's resources stop being in flight; anything but `.ok`
     /// fails the connection. Only the first call counts. The driver signals the signal
-    /// semaphores of successful work after this call, never before.
-    public func complete(_ status: MagmaStatus) {
-        guard !completed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    /// semaphores of successful work after this call, never before. Returns whether this call
+    /// was the first (the one that counted).
+    @discardableResult
+    public func complete(_ status: MagmaStatus) -> Bool {
+        guard !completed.exchange(true, ordering: .acquiringAndReleasing) else { return false }
         onComplete(status)
+        return true
     }
 }

@@ -13,6 +13,8 @@ public protocol SystemHandleResolver: Sendable {
     func memory(_ handle: Handle) throws(MagmaError) -> SharedMemory
     /// The event of a semaphore import (an eventfd).
     func event(_ handle: Handle) throws(MagmaError) -> EventSemaphore
+    /// The shared page of a timeline import (a sealed one-page timeline memfd).
+    func timeline(_ handle: Handle) throws(MagmaError) -> Timeline
     /// The identity of a performance-counter access token.
     func identity(_ handle: Handle) throws(MagmaError) -> FileIdentity
     /// Where a new pool's completions go.
@@ -48,6 +50,9 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
                 imported.add(UInt64(memory.size), ordering: .relaxed)
             case .semaphore:
                 connection.importSemaphore(id: objectId, event: try resolver.event(object), flags: flags)
+            case .timeline:
+                guard flags.isEmpty else { throw MagmaError.invalidArgs("import flags \(flags.rawValue) apply to semaphores only") }
+                connection.importTimeline(id: objectId, timeline: try resolver.timeline(object))
             }
         } catch { connection.fail(error) }
     }
@@ -56,6 +61,7 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
         switch objectType {
         case .buffer: connection.releaseBuffer(id: objectId)
         case .semaphore: connection.releaseSemaphore(id: objectId)
+        case .timeline: connection.releaseTimeline(id: objectId)
         }
     }
 
@@ -66,9 +72,11 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
     public func destroyContext(contextId: UInt32) { connection.destroyContext(id: contextId) }
 
     public func executeCommand(contextId: UInt32, resources: [BufferRange], commandBuffers: [CommandBufferEntry],
-                               waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64) {
+                               waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64,
+                               waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
         connection.executeCommand(contextId: contextId, descriptor: CommandDescriptor(
-            resources: resources, commandBuffers: commandBuffers, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags))
+            resources: resources, commandBuffers: commandBuffers, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags,
+            waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints))
     }
 
     /// More than one message's worth (which `InlineCommandBatching.batches` never sends) is

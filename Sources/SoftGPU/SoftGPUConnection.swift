@@ -83,8 +83,12 @@ final class SoftGPUConnection: MsdConnection {
 /// once its waits have signaled. Other contexts run meanwhile.
 final class SoftGPUContext: MsdContext {
     private struct Held {
-        /// Work not yet given to the engine, oldest first; the first waits for semaphores.
+        /// Work not yet given to the engine, oldest first; the first waits for semaphores or
+        /// timeline points.
         var work: [GpuWork] = []
+        /// The watch of a timeline point the head waits for (one at a time), made when it
+        /// first waits for it and dropped once the head is released.
+        var headWatch: TimelineWatch?
         var destroyed = false
     }
 
@@ -115,7 +119,7 @@ final class SoftGPUContext: MsdContext {
         enum Route { case queued, watch, abandon }
         let route: Route = held.withLock { held in
             if held.destroyed { return .abandon }
-            if held.work.isEmpty, work.waitSemaphores.isEmpty {
+            if held.work.isEmpty, work.waitSemaphores.isEmpty, work.waitTimelinePoints.isEmpty {
                 enqueue(work)
                 return .queued
             }
@@ -129,22 +133,51 @@ final class SoftGPUContext: MsdContext {
         }
     }
 
-    /// Gives the engine the held work whose waits have all signaled, in order, consuming each
-    /// distinct wait semaphore once. Returns the head's semaphores still unsignaled; when
-    /// nothing is held any more, the context leaves the waiter. For the waiter thread.
-    func releaseReadyWork() -> [SoftGPUSemaphore] {
-        held.withLock { held in
+    /// Gives the engine the held work whose waits have all signaled and whose wait timeline
+    /// points are all reached, in order, consuming each distinct wait semaphore once. Returns
+    /// what the head still waits for; when nothing is held any more, the context leaves the
+    /// waiter. A head waiting for a point of a timeline that has failed can never run: it and
+    /// the work behind it complete with CONTEXT_KILLED (so their own waiters learn it). For
+    /// the waiter thread.
+    func releaseReadyWork() -> [SemaphoreWaiter.Awaited] {
+        var doomed: [GpuWork] = []
+        let awaited: [SemaphoreWaiter.Awaited] = held.withLock { held in
             while let head = held.work.first {
+                let points = head.waitTimelinePoints.map { (SoftGPUTimeline.of($0.timeline).timeline, $0.value) }
+                let unreached = points.filter { $0.0.value < $0.1 }
+                if unreached.contains(where: { $0.0.status != 0 }) {
+                    doomed = held.work
+                    held.work = []
+                    held.headWatch = nil
+                    break
+                }
                 let waits = Self.distinct(SoftGPUSemaphore.of(head.waitSemaphores))
                 let unsignaled = waits.filter { !$0.event.isSignaled }
-                guard unsignaled.isEmpty else { return unsignaled }
+                guard unsignaled.isEmpty, unreached.isEmpty else {
+                    // One point not reached is watched at a time (all must be reached anyway):
+                    // a waiting head holds at most one watch's eventfd, however many it lists.
+                    let watched = unreached.first.flatMap { watch($0.0, for: $0.1, in: &held) }
+                    return unsignaled.map { .semaphore($0) } + (watched.map { [.timeline($0)] } ?? [])
+                }
                 waits.forEach { $0.consumeAfterWait() }
                 held.work.removeFirst()
+                held.headWatch = nil
                 enqueue(head)
             }
             waiter.unwatch(self)
             return []
         }
+        if !doomed.isEmpty { engine.abandon(doomed) }
+        return awaited
+    }
+
+    /// The head's watch for `point` of `timeline`, made on first need. Nil when none can be
+    /// made (no eventfd or thread left): the context is then looked at again whenever the
+    /// waiter wakes, which another wait's change or a new submission causes.
+    private func watch(_ timeline: Timeline, for point: UInt64, in held: inout Held) -> TimelineWatch? {
+        if let watch = held.headWatch, watch.timeline === timeline, watch.point == point { return watch }
+        held.headWatch = try? TimelineWatch(timeline, for: point)
+        return held.headWatch
     }
 
     /// Takes every held job, for cancellation.
@@ -160,6 +193,7 @@ final class SoftGPUContext: MsdContext {
         let dropped: [GpuWork] = held.withLock { held in
             held.destroyed = true
             waiter.unwatch(self)
+            held.headWatch = nil
             defer { held.work = [] }
             return held.work
         }

@@ -105,7 +105,7 @@ final class SoftGPUDevice: MsdDevice {
     let waiter: SemaphoreWaiter
     /// The device-wide counters every connection's dumps read.
     let counters: SoftGPUPerformanceCounters
-    /// The buffers and semaphores imported and not yet released.
+    /// The buffers, semaphores and timelines imported and not yet released.
     let imported = ImportedObjects()
 
     /// What the device is and offers; its memory is the configuration's.
@@ -156,5 +156,9 @@ final class SoftGPUDevice: MsdDevice {
 
     func importSemaphore(event: EventSemaphore, id: ObjectId, flags: ImportSemaphoreFlags) throws(MagmaError) -> any MsdSemaphore {
         SoftGPUSemaphore(event: event, id: id, oneShot: flags.contains(.oneShot), owner: imported)
+    }
+
+    func importTimeline(_ timeline: Timeline, id: ObjectId) throws(MagmaError) -> any MsdTimeline {
+        SoftGPUTimeline(timeline: timeline, id: id, owner: imported)
     }
 }

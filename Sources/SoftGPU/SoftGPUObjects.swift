@@ -12,6 +12,8 @@ final class ImportedObjects: Sendable {
     let bufferBytes = Atomic<Int>(0)
     /// Semaphores imported and not released.
     let semaphores = Atomic<Int>(0)
+    /// Timelines imported and not released.
+    let timelines = Atomic<Int>(0)
 }
 
 /// SoftGPU's buffer: the client's memory, which the address space maps and the command
@@ -85,11 +87,60 @@ final class SoftGPUSemaphore: MsdSemaphore {
 }
 
 extension GpuWork {
+    /// Completes the work with `status` (the first call only; later ones do nothing) and
+    /// settles what waits on it. On success, after completing, it signals its semaphores and
+    /// raises its signal timelines to their points (a point a timeline has passed already is
+    /// left as it is). On failure it first records `status` on its signal timelines, which ends
+    /// every wait on them, then completes (which fails the connection): a process that learns
+    /// of the failure from its connection and exits has already failed the timelines that
+    /// other processes wait on.
+    func finish(_ status: MagmaStatus) {
+        guard status == .ok else {
+            failSignalTimelines(status)
+            complete(status)
+            return
+        }
+        guard complete(status) else { return }
+        semaphoresSignaledOnSuccess.forEach { $0.signal() }
+        for point in signalTimelinePoints { try? SoftGPUTimeline.of(point.timeline).timeline.signal(to: point.value) }
+    }
+
+    /// Records `status` as the failure of every signal timeline (before the work's failure is
+    /// reported any other way). Does nothing once the work has completed.
+    func failSignalTimelines(_ status: MagmaStatus) {
+        guard !isCompleted else { return }
+        for point in signalTimelinePoints { SoftGPUTimeline.of(point.timeline).timeline.fail(status) }
+    }
+
     /// The semaphores SoftGPU signals when this work completes successfully: a command batch's
     /// signal list, or an inline command's semaphores (SoftGPU's meaning for them: signaled when
     /// the command has run; an inline command never waits).
     var semaphoresSignaledOnSuccess: [SoftGPUSemaphore] {
         if case .inline(_, let semaphores) = payload { return SoftGPUSemaphore.of(semaphores) }
         return SoftGPUSemaphore.of(signalSemaphores)
+    }
+}
+
+/// SoftGPU's timeline: the shared page a client imported, which every holder maps.
+final class SoftGPUTimeline: MsdTimeline {
+    /// The client's id for it.
+    let id: ObjectId
+    /// The shared state.
+    let timeline: Timeline
+    private let owner: ImportedObjects?
+
+    init(timeline: Timeline, id: ObjectId, owner: ImportedObjects?) {
+        self.id = id
+        self.timeline = timeline
+        self.owner = owner
+        owner?.timelines.add(1, ordering: .relaxed)
+    }
+
+    func release() { owner?.timelines.subtract(1, ordering: .relaxed) }
+
+    /// The SoftGPU timeline MagmaSystem hands back.
+    static func of(_ timeline: any MsdTimeline) -> SoftGPUTimeline {
+        guard let timeline = timeline as? SoftGPUTimeline else { preconditionFailure("MagmaSystem passed SoftGPU a timeline it did not make") }
+        return timeline
     }
 }

@@ -31,4 +31,13 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == BufferPeer.argu
     exit(0)
 }
 
+// The other process of the cross-process timeline tests.
+if CommandLine.arguments.count == 3, CommandLine.arguments[1] == TimelinePeer.argument {
+    do { try TimelinePeer.main(socketPath: CommandLine.arguments[2]) } catch {
+        print("timeline peer: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 MagmaCommand.main()

@@ -163,3 +163,51 @@ import Testing
                                             "perform(\(BufferRangeOp.populateTables.rawValue),100,0,4096)", "releaseBuffer(100)", "flush"])
     }
 }
+
+/// Timelines through the core: the backend makes them and owns their ids; ownership errors
+/// never reach it; CPU waits poll the backend's watches.
+@Suite(.hangGuard) struct CoreTimelineTests {
+    let backend: RecordingBackend
+    let connection: Connection
+
+    init() throws {
+        backend = try RecordingBackend()
+        connection = try Device(backend: backend).createConnection()
+    }
+
+    @Test func timelinesAreTheBackendsAndTheirPointsReachIt() throws {
+        let timeline = try connection.createTimelineSemaphore(initialValue: 3)
+        let context = try connection.createContext()
+        #expect(timeline.id == 100 && timeline.value == 3)
+        try connection.execute(on: context, CommandDescriptor(resources: [], commandBuffers: [],
+                                                              waitTimelinePoints: [timeline.point(4)], signalTimelinePoints: [timeline.point(5)]))
+        #expect(backend.calls == ["connect", "createTimeline(3)", "createContext(\(Priority.medium.rawValue))",
+                                  "execute(7,wait:[],signal:[],timelines:[100:4],[100:5])"])
+    }
+
+    @Test func ownershipErrorsNeverReachTheBackend() throws {
+        let other = try Device(backend: backend).createConnection()
+        let timeline = try connection.createTimelineSemaphore()
+        let before = backend.calls.count
+        #expect(throws: MagmaError(.invalidArgs, "")) { try other.release(timeline) }
+        #expect(backend.calls.count == before)
+        try connection.release(timeline)
+        #expect(throws: MagmaError(.invalidArgs, "")) { try connection.release(timeline) }
+        #expect(throws: MagmaError(.invalidArgs, "")) { try timeline.signal(to: 1) }
+        #expect(backend.calls.suffix(1) == ["releaseTimeline(100)"])
+    }
+
+    @Test func aFailedTimelineEndsAWaitForAPointNotReached() throws {
+        let timeline = try connection.createTimelineSemaphore(initialValue: 1)
+        let recorded = try #require(timeline.backend as? RecordedTimeline)
+        recorded.fail()
+        try timeline.wait(for: 1, timeoutNanoseconds: 0)   // reached before the failure
+        #expect(throws: MagmaError(.contextKilled, "")) { try timeline.wait(for: 2, timeoutNanoseconds: 1_000_000_000) }
+    }
+
+    @Test func aStickyConnectionErrorEndsAWait() throws {
+        let timeline = try connection.createTimelineSemaphore()
+        backend.failSticky(MagmaError(.contextKilled, "fault"))
+        #expect(throws: MagmaError(.contextKilled, "")) { try SyncWait.any([.timeline(timeline, 1)], timeoutNanoseconds: 1_000_000_000) }
+    }
+}

@@ -107,6 +107,18 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
 
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) { try record("releaseSemaphore(\(semaphore.id))") }
 
+    func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
+        try record("createTimeline(\(initialValue))")
+        return try RecordedTimeline(id: takeId(), initialValue: initialValue)
+    }
+
+    func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
+        try record("importTimeline")
+        return try RecordedTimeline(id: takeId(), initialValue: 0)
+    }
+
+    func release(_ timeline: any BackendTimeline) throws(MagmaError) { try record("releaseTimeline(\(timeline.id))") }
+
     // MARK: Contexts, address space, submissions
 
     func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
@@ -125,7 +137,10 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
     }
 
     func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
-        try record("execute(\(contextId),wait:\(descriptor.waitSemaphores),signal:\(descriptor.signalSemaphores))")
+        let points = { (list: [TimelinePoint]) in "[" + list.map { "\($0.timelineId):\($0.value)" }.joined(separator: ",") + "]" }
+        let timelines = descriptor.waitTimelinePoints.isEmpty && descriptor.signalTimelinePoints.isEmpty ? ""
+            : ",timelines:\(points(descriptor.waitTimelinePoints)),\(points(descriptor.signalTimelinePoints))"
+        try record("execute(\(contextId),wait:\(descriptor.waitSemaphores),signal:\(descriptor.signalSemaphores)\(timelines))")
     }
 
     func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
@@ -246,4 +261,34 @@ final class RecordedPool: BackendPerformanceCounterPool {
 
     var eventDescriptor: Int32 { events.descriptor.rawValue }
     func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { nil }
+}
+
+/// A timeline over the platform's shared page, recording nothing of its own.
+final class RecordedTimeline: BackendTimeline {
+    let id: ObjectId
+    private let timeline: Timeline
+
+    init(id: ObjectId, initialValue: UInt64) throws(MagmaError) {
+        self.id = id
+        do { timeline = try Timeline.create(initialValue: initialValue) } catch { throw .memoryError("\(error)") }
+    }
+
+    var value: UInt64 { timeline.value }
+    var failure: MagmaError? { timeline.failure }
+    func signal(to point: UInt64) throws(MagmaError) { try timeline.signalPoint(point) }
+    func export() throws(MagmaError) -> OwnedFileDescriptor {
+        do { return try timeline.memory.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+    }
+    func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
+        do { return RecordedWatch(try TimelineWatch(timeline, for: point)) } catch { throw .memoryError("\(error)") }
+    }
+
+    /// Records the timeline's failure, as a driver does when work that was to signal it fails.
+    func fail() { timeline.fail(.contextKilled) }
+}
+
+final class RecordedWatch: BackendTimelineWatch {
+    let watch: TimelineWatch
+    init(_ watch: TimelineWatch) { self.watch = watch }
+    var pollDescriptor: Int32 { watch.descriptor }
 }

@@ -17,7 +17,8 @@ import Testing
 /// release, names, cache calls, many handles of one buffer, unsealed memfds) and
 /// `semaphoreCases` (SemaphoreAndPollTests: signal and reset, sharing across connections,
 /// non-semaphore imports, poll timeouts and wake-ups; BufferTests' non-buffer imports, which
-/// export a semaphore). It is there only where DRM is (the
+/// export a semaphore; TimelineSemaphoreTests' CPU-only tests, on timeline syncobjs). It is
+/// there only where DRM is (the
 /// guest); and for semaphores only where virtio_gpu has timeline syncobjs (Linux 6.12). The
 /// rest are Fuchsia-backend tests: execution, commit and decommit, eventfd exports.
 ///

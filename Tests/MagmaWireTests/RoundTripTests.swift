@@ -66,7 +66,7 @@ struct RoundTripTests {
     @Test func emptyVectorsAndStrings() throws {
         let message = PrimaryProtocol.ExecuteCommand(contextId: 1, resources: [], commandBuffers: [], waitSemaphores: [], signalSemaphores: [], flags: 0)
         let encoded = try encode(message)
-        #expect(encoded.bytes.count == MessageHeader.byteCount + PrimaryProtocol.ExecuteCommand.inlineSize(at: 1))
+        #expect(encoded.bytes.count == MessageHeader.byteCount + PrimaryProtocol.ExecuteCommand.inlineSize(at: 2))
         #expect(try PrimaryProtocol.ExecuteCommand.decoded(bytes: encoded.bytes) == message)
     }
 

@@ -106,4 +106,33 @@ int cmagma_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
 /// EINTR is not retried (the caller owns the deadline).
 int cmagma_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_milliseconds);
 
+/// The most words one cmagma_futex_waitv call waits on (the kernel's FUTEX_WAITV_MAX).
+#define CMAGMA_FUTEX_WAITV_MAX 128
+
+/// futex_waitv(2) (Linux 5.16 and later) on `count` shared 32-bit words: sleeps while each word
+/// `addresses[i]` holds `expected[i]`, until one is woken or `timeout_nanoseconds` pass
+/// (UINT64_MAX: no timeout). Returns the index of the word woken, or -1 with errno: EAGAIN when
+/// a word no longer held its expected value, ETIMEDOUT, EINTR, ENOSYS on older kernels.
+int cmagma_futex_waitv(uint32_t *const *addresses, const uint32_t *expected, int count, uint64_t timeout_nanoseconds);
+
+/// FUTEX_WAKE of every waiter on a shared 32-bit word (in any process); returns how many woke.
+int cmagma_futex_wake_all(uint32_t *address);
+
+/// Sequentially consistent atomics on shared memory (another process may write it meanwhile).
+uint64_t cmagma_atomic_load_u64(const uint64_t *address);
+/// Stores `desired` if `*address` holds `*expected` (returns 1); else loads it into `*expected` (returns 0).
+int cmagma_atomic_compare_exchange_u64(uint64_t *address, uint64_t *expected, uint64_t desired);
+uint32_t cmagma_atomic_load_u32(const uint32_t *address);
+/// As cmagma_atomic_compare_exchange_u64, on 32 bits.
+int cmagma_atomic_compare_exchange_u32(uint32_t *address, uint32_t *expected, uint32_t desired);
+void cmagma_atomic_store_u32(uint32_t *address, uint32_t value);
+
+/// The seals of a timeline's memfd: F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL.
+extern const int cmagma_seal_timeline_bits;
+/// F_SEAL_WRITE | F_SEAL_FUTURE_WRITE: memory with either cannot be a timeline (nobody could signal it).
+extern const int cmagma_seal_write_bits;
+
+/// Adds F_SEAL_SEAL: no seal can be added or removed after it.
+int cmagma_memfd_seal_seals(int fd);
+
 #endif

@@ -10,16 +10,18 @@ public protocol PrimaryRequests<Handle> {
     /// process.
     associatedtype Handle
 
-    /// Imports a buffer or a semaphore under a client-chosen id. Importing the same memory again
-    /// under the same id adds a reference.
-    /// - Parameter object: A size-sealed memfd for a buffer, an eventfd for a semaphore.
-    /// - Parameter objectType: Which of the two it is.
+    /// Imports a buffer, a semaphore or a timeline under a client-chosen id. Importing the same
+    /// memory again under the same id adds a reference.
+    /// - Parameter object: A size-sealed memfd for a buffer, an eventfd for a semaphore, a
+    /// timeline's sealed one-page memfd for a timeline.
+    /// - Parameter objectType: Which it is.
     /// - Parameter objectId: The id; never 0.
-    /// - Parameter flags: one_shot for semaphores; no flags for buffers.
+    /// - Parameter flags: one_shot for semaphores; no flags for buffers and timelines.
     func importObject(object: Handle, objectType: ObjectType, objectId: UInt64, flags: ImportSemaphoreFlags)
 
     /// Drops one reference to an imported object. Releasing a buffer also unmaps it; releasing what
-    /// in-flight work uses is bad_state.
+    /// in-flight work uses is bad_state. Work holding a released semaphore or timeline still waits
+    /// on it and signals it.
     /// - Parameter objectId: The id.
     /// - Parameter objectType: Its kind.
     func releaseObject(objectId: UInt64, objectType: ObjectType)
@@ -36,15 +38,21 @@ public protocol PrimaryRequests<Handle> {
     func destroyContext(contextId: UInt32)
 
     /// Submits command buffers on a context. Resources must be imported and mapped; the wait
-    /// semaphores must all signal before the work starts, and are then reset; the signal semaphores
-    /// fire when it completes.
+    /// semaphores must all signal and the wait timeline points all be reached before the work
+    /// starts (the semaphores are then reset); the signal semaphores fire and the signal timeline
+    /// points are reached when it completes. Work that fails records its error on its signal
+    /// timelines instead, which ends every wait on them.
     /// - Parameter contextId: The context.
     /// - Parameter resources: Buffer ranges the work uses.
     /// - Parameter commandBuffers: Command buffers, run in order as one unit.
     /// - Parameter waitSemaphores: Semaphores to wait on.
     /// - Parameter signalSemaphores: Semaphores to signal on completion.
     /// - Parameter flags: Driver-defined bits, from command_buffer_vendor_flags_0 up.
-    func executeCommand(contextId: UInt32, resources: [BufferRange], commandBuffers: [CommandBufferEntry], waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64)
+    /// - Parameter waitTimelinePoints: Timeline points to wait for. A version 1 sender has none.
+    /// - Parameter signalTimelinePoints: Timeline points to signal on completion. A point its
+    /// timeline has already passed (another signaler got there first) changes nothing: its waiters
+    /// are satisfied already. A version 1 sender has none.
+    func executeCommand(contextId: UInt32, resources: [BufferRange], commandBuffers: [CommandBufferEntry], waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64, waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint])
 
     /// Submits small commands carried in the message. The client keeps the sum of data bytes plus 8
     /// per semaphore below max_inline_commands_data_size, splitting larger batches; one command

@@ -126,6 +126,10 @@ public enum ObjectType: UInt32, Sendable, CaseIterable {
     case buffer = 11
     /// A binary semaphore: an eventfd.
     case semaphore = 12
+    /// A timeline semaphore: a one-page memfd sealed against resizing and further seals
+    /// (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL) holding the timeline's shared state
+    /// (docs/softgpu.md).
+    case timeline = 13
 }
 
 /// How the CPU caches a buffer's pages.
@@ -301,5 +305,19 @@ public struct QueueFamily: Hashable, Sendable {
     public init(flags: QueueFlags, count: UInt32) {
         self.flags = flags
         self.count = count
+    }
+}
+
+/// A point of a timeline semaphore named by id: what a submission waits for or signals.
+public struct TimelinePoint: Hashable, Sendable {
+    /// The timeline.
+    public var timelineId: UInt64
+    /// The point: waited for until the timeline's value reaches it; signaled by raising the value
+    /// to it.
+    public var value: UInt64
+
+    public init(timelineId: UInt64, value: UInt64) {
+        self.timelineId = timelineId
+        self.value = value
     }
 }

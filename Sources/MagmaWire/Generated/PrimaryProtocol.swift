@@ -9,20 +9,21 @@ import MagmaProtocol
 public enum PrimaryProtocol {}
 
 extension PrimaryProtocol {
-    /// Imports a buffer or a semaphore under a client-chosen id. Importing the same memory again
-    /// under the same id adds a reference.
+    /// Imports a buffer, a semaphore or a timeline under a client-chosen id. Importing the same
+    /// memory again under the same id adds a reference.
     public struct ImportObject: WireMessage {
         public static let ordinal: UInt32 = 513
         public static let version: UInt16 = 1
         public static let name = "primary.import_object"
 
-        /// A size-sealed memfd for a buffer, an eventfd for a semaphore.
+        /// A size-sealed memfd for a buffer, an eventfd for a semaphore, a timeline's sealed
+        /// one-page memfd for a timeline.
         public var object: WireHandle
-        /// Which of the two it is.
+        /// Which it is.
         public var objectType: ObjectType
         /// The id; never 0.
         public var objectId: UInt64
-        /// one_shot for semaphores; no flags for buffers.
+        /// one_shot for semaphores; no flags for buffers and timelines.
         public var flags: ImportSemaphoreFlags
 
         public init(object: WireHandle, objectType: ObjectType, objectId: UInt64, flags: ImportSemaphoreFlags) {
@@ -54,7 +55,8 @@ extension PrimaryProtocol {
 
 extension PrimaryProtocol {
     /// Drops one reference to an imported object. Releasing a buffer also unmaps it; releasing what
-    /// in-flight work uses is bad_state.
+    /// in-flight work uses is bad_state. Work holding a released semaphore or timeline still waits
+    /// on it and signals it.
     public struct ReleaseObject: WireMessage {
         public static let ordinal: UInt32 = 514
         public static let version: UInt16 = 1
@@ -157,11 +159,13 @@ extension PrimaryProtocol {
 
 extension PrimaryProtocol {
     /// Submits command buffers on a context. Resources must be imported and mapped; the wait
-    /// semaphores must all signal before the work starts, and are then reset; the signal semaphores
-    /// fire when it completes.
+    /// semaphores must all signal and the wait timeline points all be reached before the work
+    /// starts (the semaphores are then reset); the signal semaphores fire and the signal timeline
+    /// points are reached when it completes. Work that fails records its error on its signal
+    /// timelines instead, which ends every wait on them.
     public struct ExecuteCommand: WireMessage {
         public static let ordinal: UInt32 = 517
-        public static let version: UInt16 = 1
+        public static let version: UInt16 = 2
         public static let name = "primary.execute_command"
 
         /// The context.
@@ -176,17 +180,26 @@ extension PrimaryProtocol {
         public var signalSemaphores: [UInt64]
         /// Driver-defined bits, from command_buffer_vendor_flags_0 up.
         public var flags: UInt64
+        /// Timeline points to wait for. A version 1 sender has none. (Since version 2.)
+        public var waitTimelinePoints: [TimelinePoint]
+        /// Timeline points to signal on completion. A point its timeline has already passed
+        /// (another signaler got there first) changes nothing: its waiters are satisfied already. A
+        /// version 1 sender has none. (Since version 2.)
+        public var signalTimelinePoints: [TimelinePoint]
 
-        public init(contextId: UInt32, resources: [BufferRange] = [], commandBuffers: [CommandBufferEntry] = [], waitSemaphores: [UInt64] = [], signalSemaphores: [UInt64] = [], flags: UInt64) {
+        public init(contextId: UInt32, resources: [BufferRange] = [], commandBuffers: [CommandBufferEntry] = [], waitSemaphores: [UInt64] = [], signalSemaphores: [UInt64] = [], flags: UInt64, waitTimelinePoints: [TimelinePoint] = [], signalTimelinePoints: [TimelinePoint] = []) {
             self.contextId = contextId
             self.resources = resources
             self.commandBuffers = commandBuffers
             self.waitSemaphores = waitSemaphores
             self.signalSemaphores = signalSemaphores
             self.flags = flags
+            self.waitTimelinePoints = waitTimelinePoints
+            self.signalTimelinePoints = signalTimelinePoints
         }
 
         public static func inlineSize(at version: UInt16) -> Int {
+            if version >= 2 { return 112 }
             return 80
         }
 
@@ -197,6 +210,8 @@ extension PrimaryProtocol {
             try encoder.put(vector: self.waitSemaphores, at: 64, field: "primary.execute_command.wait_semaphores", limit: 256)
             try encoder.put(vector: self.signalSemaphores, at: 80, field: "primary.execute_command.signal_semaphores", limit: 256)
             encoder.put(self.flags, at: 96)
+            if version >= 2 { try encoder.put(structs: self.waitTimelinePoints, at: 104, field: "primary.execute_command.wait_timeline_points", limit: 256) }
+            if version >= 2 { try encoder.put(structs: self.signalTimelinePoints, at: 120, field: "primary.execute_command.signal_timeline_points", limit: 256) }
         }
 
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
@@ -206,6 +221,8 @@ extension PrimaryProtocol {
             self.waitSemaphores = try decoder.vector(at: 64, field: "primary.execute_command.wait_semaphores", limit: 256)
             self.signalSemaphores = try decoder.vector(at: 80, field: "primary.execute_command.signal_semaphores", limit: 256)
             self.flags = try decoder.load(UInt64.self, at: 96)
+            self.waitTimelinePoints = try version >= 2 ? decoder.structs(at: 104, field: "primary.execute_command.wait_timeline_points", limit: 256) : []
+            self.signalTimelinePoints = try version >= 2 ? decoder.structs(at: 120, field: "primary.execute_command.signal_timeline_points", limit: 256) : []
         }
     }
 }

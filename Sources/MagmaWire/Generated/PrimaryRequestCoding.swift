@@ -32,8 +32,8 @@ extension PrimaryRequestSender {
     }
 
     /// Sends `PrimaryProtocol.ExecuteCommand`.
-    public func executeCommand(contextId: UInt32, resources: [BufferRange], commandBuffers: [CommandBufferEntry], waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64) {
-        send(.executeCommand(.init(contextId: contextId, resources: resources, commandBuffers: commandBuffers, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags)), handles: [])
+    public func executeCommand(contextId: UInt32, resources: [BufferRange], commandBuffers: [CommandBufferEntry], waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64, waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
+        send(.executeCommand(.init(contextId: contextId, resources: resources, commandBuffers: commandBuffers, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags, waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints)), handles: [])
     }
 
     /// Sends `PrimaryProtocol.ExecuteInlineCommands`.
@@ -126,7 +126,7 @@ extension PrimaryProtocol.ClientMessage {
             requests.destroyContext(contextId: request.contextId)
             return true
         case .executeCommand(let request):
-            requests.executeCommand(contextId: request.contextId, resources: request.resources, commandBuffers: request.commandBuffers, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags)
+            requests.executeCommand(contextId: request.contextId, resources: request.resources, commandBuffers: request.commandBuffers, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags, waitTimelinePoints: request.waitTimelinePoints, signalTimelinePoints: request.signalTimelinePoints)
             return true
         case .executeInlineCommands(let request):
             requests.executeInlineCommands(contextId: request.contextId, commands: request.commands)

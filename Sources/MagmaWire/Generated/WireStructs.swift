@@ -100,3 +100,19 @@ extension QueueFamily: WireStruct {
         self.init(flags: flags, count: count)
     }
 }
+
+extension TimelinePoint: WireStruct {
+    public static let wireSize = 16
+    public static let minimumWireSize = 16
+
+    public func encode(into encoder: inout WireEncoder, at base: Int) throws(WireError) {
+        encoder.put(self.timelineId, at: base)
+        encoder.put(self.value, at: base + 8)
+    }
+
+    public init(decoding decoder: inout WireDecoder, at base: Int, size: Int) throws(WireError) {
+        let timelineId: UInt64 = try decoder.load(UInt64.self, at: base)
+        let value: UInt64 = try decoder.load(UInt64.self, at: base + 8)
+        self.init(timelineId: timelineId, value: value)
+    }
+}

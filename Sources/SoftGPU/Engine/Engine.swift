@@ -90,7 +90,7 @@ final class Engine: Sendable {
             state.running = true
             return (true, true)
         }
-        if !queued { executor.async { work.complete(.contextKilled) } }
+        if !queued { executor.async { work.finish(.contextKilled) } }
         if start { executor.async { self.drain() } }
     }
 
@@ -102,14 +102,14 @@ final class Engine: Sendable {
             return state.scheduler.close(context.queue)
         }
         guard !dropped.isEmpty else { return }
-        executor.async { dropped.forEach { $0.work.complete(.contextKilled) } }
+        executor.async { dropped.forEach { $0.work.finish(.contextKilled) } }
     }
 
     /// Completes work that never reached a queue (dropped while it waited for semaphores) with
     /// CONTEXT_KILLED, from the engine thread.
     func abandon(_ works: [GpuWork]) {
         guard !works.isEmpty else { return }
-        executor.async { works.forEach { $0.complete(.contextKilled) } }
+        executor.async { works.forEach { $0.finish(.contextKilled) } }
     }
 
     /// Publishes the best waiting priority for the running work's preemption checks.
@@ -147,7 +147,7 @@ final class Engine: Sendable {
     private func execute(_ job: Job) {
         let context = job.context, connection = context.connection
         guard connection.isLive, !context.isDestroyed else {
-            job.work.complete(.contextKilled)
+            job.work.finish(.contextKilled)
             return
         }
         let started = busy.withLock { busy in
@@ -183,18 +183,18 @@ final class Engine: Sendable {
         totals.withLock { $0 += slice.counters }
         switch outcome {
         case .success(false):
-            if !connection.isLive || !requeue(job) { job.work.complete(.contextKilled) }
+            if !connection.isLive || !requeue(job) { job.work.finish(.contextKilled) }
         case .success(true):
             // Notify before completing, so a client woken by a signal semaphore finds the
             // notification already queued.
             connection.notify(.completed(sequence: job.sequence, status: MagmaStatus.ok.rawValue, gpuNanoseconds: job.ranNanoseconds))
             // Complete before signaling: a client woken by a signal semaphore may release what
             // the work used.
-            job.work.complete(.ok)
-            job.work.semaphoresSignaledOnSuccess.forEach { $0.signal() }
+            job.work.finish(.ok)
         case .failure(let fault):
+            job.work.failSignalTimelines(.contextKilled)
             connection.fault(fault, sequence: job.sequence)
-            job.work.complete(.contextKilled)
+            job.work.finish(.contextKilled)
         }
     }
 }

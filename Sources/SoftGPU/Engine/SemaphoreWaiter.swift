@@ -17,6 +17,22 @@ final class SemaphoreWaiter: Sendable {
         var running = false
     }
 
+    /// What a waiting head still waits for: kept alive (with its descriptor) until the poll
+    /// returns, even if its work is dropped meanwhile.
+    enum Awaited {
+        /// A wait semaphore not signaled.
+        case semaphore(SoftGPUSemaphore)
+        /// A wait timeline point not reached: its watch polls readable once it is.
+        case timeline(TimelineWatch)
+
+        var descriptor: Int32 {
+            switch self {
+            case .semaphore(let semaphore): semaphore.event.descriptor.rawValue
+            case .timeline(let watch): watch.descriptor
+            }
+        }
+    }
+
     private let state = Locked(State())
     private let wake: EventSemaphore
     private let engine: Engine
@@ -60,8 +76,8 @@ final class SemaphoreWaiter: Sendable {
     private func run() {
         while true {
             let contexts = state.withLock { Array($0.contexts.values) }
-            // The semaphores themselves, not their descriptor numbers: they stay open until
-            // the poll returns even if their work is dropped meanwhile.
+            // The semaphores and watches themselves, not their descriptor numbers: they stay
+            // open until the poll returns even if their work is dropped meanwhile.
             let awaited = contexts.flatMap { $0.releaseReadyWork() }
             let idle = state.withLock { state in
                 if state.contexts.isEmpty { state.running = false }
@@ -69,7 +85,7 @@ final class SemaphoreWaiter: Sendable {
             }
             if idle { return }
             let requests = [PollRequest(descriptor: wake.descriptor.rawValue)]
-                + awaited.map { PollRequest(descriptor: $0.event.descriptor.rawValue) }
+                + awaited.map { PollRequest(descriptor: $0.descriptor) }
             _ = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever)
             wake.reset()
         }

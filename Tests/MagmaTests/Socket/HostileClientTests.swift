@@ -274,7 +274,7 @@ let hostileAttacks: [Attack] = [
     Attack(name: "flushes flooded without reading the replies", expected: .connectionLost) { client in
         for _ in 0..<20_000 { try client.send(.flush(.init()), transactionId: 1) }
     },
-]
+] + timelineAttacks
 
 /// Creates a memfd whose size is not sealed.
 func memfdWithoutSeals() -> Int32 {

@@ -16,37 +16,37 @@ enum SpecSamples {
         .deviceInfoReply(.init(status: MagmaStatus.badState, vendorId: 8388618, deviceId: 8388619, driverVersion: 8388620, name: "sample", driverName: "sample", addressSpaceSize: 36028797018963983, pageSize: 36028797018963984, maxAllocationSize: 36028797018963985, memoryTypes: [MemoryType(propertyFlags: [.deviceLocal, .hostVisible, .hostCoherent, .hostCached], heapIndex: 8388629), MemoryType(propertyFlags: [.deviceLocal, .hostVisible, .hostCoherent, .hostCached], heapIndex: 8388632)], memoryHeaps: [MemoryHeap(size: 36028797018963995, flags: [.deviceLocal]), MemoryHeap(size: 36028797018963998, flags: [.deviceLocal])], queueFamilies: [QueueFamily(flags: [.graphics, .compute, .transfer, .sparseBinding], count: 8388643), QueueFamily(flags: [.graphics, .compute, .transfer, .sparseBinding], count: 8388646)])),
     ]
     static let primaryClient: [PrimaryProtocol.ClientMessage] = [
-        .importObject(.init(object: WireHandle(39), objectType: ObjectType.semaphore, objectId: 36028797018964009, flags: [.oneShot])),
-        .releaseObject(.init(objectId: 36028797018964011, objectType: ObjectType.semaphore)),
+        .importObject(.init(object: WireHandle(39), objectType: ObjectType.timeline, objectId: 36028797018964009, flags: [.oneShot])),
+        .releaseObject(.init(objectId: 36028797018964011, objectType: ObjectType.timeline)),
         .createContext(.init(contextId: 8388653, priority: Priority.realtime, queueFamily: 8388655)),
         .destroyContext(.init(contextId: 8388656)),
-        .executeCommand(.init(contextId: 8388657, resources: [BufferRange(bufferId: 36028797018964020, offset: 36028797018964021, length: 36028797018964022), BufferRange(bufferId: 36028797018964024, offset: 36028797018964025, length: 36028797018964026)], commandBuffers: [CommandBufferEntry(resourceIndex: 8388669, startOffset: 36028797018964030), CommandBufferEntry(resourceIndex: 8388672, startOffset: 36028797018964033)], waitSemaphores: [36028797018964035, 36028797018964036], signalSemaphores: [36028797018964038, 36028797018964039], flags: 36028797018964040)),
-        .executeInlineCommands(.init(contextId: 8388681, commands: [InlineCommand(data: [1, 2, 3], semaphores: [36028797018964046, 36028797018964047]), InlineCommand(data: [1, 2, 3], semaphores: [36028797018964051, 36028797018964052])])),
+        .executeCommand(.init(contextId: 8388657, resources: [BufferRange(bufferId: 36028797018964020, offset: 36028797018964021, length: 36028797018964022), BufferRange(bufferId: 36028797018964024, offset: 36028797018964025, length: 36028797018964026)], commandBuffers: [CommandBufferEntry(resourceIndex: 8388669, startOffset: 36028797018964030), CommandBufferEntry(resourceIndex: 8388672, startOffset: 36028797018964033)], waitSemaphores: [36028797018964035, 36028797018964036], signalSemaphores: [36028797018964038, 36028797018964039], flags: 36028797018964040, waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964043, value: 36028797018964044), TimelinePoint(timelineId: 36028797018964046, value: 36028797018964047)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964050, value: 36028797018964051), TimelinePoint(timelineId: 36028797018964053, value: 36028797018964054)])),
+        .executeInlineCommands(.init(contextId: 8388695, commands: [InlineCommand(data: [1, 2, 3], semaphores: [36028797018964060, 36028797018964061]), InlineCommand(data: [1, 2, 3], semaphores: [36028797018964065, 36028797018964066])])),
         .flush(.init()),
-        .mapBuffer(.init(gpuAddress: 36028797018964053, range: BufferRange(bufferId: 36028797018964055, offset: 36028797018964056, length: 36028797018964057), flags: [.read, .write, .execute, .growable])),
-        .unmapBuffer(.init(gpuAddress: 36028797018964059, bufferId: 36028797018964060)),
-        .bufferRangeOp(.init(op: BufferOp.depopulateTables, range: BufferRange(bufferId: 36028797018964063, offset: 36028797018964064, length: 36028797018964065))),
+        .mapBuffer(.init(gpuAddress: 36028797018964067, range: BufferRange(bufferId: 36028797018964069, offset: 36028797018964070, length: 36028797018964071), flags: [.read, .write, .execute, .growable])),
+        .unmapBuffer(.init(gpuAddress: 36028797018964073, bufferId: 36028797018964074)),
+        .bufferRangeOp(.init(op: BufferOp.depopulateTables, range: BufferRange(bufferId: 36028797018964077, offset: 36028797018964078, length: 36028797018964079))),
         .enableFlowControl(.init()),
-        .enablePerformanceCounterAccess(.init(accessToken: WireHandle(98))),
+        .enablePerformanceCounterAccess(.init(accessToken: WireHandle(112))),
         .isPerformanceCounterAccessAllowed(.init()),
-        .enablePerformanceCounters(.init(counters: [36028797018964068, 36028797018964069])),
-        .createPerformanceCounterBufferPool(.init(poolId: 36028797018964070, eventChannel: WireHandle(103))),
-        .releasePerformanceCounterBufferPool(.init(poolId: 36028797018964072)),
-        .addPerformanceCounterBufferOffsetsToPool(.init(poolId: 36028797018964073, offsets: [BufferRange(bufferId: 36028797018964076, offset: 36028797018964077, length: 36028797018964078), BufferRange(bufferId: 36028797018964080, offset: 36028797018964081, length: 36028797018964082)])),
-        .removePerformanceCounterBufferFromPool(.init(poolId: 36028797018964083, bufferId: 36028797018964084)),
-        .dumpPerformanceCounters(.init(poolId: 36028797018964085, triggerId: 8388726)),
-        .clearPerformanceCounters(.init(counters: [36028797018964088, 36028797018964089])),
-        .importBuffer(.init(buffer: WireHandle(122), bufferId: 36028797018964091, memoryType: 8388732)),
-        .getMemoryBudget(.init(heap: 8388733)),
-        .executeCommandAtAddress(.init(contextId: 8388734, gpuAddress: 36028797018964095, length: 36028797018964096, waitSemaphores: [36028797018964098, 36028797018964099], signalSemaphores: [36028797018964101, 36028797018964102], flags: 36028797018964103)),
+        .enablePerformanceCounters(.init(counters: [36028797018964082, 36028797018964083])),
+        .createPerformanceCounterBufferPool(.init(poolId: 36028797018964084, eventChannel: WireHandle(117))),
+        .releasePerformanceCounterBufferPool(.init(poolId: 36028797018964086)),
+        .addPerformanceCounterBufferOffsetsToPool(.init(poolId: 36028797018964087, offsets: [BufferRange(bufferId: 36028797018964090, offset: 36028797018964091, length: 36028797018964092), BufferRange(bufferId: 36028797018964094, offset: 36028797018964095, length: 36028797018964096)])),
+        .removePerformanceCounterBufferFromPool(.init(poolId: 36028797018964097, bufferId: 36028797018964098)),
+        .dumpPerformanceCounters(.init(poolId: 36028797018964099, triggerId: 8388740)),
+        .clearPerformanceCounters(.init(counters: [36028797018964102, 36028797018964103])),
+        .importBuffer(.init(buffer: WireHandle(136), bufferId: 36028797018964105, memoryType: 8388746)),
+        .getMemoryBudget(.init(heap: 8388747)),
+        .executeCommandAtAddress(.init(contextId: 8388748, gpuAddress: 36028797018964109, length: 36028797018964110, waitSemaphores: [36028797018964112, 36028797018964113], signalSemaphores: [36028797018964115, 36028797018964116], flags: 36028797018964117)),
     ]
     static let primaryServer: [PrimaryProtocol.ServerMessage] = [
         .flushReply(.init()),
-        .onNotifyMessagesConsumed(.init(count: 36028797018964104)),
-        .onNotifyMemoryImported(.init(bytes: 36028797018964105)),
+        .onNotifyMessagesConsumed(.init(count: 36028797018964118)),
+        .onNotifyMemoryImported(.init(bytes: 36028797018964119)),
         .isPerformanceCounterAccessAllowedReply(.init(enabled: true)),
         .importBufferReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964110, usage: 36028797018964111)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964124, usage: 36028797018964125)),
         .epitaph(.init(status: MagmaStatus.badState, reason: "sample")),
     ]
     static let notificationServer: [NotificationProtocol.ServerMessage] = [
@@ -56,10 +56,10 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(147))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(161))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
-        .onPerformanceCounterReadCompleted(.init(triggerId: 8388756, bufferOffset: 8388757, bufferId: 36028797018964118, timestamp: 36028797018964119, flags: [.discontinuity])),
+        .onPerformanceCounterReadCompleted(.init(triggerId: 8388770, bufferOffset: 8388771, bufferId: 36028797018964132, timestamp: 36028797018964133, flags: [.discontinuity])),
     ]
 
     /// Every sample, as its message type.
