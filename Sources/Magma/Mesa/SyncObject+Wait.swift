@@ -18,10 +18,10 @@ extension SyncObject {
     public static func waitAny(_ points: [SyncObjectPoint], timeoutNanoseconds: UInt64) throws(MagmaError) -> Int {
         let perObject = try corePoints(points)
         let ready = try SyncWait.any(perObject.flatMap(\.self), timeoutNanoseconds: timeoutNanoseconds)
-        // Every core point of one object shares its state: the first of each stands for it.
+        // The core points of one object share its state; any of them reached stands for it.
         var first = 0
         for (index, objectPoints) in perObject.enumerated() {
-            if ready[first] { return index }
+            if ready[first..<first + objectPoints.count].contains(true) { return index }
             first += objectPoints.count
         }
         throw .internalError("a wait for any point ended with none reached")
