@@ -132,6 +132,8 @@ import Testing
             _ = try SyncObject.waitAny([unrelated.point(1), timeline.point(1)], timeoutNanoseconds: 60_000_000_000)
         }
         expectStatus(.contextKilled) { try timeline.wait(for: 1, timeoutNanoseconds: 60_000_000_000) }
+        // The timeline may record the failure before the address space's error arrives.
+        #expect(awaitError(session.space)?.status == .contextKilled)
         #expect(try session.queue.checkStatus() == .contextKilled)
     }
 
