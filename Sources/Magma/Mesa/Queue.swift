@@ -32,7 +32,7 @@ public final class Queue: Sendable {
 
     /// Submits work. Everything it names must be the queue's device's: a command buffer (its
     /// range inside the buffer, not empty) or a GPU range (not empty, not past the end of the
-    /// address space), and the sync objects, with a point of 0 for each binary one;
+    /// address space, the device's `limits.addressSpaceSize`), and the sync objects, with a point of 0 for each binary one;
     /// INVALID_ARGS otherwise, and nothing is submitted. Work from a command buffer holds every
     /// buffer mapped in the address space now as a resource (in flight until it completes);
     /// work at a GPU address names no buffers, so nothing is held for it (unmapping what it
@@ -65,8 +65,10 @@ public final class Queue: Sendable {
                 waitTimelinePoints: waits.timelinePoints, signalTimelinePoints: signals.timelinePoints))
         case .gpuAddress(let address, let length):
             guard length > 0 else { throw .invalidArgs("command stream of 0 bytes") }
-            guard !address.addingReportingOverflow(length).overflow else {
-                throw .invalidArgs("command stream at \(address) of \(length) bytes passes the end of the address space")
+            let (end, overflow) = address.addingReportingOverflow(length)
+            let size = device.physicalDevice.info.limits.addressSpaceSize
+            guard !overflow, end <= size else {
+                throw .invalidArgs("command stream at \(address) of \(length) bytes passes the end of the address space (\(size) bytes)")
             }
             let (waits, signals) = try (SyncList(info.waits, in: space), SyncList(info.signals, in: space))
             try space.connection.execute(on: context, GpuAddressCommand(

@@ -192,6 +192,8 @@ import Testing
         let session = try devices.session(backend)
         expectStatus(.invalidArgs) { try session.queue.submit(SubmitInfo(commands: .gpuAddress(0x1000, length: 0))) }
         expectStatus(.invalidArgs) { try session.queue.submit(SubmitInfo(commands: .gpuAddress(UInt64.max - 8, length: 64))) }
+        let end = session.device.physicalDevice.info.limits.addressSpaceSize
+        expectStatus(.invalidArgs) { try session.queue.submit(SubmitInfo(commands: .gpuAddress(end - 8, length: 16))) }
         #expect(session.space.error == nil)
     }
 }
