@@ -38,15 +38,15 @@ enum SpecSamples {
         .clearPerformanceCounters(.init(counters: [36028797018964102, 36028797018964103])),
         .importBuffer(.init(buffer: WireHandle(136), bufferId: 36028797018964105, memoryType: 8388746)),
         .getMemoryBudget(.init(heap: 8388747)),
-        .executeCommandAtAddress(.init(contextId: 8388748, gpuAddress: 36028797018964109, length: 36028797018964110, waitSemaphores: [36028797018964112, 36028797018964113], signalSemaphores: [36028797018964115, 36028797018964116], flags: 36028797018964117)),
+        .executeCommandAtAddress(.init(contextId: 8388748, gpuAddress: 36028797018964109, length: 36028797018964110, waitSemaphores: [36028797018964112, 36028797018964113], signalSemaphores: [36028797018964115, 36028797018964116], flags: 36028797018964117, waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964120, value: 36028797018964121), TimelinePoint(timelineId: 36028797018964123, value: 36028797018964124)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964127, value: 36028797018964128), TimelinePoint(timelineId: 36028797018964130, value: 36028797018964131)])),
     ]
     static let primaryServer: [PrimaryProtocol.ServerMessage] = [
         .flushReply(.init()),
-        .onNotifyMessagesConsumed(.init(count: 36028797018964118)),
-        .onNotifyMemoryImported(.init(bytes: 36028797018964119)),
+        .onNotifyMessagesConsumed(.init(count: 36028797018964132)),
+        .onNotifyMemoryImported(.init(bytes: 36028797018964133)),
         .isPerformanceCounterAccessAllowedReply(.init(enabled: true)),
         .importBufferReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964124, usage: 36028797018964125)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964138, usage: 36028797018964139)),
         .epitaph(.init(status: MagmaStatus.badState, reason: "sample")),
     ]
     static let notificationServer: [NotificationProtocol.ServerMessage] = [
@@ -56,10 +56,10 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(161))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(175))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
-        .onPerformanceCounterReadCompleted(.init(triggerId: 8388770, bufferOffset: 8388771, bufferId: 36028797018964132, timestamp: 36028797018964133, flags: [.discontinuity])),
+        .onPerformanceCounterReadCompleted(.init(triggerId: 8388784, bufferOffset: 8388785, bufferId: 36028797018964146, timestamp: 36028797018964147, flags: [.discontinuity])),
     ]
 
     /// Every sample, as its message type.
