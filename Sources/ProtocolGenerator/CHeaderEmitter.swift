@@ -5,15 +5,7 @@ struct CHeaderEmitter {
 
     func render() -> String {
         var writer = CodeWriter(indent: "  ")
-        writer.line(Banner.text(comment: "//"))
-        writer.line("#ifndef MAGMA_COMMON_DEFS_H_")
-        writer.line("#define MAGMA_COMMON_DEFS_H_")
-        writer.line()
-        writer.line("#include <stdint.h>")
-        writer.line()
-        writer.line("#if defined(__cplusplus)")
-        writer.line("extern \"C\" {")
-        writer.line("#endif")
+        CHeaderFrame.open(guard: "MAGMA_COMMON_DEFS_H_", &writer)
         for typedef in spec.cTypedefs {
             writer.line()
             writer.doc(typedef.doc, marker: "//")
@@ -22,12 +14,7 @@ struct CHeaderEmitter {
         for type in spec.enums { writeEnum(type, &writer) }
         for constant in spec.constants { writeConstant(constant, &writer) }
         for type in spec.cStructs { writeStruct(type, &writer) }
-        writer.line()
-        writer.line("#if defined(__cplusplus)")
-        writer.line("}")
-        writer.line("#endif")
-        writer.line()
-        writer.line("#endif  // MAGMA_COMMON_DEFS_H_")
+        CHeaderFrame.close(guard: "MAGMA_COMMON_DEFS_H_", &writer)
         return writer.text
     }
 

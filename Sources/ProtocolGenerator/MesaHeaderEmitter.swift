@@ -11,15 +11,7 @@ struct MesaHeaderEmitter {
 
     func render() -> String {
         var writer = CodeWriter(indent: "  ")
-        writer.line(Banner.text(comment: "//"))
-        writer.line("#ifndef \(guardName)")
-        writer.line("#define \(guardName)")
-        writer.line()
-        writer.line("#include <stdint.h>")
-        writer.line()
-        writer.line("#if defined(__cplusplus)")
-        writer.line("extern \"C\" {")
-        writer.line("#endif")
+        CHeaderFrame.open(guard: guardName, &writer)
         writer.line()
         writer.doc(api.entry.doc, marker: "//")
         writer.line()
@@ -40,12 +32,7 @@ struct MesaHeaderEmitter {
         for type in api.entry.enums { writeEnum(type, &writer) }
         for type in api.entry.structs { writeStruct(type, &writer) }
         for function in api.entry.functions { writeFunction(function, &writer) }
-        writer.line()
-        writer.line("#if defined(__cplusplus)")
-        writer.line("}")
-        writer.line("#endif")
-        writer.line()
-        writer.line("#endif  // \(guardName)")
+        CHeaderFrame.close(guard: guardName, &writer)
         return writer.text
     }
 

@@ -72,3 +72,28 @@ enum Banner {
             + "\(comment) and run `swift run magma-protocol-gen`.\n"
     }
 }
+
+/// The frame of a generated C header: the banner, an include guard, <stdint.h> and C linkage
+/// for C++; the body goes between `open` and `close`.
+enum CHeaderFrame {
+    static func open(guard name: String, _ writer: inout CodeWriter) {
+        writer.line(Banner.text(comment: "//"))
+        writer.line("#ifndef \(name)")
+        writer.line("#define \(name)")
+        writer.line()
+        writer.line("#include <stdint.h>")
+        writer.line()
+        writer.line("#if defined(__cplusplus)")
+        writer.line("extern \"C\" {")
+        writer.line("#endif")
+    }
+
+    static func close(guard name: String, _ writer: inout CodeWriter) {
+        writer.line()
+        writer.line("#if defined(__cplusplus)")
+        writer.line("}")
+        writer.line("#endif")
+        writer.line()
+        writer.line("#endif  // \(name)")
+    }
+}
