@@ -132,4 +132,11 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
         connection.executeCommand(contextId: contextId, at: GpuAddressCommand(
             gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags))
     }
+
+    public func bind(contextId: UInt32, operations: [BindOperation], waitSemaphores: [UInt64], signalSemaphores: [UInt64],
+                     waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
+        connection.bind(contextId: contextId, BindSubmission(
+            operations: operations, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores,
+            waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints))
+    }
 }

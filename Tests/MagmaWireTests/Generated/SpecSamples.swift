@@ -39,14 +39,15 @@ enum SpecSamples {
         .importBuffer(.init(buffer: WireHandle(136), bufferId: 36028797018964105, memoryType: 8388746)),
         .getMemoryBudget(.init(heap: 8388747)),
         .executeCommandAtAddress(.init(contextId: 8388748, gpuAddress: 36028797018964109, length: 36028797018964110, waitSemaphores: [36028797018964112, 36028797018964113], signalSemaphores: [36028797018964115, 36028797018964116], flags: 36028797018964117)),
+        .bind(.init(contextId: 8388758, operations: [BindOperation(kind: BindOp.unmap, bufferId: 36028797018964122, offset: 36028797018964123, length: 36028797018964124, gpuAddress: 36028797018964125, flags: [.read, .write, .execute, .growable]), BindOperation(kind: BindOp.unmap, bufferId: 36028797018964129, offset: 36028797018964130, length: 36028797018964131, gpuAddress: 36028797018964132, flags: [.read, .write, .execute, .growable])], waitSemaphores: [36028797018964135, 36028797018964136], signalSemaphores: [36028797018964138, 36028797018964139], waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964142, value: 36028797018964143), TimelinePoint(timelineId: 36028797018964145, value: 36028797018964146)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964149, value: 36028797018964150), TimelinePoint(timelineId: 36028797018964152, value: 36028797018964153)])),
     ]
     static let primaryServer: [PrimaryProtocol.ServerMessage] = [
         .flushReply(.init()),
-        .onNotifyMessagesConsumed(.init(count: 36028797018964118)),
-        .onNotifyMemoryImported(.init(bytes: 36028797018964119)),
+        .onNotifyMessagesConsumed(.init(count: 36028797018964154)),
+        .onNotifyMemoryImported(.init(bytes: 36028797018964155)),
         .isPerformanceCounterAccessAllowedReply(.init(enabled: true)),
         .importBufferReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964124, usage: 36028797018964125)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964160, usage: 36028797018964161)),
         .epitaph(.init(status: MagmaStatus.badState, reason: "sample")),
     ]
     static let notificationServer: [NotificationProtocol.ServerMessage] = [
@@ -56,10 +57,10 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(161))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(197))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
-        .onPerformanceCounterReadCompleted(.init(triggerId: 8388770, bufferOffset: 8388771, bufferId: 36028797018964132, timestamp: 36028797018964133, flags: [.discontinuity])),
+        .onPerformanceCounterReadCompleted(.init(triggerId: 8388806, bufferOffset: 8388807, bufferId: 36028797018964168, timestamp: 36028797018964169, flags: [.discontinuity])),
     ]
 
     /// Every sample, as its message type.
