@@ -148,6 +148,20 @@ extension PhysicalDeviceInfo {
         #expect(driver.log.withLock { $0.unmaps } == [0x100000], "release unmaps what the bind mapped; the bind's own unmap is the driver's")
     }
 
+    @Test func onceABindHasRunSynchronousCallsSeeTheSpaceItMade() throws {
+        let connection = try connection()
+        connection.mapBuffer(gpuAddress: 0x300000, bufferId: 11, offset: 0, length: page, flags: .read)
+        connection.bind(contextId: 2, BindSubmission(operations: [map(at: 0x100000), .unmap(at: 0x300000, length: page)]))
+        driver.completeNext()
+        connection.unmapBuffer(gpuAddress: 0x100000, bufferId: 10)
+        connection.mapBuffer(gpuAddress: 0x300000, bufferId: 10, offset: page, length: page, flags: .read)
+        #expect(connection.flush() == nil, "the bind's mapping is unmapped synchronously and its freed range mapped again")
+        #expect(driver.log.withLock { $0.unmaps } == [0x100000])
+        #expect(driver.log.withLock { $0.maps } == [0x300000, 0x300000])
+        connection.unmapBuffer(gpuAddress: 0x300000, bufferId: 11)
+        #expect(connection.flush()?.status == .invalidArgs, "the bind removed buffer 11's mapping")
+    }
+
     @Test(arguments: ["release the mapped buffer", "release the unmapped buffer", "unmap it synchronously", "depopulate it",
                       "map where the bind unmaps", "bind on another context where it maps"])
     func whatAQueuedBindChangesIsBadStateUntilItRuns(_ misuse: String) throws {
