@@ -155,8 +155,11 @@ import Testing
         stream.end()
         // The compute work lists the buffer and waits, so it is in flight when the unmap runs.
         try session.submit(stream, waits: [gate], extraResources: [buffer])
-        try session.connection.bind(on: binder, [.unmap(at: address, length: page)])
+        let timeline = try session.connection.createTimelineSemaphore()
+        try session.connection.bind(on: binder, [.unmap(at: address, length: page)], signalTimelinePoints: [timeline.point(1)])
         #expect(awaitError(session.connection)?.status == .badState)
+        // The refused bind never signals: a wait for its point ends with the error, not a timeout.
+        expectStatus(.badState) { try timeline.wait(for: 1, timeoutNanoseconds: 10_000_000_000) }
         gate.signal()
     }
 
