@@ -24,6 +24,10 @@ let package = Package(
         // declares tools-version 6.2 or later (docs/architecture.md, "Products";
         // scripts/versioned-dependency-check.sh).
         .library(name: "magma", type: .dynamic, targets: ["MagmaC"]),
+        // libmagma_mesa.so: the C API of Mesa's lineage (Sources/CMagmaMesa/include/magma_mesa.h),
+        // beside libmagma.so (the two headers cannot share a translation unit). The same linker
+        // flags, for the same reason.
+        .library(name: "magma_mesa", type: .dynamic, targets: ["MagmaMesaC"]),
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
@@ -80,11 +84,22 @@ let package = Package(
         // The C API (include/magma.h), implemented with @c @implementation over the client library.
         .target(
             name: "MagmaC",
-            dependencies: ["CMagma", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform"],
+            dependencies: ["CMagma", "MagmaCSupport", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform"],
             exclude: ["libmagma.version"],
             // The SONAME, and only the C API's symbols exported (libmagma.version).
             linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1",
                                            "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/MagmaC/libmagma.version"])],
+            plugins: ["SonameLink"]
+        ),
+        // What both C libraries share: handle tables, the status of a call, descriptors for callers.
+        .target(name: "MagmaCSupport", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
+        // The C API of Mesa's lineage, implemented with @c @implementation over Mesa's Swift face.
+        .target(
+            name: "MagmaMesaC",
+            dependencies: ["CMagmaMesa", "MagmaCSupport", "MagmaDevices", "MagmaProtocol", "MagmaPlatform"],
+            exclude: ["libmagma_mesa.version"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma_mesa.so.1",
+                                           "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/MagmaMesaC/libmagma_mesa.version"])],
             plugins: ["SonameLink"]
         ),
         // Makes the SONAME link libmagma.so.1 -> libmagma.so in the build folder (its tool below).
@@ -105,6 +120,11 @@ let package = Package(
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
+        // Mesa's API tested from C, on every device enumeration finds (run by Tests/MagmaTests/MesaCABITests.swift).
+        .executableTarget(
+            name: "magma-mesa-c-tests", dependencies: ["MagmaMesaC", "CMagmaMesa"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).

@@ -44,7 +44,8 @@ extension Connection {
 
     /// Submits the command stream at `command.gpuAddress` (`command.length` bytes of the
     /// connection's address space) on `context`: it starts once every wait semaphore has
-    /// signaled and signals its signal semaphores on completion. The device reads the stream
+    /// signaled and every wait timeline point is reached, and signals its signal semaphores and
+    /// timeline points on completion (work that fails fails its signal timelines instead). The device reads the stream
     /// through its MMU when the work runs; a range not mapped readable faults and closes the
     /// connection (CONTEXT_KILLED), as any bad access.
     public func execute(on context: Context, _ command: GpuAddressCommand) throws(MagmaError) {

@@ -1,4 +1,5 @@
 import Magma
+import MagmaCSupport
 import MagmaPlatform
 import MagmaProtocol
 

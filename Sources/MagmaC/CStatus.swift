@@ -2,23 +2,8 @@ import CMagma
 import Glibc
 import Magma
 import MagmaPlatform
+import MagmaCSupport
 import MagmaProtocol
-
-/// Runs `body` and turns its outcome into a status: no Swift error leaves the C API.
-func status(_ body: () throws(MagmaError) -> Void) -> magma_status_t {
-    do {
-        try body()
-        return MAGMA_STATUS_OK
-    } catch {
-        return error.status.rawValue
-    }
-}
-
-/// INVALID_ARGS unless `pointer` is non-NULL.
-func required<T>(_ pointer: T?, _ name: String) throws(MagmaError) -> T {
-    guard let pointer else { throw .invalidArgs("\(name) is NULL") }
-    return pointer
-}
 
 /// Takes ownership of a descriptor handed in by the caller; INVALID_ARGS if it is not open.
 func adopt(_ handle: magma_handle_t) throws(MagmaError) -> OwnedFileDescriptor {
@@ -35,9 +20,7 @@ func discard(_ handle: magma_handle_t) {
 
 /// A new descriptor of `descriptor`'s file for the caller, who owns it.
 func handOver(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> magma_handle_t {
-    let copy = fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 0)
-    guard copy >= 0 else { throw .memoryError("cannot duplicate a descriptor: \(PlatformError(call: "fcntl"))") }
-    return magma_handle_t(bitPattern: copy)
+    magma_handle_t(bitPattern: try descriptorForCaller(descriptor))
 }
 
 /// The connection behind a handle.

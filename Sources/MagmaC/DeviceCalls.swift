@@ -2,6 +2,7 @@ import CMagma
 import Glibc
 import MagmaDevices
 import MagmaSocket
+import MagmaCSupport
 import MagmaPlatform
 import MagmaProtocol
 

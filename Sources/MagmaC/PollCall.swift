@@ -1,5 +1,6 @@
 import CMagma
 import Magma
+import MagmaCSupport
 import MagmaPlatform
 import MagmaProtocol
 

@@ -1,5 +1,6 @@
 import CMagma
 import Magma
+import MagmaCSupport
 import MagmaProtocol
 
 @c @implementation

@@ -82,6 +82,9 @@ public final class SharedMemory: @unchecked Sendable {
         return try SharedMemory(descriptor: descriptor, size: size)
     }
 
+    /// Whether `descriptor` is a memfd with seals (any).
+    public static func isSealedMemfd(_ descriptor: Int32) -> Bool { cmagma_memfd_get_seals(descriptor) > 0 }
+
     /// Whether `descriptor` is a dma-buf (its file lives on the kernel's dma-buf filesystem).
     public static func isDMABuf(_ descriptor: Int32) -> Bool {
         cmagma_file_system_type(descriptor) == dmaBufMagic

@@ -182,7 +182,8 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
         requests.executeCommandAtAddress(contextId: contextId, gpuAddress: command.gpuAddress, length: command.length,
-                                         waitSemaphores: command.waitSemaphores, signalSemaphores: command.signalSemaphores, flags: command.flags)
+                                         waitSemaphores: command.waitSemaphores, signalSemaphores: command.signalSemaphores, flags: command.flags,
+                                         waitTimelinePoints: command.waitTimelinePoints, signalTimelinePoints: command.signalTimelinePoints)
     }
 
     public func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {

@@ -13,12 +13,20 @@ public struct GpuAddressCommand: Hashable, Sendable {
     public var signalSemaphores: [ObjectId]
     /// Driver-defined bits live at and above `CommandDescriptor.vendorFlags0`.
     public var flags: UInt64
+    /// Timeline points to wait for before the work starts (as `CommandDescriptor`'s).
+    public var waitTimelinePoints: [TimelinePoint]
+    /// Timeline points to signal when it completes; work that fails records its error on
+    /// these timelines instead.
+    public var signalTimelinePoints: [TimelinePoint]
 
-    public init(gpuAddress: UInt64, length: UInt64, waitSemaphores: [ObjectId] = [], signalSemaphores: [ObjectId] = [], flags: UInt64 = 0) {
+    public init(gpuAddress: UInt64, length: UInt64, waitSemaphores: [ObjectId] = [], signalSemaphores: [ObjectId] = [], flags: UInt64 = 0,
+                waitTimelinePoints: [TimelinePoint] = [], signalTimelinePoints: [TimelinePoint] = []) {
         self.gpuAddress = gpuAddress
         self.length = length
         self.waitSemaphores = waitSemaphores
         self.signalSemaphores = signalSemaphores
         self.flags = flags
+        self.waitTimelinePoints = waitTimelinePoints
+        self.signalTimelinePoints = signalTimelinePoints
     }
 }

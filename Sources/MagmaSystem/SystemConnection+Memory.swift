@@ -33,8 +33,8 @@ extension SystemConnection {
     }
 
     /// Submits the command stream at `command.gpuAddress` (`command.length` bytes, nonzero, in
-    /// the address space) on a context, with its wait and signal lists; every semaphore must
-    /// be known. The driver reads the stream through the connection's address space when the
+    /// the address space) on a context, with its wait and signal lists; every semaphore and
+    /// timeline must be known. The driver reads the stream through the connection's address space when the
     /// work runs, so what is mapped there is checked then (a fault), not here.
     public func executeCommand(contextId: UInt32, at command: GpuAddressCommand) {
         perform { [limits] state throws(MagmaError) in
@@ -43,9 +43,12 @@ extension SystemConnection {
             _ = try RangeCheck.end(offset: command.gpuAddress, length: command.length, within: RangeCheck.addressSpaceEnd, "command stream")
             let waits = try command.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
             let signals = try command.signalSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }
+            let timelineWaits = try command.waitTimelinePoints.map { point throws(MagmaError) in try state.timelinePoint(point) }
+            let timelineSignals = try command.signalTimelinePoints.map { point throws(MagmaError) in try state.timelinePoint(point) }
             let payload = GpuWork.Payload.commandStream(gpuAddress: command.gpuAddress, length: command.length, flags: command.flags)
-            try state.takePending(GpuWork.pendingCost(of: payload, signals: signals.count), within: limits)
-            context.submit(makeWork(payload, waits: waits, signals: signals))
+            let listed = signals.count + timelineWaits.count + timelineSignals.count
+            try state.takePending(GpuWork.pendingCost(of: payload, signals: listed), within: limits)
+            context.submit(makeWork(payload, waits: waits, signals: signals, timelineWaits: timelineWaits, timelineSignals: timelineSignals))
         }
     }
 }

@@ -128,9 +128,11 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
     public func clearPerformanceCounters(counters: [UInt64]) { connection.clearPerformanceCounters(counters) }
 
     public func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64],
-                                        signalSemaphores: [UInt64], flags: UInt64) {
+                                        signalSemaphores: [UInt64], flags: UInt64,
+                                        waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
         connection.executeCommand(contextId: contextId, at: GpuAddressCommand(
-            gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags))
+            gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags,
+            waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints))
     }
 
     public func bind(contextId: UInt32, operations: [BindOperation], waitSemaphores: [UInt64], signalSemaphores: [UInt64],

@@ -41,6 +41,7 @@ struct DemoCommand: ParsableCommand {
             result = try DemoWorkload(device: device, elements: elements).run()
         case .mesa:
             print("  api: Mesa's (PhysicalDevice, LogicalDevice, AddressSpace, Queue, SyncObject)")
+            print("  queues: dispatches on a compute queue, copies on a transfer queue, ordered by a timeline sync object")
             result = try MesaDemoWorkload(physicalDevice: PhysicalDevice(device: device, name: options.device), elements: elements).run()
         }
         let gpuTime = result.gpuNanoseconds.map { "\(String(format: $0)) (engine busy, from the completion notification)" }

@@ -32,6 +32,37 @@ import Testing
         #expect(try target.u32s(2048).allSatisfy { $0 == 0xADD2E55 })
     }
 
+    @Test(arguments: TestBackend.allCases) func aStreamAtAGPUAddressWaitsForAndSignalsTimelinePoints(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let (target, targetAddress) = try session.mappedBuffer(size: 4096)
+        let stream = fillStream(address: targetAddress, size: 4096, pattern: 0x71E)
+        let (commands, commandsAddress) = try session.mappedBuffer(size: 4096, flags: .read)
+        try commands.bytes.copyMemory(from: stream.bytes.withUnsafeBytes { $0 })
+        let gate = try session.connection.createTimelineSemaphore(initialValue: 1)
+        let done = try session.connection.createTimelineSemaphore()
+        try session.connection.execute(on: session.context, GpuAddressCommand(
+            gpuAddress: commandsAddress, length: UInt64(stream.bytes.count),
+            waitTimelinePoints: [gate.point(3)], signalTimelinePoints: [done.point(5)]))
+        try session.connection.flush()
+        try gate.signal(to: 2)
+        #expect(throws: MagmaError.self) { try done.wait(for: 5, timeoutNanoseconds: 20_000_000) }
+        #expect(try target.u32(at: 0) == 0, "nothing runs before its wait point is reached")
+        try gate.signal(to: 3)
+        try done.wait(for: 5, timeoutNanoseconds: 60_000_000_000)
+        #expect(done.value == 5)
+        #expect(try target.u32s(1024).allSatisfy { $0 == 0x71E })
+    }
+
+    @Test(arguments: TestBackend.allCases) func aStreamAtAGPUAddressThatFaultsFailsItsSignalTimelines(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let done = try session.connection.createTimelineSemaphore()
+        // Nothing is mapped at the stream's address.
+        try session.connection.execute(on: session.context, GpuAddressCommand(
+            gpuAddress: 0x4000_0000, length: 8, signalTimelinePoints: [done.point(1)]))
+        expectStatus(.contextKilled) { try done.wait(for: 1, timeoutNanoseconds: 60_000_000_000) }
+        #expect(done.value == 0)
+    }
+
     @Test(arguments: TestBackend.allCases) func anUnmappedRangeFaultsAndTheDeviceGoesOn(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (commands, commandsAddress) = try session.mappedBuffer(size: 4096, flags: .read)

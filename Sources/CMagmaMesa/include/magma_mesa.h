@@ -378,8 +378,8 @@ typedef struct magma_create_queue_info {
   const void *next;
   // Index into the physical device's queue families.
   uint32_t queue_family_index;
-  // Fuchsia's priorities: 128 medium (the default for 0), 64 low; higher ones need a trusted
-  // client.
+  // Fuchsia's priorities: 128 low, 256 medium (also meant by 0), 512 high and 1024 realtime; the
+  // last two need a trusted client (in-process).
   uint32_t priority;
 } magma_create_queue_info_t;
 
@@ -599,9 +599,10 @@ magma_status_t magma_import_sync_obj(magma_device_t device, const magma_external
 // sync_obj: The sync object.
 void magma_sync_obj_close(magma_sync_obj_t sync_obj);
 
-// The kind of a sync object.
+// Says what kind a sync object is.
 // sync_obj: The sync object.
-magma_sync_type_t magma_sync_obj_get_type(magma_sync_obj_t sync_obj);
+// sync_type: Its kind.
+magma_status_t magma_sync_obj_get_type(magma_sync_obj_t sync_obj, magma_sync_type_t *sync_type);
 
 // Signals a binary sync object from the CPU.
 // sync_obj: A binary sync object.

@@ -29,7 +29,9 @@ public final class AddressSpace: Sendable {
     /// Maps `size` bytes of `buffer` from `bufferOffset` at `gpuAddress` with `flags` (read,
     /// write, execute). The buffer must be its device's; the offset, the address and the size
     /// must be whole pages, the range must lie inside the buffer, and it must not overlap a
-    /// mapping already in this address space: INVALID_ARGS otherwise, and nothing changes.
+    /// mapping already in this address space: INVALID_ARGS otherwise, and nothing changes. The
+    /// buffer's first use here imports it as memory of its type, which counts against the
+    /// type's heap: MEMORY_ERROR past its budget, and nothing changes.
     public func map(_ buffer: DeviceBuffer, bufferOffset: UInt64 = 0, gpuAddress: UInt64, size: UInt64, flags: MapFlags) throws(MagmaError) {
         try connection.checkOpen()
         try device.checkOwns(buffer.device, "buffer")

@@ -11,7 +11,8 @@ public final class DeviceBuffer: Sendable {
     let home: Buffer
     /// Its imports into address spaces' connections.
     let instances = InstanceTable<Buffer>(kind: "buffer")
-    /// The memory type it was allocated from (0 for an import).
+    /// Its memory type (an index into the physical device's memory types): the one it was
+    /// created or imported with, kept by its imports into address spaces.
     public let memoryTypeIndex: UInt32
     private let cpuMapped = Locked(false)
 
@@ -27,7 +28,7 @@ public final class DeviceBuffer: Sendable {
     /// The buffer in `space`'s connection, imported on first use there.
     func instance(in space: AddressSpace) throws(MagmaError) -> Buffer {
         try instances.instance(in: space, make: { () throws(MagmaError) -> Buffer in
-            try space.connection.importBuffer(try home.export())
+            try space.connection.importBuffer(try home.export(), memoryType: memoryTypeIndex)
         }, discard: { try? space.connection.release($0) })
     }
 
@@ -36,8 +37,8 @@ public final class DeviceBuffer: Sendable {
     /// Maps the whole buffer for the CPU (Mesa's `map_cpu`) and returns its bytes. The buffer
     /// has one CPU mapping: mapping it again returns the same bytes. They stay valid until the
     /// buffer is released, also after `unmapCPU()` (the core keeps one mapping per buffer for
-    /// its life); a caller must not touch them after unmapping. Memory the CPU cannot reach
-    /// throws INVALID_ARGS.
+    /// its life); a caller must not touch them after unmapping. Memory the CPU cannot reach (a
+    /// memory type without `hostVisible`: GPU-only memory) throws INVALID_ARGS.
     public func mapCPU() throws(MagmaError) -> UnsafeMutableRawBufferPointer {
         try instances.checkLive()
         let bytes = try home.bytes

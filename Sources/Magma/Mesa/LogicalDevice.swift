@@ -17,6 +17,8 @@ public final class LogicalDevice: Sendable {
     /// The connection that holds the device's buffers and sync objects.
     let home: Connection
     private let spaces = Locked<[WeakAddressSpace]>([])
+    /// `syncCapabilities` once found.
+    let knownSyncCapabilities = Locked<SyncCapabilities?>(nil)
 
     init(physicalDevice: PhysicalDevice) throws(MagmaError) {
         self.physicalDevice = physicalDevice
@@ -52,48 +54,103 @@ public final class LogicalDevice: Sendable {
         return space
     }
 
-    /// Creates a queue of work in `space` (a context of its connection) with `priority`.
-    /// Priorities above `.medium` need a trusted client (in-process, not through magmad).
-    public func createQueue(in space: AddressSpace, priority: Priority = .medium) throws(MagmaError) -> Queue {
+    /// Creates a queue of work in `space` (a context of its connection) of queue family
+    /// `family` (an index into `physicalDevice.queueFamilies`; by default the first family with
+    /// compute) with `priority`. A family the device does not have is INVALID_ARGS, thrown here
+    /// with the address space still usable; more queues of a family in one address space than
+    /// its `count` is MEMORY_ERROR and closes the address space (the core's rule). Priorities
+    /// above `.medium` need a trusted client (in-process, not through magmad).
+    public func createQueue(in space: AddressSpace, family: UInt32? = nil, priority: Priority = .medium) throws(MagmaError) -> Queue {
         try checkOpen()
         try checkOwns(space.device, "address space")
-        return Queue(addressSpace: space, context: try space.connection.createContext(priority: priority))
+        let index = if let family { family } else { try defaultQueueFamily() }
+        _ = try physicalDevice.info.queueFamily(index)
+        return Queue(addressSpace: space, context: try space.connection.createContext(queueFamily: index, priority: priority))
     }
 
-    // MARK: Buffers
+    /// The first queue family with compute; INVALID_ARGS if the device has none.
+    func defaultQueueFamily() throws(MagmaError) -> UInt32 {
+        guard let index = physicalDevice.queueFamilies.firstIndex(where: { $0.flags.contains(.compute) }) else {
+            throw .invalidArgs("the device has no queue family with compute")
+        }
+        return UInt32(index)
+    }
+
+    /// The address spaces the device created that are still open.
+    var openAddressSpaces: [AddressSpace] {
+        spaces.withLock { $0.compactMap(\.space) }.filter { !$0.connection.isClosed }
+    }
+
+    // MARK: Buffers and memory
 
     /// Creates a zeroed buffer of at least `size` bytes (rounded up to whole pages) of memory
-    /// type `memoryTypeIndex` (an index into the device's memory types; SoftGPU's devices
-    /// have one, 0, and INVALID_ARGS is thrown for others).
+    /// type `memoryTypeIndex` (an index into `physicalDevice.memoryProperties.types`). An
+    /// unknown type is INVALID_ARGS; an allocation past the type's heap budget MEMORY_ERROR;
+    /// both thrown here with the device still usable. A buffer of a type without
+    /// `hostVisible` cannot be mapped for the CPU (`mapCPU()` throws INVALID_ARGS).
     public func createBuffer(size: UInt64, memoryTypeIndex: UInt32 = 0, name: String = "") throws(MagmaError) -> DeviceBuffer {
         try checkOpen()
-        guard size > 0 else { throw .invalidArgs("buffer size 0") }
-        let buffer = Buffer(backend: try home.backend.createBuffer(size: size, memoryType: memoryTypeIndex, name: name), owner: home.key)
-        if !name.isEmpty { buffer.setName(name) }
+        let buffer = try home.createBuffer(size: size, memoryType: memoryTypeIndex, name: name)
         return DeviceBuffer(device: self, home: buffer, memoryTypeIndex: memoryTypeIndex)
     }
 
-    /// Imports a buffer another device (of this process or another) exported; takes ownership
-    /// of `descriptor`. Anything but a buffer of the backend's export kind is INVALID_ARGS.
-    public func importBuffer(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> DeviceBuffer {
-        DeviceBuffer(device: self, home: try home.importBuffer(descriptor), memoryTypeIndex: 0)
+    /// Imports a buffer another device (of this process or another) exported, as memory of
+    /// type `memoryTypeIndex`; takes ownership of `descriptor`. Anything but a buffer of the
+    /// backend's export kind is INVALID_ARGS; the type's errors are `createBuffer`'s.
+    public func importBuffer(_ descriptor: OwnedFileDescriptor, memoryTypeIndex: UInt32 = 0) throws(MagmaError) -> DeviceBuffer {
+        try checkOpen()
+        let buffer = try home.importBuffer(descriptor, memoryType: memoryTypeIndex)
+        return DeviceBuffer(device: self, home: buffer, memoryTypeIndex: memoryTypeIndex)
+    }
+
+    /// Heap `heap` as this device sees it (VK_EXT_memory_budget's meaning): `usage` counts the
+    /// device's buffers in its home connection plus their imports into its open address spaces
+    /// (the core counts each import as an allocation of its own, so a buffer used in two
+    /// address spaces counts three times); `budget` is that usage plus what the heap has free,
+    /// device-wide. A heap index out of range is INVALID_ARGS.
+    public func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
+        try checkOpen()
+        let homeBudget = try home.memoryBudget(heap: heap)
+        var usage = homeBudget.usage
+        var free = homeBudget.budget - homeBudget.usage
+        for space in openAddressSpaces {
+            // An address space that failed or closed meanwhile holds nothing any more.
+            guard let budget = try? space.connection.memoryBudget(heap: heap) else { continue }
+            usage += budget.usage
+            free = min(free, budget.budget - budget.usage)
+        }
+        return MemoryBudget(budget: usage + free, usage: usage)
     }
 
     // MARK: Sync objects
 
-    /// Creates an unsignaled sync object of `kind`.
+    /// Creates a sync object of `kind`: an unsignaled binary one, or a timeline whose value
+    /// starts at `initialValue`.
     public func createSyncObject(_ kind: SyncObjectKind = .binary) throws(MagmaError) -> SyncObject {
+        try checkOpen()
         switch kind {
-        case .binary: SyncObject(device: self, primitive: .binary(try home.createSemaphore()))
+        case .binary: return SyncObject(device: self, primitive: .binary(try home.createSemaphore()), kind: .binary)
+        case .timeline(let initialValue):
+            return SyncObject(device: self, primitive: .timeline(try home.createTimelineSemaphore(initialValue: initialValue)), kind: kind)
         }
     }
 
     /// Imports a sync object another device exported (`SyncObject.export()`) as an opaque
     /// descriptor; takes ownership of `descriptor`. It shares its state with the exported one.
-    /// Anything but a sync object of the backend's export kind is INVALID_ARGS.
-    public func importSyncObject(_ descriptor: OwnedFileDescriptor, kind: SyncObjectKind = .binary) throws(MagmaError) -> SyncObject {
+    /// With `kind` nil the kind is read from the descriptor: on the embedded and magmad
+    /// backends a binary sync object is an eventfd and a timeline a sealed memfd page; a
+    /// descriptor that is neither must name its kind (INVALID_ARGS otherwise). A named
+    /// `.timeline`'s initial value is not used: the import has the exported timeline's value
+    /// (its `kind` reports the value at import). Anything but a sync object of that kind, of
+    /// the backend's export kind, is INVALID_ARGS.
+    public func importSyncObject(_ descriptor: OwnedFileDescriptor, kind: SyncObjectKind? = nil) throws(MagmaError) -> SyncObject {
+        try checkOpen()
+        let kind = if let kind { kind } else { try SyncObjectKind.detect(descriptor) }
         switch kind {
-        case .binary: SyncObject(device: self, primitive: .binary(try home.importSemaphore(descriptor)))
+        case .binary: return SyncObject(device: self, primitive: .binary(try home.importSemaphore(descriptor)), kind: .binary)
+        case .timeline:
+            let timeline = try home.importTimelineSemaphore(descriptor)
+            return SyncObject(device: self, primitive: .timeline(timeline), kind: .timeline(initialValue: timeline.value))
         }
     }
 }

@@ -27,36 +27,54 @@ public final class Queue: Sendable {
     /// Its scheduling priority.
     public var priority: Priority { context.priority }
 
-    /// Submits work. Everything it names must be the queue's device's: the command buffer (its
-    /// range inside the buffer, not empty) and the sync objects; INVALID_ARGS otherwise, and
-    /// nothing is submitted. Every buffer mapped in the address space now is a resource of the
-    /// work (in flight until it completes). Feed-forward: what the device rejects later closes
-    /// the address space; `checkStatus()` and waits on the sync objects report it.
+    /// Its queue family (an index into the physical device's `queueFamilies`).
+    public var family: UInt32 { context.queueFamily }
+
+    /// Submits work. Everything it names must be the queue's device's: a command buffer (its
+    /// range inside the buffer, not empty) or a GPU range (not empty, not past the end of the
+    /// address space, the device's `limits.addressSpaceSize`), and the sync objects, with a point of 0 for each binary one;
+    /// INVALID_ARGS otherwise, and nothing is submitted. Work from a command buffer holds every
+    /// buffer mapped in the address space now as a resource (in flight until it completes);
+    /// work at a GPU address names no buffers, so nothing is held for it (unmapping what it
+    /// reads makes it fault). Feed-forward: what the device rejects later (a dispatch on a
+    /// transfer queue, a fault) closes the address space; `checkStatus()` and waits on the sync
+    /// objects report it.
     public func submit(_ info: SubmitInfo) throws(MagmaError) {
         let space = addressSpace
         let device = space.device
         try space.connection.checkOpen()
-        let (commandBuffer, offset, length) = switch info.commands {
-        case .buffer(let buffer, let offset, let length): (buffer, offset, length)
+        for point in info.waits + info.signals {
+            try device.checkOwns(point.syncObject.device, "sync object")
+            try point.syncObject.check(point: point.value)
         }
-        try device.checkOwns(commandBuffer.device, "command buffer")
-        guard length > 0 else { throw .invalidArgs("command buffer range of 0 bytes") }
-        let (end, overflow) = offset.addingReportingOverflow(length)
-        guard !overflow, end <= commandBuffer.size else {
-            throw .invalidArgs("command buffer range \(offset)+\(length) passes the end of a buffer of \(commandBuffer.size) bytes")
+        switch info.commands {
+        case .buffer(let commandBuffer, let offset, let length):
+            try device.checkOwns(commandBuffer.device, "command buffer")
+            guard length > 0 else { throw .invalidArgs("command buffer range of 0 bytes") }
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            guard !overflow, end <= commandBuffer.size else {
+                throw .invalidArgs("command buffer range \(offset)+\(length) passes the end of a buffer of \(commandBuffer.size) bytes")
+            }
+            let commands = try commandBuffer.instance(in: space)
+            let (waits, signals) = try (SyncList(info.waits, in: space), SyncList(info.signals, in: space))
+            let resources = [BufferRange(bufferId: commands.id, offset: offset, length: length)]
+                + space.mappedBuffers.filter { $0 !== commands }.map { BufferRange(bufferId: $0.id, offset: 0, length: $0.size) }
+            try space.connection.execute(on: context, CommandDescriptor(
+                resources: resources, commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
+                waitSemaphores: waits.semaphores, signalSemaphores: signals.semaphores,
+                waitTimelinePoints: waits.timelinePoints, signalTimelinePoints: signals.timelinePoints))
+        case .gpuAddress(let address, let length):
+            guard length > 0 else { throw .invalidArgs("command stream of 0 bytes") }
+            let (end, overflow) = address.addingReportingOverflow(length)
+            let size = device.physicalDevice.info.limits.addressSpaceSize
+            guard !overflow, end <= size else {
+                throw .invalidArgs("command stream at \(address) of \(length) bytes passes the end of the address space (\(size) bytes)")
+            }
+            let (waits, signals) = try (SyncList(info.waits, in: space), SyncList(info.signals, in: space))
+            try space.connection.execute(on: context, GpuAddressCommand(
+                gpuAddress: address, length: length, waitSemaphores: waits.semaphores, signalSemaphores: signals.semaphores,
+                waitTimelinePoints: waits.timelinePoints, signalTimelinePoints: signals.timelinePoints))
         }
-        for object in info.waitSyncObjects + info.signalSyncObjects {
-            try device.checkOwns(object.device, "sync object")
-            try object.instances.checkLive()
-        }
-        let commands = try commandBuffer.instance(in: space)
-        let waits = try info.waitSyncObjects.map { (object) throws(MagmaError) in try object.semaphore(in: space).id }
-        let signals = try info.signalSyncObjects.map { (object) throws(MagmaError) in try object.semaphore(in: space).id }
-        let resources = [BufferRange(bufferId: commands.id, offset: offset, length: length)]
-            + space.mappedBuffers.filter { $0 !== commands }.map { BufferRange(bufferId: $0.id, offset: 0, length: $0.size) }
-        try space.connection.execute(on: context, CommandDescriptor(
-            resources: resources, commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
-            waitSemaphores: waits, signalSemaphores: signals))
     }
 
     /// How the queue stands, from its address space's error as known now (no round trip):
@@ -77,5 +95,21 @@ public final class Queue: Sendable {
     /// INVALID_ARGS.
     public func release() throws(MagmaError) {
         try addressSpace.connection.release(context)
+    }
+}
+
+/// A submission's wait or signal points as ids in one address space's connection: binary sync
+/// objects' semaphores and timelines' points, each imported there on first use.
+private struct SyncList {
+    var semaphores: [ObjectId] = []
+    var timelinePoints: [TimelinePoint] = []
+
+    init(_ points: [SyncObjectPoint], in space: AddressSpace) throws(MagmaError) {
+        for point in points {
+            switch try point.syncObject.instance(in: space) {
+            case .binary(let semaphore): semaphores.append(semaphore.id)
+            case .timeline(let timeline): timelinePoints.append(timeline.point(point.value))
+            }
+        }
     }
 }

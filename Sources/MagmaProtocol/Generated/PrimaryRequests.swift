@@ -125,15 +125,20 @@ public protocol PrimaryRequests<Handle> {
 
     /// Submits a command stream named by GPU address and length in the connection's address space.
     /// The driver reads it through its MMU when the work runs: a range not mapped readable faults,
-    /// like any bad access. The wait semaphores must all signal before the work starts, and are
-    /// then reset; the signal semaphores fire when it completes.
+    /// like any bad access. The wait semaphores must all signal and the wait timeline points all be
+    /// reached before the work starts (the semaphores are then reset); the signal semaphores fire
+    /// and the signal timeline points are reached when it completes. Work that fails records its
+    /// error on its signal timelines instead, which ends every wait on them.
     /// - Parameter contextId: The context.
     /// - Parameter gpuAddress: Where the command stream starts.
     /// - Parameter length: Its length in bytes; nonzero.
     /// - Parameter waitSemaphores: Semaphores to wait on.
     /// - Parameter signalSemaphores: Semaphores to signal on completion.
     /// - Parameter flags: Driver-defined bits, from command_buffer_vendor_flags_0 up.
-    func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64)
+    /// - Parameter waitTimelinePoints: Timeline points to wait for. A version 1 sender has none.
+    /// - Parameter signalTimelinePoints: Timeline points to signal on completion. A point its
+    /// timeline has already passed changes nothing. A version 1 sender has none.
+    func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64, waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint])
 
     /// Queues an ordered list of bind operations (map a buffer range at a GPU address; unmap every
     /// mapping inside a GPU range) on a context of a family with sparse_binding only: the

@@ -935,11 +935,13 @@ extension PrimaryProtocol {
 extension PrimaryProtocol {
     /// Submits a command stream named by GPU address and length in the connection's address space.
     /// The driver reads it through its MMU when the work runs: a range not mapped readable faults,
-    /// like any bad access. The wait semaphores must all signal before the work starts, and are
-    /// then reset; the signal semaphores fire when it completes.
+    /// like any bad access. The wait semaphores must all signal and the wait timeline points all be
+    /// reached before the work starts (the semaphores are then reset); the signal semaphores fire
+    /// and the signal timeline points are reached when it completes. Work that fails records its
+    /// error on its signal timelines instead, which ends every wait on them.
     public struct ExecuteCommandAtAddress: WireMessage {
         public static let ordinal: UInt32 = 564
-        public static let version: UInt16 = 1
+        public static let version: UInt16 = 2
         public static let name = "primary.execute_command_at_address"
 
         /// The context.
@@ -954,17 +956,25 @@ extension PrimaryProtocol {
         public var signalSemaphores: [UInt64]
         /// Driver-defined bits, from command_buffer_vendor_flags_0 up.
         public var flags: UInt64
+        /// Timeline points to wait for. A version 1 sender has none. (Since version 2.)
+        public var waitTimelinePoints: [TimelinePoint]
+        /// Timeline points to signal on completion. A point its timeline has already passed changes
+        /// nothing. A version 1 sender has none. (Since version 2.)
+        public var signalTimelinePoints: [TimelinePoint]
 
-        public init(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64] = [], signalSemaphores: [UInt64] = [], flags: UInt64) {
+        public init(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64] = [], signalSemaphores: [UInt64] = [], flags: UInt64, waitTimelinePoints: [TimelinePoint] = [], signalTimelinePoints: [TimelinePoint] = []) {
             self.contextId = contextId
             self.gpuAddress = gpuAddress
             self.length = length
             self.waitSemaphores = waitSemaphores
             self.signalSemaphores = signalSemaphores
             self.flags = flags
+            self.waitTimelinePoints = waitTimelinePoints
+            self.signalTimelinePoints = signalTimelinePoints
         }
 
         public static func inlineSize(at version: UInt16) -> Int {
+            if version >= 2 { return 96 }
             return 64
         }
 
@@ -975,6 +985,8 @@ extension PrimaryProtocol {
             try encoder.put(vector: self.waitSemaphores, at: 48, field: "primary.execute_command_at_address.wait_semaphores", limit: 256)
             try encoder.put(vector: self.signalSemaphores, at: 64, field: "primary.execute_command_at_address.signal_semaphores", limit: 256)
             encoder.put(self.flags, at: 80)
+            if version >= 2 { try encoder.put(structs: self.waitTimelinePoints, at: 88, field: "primary.execute_command_at_address.wait_timeline_points", limit: 256) }
+            if version >= 2 { try encoder.put(structs: self.signalTimelinePoints, at: 104, field: "primary.execute_command_at_address.signal_timeline_points", limit: 256) }
         }
 
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
@@ -984,6 +996,8 @@ extension PrimaryProtocol {
             self.waitSemaphores = try decoder.vector(at: 48, field: "primary.execute_command_at_address.wait_semaphores", limit: 256)
             self.signalSemaphores = try decoder.vector(at: 64, field: "primary.execute_command_at_address.signal_semaphores", limit: 256)
             self.flags = try decoder.load(UInt64.self, at: 80)
+            self.waitTimelinePoints = try version >= 2 ? decoder.structs(at: 88, field: "primary.execute_command_at_address.wait_timeline_points", limit: 256) : []
+            self.signalTimelinePoints = try version >= 2 ? decoder.structs(at: 104, field: "primary.execute_command_at_address.signal_timeline_points", limit: 256) : []
         }
     }
 }

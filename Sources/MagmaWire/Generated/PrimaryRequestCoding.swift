@@ -102,8 +102,8 @@ extension PrimaryRequestSender {
     }
 
     /// Sends `PrimaryProtocol.ExecuteCommandAtAddress`.
-    public func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64) {
-        send(.executeCommandAtAddress(.init(contextId: contextId, gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags)), handles: [])
+    public func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64, waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
+        send(.executeCommandAtAddress(.init(contextId: contextId, gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags, waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints)), handles: [])
     }
 
     /// Sends `PrimaryProtocol.Bind`.
@@ -173,7 +173,7 @@ extension PrimaryProtocol.ClientMessage {
             requests.clearPerformanceCounters(counters: request.counters)
             return true
         case .executeCommandAtAddress(let request):
-            requests.executeCommandAtAddress(contextId: request.contextId, gpuAddress: request.gpuAddress, length: request.length, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags)
+            requests.executeCommandAtAddress(contextId: request.contextId, gpuAddress: request.gpuAddress, length: request.length, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags, waitTimelinePoints: request.waitTimelinePoints, signalTimelinePoints: request.signalTimelinePoints)
             return true
         case .bind(let request):
             requests.bind(contextId: request.contextId, operations: request.operations, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, waitTimelinePoints: request.waitTimelinePoints, signalTimelinePoints: request.signalTimelinePoints)

@@ -170,8 +170,10 @@ import Testing
         try objects[0].signal()
         try objects[2].signal()
         try SyncObject.waitAll(objects, timeoutNanoseconds: 60_000_000_000)
-        expectStatus(.invalidArgs) { try SyncObject.waitAll([], timeoutNanoseconds: 0) }
-        expectStatus(.invalidArgs) { _ = try SyncObject.waitAny([], timeoutNanoseconds: 0) }
+        expectStatus(.invalidArgs) { try SyncObject.waitAll([SyncObject](), timeoutNanoseconds: 0) }
+        expectStatus(.invalidArgs) { _ = try SyncObject.waitAny([SyncObject](), timeoutNanoseconds: 0) }
+        expectStatus(.invalidArgs) { try SyncObject.waitAll([SyncObjectPoint](), timeoutNanoseconds: 0) }
+        expectStatus(.invalidArgs) { _ = try SyncObject.waitAny([SyncObjectPoint](), timeoutNanoseconds: 0) }
     }
 
     @Test(arguments: TestBackend.allCases) func aSignalFromAnotherThreadStartsTheWork(_ backend: TestBackend) throws {

@@ -59,7 +59,7 @@ import Testing
         DispatchQueue.concurrentPerform(iterations: 8) { index in
             do throws(MagmaError) {
                 try space.map(buffer, gpuAddress: 0x1000_0000 + UInt64(index) * 0x10_0000, size: 4096, flags: [.read, .write])
-                _ = try sync.semaphore(in: space)
+                _ = try sync.instance(in: space)
             } catch { failures.withLock { $0.append(error) } }
         }
         #expect(failures.withLock { $0 }.isEmpty)

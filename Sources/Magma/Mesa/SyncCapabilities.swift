@@ -1,0 +1,42 @@
+import MagmaProtocol
+
+/// What a device's sync objects can do (`LogicalDevice.syncCapabilities`). Only what the
+/// backend has is in it; none of the backends has sync_file export or import (a Linux
+/// `sync_file` fence descriptor), so there is no member for it.
+public struct SyncCapabilities: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Binary sync objects (`SyncObjectKind.binary`).
+    public static let binary = SyncCapabilities(rawValue: 1 << 0)
+    /// Timeline sync objects (`SyncObjectKind.timeline(initialValue:)`).
+    public static let timeline = SyncCapabilities(rawValue: 1 << 1)
+    /// CPU waits (`wait`, `waitAll`, `waitAny`), ended by the failure of an address space that
+    /// uses the object.
+    public static let cpuWait = SyncCapabilities(rawValue: 1 << 2)
+    /// CPU signals (`signal()`, `reset()`, and a timeline's `signal(to:)`).
+    public static let cpuSignal = SyncCapabilities(rawValue: 1 << 3)
+    /// Export and import as an opaque descriptor (`export()`, `LogicalDevice.importSyncObject`).
+    public static let opaqueDescriptor = SyncCapabilities(rawValue: 1 << 4)
+}
+
+extension LogicalDevice {
+    /// What this device's sync objects can do. Binary sync objects with CPU waits and signals
+    /// and opaque-descriptor export and import are in every backend's core; timelines where
+    /// the backend makes them (the embedded and magmad backends do; a DRM device needs
+    /// timeline syncobjs), which is found by making one, once per device. BAD_STATE once the
+    /// device was released.
+    public var syncCapabilities: SyncCapabilities {
+        get throws(MagmaError) {
+            try checkOpen()
+            if let known = knownSyncCapabilities.withLock({ $0 }) { return known }
+            var capabilities: SyncCapabilities = [.binary, .cpuWait, .cpuSignal, .opaqueDescriptor]
+            do {
+                try home.release(try home.createTimelineSemaphore())
+                capabilities.insert(.timeline)
+            } catch where error.status == .unimplemented {}
+            knownSyncCapabilities.withLock { $0 = capabilities }
+            return capabilities
+        }
+    }
+}

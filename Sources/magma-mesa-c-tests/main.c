@@ -1,0 +1,472 @@
+// Mesa's Magma API tested from C, as a client driver uses it: the intent of Mesa's own FFI test
+// (enumerate, info, memory properties, device, budget, address space, queue, a command buffer
+// mapped RWX, binary sync signal and wait, a submit with a wait and a signal, export and import
+// of a fence and of a buffer, a submit that waits on the imported fence, 20 submits, timeline
+// signal, query and wait), run on every physical device the enumeration finds, with checks that
+// the GPU really did the work, and the status paths for bad arguments.
+//
+//   magma-mesa-c-tests EXPECTED_DEVICE_COUNT
+//
+// Prints every failed check and a summary; exits 0 only if every check passed. Run by
+// Tests/MagmaTests/MesaCABITests.swift, with MAGMA_DEVICE_DIR naming the directory whose magmad
+// endpoints enumeration finds beside the embedded device.
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "magma_mesa.h"
+
+static int checks;
+static int failures;
+
+#define CHECK(condition)                                                                 \
+    do {                                                                                 \
+        checks++;                                                                        \
+        if (!(condition)) {                                                              \
+            failures++;                                                                  \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
+        }                                                                                \
+    } while (0)
+
+#define CHECK_STATUS(expression, expected)                                                   \
+    do {                                                                                     \
+        magma_status_t status_ = (expression);                                               \
+        checks++;                                                                            \
+        if (status_ != (expected)) {                                                         \
+            failures++;                                                                      \
+            fprintf(stderr, "%s:%d: %s returned %d, expected %s (%d)\n", __FILE__, __LINE__, \
+                    #expression, status_, #expected, (expected));                            \
+        }                                                                                    \
+    } while (0)
+
+enum { PAGE = 4096 };
+static const uint64_t SECOND = 1000000000ull;
+static const uint64_t COMMANDS_VA = 0x20000000ull;
+static const uint64_t TARGET_VA = 0x20001000ull;
+
+// ---- SoftGPU commands (docs/softgpu.md): {u32 opcode, u32 size} then the fields ----
+
+static uint8_t *put32(uint8_t *at, uint32_t value) { memcpy(at, &value, 4); return at + 4; }
+static uint8_t *put64(uint8_t *at, uint64_t value) { memcpy(at, &value, 8); return at + 8; }
+
+// Writes "fill size bytes at address with pattern; end" at commands; returns the bytes written.
+static uint64_t fill_then_end(uint8_t *commands, uint64_t address, uint64_t size, uint32_t pattern) {
+    uint8_t *at = commands;
+    at = put32(at, 1), at = put32(at, 32), at = put64(at, address), at = put64(at, size);
+    at = put32(at, pattern), at = put32(at, 0);
+    at = put32(at, 0), at = put32(at, 8);
+    return (uint64_t)(at - commands);
+}
+
+static int all_words_are(const void *memory, size_t size, uint32_t pattern) {
+    const uint32_t *words = memory;
+    for (size_t i = 0; i < size / 4; i++)
+        if (words[i] != pattern) return 0;
+    return 1;
+}
+
+// ---- one device set up for work: an address space, a compute queue, a command buffer mapped
+// RWX at COMMANDS_VA and a target buffer mapped RW at TARGET_VA ----
+
+typedef struct {
+    magma_device_t device;
+    magma_address_space_t address_space;
+    magma_queue_t queue;
+    magma_buffer_t commands;
+    magma_buffer_t target;
+    uint8_t *command_bytes;
+    uint32_t *target_words;
+} rig_t;
+
+static uint32_t host_visible_type(magma_physical_device_t physical_device) {
+    magma_memory_properties_t properties = {.s_type = MAGMA_STRUCTURE_TYPE_MEMORY_PROPERTIES, .size = sizeof properties};
+    CHECK_STATUS(magma_get_memory_properties(physical_device, &properties), MAGMA_STATUS_OK);
+    for (uint32_t i = 0; i < properties.memory_type_count; i++)
+        if (properties.memory_types[i].property_flags & MAGMA_MEMORY_PROPERTY_HOST_VISIBLE) return i;
+    CHECK(!"a host-visible memory type");
+    return 0;
+}
+
+static uint32_t compute_family(magma_physical_device_t physical_device) {
+    magma_queue_family_properties_t families[8];
+    uint32_t count = 8;
+    for (uint32_t i = 0; i < count; i++) families[i] = (magma_queue_family_properties_t){.s_type = MAGMA_STRUCTURE_TYPE_QUEUE_FAMILY_PROPERTIES, .size = sizeof families[i]};
+    CHECK_STATUS(magma_get_queue_family_properties(physical_device, &count, families), MAGMA_STATUS_OK);
+    for (uint32_t i = 0; i < count; i++)
+        if (families[i].queue_flags & MAGMA_QUEUE_COMPUTE) return i;
+    CHECK(!"a compute queue family");
+    return 0;
+}
+
+static magma_buffer_t make_buffer(magma_device_t device, uint32_t memory_type, uint64_t size) {
+    magma_create_buffer_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_BUFFER_INFO, .size = sizeof info,
+                                       .buffer_size = size, .memory_type_index = memory_type, .flags = MAGMA_BUFFER_EXTERNAL};
+    magma_buffer_t buffer = NULL;
+    CHECK_STATUS(magma_create_buffer(device, &info, &buffer), MAGMA_STATUS_OK);
+    return buffer;
+}
+
+static void *map_cpu(magma_buffer_t buffer) {
+    magma_cpu_mapping_t mapping = {0};
+    CHECK_STATUS(magma_buffer_map_cpu(buffer, &mapping), MAGMA_STATUS_OK);
+    CHECK(mapping.address != NULL && mapping.size >= PAGE);
+    return mapping.address;
+}
+
+static rig_t make_rig(magma_physical_device_t physical_device) {
+    rig_t rig = {0};
+    uint32_t memory_type = host_visible_type(physical_device);
+    CHECK_STATUS(magma_create_device(physical_device, &rig.device), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_create_address_space(rig.device, &rig.address_space), MAGMA_STATUS_OK);
+    magma_create_queue_info_t queue_info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_QUEUE_INFO, .size = sizeof queue_info,
+                                            .queue_family_index = compute_family(physical_device)};
+    CHECK_STATUS(magma_create_queue(rig.device, rig.address_space, &queue_info, &rig.queue), MAGMA_STATUS_OK);
+    rig.commands = make_buffer(rig.device, memory_type, PAGE);
+    rig.target = make_buffer(rig.device, memory_type, PAGE);
+    rig.command_bytes = map_cpu(rig.commands);
+    rig.target_words = map_cpu(rig.target);
+    CHECK_STATUS(magma_map_buffer_gpu(rig.address_space, rig.commands, 0, COMMANDS_VA, PAGE,
+                                      MAGMA_GPU_MAP_READ | MAGMA_GPU_MAP_WRITE | MAGMA_GPU_MAP_EXECUTE), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_map_buffer_gpu(rig.address_space, rig.target, 0, TARGET_VA, PAGE,
+                                      MAGMA_GPU_MAP_READ | MAGMA_GPU_MAP_WRITE), MAGMA_STATUS_OK);
+    return rig;
+}
+
+static void close_rig(rig_t *rig) {
+    CHECK_STATUS(magma_unmap_buffer_gpu(rig->address_space, TARGET_VA, PAGE), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_unmap_buffer_gpu(rig->address_space, COMMANDS_VA, PAGE), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_buffer_unmap_cpu(rig->commands), MAGMA_STATUS_OK);
+    magma_buffer_close(rig->commands);
+    magma_buffer_close(rig->target);
+    magma_queue_close(rig->queue);
+    magma_address_space_close(rig->address_space);
+    magma_device_close(rig->device);
+}
+
+static magma_sync_obj_t make_sync(magma_device_t device, magma_sync_type_t type, uint64_t initial_value) {
+    magma_create_sync_obj_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_SYNC_OBJ_INFO, .size = sizeof info,
+                                         .sync_type = type, .initial_value = initial_value};
+    magma_sync_obj_t sync_obj = NULL;
+    CHECK_STATUS(magma_create_sync_obj(device, &info, &sync_obj), MAGMA_STATUS_OK);
+    return sync_obj;
+}
+
+// Submits the rig's command buffer (length bytes) with the given waits and signals.
+static magma_status_t submit(rig_t *rig, uint64_t length, const magma_sync_point_t *waits, uint32_t wait_count,
+                             const magma_sync_point_t *signals, uint32_t signal_count) {
+    magma_submit_buffer_info_t where = {.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_BUFFER_INFO, .size = sizeof where,
+                                        .command_buffer = rig->commands, .start_offset = 0, .length = length};
+    magma_submit_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_INFO, .size = sizeof info, .next = &where,
+                                .wait_count = wait_count, .signal_count = signal_count, .waits = waits, .signals = signals};
+    return magma_queue_submit(rig->queue, &info);
+}
+
+// ---- the scenario of Mesa's FFI test, on one physical device ----
+
+static void test_info(magma_physical_device_t physical_device) {
+    magma_physical_device_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_PHYSICAL_DEVICE_INFO, .size = sizeof info};
+    CHECK_STATUS(magma_get_physical_device_info(physical_device, &info), MAGMA_STATUS_OK);
+    CHECK(info.name[0] != 0 && memchr(info.name, 0, sizeof info.name) != NULL);
+    CHECK(info.driver[0] != 0 && memchr(info.driver, 0, sizeof info.driver) != NULL);
+    CHECK(info.page_size == PAGE);
+    CHECK(info.address_space_size > TARGET_VA + PAGE);
+    CHECK(info.max_allocation_size >= PAGE);
+
+    magma_memory_properties_t properties = {.s_type = MAGMA_STRUCTURE_TYPE_MEMORY_PROPERTIES, .size = sizeof properties};
+    CHECK_STATUS(magma_get_memory_properties(physical_device, &properties), MAGMA_STATUS_OK);
+    CHECK(properties.memory_type_count >= 1 && properties.memory_type_count <= MAGMA_MAX_MEMORY_TYPES);
+    CHECK(properties.memory_heap_count >= 1 && properties.memory_heap_count <= MAGMA_MAX_MEMORY_HEAPS);
+    for (uint32_t i = 0; i < properties.memory_type_count; i++) CHECK(properties.memory_types[i].heap_index < properties.memory_heap_count);
+    for (uint32_t i = 0; i < properties.memory_heap_count; i++) CHECK(properties.memory_heaps[i].size > 0);
+
+    uint32_t count = 0;
+    CHECK_STATUS(magma_get_queue_family_properties(physical_device, &count, NULL), MAGMA_STATUS_OK);
+    CHECK(count >= 2);   // compute and transfer at least
+}
+
+static void test_budget(magma_physical_device_t physical_device, magma_device_t device) {
+    magma_memory_properties_t properties = {.s_type = MAGMA_STRUCTURE_TYPE_MEMORY_PROPERTIES, .size = sizeof properties};
+    CHECK_STATUS(magma_get_memory_properties(physical_device, &properties), MAGMA_STATUS_OK);
+    uint32_t heap = properties.memory_types[host_visible_type(physical_device)].heap_index;
+    magma_heap_budget_t before = {.s_type = MAGMA_STRUCTURE_TYPE_HEAP_BUDGET, .size = sizeof before};
+    CHECK_STATUS(magma_get_memory_budget(device, heap, &before), MAGMA_STATUS_OK);
+    CHECK(before.budget > 0 && before.budget <= properties.memory_heaps[heap].size);
+    magma_buffer_t buffer = make_buffer(device, host_visible_type(physical_device), 16 * PAGE);
+    magma_heap_budget_t during = {.s_type = MAGMA_STRUCTURE_TYPE_HEAP_BUDGET, .size = sizeof during};
+    CHECK_STATUS(magma_get_memory_budget(device, heap, &during), MAGMA_STATUS_OK);
+    CHECK(during.usage >= before.usage + 16 * PAGE);
+    magma_buffer_close(buffer);
+    CHECK_STATUS(magma_get_memory_budget(device, properties.memory_heap_count, &during), MAGMA_STATUS_INVALID_ARGS);
+}
+
+static void test_binary_sync(magma_device_t device) {
+    magma_sync_obj_t sync_obj = make_sync(device, MAGMA_SYNC_TYPE_BINARY, 0);
+    magma_sync_type_t type = 99;
+    CHECK_STATUS(magma_sync_obj_get_type(sync_obj, &type), MAGMA_STATUS_OK);
+    CHECK(type == MAGMA_SYNC_TYPE_BINARY);
+    CHECK_STATUS(magma_sync_obj_wait(sync_obj, 0), MAGMA_STATUS_TIMED_OUT);
+    CHECK_STATUS(magma_sync_obj_signal(sync_obj), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_wait(sync_obj, SECOND), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_reset(sync_obj), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_wait(sync_obj, 1000000), MAGMA_STATUS_TIMED_OUT);
+    CHECK_STATUS(magma_sync_obj_timeline_signal(sync_obj, 1), MAGMA_STATUS_INVALID_ARGS);
+    magma_sync_obj_close(sync_obj);
+}
+
+static void test_submits(magma_physical_device_t physical_device) {
+    rig_t rig = make_rig(physical_device);
+    magma_sync_obj_t ready = make_sync(rig.device, MAGMA_SYNC_TYPE_BINARY, 0);
+    magma_sync_obj_t done = make_sync(rig.device, MAGMA_SYNC_TYPE_BINARY, 0);
+
+    // A submit with a wait and a signal: it runs only once `ready` is signalled.
+    uint64_t length = fill_then_end(rig.command_bytes, TARGET_VA, PAGE, 0x5eed0001u);
+    magma_sync_point_t wait = {.sync_obj = ready}, signal = {.sync_obj = done};
+    CHECK_STATUS(submit(&rig, length, &wait, 1, &signal, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_wait(done, 50000000), MAGMA_STATUS_TIMED_OUT);
+    CHECK(!all_words_are(rig.target_words, PAGE, 0x5eed0001u));
+    CHECK_STATUS(magma_sync_obj_signal(ready), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_wait(done, 10 * SECOND), MAGMA_STATUS_OK);
+    CHECK(all_words_are(rig.target_words, PAGE, 0x5eed0001u));
+    CHECK_STATUS(magma_queue_check_status(rig.queue), MAGMA_STATUS_OK);
+
+    // 20 submits, each signalling the next point of a timeline.
+    magma_sync_obj_t timeline = make_sync(rig.device, MAGMA_SYNC_TYPE_TIMELINE, 0);
+    for (uint32_t i = 1; i <= 20; i++) {
+        CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, i - 1, 10 * SECOND), MAGMA_STATUS_OK);
+        length = fill_then_end(rig.command_bytes, TARGET_VA, PAGE, 0x70000000u + i);
+        magma_sync_point_t point = {.sync_obj = timeline, .point = i};
+        CHECK_STATUS(submit(&rig, length, NULL, 0, &point, 1), MAGMA_STATUS_OK);
+    }
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 20, 10 * SECOND), MAGMA_STATUS_OK);
+    uint64_t value = 0;
+    CHECK_STATUS(magma_sync_obj_timeline_query(timeline, &value), MAGMA_STATUS_OK);
+    CHECK(value == 20);
+    CHECK(all_words_are(rig.target_words, PAGE, 0x70000000u + 20));
+
+    // Submission by GPU address: the same commands, named by where they are mapped.
+    length = fill_then_end(rig.command_bytes, TARGET_VA, PAGE, 0x0add0001u);
+    magma_submit_address_info_t where = {.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_ADDRESS_INFO, .size = sizeof where,
+                                         .command_address = COMMANDS_VA, .length = length};
+    magma_sync_point_t point = {.sync_obj = timeline, .point = 21};
+    magma_submit_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_INFO, .size = sizeof info, .next = &where,
+                                .signal_count = 1, .signals = &point};
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 21, 10 * SECOND), MAGMA_STATUS_OK);
+    CHECK(all_words_are(rig.target_words, PAGE, 0x0add0001u));
+
+    // A submit without a command location, and one with a wrong s_type, change nothing.
+    info.next = NULL;
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);
+    info.next = &where;
+    info.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_BUFFER_INFO;
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_queue_check_status(rig.queue), MAGMA_STATUS_OK);
+
+    magma_sync_obj_close(timeline);
+    magma_sync_obj_close(ready);
+    magma_sync_obj_close(done);
+    close_rig(&rig);
+}
+
+static void test_sharing(magma_physical_device_t physical_device) {
+    rig_t first = make_rig(physical_device), second = make_rig(physical_device);
+
+    // The fence: exported by the first device, imported by the second.
+    magma_sync_obj_t fence = make_sync(first.device, MAGMA_SYNC_TYPE_BINARY, 0);
+    magma_external_handle_t fence_handle = {0};
+    CHECK_STATUS(magma_sync_obj_export(fence, MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD, &fence_handle), MAGMA_STATUS_OK);
+    CHECK(fence_handle.os_handle >= 0 && fence_handle.handle_type == MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD);
+    magma_sync_obj_t imported_fence = NULL;
+    CHECK_STATUS(magma_import_sync_obj(second.device, &fence_handle, &imported_fence), MAGMA_STATUS_OK);
+
+    // The buffer: the first device's target, imported by the second and mapped there.
+    magma_external_handle_t buffer_handle = {0};
+    CHECK_STATUS(magma_buffer_export(first.target, &buffer_handle), MAGMA_STATUS_OK);
+    magma_import_buffer_info_t import = {.s_type = MAGMA_STRUCTURE_TYPE_IMPORT_BUFFER_INFO, .size = sizeof import,
+                                         .handle = buffer_handle, .memory_type_index = host_visible_type(physical_device)};
+    magma_buffer_t shared = NULL;
+    CHECK_STATUS(magma_import_buffer(second.device, &import, &shared), MAGMA_STATUS_OK);
+    const uint64_t shared_va = 0x30000000ull;
+    CHECK_STATUS(magma_map_buffer_gpu(second.address_space, shared, 0, shared_va, PAGE, MAGMA_GPU_MAP_READ | MAGMA_GPU_MAP_WRITE), MAGMA_STATUS_OK);
+
+    // The second device's submit waits on the imported fence and fills the shared buffer.
+    magma_sync_obj_t done = make_sync(second.device, MAGMA_SYNC_TYPE_BINARY, 0);
+    uint64_t length = fill_then_end(second.command_bytes, shared_va, PAGE, 0xfe11ce00u);
+    magma_sync_point_t wait = {.sync_obj = imported_fence}, signal = {.sync_obj = done};
+    CHECK_STATUS(submit(&second, length, &wait, 1, &signal, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_wait(done, 50000000), MAGMA_STATUS_TIMED_OUT);
+    CHECK_STATUS(magma_sync_obj_signal(fence), MAGMA_STATUS_OK);   // on the first device
+    CHECK_STATUS(magma_sync_obj_wait(done, 10 * SECOND), MAGMA_STATUS_OK);
+    CHECK(all_words_are(first.target_words, PAGE, 0xfe11ce00u));  // seen through the first device's mapping
+
+    // Isolation: the second device's own target was never written.
+    CHECK(all_words_are(second.target_words, PAGE, 0));
+
+    CHECK_STATUS(magma_unmap_buffer_gpu(second.address_space, shared_va, PAGE), MAGMA_STATUS_OK);
+    magma_buffer_close(shared);
+    magma_sync_obj_close(done);
+    magma_sync_obj_close(imported_fence);
+    magma_sync_obj_close(fence);
+    close_rig(&second);
+    close_rig(&first);
+}
+
+static void test_timeline(magma_device_t device) {
+    magma_sync_obj_t timeline = make_sync(device, MAGMA_SYNC_TYPE_TIMELINE, 5);
+    magma_sync_type_t type = 99;
+    CHECK_STATUS(magma_sync_obj_get_type(timeline, &type), MAGMA_STATUS_OK);
+    CHECK(type == MAGMA_SYNC_TYPE_TIMELINE);
+    uint64_t value = 0;
+    CHECK_STATUS(magma_sync_obj_timeline_query(timeline, &value), MAGMA_STATUS_OK);
+    CHECK(value == 5);
+    CHECK_STATUS(magma_sync_obj_timeline_signal(timeline, 7), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_query(timeline, &value), MAGMA_STATUS_OK);
+    CHECK(value == 7);
+    CHECK_STATUS(magma_sync_obj_timeline_signal(timeline, 6), MAGMA_STATUS_INVALID_ARGS);   // backwards
+    CHECK_STATUS(magma_sync_obj_timeline_signal(timeline, 7), MAGMA_STATUS_INVALID_ARGS);   // the same point
+    CHECK_STATUS(magma_sync_obj_timeline_query(timeline, &value), MAGMA_STATUS_OK);
+    CHECK(value == 7);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 6, 0), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 7, SECOND), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 8, 1000000), MAGMA_STATUS_TIMED_OUT);
+
+    // Waits for several: any, then all.
+    magma_sync_obj_t binary = make_sync(device, MAGMA_SYNC_TYPE_BINARY, 0);
+    magma_sync_point_t points[2] = {{.sync_obj = binary}, {.sync_obj = timeline, .point = 7}};
+    uint32_t first = 99;
+    CHECK_STATUS(magma_sync_obj_wait_many(points, 2, 0, SECOND, &first), MAGMA_STATUS_OK);
+    CHECK(first == 1);
+    CHECK_STATUS(magma_sync_obj_wait_many(points, 2, MAGMA_WAIT_ALL, 1000000, NULL), MAGMA_STATUS_TIMED_OUT);
+    CHECK_STATUS(magma_sync_obj_signal(binary), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_wait_many(points, 2, MAGMA_WAIT_ALL, SECOND, NULL), MAGMA_STATUS_OK);
+    magma_sync_obj_close(binary);
+    magma_sync_obj_close(timeline);
+}
+
+static void test_bad_arguments(magma_physical_device_t physical_device, magma_device_t device) {
+    magma_physical_device_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_MEMORY_PROPERTIES, .size = sizeof info};
+    CHECK_STATUS(magma_get_physical_device_info(physical_device, &info), MAGMA_STATUS_INVALID_ARGS);   // wrong s_type
+    info.s_type = MAGMA_STRUCTURE_TYPE_PHYSICAL_DEVICE_INFO;
+    info.size = 8;
+    CHECK_STATUS(magma_get_physical_device_info(physical_device, &info), MAGMA_STATUS_INVALID_ARGS);   // smaller than the header
+    CHECK_STATUS(magma_get_physical_device_info(physical_device, NULL), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_create_device(physical_device, NULL), MAGMA_STATUS_INVALID_ARGS);
+
+    magma_create_buffer_info_t buffer_info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_BUFFER_INFO, .size = sizeof buffer_info,
+                                              .buffer_size = PAGE, .memory_type_index = MAGMA_MAX_MEMORY_TYPES};
+    magma_buffer_t buffer = NULL;
+    CHECK_STATUS(magma_create_buffer(device, &buffer_info, &buffer), MAGMA_STATUS_INVALID_ARGS);   // no such memory type
+    CHECK(buffer == NULL);
+    buffer_info.memory_type_index = 0;
+    buffer_info.buffer_size = 0;
+    CHECK_STATUS(magma_create_buffer(device, &buffer_info, &buffer), MAGMA_STATUS_INVALID_ARGS);
+
+    magma_address_space_t address_space = NULL;
+    CHECK_STATUS(magma_create_address_space(device, &address_space), MAGMA_STATUS_OK);
+    magma_create_queue_info_t queue_info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_QUEUE_INFO, .size = sizeof queue_info,
+                                            .queue_family_index = 1000};
+    magma_queue_t queue = NULL;
+    CHECK_STATUS(magma_create_queue(device, address_space, &queue_info, &queue), MAGMA_STATUS_INVALID_ARGS);
+    magma_address_space_close(address_space);
+
+    magma_create_sync_obj_info_t sync_info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_SYNC_OBJ_INFO, .size = sizeof sync_info, .sync_type = 7};
+    magma_sync_obj_t sync_obj = NULL;
+    CHECK_STATUS(magma_create_sync_obj(device, &sync_info, &sync_obj), MAGMA_STATUS_INVALID_ARGS);
+    magma_external_handle_t handle = {.os_handle = -1, .handle_type = MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD};
+    CHECK_STATUS(magma_import_sync_obj(device, &handle, &sync_obj), MAGMA_STATUS_INVALID_ARGS);
+}
+
+// Handles are table entries, not addresses: closed, made-up and wrong-kind handles are
+// INVALID_ARGS, a second close is harmless, and closing a device closes what it made.
+static void test_handles(magma_physical_device_t physical_device) {
+    rig_t rig = make_rig(physical_device);
+    magma_sync_obj_t sync_obj = make_sync(rig.device, MAGMA_SYNC_TYPE_BINARY, 0);
+
+    // The wrong kind: a buffer as a queue, a queue as a sync object, a made-up pointer.
+    magma_submit_buffer_info_t where = {.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_BUFFER_INFO, .size = sizeof where,
+                                        .command_buffer = rig.commands, .length = 16};
+    magma_submit_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_SUBMIT_INFO, .size = sizeof info, .next = &where};
+    CHECK_STATUS(magma_queue_submit((magma_queue_t)rig.commands, &info), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_sync_obj_signal((magma_sync_obj_t)rig.queue), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_sync_obj_signal((magma_sync_obj_t)(uintptr_t)0xdeadbeef), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_queue_check_status(NULL), MAGMA_STATUS_INVALID_ARGS);
+
+    // A chain that loops on itself, and one that names the commands twice.
+    magma_submit_buffer_info_t looping = where;
+    looping.next = &looping;
+    info.next = &looping;
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);
+    magma_submit_buffer_info_t twice = where;
+    twice.next = &where;
+    info.next = &twice;
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);
+    // A wait list whose count has no array, and a wild count.
+    info.next = &where;
+    info.wait_count = 1;
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);
+    magma_sync_point_t one = {.sync_obj = sync_obj};
+    info.waits = &one;
+    info.wait_count = 1u << 30;
+    CHECK_STATUS(magma_queue_submit(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_queue_check_status(rig.queue), MAGMA_STATUS_OK);   // none of it reached the device
+
+    // Closed handles: use after close and a second close.
+    magma_sync_obj_close(sync_obj);
+    CHECK_STATUS(magma_sync_obj_signal(sync_obj), MAGMA_STATUS_INVALID_ARGS);
+    magma_sync_obj_close(sync_obj);
+    magma_buffer_t spare = make_buffer(rig.device, host_visible_type(physical_device), PAGE);
+    magma_buffer_close(spare);
+    magma_buffer_close(spare);
+    magma_cpu_mapping_t mapping;
+    CHECK_STATUS(magma_buffer_map_cpu(spare, &mapping), MAGMA_STATUS_INVALID_ARGS);
+
+    // Closing the device closes its address space, queue and buffers: their handles are gone.
+    magma_device_close(rig.device);
+    CHECK_STATUS(magma_queue_check_status(rig.queue), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_buffer_map_cpu(rig.target, &mapping), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_unmap_buffer_gpu(rig.address_space, TARGET_VA, PAGE), MAGMA_STATUS_INVALID_ARGS);
+    magma_device_close(rig.device);
+    magma_queue_close(rig.queue);
+    magma_buffer_close(rig.commands);
+    magma_address_space_close(rig.address_space);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s EXPECTED_DEVICE_COUNT\n", argv[0]);
+        return 2;
+    }
+    uint32_t expected = (uint32_t)strtoul(argv[1], NULL, 10);
+
+    uint32_t count = 0;
+    CHECK_STATUS(magma_enumerate_physical_devices(NULL, &count), MAGMA_STATUS_OK);
+    CHECK(count == expected);
+    magma_physical_device_t devices[MAGMA_MAX_PHYSICAL_DEVICES] = {0};
+    count = MAGMA_MAX_PHYSICAL_DEVICES;
+    CHECK_STATUS(magma_enumerate_physical_devices(devices, &count), MAGMA_STATUS_OK);
+    CHECK(count == expected);
+    CHECK_STATUS(magma_enumerate_physical_devices(NULL, NULL), MAGMA_STATUS_INVALID_ARGS);
+
+    for (uint32_t i = 0; i < count; i++) {
+        magma_physical_device_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_PHYSICAL_DEVICE_INFO, .size = sizeof info};
+        magma_get_physical_device_info(devices[i], &info);
+        int failures_before = failures;
+        test_info(devices[i]);
+        magma_device_t device = NULL;
+        CHECK_STATUS(magma_create_device(devices[i], &device), MAGMA_STATUS_OK);
+        test_budget(devices[i], device);
+        test_binary_sync(device);
+        test_timeline(device);
+        test_bad_arguments(devices[i], device);
+        magma_device_close(device);
+        test_submits(devices[i]);
+        test_sharing(devices[i]);
+        test_handles(devices[i]);
+        printf("device %u (%s, %s): %d failures\n", i, info.name, info.driver, failures - failures_before);
+        magma_physical_device_close(devices[i]);
+    }
+    printf("%d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}
