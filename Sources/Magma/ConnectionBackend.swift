@@ -89,6 +89,13 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// stream through its MMU when the work runs, and a range not mapped readable is a fault
     /// of the connection (sticky).
     func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError)
+    /// Queues a bind on context `contextId` (one of a family that runs binds): its operations
+    /// change the connection's address space in order once every wait has been satisfied, and
+    /// its signals fire once all of them have taken effect. The backend validates the bind
+    /// against the address space as it will be after the binds queued before; a refusal is
+    /// the connection's error (sticky), as for `map`. UNIMPLEMENTED where the backend has no
+    /// bind queue.
+    func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError)
 
     // MARK: Performance counters
 

@@ -289,6 +289,13 @@ public final class DRMConnection: ConnectionBackend {
         throw .unimplemented("submissions by GPU address on \(device.driver.name): MagmaDRM manages no GPU address space")
     }
 
+    /// UNIMPLEMENTED: neither vgem nor virtio_gpu has a bind ioctl (xe's and panthor's
+    /// VM_BIND are per-driver uAPI MagmaDRM has no module for), and MagmaDRM manages no GPU
+    /// address space.
+    public func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {
+        throw .unimplemented("binds on \(device.driver.name): MagmaDRM has no bind queue (no VM_BIND ioctl on this driver)")
+    }
+
     // MARK: Performance counters (none)
 
     public func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) {

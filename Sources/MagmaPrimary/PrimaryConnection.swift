@@ -186,6 +186,12 @@ public final class PrimaryConnection: ConnectionBackend {
                                          waitTimelinePoints: command.waitTimelinePoints, signalTimelinePoints: command.signalTimelinePoints)
     }
 
+    public func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {
+        requests.bind(contextId: contextId, operations: submission.operations, waitSemaphores: submission.waitSemaphores,
+                      signalSemaphores: submission.signalSemaphores, waitTimelinePoints: submission.waitTimelinePoints,
+                      signalTimelinePoints: submission.signalTimelinePoints)
+    }
+
     /// Splits `commands` into messages below the protocol's size bound.
     public func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
         for batch in InlineCommandBatching.batches(commands) {

@@ -12,6 +12,18 @@ struct BufferEntry {
     var inflight: Int
     /// The memory heap its bytes count against (its memory type's).
     var heap = 0
+    /// Operations of queued binds, not yet run, that map or unmap this buffer.
+    var bindHolds = 0
+
+    /// Whether work not yet completed uses it: submitted work lists it, or a queued bind
+    /// changes one of its mappings. It may not be unmapped, depopulated or released then.
+    var isHeld: Bool { inflight > 0 || bindHolds > 0 }
+}
+
+/// The GPU range one operation of a queued bind changes, and the bind context it waits on.
+struct QueuedBindRange: Equatable {
+    let context: UInt32
+    let range: Range<UInt64>
 }
 
 /// Everything one connection owns, guarded by the connection's lock.
@@ -26,7 +38,12 @@ struct ConnectionState {
     var contextFamilies: [UInt32: UInt32] = [:]
     /// The driver's timelines, by client id.
     var timelines: [ObjectId: any MsdTimeline] = [:]
+    /// The address space as it will be once every queued bind has run (binds are validated
+    /// against it and change it when they arrive); the driver's page tables follow as they run.
     var mappings = MappingTable()
+    /// The GPU range of every operation of a queued bind not yet run, with its context: where
+    /// the driver's page tables and `mappings` still differ.
+    var queuedBindRanges: [QueuedBindRange] = []
     /// Bytes of distinct buffer memory imported.
     var importedBytes: UInt64 = 0
     var performanceCounterAccess = false
@@ -65,6 +82,14 @@ struct ConnectionState {
         pendingBytes += cost
     }
 
+    /// BAD_STATE if `range` meets the range of an operation of a queued bind (of any context
+    /// but `allowed`, whose order keeps them apart): the page tables there are yet to change.
+    func checkNoQueuedBind(_ range: Range<UInt64>, except allowed: UInt32? = nil) throws(MagmaError) {
+        guard !queuedBindRanges.contains(where: { $0.context != allowed && $0.range.overlaps(range) }) else {
+            throw .badState("gpu range 0x\(String(range.lowerBound, radix: 16))..<0x\(String(range.upperBound, radix: 16)) has a bind queued on another context")
+        }
+    }
+
     func buffer(_ id: ObjectId) throws(MagmaError) -> BufferEntry {
         guard let entry = buffers[id] else { throw .invalidArgs("unknown buffer id \(id)") }
         return entry
@@ -89,6 +114,18 @@ struct ConnectionState {
     func context(_ id: UInt32) throws(MagmaError) -> any MsdContext {
         guard let context = contexts[id] else { throw .invalidArgs("unknown context id \(id)") }
         return context
+    }
+}
+
+extension MapFlags {
+    /// INVALID_ARGS unless the flags grant some access and name no unknown bit (vendor bits
+    /// pass): what a map and a bind's map accept.
+    static func checkForMapping(_ flags: MapFlags) throws(MagmaError) {
+        guard !flags.intersection([.read, .write, .execute]).isEmpty else { throw .invalidArgs("map flags grant no access") }
+        let vendorBits = ~UInt64(0) << UInt64(MapFlags.vendorShift)
+        guard flags.rawValue & ~(MapFlags.known.rawValue | vendorBits) == 0 else {
+            throw .invalidArgs("unknown map flags \(flags.rawValue)")
+        }
     }
 }
 

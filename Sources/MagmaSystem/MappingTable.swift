@@ -42,6 +42,18 @@ struct MappingTable {
         return mappings.remove(at: index)
     }
 
+    /// Every mapping that intersects `range`, in address order.
+    func mappings(overlapping range: Range<UInt64>) -> [GpuMapping] {
+        var index = lowerBound(range.lowerBound)
+        if index > 0, mappings[index - 1].endAddress > range.lowerBound { index -= 1 }
+        var found: [GpuMapping] = []
+        while index < mappings.count, mappings[index].gpuAddress < range.upperBound {
+            found.append(mappings[index])
+            index += 1
+        }
+        return found
+    }
+
     /// Every mapping of one buffer.
     func mappings(of bufferId: UInt64) -> [GpuMapping] { mappings.filter { $0.bufferId == bufferId } }
 

@@ -38,7 +38,7 @@ extension SystemConnection {
     /// work runs, so what is mapped there is checked then (a fault), not here.
     public func executeCommand(contextId: UInt32, at command: GpuAddressCommand) {
         perform { [limits] state throws(MagmaError) in
-            let context = try state.context(contextId)
+            let context = try commandContext(contextId, state)
             guard command.length > 0 else { throw .invalidArgs("command stream of zero length") }
             _ = try RangeCheck.end(offset: command.gpuAddress, length: command.length, within: RangeCheck.addressSpaceEnd, "command stream")
             let waits = try command.waitSemaphores.map { id throws(MagmaError) in try state.semaphore(id) }

@@ -99,7 +99,7 @@ public final class SystemConnection: Sendable {
     public func releaseBuffer(id: ObjectId) {
         perform { [msd, device] state throws(MagmaError) in
             var entry = try state.buffer(id)
-            guard entry.inflight == 0 else { throw .badState("buffer \(id) released while in flight") }
+            guard !entry.isHeld else { throw .badState("buffer \(id) released while in flight") }
             entry.imports -= 1
             if entry.imports > 0 {
                 state.buffers[id] = entry
@@ -179,12 +179,7 @@ public final class SystemConnection: Sendable {
     public func mapBuffer(gpuAddress: UInt64, bufferId: ObjectId, offset: UInt64, length: UInt64, flags: MapFlags) {
         perform { [msd, limits] state throws(MagmaError) in
             let entry = try state.buffer(bufferId)
-            let accessBits = MapFlags([.read, .write, .execute])
-            guard !flags.intersection(accessBits).isEmpty else { throw .invalidArgs("map flags grant no access") }
-            let vendorBits = ~UInt64(0) << UInt64(MapFlags.vendorShift)
-            guard flags.rawValue & ~(MapFlags.known.rawValue | vendorBits) == 0 else {
-                throw .invalidArgs("unknown map flags \(flags.rawValue)")
-            }
+            try MapFlags.checkForMapping(flags)
             guard length > 0 else { throw .invalidArgs("map of zero length") }
             try RangeCheck.pageAligned(gpuAddress, "gpu address")
             try RangeCheck.pageAligned(offset, "map offset")
@@ -194,6 +189,7 @@ public final class SystemConnection: Sendable {
             guard !state.mappings.overlaps(start: gpuAddress, end: end) else {
                 throw .invalidArgs("gpu range 0x\(String(gpuAddress, radix: 16))..<0x\(String(end, radix: 16)) overlaps a mapping")
             }
+            try state.checkNoQueuedBind(gpuAddress..<end)
             try state.checkRoom(within: limits)
             let mapping = GpuMapping(gpuAddress: gpuAddress, buffer: entry.buffer, bufferId: bufferId,
                                      offset: offset, length: length, flags: flags)
@@ -209,7 +205,7 @@ public final class SystemConnection: Sendable {
             guard let mapping = state.mappings.mapping(at: gpuAddress), mapping.bufferId == bufferId else {
                 throw .invalidArgs("no mapping of buffer \(bufferId) at 0x\(String(gpuAddress, radix: 16))")
             }
-            guard try state.buffer(bufferId).inflight == 0 else {
+            guard try !state.buffer(bufferId).isHeld else {
                 throw .badState("buffer \(bufferId) unmapped while in flight")
             }
             _ = state.mappings.remove(at: gpuAddress)
@@ -234,6 +230,7 @@ public final class SystemConnection: Sendable {
             if op == .depopulateTables, entry.inflight > 0 {
                 throw .badState("buffer \(bufferId) depopulated while in flight")
             }
+            guard entry.bindHolds == 0 else { throw .badState("buffer \(bufferId) has bind operations queued") }
             for mapping in state.mappings.mappings(of: bufferId) {
                 try msd.updatePageTables(op, mapping: mapping, offset: offset, length: length)
             }
@@ -248,7 +245,7 @@ public final class SystemConnection: Sendable {
     /// signal lists: the driver waits for the semaphores and signals them.
     public func executeCommand(contextId: UInt32, descriptor: CommandDescriptor) {
         perform { [limits] state throws(MagmaError) in
-            let context = try state.context(contextId)
+            let context = try commandContext(contextId, state)
             var resources: [ResolvedResource] = []
             resources.reserveCapacity(descriptor.resources.count)
             for range in descriptor.resources {
@@ -282,7 +279,7 @@ public final class SystemConnection: Sendable {
     /// what it does with them (MagmaSystem signals nothing).
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
         perform { [limits] state throws(MagmaError) in
-            let context = try state.context(contextId)
+            let context = try commandContext(contextId, state)
             let resolved = try commands.map { command throws(MagmaError) in
                 guard !command.data.isEmpty else { throw MagmaError.invalidArgs("inline command without data") }
                 return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
@@ -374,7 +371,7 @@ public final class SystemConnection: Sendable {
 
     /// Holds what the request left in `state` to the descriptor limit and charges it to the
     /// account (MEMORY_ERROR past either).
-    private func charge(_ state: inout ConnectionState) throws(MagmaError) {
+    func charge(_ state: inout ConnectionState) throws(MagmaError) {
         let usage = state.usage
         guard usage != state.charged else { return }
         if usage.descriptors > state.charged.descriptors, usage.descriptors > limits.maxDescriptors {

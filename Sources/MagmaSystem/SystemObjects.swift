@@ -53,6 +53,9 @@ public final class GpuWork: Sendable {
         /// `gpuAddress` for `length` bytes (nonzero), when the work runs; a range not mapped
         /// readable is a fault of the connection.
         case commandStream(gpuAddress: UInt64, length: UInt64, flags: UInt64)
+        /// Bind operations, applied to the connection's page tables in order when the work
+        /// runs (after `GpuWork.admitBind()` agrees), before the work signals.
+        case bind([MsdBindOperation])
 
         /// The buffer ids this work keeps in flight.
         var resourceIds: [ObjectId] {
@@ -79,12 +82,14 @@ public final class GpuWork: Sendable {
     /// The buffer ids this work keeps in flight until it completes.
     let resourceIds: [ObjectId]
     private let onComplete: @Sendable (MagmaStatus) -> Void
+    private let bindAdmission: (@Sendable () -> Bool)?
     private let completed = Atomic<Bool>(false)
 
     init(payload: Payload, resourceIds: [ObjectId], waitSemaphores: [any MsdSemaphore], signalSemaphores: [any MsdSemaphore],
          waitTimelinePoints: [MsdTimelinePoint] = [], signalTimelinePoints: [MsdTimelinePoint] = [],
-         onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
+         bindAdmission: (@Sendable () -> Bool)? = nil, onComplete: @escaping @Sendable (MagmaStatus) -> Void) {
         self.payload = payload
+        self.bindAdmission = bindAdmission
         self.waitTimelinePoints = waitTimelinePoints
         self.signalTimelinePoints = signalTimelinePoints
         self.waitSemaphores = waitSemaphores
@@ -101,9 +106,18 @@ public final class GpuWork: Sendable {
         case .commandBuffers(let resources, let entries, _): carried = 64 * resources.count + 16 * entries.count
         case .inline(let data, let semaphores): carried = data.count + 16 * semaphores.count
         case .commandStream: carried = 0
+        case .bind(let operations): carried = 64 * operations.count
         }
         return UInt64(512 + carried + 16 * signals)
     }
+
+    /// For bind work, when it runs and before the driver changes any page table: whether its
+    /// operations may take effect now. MagmaSystem judges them against the work in flight at
+    /// this moment: an unmap of a buffer that submitted, not yet completed work lists fails
+    /// the connection with BAD_STATE, and then this returns false, as it does once the
+    /// connection has closed. On false the driver applies nothing and completes the work with
+    /// BAD_STATE (its signals never fire). Work of any other payload is always admitted.
+    public func admitBind() -> Bool { bindAdmission?() ?? true }
 
     /// Whether `complete` has been called.
     public var isCompleted: Bool { completed.load(ordering: .acquiring) }

@@ -134,4 +134,11 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
             gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags,
             waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints))
     }
+
+    public func bind(contextId: UInt32, operations: [BindOperation], waitSemaphores: [UInt64], signalSemaphores: [UInt64],
+                     waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
+        connection.bind(contextId: contextId, BindSubmission(
+            operations: operations, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores,
+            waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints))
+    }
 }

@@ -79,15 +79,19 @@ public enum SoftGPUIdentity {
 
     /// The queue families: 0 runs everything (compute dispatches, fills, copies, timestamps);
     /// 1 runs transfers only (fills, copies, timestamps), and its engine refuses a dispatch as
-    /// an illegal command. Counts are contexts per connection.
+    /// an illegal command; 2 is the bind queue (sparse binding only): it runs binds and no
+    /// commands. Counts are contexts per connection.
     public static let queueFamilies: [QueueFamily] = [
         QueueFamily(flags: [.compute, .transfer], count: 256),
         QueueFamily(flags: [.transfer], count: 16),
+        QueueFamily(flags: [.sparseBinding], count: 4),
     ]
     /// The index of the compute family.
     public static let computeFamily: UInt32 = 0
     /// The index of the transfer-only family.
     public static let transferFamily: UInt32 = 1
+    /// The index of the bind family.
+    public static let bindFamily: UInt32 = 2
 
     /// Vendor query: lanes per wave.
     public static let queryWaveWidth = QueryId(rawValue: QueryId.vendorParam0.rawValue + 0)

@@ -147,6 +147,10 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
         try record("executeAt(\(contextId),\(command.gpuAddress),\(command.length),wait:\(command.waitSemaphores),signal:\(command.signalSemaphores))")
     }
 
+    func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {
+        try record("bind(\(contextId),\(submission.operations.count),wait:\(submission.waitSemaphores),signal:\(submission.signalSemaphores))")
+    }
+
     func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
         try record("memoryBudget(\(heap))")
         return MemoryBudget(budget: 1000 + UInt64(heap), usage: UInt64(heap))

@@ -139,4 +139,21 @@ public protocol PrimaryRequests<Handle> {
     /// - Parameter signalTimelinePoints: Timeline points to signal on completion. A point its
     /// timeline has already passed changes nothing. A version 1 sender has none.
     func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64, waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint])
+
+    /// Queues an ordered list of bind operations (map a buffer range at a GPU address; unmap every
+    /// mapping inside a GPU range) on a context of a family with sparse_binding only: the
+    /// asynchronous bind queue. The operations take effect in order once every wait semaphore has
+    /// signaled (they are then reset) and every wait timeline point is reached; the signal
+    /// semaphores fire and the signal timeline points are reached after all of them have taken
+    /// effect. The system validates them on arrival against the address space as it will be once
+    /// the binds queued before have run (docs/architecture.md, "The bind queue"); an unmap of a
+    /// buffer that in-flight work lists is judged when it runs, and is bad_state.
+    /// - Parameter contextId: The bind context.
+    /// - Parameter operations: The operations, applied in order; at least one.
+    /// - Parameter waitSemaphores: Semaphores to wait on.
+    /// - Parameter signalSemaphores: Semaphores to signal once every operation has taken effect.
+    /// - Parameter waitTimelinePoints: Timeline points to wait for.
+    /// - Parameter signalTimelinePoints: Timeline points to signal once every operation has taken
+    /// effect; if the bind fails, its error is recorded on their timelines instead.
+    func bind(contextId: UInt32, operations: [BindOperation], waitSemaphores: [UInt64], signalSemaphores: [UInt64], waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint])
 }

@@ -120,6 +120,14 @@ public enum BufferOp: UInt32, Sendable, CaseIterable {
     case depopulateTables = 2
 }
 
+/// What one operation of a bind does.
+public enum BindOp: UInt32, Sendable, CaseIterable {
+    /// Map a buffer range at a GPU address.
+    case map = 1
+    /// Unmap every mapping inside a GPU range.
+    case unmap = 2
+}
+
 /// The kind of object an import or release names.
 public enum ObjectType: UInt32, Sendable, CaseIterable {
     /// Memory: a sealed memfd.
@@ -319,5 +327,32 @@ public struct TimelinePoint: Hashable, Sendable {
     public init(timelineId: UInt64, value: UInt64) {
         self.timelineId = timelineId
         self.value = value
+    }
+}
+
+/// One operation of a bind: map `length` bytes of a buffer from `offset` at `gpu_address` with
+/// `flags`, or unmap every mapping inside `gpu_address ..< gpu_address + length` (buffer_id, offset
+/// and flags 0).
+public struct BindOperation: Hashable, Sendable {
+    /// Map or unmap.
+    public var kind: BindOp
+    /// The buffer a map names; 0 for an unmap.
+    public var bufferId: UInt64
+    /// Where in the buffer a map starts; page aligned; 0 for an unmap.
+    public var offset: UInt64
+    /// Bytes mapped or unmapped; page aligned, nonzero.
+    public var length: UInt64
+    /// Where in the connection's GPU address space; page aligned.
+    public var gpuAddress: UInt64
+    /// A map's access rights (at least one, as map_buffer); 0 for an unmap.
+    public var flags: MapFlags
+
+    public init(kind: BindOp, bufferId: UInt64, offset: UInt64, length: UInt64, gpuAddress: UInt64, flags: MapFlags) {
+        self.kind = kind
+        self.bufferId = bufferId
+        self.offset = offset
+        self.length = length
+        self.gpuAddress = gpuAddress
+        self.flags = flags
     }
 }

@@ -1003,6 +1003,67 @@ extension PrimaryProtocol {
 }
 
 extension PrimaryProtocol {
+    /// Queues an ordered list of bind operations (map a buffer range at a GPU address; unmap every
+    /// mapping inside a GPU range) on a context of a family with sparse_binding only: the
+    /// asynchronous bind queue. The operations take effect in order once every wait semaphore has
+    /// signaled (they are then reset) and every wait timeline point is reached; the signal
+    /// semaphores fire and the signal timeline points are reached after all of them have taken
+    /// effect. The system validates them on arrival against the address space as it will be once
+    /// the binds queued before have run (docs/architecture.md, "The bind queue"); an unmap of a
+    /// buffer that in-flight work lists is judged when it runs, and is bad_state.
+    public struct Bind: WireMessage {
+        public static let ordinal: UInt32 = 570
+        public static let version: UInt16 = 1
+        public static let name = "primary.bind"
+
+        /// The bind context.
+        public var contextId: UInt32
+        /// The operations, applied in order; at least one.
+        public var operations: [BindOperation]
+        /// Semaphores to wait on.
+        public var waitSemaphores: [UInt64]
+        /// Semaphores to signal once every operation has taken effect.
+        public var signalSemaphores: [UInt64]
+        /// Timeline points to wait for.
+        public var waitTimelinePoints: [TimelinePoint]
+        /// Timeline points to signal once every operation has taken effect; if the bind fails, its
+        /// error is recorded on their timelines instead.
+        public var signalTimelinePoints: [TimelinePoint]
+
+        public init(contextId: UInt32, operations: [BindOperation] = [], waitSemaphores: [UInt64] = [], signalSemaphores: [UInt64] = [], waitTimelinePoints: [TimelinePoint] = [], signalTimelinePoints: [TimelinePoint] = []) {
+            self.contextId = contextId
+            self.operations = operations
+            self.waitSemaphores = waitSemaphores
+            self.signalSemaphores = signalSemaphores
+            self.waitTimelinePoints = waitTimelinePoints
+            self.signalTimelinePoints = signalTimelinePoints
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 88
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.contextId, at: 24)
+            try encoder.put(structs: self.operations, at: 32, field: "primary.bind.operations", limit: 512)
+            try encoder.put(vector: self.waitSemaphores, at: 48, field: "primary.bind.wait_semaphores", limit: 256)
+            try encoder.put(vector: self.signalSemaphores, at: 64, field: "primary.bind.signal_semaphores", limit: 256)
+            try encoder.put(structs: self.waitTimelinePoints, at: 80, field: "primary.bind.wait_timeline_points", limit: 256)
+            try encoder.put(structs: self.signalTimelinePoints, at: 96, field: "primary.bind.signal_timeline_points", limit: 256)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.contextId = try decoder.load(UInt32.self, at: 24)
+            self.operations = try decoder.structs(at: 32, field: "primary.bind.operations", limit: 512)
+            self.waitSemaphores = try decoder.vector(at: 48, field: "primary.bind.wait_semaphores", limit: 256)
+            self.signalSemaphores = try decoder.vector(at: 64, field: "primary.bind.signal_semaphores", limit: 256)
+            self.waitTimelinePoints = try decoder.structs(at: 80, field: "primary.bind.wait_timeline_points", limit: 256)
+            self.signalTimelinePoints = try decoder.structs(at: 96, field: "primary.bind.signal_timeline_points", limit: 256)
+        }
+    }
+}
+
+extension PrimaryProtocol {
     /// The last message on a failed connection: why it closed. Both channels close after it, and
     /// the client reports this status from then on.
     public struct Epitaph: WireMessage {
@@ -1065,6 +1126,7 @@ extension PrimaryProtocol {
         case importBuffer(ImportBuffer)
         case getMemoryBudget(GetMemoryBudget)
         case executeCommandAtAddress(ExecuteCommandAtAddress)
+        case bind(Bind)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -1094,6 +1156,7 @@ extension PrimaryProtocol {
             case ImportBuffer.ordinal: message = .importBuffer(try decoder.decodeBody(ImportBuffer.self))
             case GetMemoryBudget.ordinal: message = .getMemoryBudget(try decoder.decodeBody(GetMemoryBudget.self))
             case ExecuteCommandAtAddress.ordinal: message = .executeCommandAtAddress(try decoder.decodeBody(ExecuteCommandAtAddress.self))
+            case Bind.ordinal: message = .bind(try decoder.decodeBody(Bind.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -1125,6 +1188,7 @@ extension PrimaryProtocol {
             case .importBuffer(let message): message
             case .getMemoryBudget(let message): message
             case .executeCommandAtAddress(let message): message
+            case .bind(let message): message
             }
         }
 
@@ -1154,6 +1218,7 @@ extension PrimaryProtocol {
             case .importBuffer(let message): try message.encoded(transactionId: transactionId)
             case .getMemoryBudget(let message): try message.encoded(transactionId: transactionId)
             case .executeCommandAtAddress(let message): try message.encoded(transactionId: transactionId)
+            case .bind(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

@@ -105,6 +105,11 @@ extension PrimaryRequestSender {
     public func executeCommandAtAddress(contextId: UInt32, gpuAddress: UInt64, length: UInt64, waitSemaphores: [UInt64], signalSemaphores: [UInt64], flags: UInt64, waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
         send(.executeCommandAtAddress(.init(contextId: contextId, gpuAddress: gpuAddress, length: length, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, flags: flags, waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints)), handles: [])
     }
+
+    /// Sends `PrimaryProtocol.Bind`.
+    public func bind(contextId: UInt32, operations: [BindOperation], waitSemaphores: [UInt64], signalSemaphores: [UInt64], waitTimelinePoints: [TimelinePoint], signalTimelinePoints: [TimelinePoint]) {
+        send(.bind(.init(contextId: contextId, operations: operations, waitSemaphores: waitSemaphores, signalSemaphores: signalSemaphores, waitTimelinePoints: waitTimelinePoints, signalTimelinePoints: signalTimelinePoints)), handles: [])
+    }
 }
 
 extension PrimaryProtocol.ClientMessage {
@@ -169,6 +174,9 @@ extension PrimaryProtocol.ClientMessage {
             return true
         case .executeCommandAtAddress(let request):
             requests.executeCommandAtAddress(contextId: request.contextId, gpuAddress: request.gpuAddress, length: request.length, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, flags: request.flags, waitTimelinePoints: request.waitTimelinePoints, signalTimelinePoints: request.signalTimelinePoints)
+            return true
+        case .bind(let request):
+            requests.bind(contextId: request.contextId, operations: request.operations, waitSemaphores: request.waitSemaphores, signalSemaphores: request.signalSemaphores, waitTimelinePoints: request.waitTimelinePoints, signalTimelinePoints: request.signalTimelinePoints)
             return true
         case .flush, .isPerformanceCounterAccessAllowed, .importBuffer, .getMemoryBudget:
             return false

@@ -116,3 +116,27 @@ extension TimelinePoint: WireStruct {
         self.init(timelineId: timelineId, value: value)
     }
 }
+
+extension BindOperation: WireStruct {
+    public static let wireSize = 48
+    public static let minimumWireSize = 48
+
+    public func encode(into encoder: inout WireEncoder, at base: Int) throws(WireError) {
+        encoder.put(self.kind.rawValue, at: base)
+        encoder.put(self.bufferId, at: base + 8)
+        encoder.put(self.offset, at: base + 16)
+        encoder.put(self.length, at: base + 24)
+        encoder.put(self.gpuAddress, at: base + 32)
+        encoder.put(self.flags.rawValue, at: base + 40)
+    }
+
+    public init(decoding decoder: inout WireDecoder, at base: Int, size: Int) throws(WireError) {
+        let kind: BindOp = try decoder.value(BindOp.self, at: base)
+        let bufferId: UInt64 = try decoder.load(UInt64.self, at: base + 8)
+        let offset: UInt64 = try decoder.load(UInt64.self, at: base + 16)
+        let length: UInt64 = try decoder.load(UInt64.self, at: base + 24)
+        let gpuAddress: UInt64 = try decoder.load(UInt64.self, at: base + 32)
+        let flags: MapFlags = try decoder.value(MapFlags.self, at: base + 40)
+        self.init(kind: kind, bufferId: bufferId, offset: offset, length: length, gpuAddress: gpuAddress, flags: flags)
+    }
+}

@@ -79,6 +79,9 @@ final class WorkExecution: @unchecked Sendable {
                 do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
             }
             return try outcome.get()
+        case .bind:
+            // Bind work changes page tables and runs no commands: `Engine.applyBind` runs it.
+            throw .illegal("bind work reached the command processor")
         }
     }
 

@@ -150,6 +150,7 @@ final class Engine: Sendable {
             job.work.finish(.contextKilled)
             return
         }
+        if case .bind(let operations) = job.work.payload { return applyBind(operations, of: job) }
         let started = busy.withLock { busy in
             let now = Clock.monotonicNanoseconds()
             busy.runningSince = now

@@ -274,7 +274,7 @@ let hostileAttacks: [Attack] = [
     Attack(name: "flushes flooded without reading the replies", expected: .connectionLost) { client in
         for _ in 0..<20_000 { try client.send(.flush(.init()), transactionId: 1) }
     },
-] + timelineAttacks
+] + timelineAttacks + bindAttacks
 
 /// Creates a memfd whose size is not sealed.
 func memfdWithoutSeals() -> Int32 {
@@ -283,7 +283,7 @@ func memfdWithoutSeals() -> Int32 {
     return fd
 }
 
-/// Forty-nine attacks on one real magmad. Each must (a) close the attacker's connection with the
+/// Every attack (the list above, the timeline and the bind ones) on one real magmad. Each must (a) close the attacker's connection with the
 /// documented status, (b) leave a well-behaved client's results right, and (c) leave no object or
 /// descriptor behind in the daemon.
 @Suite(.serialized, .hangGuard) struct HostileClientTests {

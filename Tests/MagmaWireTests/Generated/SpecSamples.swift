@@ -39,14 +39,15 @@ enum SpecSamples {
         .importBuffer(.init(buffer: WireHandle(136), bufferId: 36028797018964105, memoryType: 8388746)),
         .getMemoryBudget(.init(heap: 8388747)),
         .executeCommandAtAddress(.init(contextId: 8388748, gpuAddress: 36028797018964109, length: 36028797018964110, waitSemaphores: [36028797018964112, 36028797018964113], signalSemaphores: [36028797018964115, 36028797018964116], flags: 36028797018964117, waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964120, value: 36028797018964121), TimelinePoint(timelineId: 36028797018964123, value: 36028797018964124)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964127, value: 36028797018964128), TimelinePoint(timelineId: 36028797018964130, value: 36028797018964131)])),
+        .bind(.init(contextId: 8388772, operations: [BindOperation(kind: BindOp.unmap, bufferId: 36028797018964136, offset: 36028797018964137, length: 36028797018964138, gpuAddress: 36028797018964139, flags: [.read, .write, .execute, .growable]), BindOperation(kind: BindOp.unmap, bufferId: 36028797018964143, offset: 36028797018964144, length: 36028797018964145, gpuAddress: 36028797018964146, flags: [.read, .write, .execute, .growable])], waitSemaphores: [36028797018964149, 36028797018964150], signalSemaphores: [36028797018964152, 36028797018964153], waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964156, value: 36028797018964157), TimelinePoint(timelineId: 36028797018964159, value: 36028797018964160)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964163, value: 36028797018964164), TimelinePoint(timelineId: 36028797018964166, value: 36028797018964167)])),
     ]
     static let primaryServer: [PrimaryProtocol.ServerMessage] = [
         .flushReply(.init()),
-        .onNotifyMessagesConsumed(.init(count: 36028797018964132)),
-        .onNotifyMemoryImported(.init(bytes: 36028797018964133)),
+        .onNotifyMessagesConsumed(.init(count: 36028797018964168)),
+        .onNotifyMemoryImported(.init(bytes: 36028797018964169)),
         .isPerformanceCounterAccessAllowedReply(.init(enabled: true)),
         .importBufferReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964138, usage: 36028797018964139)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964174, usage: 36028797018964175)),
         .epitaph(.init(status: MagmaStatus.badState, reason: "sample")),
     ]
     static let notificationServer: [NotificationProtocol.ServerMessage] = [
@@ -56,10 +57,10 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(175))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(211))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
-        .onPerformanceCounterReadCompleted(.init(triggerId: 8388784, bufferOffset: 8388785, bufferId: 36028797018964146, timestamp: 36028797018964147, flags: [.discontinuity])),
+        .onPerformanceCounterReadCompleted(.init(triggerId: 8388820, bufferOffset: 8388821, bufferId: 36028797018964182, timestamp: 36028797018964183, flags: [.discontinuity])),
     ]
 
     /// Every sample, as its message type.
