@@ -32,3 +32,5 @@ _Static_assert(offsetof(magma_submit_buffer_info_t, s_type) == 0 && offsetof(mag
                "magma_submit_buffer_info_t begins with s_type, size and next");
 _Static_assert(offsetof(magma_submit_address_info_t, s_type) == 0 && offsetof(magma_submit_address_info_t, size) == 4 && offsetof(magma_submit_address_info_t, next) == 8,
                "magma_submit_address_info_t begins with s_type, size and next");
+_Static_assert(offsetof(magma_bind_info_t, s_type) == 0 && offsetof(magma_bind_info_t, size) == 4 && offsetof(magma_bind_info_t, next) == 8,
+               "magma_bind_info_t begins with s_type, size and next");

@@ -57,13 +57,7 @@ public func magma_map_buffer_gpu(_ address_space: magma_address_space_t?, _ buff
     status { () throws(MagmaError) in
         let space = try MesaHandles.lookUp(address_space, in: MesaHandles.addressSpaces, "address space")
         let mapped = try MesaHandles.lookUp(buffer, in: MesaHandles.buffers, "buffer")
-        let known = MAGMA_GPU_MAP_READ | MAGMA_GPU_MAP_WRITE | MAGMA_GPU_MAP_EXECUTE
-        guard flags & ~known == 0 else { throw .invalidArgs("unknown map flags 0x\(String(flags & ~known, radix: 16))") }
-        var access: MapFlags = []
-        if flags & MAGMA_GPU_MAP_READ != 0 { access.insert(.read) }
-        if flags & MAGMA_GPU_MAP_WRITE != 0 { access.insert(.write) }
-        if flags & MAGMA_GPU_MAP_EXECUTE != 0 { access.insert(.execute) }
-        try space.map(mapped, bufferOffset: buffer_offset, gpuAddress: gpu_address, size: size, flags: access)
+        try space.map(mapped, bufferOffset: buffer_offset, gpuAddress: gpu_address, size: size, flags: try mapFlags(flags))
     }
 }
 
@@ -72,4 +66,15 @@ public func magma_unmap_buffer_gpu(_ address_space: magma_address_space_t?, _ gp
     status { () throws(MagmaError) in
         try MesaHandles.lookUp(address_space, in: MesaHandles.addressSpaces, "address space").unmap(gpuAddress: gpu_address, size: size)
     }
+}
+
+/// The core's access flags for the header's; INVALID_ARGS for bits the header does not define.
+func mapFlags(_ flags: magma_gpu_map_flags_t) throws(MagmaError) -> MapFlags {
+    let known = MAGMA_GPU_MAP_READ | MAGMA_GPU_MAP_WRITE | MAGMA_GPU_MAP_EXECUTE
+    guard flags & ~known == 0 else { throw .invalidArgs("unknown map flags 0x\(String(flags & ~known, radix: 16))") }
+    var access: MapFlags = []
+    if flags & MAGMA_GPU_MAP_READ != 0 { access.insert(.read) }
+    if flags & MAGMA_GPU_MAP_WRITE != 0 { access.insert(.write) }
+    if flags & MAGMA_GPU_MAP_EXECUTE != 0 { access.insert(.execute) }
+    return access
 }

@@ -92,3 +92,37 @@ public func magma_queue_check_status(_ queue: magma_queue_t?) -> magma_status_t 
         }
     }
 }
+
+/// The most operations one magma_queue_bind takes (the core's bound).
+private let maxBindOperations = UInt32(BindSubmission.maxOperations)
+
+@c @implementation
+public func magma_queue_bind(_ queue: magma_queue_t?, _ info: UnsafePointer<magma_bind_info_t>?) -> magma_status_t {
+    status { () throws(MagmaError) in
+        let request = try readExtensible(info, MAGMA_STRUCTURE_TYPE_BIND_INFO, blank: magma_bind_info_t(), "info")
+        guard request.next == nil else { throw .invalidArgs("info.next: a bind takes no chained structs") }
+        guard (1...maxBindOperations).contains(request.operation_count) else {
+            throw .invalidArgs("\(request.operation_count) bind operations; 1 to \(maxBindOperations)")
+        }
+        let entries = try required(request.operations, "operations")
+        let target = try MesaHandles.lookUp(queue, in: MesaHandles.queues, "queue")
+        let binds = try (0..<Int(request.operation_count)).map { (index) throws(MagmaError) -> AddressSpace.Bind in
+            let entry = entries[index]
+            switch entry.kind {
+            case MAGMA_BIND_MAP:
+                let buffer = try MesaHandles.lookUp(entry.buffer, in: MesaHandles.buffers, "buffer of operations[\(index)]")
+                return .map(buffer, bufferOffset: entry.buffer_offset, gpuAddress: entry.gpu_address, size: entry.size,
+                            flags: try mapFlags(entry.flags))
+            case MAGMA_BIND_UNMAP:
+                guard entry.buffer == nil, entry.flags == 0, entry.buffer_offset == 0 else {
+                    throw .invalidArgs("operations[\(index)]: an unmap names no buffer, offset or flags")
+                }
+                return .unmap(gpuAddress: entry.gpu_address, size: entry.size)
+            default:
+                throw .invalidArgs("operations[\(index)]: unknown bind kind \(entry.kind)")
+            }
+        }
+        try target.bind(binds, waits: try syncPoints(request.waits, request.wait_count, "waits"),
+                        signals: try syncPoints(request.signals, request.signal_count, "signals"))
+    }
+}

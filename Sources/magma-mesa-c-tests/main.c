@@ -378,6 +378,77 @@ static void test_bad_arguments(magma_physical_device_t physical_device, magma_de
     CHECK_STATUS(magma_import_sync_obj(device, &handle, &sync_obj), MAGMA_STATUS_INVALID_ARGS);
 }
 
+static uint32_t bind_family(magma_physical_device_t physical_device) {
+    magma_queue_family_properties_t families[8];
+    uint32_t count = 8;
+    for (uint32_t i = 0; i < count; i++) families[i] = (magma_queue_family_properties_t){.s_type = MAGMA_STRUCTURE_TYPE_QUEUE_FAMILY_PROPERTIES, .size = sizeof families[i]};
+    CHECK_STATUS(magma_get_queue_family_properties(physical_device, &count, families), MAGMA_STATUS_OK);
+    for (uint32_t i = 0; i < count; i++)
+        if (families[i].queue_flags == MAGMA_QUEUE_SPARSE_BINDING) return i;
+    CHECK(!"a bind queue family");
+    return 0;
+}
+
+// The bind queue: a map that takes effect once its wait point is reached, work ordered after
+// its signal that fills the page it mapped, an unmap, and the operations the library refuses.
+static void test_bind(magma_physical_device_t physical_device) {
+    rig_t rig = make_rig(physical_device);
+    magma_create_queue_info_t queue_info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_QUEUE_INFO, .size = sizeof queue_info,
+                                            .queue_family_index = bind_family(physical_device)};
+    magma_queue_t binds = NULL;
+    CHECK_STATUS(magma_create_queue(rig.device, rig.address_space, &queue_info, &binds), MAGMA_STATUS_OK);
+    magma_buffer_t bound = make_buffer(rig.device, host_visible_type(physical_device), PAGE);
+    uint32_t *bound_words = map_cpu(bound);
+    magma_sync_obj_t timeline = make_sync(rig.device, MAGMA_SYNC_TYPE_TIMELINE, 0);
+    const uint64_t bound_va = 0x40000000ull;
+
+    magma_bind_operation_t map = {.kind = MAGMA_BIND_MAP, .flags = MAGMA_GPU_MAP_READ | MAGMA_GPU_MAP_WRITE, .buffer = bound,
+                                  .gpu_address = bound_va, .size = PAGE};
+    magma_sync_point_t wait = {.sync_obj = timeline, .point = 1}, signal = {.sync_obj = timeline, .point = 2};
+    magma_bind_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_BIND_INFO, .size = sizeof info, .operation_count = 1, .wait_count = 1,
+                              .signal_count = 1, .operations = &map, .waits = &wait, .signals = &signal};
+    CHECK_STATUS(magma_queue_bind(binds, &info), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 2, 50000000), MAGMA_STATUS_TIMED_OUT);   // waits for point 1
+
+    uint64_t length = fill_then_end(rig.command_bytes, bound_va, PAGE, 0xb1d00001u);
+    magma_sync_point_t after_bind = {.sync_obj = timeline, .point = 2}, filled = {.sync_obj = timeline, .point = 3};
+    CHECK_STATUS(submit(&rig, length, &after_bind, 1, &filled, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_signal(timeline, 1), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 3, 10 * SECOND), MAGMA_STATUS_OK);
+    CHECK(all_words_are(bound_words, PAGE, 0xb1d00001u));
+
+    // What the library refuses, before anything reaches the device.
+    magma_bind_operation_t bad = map;
+    bad.kind = 7;
+    info = (magma_bind_info_t){.s_type = MAGMA_STRUCTURE_TYPE_BIND_INFO, .size = sizeof info, .operation_count = 1, .operations = &bad};
+    CHECK_STATUS(magma_queue_bind(binds, &info), MAGMA_STATUS_INVALID_ARGS);             // unknown kind
+    bad = (magma_bind_operation_t){.kind = MAGMA_BIND_UNMAP, .buffer = bound, .gpu_address = bound_va, .size = PAGE};
+    CHECK_STATUS(magma_queue_bind(binds, &info), MAGMA_STATUS_INVALID_ARGS);             // an unmap naming a buffer
+    bad = map;   // overlaps the mapping the first bind made
+    CHECK_STATUS(magma_queue_bind(binds, &info), MAGMA_STATUS_INVALID_ARGS);
+    info.operation_count = 0;
+    CHECK_STATUS(magma_queue_bind(binds, &info), MAGMA_STATUS_INVALID_ARGS);
+    info.operation_count = 1;
+    CHECK_STATUS(magma_queue_bind(rig.queue, &info), MAGMA_STATUS_INVALID_ARGS);         // a compute queue
+    CHECK_STATUS(submit(&(rig_t){.queue = binds, .commands = rig.commands}, length, NULL, 0, NULL, 0), MAGMA_STATUS_INVALID_ARGS);
+
+    // An unmap by bind: afterwards the address space's own unmap finds nothing there.
+    magma_bind_operation_t unmap = {.kind = MAGMA_BIND_UNMAP, .gpu_address = bound_va, .size = PAGE};
+    magma_sync_point_t unmapped = {.sync_obj = timeline, .point = 4};
+    info = (magma_bind_info_t){.s_type = MAGMA_STRUCTURE_TYPE_BIND_INFO, .size = sizeof info, .operation_count = 1,
+                               .signal_count = 1, .operations = &unmap, .signals = &unmapped};
+    CHECK_STATUS(magma_queue_bind(binds, &info), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_sync_obj_timeline_wait(timeline, 4, 10 * SECOND), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_unmap_buffer_gpu(rig.address_space, bound_va, PAGE), MAGMA_STATUS_INVALID_ARGS);
+    CHECK_STATUS(magma_queue_check_status(binds), MAGMA_STATUS_OK);
+    CHECK_STATUS(magma_queue_check_status(rig.queue), MAGMA_STATUS_OK);
+
+    magma_sync_obj_close(timeline);
+    magma_buffer_close(bound);
+    magma_queue_close(binds);
+    close_rig(&rig);
+}
+
 // Handles are table entries, not addresses: closed, made-up and wrong-kind handles are
 // INVALID_ARGS, a second close is harmless, and closing a device closes what it made.
 static void test_handles(magma_physical_device_t physical_device) {
@@ -463,6 +534,7 @@ int main(int argc, char **argv) {
         magma_device_close(device);
         test_submits(devices[i]);
         test_sharing(devices[i]);
+        test_bind(devices[i]);
         test_handles(devices[i]);
         printf("device %u (%s, %s): %d failures\n", i, info.name, info.driver, failures - failures_before);
         magma_physical_device_close(devices[i]);

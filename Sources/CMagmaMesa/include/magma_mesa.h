@@ -103,6 +103,8 @@ typedef uint32_t magma_structure_type_t;
 #define MAGMA_STRUCTURE_TYPE_SUBMIT_BUFFER_INFO ((magma_structure_type_t)11)
 // magma_submit_address_info_t.
 #define MAGMA_STRUCTURE_TYPE_SUBMIT_ADDRESS_INFO ((magma_structure_type_t)12)
+// magma_bind_info_t.
+#define MAGMA_STRUCTURE_TYPE_BIND_INFO ((magma_structure_type_t)13)
 
 // How a physical device is attached.
 typedef uint32_t magma_bus_type_t;
@@ -200,6 +202,13 @@ typedef uint32_t magma_sync_capability_flags_t;
 typedef uint32_t magma_wait_flags_t;
 // Until every sync object is signalled; without it, until any one is.
 #define MAGMA_WAIT_ALL ((magma_wait_flags_t)0x1)
+
+// What one operation of a bind does.
+typedef uint32_t magma_bind_kind_t;
+// Maps a buffer range at a GPU address.
+#define MAGMA_BIND_MAP ((magma_bind_kind_t)1)
+// Removes the mapping at a GPU address.
+#define MAGMA_BIND_UNMAP ((magma_bind_kind_t)2)
 
 // What a physical device is.
 typedef struct magma_physical_device_info {
@@ -458,6 +467,47 @@ typedef struct magma_submit_address_info {
   uint64_t length;
 } magma_submit_address_info_t;
 
+// One operation of a bind: a map of a buffer range, or an unmap.
+typedef struct magma_bind_operation {
+  // Map or unmap.
+  magma_bind_kind_t kind;
+  // A map's access (as magma_map_buffer_gpu); 0 for an unmap.
+  magma_gpu_map_flags_t flags;
+  // A map's buffer, of the queue's device; NULL for an unmap.
+  magma_buffer_t buffer;
+  // Where in the buffer a map starts; 0 for an unmap.
+  uint64_t buffer_offset;
+  // Where in the address space.
+  uint64_t gpu_address;
+  // Bytes; for an unmap, exactly one mapping's.
+  uint64_t size;
+} magma_bind_operation_t;
+
+// A bind to queue: operations that change the queue's address space in order, once the waits are
+// reached, before the signals.
+typedef struct magma_bind_info {
+  // MAGMA_STRUCTURE_TYPE_BIND_INFO.
+  magma_structure_type_t s_type;
+  // sizeof(magma_bind_info_t) as the caller was compiled.
+  uint32_t size;
+  // Further structs, or NULL.
+  const void *next;
+  // Entries of operations (at least 1).
+  uint32_t operation_count;
+  // Entries of waits.
+  uint32_t wait_count;
+  // Entries of signals.
+  uint32_t signal_count;
+  // Zero.
+  uint32_t reserved;
+  // The operations, applied in order.
+  const magma_bind_operation_t *operations;
+  // What the bind waits for before it takes effect.
+  const magma_sync_point_t *waits;
+  // What it signals once every operation has taken effect.
+  const magma_sync_point_t *signals;
+} magma_bind_info_t;
+
 // Lists the physical devices the system has. On entry *count is the capacity of devices (0 with
 // devices NULL to ask how many); on return it is how many were written. Each one written is the
 // caller's to close.
@@ -581,6 +631,14 @@ magma_status_t magma_queue_submit(magma_queue_t queue, const magma_submit_info_t
 // the device stopped a hang.
 // queue: The queue.
 magma_status_t magma_queue_check_status(magma_queue_t queue);
+
+// Queues a bind (VM_BIND style) on a queue of a family with MAGMA_QUEUE_SPARSE_BINDING; returns
+// once it is queued. Each operation is checked against the address space as it will be once the
+// binds queued before have run: INVALID_ARGS, and nothing changes, for what magma_map_buffer_gpu
+// and magma_unmap_buffer_gpu refuse.
+// queue: A queue of a bind family.
+// info: The bind.
+magma_status_t magma_queue_bind(magma_queue_t queue, const magma_bind_info_t *info);
 
 // Makes a sync object: binary unsignalled, or a timeline at its initial value.
 // device: The device.

@@ -34,17 +34,7 @@ public final class AddressSpace: Sendable {
     /// type's heap: MEMORY_ERROR past its budget, and nothing changes.
     public func map(_ buffer: DeviceBuffer, bufferOffset: UInt64 = 0, gpuAddress: UInt64, size: UInt64, flags: MapFlags) throws(MagmaError) {
         try connection.checkOpen()
-        try device.checkOwns(buffer.device, "buffer")
-        guard size > 0 else { throw .invalidArgs("mapping of 0 bytes") }
-        for (value, name) in [(bufferOffset, "buffer offset"), (gpuAddress, "GPU address"), (size, "size")] where !SharedMemory.isPageAligned(value) {
-            throw .invalidArgs("\(name) \(value) is not a multiple of the page size \(SharedMemory.pageSize)")
-        }
-        let (end, overflow) = bufferOffset.addingReportingOverflow(size)
-        guard !overflow, end <= buffer.size else {
-            throw .invalidArgs("mapping of \(bufferOffset)+\(size) passes the end of a buffer of \(buffer.size) bytes")
-        }
-        let (lastAddress, addressOverflow) = gpuAddress.addingReportingOverflow(size)
-        guard !addressOverflow else { throw .invalidArgs("mapping at \(gpuAddress) of \(size) bytes passes the end of the address space") }
+        let lastAddress = try checkMapping(of: buffer, bufferOffset: bufferOffset, gpuAddress: gpuAddress, size: size)
         let instance = try buffer.instance(in: self)
         let mapping = AddressSpaceMapping(gpuAddress: gpuAddress, size: size, buffer: instance)
         // The range is taken first, then mapped with no lock held (a send to magmad may wait
@@ -59,6 +49,76 @@ public final class AddressSpace: Sendable {
         do { try connection.map(instance, at: gpuAddress, offset: bufferOffset, length: size, flags: flags) } catch {
             mappings.withLock { mappings in mappings.removeAll { $0.gpuAddress == gpuAddress && $0.buffer === instance } }
             throw error
+        }
+    }
+
+    /// Checks a mapping's arguments on their own (the buffer is the device's; offset, address
+    /// and size whole pages; the range inside the buffer and the address space's numbers);
+    /// returns the address just past it. INVALID_ARGS otherwise.
+    private func checkMapping(of buffer: DeviceBuffer, bufferOffset: UInt64, gpuAddress: UInt64, size: UInt64) throws(MagmaError) -> UInt64 {
+        try device.checkOwns(buffer.device, "buffer")
+        guard size > 0 else { throw .invalidArgs("mapping of 0 bytes") }
+        for (value, name) in [(bufferOffset, "buffer offset"), (gpuAddress, "GPU address"), (size, "size")] where !SharedMemory.isPageAligned(value) {
+            throw .invalidArgs("\(name) \(value) is not a multiple of the page size \(SharedMemory.pageSize)")
+        }
+        let (end, overflow) = bufferOffset.addingReportingOverflow(size)
+        guard !overflow, end <= buffer.size else {
+            throw .invalidArgs("mapping of \(bufferOffset)+\(size) passes the end of a buffer of \(buffer.size) bytes")
+        }
+        let (lastAddress, addressOverflow) = gpuAddress.addingReportingOverflow(size)
+        guard !addressOverflow else { throw .invalidArgs("mapping at \(gpuAddress) of \(size) bytes passes the end of the address space") }
+        return lastAddress
+    }
+
+    /// One operation of a bind (`Queue.bind`): a change of this address space that takes effect
+    /// when the bind runs.
+    public enum Bind: Sendable {
+        /// Maps `size` bytes of `buffer` from `bufferOffset` at `gpuAddress`, as `map` does.
+        case map(DeviceBuffer, bufferOffset: UInt64 = 0, gpuAddress: UInt64, size: UInt64, flags: MapFlags)
+        /// Removes the mapping at `gpuAddress` of `size` bytes, as `unmap` does.
+        case unmap(gpuAddress: UInt64, size: UInt64)
+    }
+
+    /// Checks `binds` against the address space as it will be once they have run in order
+    /// (this table already holds what earlier binds will make), records that state, and
+    /// returns them as the core's operations (buffers by their imports here, imported on first
+    /// use). INVALID_ARGS for what `map` and `unmap` refuse, and then nothing changes.
+    func plan(_ binds: [Bind]) throws(MagmaError) -> [BindOperation] {
+        var imports: [Buffer?] = []
+        for bind in binds {
+            switch bind {
+            case .map(let buffer, let bufferOffset, let gpuAddress, let size, _):
+                _ = try checkMapping(of: buffer, bufferOffset: bufferOffset, gpuAddress: gpuAddress, size: size)
+                imports.append(try buffer.instance(in: self))   // a core call: no lock held
+            case .unmap: imports.append(nil)
+            }
+        }
+        return try mappings.withLock { (mappings) throws(MagmaError) -> [BindOperation] in
+            var planned = mappings.filter { !$0.buffer.isReleased }
+            var operations: [BindOperation] = []
+            for (bind, instance) in zip(binds, imports) {
+                switch bind {
+                case .map(_, let bufferOffset, let gpuAddress, let size, let flags):
+                    guard let instance else { continue }
+                    if let other = planned.first(where: { $0.gpuAddress < gpuAddress + size && gpuAddress < $0.gpuAddress + $0.size }) {
+                        throw .invalidArgs("bind map at \(gpuAddress) of \(size) bytes overlaps the mapping at \(other.gpuAddress) of \(other.size)")
+                    }
+                    planned.append(AddressSpaceMapping(gpuAddress: gpuAddress, size: size, buffer: instance))
+                    operations.append(BindOperation(kind: .map, bufferId: instance.id, offset: bufferOffset, length: size,
+                                                    gpuAddress: gpuAddress, flags: flags))
+                case .unmap(let gpuAddress, let size):
+                    guard let index = planned.firstIndex(where: { $0.gpuAddress == gpuAddress }) else {
+                        throw .invalidArgs("bind unmap: nothing is mapped at \(gpuAddress)")
+                    }
+                    guard planned[index].size == size else {
+                        throw .invalidArgs("bind unmap: the mapping at \(gpuAddress) is \(planned[index].size) bytes, not \(size)")
+                    }
+                    planned.remove(at: index)
+                    operations.append(BindOperation(kind: .unmap, bufferId: 0, offset: 0, length: size, gpuAddress: gpuAddress, flags: []))
+                }
+            }
+            mappings = planned
+            return operations
         }
     }
 

@@ -43,6 +43,9 @@ public final class Queue: Sendable {
         let space = addressSpace
         let device = space.device
         try space.connection.checkOpen()
+        guard try familyProperties.runsCommands else {
+            throw .invalidArgs("a queue of family \(family) runs binds only, not commands")
+        }
         for point in info.waits + info.signals {
             try device.checkOwns(point.syncObject.device, "sync object")
             try point.syncObject.check(point: point.value)
@@ -75,6 +78,43 @@ public final class Queue: Sendable {
                 gpuAddress: address, length: length, waitSemaphores: waits.semaphores, signalSemaphores: signals.semaphores,
                 waitTimelinePoints: waits.timelinePoints, signalTimelinePoints: signals.timelinePoints))
         }
+    }
+
+    /// Queues a bind (VM_BIND style) on a queue of a family that runs binds (sparse binding;
+    /// SoftGPU's family 2): `binds` change the address space in order once every wait point is
+    /// reached, and the signal points fire once all have taken effect; binds on one queue run in
+    /// order. Work ordered after the signal sees the new mappings; work that runs before the
+    /// bind sees the address space as it was.
+    ///
+    /// Checked here, with INVALID_ARGS and nothing changed: the queue's family, an empty list or
+    /// more than `BindSubmission.maxOperations`, the sync objects (as `submit`), and each
+    /// operation against the address space as it will be once the binds queued before and the
+    /// earlier operations of this one have run (what `map` and `unmap` refuse). From then on the
+    /// address space's own `map` and `unmap` see that planned state. What the device refuses when
+    /// the bind runs (an unmap of a buffer that in-flight work holds: every submission from a
+    /// command buffer holds every buffer mapped when it was submitted) closes the address space
+    /// with BAD_STATE, and the bind's signal timelines fail.
+    public func bind(_ binds: [AddressSpace.Bind], waits: [SyncObjectPoint] = [], signals: [SyncObjectPoint] = []) throws(MagmaError) {
+        let space = addressSpace
+        try space.connection.checkOpen()
+        guard try familyProperties.runsBinds else { throw .invalidArgs("a queue of family \(family) runs no binds") }
+        guard !binds.isEmpty else { throw .invalidArgs("bind without operations") }
+        guard binds.count <= BindSubmission.maxOperations else {
+            throw .invalidArgs("bind of \(binds.count) operations; \(BindSubmission.maxOperations) is the most")
+        }
+        for point in waits + signals {
+            try space.device.checkOwns(point.syncObject.device, "sync object")
+            try point.syncObject.check(point: point.value)
+        }
+        let (waitList, signalList) = try (SyncList(waits, in: space), SyncList(signals, in: space))
+        let operations = try space.plan(binds)
+        try space.connection.bind(on: context, operations, waitSemaphores: waitList.semaphores, signalSemaphores: signalList.semaphores,
+                                  waitTimelinePoints: waitList.timelinePoints, signalTimelinePoints: signalList.timelinePoints)
+    }
+
+    /// What the queue's family runs.
+    private var familyProperties: QueueFamily {
+        get throws(MagmaError) { try addressSpace.device.physicalDevice.info.queueFamily(family) }
     }
 
     /// How the queue stands, from its address space's error as known now (no round trip):

@@ -33,6 +33,7 @@ struct MesaHeaderAgreementTests {
         #expect(UInt64(MAGMA_STRUCTURE_TYPE_SUBMIT_INFO) == 10)
         #expect(UInt64(MAGMA_STRUCTURE_TYPE_SUBMIT_BUFFER_INFO) == 11)
         #expect(UInt64(MAGMA_STRUCTURE_TYPE_SUBMIT_ADDRESS_INFO) == 12)
+        #expect(UInt64(MAGMA_STRUCTURE_TYPE_BIND_INFO) == 13)
         #expect(UInt64(MAGMA_BUS_TYPE_UNKNOWN) == 0)
         #expect(UInt64(MAGMA_BUS_TYPE_PCI) == 1)
         #expect(UInt64(MAGMA_BUS_TYPE_PLATFORM) == 2)
@@ -66,6 +67,8 @@ struct MesaHeaderAgreementTests {
         #expect(UInt64(MAGMA_SYNC_CAPABILITY_EXPORT_SYNC_FD) == 16)
         #expect(UInt64(MAGMA_SYNC_CAPABILITY_IMPORT_SYNC_FD) == 32)
         #expect(UInt64(MAGMA_WAIT_ALL) == 1)
+        #expect(UInt64(MAGMA_BIND_MAP) == 1)
+        #expect(UInt64(MAGMA_BIND_UNMAP) == 2)
         #expect(Int64(MAGMA_MAX_PHYSICAL_DEVICES) == 8)
         #expect(Int64(MAGMA_MAX_MEMORY_TYPES) == 32)
         #expect(Int64(MAGMA_MAX_MEMORY_HEAPS) == 16)
@@ -85,5 +88,6 @@ struct MesaHeaderAgreementTests {
         #expect(MemoryLayout<magma_submit_info_t>.offset(of: \.s_type) == 0 && MemoryLayout<magma_submit_info_t>.offset(of: \.size) == 4 && MemoryLayout<magma_submit_info_t>.offset(of: \.next) == 8)
         #expect(MemoryLayout<magma_submit_buffer_info_t>.offset(of: \.s_type) == 0 && MemoryLayout<magma_submit_buffer_info_t>.offset(of: \.size) == 4 && MemoryLayout<magma_submit_buffer_info_t>.offset(of: \.next) == 8)
         #expect(MemoryLayout<magma_submit_address_info_t>.offset(of: \.s_type) == 0 && MemoryLayout<magma_submit_address_info_t>.offset(of: \.size) == 4 && MemoryLayout<magma_submit_address_info_t>.offset(of: \.next) == 8)
+        #expect(MemoryLayout<magma_bind_info_t>.offset(of: \.s_type) == 0 && MemoryLayout<magma_bind_info_t>.offset(of: \.size) == 4 && MemoryLayout<magma_bind_info_t>.offset(of: \.next) == 8)
     }
 }
