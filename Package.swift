@@ -127,6 +127,11 @@ let package = Package(
             name: "magma-mesa-c-tests", dependencies: ["MagmaMesaC", "CMagmaMesa"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
+        // Mesa's API under hostile and careless callers, from C (run by Tests/MagmaTests/MesaCHostileTests.swift).
+        .executableTarget(
+            name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
         // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).
         .executableTarget(
             name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma"],

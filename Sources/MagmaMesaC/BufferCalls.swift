@@ -22,8 +22,9 @@ public func magma_create_buffer(_ device: magma_device_t?, _ info: UnsafePointer
 public func magma_import_buffer(_ device: magma_device_t?, _ info: UnsafePointer<magma_import_buffer_info_t>?,
                                 _ buffer: UnsafeMutablePointer<magma_buffer_t?>?) -> magma_status_t {
     status { () throws(MagmaError) in
-        // The descriptor is the library's from here on, whatever happens.
-        let descriptor = info.flatMap { adoptHandle($0.pointee.handle) }
+        // The descriptor is the library's from here on, whatever happens (if the caller's
+        // struct holds one: nothing past its size is read).
+        let descriptor = info.flatMap { adoptHandle(in: $0) }
         let request = try readExtensible(info, MAGMA_STRUCTURE_TYPE_IMPORT_BUFFER_INFO, blank: magma_import_buffer_info_t(), "info")
         let out = try required(buffer, "buffer")
         guard let descriptor else { throw .invalidArgs("handle \(request.handle.os_handle) is not an open descriptor") }
@@ -67,6 +68,15 @@ public func magma_buffer_export(_ buffer: magma_buffer_t?, _ handle: UnsafeMutab
         let kind = SharedMemory.isDMABuf(descriptor.rawValue) ? MAGMA_HANDLE_TYPE_MEM_DMABUF : MAGMA_HANDLE_TYPE_MEM_OPAQUE_FD
         out.pointee = magma_external_handle_t(os_handle: Int64(try descriptorForCaller(descriptor)), handle_type: kind, reserved: 0)
     }
+}
+
+/// Takes ownership of the descriptor of an import info, if the size the caller declared holds
+/// its handle and that is an open descriptor.
+private func adoptHandle(in info: UnsafePointer<magma_import_buffer_info_t>) -> OwnedFileDescriptor? {
+    let declared = UnsafeRawPointer(info).loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    let end = MemoryLayout<magma_import_buffer_info_t>.offset(of: \.handle)! + MemoryLayout<magma_external_handle_t>.size
+    guard declared >= end else { return nil }
+    return adoptHandle(info.pointee.handle)
 }
 
 /// Takes ownership of the descriptor in `handle`, if it is an open one.

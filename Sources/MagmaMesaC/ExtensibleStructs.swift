@@ -38,6 +38,29 @@ struct ExtensibleOutput<T> {
         self.pointer = pointer
     }
 
+    private init(_ pointer: UnsafeMutablePointer<T>, size: Int) {
+        self.pointer = pointer
+        self.size = size
+    }
+
+    /// The `count` entries of a caller's array of extensible structs, checked: the array's
+    /// stride is the size the first entry declares (the caller's struct, older or newer than the
+    /// library's), which every entry must declare and which keeps the header aligned;
+    /// INVALID_ARGS otherwise.
+    static func array(_ first: UnsafeMutablePointer<T>, count: Int, _ stype: magma_structure_type_t, _ name: String) throws(MagmaError) -> [ExtensibleOutput] {
+        guard count > 0 else { return [] }
+        let stride = try checkedSize(UnsafeRawPointer(first), stype, "\(name)[0]")
+        guard stride % MemoryLayout<UnsafeRawPointer>.alignment == 0 else {
+            throw .invalidArgs("\(name)[0]: size \(stride) is no array stride (not a multiple of \(MemoryLayout<UnsafeRawPointer>.alignment))")
+        }
+        return try (0..<count).map { (index) throws(MagmaError) in
+            let entry = UnsafeMutableRawPointer(first).advanced(by: index * stride)
+            let size = try checkedSize(entry, stype, "\(name)[\(index)]")
+            guard size == stride else { throw .invalidArgs("\(name)[\(index)]: size \(size), but \(name)[0] declares \(stride)") }
+            return ExtensibleOutput(entry.assumingMemoryBound(to: T.self), size: size)
+        }
+    }
+
     /// Writes `value`'s fields after the header, as far as the caller's size reaches; the
     /// caller's s_type, size and next stay.
     func write(_ value: T) {

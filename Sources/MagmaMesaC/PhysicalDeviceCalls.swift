@@ -88,9 +88,7 @@ public func magma_get_queue_family_properties(_ physical_device: magma_physical_
             return
         }
         let written = known.prefix(Int(count.pointee))
-        let outputs = try written.indices.map { (index) throws(MagmaError) in
-            try ExtensibleOutput(families + index, MAGMA_STRUCTURE_TYPE_QUEUE_FAMILY_PROPERTIES, "families[\(index)]")
-        }
+        let outputs = try ExtensibleOutput.array(families, count: written.count, MAGMA_STRUCTURE_TYPE_QUEUE_FAMILY_PROPERTIES, "families")
         for (output, family) in zip(outputs, written) {
             var value = magma_queue_family_properties_t()
             value.queue_flags = family.flags.rawValue
