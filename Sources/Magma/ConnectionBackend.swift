@@ -45,6 +45,20 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore
     /// Releases a semaphore.
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError)
+    /// Whether this backend's semaphores hold kernel fences that move as Linux sync_files
+    /// (`exportSyncFile(of:)`, `importSyncFile(_:into:)`): MagmaDRM's syncobjs do. False by
+    /// default (the extension below): the embedded and magmad backends' eventfds hold none.
+    var hasSyncFiles: Bool { get }
+    /// A new sync_file descriptor of `semaphore`'s current fence: a snapshot that later
+    /// signals and resets of the semaphore do not change. The caller owns it. A semaphore
+    /// that holds no fence (never signaled, or reset) is BAD_STATE (nothing to export); where
+    /// the backend has no sync_files (`hasSyncFiles` false) UNIMPLEMENTED, the default.
+    func exportSyncFile(of semaphore: any BackendSemaphore) throws(MagmaError) -> OwnedFileDescriptor
+    /// Replaces `semaphore`'s fence with the sync_file's (from any driver): the semaphore is
+    /// signaled when that fence is, and every holder of the semaphore sees it. Reads `syncFile`
+    /// and leaves it open to its owner. A descriptor that is no sync_file is INVALID_ARGS and
+    /// changes nothing; where the backend has no sync_files UNIMPLEMENTED, the default.
+    func importSyncFile(_ syncFile: OwnedFileDescriptor, into semaphore: any BackendSemaphore) throws(MagmaError)
 
     // MARK: Timelines
 
@@ -142,4 +156,20 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// Ends the connection; the device releases everything it held for it. Called once by
     /// `Connection`, and again (harmlessly) at deinit.
     func close()
+}
+
+extension ConnectionBackend {
+    /// No sync_files: a backend whose semaphores are not kernel fences (the embedded and
+    /// magmad backends) takes these defaults.
+    public var hasSyncFiles: Bool { false }
+
+    /// UNIMPLEMENTED: the backend has no sync_files.
+    public func exportSyncFile(of semaphore: any BackendSemaphore) throws(MagmaError) -> OwnedFileDescriptor {
+        throw .unimplemented("sync_file export: this backend's semaphores hold no kernel fence")
+    }
+
+    /// UNIMPLEMENTED: the backend has no sync_files.
+    public func importSyncFile(_ syncFile: OwnedFileDescriptor, into semaphore: any BackendSemaphore) throws(MagmaError) {
+        throw .unimplemented("sync_file import: this backend's semaphores hold no kernel fence")
+    }
 }

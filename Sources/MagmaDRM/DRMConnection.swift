@@ -165,6 +165,29 @@ public final class DRMConnection: ConnectionBackend {
         try file.destroySyncobj(semaphore.handle)
     }
 
+    /// The driver has binary syncobjs, whose fences move as sync_files.
+    public var hasSyncFiles: Bool { device.capabilities.syncobj }
+
+    /// SYNCOBJ_HANDLE_TO_FD with EXPORT_SYNC_FILE of one of this connection's semaphores:
+    /// BAD_STATE while it holds no fence; another connection's semaphore is INVALID_ARGS.
+    public func exportSyncFile(of semaphore: any BackendSemaphore) throws(MagmaError) -> OwnedFileDescriptor {
+        try ownSemaphore(semaphore).exportSyncFile()
+    }
+
+    /// SYNCOBJ_FD_TO_HANDLE with IMPORT_SYNC_FILE into one of this connection's semaphores;
+    /// a descriptor that is no sync_file is INVALID_ARGS (EINVAL).
+    public func importSyncFile(_ syncFile: OwnedFileDescriptor, into semaphore: any BackendSemaphore) throws(MagmaError) {
+        try ownSemaphore(semaphore).importSyncFile(syncFile)
+    }
+
+    private func ownSemaphore(_ semaphore: any BackendSemaphore) throws(MagmaError) -> DRMSemaphore {
+        guard let semaphore = semaphore as? DRMSemaphore,
+              objects.withLock({ $0.semaphores[semaphore.id] === semaphore }) else {
+            throw .invalidArgs("semaphore \(semaphore.id) is not open in this connection")
+        }
+        return semaphore
+    }
+
     /// A timeline syncobj at `initialValue` (a CPU signal of that point when it is not 0), as
     /// the backend protocol's timeline. UNIMPLEMENTED on a driver without timeline syncobjs.
     public func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {

@@ -65,8 +65,14 @@ public final class DRMSemaphore: BackendSemaphore {
     /// SYNCOBJ_RESET, then a fresh eventfd armed at the poll descriptor's number.
     public func reset() {
         guard !isOneShot, !released.load(ordering: .acquiring) else { return }
-        arming.withLock { _ in
-            try? file.resetSyncobjs([handle])
+        try? replaceFence { () throws(MagmaError) in try file.resetSyncobjs([handle]) }
+    }
+
+    /// Changes the syncobj's fence by `change`, then arms a fresh eventfd at the poll
+    /// descriptor's number (the old registration may have fired for the old fence).
+    private func replaceFence(_ change: () throws(MagmaError) -> Void) throws(MagmaError) {
+        try arming.withLock { (_) throws(MagmaError) in
+            try change()
             guard let fresh = try? Self.armedEventFD(file: file, handle: handle) else { return }
             withExtendedLifetime(fresh) { _ = cmagma_drm_replace_descriptor(fresh.rawValue, event.rawValue) }
         }
@@ -78,17 +84,23 @@ public final class DRMSemaphore: BackendSemaphore {
         return try file.exportSyncobj(handle, syncFile: false)
     }
 
-    /// A sync_file of the current fence (INVALID_ARGS while it has none), for any driver's
-    /// syncobj or implicit-fence import.
+    /// A sync_file of the current fence, for any driver's syncobj or implicit-fence import.
+    /// BAD_STATE while it has none (never signaled, or reset: the kernel's EINVAL).
     public func exportSyncFile() throws(MagmaError) -> OwnedFileDescriptor {
         guard !released.load(ordering: .acquiring) else { throw .badState("semaphore \(id) was released") }
-        return try file.exportSyncobj(handle, syncFile: true)
+        do {
+            return try file.exportSyncobj(handle, syncFile: true)
+        } catch where error.status == .invalidArgs && error.systemErrorCode == EINVAL {
+            throw MagmaError(.badState, "semaphore \(id) holds no fence: nothing to export", systemErrorCode: EINVAL)
+        }
     }
 
-    /// Replaces the fence with a sync_file's (from any driver); the semaphore signals when it does.
+    /// Replaces the fence with a sync_file's (from any driver); the semaphore signals when it
+    /// does, and its poll descriptor is re-armed for the new fence. A descriptor that is no
+    /// sync_file is INVALID_ARGS and leaves the fence as it was.
     public func importSyncFile(_ syncFile: OwnedFileDescriptor) throws(MagmaError) {
         guard !released.load(ordering: .acquiring) else { throw .badState("semaphore \(id) was released") }
-        try file.importSyncFile(syncFile.rawValue, into: handle)
+        try replaceFence { () throws(MagmaError) in try file.importSyncFile(syncFile.rawValue, into: handle) }
     }
 
     /// Waits until signaled (a fence attached later counts) or the timeout passes: TIMED_OUT.

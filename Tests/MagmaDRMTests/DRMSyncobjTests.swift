@@ -81,12 +81,48 @@ struct DRMSyncobjTests {
         let owner = try DRMTestEnvironment.connection(.virtioGPU)
         let other = try DRMTestEnvironment.connection(.virtioGPU)
         let semaphore = try #require(try owner.createSemaphore() as? DRMSemaphore)
-        #expect { _ = try semaphore.exportSyncFile() } throws: { DRMTestEnvironment.isError($0, .invalidArgs, errno: EINVAL) }
+        #expect { _ = try semaphore.exportSyncFile() } throws: { DRMTestEnvironment.isError($0, .badState, errno: EINVAL) }
         semaphore.signal()
         let snapshot = try #require(try other.importSemaphore(try semaphore.exportSyncFile(), flags: []) as? DRMSemaphore)
         #expect(snapshot.isSignaled)
         semaphore.reset()
         #expect(snapshot.isSignaled, "a sync_file is a snapshot of the fence")
+    }
+
+    @Test func aSignaledSemaphoreExportsAReadableSyncFileThatSignalsAnother() throws {
+        let owner = try DRMTestEnvironment.connection(.virtioGPU)
+        let other = try DRMTestEnvironment.connection(.virtioGPU)
+        #expect(owner.hasSyncFiles)
+        let semaphore = try owner.createSemaphore()
+        semaphore.signal()
+        let syncFile = try owner.exportSyncFile(of: semaphore)
+        #expect(try readable(syncFile.rawValue), "a sync_file of a signaled fence polls readable")
+        let target = try other.createSemaphore()
+        #expect(!target.isSignaled)
+        try other.importSyncFile(syncFile, into: target)
+        #expect(target.isSignaled)
+        #expect(try readable(target.pollDescriptor), "the poll descriptor sees the imported fence")
+        target.reset()
+        #expect(!target.isSignaled)
+        #expect(try !readable(target.pollDescriptor))
+        #expect(try readable(syncFile.rawValue), "the import left the caller's sync_file open")
+    }
+
+    @Test func syncFileCallsRefuseWhatTheyCannotUse() throws {
+        let owner = try DRMTestEnvironment.connection(.virtioGPU)
+        let other = try DRMTestEnvironment.connection(.virtioGPU)
+        let semaphore = try owner.createSemaphore()
+        #expect { _ = try owner.exportSyncFile(of: semaphore) } throws: { DRMTestEnvironment.isError($0, .badState) }
+        semaphore.signal()
+        #expect { _ = try other.exportSyncFile(of: semaphore) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
+        // A descriptor that is no sync_file (an opaque syncobj one) changes nothing.
+        let opaque = try semaphore.export()
+        #expect { try owner.importSyncFile(opaque, into: semaphore) } throws: { DRMTestEnvironment.isError($0, .invalidArgs, errno: EINVAL) }
+        #expect(semaphore.isSignaled)
+        let syncFile = try owner.exportSyncFile(of: semaphore)
+        #expect { try other.importSyncFile(syncFile, into: semaphore) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
+        try owner.release(semaphore)
+        #expect { try owner.importSyncFile(syncFile, into: semaphore) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
     }
 
     @Test func aOneShotImportIgnoresReset() throws {

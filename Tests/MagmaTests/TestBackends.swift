@@ -16,7 +16,8 @@ import Testing
 /// execution, through `bufferCases` (BufferTests: ids and page rounding, size checks, double
 /// release, names, cache calls, many handles of one buffer, unsealed memfds) and
 /// `semaphoreCases` (SemaphoreAndPollTests: signal and reset, sharing across connections,
-/// non-semaphore imports, poll timeouts and wake-ups; BufferTests' non-buffer imports, which
+/// non-semaphore imports, poll timeouts and wake-ups; SyncFileTests' sync_file round trip;
+/// BufferTests' non-buffer imports, which
 /// export a semaphore; TimelineSemaphoreTests' CPU-only tests, on timeline syncobjs). It is
 /// there only where DRM is (the
 /// guest); and for semaphores only where virtio_gpu has timeline syncobjs (Linux 6.12). The

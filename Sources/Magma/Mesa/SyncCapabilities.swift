@@ -1,8 +1,8 @@
 import MagmaProtocol
 
 /// What a device's sync objects can do (`LogicalDevice.syncCapabilities`). Only what the
-/// backend has is in it; none of the backends has sync_file export or import (a Linux
-/// `sync_file` fence descriptor), so there is no member for it.
+/// backend has is in it: sync_file export and import (a Linux fence descriptor) only on a
+/// backend whose semaphores hold kernel fences (MagmaDRM).
 public struct SyncCapabilities: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -18,14 +18,19 @@ public struct SyncCapabilities: OptionSet, Hashable, Sendable {
     public static let cpuSignal = SyncCapabilities(rawValue: 1 << 3)
     /// Export and import as an opaque descriptor (`export()`, `LogicalDevice.importSyncObject`).
     public static let opaqueDescriptor = SyncCapabilities(rawValue: 1 << 4)
+    /// A binary sync object's fence exports as a sync_file (`SyncObject.exportSyncFile()`).
+    public static let exportSyncFile = SyncCapabilities(rawValue: 1 << 5)
+    /// A sync_file imports into a binary sync object (`SyncObject.importSyncFile(_:)`).
+    public static let importSyncFile = SyncCapabilities(rawValue: 1 << 6)
 }
 
 extension LogicalDevice {
     /// What this device's sync objects can do. Binary sync objects with CPU waits and signals
     /// and opaque-descriptor export and import are in every backend's core; timelines where
     /// the backend makes them (the embedded and magmad backends do; a DRM device needs
-    /// timeline syncobjs), which is found by making one, once per device. BAD_STATE once the
-    /// device was released.
+    /// timeline syncobjs), which is found by making one, once per device; sync_file export and
+    /// import where the home connection's backend has them (`Connection.hasSyncFiles`: a DRM
+    /// device). BAD_STATE once the device was released.
     public var syncCapabilities: SyncCapabilities {
         get throws(MagmaError) {
             try checkOpen()
@@ -35,6 +40,7 @@ extension LogicalDevice {
                 try home.release(try home.createTimelineSemaphore())
                 capabilities.insert(.timeline)
             } catch where error.status == .unimplemented {}
+            if home.hasSyncFiles { capabilities.formUnion([.exportSyncFile, .importSyncFile]) }
             knownSyncCapabilities.withLock { $0 = capabilities }
             return capabilities
         }

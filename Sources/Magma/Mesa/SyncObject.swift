@@ -89,6 +89,19 @@ public final class SyncObject: Sendable {
         try Self.waitAll([point()], timeoutNanoseconds: timeoutNanoseconds)
     }
 
+    /// A new sync_file of a binary sync object's current fence (a snapshot); the caller owns
+    /// it. BAD_STATE while it holds no fence; UNIMPLEMENTED unless `syncCapabilities` has
+    /// `.exportSyncFile`; INVALID_ARGS for a timeline or once released.
+    public func exportSyncFile() throws(MagmaError) -> OwnedFileDescriptor { try binary("exportSyncFile()").exportSyncFile() }
+
+    /// Replaces a binary sync object's fence with the sync_file's, for its device and every
+    /// address space that uses it; `syncFile` stays the caller's. A descriptor that is no
+    /// sync_file is INVALID_ARGS; UNIMPLEMENTED unless `syncCapabilities` has `.importSyncFile`;
+    /// INVALID_ARGS for a timeline or once released.
+    public func importSyncFile(_ syncFile: OwnedFileDescriptor) throws(MagmaError) {
+        try device.home.importSyncFile(syncFile, into: try binary("importSyncFile(_:)"))
+    }
+
     private func binary(_ call: String) throws(MagmaError) -> Semaphore {
         try instances.checkLive()
         guard case .binary(let home) = primitive else { throw .invalidArgs("\(call) is for binary sync objects; this one is a timeline") }
