@@ -16,8 +16,8 @@ func capabilityFlags(_ capabilities: SyncCapabilities) -> magma_sync_capability_
     if capabilities.contains(.timeline) { flags |= MAGMA_SYNC_CAPABILITY_TIMELINE }
     if capabilities.contains(.cpuWait) { flags |= MAGMA_SYNC_CAPABILITY_CPU_WAIT }
     if capabilities.contains(.cpuSignal) { flags |= MAGMA_SYNC_CAPABILITY_CPU_SIGNAL }
-    // No backend's sync objects have sync_file export or import (SyncCapabilities has no
-    // member for it), so those bits are never set.
+    if capabilities.contains(.exportSyncFile) { flags |= MAGMA_SYNC_CAPABILITY_EXPORT_SYNC_FD }
+    if capabilities.contains(.importSyncFile) { flags |= MAGMA_SYNC_CAPABILITY_IMPORT_SYNC_FD }
     return flags
 }
 
@@ -48,12 +48,21 @@ public func magma_import_sync_obj(_ device: magma_device_t?, _ handle: UnsafePoi
         let entry = try required(handle, "handle").pointee
         let out = try required(sync_obj, "sync_obj")
         guard let descriptor else { throw .invalidArgs("handle \(entry.os_handle) is not an open descriptor") }
+        let owner = try MesaHandles.lookUp(device, in: MesaHandles.devices, "device")
+        let imported: SyncObject
         switch entry.handle_type {
-        case MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD: break
-        case MAGMA_HANDLE_TYPE_SIGNAL_SYNC_FD: throw .unimplemented("sync_file import: the device's sync objects have no sync_file")
+        case MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD:
+            imported = try owner.importSyncObject(descriptor)
+        case MAGMA_HANDLE_TYPE_SIGNAL_SYNC_FD:
+            // A new binary sync object holding the sync_file's fence (UNIMPLEMENTED where the
+            // device has no sync_files).
+            imported = try owner.createSyncObject(.binary)
+            do throws(MagmaError) { try imported.importSyncFile(descriptor) } catch {
+                try? imported.release()
+                throw error
+            }
         default: throw .invalidArgs("handle type 0x\(String(entry.handle_type, radix: 16)) is not a sync object")
         }
-        let imported = try MesaHandles.lookUp(device, in: MesaHandles.devices, "device").importSyncObject(descriptor)
         out.pointee = MesaHandles.pointer(MesaHandles.syncObjects.insert(imported))
     }
 }
@@ -129,12 +138,12 @@ public func magma_sync_obj_export(_ sync_obj: magma_sync_obj_t?, _ handle_type: 
     status { () throws(MagmaError) in
         let out = try required(handle, "handle")
         let object = try syncObject(sync_obj)
+        let descriptor: OwnedFileDescriptor
         switch handle_type {
-        case MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD: break
-        case MAGMA_HANDLE_TYPE_SIGNAL_SYNC_FD: throw .unimplemented("sync_file export: the device's sync objects have no sync_file")
+        case MAGMA_HANDLE_TYPE_SIGNAL_OPAQUE_FD: descriptor = try object.export()
+        case MAGMA_HANDLE_TYPE_SIGNAL_SYNC_FD: descriptor = try object.exportSyncFile()
         default: throw .invalidArgs("handle type 0x\(String(handle_type, radix: 16)) is not a sync object's")
         }
-        let descriptor = try object.export()
         out.pointee = magma_external_handle_t(os_handle: Int64(try descriptorForCaller(descriptor)), handle_type: handle_type, reserved: 0)
     }
 }

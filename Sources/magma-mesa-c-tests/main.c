@@ -212,6 +212,22 @@ static void test_binary_sync(magma_device_t device) {
     CHECK_STATUS(magma_sync_obj_reset(sync_obj), MAGMA_STATUS_OK);
     CHECK_STATUS(magma_sync_obj_wait(sync_obj, 1000000), MAGMA_STATUS_TIMED_OUT);
     CHECK_STATUS(magma_sync_obj_timeline_signal(sync_obj, 1), MAGMA_STATUS_INVALID_ARGS);
+
+    // What the device claims, and sync_files exactly where it claims them.
+    magma_sync_properties_t properties = {.s_type = MAGMA_STRUCTURE_TYPE_SYNC_PROPERTIES, .size = sizeof properties};
+    CHECK_STATUS(magma_get_sync_properties(device, &properties), MAGMA_STATUS_OK);
+    const magma_sync_capability_flags_t basic = MAGMA_SYNC_CAPABILITY_BINARY | MAGMA_SYNC_CAPABILITY_TIMELINE |
+                                                MAGMA_SYNC_CAPABILITY_CPU_WAIT | MAGMA_SYNC_CAPABILITY_CPU_SIGNAL;
+    CHECK((properties.capabilities & basic) == basic);
+    CHECK_STATUS(magma_sync_obj_signal(sync_obj), MAGMA_STATUS_OK);   // a fence to export, where there are fences
+    magma_external_handle_t sync_file = {.os_handle = -1};
+    magma_status_t exported = magma_sync_obj_export(sync_obj, MAGMA_HANDLE_TYPE_SIGNAL_SYNC_FD, &sync_file);
+    if (properties.capabilities & MAGMA_SYNC_CAPABILITY_EXPORT_SYNC_FD) {
+        CHECK(exported == MAGMA_STATUS_OK && sync_file.os_handle >= 0);
+        if (sync_file.os_handle >= 0) close((int)sync_file.os_handle);
+    } else {
+        CHECK(exported == MAGMA_STATUS_UNIMPLEMENTED);
+    }
     magma_sync_obj_close(sync_obj);
 }
 
