@@ -119,22 +119,24 @@ let package = Package(
         .executableTarget(name: "fuzz-gpu-program", dependencies: ["FuzzTargets"]),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
-            name: "magma-c-tests", dependencies: ["MagmaC", "CMagma"],
+            name: "magma-c-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
+        // The checks and their tally that the C test programs share.
+        .target(name: "CTestChecks", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         // Mesa's API tested from C, on every device enumeration finds (run by Tests/MagmaTests/MesaCABITests.swift).
         .executableTarget(
-            name: "magma-mesa-c-tests", dependencies: ["MagmaMesaC", "CMagmaMesa"],
+            name: "magma-mesa-c-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // Mesa's API under hostile and careless callers, from C (run by Tests/MagmaTests/MesaCHostileTests.swift).
         .executableTarget(
-            name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa"],
+            name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).
         .executableTarget(
-            name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma"],
+            name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // The client library: the public API over one backend protocol. No backend inside.

@@ -14,21 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "c_test_checks.h"
 #include "magma.h"
-
-static int checks;
-static int failures;
-
-#define CHECK_STATUS(expression, expected)                                                   \
-    do {                                                                                     \
-        magma_status_t status_ = (expression);                                               \
-        checks++;                                                                            \
-        if (status_ != (expected)) {                                                         \
-            failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s returned %d, expected %s (%d)\n", __FILE__, __LINE__, \
-                    #expression, status_, #expected, (expected));                            \
-        }                                                                                    \
-    } while (0)
 
 enum { PAGE = 4096, REPETITIONS = 5 };
 // Far longer than any failure takes to arrive: reaching it is the bug these tests catch.
@@ -163,6 +150,6 @@ int main(int argc, char **argv) {
     test_semaphore_wait(API_MISUSE, MAGMA_STATUS_INVALID_ARGS);
     test_with_notification_channel(UNMAPPED_READ);
     test_with_notification_channel(ILLEGAL_COMMAND);
-    printf("magma-c-failure-tests on %s: %d checks, %d failures\n", device_path, checks, failures);
-    return failures == 0 ? 0 : 1;
+    printf("magma-c-failure-tests on %s: %d checks, %d failures\n", device_path, check_count(), check_failures());
+    return check_failures() == 0 ? 0 : 1;
 }

@@ -16,30 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "c_test_checks.h"
 #include "magma.h"
-
-static int checks;
-static int failures;
-
-#define CHECK(condition)                                                                 \
-    do {                                                                                 \
-        checks++;                                                                        \
-        if (!(condition)) {                                                              \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-        }                                                                                \
-    } while (0)
-
-#define CHECK_STATUS(expression, expected)                                                   \
-    do {                                                                                     \
-        magma_status_t status_ = (expression);                                               \
-        checks++;                                                                            \
-        if (status_ != (expected)) {                                                         \
-            failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s returned %d, expected %s (%d)\n", __FILE__, __LINE__, \
-                    #expression, status_, #expected, (expected));                            \
-        }                                                                                    \
-    } while (0)
 
 static const char *device_path;
 static const char *counter_path;
@@ -751,6 +729,6 @@ int main(int argc, char **argv) {
     test_bad_handles();
     test_foreign_handles();
     test_performance_counters();
-    printf("magma-c-tests on %s: %d checks, %d failures\n", device_path, checks, failures);
-    return failures == 0 ? 0 : 1;
+    printf("magma-c-tests on %s: %d checks, %d failures\n", device_path, check_count(), check_failures());
+    return check_failures() == 0 ? 0 : 1;
 }

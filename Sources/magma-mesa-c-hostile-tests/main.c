@@ -18,28 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "c_test_checks.h"
 #include "magma_mesa.h"
-
-static int checks;
-static int failures;
-static pthread_mutex_t tally = PTHREAD_MUTEX_INITIALIZER;
-
-static void record(int passed, const char *file, int line, const char *what, int status) {
-    pthread_mutex_lock(&tally);
-    checks++;
-    if (!passed) {
-        failures++;
-        fprintf(stderr, "%s:%d: check failed: %s (status %d)\n", file, line, what, status);
-    }
-    pthread_mutex_unlock(&tally);
-}
-
-#define CHECK(condition) record((condition) ? 1 : 0, __FILE__, __LINE__, #condition, 0)
-#define CHECK_STATUS(expression, expected)                                              \
-    do {                                                                                \
-        magma_status_t status_ = (expression);                                          \
-        record(status_ == (expected), __FILE__, __LINE__, #expression " == " #expected, status_); \
-    } while (0)
 
 enum { PAGE = 4096 };
 static const uint64_t SECOND = 1000000000ull;
@@ -331,16 +311,16 @@ int main(void) {
     CHECK_STATUS(magma_enumerate_physical_devices(devices, &count), MAGMA_STATUS_OK);
     CHECK(count >= 1);
     for (uint32_t i = 0; i < count; i++) {
-        int failures_before = failures;
+        int failures_before = check_failures();
         magma_device_t device = NULL;
         CHECK_STATUS(magma_create_device(devices[i], &device), MAGMA_STATUS_OK);
         test_older_and_newer_callers(devices[i], device);
         test_descriptor_ownership(devices[i], device);
         magma_device_close(device);
         test_threads(devices[i]);
-        printf("device %u: %d failures\n", i, failures - failures_before);
+        printf("device %u: %d failures\n", i, check_failures() - failures_before);
         magma_physical_device_close(devices[i]);
     }
-    printf("%d devices, %d checks, %d failures\n", count, checks, failures);
-    return failures == 0 ? 0 : 1;
+    printf("%d devices, %d checks, %d failures\n", count, check_count(), check_failures());
+    return check_failures() == 0 ? 0 : 1;
 }

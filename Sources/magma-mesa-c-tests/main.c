@@ -16,30 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "c_test_checks.h"
 #include "magma_mesa.h"
-
-static int checks;
-static int failures;
-
-#define CHECK(condition)                                                                 \
-    do {                                                                                 \
-        checks++;                                                                        \
-        if (!(condition)) {                                                              \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-        }                                                                                \
-    } while (0)
-
-#define CHECK_STATUS(expression, expected)                                                   \
-    do {                                                                                     \
-        magma_status_t status_ = (expression);                                               \
-        checks++;                                                                            \
-        if (status_ != (expected)) {                                                         \
-            failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s returned %d, expected %s (%d)\n", __FILE__, __LINE__, \
-                    #expression, status_, #expected, (expected));                            \
-        }                                                                                    \
-    } while (0)
 
 enum { PAGE = 4096 };
 static const uint64_t SECOND = 1000000000ull;
@@ -539,7 +517,7 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < count; i++) {
         magma_physical_device_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_PHYSICAL_DEVICE_INFO, .size = sizeof info};
         magma_get_physical_device_info(devices[i], &info);
-        int failures_before = failures;
+        int failures_before = check_failures();
         test_info(devices[i]);
         magma_device_t device = NULL;
         CHECK_STATUS(magma_create_device(devices[i], &device), MAGMA_STATUS_OK);
@@ -552,9 +530,9 @@ int main(int argc, char **argv) {
         test_sharing(devices[i]);
         test_bind(devices[i]);
         test_handles(devices[i]);
-        printf("device %u (%s, %s): %d failures\n", i, info.name, info.driver, failures - failures_before);
+        printf("device %u (%s, %s): %d failures\n", i, info.name, info.driver, check_failures() - failures_before);
         magma_physical_device_close(devices[i]);
     }
-    printf("%d checks, %d failures\n", checks, failures);
-    return failures == 0 ? 0 : 1;
+    printf("%d checks, %d failures\n", check_count(), check_failures());
+    return check_failures() == 0 ? 0 : 1;
 }
