@@ -34,9 +34,6 @@ public final class EventSemaphore: Sendable {
         isShared = true
     }
 
-    /// Whether `descriptor` is an eventfd.
-    public static func isEventfd(_ descriptor: Int32) -> Bool { cmagma_is_eventfd(descriptor) == 1 }
-
     /// Sets the signaled state (idempotent).
     public func signal() {
         _ = isShared ? cmagma_eventfd_signal_shared(descriptor.rawValue) : cmagma_eventfd_signal(descriptor.rawValue)

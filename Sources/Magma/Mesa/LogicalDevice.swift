@@ -137,15 +137,16 @@ public final class LogicalDevice: Sendable {
 
     /// Imports a sync object another device exported (`SyncObject.export()`) as an opaque
     /// descriptor; takes ownership of `descriptor`. It shares its state with the exported one.
-    /// With `kind` nil the kind is read from the descriptor: on the embedded and magmad
-    /// backends a binary sync object is an eventfd and a timeline a sealed memfd page; a
-    /// descriptor that is neither must name its kind (INVALID_ARGS otherwise). A named
+    /// With `kind` nil the kind is read from the descriptor: a sealed memfd page (the embedded
+    /// and magmad backends' timeline export) is a timeline, anything else is taken as binary
+    /// (their eventfd, or a DRM syncobj's descriptor, which does not tell its kind: name
+    /// `.timeline` to import a DRM timeline). A named
     /// `.timeline`'s initial value is not used: the import has the exported timeline's value
     /// (its `kind` reports the value at import). Anything but a sync object of that kind, of
     /// the backend's export kind, is INVALID_ARGS.
     public func importSyncObject(_ descriptor: OwnedFileDescriptor, kind: SyncObjectKind? = nil) throws(MagmaError) -> SyncObject {
         try checkOpen()
-        let kind = if let kind { kind } else { try SyncObjectKind.detect(descriptor) }
+        let kind = kind ?? SyncObjectKind.detect(descriptor)
         switch kind {
         case .binary: return SyncObject(device: self, primitive: .binary(try home.importSemaphore(descriptor)), kind: .binary)
         case .timeline:
