@@ -21,7 +21,7 @@ enum MesaHandles {
 
     /// The handle number behind a caller's pointer (0 for NULL, which no table holds).
     static func number(_ pointer: OpaquePointer?) -> UInt64 {
-        UInt64(UInt(bitPattern: pointer.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0))
+        UInt64(UInt(bitPattern: pointer))
     }
 
     /// The object behind `pointer` in `table`; INVALID_ARGS (naming `what`) if there is none.
