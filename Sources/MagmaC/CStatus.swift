@@ -8,8 +8,8 @@ import MagmaProtocol
 /// Takes ownership of a descriptor handed in by the caller; INVALID_ARGS if it is not open.
 func adopt(_ handle: magma_handle_t) throws(MagmaError) -> OwnedFileDescriptor {
     let descriptor = Int32(bitPattern: handle)
-    guard descriptor >= 0, fcntl(descriptor, F_GETFD) != -1 else { throw .invalidArgs("handle \(descriptor) is not an open descriptor") }
-    return OwnedFileDescriptor(taking: descriptor)
+    guard let owned = descriptorFromCaller(Int64(descriptor)) else { throw .invalidArgs("handle \(descriptor) is not an open descriptor") }
+    return owned
 }
 
 /// Closes a descriptor the caller handed over, if it is one.

@@ -76,11 +76,5 @@ private func adoptHandle(in info: UnsafePointer<magma_import_buffer_info_t>) -> 
     let declared = UnsafeRawPointer(info).loadUnaligned(fromByteOffset: 4, as: UInt32.self)
     let end = MemoryLayout<magma_import_buffer_info_t>.offset(of: \.handle)! + MemoryLayout<magma_external_handle_t>.size
     guard declared >= end else { return nil }
-    return adoptHandle(info.pointee.handle)
-}
-
-/// Takes ownership of the descriptor in `handle`, if it is an open one.
-func adoptHandle(_ handle: magma_external_handle_t) -> OwnedFileDescriptor? {
-    guard handle.os_handle >= 0, handle.os_handle <= Int64(Int32.max), fcntl(Int32(handle.os_handle), F_GETFD) != -1 else { return nil }
-    return OwnedFileDescriptor(taking: Int32(handle.os_handle))
+    return descriptorFromCaller(info.pointee.handle.os_handle)
 }

@@ -44,7 +44,7 @@ public func magma_create_sync_obj(_ device: magma_device_t?, _ info: UnsafePoint
 public func magma_import_sync_obj(_ device: magma_device_t?, _ handle: UnsafePointer<magma_external_handle_t>?,
                                   _ sync_obj: UnsafeMutablePointer<magma_sync_obj_t?>?) -> magma_status_t {
     status { () throws(MagmaError) in
-        let descriptor = handle.flatMap { adoptHandle($0.pointee) }   // the library's from here on
+        let descriptor = handle.flatMap { descriptorFromCaller($0.pointee.os_handle) }   // the library's from here on
         let entry = try required(handle, "handle").pointee
         let out = try required(sync_obj, "sync_obj")
         guard let descriptor else { throw .invalidArgs("handle \(entry.os_handle) is not an open descriptor") }
