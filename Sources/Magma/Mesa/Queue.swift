@@ -46,10 +46,7 @@ public final class Queue: Sendable {
         guard try familyProperties.runsCommands else {
             throw .invalidArgs("a queue of family \(family) runs binds only, not commands")
         }
-        for point in info.waits + info.signals {
-            try device.checkOwns(point.syncObject.device, "sync object")
-            try point.syncObject.check(point: point.value)
-        }
+        try Self.check(info.waits + info.signals, of: device)
         switch info.commands {
         case .buffer(let commandBuffer, let offset, let length):
             try device.checkOwns(commandBuffer.device, "command buffer")
@@ -102,14 +99,20 @@ public final class Queue: Sendable {
         guard binds.count <= BindSubmission.maxOperations else {
             throw .invalidArgs("bind of \(binds.count) operations; \(BindSubmission.maxOperations) is the most")
         }
-        for point in waits + signals {
-            try space.device.checkOwns(point.syncObject.device, "sync object")
-            try point.syncObject.check(point: point.value)
-        }
+        try Self.check(waits + signals, of: space.device)
         let (waitList, signalList) = try (SyncList(waits, in: space), SyncList(signals, in: space))
         let operations = try space.plan(binds)
         try space.connection.bind(on: context, operations, waitSemaphores: waitList.semaphores, signalSemaphores: signalList.semaphores,
                                   waitTimelinePoints: waitList.timelinePoints, signalTimelinePoints: signalList.timelinePoints)
+    }
+
+    /// INVALID_ARGS unless every point names a sync object of `device`, with a point its kind
+    /// takes (0 for a binary one).
+    private static func check(_ points: [SyncObjectPoint], of device: LogicalDevice) throws(MagmaError) {
+        for point in points {
+            try device.checkOwns(point.syncObject.device, "sync object")
+            try point.syncObject.check(point: point.value)
+        }
     }
 
     /// What the queue's family runs.
