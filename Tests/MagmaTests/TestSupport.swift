@@ -1,3 +1,4 @@
+import func Glibc.usleep
 import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
@@ -84,9 +85,11 @@ final class GPUSession {
         }
     }
 
-    /// Reads every pending notification, decoded; stops at the end of a closed channel.
+    /// Reads every pending notification, decoded; on a failed connection, every one up to the
+    /// end of its channel, waiting for the driver's report of the failure.
     func notifications() throws -> [SoftGPUNotification] {
         var out: [SoftGPUNotification] = []
+        let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
         while true {
             let message: [UInt8]?
             do {
@@ -95,8 +98,15 @@ final class GPUSession {
                 if error.status == .connectionLost { break }
                 throw error
             }
-            guard let message else { break }
-            if let decoded = SoftGPUNotification(bytes: message) { out.append(decoded) }
+            if let message {
+                if let decoded = SoftGPUNotification(bytes: message) { out.append(decoded) }
+                continue
+            }
+            // Nothing pending. A failed connection's error is set before the driver's report of
+            // the failure is delivered, and its channel closes only after that report: wait for
+            // the close (at most 10 s). A healthy connection has nothing more now.
+            guard connection.error != nil, Clock.monotonicNanoseconds() < deadline else { break }
+            usleep(1_000)
         }
         return out
     }
