@@ -126,3 +126,17 @@ public final class GuestPages: @unchecked Sendable {
     /// Bytes in the view.
     public var size: Int { bytes.count }
 }
+
+extension GuestPages {
+    /// The view as buffer memory (`SharedMemory.Kind.guestPages`), for
+    /// `Connection.adoptBuffer(_:memoryType:)` on a device in this process: the GPU then maps
+    /// and uses the guest's pages in place. The memory holds this view, so the view stays
+    /// mapped while any buffer, GPU mapping or work uses it; it has no descriptor, so it cannot
+    /// be exported or sent to another process. (The view is whole pages at a page-aligned
+    /// address, which is all adopting checks.)
+    public func sharedMemory() throws(GuestMemoryError) -> SharedMemory {
+        guard let base = bytes.baseAddress else { throw .zeroLength(guestAddress: pieces.first?.guestAddress ?? 0) }
+        do { return try SharedMemory.adopting(mapping: base, size: size, heldBy: self) }
+        catch { throw .systemCall(call: error.call, errno: error.code) }
+    }
+}

@@ -12,7 +12,7 @@ struct GuestRAM {
 
     init(pages: Int) throws {
         memory = try SharedMemory.create(size: pages * Self.page, name: "test-guest-ram")
-        memfd = memory.descriptor
+        memfd = try #require(memory.descriptor)
     }
 
     /// The guest's own view of its RAM.
