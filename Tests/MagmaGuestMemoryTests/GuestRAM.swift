@@ -4,7 +4,7 @@ import Testing
 
 /// A stand-in for a guest's RAM as QEMU shares it: a size-sealed memfd, and the guest's own
 /// mapping of it (`guest`), through which a test plays the guest.
-struct GuestRAM {
+struct GuestRAM: Sendable {
     let memory: SharedMemory
     /// The RAM's memfd.
     let memfd: OwnedFileDescriptor
