@@ -20,6 +20,7 @@ struct MesaDRMTests {
     @Test func buffersAndSyncObjectsWorkThroughTheFace() throws {
         let physical = try physicalDevice()
         #expect(physical.info.driverName == "virtio_gpu")
+        #expect(physical.info.bus.type == .pci && physical.info.bus == DRMTestDevice.info?.bus, "virtio-gpu-pci's address from sysfs")
         #expect(!physical.memoryProperties.types.isEmpty)
         let (first, second) = (try physical.createDevice(), try physical.createDevice())
         defer {
@@ -58,7 +59,12 @@ struct MesaDRMTests {
         defer { device.release() }
         let space = try device.createAddressSpace()
         #expect(device.physicalDevice.queueFamilies.isEmpty)
-        expectStatus(.invalidArgs) { _ = try device.createQueue(in: space) }   // no family to make one of
+        // No family to make one of: UNIMPLEMENTED, for any family asked for, saying why.
+        for family in [nil, 0, 1] as [UInt32?] {
+            let error = #expect(throws: MagmaError.self) { _ = try device.createQueue(in: space, family: family) }
+            #expect(error?.status == .unimplemented)
+            #expect(error?.message.contains("no queue families") == true && error?.message.contains("virtio_gpu") == true, "\(String(describing: error))")
+        }
         let buffer = try device.createBuffer(size: 4096)
         expectStatus(.unimplemented) { try space.map(buffer, gpuAddress: 0x10_0000, size: 4096, flags: [.read]) }
         expectStatus(.unimplemented) { _ = try device.memoryBudget(heap: 0) }
