@@ -35,7 +35,17 @@ struct MesaDRMTests {
         let seen = try imported.mapCPU()
         #expect((0..<1024).allSatisfy { seen.load(fromByteOffset: $0 * 4, as: UInt32.self) == UInt32(0xD4A0_0000 + $0) })
 
-        // Binary sync objects (syncobjs), shared by export and import.
+        try imported.release()
+        try buffer.release()
+
+        // Binary sync objects (syncobjs), shared by export and import, where the driver has
+        // them (virtio_gpu on Linux 6.12; on 6.1 it has none: UNIMPLEMENTED, claimed by nothing).
+        guard try first.syncCapabilities.contains(.binary) else {
+            #expect(try first.syncCapabilities.isEmpty)
+            expectStatus(.unimplemented) { _ = try first.createSyncObject() }
+            expectStatus(.unimplemented) { _ = try first.createSyncObject(.timeline(initialValue: 0)) }
+            return
+        }
         let fence = try first.createSyncObject()
         let shared = try second.importSyncObject(try fence.export())
         expectStatus(.timedOut) { try shared.wait(timeoutNanoseconds: 1_000_000) }
@@ -50,8 +60,6 @@ struct MesaDRMTests {
             expectStatus(.invalidArgs) { try timeline.signal(to: 4) }
             try SyncObject.waitAll([timeline.point(5), fence.point()], timeoutNanoseconds: 10_000_000_000)
         }
-        try imported.release()
-        try buffer.release()
     }
 
     @Test func whatTheBackendLacksIsUnimplemented() throws {
