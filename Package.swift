@@ -138,6 +138,12 @@ let package = Package(
             name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
+        // A kernel driver's dma-buf imported into the embedded device through the C API and used
+        // by GPU work, in C (needs a DRM device: run in the QEMU guest by .ci/run).
+        .executableTarget(
+            name: "magma-c-dmabuf-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
         // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).
         .executableTarget(
             name: "magma-c-failure-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],

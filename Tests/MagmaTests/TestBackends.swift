@@ -1,4 +1,5 @@
 @testable import Magma
+import Glibc
 import MagmaDevices
 import MagmaDRM
 @testable import MagmaPrimary
@@ -11,17 +12,15 @@ import Testing
 /// system driver runs is a test parameterized over `TestBackend.allCases`; a new backend (DRM,
 /// virtio) is a new case here and in `TestDevices.open`.
 ///
-/// The DRM backend (`.drm`: the virtio_gpu device of the QEMU guest, docs/drm.md) cannot run
-/// GPU work here, so it is not in `allCases`: it joins only the object tests that need no
-/// execution, through `bufferCases` (BufferTests: ids and page rounding, size checks, double
-/// release, names, cache calls, many handles of one buffer, unsealed memfds) and
-/// `semaphoreCases` (SemaphoreAndPollTests: signal and reset, sharing across connections,
-/// non-semaphore imports, poll timeouts and wake-ups; SyncFileTests' sync_file round trip;
-/// BufferTests' non-buffer imports, which
-/// export a semaphore; TimelineSemaphoreTests' CPU-only tests, on timeline syncobjs). It is
-/// there only where DRM is (the
-/// guest); and for semaphores only where virtio_gpu has timeline syncobjs (Linux 6.12). The
-/// rest are Fuchsia-backend tests: execution, commit and decommit, eventfd exports.
+/// The DRM backend (`.drm`: the virtio_gpu device of the QEMU guest, docs/drm.md) is in
+/// `allCases` only where there is a DRM device (the guest). It runs no GPU work here, so each
+/// behaviour suite says what its tests do on it with a `.drmBackend(...)` trait
+/// (DRMBackendTrait.swift): the object tests that need no execution run (buffers, semaphores,
+/// CPU-only timelines, sync_files, the Mesa face's devices, buffers and sync objects), and every
+/// other test's `drm` case is cancelled with the reason, which the guest's output lists.
+/// `MAGMA_TEST_BACKENDS` (a comma-separated list of raw values, "drm") replaces `allCases`: the
+/// guest's CI step runs the behaviour suites on `drm` alone, their embedded and socket cases
+/// having run on the host.
 ///
 /// Behaviour tests that run on the embedded device only, and why:
 /// - `ExecutionTests.higherPriorityContextsRunFirst`, `SchedulingTests.higherPriorityPreemptsRunningWorkAtOnce`,
@@ -32,15 +31,25 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case embedded
     /// A MagmaServer in the test's process, reached through its Unix socket as magmad is.
     case socket
-    /// The guest's virtio_gpu, a Linux DRM device (MagmaDRM); object tests only (see above).
+    /// The guest's virtio_gpu, a Linux DRM device (MagmaDRM); what its tests do on it is their
+    /// suite's `.drmBackend(...)` declaration.
     case drm
 
-    /// The backends every behaviour test runs on.
-    static let allCases: [TestBackend] = [.embedded, .socket]
-    /// `allCases`, and the DRM device where there is one.
-    static let bufferCases: [TestBackend] = allCases + (DRMTestDevice.info != nil ? [.drm] : [])
-    /// `allCases`, and the DRM device where it has the syncobjs semaphores need.
-    static let semaphoreCases: [TestBackend] = allCases + (DRMTestDevice.info?.capabilities.syncobjTimeline == true ? [.drm] : [])
+    /// The backends every behaviour test runs on: `MAGMA_TEST_BACKENDS` where it is set, else
+    /// the embedded and socket backends, and the DRM device where there is one.
+    static let allCases: [TestBackend] = fromEnvironment ?? softGPUCases + (DRMTestDevice.info != nil ? [.drm] : [])
+    /// The backends that run SoftGPU: for tests about what those backends do with something
+    /// else (a DRM device's dma-buf), not about the backend under test.
+    static let softGPUCases: [TestBackend] = [.embedded, .socket]
+
+    /// `MAGMA_TEST_BACKENDS`, parsed; a name that is no backend stops the run.
+    private static var fromEnvironment: [TestBackend]? {
+        guard let value = getenv("MAGMA_TEST_BACKENDS").map({ String(cString: $0) }) else { return nil }
+        return value.split(separator: ",").map { name in
+            guard let backend = TestBackend(rawValue: String(name)) else { fatalError("MAGMA_TEST_BACKENDS: no backend \(name)") }
+            return backend
+        }
+    }
 
     var testDescription: String { rawValue }
 }
@@ -48,6 +57,13 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// The DRM device the `.drm` backend opens: the first virtio_gpu render node, if any.
 enum DRMTestDevice {
     static let info: DRMDeviceInfo? = DRMDevices.all().first { $0.driver.name == "virtio_gpu" }
+
+    /// The device, for a test that uses a DRM device beside the backend under test; INVALID_ARGS
+    /// where there is none.
+    static func open() throws -> Device {
+        let info = try #require(info, "no virtio_gpu DRM device")
+        return try Device.open(.named(info.locatorName))
+    }
 }
 
 /// Opens the devices of one test and tears their servers down after it. A suite keeps one as a
@@ -58,8 +74,10 @@ final class TestDevices: Sendable {
 
     /// A device on `backend`. With no configuration: the embedded device every test shares, or a
     /// server of its own with SoftGPU's defaults. With one: a device of its own running SoftGPU
-    /// with it, on either backend.
-    func open(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil) throws -> Device {
+    /// with it, on either backend. On `.drm`: the DRM device, where the running test's
+    /// `.drmBackend(...)` declaration lets it run; otherwise the test case is cancelled here.
+    func open(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil,
+              sourceLocation: SourceLocation = #_sourceLocation) throws -> Device {
         switch backend {
         case .embedded:
             guard let configuration else { return try Device.open(.embedded) }
@@ -69,15 +87,16 @@ final class TestDevices: Sendable {
             servers.withLock { $0.append(server) }
             return try server.open()
         case .drm:
+            try DRMBackendSupport.check(DRMBackendSupport.current, sourceLocation: sourceLocation)
             precondition(configuration == nil, "the DRM device runs no SoftGPU")
-            let info = try #require(DRMTestDevice.info, "no virtio_gpu DRM device")
-            return try Device.open(.named(info.locatorName))
+            return try DRMTestDevice.open()
         }
     }
 
     /// A connection with one context on a device of `backend` (see `open`).
-    func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil, priority: Priority = .medium) throws -> GPUSession {
-        try GPUSession(device: try open(backend, own: configuration), priority: priority)
+    func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil, priority: Priority = .medium,
+                 sourceLocation: SourceLocation = #_sourceLocation) throws -> GPUSession {
+        try GPUSession(device: try open(backend, own: configuration, sourceLocation: sourceLocation), priority: priority)
     }
 }
 
