@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        .library(name: "MagmaRing", targets: ["MagmaRing"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
         // libmagma.so: the C API of include/magma.h, for C programs. Its linker flags are
@@ -41,6 +42,8 @@ let package = Package(
         .target(name: "CMagmaLinux"),
         // Owned descriptors, shared memory, event semaphores, poll: the OS edge.
         .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
+        // Single-producer single-consumer byte rings in shared memory (host <-> guest, docs/rings.md).
+        .target(name: "MagmaRing", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
         .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
@@ -172,6 +175,7 @@ let package = Package(
         // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],
