@@ -111,7 +111,7 @@ let package = Package(
         // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
         .target(
             name: "MagmaBench",
-            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
+            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "SoftGPU",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
@@ -165,7 +165,7 @@ let package = Package(
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
                            "MagmaTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.

@@ -42,6 +42,9 @@ public final class RingConsumer {
     public let stopper: RingStopper
     /// What this consumer has drained: the completed seqno it published last.
     public private(set) var completedSeqno: UInt64
+    /// Times `run` set ASLEEP. It then sleeps unless its re-check finds a record; the producer
+    /// rings at most once for each, so this bounds the doorbell's rings.
+    public private(set) var sleepsAnnounced = 0
     /// Times `run` went to sleep.
     public private(set) var sleeps = 0
     /// The error that stopped the ring, once one did.
@@ -109,6 +112,7 @@ public final class RingConsumer {
             }
             SharedWords.storeSequential32(region.word(RingLayout.statusOffset), RingStatus.asleep.rawValue)
             status = .asleep
+            sleepsAnnounced += 1
             if SharedWords.loadSequential64(region.word(RingLayout.writeOffset)) == read && !stopper.isStopped {
                 sleeps += 1
                 sleeper.sleep()
