@@ -13,6 +13,10 @@ public final class RingProducer {
     public private(set) var submittedSeqno: UInt64
     /// Times this producer rang the doorbell.
     public private(set) var pings = 0
+    /// How long a wait for room or for a seqno spins before it sleeps.
+    public var spinNanoseconds = RingProducer.defaultSpinNanoseconds
+    /// 100 µs: what `spinNanoseconds` starts as.
+    public static let defaultSpinNanoseconds: UInt64 = 100_000
 
     private let region: RingRegion
     private let body: RingBody
@@ -43,8 +47,8 @@ public final class RingProducer {
 
     /// Writes `payload` as the next record and publishes it; returns its seqno. `dependsOn`
     /// names a seqno of another ring the record must not run before (0: none), carried in the
-    /// record's header for the consumer's owner. Waits (spinning, then sleeping in short
-    /// steps) up to `timeoutNanoseconds` for room; a payload larger than the ring can ever hold
+    /// record's header for the consumer's owner. Waits (spinning for `spinNanoseconds`, then
+    /// sleeping in short steps) up to `timeoutNanoseconds` for room; a payload larger than the ring can ever hold
     /// is refused with `recordTooLarge`.
     @discardableResult
     public func submit(_ payload: UnsafeRawBufferPointer, dependsOn: UInt64 = 0,
@@ -72,8 +76,8 @@ public final class RingProducer {
         return seqno
     }
 
-    /// Waits until the consumer has completed `seqno` (or a later one), spinning and then
-    /// sleeping in short steps, up to `timeoutNanoseconds`.
+    /// Waits until the consumer has completed `seqno` (or a later one), spinning for
+    /// `spinNanoseconds` and then sleeping in short steps, up to `timeoutNanoseconds`.
     public func wait(forCompleted seqno: UInt64, timeoutNanoseconds: UInt64 = Poller.forever) throws(RingError) {
         try waitFor(timeoutNanoseconds: timeoutNanoseconds) { () throws(RingError) in try completedSeqno() >= seqno }
     }
@@ -97,22 +101,38 @@ public final class RingProducer {
         return UInt64(ringSize) - used
     }
 
-    /// Polls `done` until it holds: a few thousand spins, then sleeps doubling from 1 µs to 1 ms.
     private func waitFor(timeoutNanoseconds: UInt64, _ done: () throws(RingError) -> Bool) throws(RingError) {
-        if try done() { return }
-        let start = Clock.monotonicNanoseconds()
-        var pause: UInt64 = 1_000
-        var spins = 0
+        var backoff = RingBackoff(spinNanoseconds: spinNanoseconds)
         while try !done() {
-            if Clock.monotonicNanoseconds() &- start >= timeoutNanoseconds { throw .timedOut }
-            if spins < 4_096 {
-                spins += 1
-                SharedWords.spinHint()
-                continue
-            }
-            var request = timespec(tv_sec: 0, tv_nsec: Int(pause))
-            nanosleep(&request, nil)
-            pause = min(pause * 2, 1_000_000)
+            guard backoff.pause(timeoutNanoseconds: timeoutNanoseconds) else { throw .timedOut }
         }
+    }
+}
+
+/// How a side of a ring waits for the other: spins for a while, then sleeps in steps doubling
+/// from 1 µs to 1 ms, so that a peer that fell behind (or shares this core) gets the CPU.
+public struct RingBackoff {
+    private let spinNanoseconds: UInt64
+    private var start: UInt64?
+    private var sleep: UInt64 = 1_000
+
+    /// Spins for `spinNanoseconds` before the first sleep.
+    public init(spinNanoseconds: UInt64) { self.spinNanoseconds = spinNanoseconds }
+
+    /// Waits a little: a spin hint, or a short sleep once the spinning time is over. Returns
+    /// false once `timeoutNanoseconds` have passed since the first pause.
+    public mutating func pause(timeoutNanoseconds: UInt64 = Poller.forever) -> Bool {
+        let now = Clock.monotonicNanoseconds()
+        let elapsed = now &- (start ?? now)
+        if start == nil { start = now }
+        if elapsed >= timeoutNanoseconds { return false }
+        if elapsed < spinNanoseconds {
+            SharedWords.spinHint()
+            return true
+        }
+        var request = timespec(tv_sec: 0, tv_nsec: Int(sleep))
+        nanosleep(&request, nil)
+        sleep = min(sleep * 2, 1_000_000)
+        return true
     }
 }
