@@ -40,6 +40,8 @@ public final class RingConsumer {
 
     /// Stops a running `run` from any thread.
     public let stopper: RingStopper
+    /// The completed seqno for other threads of the host (see `RingProgress`).
+    public let progress: RingProgress
     /// What this consumer has drained: the completed seqno it published last.
     public private(set) var completedSeqno: UInt64
     /// Times `run` set ASLEEP. It then sleeps unless its re-check finds a record; the producer
@@ -74,6 +76,7 @@ public final class RingConsumer {
         }
         guard completedSeqno <= submitted else { throw .completedSeqnoOutOfRange(completed: completedSeqno, submitted: submitted) }
         stopper = RingStopper(sleeper: sleeper)
+        progress = RingProgress(completed: completedSeqno)
         scratch = .allocate(byteCount: RingLayout.maximumPayload(ringSize: ringSize), alignment: 16)
     }
 
@@ -147,6 +150,7 @@ public final class RingConsumer {
             SharedWords.storeRelease64(region.word(RingLayout.readOffset), read)
             handler(RingRecord(seqno: seqno, dependsOn: dependsOn, payload: UnsafeRawBufferPointer(rebasing: scratch[..<length])))
             completedSeqno = seqno
+            progress.advance(to: seqno)
             SharedWords.storeRelease64(region.word(RingLayout.completedOffset), seqno)
             drained += 1
         }
