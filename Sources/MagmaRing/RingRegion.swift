@@ -20,6 +20,13 @@ public struct RingRegion: @unchecked Sendable {
         try self.init(base: base, length: length, owner: nil)
     }
 
+    /// A region over `buffer` (a mapping of a guest's resource, the host's view of the same guest
+    /// pages, ...), which the caller keeps mapped while the ring is used.
+    public init(_ buffer: UnsafeMutableRawBufferPointer) throws(RingError) {
+        guard let base = buffer.baseAddress else { throw .regionTooSmall(bytes: 0, needed: RingLayout.regionSize(ringSize: RingLayout.minimumRingSize)) }
+        try self.init(base: base, length: buffer.count, owner: nil)
+    }
+
     /// The bytes `[offset, offset + length)` of `memory` (all of it from `offset` by default);
     /// the region keeps `memory` mapped.
     public init(_ memory: SharedMemory, offset: Int = 0, length: Int? = nil) throws(RingError) {

@@ -146,6 +146,8 @@ import Testing
         #expect(throws: RingError.regionTooSmall(bytes: 8192, needed: 8192 + 192)) { try region.format(ringSize: 8192) }
         #expect(throws: RingError.misaligned) { try RingRegion(base: memory.base + 4, length: 4096) }
         #expect(throws: RingError.regionTooSmall(bytes: 100, needed: 256)) { try RingRegion(base: memory.base, length: 100) }
+        #expect(throws: RingError.regionTooSmall(bytes: 0, needed: 256)) { try RingRegion(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+        #expect(throws: RingError.regionTooSmall(bytes: 8192, needed: 9000)) { try RingRegion(memory, offset: 0, length: 9000) }
     }
 
     @Test func theProducerRefusesAReadOffsetOutOfRangeAndARecordLargerThanTheRing() throws {
@@ -164,9 +166,14 @@ import Testing
     }
 
     @Test func recordsWrapAroundTheEndOfTheBody() throws {
-        let ring = try TestRing(ringSize: 256)
-        let consumer = try ring.consumer()
-        let producer = try ring.producer()
+        // Any mapping will do: here plain heap memory, as a buffer pointer.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: RingLayout.regionSize(ringSize: 256), alignment: 64)
+        defer { buffer.deallocate() }
+        let region = try RingRegion(buffer)
+        try region.format(ringSize: 256)
+        let wakeup = EventfdWakeup(try EventSemaphore())
+        let consumer = try RingConsumer(region: region, sleeper: wakeup)
+        let producer = try RingProducer(region: region, doorbell: wakeup)
         var seen: [[UInt8]] = []
         for seqno in 1...UInt64(40) {
             let bytes = payload(seqno: seqno, seed: 3, length: Int(seqno * 5 % 200))
