@@ -1,5 +1,6 @@
 // Linux calls and constants that Swift's Glibc module does not expose.
-// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps.
+// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps;
+// the shared-memory atomics at the end are `static inline` instead (see there).
 #ifndef CMAGMA_LINUX_H
 #define CMAGMA_LINUX_H
 
