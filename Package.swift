@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaGuestMemory", targets: ["MagmaGuestMemory"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        .library(name: "MagmaRing", targets: ["MagmaRing"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
         // libmagma.so: the C API of include/magma.h, for C programs. Its linker flags are
@@ -45,6 +46,8 @@ let package = Package(
         // A guest's physical memory (a vhost-user memory table of memfds) mapped in place:
         // guest addresses checked and translated, a resource's guest pages as one host view.
         .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
+        // Single-producer single-consumer byte rings in shared memory (host <-> guest, docs/rings.md).
+        .target(name: "MagmaRing", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
         .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
@@ -112,7 +115,7 @@ let package = Package(
         // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
         .target(
             name: "MagmaBench",
-            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
+            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "SoftGPU",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
@@ -172,7 +175,7 @@ let package = Package(
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
                            "MagmaTestSupport", "MagmaGuestMemory", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
@@ -182,6 +185,7 @@ let package = Package(
         // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
