@@ -68,7 +68,7 @@ import Testing
             return
         }
         let channel = try listener.accept()
-        let fds = [try memory.descriptor.duplicate(), try doorbell.descriptor.duplicate()]
+        let fds = [try #require(memory.descriptor).duplicate(), try doorbell.descriptor.duplicate()]
         try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.rawValue)) }
 
         guard try Poller.poll([PollRequest(descriptor: channel.descriptor.rawValue)], timeoutNanoseconds: Self.patience) == [true],
