@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "MagmaSystem", targets: ["MagmaSystem"]),
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
+        .library(name: "MagmaGuestMemory", targets: ["MagmaGuestMemory"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
@@ -41,6 +42,9 @@ let package = Package(
         .target(name: "CMagmaLinux"),
         // Owned descriptors, shared memory, event semaphores, poll: the OS edge.
         .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
+        // A guest's physical memory (a vhost-user memory table of memfds) mapped in place:
+        // guest addresses checked and translated, a resource's guest pages as one host view.
+        .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
         .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
@@ -173,6 +177,7 @@ let package = Package(
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
+        .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,97 @@
+import MagmaPlatform
+
+/// One guest's physical memory as the host sees it: the regions of its memory table, each
+/// mapped shared into this process once, and every guest address checked against them.
+///
+/// Each instance is one guest's (one vhost-user front-end's): there is no process-wide state,
+/// so two device models in one process never see each other's memory. Calls may come from any
+/// thread. A refused call changes nothing.
+public final class GuestMemory: Sendable {
+    private let table = Locked<[MappedRegion]>([])
+
+    /// An empty table.
+    public init() {}
+
+    /// A table of `regions`, all of them or none: a region refused (overlapping another,
+    /// empty, unaligned, overflowing, or larger than its descriptor) throws.
+    public convenience init(regions: [GuestMemoryRegion]) throws(GuestMemoryError) {
+        self.init()
+        try replaceRegions(with: regions)
+    }
+
+    /// The regions in the table, in guest address order.
+    public var regions: [GuestMemoryRegion] { table.withLock { $0.map(\.region) } }
+
+    /// Adds `region` (vhost-user ADD_MEM_REG) and maps it. Refused, with the table unchanged,
+    /// if it overlaps a region of the table or fails `init(regions:)`'s checks.
+    public func add(region: GuestMemoryRegion) throws(GuestMemoryError) {
+        try region.validate()
+        try table.withLock { mapped throws(GuestMemoryError) in
+            if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
+        }
+        let new = try MappedRegion(region)
+        try table.withLock { mapped throws(GuestMemoryError) in
+            // Checked again: another thread may have added an overlapping region meanwhile.
+            if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
+            mapped.append(new)
+            mapped.sort { $0.region.guestAddress < $1.region.guestAddress }
+        }
+    }
+
+    /// Removes the region that starts at `guestAddress` (vhost-user REM_MEM_REG) and returns
+    /// it. Ranges translated from it and `GuestPages` views of its pages stay valid: they hold
+    /// mappings of their own, so the guest's pages stay mapped for them until they are released.
+    @discardableResult
+    public func remove(guestAddress: UInt64) throws(GuestMemoryError) -> GuestMemoryRegion {
+        try table.withLock { mapped throws(GuestMemoryError) in
+            guard let index = mapped.firstIndex(where: { $0.region.guestAddress == guestAddress }) else {
+                throw .noRegion(guestAddress: guestAddress)
+            }
+            return mapped.remove(at: index).region
+        }
+    }
+
+    /// Replaces the whole table with `regions` (vhost-user SET_MEM_TABLE), all or nothing.
+    public func replaceRegions(with regions: [GuestMemoryRegion]) throws(GuestMemoryError) {
+        for (index, region) in regions.enumerated() {
+            try region.validate()
+            if let earlier = regions[..<index].first(where: { $0.overlaps(region) }) { throw Self.overlap(region, earlier) }
+        }
+        var mapped: [MappedRegion] = []
+        for region in regions { mapped.append(try MappedRegion(region)) }
+        mapped.sort { $0.region.guestAddress < $1.region.guestAddress }
+        table.withLock { $0 = mapped }
+    }
+
+    /// The host bytes of the guest range `guestAddress ..< guestAddress + length`, which must
+    /// lie inside one region (what one virtqueue descriptor or ring names). A zero length, an
+    /// overflowing range or one outside every region (or across two) throws.
+    public func translate(address guestAddress: UInt64, length: UInt64) throws(GuestMemoryError) -> GuestRange {
+        guard length > 0 else { throw .zeroLength(guestAddress: guestAddress) }
+        let (_, overflow) = guestAddress.addingReportingOverflow(length)
+        guard !overflow else { throw .rangeOverflow(guestAddress: guestAddress, length: length) }
+        let found = table.withLock { mapped in mapped.first { $0.region.contains(guestAddress, length: length) } }
+        guard let found else { throw .outsideMemory(guestAddress: guestAddress, length: length) }
+        return GuestRange(region: found, offset: Int(guestAddress - found.region.guestAddress), length: Int(length))
+    }
+
+    /// The mapped regions that hold the guest range `guestAddress ..< end`, in order, each with
+    /// the part of the range inside it; nil if some byte of the range is in no region.
+    func regions(covering guestAddress: UInt64, end: UInt64) -> [(region: MappedRegion, address: UInt64, length: UInt64)]? {
+        table.withLock { mapped in
+            var pieces: [(region: MappedRegion, address: UInt64, length: UInt64)] = []
+            var address = guestAddress
+            while address < end {
+                guard let next = mapped.first(where: { $0.region.contains(address, length: 1) }) else { return nil }
+                let length = min(end, next.region.end) - address
+                pieces.append((next, address, length))
+                address += length
+            }
+            return pieces
+        }
+    }
+
+    private static func overlap(_ region: GuestMemoryRegion, _ existing: GuestMemoryRegion) -> GuestMemoryError {
+        .overlappingRegions(guestAddress: region.guestAddress, size: region.size, existingAddress: existing.guestAddress, existingSize: existing.size)
+    }
+}
