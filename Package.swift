@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaGuestMemory", targets: ["MagmaGuestMemory"]),
+        .library(name: "MagmaVirtioHost", targets: ["MagmaVirtioHost"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
@@ -45,6 +46,9 @@ let package = Package(
         // A guest's physical memory (a vhost-user memory table of memfds) mapped in place:
         // guest addresses checked and translated, a resource's guest pages as one host view.
         .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
+        // The virtio-gpu device model of Magma contexts (docs/virtio.md): one guest's control
+        // commands applied to a host Magma device.
+        .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
         .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
@@ -177,6 +181,7 @@ let package = Package(
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
+        .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],

@@ -74,6 +74,12 @@ extension VirtioGPU {
         return (header, command)
     }
 
+    /// Decodes only the header of a command or response.
+    public static func decodeHeader(_ bytes: [UInt8]) throws(DecodeError) -> ControlHeader {
+        var input = ByteReader(bytes)
+        return try input.header()
+    }
+
     /// Encodes a response with its header (the header's `type` is set from the response).
     public static func encode(_ header: ControlHeader, _ response: Response) -> [UInt8] {
         var out = ByteWriter()
