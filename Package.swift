@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
+        .executable(name: "magma-virtio-host", targets: ["magma-virtio-host"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,6 +67,11 @@ let package = Package(
             name: "magmad",
             dependencies: ["MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
+        ),
+        // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
+        .executableTarget(
+            name: "magma-virtio-host",
+            dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
