@@ -113,7 +113,7 @@ public enum ServerTarget {
 
     private static func descriptors(_ mask: UInt8) -> [OwnedFileDescriptor] {
         var result: [OwnedFileDescriptor] = []
-        if mask & 1 != 0, let memory = try? SharedMemory.create(size: 4096) { result.append(memory.descriptor) }
+        if mask & 1 != 0, let memory = try? SharedMemory.create(size: 4096), let descriptor = memory.descriptor { result.append(descriptor) }
         if mask & 2 != 0, let event = try? EventSemaphore() { result.append(event.descriptor) }
         if mask & 4 != 0 {
             var ends: [Int32] = [-1, -1]

@@ -41,7 +41,8 @@ public final class Buffer: Sendable {
     }
 
     /// A new descriptor (a sealed memfd on the embedded and magmad backends) for importing the
-    /// buffer elsewhere. The caller owns it.
+    /// buffer elsewhere. The caller owns it. A buffer of adopted guest pages has none
+    /// (INVALID_ARGS).
     public func export() throws(MagmaError) -> OwnedFileDescriptor { try backend.export() }
 
     /// A new descriptor for mapping the buffer on the CPU. Closing it leaves existing CPU

@@ -24,6 +24,18 @@ extension Connection {
         return Buffer(backend: try backend.importBuffer(descriptor, memoryType: memoryType), owner: key)
     }
 
+    /// A buffer of memory type `memoryType` whose memory IS `memory`, already mapped in this
+    /// process (a view of a guest's pages, `SharedMemory.Kind.guestPages`): the device maps and
+    /// uses those pages in place. Only a device in this process (the embedded backend) can;
+    /// other backends throw UNIMPLEMENTED. The buffer holds `memory` until it is released (and
+    /// work or mappings that use it are done); it cannot be exported (INVALID_ARGS), so no
+    /// other connection can reach it, and COMMIT and DECOMMIT do not apply. Memory errors are
+    /// `createBuffer(size:memoryType:name:)`'s.
+    public func adoptBuffer(_ memory: SharedMemory, memoryType: UInt32 = 0) throws(MagmaError) -> Buffer {
+        try checkOpen()
+        return Buffer(backend: try backend.adoptBuffer(memory, memoryType: memoryType), owner: key)
+    }
+
     /// Heap `heap` as this connection sees it: `usage`, the bytes its buffers hold there, and
     /// `budget`, the most it may hold now (its usage plus what the heap has free, device-wide).
     /// INVALID_ARGS for an unknown heap.

@@ -26,6 +26,14 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// `createBuffer`'s errors; takes ownership of `handle`. Anything else is INVALID_ARGS.
     /// The import gets a new id in this connection.
     func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer
+    /// Makes a buffer whose memory IS `memory`, memory already mapped in this process (a
+    /// `.guestPages` view of a guest's pages, in a device model over the embedded backend),
+    /// with `createBuffer`'s errors: the device uses those pages in place, with no copy. Only a
+    /// backend whose device runs in this process can: the default throws UNIMPLEMENTED, which
+    /// is what a backend across a process or kernel boundary answers (magmad's sockets, DRM).
+    /// A buffer of memory with no descriptor cannot be exported (INVALID_ARGS), and COMMIT
+    /// and DECOMMIT do not apply to guest pages, as to dma-bufs.
+    func adoptBuffer(_ memory: SharedMemory, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer
     /// Heap `heap` as this connection sees it: the bytes its buffers hold there and the most it
     /// may hold now (a synchronous call). INVALID_ARGS for an unknown heap.
     func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget
@@ -159,6 +167,12 @@ public protocol ConnectionBackend: AnyObject, Sendable {
 }
 
 extension ConnectionBackend {
+    /// UNIMPLEMENTED: the device is not in this process, so memory of this process cannot be
+    /// its buffer.
+    public func adoptBuffer(_ memory: SharedMemory, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
+        throw .unimplemented("adopting memory of this process: this backend's device is not in this process")
+    }
+
     /// No sync_files: a backend whose semaphores are not kernel fences (the embedded and
     /// magmad backends) takes these defaults.
     public var hasSyncFiles: Bool { false }

@@ -67,7 +67,8 @@ public func magma_device_query(_ device: magma_device_t, _ id: UInt64, _ result_
             result_buffer_out?.pointee = magma_handle_t.max
         case .buffer(let memory):
             let out = try required(result_buffer_out, "result_buffer_out")
-            out.pointee = try handOver(memory.descriptor)
+            guard let descriptor = memory.descriptor else { throw .internalError("the query's answer is memory with no descriptor") }
+            out.pointee = try handOver(descriptor)
             result_out?.pointee = 0
         }
     }

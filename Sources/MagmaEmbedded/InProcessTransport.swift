@@ -25,7 +25,8 @@ public struct InProcessDeviceTransport: DeviceBackend {
     public func physicalDeviceInfo() throws(MagmaError) -> PhysicalDeviceInfo { system.info }
 
     public func performanceCounterToken() throws(MagmaError) -> OwnedFileDescriptor {
-        do { return try system.performanceCounterToken.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+        guard let token = system.performanceCounterToken.descriptor else { throw .internalError("the performance-counter token has no descriptor") }
+        do { return try token.duplicate() } catch { throw .memoryError("\(error)") }
     }
 
     public func connect() throws(MagmaError) -> any ConnectionBackend {
@@ -34,7 +35,7 @@ public struct InProcessDeviceTransport: DeviceBackend {
         let connection = try system.openConnection(trust: trust, sink: queue)
         return PrimaryConnection(requests: SystemRequests(connection: connection, resolver: ClientObjects()),
                                  transport: InProcessConnectionTransport(connection: connection, notifications: queue),
-                                 acceptsDMABuf: true, memoryTypes: system.info.memoryProperties.types)
+                                 acceptsDMABuf: true, adoptsProcessMemory: true, memoryTypes: system.info.memoryProperties.types)
     }
 }
 

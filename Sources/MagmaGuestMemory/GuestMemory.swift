@@ -8,16 +8,27 @@ import MagmaPlatform
 /// thread. A refused call changes nothing.
 public final class GuestMemory: Sendable {
     private let table = Locked<[MappedRegion]>([])
+    /// The pieces of this guest's live `GuestPages` views (each a kernel mapping).
+    let mappings: MappingBudget
 
-    /// An empty table.
-    public init() {}
+    /// The default `mappingLimit`: a quarter of Linux's default `vm.max_map_count` (65530),
+    /// the mappings one process may hold for all the guests it serves.
+    public static let defaultMappingLimit = 16_384
+
+    /// An empty table whose live views may hold `mappingLimit` pieces (kernel mappings) at once.
+    public init(mappingLimit: Int = GuestMemory.defaultMappingLimit) {
+        mappings = MappingBudget(limit: mappingLimit)
+    }
 
     /// A table of `regions`, all of them or none: a region refused (overlapping another,
     /// empty, unaligned, overflowing, or larger than its descriptor) throws.
-    public convenience init(regions: [GuestMemoryRegion]) throws(GuestMemoryError) {
-        self.init()
+    public convenience init(regions: [GuestMemoryRegion], mappingLimit: Int = GuestMemory.defaultMappingLimit) throws(GuestMemoryError) {
+        self.init(mappingLimit: mappingLimit)
         try replaceRegions(with: regions)
     }
+
+    /// The pieces this guest's live views hold now (each a kernel mapping).
+    public var mappedPieces: Int { mappings.used.load(ordering: .relaxed) }
 
     /// The regions in the table, in guest address order.
     public var regions: [GuestMemoryRegion] { table.withLock { $0.map(\.region) } }

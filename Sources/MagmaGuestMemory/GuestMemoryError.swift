@@ -31,6 +31,9 @@ public enum GuestMemoryError: Error, Sendable, Equatable, CustomStringConvertibl
     case entryCount(count: Int, limit: Int)
     /// A backing list whose entries add up to more bytes than the limit allows.
     case backingTooLarge(bytes: UInt64, limit: UInt64)
+    /// A view that needs more kernel mappings than the guest has left (its live views hold the
+    /// rest).
+    case mappingLimit(needed: Int, inUse: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -62,6 +65,8 @@ public enum GuestMemoryError: Error, Sendable, Equatable, CustomStringConvertibl
             "a backing of \(count) entries: between 1 and \(limit) are allowed"
         case .backingTooLarge(let bytes, let limit):
             "a backing of \(bytes) bytes passes the limit of \(limit)"
+        case .mappingLimit(let needed, let inUse, let limit):
+            "a view of \(needed) mappings: this guest's views hold \(inUse) of at most \(limit)"
         }
     }
 }

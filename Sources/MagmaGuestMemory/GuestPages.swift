@@ -37,8 +37,11 @@ extension GuestMemory {
     ///
     /// Every entry must be whole pages, nonzero, inside guest memory (an entry across two
     /// adjacent regions is mapped from each), and no two entries may cover the same page; there
-    /// must be 1 to `limits.maxEntries` of them, adding up to at most `limits.maxBytes`.
-    /// Anything else throws, with nothing mapped.
+    /// must be 1 to `limits.maxEntries` of them, adding up to at most `limits.maxBytes`. Entries
+    /// that follow each other in the same region are mapped as one piece; the pieces of every
+    /// live view of this guest count against its `mappingLimit` (each is a kernel mapping, and
+    /// the process has a fixed number of those for all guests). Anything else throws, with
+    /// nothing mapped.
     public func pages(for entries: [GuestMemoryEntry], limits: GuestPagesLimits = GuestPagesLimits()) throws(GuestMemoryError) -> GuestPages {
         guard !entries.isEmpty, entries.count <= limits.maxEntries else { throw .entryCount(count: entries.count, limit: limits.maxEntries) }
         let page = UInt64(SharedMemory.pageSize)
@@ -64,9 +67,19 @@ extension GuestMemory {
             guard let covering = regions(covering: entry.address, end: entry.address + UInt64(entry.length)) else {
                 throw .outsideMemory(guestAddress: entry.address, length: UInt64(entry.length))
             }
-            pieces += covering
+            for piece in covering {
+                if let last = pieces.last, last.region === piece.region, last.address + last.length == piece.address {
+                    pieces[pieces.count - 1].length += piece.length
+                } else {
+                    pieces.append(piece)
+                }
+            }
         }
-        return try GuestPages(mapping: pieces, size: Int(total))
+        try mappings.take(pieces.count)
+        do { return try GuestPages(mapping: pieces, size: Int(total), budget: mappings) } catch {
+            mappings.give(pieces.count)
+            throw error
+        }
     }
 
     /// Throws for the first two entries (by address) that share a byte.
@@ -99,7 +112,10 @@ public final class GuestPages: @unchecked Sendable {
         public let viewOffset: Int
     }
 
-    fileprivate init(mapping pieces: [(region: MappedRegion, address: UInt64, length: UInt64)], size: Int) throws(GuestMemoryError) {
+    /// Where the view's pieces are counted until it is unmapped.
+    private let budget: MappingBudget
+
+    fileprivate init(mapping pieces: [(region: MappedRegion, address: UInt64, length: UInt64)], size: Int, budget: MappingBudget) throws(GuestMemoryError) {
         let reserved = mmap(nil, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let reserved, reserved != MAP_FAILED else { throw .systemCall(call: "mmap(reserve)", errno: errno) }
         var offset = 0
@@ -119,10 +135,28 @@ public final class GuestPages: @unchecked Sendable {
         }
         bytes = UnsafeMutableRawBufferPointer(start: reserved, count: size)
         self.pieces = placed
+        self.budget = budget
     }
 
-    deinit { munmap(bytes.baseAddress, bytes.count) }
+    deinit {
+        munmap(bytes.baseAddress, bytes.count)
+        budget.give(pieces.count)
+    }
 
     /// Bytes in the view.
     public var size: Int { bytes.count }
+}
+
+extension GuestPages {
+    /// The view as buffer memory (`SharedMemory.Kind.guestPages`), for
+    /// `Connection.adoptBuffer(_:memoryType:)` on a device in this process: the GPU then maps
+    /// and uses the guest's pages in place. The memory holds this view, so the view stays
+    /// mapped while any buffer, GPU mapping or work uses it; it has no descriptor, so it cannot
+    /// be exported or sent to another process. (The view is whole pages at a page-aligned
+    /// address, which is all adopting checks.)
+    public func sharedMemory() throws(GuestMemoryError) -> SharedMemory {
+        guard let base = bytes.baseAddress else { throw .zeroLength(guestAddress: pieces.first?.guestAddress ?? 0) }
+        do { return try SharedMemory.adopting(mapping: base, size: size, heldBy: self) }
+        catch { throw .systemCall(call: error.call, errno: error.code) }
+    }
 }

@@ -2,7 +2,7 @@ import CMagmaLinux
 import Glibc
 
 /// CPU-visible memory backed by a sealed memfd (or, imported on request, a kernel driver's
-/// dma-buf) and mapped shared into this process.
+/// dma-buf, or in this process a view of a guest's pages) and mapped shared into this process.
 ///
 /// A memfd's size is sealed (`F_SEAL_SHRINK | F_SEAL_GROW`) before anyone but the creator sees
 /// the descriptor, so no peer can truncate it and turn a GPU or CPU access into SIGBUS. A
@@ -16,30 +16,60 @@ public final class SharedMemory: @unchecked Sendable {
         /// A dma-buf exported by a kernel driver (PRIME): its pages are the exporter's, always
         /// resident; COMMIT and DECOMMIT do not apply.
         case dmaBuf
+        /// A mapping of a guest's pages that its owner made in this process (MagmaGuestMemory's
+        /// `GuestPages`): no one descriptor holds it, so it cannot be exported or sent to another
+        /// process; the pages are the guest's, always resident; COMMIT and DECOMMIT do not apply.
+        case guestPages
     }
 
     /// The memfd or dma-buf. Duplicate it to hand the memory to another process or connection.
-    public let descriptor: OwnedFileDescriptor
+    /// Nil for `.guestPages`: no descriptor holds that memory.
+    public let descriptor: OwnedFileDescriptor?
     /// What backs the memory.
     public let kind: Kind
     /// Size in bytes; a multiple of the page size.
     public let size: Int
     /// Start of this process's shared mapping of the whole memory.
     public let base: UnsafeMutableRawPointer
-    /// Identifies the underlying memory object: equal for two descriptors of the same memfd.
-    public let identity: FileIdentity
+    /// Identifies the underlying memory object: equal for two descriptors of the same memfd,
+    /// and for two adoptions of the same guest-pages mapping.
+    public let identity: MemoryIdentity
+    /// What keeps an adopted mapping alive (its owner unmaps it); nil for memory this object
+    /// mapped itself.
+    private let owner: (any Sendable)?
 
     private init(descriptor: OwnedFileDescriptor, size: Int, kind: Kind = .memfd) throws(PlatformError) {
         let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
         guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap") }
-        self.identity = try FileIdentity(of: descriptor.rawValue)
+        self.identity = .file(try FileIdentity(of: descriptor.rawValue))
         self.descriptor = descriptor
         self.kind = kind
         self.size = size
         self.base = mapped
+        owner = nil
     }
 
-    deinit { munmap(base, size) }
+    private init(adopting base: UnsafeMutableRawPointer, size: Int, owner: AnyObject & Sendable) {
+        self.base = base
+        self.size = size
+        self.owner = owner
+        descriptor = nil
+        kind = .guestPages
+        identity = .mapping(ObjectIdentifier(owner))
+    }
+
+    deinit { if owner == nil { munmap(base, size) } }
+
+    /// Guest pages already mapped in this process, as buffer memory (`kind` `.guestPages`):
+    /// `size` bytes (whole pages, > 0) at `base`, a mapping `owner` made and unmaps when it is
+    /// released. The memory holds `owner`, so the mapping lives as long as any holder of the
+    /// memory (a GPU mapping of it included). Size 0 or not whole pages is EINVAL.
+    public static func adopting(mapping base: UnsafeMutableRawPointer, size: Int, heldBy owner: AnyObject & Sendable) throws(PlatformError) -> SharedMemory {
+        guard size > 0, size % pageSize == 0, Int(bitPattern: base) % pageSize == 0 else {
+            throw PlatformError(call: "adopted mapping of \(size) bytes (whole pages needed)", code: EINVAL)
+        }
+        return SharedMemory(adopting: base, size: size, owner: owner)
+    }
 
     /// The system page size.
     public static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -112,6 +142,15 @@ public final class SharedMemory: @unchecked Sendable {
     }
 }
 
+/// What memory is: a file (a memfd or a dma-buf, by its device and inode), or a mapping in this
+/// process that its owner made (guest pages, by the owner object).
+public enum MemoryIdentity: Hashable, Sendable {
+    /// The file behind the memory's descriptor.
+    case file(FileIdentity)
+    /// The object that owns an adopted mapping.
+    case mapping(ObjectIdentifier)
+}
+
 /// A file's device and inode numbers: the identity of the object behind a descriptor.
 public struct FileIdentity: Hashable, Sendable {
     public let device: UInt64
@@ -129,19 +168,20 @@ public struct FileIdentity: Hashable, Sendable {
 extension SharedMemory {
     /// Allocates backing pages for a byte range (fallocate). The caller passes whole pages.
     public func commit(offset: Int, length: Int) throws(PlatformError) {
-        guard kind == .memfd else { throw PlatformError(call: "commit of dma-buf memory", code: EOPNOTSUPP) }
+        guard kind == .memfd, let descriptor else { throw PlatformError(call: "commit of \(kind) memory", code: EOPNOTSUPP) }
         guard cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate") }
     }
 
     /// Releases the backing pages of a byte range (fallocate PUNCH_HOLE); it reads back as
     /// zeros. The caller passes whole pages: a partial page would be zeroed but not released.
     public func decommit(offset: Int, length: Int) throws(PlatformError) {
-        guard kind == .memfd else { throw PlatformError(call: "decommit of dma-buf memory", code: EOPNOTSUPP) }
+        guard kind == .memfd, let descriptor else { throw PlatformError(call: "decommit of \(kind) memory", code: EOPNOTSUPP) }
         guard cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate(PUNCH_HOLE)") }
     }
 
-    /// Bytes that currently have backing pages (all of a dma-buf: the exporter's, resident).
+    /// Bytes that currently have backing pages (all of a dma-buf or of guest pages: resident).
     public var committedBytes: Int {
-        kind == .dmaBuf ? size : max(0, Int(cmagma_committed_bytes(descriptor.rawValue)))
+        guard kind == .memfd, let descriptor else { return size }
+        return max(0, Int(cmagma_committed_bytes(descriptor.rawValue)))
     }
 }

@@ -16,6 +16,8 @@ import Glibc
 public final class Timeline: @unchecked Sendable {
     /// The page.
     public let memory: SharedMemory
+    /// The page's memfd. Duplicate it to hand the timeline to another process or connection.
+    public let descriptor: OwnedFileDescriptor
 
     private static let valueOffset = 0
     private static let statusOffset = 8
@@ -26,13 +28,17 @@ public final class Timeline: @unchecked Sendable {
     static let magic: UInt32 = 0x314c_544d
     static let layoutVersion: UInt32 = 1
 
-    private init(memory: SharedMemory) { self.memory = memory }
+    private init(memory: SharedMemory, descriptor: OwnedFileDescriptor) {
+        self.memory = memory
+        self.descriptor = descriptor
+    }
 
     /// Makes a timeline at `initialValue`, with no error.
     public static func create(initialValue: UInt64) throws(PlatformError) -> Timeline {
         let memory = try SharedMemory.create(size: SharedMemory.pageSize, name: "magma-timeline")
-        guard cmagma_memfd_seal_seals(memory.descriptor.rawValue) == 0 else { throw PlatformError(call: "fcntl(F_ADD_SEALS, F_SEAL_SEAL)") }
-        let timeline = Timeline(memory: memory)
+        guard let descriptor = memory.descriptor else { throw PlatformError(call: "timeline memory without a memfd", code: EINVAL) }
+        guard cmagma_memfd_seal_seals(descriptor.rawValue) == 0 else { throw PlatformError(call: "fcntl(F_ADD_SEALS, F_SEAL_SEAL)") }
+        let timeline = Timeline(memory: memory, descriptor: descriptor)
         timeline.word(at: valueOffset, as: UInt64.self).pointee = initialValue
         timeline.word(at: magicOffset, as: UInt32.self).pointee = magic
         timeline.word(at: versionOffset, as: UInt32.self).pointee = layoutVersion
@@ -53,7 +59,7 @@ public final class Timeline: @unchecked Sendable {
         guard Int(info.st_size) == SharedMemory.pageSize else {
             throw PlatformError(call: "timeline memfd of \(info.st_size) bytes", code: EINVAL)
         }
-        let timeline = Timeline(memory: try SharedMemory.importing(descriptor))
+        let timeline = Timeline(memory: try SharedMemory.importing(descriptor), descriptor: descriptor)
         guard timeline.load32(magicOffset) == magic, timeline.load32(versionOffset) == layoutVersion else {
             throw PlatformError(call: "memfd is not a timeline", code: EINVAL)
         }

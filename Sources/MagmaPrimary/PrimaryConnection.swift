@@ -24,16 +24,22 @@ public final class PrimaryConnection: ConnectionBackend {
     /// Whether a buffer import may be a kernel driver's dma-buf (the embedded device, in this
     /// process) or only a size-sealed memfd (magmad, which refuses dma-bufs from clients).
     let acceptsDMABuf: Bool
+    /// Whether the device runs in this process, so memory mapped here can be its buffer
+    /// (`adoptBuffer`): the embedded device.
+    let adoptsProcessMemory: Bool
     /// The device's memory types: which the CPU may map.
     let memoryTypes: [MemoryType]
 
     /// A connection whose requests go to `requests` and the rest to `transport`; buffer imports
-    /// take dma-bufs too when `acceptsDMABuf`. `memoryTypes` are the device's.
+    /// take dma-bufs too when `acceptsDMABuf`, and memory of this process is adopted when
+    /// `adoptsProcessMemory` (the transport's device is in this process). `memoryTypes` are the
+    /// device's.
     public init(requests: any PrimaryRequests<PrimaryHandle> & Sendable, transport: any PrimaryTransport, acceptsDMABuf: Bool = false,
-                memoryTypes: [MemoryType]) {
+                adoptsProcessMemory: Bool = false, memoryTypes: [MemoryType]) {
         self.requests = requests
         self.transport = transport
         self.acceptsDMABuf = acceptsDMABuf
+        self.adoptsProcessMemory = adoptsProcessMemory
         self.memoryTypes = memoryTypes
     }
 
@@ -67,6 +73,13 @@ public final class PrimaryConnection: ConnectionBackend {
         return try register(memory, memoryType: memoryType)
     }
 
+    /// The memory goes to the in-process device as it is (ImportBuffer's round trip, with no
+    /// descriptor); UNIMPLEMENTED where the device is in another process.
+    public func adoptBuffer(_ memory: SharedMemory, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
+        guard adoptsProcessMemory else { throw .unimplemented("adopting memory of this process: the device is in another process") }
+        return try register(memory, memoryType: memoryType)
+    }
+
     private func register(_ memory: SharedMemory, memoryType: UInt32) throws(MagmaError) -> MemfdBuffer {
         let id = takeObjectId()
         try transport.importBuffer(memory, id: id, memoryType: memoryType)
@@ -79,8 +92,8 @@ public final class PrimaryConnection: ConnectionBackend {
     public func release(_ buffer: any BackendBuffer) throws(MagmaError) { requests.releaseObject(objectId: buffer.id, objectType: .buffer) }
 
     /// COMMIT and DECOMMIT act on the memfd here and report their own errors, as Fuchsia's
-    /// client does (on an imported dma-buf, always resident, COMMIT succeeds and DECOMMIT is
-    /// UNIMPLEMENTED): offset and length must be whole pages (and the length nonzero), a COMMIT
+    /// client does (on an imported dma-buf or adopted guest pages, always resident, COMMIT
+    /// succeeds and DECOMMIT is UNIMPLEMENTED): offset and length must be whole pages (and the length nonzero), a COMMIT
     /// past the end is MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS. POPULATE_TABLES and
     /// DEPOPULATE_TABLES go to the system, which applies the same alignment rule.
     public func perform(_ op: BufferRangeOp, on buffer: any BackendBuffer, offset: UInt64, length: UInt64) throws(MagmaError) {
@@ -95,10 +108,16 @@ public final class PrimaryConnection: ConnectionBackend {
                 let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
                 throw op == .commit ? .memoryError(message) : .invalidArgs(message)
             }
-            if memory.kind == .dmaBuf {
+            switch memory.kind {
+            case .memfd: break
+            case .dmaBuf:
                 // The exporting driver's pages are resident for the buffer's life.
                 if op == .commit { return }
                 throw .unimplemented("decommit of a dma-buf buffer: its pages belong to the exporting driver")
+            case .guestPages:
+                // The guest's pages: the guest, not this buffer, decides what backs them.
+                if op == .commit { return }
+                throw .unimplemented("decommit of a buffer of guest pages: its pages belong to the guest")
             }
             do {
                 if op == .commit { try memory.commit(offset: Int(offset), length: Int(length)) }

@@ -25,8 +25,13 @@ final class MemfdBuffer: BackendBuffer {
         return UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size)
     }
 
+    /// A duplicate of the memfd or dma-buf; guest pages adopted in place have no descriptor to
+    /// give (INVALID_ARGS): they never leave the connection that adopted them.
     func export() throws(MagmaError) -> OwnedFileDescriptor {
-        do { return try memory.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+        guard let descriptor = memory.descriptor else {
+            throw .invalidArgs("buffer \(id) is \(memory.kind) memory of this process: it has no descriptor to export")
+        }
+        do { return try descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
 }
 
@@ -83,7 +88,7 @@ final class MemfdTimeline: BackendTimeline {
     func signal(to point: UInt64) throws(MagmaError) { try timeline.signalPoint(point) }
 
     func export() throws(MagmaError) -> OwnedFileDescriptor {
-        do { return try timeline.memory.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+        do { return try timeline.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
 
     func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {

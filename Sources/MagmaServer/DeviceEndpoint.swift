@@ -50,8 +50,12 @@ struct DeviceSession: SessionServer {
             switch try server.device.query(query.queryId) {
             case .value(let value): reply.value = value
             case .buffer(let memory):
-                keepAlive = memory
-                reply.buffer = WireHandle(memory.descriptor.rawValue)
+                if let descriptor = memory.descriptor {
+                    keepAlive = memory
+                    reply.buffer = WireHandle(descriptor.rawValue)
+                } else {
+                    reply.status = .internalError // a query's answer is a memfd the driver made
+                }
             }
         } catch {
             reply.status = error.status
@@ -78,7 +82,7 @@ struct PerformanceCounterSession: SessionServer {
         serveRequests(on: socket, logger: logger, decode: PerformanceCounterAccessProtocol.ClientMessage.decode) { received, _ in
             switch received.message {
             case .getPerformanceCountToken:
-                let token = device.performanceCounterToken.descriptor
+                guard let token = device.performanceCounterToken.descriptor else { return false } // a memfd: it has one
                 let reply = PerformanceCounterAccessProtocol.GetPerformanceCountTokenReply(accessToken: WireHandle(token.rawValue))
                 guard let encoded = try? reply.encoded(transactionId: received.header.transactionId),
                       (try? socket.send(encoded.bytes, descriptors: [token.rawValue], wait: false)) != nil else { return false }

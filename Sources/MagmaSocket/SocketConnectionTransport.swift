@@ -75,6 +75,8 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         var bytes: UInt64 = 0
         for handle in handles {
             switch handle {
+            case .buffer(let memory) where memory.descriptor == nil:
+                return fail(.invalidArgs("\(type(of: message.message).name) carries memory of this process only (\(memory.kind)), which cannot be sent"))
             case .buffer(let memory): bytes += UInt64(memory.size)
             case .semaphore, .timeline, .descriptor: break
             case .local: return fail(.internalError("\(type(of: message.message).name) carries an in-process object"))
@@ -107,7 +109,10 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     }
 
     func importBuffer(_ memory: SharedMemory, id: ObjectId, memoryType: UInt32) throws(MagmaError) {
-        let message = PrimaryProtocol.ImportBuffer(buffer: WireHandle(memory.descriptor.rawValue), bufferId: id, memoryType: memoryType)
+        guard let descriptor = memory.descriptor else {
+            throw .invalidArgs("memory of this process only (\(memory.kind)) cannot be sent to magmad")
+        }
+        let message = PrimaryProtocol.ImportBuffer(buffer: WireHandle(descriptor.rawValue), bufferId: id, memoryType: memoryType)
         let reply = withExtendedLifetime(memory) { call(.importBuffer(message)) }
         guard case .importBufferReply(let answer) = try reply.get() else { throw .internalError("the server answered with another message") }
         guard answer.status == .ok else { throw MagmaError(answer.status, answer.reason) }
@@ -412,13 +417,13 @@ private func receiveRecord(_ socket: MessageSocket, wait: Bool, channel: String)
 }
 
 extension PrimaryHandle: WireHandleConvertible {
-    /// The descriptor that travels beside the message (none for an in-process object, which
-    /// `SocketConnectionTransport.send` refuses).
+    /// The descriptor that travels beside the message (none for an in-process object or memory
+    /// with no descriptor, which `SocketConnectionTransport.send` refuses).
     public var wireHandle: WireHandle {
         switch self {
-        case .buffer(let memory): WireHandle(memory.descriptor.rawValue)
+        case .buffer(let memory): WireHandle(memory.descriptor?.rawValue ?? -1)
         case .semaphore(let event): WireHandle(event.descriptor.rawValue)
-        case .timeline(let timeline): WireHandle(timeline.memory.descriptor.rawValue)
+        case .timeline(let timeline): WireHandle(timeline.descriptor.rawValue)
         case .descriptor(let descriptor): WireHandle(descriptor.rawValue)
         case .local: WireHandle(-1)
         }

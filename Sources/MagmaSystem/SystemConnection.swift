@@ -329,7 +329,7 @@ public final class SystemConnection: Sendable {
     /// Grants access to performance counters if `token` is the identity of this device's
     /// `performanceCounterToken`. Any other token is ignored: access stays as it was. Every
     /// connection, trusted or not, starts without access: only the token grants it.
-    public func enablePerformanceCounterAccess(token: FileIdentity) {
+    public func enablePerformanceCounterAccess(token: MemoryIdentity) {
         perform { [device] state throws(MagmaError) in
             if token == device.performanceCounterToken.identity { state.performanceCounterAccess = true }
         }

@@ -104,7 +104,7 @@ public final class SystemRequests<Resolver: SystemHandleResolver>: PrimaryReques
     public func enableFlowControl() {}
 
     public func enablePerformanceCounterAccess(accessToken: Handle) {
-        do { connection.enablePerformanceCounterAccess(token: try resolver.identity(accessToken)) } catch { connection.fail(error) }
+        do { connection.enablePerformanceCounterAccess(token: .file(try resolver.identity(accessToken))) } catch { connection.fail(error) }
     }
 
     public func enablePerformanceCounters(counters: [UInt64]) { connection.enablePerformanceCounters(counters) }

@@ -26,6 +26,21 @@ import Testing
         #expect(backend.calls == ["connect", "physicalDeviceInfo", "physicalDeviceInfo", "physicalDeviceInfo"])
     }
 
+    /// A backend whose device is not in this process takes the protocol's default: memory of
+    /// this process cannot become its buffer.
+    @Test func adoptingProcessMemoryIsUnimplementedByDefault() throws {
+        final class Owner: Sendable {}
+        let owner = Owner()
+        let mapping = try SharedMemory.create(size: 4096)
+        let memory = try SharedMemory.adopting(mapping: mapping.base, size: 4096, heldBy: owner)
+        #expect(memory.kind == .guestPages && memory.descriptor == nil && memory.identity == .mapping(ObjectIdentifier(owner)))
+        #expect { _ = try connection.adoptBuffer(memory) } throws: { ($0 as? MagmaError)?.status == .unimplemented }
+        #expect(backend.calls == ["connect"])
+        #expect(throws: PlatformError.self) { _ = try SharedMemory.adopting(mapping: mapping.base, size: 100, heldBy: owner) }
+        #expect(throws: PlatformError.self) { _ = try SharedMemory.adopting(mapping: mapping.base + 8, size: 4096, heldBy: owner) }
+        withExtendedLifetime(mapping) {}
+    }
+
     @Test func memoryTypesBudgetsAndFamiliesReachTheBackend() throws {
         let buffer = try connection.createBuffer(size: 4096, memoryType: 2, name: "t")
         _ = buffer

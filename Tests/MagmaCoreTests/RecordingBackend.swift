@@ -281,7 +281,7 @@ final class RecordedTimeline: BackendTimeline {
     var failure: MagmaError? { timeline.failure }
     func signal(to point: UInt64) throws(MagmaError) { try timeline.signalPoint(point) }
     func export() throws(MagmaError) -> OwnedFileDescriptor {
-        do { return try timeline.memory.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
+        do { return try timeline.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
     func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
         do { return RecordedWatch(try TimelineWatch(timeline, for: point)) } catch { throw .memoryError("\(error)") }

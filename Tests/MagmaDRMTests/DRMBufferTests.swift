@@ -125,7 +125,7 @@ import Testing
     func aDescriptorThatIsNotADMABufIsInvalidArgs(driver: GuestDriver) throws {
         let connection = try DRMTestEnvironment.connection(driver)
         let memfd = try SharedMemory.create(size: 4096)
-        #expect { _ = try connection.importBuffer(try memfd.descriptor.duplicate()) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
+        #expect { _ = try connection.importBuffer(try #require(memfd.descriptor).duplicate()) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
     }
 
     @Test func vgemMakesNoDumbBufferOnItsRenderNode() throws {

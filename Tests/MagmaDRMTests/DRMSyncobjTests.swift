@@ -153,7 +153,7 @@ struct DRMSyncobjTests {
     @Test func aDescriptorThatIsNeitherSyncobjNorSyncFileIsInvalidArgs() throws {
         let connection = try DRMTestEnvironment.connection(.virtioGPU)
         let memfd = try SharedMemory.create(size: 4096)
-        #expect { _ = try connection.importSemaphore(try memfd.descriptor.duplicate(), flags: []) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
+        #expect { _ = try connection.importSemaphore(try #require(memfd.descriptor).duplicate(), flags: []) } throws: { DRMTestEnvironment.isError($0, .invalidArgs) }
     }
 
     @Test func releasingTwiceIsInvalidArgsAndDestroysOnce() throws {

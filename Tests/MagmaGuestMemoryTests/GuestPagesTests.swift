@@ -1,4 +1,4 @@
-import MagmaGuestMemory
+@testable import MagmaGuestMemory
 import MagmaPlatform
 import MagmaTestSupport
 import Testing
@@ -73,6 +73,41 @@ import Testing
         #expect(ram.guest[2 * page + 1] == 0x77)
         ram.guest[5 * page + 3] = 0x66
         #expect(view.bytes[3] == 0x66)
+    }
+
+    @Test func entriesThatFollowEachOtherAreOneMapping() throws {
+        let ram = try GuestRAM(pages: 8)
+        let memory = try GuestMemory(regions: [try ram.region(guestPage: 0, pages: 8)])
+        for index in 0..<8 { ram.stamp(page: index) }
+        let view = try memory.pages(for: [entry(guestPage: 1), entry(guestPage: 2, pages: 2), entry(guestPage: 6), entry(guestPage: 0)])
+        #expect(view.pieces == [GuestPages.Piece(guestAddress: UInt64(page), length: UInt64(3 * page), viewOffset: 0),
+                                GuestPages.Piece(guestAddress: UInt64(6 * page), length: UInt64(page), viewOffset: 3 * page),
+                                GuestPages.Piece(guestAddress: 0, length: UInt64(page), viewOffset: 4 * page)])
+        #expect(memory.mappedPieces == 3)
+        for (index, memfdPage) in [1, 2, 3, 6, 0].enumerated() {
+            #expect(Array(view.bytes[(index * page)..<((index + 1) * page)]) == Array(ram.guest[(memfdPage * page)..<((memfdPage + 1) * page)]))
+        }
+    }
+
+    @Test func liveViewsAreBoundedByTheGuestsMappingLimit() throws {
+        let ram = try GuestRAM(pages: 16)
+        let memory = try GuestMemory(regions: [try ram.region(guestPage: 0, pages: 16)], mappingLimit: 4)
+        var first: GuestPages? = try memory.pages(for: [entry(guestPage: 0), entry(guestPage: 2), entry(guestPage: 4)])
+        #expect(memory.mappedPieces == 3)
+        #expect(throws: GuestMemoryError.mappingLimit(needed: 2, inUse: 3, limit: 4)) {
+            _ = try memory.pages(for: [entry(guestPage: 8), entry(guestPage: 10)])
+        }
+        let second = try memory.pages(for: [entry(guestPage: 8, pages: 4)])
+        #expect(memory.mappedPieces == 4)
+        #expect(first != nil)
+        first = nil // unmapped: its three mappings are given back
+        #expect(memory.mappedPieces == 1)
+        let third = try memory.pages(for: [entry(guestPage: 0), entry(guestPage: 2), entry(guestPage: 4)])
+        #expect(memory.mappedPieces == 4)
+        withExtendedLifetime((second, third)) {}
+        // A failed view takes nothing.
+        #expect(throws: GuestMemoryError.self) { _ = try memory.pages(for: [entry(guestPage: 99)]) }
+        #expect(memory.mappedPieces == 4)
     }
 
     @Test func viewsOfRandomBackingsMatchTheGuestsPages() throws {

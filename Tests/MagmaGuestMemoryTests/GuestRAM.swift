@@ -4,7 +4,7 @@ import Testing
 
 /// A stand-in for a guest's RAM as QEMU shares it: a size-sealed memfd, and the guest's own
 /// mapping of it (`guest`), through which a test plays the guest.
-struct GuestRAM {
+struct GuestRAM: Sendable {
     let memory: SharedMemory
     /// The RAM's memfd.
     let memfd: OwnedFileDescriptor
@@ -12,7 +12,7 @@ struct GuestRAM {
 
     init(pages: Int) throws {
         memory = try SharedMemory.create(size: pages * Self.page, name: "test-guest-ram")
-        memfd = memory.descriptor
+        memfd = try #require(memory.descriptor)
     }
 
     /// The guest's own view of its RAM.

@@ -20,7 +20,7 @@ import Testing
         let connection = try device.openConnection(trust: .untrusted, sink: sink)
         let shared = try memory()
         connection.importBuffer(id: 7, memory: shared)
-        connection.importBuffer(id: 7, memory: try SharedMemory.importing(try shared.descriptor.duplicate()))
+        connection.importBuffer(id: 7, memory: try SharedMemory.importing(try #require(shared.descriptor).duplicate()))
         #expect(driver.bufferReleases == [0], "a second import of the same memory reuses the driver's buffer")
         connection.releaseBuffer(id: 7)
         #expect(driver.bufferReleases == [0])

@@ -58,7 +58,7 @@ import Testing
     @Test func sameMemoryUnderOneIdIsCountedAndReleasedTwice() throws {
         let shared = try memory()
         connection.importBuffer(id: 7, memory: shared)
-        connection.importBuffer(id: 7, memory: try SharedMemory.importing(try shared.descriptor.duplicate()))
+        connection.importBuffer(id: 7, memory: try SharedMemory.importing(try #require(shared.descriptor).duplicate()))
         connection.releaseBuffer(id: 7)
         connection.mapBuffer(gpuAddress: 0x1000, bufferId: 7, offset: 0, length: 4096, flags: .read)
         connection.releaseBuffer(id: 7)

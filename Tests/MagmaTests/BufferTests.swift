@@ -154,9 +154,9 @@ import Testing
         defer { close(fds[0]); close(fds[1]) }
         #expect(!SharedMemory.isDMABuf(fds[0]))
         let memory = try SharedMemory.create(size: 4096)
-        #expect(!SharedMemory.isDMABuf(memory.descriptor.rawValue))
+        #expect(!SharedMemory.isDMABuf(try #require(memory.descriptor).rawValue))
         #expect(memory.kind == .memfd)
-        #expect { _ = try SharedMemory.importing(dmaBuf: try memory.descriptor.duplicate()) } throws: { ($0 as? PlatformError)?.code == EINVAL }
+        #expect { _ = try SharedMemory.importing(dmaBuf: try #require(memory.descriptor).duplicate()) } throws: { ($0 as? PlatformError)?.code == EINVAL }
     }
 
     @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device: runs in the QEMU guest (docs/drm.md)"), arguments: TestBackend.allCases)

@@ -32,7 +32,7 @@ import Testing
     func aFreshConnectionHasNoAccess(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         #expect(try session.connection.isPerformanceCounterAccessAllowed() == false)
-        try session.connection.enablePerformanceCounterAccess(token: try SharedMemory.create(size: 1).descriptor.duplicate())
+        try session.connection.enablePerformanceCounterAccess(token: try #require(try SharedMemory.create(size: 1).descriptor).duplicate())
         #expect(try session.connection.isPerformanceCounterAccessAllowed() == false, "a stranger's token is ignored")
         try session.connection.flush()
     }

@@ -26,7 +26,7 @@ import Testing
         let connection = try device.openConnection(trust: .trusted, sink: DiscardingSink())
         let shared = try SharedMemory.create(size: 8192)
         connection.importBuffer(id: 1, memory: shared)
-        connection.importBuffer(id: 1, memory: try SharedMemory.importing(try shared.descriptor.duplicate()))
+        connection.importBuffer(id: 1, memory: try SharedMemory.importing(try #require(shared.descriptor).duplicate()))
         connection.importBuffer(id: 2, memory: try SharedMemory.create(size: 4096))
         connection.importSemaphore(id: 3, event: try EventSemaphore(), flags: [])
         connection.importSemaphore(id: 4, event: try EventSemaphore(), flags: .oneShot)

@@ -22,7 +22,7 @@ import Testing
 
     @Test func anImportSharesTheState() throws {
         let timeline = try Timeline.create(initialValue: 0)
-        let imported = try Timeline.importing(try timeline.memory.descriptor.duplicate())
+        let imported = try Timeline.importing(try timeline.descriptor.duplicate())
         try imported.signal(to: 3)
         #expect(timeline.value == 3)
         timeline.fail(status: -5)
@@ -33,7 +33,7 @@ import Testing
     @Test func importRefusesWhatIsNotATimeline() throws {
         // A buffer's memfd (size-sealed, no F_SEAL_SEAL), an unsealed memfd, a pipe.
         let buffer = try SharedMemory.create(size: SharedMemory.pageSize)
-        #expect(throws: PlatformError.self) { _ = try Timeline.importing(try buffer.descriptor.duplicate()) }
+        #expect(throws: PlatformError.self) { _ = try Timeline.importing(try #require(buffer.descriptor).duplicate()) }
         let unsealed = OwnedFileDescriptor(taking: cmagma_memfd_create("unsealed"))
         #expect(ftruncate(unsealed.rawValue, off_t(SharedMemory.pageSize)) == 0)
         #expect(throws: PlatformError.self) { _ = try Timeline.importing(unsealed) }

@@ -25,7 +25,7 @@ extension RawClient {
 
     func buffer(id: UInt64, pages: Int = 1) throws -> SharedMemory {
         let memory = try SharedMemory.create(size: pages * 4096)
-        try importMemory(id: id, memory.descriptor.rawValue)
+        try importMemory(id: id, try #require(memory.descriptor).rawValue)
         return memory
     }
 
@@ -196,7 +196,7 @@ let hostileAttacks: [Attack] = [
     },
     Attack(name: "a memfd as a semaphore", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        try client.importMemory(id: 1, memory.descriptor.rawValue, type: .semaphore)
+        try client.importMemory(id: 1, try #require(memory.descriptor).rawValue, type: .semaphore)
     },
     Attack(name: "a socket as a semaphore", expected: .invalidArgs) { client in
         let pair = try MessageSocket.pair()
@@ -204,7 +204,7 @@ let hostileAttacks: [Attack] = [
     },
     Attack(name: "buffer import flags", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        try client.importMemory(id: 1, memory.descriptor.rawValue, flags: [.oneShot])
+        try client.importMemory(id: 1, try #require(memory.descriptor).rawValue, flags: [.oneShot])
     },
     // Malformed messages.
     Attack(name: "a truncated message", expected: .invalidArgs) { try $0.raw([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) },
@@ -217,7 +217,7 @@ let hostileAttacks: [Attack] = [
     },
     Attack(name: "a handle count that does not match", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        let bytes = try PrimaryProtocol.ImportObject(object: WireHandle(memory.descriptor.rawValue), objectType: .buffer,
+        let bytes = try PrimaryProtocol.ImportObject(object: WireHandle(try #require(memory.descriptor).rawValue), objectType: .buffer,
                                                      objectId: 1, flags: []).encoded().bytes
         try client.raw(bytes)   // the descriptor the header announces never comes
     },
@@ -254,7 +254,7 @@ let hostileAttacks: [Attack] = [
     },
     Attack(name: "a performance-counter token that is not the device's", expected: .accessDenied) { client in
         let stranger = try SharedMemory.create(size: 4096)
-        try client.send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(stranger.descriptor.rawValue))))
+        try client.send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(try #require(stranger.descriptor).rawValue))))
         try client.send(.dumpPerformanceCounters(.init(poolId: 1, triggerId: 1)))
     },
     // Reaching other memory, and floods.

@@ -122,7 +122,7 @@ import Testing
         try client.send(.enableFlowControl(.init()))
         for id in 1...12 { try client.send(.createContext(.init(contextId: UInt32(id)))) }
         let memory = try SharedMemory.create(size: 512 * 1024)
-        try client.send(.importObject(.init(object: WireHandle(memory.descriptor.rawValue), objectType: .buffer, objectId: 1, flags: [])))
+        try client.send(.importObject(.init(object: WireHandle(try #require(memory.descriptor).rawValue), objectType: .buffer, objectId: 1, flags: [])))
         try client.send(.flush(.init()), transactionId: 5)
         var consumed: [UInt64] = []
         var imported: [UInt64] = []
@@ -170,7 +170,7 @@ import Testing
         let connection = try server.open().createConnection()
         #expect(try connection.isPerformanceCounterAccessAllowed() == false)
         let stranger = try SharedMemory.create(size: 1)
-        try connection.enablePerformanceCounterAccess(token: try stranger.descriptor.duplicate())
+        try connection.enablePerformanceCounterAccess(token: try #require(stranger.descriptor).duplicate())
         #expect(try connection.isPerformanceCounterAccessAllowed() == false)
         let token = try SocketDeviceTransport.performanceCounterToken(path: server.server.performanceCounterPath)
         try connection.enablePerformanceCounterAccess(token: token)

@@ -3,13 +3,14 @@ import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import Testing
 
 extension RawClient {
     /// Imports a new timeline at `initialValue` under `id`; returns it (the client's end).
     @discardableResult
     func timeline(id: UInt64, initialValue: UInt64 = 0) throws -> Timeline {
         let timeline = try Timeline.create(initialValue: initialValue)
-        try importMemory(id: id, timeline.memory.descriptor.rawValue, type: .timeline)
+        try importMemory(id: id, timeline.descriptor.rawValue, type: .timeline)
         return timeline
     }
 
@@ -50,7 +51,7 @@ let timelineAttacks: [Attack] = [
     },
     Attack(name: "import a buffer's memfd as a timeline", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        try client.importMemory(id: 1, memory.descriptor.rawValue, type: .timeline)
+        try client.importMemory(id: 1, try #require(memory.descriptor).rawValue, type: .timeline)
     },
     Attack(name: "import an eventfd as a timeline", expected: .invalidArgs) { client in
         let event = try EventSemaphore()
@@ -58,7 +59,7 @@ let timelineAttacks: [Attack] = [
     },
     Attack(name: "import a timeline as a semaphore", expected: .invalidArgs) { client in
         let timeline = try Timeline.create(initialValue: 0)
-        try client.importMemory(id: 1, timeline.memory.descriptor.rawValue, type: .semaphore)
+        try client.importMemory(id: 1, timeline.descriptor.rawValue, type: .semaphore)
     },
     Attack(name: "import timeline id 0", expected: .invalidArgs) { try $0.timeline(id: 0) },
     Attack(name: "import a timeline id twice", expected: .invalidArgs) { client in
@@ -67,7 +68,7 @@ let timelineAttacks: [Attack] = [
     },
     Attack(name: "import a timeline one-shot", expected: .invalidArgs) { client in
         let timeline = try Timeline.create(initialValue: 0)
-        try client.importMemory(id: 1, timeline.memory.descriptor.rawValue, type: .timeline, flags: .oneShot)
+        try client.importMemory(id: 1, timeline.descriptor.rawValue, type: .timeline, flags: .oneShot)
     },
     Attack(name: "release an unknown timeline", expected: .invalidArgs) { try $0.send(.releaseObject(.init(objectId: 77, objectType: .timeline))) },
     Attack(name: "release a timeline twice", expected: .invalidArgs) { client in
