@@ -18,7 +18,7 @@ final class SocketGuest {
     init(path: String, pages: Int = 32) throws {
         socket = try MessageSocket.connect(path: path)
         ram = try SharedMemory.create(size: pages * Self.page, name: "virtio-socket-guest")
-        let reply = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(ram.descriptor.rawValue)))
+        let reply = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(try #require(ram.descriptor).rawValue)))
         guard case .memoryRegionReply(let answer) = reply.message else { throw MagmaError.internalError("\(reply.message)") }
         #expect(answer.status == .ok)
     }

@@ -20,7 +20,7 @@ final class VirtioGuest {
     init(device: Device, pages: Int = 64, limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws {
         ram = try SharedMemory.create(size: pages * Self.page, name: "virtio-test-guest-ram")
         model = try VirtioDeviceModel(device: device, limits: limits)
-        try model.memory.add(region: GuestMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memfd: try ram.descriptor.duplicate()))
+        try model.memory.add(region: GuestMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memfd: try #require(ram.descriptor).duplicate()))
     }
 
     /// A device of its own (SoftGPU in this process), so tests never share one.
