@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaGuestMemory", targets: ["MagmaGuestMemory"]),
         .library(name: "MagmaVirtioHost", targets: ["MagmaVirtioHost"]),
+        .library(name: "MagmaVirtio", targets: ["MagmaVirtio"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
@@ -69,6 +70,9 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
+        // The guest side of virtio-gpu Magma contexts: the virtgpu ioctl surface (VirtGPUDevice)
+        // and its socket emulation (docs/virtio.md).
+        .target(name: "MagmaVirtio", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         .executableTarget(
             name: "magma-virtio-host",
             dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -187,7 +191,7 @@ let package = Package(
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
-        .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],
