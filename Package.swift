@@ -181,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
-                           "MagmaTestSupport", "MagmaGuestMemory", .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
