@@ -32,11 +32,14 @@ final class Fence: @unchecked Sendable {
 final class FenceTimelines: Sendable {
     private let queues = Locked<[FenceTimelineKey: [Fence]]>([:])
 
-    /// A new fence at the end of its timeline.
-    func enqueue(key: FenceTimelineKey, fenceId: UInt64) throws(PlatformError) -> Fence {
+    /// A new fence at the end of its timeline; nil if `limit` fences are pending already.
+    func enqueue(key: FenceTimelineKey, fenceId: UInt64, limit: Int) throws(PlatformError) -> Fence? {
         let fence = try Fence(key: key, fenceId: fenceId)
-        queues.withLock { $0[key, default: []].append(fence) }
-        return fence
+        return queues.withLock { queues in
+            guard queues.values.reduce(0, { $0 + $1.count }) < limit else { return nil }
+            queues[key, default: []].append(fence)
+            return fence
+        }
     }
 
     /// Marks `fence`'s work done and completes the fences at the head of its timeline that are.

@@ -12,11 +12,14 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var maxResources: Int
     /// The largest SUBMIT_3D payload (the capset says it).
     public var maxCommandBytes: Int
+    /// Fences not yet completed, on all its timelines (each holds an eventfd of the host's).
+    public var maxPendingFences: Int
 
-    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000) {
+    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024) {
         self.maxContexts = maxContexts
         self.maxResources = maxResources
         self.maxCommandBytes = maxCommandBytes
+        self.maxPendingFences = maxPendingFences
     }
 }
 
@@ -85,9 +88,10 @@ public final class VirtioDeviceModel: Sendable {
             } else {
                 key = .global
             }
-            do { fence = try timelines.enqueue(key: key, fenceId: header.fenceId) } catch {
+            do { fence = try timelines.enqueue(key: key, fenceId: header.fenceId, limit: limits.maxPendingFences) } catch {
                 return Self.error(.errorOutOfMemory, to: header)
             }
+            guard fence != nil else { return Self.error(.errorOutOfMemory, to: header) }
         }
         let response = state.withLock { state in perform(header, command, fence: fence, &state) }
         var answer = VirtioGPU.ControlHeader(type: 0, flags: header.flags & (VirtioGPU.flagFence | VirtioGPU.flagInfoRingIndex),

@@ -82,6 +82,20 @@ struct HostileGuestTests {
         #expect(try guest.send(.resourceCreate3D(.buffer(id: 4, size: UInt32(VirtioGuest.page)))).response == .error(.errorOutOfMemory))
     }
 
+    @Test func fencesThatNeverCompleteAreBounded() throws {
+        let guest = try VirtioGuest(device: try VirtioGuest.device(), limits: VirtioDeviceLimits(maxPendingFences: 4))
+        try guest.createContext(1)
+        try guest.createResource(10, guestPage: 1, context: 1)
+        try guest.submit([.virtio(.createSemaphore(.init(semaphoreId: 1)))], context: 1)
+        let wait = try VirtioContextCommand.payload([.virtio(.waitSemaphores(.init(semaphoreIds: [1], waitAll: true, reply: area(10))))])
+        let stuck = try (0..<4).map { _ in try guest.send(.submit3D(commands: wait), context: 1, fenced: true, ring: 0).completion }
+        #expect(stuck.allSatisfy { $0 != nil })
+        #expect(try guest.send(.submit3D(commands: wait), context: 1, fenced: true, ring: 0).response == .error(.errorOutOfMemory))
+        try guest.submit([.virtio(.signalSemaphore(.init(semaphoreId: 1)))], context: 1)
+        #expect(stuck.allSatisfy { completes($0) })
+        #expect(completes(try guest.submit([], context: 1, fenced: true, ring: 0)))
+    }
+
     @Test func aGuestThatVanishesMidSubmissionIsCleanedUpAndTheOtherServed() throws {
         let device = try VirtioGuest.device()
         let leaving = try VirtioGuest(device: device)
