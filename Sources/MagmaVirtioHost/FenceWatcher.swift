@@ -11,7 +11,11 @@ struct PendingFence: Sendable {
         let waitAll: Bool
         let reply: ReplyTarget
 
-        var isSatisfied: Bool { waitAll ? semaphores.allSatisfy(\.isSignaled) : semaphores.contains(where: \.isSignaled) }
+        /// Whether it is satisfied, given the semaphores (of all the fence's) that were unsignaled.
+        func isSatisfied(unsignaled: Set<ObjectIdentifier>) -> Bool {
+            let signaled = { (semaphore: Semaphore) in !unsignaled.contains(ObjectIdentifier(semaphore)) }
+            return waitAll ? semaphores.allSatisfy(signaled) : semaphores.contains(where: signaled)
+        }
     }
 
     let fence: Fence
@@ -22,8 +26,15 @@ struct PendingFence: Sendable {
     /// `watch_failure` replies: written only when the context fails.
     var failureWatches: [ReplyTarget] = []
 
-    var isSatisfied: Bool { failureWatches.isEmpty && work.allSatisfy(\.isSignaled) && waits.allSatisfy(\.isSatisfied) }
-    var unsignaled: [Semaphore] { work.filter { !$0.isSignaled } + waits.flatMap(\.semaphores).filter { !$0.isSignaled } }
+    /// The semaphores it waits for that are not signaled now, each read once.
+    var unsignaled: [Semaphore] { (work + waits.flatMap(\.semaphores)).filter { !$0.isSignaled } }
+
+    /// Whether it is done, judged from one reading of its semaphores (`unsignaled`).
+    func isSatisfied(unsignaled: [Semaphore]) -> Bool {
+        let ids = Set(unsignaled.map(ObjectIdentifier.init))
+        return failureWatches.isEmpty && work.allSatisfy { !ids.contains(ObjectIdentifier($0)) }
+            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) }
+    }
 }
 
 /// Waits for the pending fences of one context on a thread of its own, event-driven: it polls
@@ -77,15 +88,26 @@ final class FenceWatcher: Sendable {
         defer { ended.signal() }
         while true {
             wake.reset()
-            let (ready, failure) = state.withLock { state -> ([PendingFence], MagmaError?) in
-                if state.failure != nil { return ([], state.failure) }
-                let ready = state.pending.filter(\.isSatisfied)
-                state.pending.removeAll(where: \.isSatisfied)
-                return (ready, nil)
+            // One pass under the lock: the fences satisfied now, and for the others the
+            // semaphores still unsignaled at this moment. One signaled after it is in the poll
+            // set, so the poll returns at once; none is missed between two looks.
+            let (ready, waited, failure) = state.withLock { state -> ([PendingFence], [Semaphore], MagmaError?) in
+                if let failure = state.failure { return ([], [], failure) }
+                var ready: [PendingFence] = []
+                var waiting: [PendingFence] = []
+                var waited: [Semaphore] = []
+                for pending in state.pending {
+                    let unsignaled = pending.unsignaled
+                    if pending.isSatisfied(unsignaled: unsignaled) { ready.append(pending) } else {
+                        waiting.append(pending)
+                        waited += unsignaled
+                    }
+                }
+                state.pending = waiting
+                return (ready, waited, nil)
             }
             if let failure { return finishAll(failure) }
             for pending in ready { finish(pending, failure: nil) }
-            let waited = state.withLock { $0.pending.flatMap(\.unsignaled) }
             do {
                 _ = try Poll.wait([.descriptor(wake.descriptor.rawValue), .semaphore(sentinel)] + waited.map { .semaphore($0) },
                                   timeoutNanoseconds: Poller.forever)
