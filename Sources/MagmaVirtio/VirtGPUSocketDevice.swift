@@ -11,7 +11,10 @@ import MagmaWire
 /// context (id 1), as CONTEXT_INIT makes it.
 ///
 /// Control commands are round trips the host answers at once (fences complete separately, by
-/// eventfd), taken one at a time under `channel`.
+/// eventfd). Callers take turns on the socket (`channel`'s condition); none holds a lock while
+/// it waits for the host, and a host that does not answer within the call timeout is
+/// TIMED_OUT, after which the device is unusable (CONNECTION_LOST: a late answer would pair
+/// with the wrong call).
 public final class VirtGPUSocketDevice: VirtGPUDevice {
     /// Guest RAM made at open unless told otherwise.
     public static let defaultMemoryBytes = 64 << 20
@@ -20,12 +23,14 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
 
     private let socket: MessageSocket
     private let ram: SharedMemory
-    private let channel = Locked(Channel())
+    private let channel = LockedCondition(Channel())
+    private let callTimeoutNanoseconds: UInt64
     private let state: Locked<State>
 
     private struct Channel {
         var transaction: UInt32 = 0
         var lost: MagmaError?
+        var busy = false
     }
 
     private struct State {
@@ -36,8 +41,11 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         var hasContext = false
     }
 
-    /// Connects to the device model at `path` and shares `memoryBytes` of guest RAM with it.
-    public init(path: String, memoryBytes: Int = VirtGPUSocketDevice.defaultMemoryBytes) throws(MagmaError) {
+    /// Connects to the device model at `path` and shares `memoryBytes` of guest RAM with it; a
+    /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
+    public init(path: String, memoryBytes: Int = VirtGPUSocketDevice.defaultMemoryBytes,
+                callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
+        self.callTimeoutNanoseconds = callTimeoutNanoseconds
         do {
             socket = try MessageSocket.connect(path: path)
             ram = try SharedMemory.create(size: memoryBytes, name: "magma-virtio-guest-ram")
@@ -167,30 +175,47 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         do { return (response, try EventSemaphore(importing: descriptor)) } catch { throw .internalError("fence eventfd: \(error)") }
     }
 
-    /// One round trip; a broken socket is CONNECTION_LOST from then on.
+    /// One round trip, in turn; a broken or silent socket fails every later call.
     private func call<M: WireMessage>(_ message: M) throws(MagmaError) -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
-        try channel.withLock { channel throws(MagmaError) in
-            if let lost = channel.lost { throw lost }
+        let deadline = Deadline(after: callTimeoutNanoseconds)
+        let turn: Result<UInt32, MagmaError>? = channel.wait(until: deadline) { channel in
+            if let lost = channel.lost { return .failure(lost) }
+            guard !channel.busy else { return nil }
+            channel.busy = true
             channel.transaction = channel.transaction == .max ? 1 : channel.transaction + 1
-            do {
-                let encoded = try message.encoded(transactionId: channel.transaction)
-                try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
-                guard case .message(let bytes, let descriptors, false)? = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) else {
-                    throw MagmaError(.connectionLost, "the virtio host closed the socket")
-                }
-                let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
-                guard received.header.transactionId == channel.transaction, received.unclaimedHandles.isEmpty else {
-                    throw MagmaError(.connectionLost, "the virtio host answered out of order")
-                }
-                return (received.message, descriptors)
-            } catch let error as MagmaError {
-                channel.lost = error
-                throw error
-            } catch {
-                let lost = MagmaError(.connectionLost, "virtio socket: \(error)")
-                channel.lost = lost
-                throw lost
+            return .success(channel.transaction)
+        }
+        guard let turn else { throw MagmaError(.timedOut, "virtio device: no turn on the socket within the call timeout") }
+        let transaction = try turn.get()
+        let outcome = Result { () throws(MagmaError) in try roundTrip(message, transaction: transaction, deadline: deadline) }
+        channel.withLock { channel in
+            channel.busy = false
+            if case .failure(let error) = outcome, channel.lost == nil {
+                channel.lost = error.status == .timedOut ? MagmaError(.connectionLost, "the virtio host did not answer in time") : error
             }
+        }
+        channel.broadcast()
+        return try outcome.get()
+    }
+
+    private func roundTrip<M: WireMessage>(_ message: M, transaction: UInt32, deadline: Deadline) throws(MagmaError)
+        -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
+        do {
+            let encoded = try message.encoded(transactionId: transaction)
+            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+            guard socket.waitReadable(until: deadline) else { throw MagmaError(.timedOut, "the virtio host did not answer in time") }
+            guard case .message(let bytes, let descriptors, false)? = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) else {
+                throw MagmaError(.connectionLost, "the virtio host closed the socket")
+            }
+            let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            guard received.header.transactionId == transaction, received.unclaimedHandles.isEmpty else {
+                throw MagmaError(.connectionLost, "the virtio host answered out of order")
+            }
+            return (received.message, descriptors)
+        } catch let error as MagmaError {
+            throw error
+        } catch {
+            throw MagmaError(.connectionLost, "virtio socket: \(error)")
         }
     }
 

@@ -57,6 +57,17 @@ struct VirtGPUSocketDeviceTests {
         #expect(try device.createResource(size: 8 * Self.page).size == 8 * Self.page)
     }
 
+    @Test func aHostThatNeverAnswersIsATimeoutNotAHang() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-virtgpu-mute-\(UUID().uuidString.prefix(8))").path
+        let listener = try MessageSocket.listen(path: path, permissions: 0o600)
+        defer { unlink(path) }
+        // The listener's backlog accepts the connection; nobody ever reads or answers.
+        #expect(throws: MagmaError(.timedOut)) {
+            _ = try VirtGPUSocketDevice(path: path, memoryBytes: 1 << 20, callTimeoutNanoseconds: 200_000_000)
+        }
+        withExtendedLifetime(listener) {}
+    }
+
     /// The whole slice: a guest process's commands, through the socket, run on the host's
     /// SoftGPU in the guest's own pages; the fence's eventfd says when.
     @Test func aGuestFillsItsBufferOnTheHostGPU() throws {
