@@ -175,13 +175,24 @@ public final class VirtioDeviceModel: Sendable {
             guard state.resources.count < limits.maxResources else { return .error(.errorOutOfMemory) }
             state.resources[r.resourceId] = VirtioResource(id: r.resourceId, size: Int(r.width))
             return .okNoData
+        case .resourceCreateBlob(let blob):
+            // Guest memory only: a host-memory blob (HOST3D*) is mapped into the guest through
+            // the device's shared-memory region, which the socket emulation does not offer.
+            guard blob.resourceId != 0, state.resources[blob.resourceId] == nil else { return .error(.errorInvalidResourceId) }
+            guard blob.memory == VirtioGPU.Blob.memoryGuest, blob.blobId == 0, blob.size > 0, blob.size <= UInt64(Int32.max),
+                  Int(blob.size) % SharedMemory.pageSize == 0 else {
+                return .error(.errorInvalidParameter)
+            }
+            guard state.resources.count < limits.maxResources else { return .error(.errorOutOfMemory) }
+            let resource = VirtioResource(id: blob.resourceId, size: Int(blob.size))
+            guard let pages = backing(blob.entries, size: resource.size) else { return .error(.errorInvalidParameter) }
+            resource.backing = pages
+            state.resources[blob.resourceId] = resource
+            return .okNoData
         case .resourceAttachBacking(let id, let entries):
             guard let resource = state.resources[id] else { return .error(.errorInvalidResourceId) }
             guard resource.backing == nil else { return .error(.errorInvalidParameter) }
-            guard let pages = try? memory.pages(for: entries.map { GuestMemoryEntry(address: $0.address, length: $0.length) }),
-                  pages.size == resource.size else {
-                return .error(.errorInvalidParameter)
-            }
+            guard let pages = backing(entries, size: resource.size) else { return .error(.errorInvalidParameter) }
             resource.backing = pages
             return .okNoData
         case .resourceDetachBacking(let id):
@@ -197,6 +208,13 @@ public final class VirtioDeviceModel: Sendable {
         case .unsupported:
             return .error(.errorUnspecified)
         }
+    }
+
+    /// The guest pages `entries` name, as one view, if they are valid guest memory of exactly `size` bytes.
+    private func backing(_ entries: [VirtioGPU.MemoryEntry], size: Int) -> GuestPages? {
+        guard let pages = try? memory.pages(for: entries.map { GuestMemoryEntry(address: $0.address, length: $0.length) }),
+              pages.size == size else { return nil }
+        return pages
     }
 
     /// Applies a SUBMIT_3D's context commands in order. A malformed payload or a command the

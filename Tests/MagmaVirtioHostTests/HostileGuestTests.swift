@@ -73,6 +73,29 @@ struct HostileGuestTests {
         #expect(try guest.send(.resourceUnref(resourceId: 1)).response == .error(.errorInvalidResourceId))
     }
 
+    @Test func guestBlobsAreResourcesWithTheirBackingAndHostBlobsAreRefused() throws {
+        let guest = try VirtioGuest(device: try VirtioGuest.device(), pages: 16)
+        let page = UInt64(VirtioGuest.page)
+        func blob(_ id: UInt32, memory: UInt32 = VirtioGPU.Blob.memoryGuest, blobId: UInt64 = 0, size: UInt64,
+                  _ entries: [VirtioGPU.MemoryEntry]) -> VirtioGPU.Command {
+            .resourceCreateBlob(.init(resourceId: id, memory: memory, flags: 1, blobId: blobId, size: size, entries: entries))
+        }
+        let two = [VirtioGPU.MemoryEntry(address: 7 * page, length: UInt32(page)), .init(address: 2 * page, length: UInt32(page))]
+        #expect(try guest.send(blob(1, memory: VirtioGPU.Blob.memoryHost3D, blobId: 5, size: 2 * page, [])).response == .error(.errorInvalidParameter))
+        #expect(try guest.send(blob(1, size: 3 * page, two)).response == .error(.errorInvalidParameter))          // size differs
+        #expect(try guest.send(blob(1, size: 2 * page, [two[0], two[0]])).response == .error(.errorInvalidParameter))  // overlapping
+        #expect(try guest.send(blob(1, size: 2 * page, [.init(address: 40 * page, length: UInt32(2 * page))])).response
+            == .error(.errorInvalidParameter))                                                                      // outside memory
+        #expect(guest.model.counts.resources == 0)
+        try guest.ok(blob(1, size: 2 * page, two))
+        #expect(try guest.send(blob(1, size: 2 * page, two)).response == .error(.errorInvalidResourceId))
+        // It is a resource like any other: attached, it holds a context's replies.
+        try guest.createContext(1)
+        try guest.ok(.contextAttachResource(resourceId: 1), context: 1)
+        #expect(completes(try guest.submit([.virtio(.flush(.init(reply: area(1))))], context: 1, fenced: true, ring: 0)))
+        #expect(try guest.status(guestPage: 7) == .ok)
+    }
+
     @Test func limitsBoundWhatAGuestHolds() throws {
         let guest = try VirtioGuest(device: try VirtioGuest.device(), limits: VirtioDeviceLimits(maxContexts: 2, maxResources: 3))
         try guest.createContext(1)

@@ -12,6 +12,8 @@ struct VirtioGPUControlTests {
         .resourceCreate3D(.buffer(id: 3, size: 8192)),
         .resourceAttachBacking(resourceId: 3, entries: [.init(address: 0x1000, length: 4096), .init(address: 0x9000, length: 4096)]),
         .resourceDetachBacking(resourceId: 3), .resourceUnref(resourceId: 3), .submit3D(commands: [1, 2, 3, 4, 5]),
+        .resourceCreateBlob(.init(resourceId: 4, memory: VirtioGPU.Blob.memoryGuest, flags: 3, blobId: 0, size: 8192,
+                                  entries: [.init(address: 0x2000, length: 8192)])),
     ]
 
     @Test func everyCommandRoundTripsWithItsHeader() throws {
@@ -35,6 +37,8 @@ struct VirtioGPUControlTests {
         #expect(VirtioGPU.encode(header, .resourceCreate3D(.buffer(id: 1, size: 1))).count == 72)
         #expect(VirtioGPU.encode(header, .resourceAttachBacking(resourceId: 1, entries: [.init(address: 0, length: 1)])).count == 48)
         #expect(VirtioGPU.encode(header, .submit3D(commands: [0, 0, 0, 0, 0, 0, 0, 0])).count == 40)
+        #expect(VirtioGPU.encode(header, .resourceCreateBlob(.init(resourceId: 1, memory: 1, flags: 0, blobId: 0, size: 4096,
+                                                                   entries: [.init(address: 0, length: 4096)]))).count == 56 + 16)
         let create = VirtioGPU.encode(VirtioGPU.ControlHeader(type: 0, fenceId: 0x0102_0304_0506_0708, contextId: 0xAABB_CCDD, ringIndex: 7),
                                       .contextCreate(contextInit: 7, debugName: [0x41]))
         #expect(Array(create[0..<4]) == [0x00, 0x02, 0, 0])

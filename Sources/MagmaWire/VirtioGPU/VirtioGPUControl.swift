@@ -23,6 +23,7 @@ public enum VirtioGPU {
         case resourceDetachBacking = 0x0107
         case getCapsetInfo = 0x0108
         case getCapset = 0x0109
+        case resourceCreateBlob = 0x010C
         case contextCreate = 0x0200
         case contextDestroy = 0x0201
         case contextAttachResource = 0x0202
@@ -122,6 +123,32 @@ public enum VirtioGPU {
         }
     }
 
+    /// `struct virtio_gpu_resource_create_blob` after its header, with its entries.
+    public struct Blob: Hashable, Sendable {
+        /// `VIRTIO_GPU_BLOB_MEM_GUEST`: the resource is guest memory only (its entries).
+        public static let memoryGuest: UInt32 = 1
+        /// `VIRTIO_GPU_BLOB_MEM_HOST3D`: host memory a context allocated (`blob_id`).
+        public static let memoryHost3D: UInt32 = 2
+        /// `VIRTIO_GPU_BLOB_MEM_HOST3D_GUEST`: host memory shadowed by guest pages.
+        public static let memoryHost3DGuest: UInt32 = 3
+
+        public var resourceId: UInt32
+        public var memory: UInt32
+        public var flags: UInt32
+        public var blobId: UInt64
+        public var size: UInt64
+        public var entries: [MemoryEntry]
+
+        public init(resourceId: UInt32, memory: UInt32, flags: UInt32, blobId: UInt64, size: UInt64, entries: [MemoryEntry]) {
+            self.resourceId = resourceId
+            self.memory = memory
+            self.flags = flags
+            self.blobId = blobId
+            self.size = size
+            self.entries = entries
+        }
+    }
+
     /// A control command's body, by type.
     public enum Command: Hashable, Sendable {
         /// `virtio_gpu_get_capset_info { capset_index, padding }`.
@@ -138,6 +165,9 @@ public enum VirtioGPU {
         case contextDetachResource(resourceId: UInt32)
         /// `virtio_gpu_resource_create_3d`.
         case resourceCreate3D(Resource3D)
+        /// `virtio_gpu_resource_create_blob { resource_id, blob_mem, blob_flags, nr_entries,
+        /// blob_id, size }` + entries.
+        case resourceCreateBlob(Blob)
         /// `virtio_gpu_resource_attach_backing { resource_id, nr_entries }` + entries.
         case resourceAttachBacking(resourceId: UInt32, entries: [MemoryEntry])
         /// `virtio_gpu_resource_detach_backing { resource_id, padding }`.

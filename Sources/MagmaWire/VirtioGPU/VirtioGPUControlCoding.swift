@@ -20,7 +20,11 @@ extension VirtioGPU {
                           r.lastLevel, r.sampleCount, r.flags, 0] { out.u32(value) }
         case .resourceAttachBacking(let id, let entries):
             out.u32(id); out.u32(UInt32(entries.count))
-            for entry in entries { out.u64(entry.address); out.u32(entry.length); out.u32(0) }
+            out.entries(entries)
+        case .resourceCreateBlob(let blob):
+            out.u32(blob.resourceId); out.u32(blob.memory); out.u32(blob.flags); out.u32(UInt32(blob.entries.count))
+            out.u64(blob.blobId); out.u64(blob.size)
+            out.entries(blob.entries)
         case .submit3D(let commands):
             out.u32(UInt32(commands.count)); out.u32(0); out.bytes(commands)
         }
@@ -55,15 +59,16 @@ extension VirtioGPU {
         case .resourceAttachBacking:
             let id = try input.u32()
             let count = try input.u32()
-            guard count <= maxMemoryEntries else { throw .invalid("attach_backing nr_entries \(count) exceeds \(maxMemoryEntries)") }
-            try input.need(Int(count) * MemoryEntry.byteCount)
-            var entries: [MemoryEntry] = []
-            entries.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                entries.append(MemoryEntry(address: try input.u64(), length: try input.u32()))
-                _ = try input.u32()
-            }
-            command = .resourceAttachBacking(resourceId: id, entries: entries)
+            command = .resourceAttachBacking(resourceId: id, entries: try input.entries(count))
+        case .resourceCreateBlob:
+            let id = try input.u32()
+            let memory = try input.u32()
+            let flags = try input.u32()
+            let count = try input.u32()
+            let blobId = try input.u64()
+            let size = try input.u64()
+            command = .resourceCreateBlob(Blob(resourceId: id, memory: memory, flags: flags, blobId: blobId, size: size,
+                                               entries: try input.entries(count)))
         case .submit3D:
             let size = try input.u32()
             let inFences = try input.u32()
@@ -123,6 +128,7 @@ extension VirtioGPU.Command {
         case .contextDetachResource: VirtioGPU.ControlType.contextDetachResource.rawValue
         case .resourceCreate3D: VirtioGPU.ControlType.resourceCreate3D.rawValue
         case .resourceAttachBacking: VirtioGPU.ControlType.resourceAttachBacking.rawValue
+        case .resourceCreateBlob: VirtioGPU.ControlType.resourceCreateBlob.rawValue
         case .resourceDetachBacking: VirtioGPU.ControlType.resourceDetachBacking.rawValue
         case .resourceUnref: VirtioGPU.ControlType.resourceUnref.rawValue
         case .submit3D: VirtioGPU.ControlType.submit3D.rawValue
@@ -150,6 +156,10 @@ private struct ByteWriter {
     mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func bytes(_ more: [UInt8]) { bytes.append(contentsOf: more) }
+
+    mutating func entries(_ entries: [VirtioGPU.MemoryEntry]) {
+        for entry in entries { u64(entry.address); u32(entry.length); u32(0) }
+    }
 
     mutating func header(_ header: VirtioGPU.ControlHeader) {
         u32(header.type); u32(header.flags); u64(header.fenceId); u32(header.contextId)
@@ -185,6 +195,21 @@ private struct ByteReader {
         try need(count)
         defer { offset += count }
         return Array(source[offset..<(offset + count)])
+    }
+
+    /// `count` memory entries, the count checked against the limit and the bytes first.
+    mutating func entries(_ count: UInt32) throws(VirtioGPU.DecodeError) -> [VirtioGPU.MemoryEntry] {
+        guard count <= VirtioGPU.maxMemoryEntries else {
+            throw .invalid("nr_entries \(count) exceeds \(VirtioGPU.maxMemoryEntries)")
+        }
+        try need(Int(count) * VirtioGPU.MemoryEntry.byteCount)
+        var entries: [VirtioGPU.MemoryEntry] = []
+        entries.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            entries.append(VirtioGPU.MemoryEntry(address: try u64(), length: try u32()))
+            _ = try u32()
+        }
+        return entries
     }
 
     mutating func rest() -> [UInt8] {
