@@ -72,7 +72,7 @@ let package = Package(
         // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
         // The guest side of virtio-gpu Magma contexts: the virtgpu ioctl surface (VirtGPUDevice)
         // and its socket emulation (docs/virtio.md).
-        .target(name: "MagmaVirtio", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         .executableTarget(
             name: "magma-virtio-host",
             dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -171,7 +171,7 @@ let package = Package(
         .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "CMagmaLinux", "MagmaProtocol", "MagmaPlatform"]),
         // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
         // libmagma.so, magmactl and Swift programs.
-        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
+        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaVirtio", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
         .executableTarget(
             name: "magmactl",
             dependencies: ["MagmaDevices", "MagmaDRM", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -181,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
-                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),

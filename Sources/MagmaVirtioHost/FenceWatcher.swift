@@ -11,8 +11,11 @@ struct PendingFence: Sendable {
         let waitAll: Bool
         let reply: ReplyTarget
 
-        /// Whether it is satisfied, given the semaphores (of all the fence's) that were unsignaled.
+        /// Whether it is satisfied, given the semaphores (of all the fence's) that were
+        /// unsignaled. A wait on a semaphore the guest has released ends too: nothing can
+        /// signal it any more, and the wait must not hold it.
         func isSatisfied(unsignaled: Set<ObjectIdentifier>) -> Bool {
+            if semaphores.contains(where: \.isReleased) { return true }
             let signaled = { (semaphore: Semaphore) in !unsignaled.contains(ObjectIdentifier(semaphore)) }
             return waitAll ? semaphores.allSatisfy(signaled) : semaphores.contains(where: signaled)
         }
@@ -76,6 +79,9 @@ final class FenceWatcher: Sendable {
         }
         if let failure { finish(pending, failure: failure) } else { wake.signal() }
     }
+
+    /// Looks at the pending fences again (a semaphore they wait on was released).
+    func poke() { wake.signal() }
 
     /// Ends the watch: every pending fence completes with `error`; the thread ends soon after
     /// (`ended`).

@@ -20,6 +20,26 @@ extension HostContext {
         }
     }
 
+    /// Answers a call of a context that has failed with its error (a command of a failed
+    /// context is not applied, but a guest waiting for a reply must learn why). Commands with
+    /// no reply, and replies that cannot be written, are skipped.
+    func answerFailed(_ command: VirtioContextCommand, _ error: MagmaError, _ scope: inout CommandScope) {
+        guard case .virtio(let message) = command else { return }
+        switch message {
+        case .createBuffer(let m): try? target(m.reply, scope).writeStatus(error)
+        case .flush(let m): try? target(m.reply, scope).writeStatus(error)
+        case .getMemoryBudget(let m):
+            try? target(m.reply, scope).write(VirtioContextProtocol.MemoryBudgetReply(status: error.status, budget: 0, usage: 0))
+        case .query(let m): try? target(m.reply, scope).write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
+        case .getSemaphoreState(let m): try? target(m.reply, scope).write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
+        case .waitSemaphores(let m):
+            if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
+        case .watchFailure(let m):
+            if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
+        case .createSemaphore, .signalSemaphore, .resetSemaphore: break
+        }
+    }
+
     private func apply(_ message: VirtioContextProtocol.ClientMessage, _ scope: inout CommandScope) throws(MagmaError) {
         switch message {
         case .createBuffer(let m):
@@ -59,6 +79,9 @@ extension HostContext {
             } catch {
                 try reply.write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
             }
+        case .getSemaphoreState(let m):
+            let reply = try target(m.reply, scope)
+            try reply.write(VirtioContextProtocol.ValueReply(status: .ok, value: try semaphore(m.semaphoreId).isSignaled ? 1 : 0))
         case .watchFailure(let m):
             let watch = try target(m.reply, scope)
             scope.pending?.failureWatches.append(watch)
@@ -83,6 +106,7 @@ extension HostContext {
             case .semaphore:
                 try connection.release(try semaphore(m.objectId))
                 semaphores[m.objectId] = nil
+                watcher.poke()
             case .timeline: throw .invalidArgs("timeline semaphores are not offered over virtio yet")
             }
         case .executeCommand(let m):

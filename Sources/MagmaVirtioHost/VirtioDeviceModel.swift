@@ -218,7 +218,8 @@ public final class VirtioDeviceModel: Sendable {
     }
 
     /// Applies a SUBMIT_3D's context commands in order. A malformed payload or a command the
-    /// host refuses fails the context (sticky, what every later command and waiter sees); the
+    /// host refuses fails the context (sticky, what every later command and waiter sees); once
+    /// it has failed, commands are not applied and calls are answered with its error. The
     /// SUBMIT_3D itself is answered OK, as the device did read it.
     private func submit(_ payload: [UInt8], on context: HostContext, fence: Fence?,
                         resources: [UInt32: VirtioResource]) -> VirtioGPU.Response {
@@ -226,17 +227,14 @@ public final class VirtioDeviceModel: Sendable {
         let (commands, splitError) = VirtioContextCommand.split(payload)
         if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
         var scope = CommandScope(resources: resources, device: device, pending: fence.map { PendingFence(fence: $0) })
-        if context.connection.error == nil {
-            var failed = false
-            for command in commands {
-                do { try context.apply(command, &scope) } catch {
-                    context.connection.fail(error)
-                    failed = true
-                    break
-                }
+        for command in commands {
+            if let error = context.connection.error {
+                context.answerFailed(command, error, &scope)
+                continue
             }
-            if !failed, let splitError { context.connection.fail(.invalidArgs("SUBMIT_3D payload: \(splitError)")) }
+            do { try context.apply(command, &scope) } catch { context.connection.fail(error) }
         }
+        if let splitError, context.connection.error == nil { context.connection.fail(.invalidArgs("SUBMIT_3D payload: \(splitError)")) }
         if let pending = scope.pending { context.watcher.add(pending) }
         return .okNoData
     }

@@ -314,6 +314,40 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Asks whether a semaphore is signaled now: value_reply's value is 1 if it is, 0 if not (a
+    /// guest's exact CPU view; semaphores live on the host). Answered by `ValueReply`.
+    public struct GetSemaphoreState: WireMessage {
+        public static let ordinal: UInt32 = 1802
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.get_semaphore_state"
+
+        /// The semaphore.
+        public var semaphoreId: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(semaphoreId: UInt64, reply: GuestReplyArea) {
+            self.semaphoreId = semaphoreId
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.semaphoreId, at: 24)
+            try self.reply.encode(into: &encoder, at: 32)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.semaphoreId = try decoder.load(UInt64.self, at: 24)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// A call's outcome.
     public struct StatusReply: WireMessage {
         public static let ordinal: UInt32 = 1856
@@ -429,6 +463,7 @@ extension VirtioContextProtocol {
         case getMemoryBudget(GetMemoryBudget)
         case query(Query)
         case watchFailure(WatchFailure)
+        case getSemaphoreState(GetSemaphoreState)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -444,6 +479,7 @@ extension VirtioContextProtocol {
             case GetMemoryBudget.ordinal: message = .getMemoryBudget(try decoder.decodeBody(GetMemoryBudget.self))
             case Query.ordinal: message = .query(try decoder.decodeBody(Query.self))
             case WatchFailure.ordinal: message = .watchFailure(try decoder.decodeBody(WatchFailure.self))
+            case GetSemaphoreState.ordinal: message = .getSemaphoreState(try decoder.decodeBody(GetSemaphoreState.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -461,6 +497,7 @@ extension VirtioContextProtocol {
             case .getMemoryBudget(let message): message
             case .query(let message): message
             case .watchFailure(let message): message
+            case .getSemaphoreState(let message): message
             }
         }
 
@@ -476,6 +513,7 @@ extension VirtioContextProtocol {
             case .getMemoryBudget(let message): try message.encoded(transactionId: transactionId)
             case .query(let message): try message.encoded(transactionId: transactionId)
             case .watchFailure(let message): try message.encoded(transactionId: transactionId)
+            case .getSemaphoreState(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

@@ -30,6 +30,9 @@ final class MesaTestDevices: Sendable {
         case .drm:
             Issue.record("the Mesa face's tests run SoftGPU work: no DRM case")
             throw MagmaError(.unimplemented, "no DRM device for the Mesa face's tests")
+        case .virtio:
+            Issue.record("the Mesa face's tests import buffers and sync objects into address spaces: no virtio case yet")
+            throw MagmaError(.unimplemented, "no virtio device for the Mesa face's tests")
         }
     }
 

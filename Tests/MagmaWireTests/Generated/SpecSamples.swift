@@ -75,19 +75,20 @@ enum SpecSamples {
         .getMemoryBudget(.init(heap: 8388851, reply: GuestReplyArea(resourceId: 8388853, offset: 8388854, length: 8388855))),
         .query(.init(queryId: QueryId.vendorParam0, reply: GuestReplyArea(resourceId: 8388858, offset: 8388859, length: 8388860))),
         .watchFailure(.init(reply: GuestReplyArea(resourceId: 8388862, offset: 8388863, length: 8388864))),
+        .getSemaphoreState(.init(semaphoreId: 36028797018964225, reply: GuestReplyArea(resourceId: 8388867, offset: 8388868, length: 8388869))),
     ]
     static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
         .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964228)),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964230, usage: 36028797018964231)),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964233)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964235, usage: 36028797018964236)),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964232, size: 36028797018964233, memory: WireHandle(266))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964237, size: 36028797018964238, memory: WireHandle(271))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(271))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(276))),
     ]
 
     /// Every sample, as its message type.
