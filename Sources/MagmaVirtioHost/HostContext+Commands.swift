@@ -75,7 +75,10 @@ extension HostContext {
         case .query(let m):
             let reply = try target(m.reply, scope)
             do {
-                try reply.write(VirtioContextProtocol.ValueReply(status: .ok, value: try scope.device.queryValue(m.queryId)))
+                switch try scope.device.query(m.queryId) {
+                case .value(let value): try reply.write(VirtioContextProtocol.ValueReply(status: .ok, value: value))
+                case .buffer: try reply.write(VirtioContextProtocol.ValueReply(status: .unimplemented, value: 0))
+                }
             } catch {
                 try reply.write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
             }

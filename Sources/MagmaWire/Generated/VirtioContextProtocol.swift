@@ -250,8 +250,8 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
-    /// Asks the device something that answers with a value (the device protocol's queries; buffer
-    /// answers are unimplemented here). Answered by `ValueReply`.
+    /// Asks the device something that answers with a value (the device protocol's queries; a query
+    /// answered with a buffer is unimplemented here). Answered by `ValueReply`.
     public struct Query: WireMessage {
         public static let ordinal: UInt32 = 1800
         public static let version: UInt16 = 1

@@ -43,4 +43,18 @@ struct VirtioHostProcessTests {
         #expect(outcome.status == 0 && !outcome.timedOut, "\(outcome.output)")
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+
+    /// Two processes, neither of them the test: magmactl's demo as the guest, through the
+    /// virtio backend, and the daemon as the host.
+    @Test func magmactlsDemoRunsAsAGuestOfTheDaemon() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-virtio-host-\(UUID().uuidString.prefix(8))").path
+        let host = try ToolProcess("magma-virtio-host", ["--socket", path])
+        try host.waitForFile(path)
+        let demo = try ToolProcess.run("magmactl", ["demo", "--device", "virtio:" + path], timeoutSeconds: 300)
+        #expect(demo.status == 0 && !demo.timedOut, "\(demo.output)")
+        #expect(demo.output.contains("virtio-gpu device model at \(path)"))
+        #expect(demo.output.contains("verified     all 1048576 sums and the copy match the CPU"))
+        kill(host.process.processIdentifier, SIGTERM)
+        #expect(host.finish().status == 0)
+    }
 }
