@@ -144,9 +144,16 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         return SocketFence(completion: completion)
     }
 
+    /// Polls the fence beside the socket's hang-up, so a host that has gone ends the wait
+    /// (false) instead of leaving it to the timeout.
     public func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool {
-        (try? Poller.poll([PollRequest(descriptor: fence.pollDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true
+        let requests = [PollRequest(descriptor: fence.pollDescriptor), PollRequest(descriptor: hangupDescriptor, events: 0)]
+        guard let ready = try? Poller.poll(requests, timeoutNanoseconds: timeoutNanoseconds) else { return false }
+        return ready[0]
     }
+
+    /// Polls POLLHUP (with no events asked for) once the host has closed the socket or gone.
+    var hangupDescriptor: Int32 { socket.descriptor.rawValue }
 
     public func close() { socket.shutdown() }
 

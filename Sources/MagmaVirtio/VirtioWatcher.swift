@@ -5,7 +5,7 @@ import MagmaWire
 
 /// The guest side's one thread per connection: it waits (poll, no busy loop) for the fences the
 /// host completes on the connection's behalf: the standing `watch_failure` (the connection's
-/// failure, recorded as its sticky error), each semaphore mirror's `wait_semaphores` watch
+/// failure, recorded as its sticky error; or the socket's hang-up, CONNECTION_LOST), each semaphore mirror's `wait_semaphores` watch
 /// (the mirror is then signaled), and fenced work that waited on semaphores (their mirrors are
 /// then checked against the host, as the work reset them).
 final class VirtioWatcher: Sendable {
@@ -82,7 +82,10 @@ final class VirtioWatcher: Sendable {
             let (stopped, watches, work) = state.withLock { ($0.stopped, $0.watches, $0.work) }
             if stopped { return }
             var requests = [PollRequest(descriptor: wake.descriptor.rawValue)]
-            if !failureSeen { requests.append(PollRequest(descriptor: failureFence.pollDescriptor)) }
+            if !failureSeen {
+                requests.append(PollRequest(descriptor: failureFence.pollDescriptor))
+                requests.append(PollRequest(descriptor: device.hangupDescriptor, events: 0))
+            }
             let watchList = Array(watches)
             requests += watchList.map { PollRequest(descriptor: $0.value.fence.pollDescriptor) }
             requests += work.map { PollRequest(descriptor: $0.fence.pollDescriptor) }
@@ -92,8 +95,12 @@ final class VirtioWatcher: Sendable {
                 if ready[index] {
                     failureSeen = true
                     onFailure(failure())
+                } else if ready[index + 1] {
+                    // The host has gone without completing the failure watch.
+                    failureSeen = true
+                    onFailure(MagmaError(.connectionLost, "the virtio host has gone"))
                 }
-                index += 1
+                index += 2
             }
             var signaled: [VirtioSemaphore] = []
             var doneWatches: [ObjectIdentifier] = []

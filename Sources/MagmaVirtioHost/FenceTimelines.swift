@@ -15,14 +15,12 @@ final class Fence: @unchecked Sendable {
     /// Signaled when the fence completes (what the socket emulation hands the guest).
     let completion: EventSemaphore
     let key: FenceTimelineKey
-    let fenceId: UInt64
     /// Whether its work is done; read and written under `FenceTimelines.queues`' lock only.
     fileprivate var isDone = false
 
-    init(key: FenceTimelineKey, fenceId: UInt64) throws(PlatformError) {
+    init(key: FenceTimelineKey) throws(PlatformError) {
         completion = try EventSemaphore()
         self.key = key
-        self.fenceId = fenceId
     }
 }
 
@@ -33,8 +31,10 @@ final class FenceTimelines: Sendable {
     private let queues = Locked<[FenceTimelineKey: [Fence]]>([:])
 
     /// A new fence at the end of its timeline; nil if `limit` fences are pending already.
-    func enqueue(key: FenceTimelineKey, fenceId: UInt64, limit: Int) throws(PlatformError) -> Fence? {
-        let fence = try Fence(key: key, fenceId: fenceId)
+    /// Fences complete in submission order on their timeline, so a guest's increasing fence ids
+    /// complete in their order (the ids themselves travel back in the response header).
+    func enqueue(key: FenceTimelineKey, limit: Int) throws(PlatformError) -> Fence? {
+        let fence = try Fence(key: key)
         return queues.withLock { queues in
             guard queues.values.reduce(0, { $0 + $1.count }) < limit else { return nil }
             queues[key, default: []].append(fence)

@@ -88,7 +88,7 @@ public final class VirtioDeviceModel: Sendable {
             } else {
                 key = .global
             }
-            do { fence = try timelines.enqueue(key: key, fenceId: header.fenceId, limit: limits.maxPendingFences) } catch {
+            do { fence = try timelines.enqueue(key: key, limit: limits.maxPendingFences) } catch {
                 return Self.error(.errorOutOfMemory, to: header)
             }
             guard fence != nil else { return Self.error(.errorOutOfMemory, to: header) }

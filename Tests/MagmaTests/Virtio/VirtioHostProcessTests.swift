@@ -1,4 +1,6 @@
 import Foundation
+import Magma
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaVirtio
@@ -56,5 +58,21 @@ struct VirtioHostProcessTests {
         #expect(demo.output.contains("verified     all 1048576 sums and the copy match the CPU"))
         kill(host.process.processIdentifier, SIGTERM)
         #expect(host.finish().status == 0)
+    }
+
+    /// A host killed outright completes no fence: the guest learns from its socket's hang-up,
+    /// and a CPU wait ends with CONNECTION_LOST.
+    @Test func aKilledHostEndsTheGuestsWaits() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-virtio-host-\(UUID().uuidString.prefix(8))").path
+        let host = try ToolProcess("magma-virtio-host", ["--socket", path])
+        try host.waitForFile(path)
+        let connection = try Device.open(.virtio(path)).createConnection()
+        let semaphore = try connection.createSemaphore()
+        try connection.flush()
+        kill(host.process.processIdentifier, SIGKILL)
+        _ = host.finish()
+        #expect(throws: MagmaError(.connectionLost)) { try SyncWait.all([.semaphore(semaphore)], timeoutNanoseconds: 60_000_000_000) }
+        #expect(connection.error?.status == .connectionLost)
+        unlink(path)
     }
 }
