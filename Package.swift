@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "MagmaVirtioHost", targets: ["MagmaVirtioHost"]),
         .library(name: "MagmaVirtio", targets: ["MagmaVirtio"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
+        .library(name: "MagmaRing", targets: ["MagmaRing"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
         .library(name: "MagmaBench", targets: ["MagmaBench"]),
         // libmagma.so: the C API of include/magma.h, for C programs. Its linker flags are
@@ -51,6 +52,8 @@ let package = Package(
         // The virtio-gpu device model of Magma contexts (docs/virtio.md): one guest's control
         // commands applied to a host Magma device.
         .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        // Single-producer single-consumer byte rings in shared memory (host <-> guest, docs/rings.md).
+        .target(name: "MagmaRing", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
         .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
@@ -126,7 +129,7 @@ let package = Package(
         // Magma's paths and their floors, measured by magmactl bench and Benchmarks/.
         .target(
             name: "MagmaBench",
-            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "SoftGPU",
+            dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "SoftGPU",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
@@ -150,6 +153,12 @@ let package = Package(
         // Mesa's API under hostile and careless callers, from C (run by Tests/MagmaTests/MesaCHostileTests.swift).
         .executableTarget(
             name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
+        // A kernel driver's dma-buf imported into the embedded device through the C API and used
+        // by GPU work, in C (needs a DRM device: run in the QEMU guest by .ci/run).
+        .executableTarget(
+            name: "magma-c-dmabuf-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // magma_poll when work fails, in C (run by Tests/MagmaTests/CFailureTests.swift).
@@ -180,7 +189,7 @@ let package = Package(
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
-            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "FuzzTargets",
+            dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
                            "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
@@ -190,6 +199,7 @@ let package = Package(
         // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),

@@ -145,8 +145,9 @@ MAGMA_EXPORT magma_status_t magma_connection_create_buffer(magma_connection_t co
 MAGMA_EXPORT void magma_connection_release_buffer(magma_connection_t connection, magma_buffer_t buffer);
 
 // Imports a buffer from a size-sealed memfd (from magma_buffer_export, possibly of another
-// process). Takes ownership of |buffer_handle| on success and failure. The import gets its own
-// id. INVALID_ARGS for any other descriptor.
+// process) or, on the embedded device, from a kernel driver's dma-buf (a DRM device's
+// magma_buffer_export; a magmad device refuses one). Takes ownership of |buffer_handle| on
+// success and failure. The import gets its own id. INVALID_ARGS for any other descriptor.
 MAGMA_EXPORT magma_status_t magma_connection_import_buffer(magma_connection_t connection, magma_handle_t buffer_handle,
                                                            uint64_t* size_out, magma_buffer_t* buffer_out,
                                                            magma_buffer_id_t* id_out);

@@ -23,6 +23,8 @@ public enum BenchmarkSuite {
             { try InlineCommandThroughput(commands: 20_000 / scale) },
             { try SemaphoreWake(operations: 20_000 / scale) },
             { try TimelineWake(operations: 20_000 / scale) },
+            { try RingThroughput(operations: 200_000 / scale, payloadBytes: 64) },
+            { try RingThroughput(operations: 50_000 / scale, payloadBytes: 1024) },
         ]
         let gpu: [() throws -> any BenchmarkPath] = [
             { try SubmitOverhead(operations: 10_000 / scale) },
@@ -56,6 +58,7 @@ public enum BenchmarkSuite {
             let path = try make()
             progress(path.name)
             results.append(try runner.measure(path))
+            if let counting = path as? any ReportsCounts { results += counting.countRows() }
         }
         if let magmad {
             progress("magmad memory")

@@ -10,7 +10,7 @@ extension DRMDevice {
     /// file), on one heap the size of the host's physical memory (vgem and virtio_gpu buffers
     /// are system memory; the kernel has no generic budget query, so none is enforced here).
     /// No queue families (MagmaDRM submits no work without a per-driver `DRMSubmitter`) and no
-    /// GPU address space (mapping is the driver's).
+    /// GPU address space (mapping is the driver's). The bus is sysfs's (`DRMDeviceInfo.bus`).
     public func physicalDeviceInfo() throws(MagmaError) -> PhysicalDeviceInfo {
         let physical = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(1, sysconf(Int32(_SC_PAGESIZE))))
         return PhysicalDeviceInfo(
@@ -20,6 +20,6 @@ extension DRMDevice {
             limits: DeviceLimits(addressSpaceSize: 0, pageSize: UInt64(SharedMemory.pageSize), maxAllocationSize: physical),
             memoryProperties: MemoryProperties(types: [MemoryType(propertyFlags: [.hostVisible, .hostCoherent], heapIndex: 0)],
                                                heaps: [MemoryHeap(size: physical, flags: [])]),
-            queueFamilies: [])
+            queueFamilies: [], bus: info.bus)
     }
 }

@@ -19,6 +19,9 @@ public struct DRMDeviceInfo: Sendable, Equatable {
     /// The PCI vendor and device ids from sysfs, for a PCI device (virtio-gpu-pci: 0x1af4,
     /// 0x1050); nil for a platform device such as vgem.
     public let pci: PCIIdentity?
+    /// Where the device is attached, from sysfs: PCI with its address (virtio-gpu-pci), a
+    /// platform device (vgem), or unknown.
+    public let bus: DeviceBus
 
     /// The name `DeviceLocator.named` takes: "drm/renderD128".
     public var locatorName: String { DRMDevices.locatorPrefix + nodeName }
@@ -31,7 +34,8 @@ public struct DRMDeviceInfo: Sendable, Equatable {
         return DRMDeviceInfo(nodeName: nodeName, renderNodePath: path,
                              cardNodePath: cardNode(of: nodeName, directory: directory, sysfs: sysfs),
                              driver: try file.version(), capabilities: DRMCapabilities(file),
-                             pci: PCIIdentity(sysfsDevice: "\(sysfs)/\(nodeName)/device"))
+                             pci: PCIIdentity(sysfsDevice: "\(sysfs)/\(nodeName)/device"),
+                             bus: DeviceBus(sysfsDevice: "\(sysfs)/\(nodeName)/device"))
     }
 
     /// The card node sysfs lists beside the render node (`<sysfs>/<node>/device/drm/card*`).

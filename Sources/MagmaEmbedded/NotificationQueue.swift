@@ -35,8 +35,11 @@ final class NotificationQueue: NotificationSink {
                 state.dropped += 1
                 return
             }
+            // Readable while messages are pending: only the first of a run signals (one
+            // eventfd write, not one per message); `read` resets it when the last is taken.
+            let wasEmpty = state.pending == 0
             state.messages.append(message)
-            readiness.signal()
+            if wasEmpty { readiness.signal() }
         }
     }
 

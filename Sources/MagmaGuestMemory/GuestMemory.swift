@@ -40,7 +40,7 @@ public final class GuestMemory: Sendable {
         try table.withLock { mapped throws(GuestMemoryError) in
             if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
         }
-        let new = try MappedRegion(region)
+        let new = try MappedRegion(validated: region)
         try table.withLock { mapped throws(GuestMemoryError) in
             // Checked again: another thread may have added an overlapping region meanwhile.
             if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
@@ -69,7 +69,7 @@ public final class GuestMemory: Sendable {
             if let earlier = regions[..<index].first(where: { $0.overlaps(region) }) { throw Self.overlap(region, earlier) }
         }
         var mapped: [MappedRegion] = []
-        for region in regions { mapped.append(try MappedRegion(region)) }
+        for region in regions { mapped.append(try MappedRegion(validated: region)) }
         mapped.sort { $0.region.guestAddress < $1.region.guestAddress }
         table.withLock { $0 = mapped }
     }

@@ -64,8 +64,8 @@ final class MappedRegion: @unchecked Sendable {
     /// Start of the mapping of the whole region (MAP_SHARED: the guest's own pages).
     let base: UnsafeMutableRawPointer
 
-    init(_ region: GuestMemoryRegion) throws(GuestMemoryError) {
-        try region.validate()
+    /// Maps `region`, which `validate()` has accepted.
+    init(validated region: GuestMemoryRegion) throws(GuestMemoryError) {
         let mapped = mmap(nil, Int(region.size), PROT_READ | PROT_WRITE, MAP_SHARED, region.memfd.rawValue, off_t(region.fileOffset))
         guard let mapped, mapped != MAP_FAILED else { throw .systemCall(call: "mmap", errno: errno) }
         self.region = region

@@ -35,9 +35,15 @@ public func magma_get_physical_device_info(_ physical_device: magma_physical_dev
         let output = try ExtensibleOutput(info, MAGMA_STRUCTURE_TYPE_PHYSICAL_DEVICE_INFO, "info")
         let device = try MesaHandles.lookUp(physical_device, in: MesaHandles.physicalDevices, "physical device").info
         var value = magma_physical_device_info_t()
-        // The core's info carries no bus address (SoftGPU has none; MagmaDRM's PCI location is
-        // not part of it yet): bus type unknown, PCI fields 0.
-        value.bus_type = MAGMA_BUS_TYPE_UNKNOWN
+        // The bus as the core's info has it (MagmaDRM's from sysfs; SoftGPU has none: unknown);
+        // the PCI fields only for a PCI device, 0 otherwise.
+        value.bus_type = magma_bus_type_t(device.bus.type.rawValue)
+        if let address = device.bus.pciAddress {
+            value.pci_domain = address.domain
+            value.pci_bus = UInt32(address.bus)
+            value.pci_device = UInt32(address.device)
+            value.pci_function = UInt32(address.function)
+        }
         value.vendor_id = device.vendorId
         value.device_id = device.deviceId
         copyName(device.name, into: &value.name, capacity: Int(MAGMA_MAX_NAME_SIZE))

@@ -87,18 +87,27 @@ public final class EventLoop: Sendable {
     /// errors), once: `handler` runs on the loop's thread the first time it is ready, and again
     /// only after `arm(_:for:)`; it gets the watch's token. The descriptor must stay open until `unwatch` returns. Fails
     /// for a descriptor epoll cannot watch (EPERM: a regular file) or when the kernel is out of
-    /// memory for it.
+    /// memory for it, and (ECANCELED) once the loop has stopped or failed. If the loop fails
+    /// while the watch is being added, the watch is returned and its handler told of the
+    /// failure, never both that and an error.
     public func watch(_ descriptor: Int32, for interest: Interest,
                       handler: @escaping @Sendable (Token, Readiness) -> Void) throws(PlatformError) -> Token {
-        let token = state.withLock { state in
+        // The watch is listed before epoll hears of it, so no readiness can come unclaimed; a
+        // loop that has stopped or failed takes no new watch (its handler would never run).
+        let token = state.withLock { state -> UInt64? in
+            guard !state.stopped else { return nil }
             let token = state.nextToken
             state.nextToken += 1
             state.watches[token] = Watch(descriptor: descriptor, handler: handler)
             return token
         }
+        guard let token else { throw PlatformError(call: "watch (the event loop has stopped)", code: ECANCELED) }
         guard cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token) == 0 else {
             let failure = PlatformError(call: "epoll_ctl(ADD)")
-            _ = state.withLock { $0.watches.removeValue(forKey: token) }
+            let withdrawn = state.withLock { $0.watches.removeValue(forKey: token) != nil }
+            // Not withdrawn: the loop failed in between and took the watch, so its handler is
+            // told of the failure (its one last event). Throwing too would end its owner twice.
+            guard withdrawn else { return Token(value: token) }
             throw failure
         }
         return Token(value: token)

@@ -149,24 +149,26 @@ public final class MessageSocket: Sendable {
     }
 
     private func receiveOnce(capacity: Int, wait: Bool) throws(PlatformError) -> Datagram? {
-        var fds = [Int32](repeating: -1, count: Int(CMAGMA_MAX_MESSAGE_FDS))
-        var fdCount = 0
+        let capacity = max(capacity, 1)
         var truncated: Int32 = 0
         var received = 0
         var failure: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, count in
-            received = fds.withUnsafeMutableBufferPointer { fdBuffer in
-                cmagma_receive_message(descriptor.rawValue, buffer.baseAddress, capacity, fdBuffer.baseAddress,
-                                       fdBuffer.count, &fdCount, &truncated, wait ? 0 : 1)
+        var owned: [OwnedFileDescriptor] = []
+        let bytes = ReceiveScratch.withBuffer(capacity: capacity) { scratch -> [UInt8] in
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: Int(CMAGMA_MAX_MESSAGE_FDS)) { fds -> [UInt8] in
+                var fdCount = 0
+                received = cmagma_receive_message(descriptor.rawValue, scratch.baseAddress, capacity, fds.baseAddress,
+                                                  fds.count, &fdCount, &truncated, wait ? 0 : 1)
+                failure = errno
+                guard received >= 0 else { return [] }
+                owned = fds.prefix(fdCount).map { OwnedFileDescriptor(taking: $0) }
+                return [UInt8](UnsafeRawBufferPointer(rebasing: scratch[..<received]))
             }
-            failure = errno
-            count = max(received, 0)
         }
         if received < 0 {
             if !wait, failure == EAGAIN || failure == EWOULDBLOCK { return nil }
             throw PlatformError(call: "recvmsg", code: failure)
         }
-        let owned = fds.prefix(fdCount).map { OwnedFileDescriptor(taking: $0) }
         if received == 0, owned.isEmpty { return .endOfStream }
         return .message(bytes: bytes, descriptors: owned, truncated: truncated != 0)
     }

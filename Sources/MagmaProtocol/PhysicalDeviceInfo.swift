@@ -18,9 +18,12 @@ public struct PhysicalDeviceInfo: Hashable, Sendable {
     public var memoryProperties: MemoryProperties
     /// Its queue families; a context names one by index.
     public var queueFamilies: [QueueFamily]
+    /// Where it is attached. The socket protocol's device_info_reply carries no bus, so a
+    /// device reached through magmad is `.unknown` (its driver is SoftGPU, which has none).
+    public var bus: DeviceBus
 
     public init(vendorId: UInt32, deviceId: UInt32, driverVersion: UInt32, name: String, driverName: String,
-                limits: DeviceLimits, memoryProperties: MemoryProperties, queueFamilies: [QueueFamily]) {
+                limits: DeviceLimits, memoryProperties: MemoryProperties, queueFamilies: [QueueFamily], bus: DeviceBus = .unknown) {
         self.vendorId = vendorId
         self.deviceId = deviceId
         self.driverVersion = driverVersion
@@ -29,6 +32,7 @@ public struct PhysicalDeviceInfo: Hashable, Sendable {
         self.limits = limits
         self.memoryProperties = memoryProperties
         self.queueFamilies = queueFamilies
+        self.bus = bus
     }
 
     /// The queue family at `index`; INVALID_ARGS if the device has none there.

@@ -4,6 +4,7 @@ import MagmaPlatform
 import MagmaPrimary
 import MagmaProtocol
 import MagmaWire
+import Synchronization
 
 /// One connection to a magmad device: requests are encoded with the generated codecs and sent
 /// on the primary channel; replies, flow-control events and the epitaph come back on it;
@@ -14,8 +15,9 @@ import MagmaWire
 /// for a reply or for flow control either becomes the connection's one reader (it polls the
 /// primary channel with no lock held, then reads what arrived without waiting) or sleeps on a
 /// condition until the reader has read. `error` reads nothing unless the primary channel is
-/// readable: the epitaph is read when it arrives (by readiness), and a healthy connection's
-/// check costs one zero-timeout poll and no receive.
+/// readable: the process's client loop (`ServerMessageWatch`) raises a flag when it is, so the
+/// epitaph is read once it arrives (by readiness), and a healthy connection's check makes no
+/// syscall.
 final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     typealias Handle = PrimaryHandle
 
@@ -47,6 +49,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     private let notification: MessageSocket
     private let state = LockedCondition(State())
     private let callTimeoutNanoseconds: UInt64
+    private let serverMessages: ServerMessageWatch
 
     /// Starts a connection on channels the server has been handed. With nonzero `limits`,
     /// flow control is enabled. Synchronous calls (flush, the access check) wait at most
@@ -55,6 +58,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         self.primary = primary
         self.notification = notification
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
+        serverMessages = ServerMessageWatch(descriptor: primary.descriptor.rawValue)
         if let limits, limits.maxInflightMessages > 0, limits.maxInflightMegabytes > 0 {
             if let encoded = encode(.enableFlowControl(.init())) { _ = sendWaiting(encoded, counted: nil, deadline: Deadline(after: Poller.forever)) }
             state.withLock { state in
@@ -126,13 +130,25 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         return MemoryBudget(budget: answer.budget, usage: answer.usage)
     }
 
-    /// The error as known, after reading what the server sent if the primary channel is
-    /// readable now (a zero-timeout poll; nothing is received while it is not).
+    /// The error as known, after reading what the server sent if anything has arrived on the
+    /// primary channel (the client loop says so; without it, a zero-timeout poll does). Nothing
+    /// is received, and no syscall made, while nothing has arrived.
     var error: MagmaError? {
         if let known = state.withLock({ $0.error }) { return known }
-        guard primary.isReadableNow else { return nil }
-        return drainIfNoReader()
+        guard serverMessages.isWatched else {
+            guard primary.isReadableNow else { return nil }
+            return drainIfNoReader()
+        }
+        guard serverMessages.takeArrival() else { return nil }
+        primaryChannelChecks.add(1, ordering: .relaxed)
+        let error = drainIfNoReader()
+        if error == nil { serverMessages.rearm() }
+        return error
     }
+
+    /// How often `error` has read the primary channel because something arrived, for tests
+    /// that a healthy connection's checks read nothing.
+    let primaryChannelChecks = Atomic<Int>(0)
 
     /// The primary channel: readable when a message or the epitaph arrives, and from then on
     /// once the connection has ended (the server closed it, or the client shut it down when it
@@ -187,6 +203,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         state.withLock { state in
             guard !state.closed else { return }
             state.closed = true
+            serverMessages.stop()
             primary.shutdown()
             notification.shutdown()
         }

@@ -25,9 +25,11 @@ struct DevicesCommand: ParsableCommand {
         }
     }
 
-    /// One DRM device: its name, driver and version, nodes, PCI ids and capabilities.
+    /// One DRM device: its name, driver and version, PCI ids and address (or "platform"),
+    /// nodes and capabilities.
     static func describe(_ info: DRMDeviceInfo) -> String {
-        let pci = info.pci.map { " pci \(hex($0.vendorId)):\(hex($0.deviceId))" } ?? ""
+        let address = info.bus.pciAddress.map { " at \($0)" } ?? (info.bus == .platform ? " platform" : "")
+        let pci = (info.pci.map { " pci \(hex($0.vendorId)):\(hex($0.deviceId))" } ?? "") + address
         let nodes = [info.renderNodePath, info.cardNodePath].compactMap { $0 }.joined(separator: " ")
         let caps = info.capabilities.names.isEmpty ? "none" : info.capabilities.names.joined(separator: " ")
         return "\(info.locatorName)  driver \(info.driver.name) \(info.driver.versionString)\(pci)  nodes \(nodes)  caps \(caps)"

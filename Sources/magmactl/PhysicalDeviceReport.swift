@@ -10,6 +10,7 @@ enum PhysicalDeviceReport {
         defer { connection.release() }
         var lines = [
             "name                    \(info.name) (driver \(info.driverName), version 0x\(String(info.driverVersion, radix: 16)))",
+            "bus                     \(busDescription(info.bus))",
             "address-space           \(info.limits.addressSpaceSize) bytes, pages of \(info.limits.pageSize), allocations up to \(info.limits.maxAllocationSize) bytes",
         ]
         for (index, heap) in info.memoryProperties.heaps.enumerated() {
@@ -23,6 +24,14 @@ enum PhysicalDeviceReport {
         }
         if info.queueFamilies.isEmpty { lines.append(column("queue-families") + "none (this backend submits no work)") }
         return lines
+    }
+
+    private static func busDescription(_ bus: DeviceBus) -> String {
+        switch bus {
+        case .unknown: "unknown"
+        case .platform: "platform"
+        case .pci(let address): "pci \(address)"
+        }
     }
 
     private static func column(_ label: String) -> String { label.padding(toLength: 24, withPad: " ", startingAt: 0) }

@@ -40,4 +40,14 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == TimelinePeer.ar
     exit(0)
 }
 
+// The other process (the producer) of the cross-process ring test.
+if CommandLine.arguments.count == 5, CommandLine.arguments[1] == RingPeer.argument,
+   let seed = UInt64(CommandLine.arguments[3]), let count = Int(CommandLine.arguments[4]) {
+    do { try RingPeer.main(socketPath: CommandLine.arguments[2], seed: seed, count: count) } catch {
+        print("ring peer: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 MagmaCommand.main()

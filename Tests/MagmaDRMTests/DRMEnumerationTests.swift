@@ -1,3 +1,4 @@
+import Foundation
 import MagmaDRM
 import MagmaDevices
 import MagmaTestSupport
@@ -15,6 +16,7 @@ import Testing
     @Test func vgemIsAPlatformDeviceWithACardNodeAndPRIME() throws {
         let vgem = try DRMTestEnvironment.device(driver: "vgem")
         #expect(vgem.pci == nil, "vgem has no PCI ids")
+        #expect(vgem.bus == .platform, "sysfs: vgem's subsystem is platform")
         let card = try #require(vgem.cardNodePath)
         #expect(card.hasPrefix("/dev/dri/card"))
         #expect(vgem.capabilities.primeImport && vgem.capabilities.primeExport)
@@ -28,6 +30,10 @@ import Testing
         let pci = try #require(gpu.pci)
         #expect(pci.vendorId == 0x1af4, "Red Hat / virtio vendor id")
         #expect(pci.deviceId == 0x1050, "virtio-gpu (modern virtio 1.0 id)")
+        // The address is the kernel's slot name, as the device's uevent also gives it.
+        let address = try #require(gpu.bus.pciAddress, "virtio-gpu-pci is on PCI: \(gpu.bus)")
+        let uevent = try String(contentsOfFile: "\(DRMDevices.sysfsDirectory)/\(gpu.nodeName)/device/uevent", encoding: .utf8)
+        #expect(uevent.split(separator: "\n").contains("PCI_SLOT_NAME=\(address)"), "\(uevent)")
         #expect(gpu.cardNodePath != nil)
         #expect(gpu.capabilities.primeImport && gpu.capabilities.primeExport)
         if gpu.capabilities.syncobjTimeline { #expect(gpu.capabilities.syncobj, "timeline implies binary") }

@@ -38,6 +38,26 @@ import Testing
         #expect(memory.regions.map(\.guestAddress) == [0xF8 * page, 0x100 * page])
     }
 
+    @Test func descriptorsThatAreNotMemoryAreRefused() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        let (read, write) = (OwnedFileDescriptor(taking: ends[0]), OwnedFileDescriptor(taking: ends[1]))
+        let memory = GuestMemory()
+        #expect(throws: GuestMemoryError.descriptorTooSmall(guestAddress: 0, needed: page, fileSize: 0)) {
+            try memory.add(region: GuestMemoryRegion(guestAddress: 0, size: page, memfd: read))
+        }
+        // Guest RAM opened write-only has the size but cannot be mapped shared for reading:
+        // mmap's errno, typed.
+        let ram = try GuestRAM(pages: 1)
+        let writeOnly = open("/proc/self/fd/\(ram.memfd.rawValue)", O_WRONLY)
+        try #require(writeOnly >= 0)
+        #expect(throws: GuestMemoryError.systemCall(call: "mmap", errno: EACCES)) {
+            try memory.add(region: GuestMemoryRegion(guestAddress: 0, size: page, memfd: OwnedFileDescriptor(taking: writeOnly)))
+        }
+        #expect(memory.regions.isEmpty)
+        withExtendedLifetime(write) {}
+    }
+
     @Test func aWholeTableIsTakenOrRefusedWhole() throws {
         let ram = try GuestRAM(pages: 8)
         let memory = try GuestMemory(regions: [try ram.region(guestPage: 0, pages: 8)])

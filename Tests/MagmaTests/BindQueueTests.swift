@@ -8,7 +8,7 @@ import Testing
 /// The asynchronous bind queue through the Fuchsia face, on every backend: binds wait for
 /// their semaphores and timeline points, take effect in order, then signal; compute work
 /// ordered after a bind's signal sees its mappings, work before it does not.
-@Suite(.hangGuard) struct BindQueueTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.gpuMappings))) struct BindQueueTests {
     let devices = TestDevices()
     let page = UInt64(SharedMemory.pageSize)
 

@@ -8,7 +8,7 @@ import Testing
 /// Random sequences of binds on one bind context, held behind a gate and then run in order,
 /// against a model of the address space: afterwards every address the model says is mapped
 /// reaches the buffer page the model names, on every backend.
-@Suite(.hangGuard) struct BindSequenceTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.gpuMappings))) struct BindSequenceTests {
     let devices = TestDevices()
     let page = UInt64(SharedMemory.pageSize)
 

@@ -8,7 +8,7 @@ import Testing
 /// Buffer range operations as Fuchsia's own tests expect them (test_magma.cc, CommitBuffer):
 /// offsets and lengths are whole pages for all four operations, a COMMIT past the end is
 /// MEMORY_ERROR, a DECOMMIT past it INVALID_ARGS, and a DECOMMIT releases exactly its pages.
-@Suite(.hangGuard) struct BufferRangeOpTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.commitAndDecommit))) struct BufferRangeOpTests {
     private let devices = TestDevices()
     static let page = UInt64(SharedMemory.pageSize)
     static let pages: UInt64 = 4

@@ -7,10 +7,10 @@ import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.hangGuard) struct BufferTests {
+@Suite(.hangGuard, .drmBackend(.runs)) struct BufferTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.virtioBufferCases) func buffersRoundUpToPagesAndHaveDistinctIds(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func buffersRoundUpToPagesAndHaveDistinctIds(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let page = UInt64(SharedMemory.pageSize)
         let first = try connection.createBuffer(size: page + 16)
@@ -24,14 +24,14 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.virtioBufferCases) func zeroAndHugeSizesAreRejectedAtOnce(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func zeroAndHugeSizesAreRejectedAtOnce(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: 0) }
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: .max) }
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.virtioBufferCases) func doubleReleaseIsATypedError(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func doubleReleaseIsATypedError(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         try connection.release(buffer)
@@ -40,7 +40,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func infoReportsSizeAndCommitment(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.commitAndDecommit)), arguments: TestBackend.allCases) func infoReportsSizeAndCommitment(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 64 * 1024)
         #expect(buffer.info.size == 64 * 1024)
@@ -55,7 +55,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.virtioBufferCases) func cachePolicyAndCleanCache(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func cachePolicyAndCleanCache(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 8192)
         #expect(buffer.cachePolicy == .cached)
@@ -69,7 +69,7 @@ import Testing
         expectStatus(.invalidArgs) { try buffer.cleanCache(offset: .max, length: 2, operation: .clean) }
     }
 
-    @Test(arguments: TestBackend.virtioBufferCases) func namesAreKeptAndTruncated(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func namesAreKeptAndTruncated(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096, name: "vertices")
         #expect(buffer.name == "vertices")
@@ -80,7 +80,7 @@ import Testing
         #expect(buffer.name.allSatisfy { $0 == "é" })
     }
 
-    @Test(arguments: TestBackend.bufferCases) func manyHandlesFromOneBufferAllMapTheSameBytes(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.allCases) func manyHandlesFromOneBufferAllMapTheSameBytes(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         try buffer.contents.storeBytes(of: 0x1234_5678 as UInt32, as: UInt32.self)
@@ -92,7 +92,7 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func exportedBufferSharesMemoryWithAnotherConnection(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.execution)), arguments: TestBackend.allCases) func exportedBufferSharesMemoryWithAnotherConnection(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let producer = try GPUSession(device: device)
         let consumer = try GPUSession(device: device)
@@ -118,7 +118,7 @@ import Testing
         #expect(try copy.u32s(2048).allSatisfy { $0 == 0x5EED })
     }
 
-    @Test(arguments: TestBackend.semaphoreCases) func importRejectsDescriptorsThatAreNotBuffers(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func importRejectsDescriptorsThatAreNotBuffers(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
@@ -129,7 +129,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.bufferCases) func unsealedMemfdIsRejected(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.allCases) func unsealedMemfdIsRejected(_ backend: TestBackend) throws {
         // A memfd whose size is not sealed could be truncated under the GPU.
         let connection = try devices.open(backend).createConnection()
         let fd = cmagma_memfd_create("unsealed")
@@ -138,7 +138,7 @@ import Testing
         expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fd)) }
     }
 
-    @Test(arguments: TestBackend.bufferCases) func regularFileIsRejected(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.allCases) func regularFileIsRejected(_ backend: TestBackend) throws {
         // Neither a sealed memfd nor a dma-buf: a regular file's size can change under a mapping.
         let connection = try devices.open(backend).createConnection()
         let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
@@ -159,9 +159,9 @@ import Testing
         #expect { _ = try SharedMemory.importing(dmaBuf: try #require(memory.descriptor).duplicate()) } throws: { ($0 as? PlatformError)?.code == EINVAL }
     }
 
-    @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device: runs in the QEMU guest (docs/drm.md)"), arguments: TestBackend.allCases)
+    @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device: runs in the QEMU guest (docs/drm.md)"), arguments: TestBackend.softGPUCases)
     func aKernelDriversDMABufImportsIntoTheEmbeddedDeviceOnly(_ backend: TestBackend) throws {
-        let drm = try devices.open(.drm).createConnection()
+        let drm = try DRMTestDevice.open().createConnection()
         let kernelBuffer = try drm.createBuffer(size: 4096)
         try kernelBuffer.bytes.storeBytes(of: 0xD1A6_0B0F, as: UInt32.self)
         let dmaBuf = try kernelBuffer.export()

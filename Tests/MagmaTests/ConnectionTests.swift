@@ -4,10 +4,10 @@ import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.hangGuard) struct ConnectionTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct ConnectionTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.virtioCases) func connectionStartsHealthy(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func connectionStartsHealthy(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         #expect(connection.error == nil)
         try connection.flush()
@@ -36,14 +36,14 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.virtioCases) func notificationDescriptorIsStable(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func notificationDescriptorIsStable(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let handle = connection.notificationDescriptor
         #expect(handle >= 0)
         #expect(connection.notificationDescriptor == handle)
     }
 
-    @Test(arguments: TestBackend.virtioCases) func readingAnEmptyNotificationChannelReturnsNothing(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func readingAnEmptyNotificationChannelReturnsNothing(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         #expect(try connection.readNotification() == nil)
     }
@@ -63,7 +63,7 @@ import Testing
         #expect(sequences == [1, 2, 3])
     }
 
-    @Test(arguments: TestBackend.virtioCases) func releasedConnectionRefusesRequests(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func releasedConnectionRefusesRequests(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         connection.release()
         expectStatus(.badState) { try connection.flush() }

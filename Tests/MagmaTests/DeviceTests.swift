@@ -4,7 +4,7 @@ import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.hangGuard) struct DeviceTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.softGPUQueries))) struct DeviceTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.virtioCases) func queriesReturnTheDriversIdentity(_ backend: TestBackend) throws {
@@ -22,7 +22,7 @@ import Testing
         #expect(value & 0xFFFF_FFFF == 100)
     }
 
-    @Test(arguments: TestBackend.virtioCases) func unknownQueryIsInvalidArgs(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func unknownQueryIsInvalidArgs(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 4)) }
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 99_999)) }

@@ -5,7 +5,7 @@ import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.hangGuard) struct ExecutionTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct ExecutionTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.virtioCases) func fillCopyAndTimestamp(_ backend: TestBackend) throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// Submission by GPU address + length: the device reads the command stream through its MMU,
 /// on every backend.
-@Suite(.hangGuard) struct GpuAddressSubmissionTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct GpuAddressSubmissionTests {
     let devices = TestDevices()
 
     @Test(arguments: TestBackend.virtioCases) func aStreamAtAGPUAddressRunsAndSignals(_ backend: TestBackend) throws {

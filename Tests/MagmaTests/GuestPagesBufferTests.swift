@@ -69,6 +69,40 @@ import Testing
         #expect(try target.u32(at: 20) == 0x6A5E_0001)
     }
 
+    @Test func aComputeDispatchReadsAndWritesGuestPagesAcrossTheirScatter() throws {
+        let session = try devices.session(.embedded)
+        let (ram, memory) = try Self.guestRAM(pages: 16)
+        let floatsPerPage = Self.page / 4
+        let count = 3 * floatsPerPage
+        // x, y and z: three resources of three scattered, out-of-order guest pages each.
+        let layout = [[11, 0, 6], [3, 15, 8], [9, 1, 13]]
+        func guestFloat(_ resource: Int, _ index: Int) -> UnsafeMutablePointer<Float> {
+            (ram.base + layout[resource][index / floatsPerPage] * Self.page).assumingMemoryBound(to: Float.self) + index % floatsPerPage
+        }
+        for index in 0..<count {
+            guestFloat(0, index).pointee = Float(index)
+            guestFloat(1, index).pointee = Float(2 * index) + 0.5
+        }
+        var addresses: [UInt64] = []
+        var buffers: [Buffer] = []
+        for (resource, pages) in layout.enumerated() {
+            let buffer = try session.connection.adoptBuffer(try memory.pages(for: Self.entries(pages)).sharedMemory())
+            let address = session.reserveAddress(buffer.size)
+            try session.connection.map(buffer, at: address, flags: resource < 2 ? .read : [.read, .write])
+            addresses.append(address)
+            buffers.append(buffer)
+        }
+        let program = try session.loadProgram(Kernels.vectorAddF32)
+        var stream = CommandStream()
+        stream.dispatch(programAddress: program.address, programSize: program.size, workgroupCount: UInt32((count + 255) / 256),
+                        workgroupSize: 256, arguments: addresses + [UInt64(count)])
+        stream.end()
+        try session.run(stream)
+        let wrong = (0..<count).filter { guestFloat(2, $0).pointee != Float(3 * $0) + 0.5 }
+        #expect(wrong.isEmpty, "\(wrong.count) of \(count) sums wrong in the guest's pages, first at \(wrong.first ?? -1)")
+        withExtendedLifetime(buffers) {}
+    }
+
     @Test func aGuestPagesBufferStaysInItsConnection() throws {
         let session = try devices.session(.embedded)
         let (ram, memory) = try Self.guestRAM(pages: 4)

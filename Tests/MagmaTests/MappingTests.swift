@@ -7,7 +7,7 @@ import Testing
 
 /// Map/unmap validation: each bad request closes its connection with INVALID_ARGS, seen at
 /// flush, and never disturbs another connection.
-@Suite(.hangGuard) struct MappingTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.gpuMappings))) struct MappingTests {
     let devices = TestDevices()
 
     static let page = UInt64(SharedMemory.pageSize)

@@ -7,7 +7,7 @@ import Testing
 
 /// Memory types and heaps with budgets: what the device reports, what allocation respects,
 /// and what a connection's release and close give back, on every backend.
-@Suite(.hangGuard) struct MemoryBudgetTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.memoryBudgets))) struct MemoryBudgetTests {
     let devices = TestDevices()
     static let page = UInt64(SharedMemory.pageSize)
 

@@ -7,7 +7,7 @@ import Testing
 
 /// In-flight ownership, GPU faults and isolation: a misbehaving connection is closed with a
 /// typed status, and every other connection keeps working.
-@Suite(.hangGuard) struct OwnershipAndFaultTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct OwnershipAndFaultTests {
     let devices = TestDevices()
 
     /// A session whose engine is held by a spinning program until `release()`.
@@ -159,7 +159,7 @@ import Testing
 }
 
 /// Every id, offset and semaphore of an execute request is validated by the system.
-@Suite(.hangGuard) struct ExecuteValidationTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct ExecuteValidationTests {
     let devices = TestDevices()
 
     func expectExecuteRejected(on backend: TestBackend, _ makeDescriptor: (GPUSession, Buffer) throws -> CommandDescriptor) throws {

@@ -9,7 +9,7 @@ import Testing
 /// starts without access, embedded (trusted) or through magmad; only the device's token grants
 /// it. A counter call without access is feed-forward: it returns, and the connection closes with
 /// ACCESS_DENIED, which flush reports.
-@Suite(.hangGuard) struct PerformanceCounterAccessTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.performanceCounters))) struct PerformanceCounterAccessTests {
     private let devices = TestDevices()
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 

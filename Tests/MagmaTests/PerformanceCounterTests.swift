@@ -7,7 +7,7 @@ import Testing
 
 /// SoftGPU's performance counters through Magma's calls: exact counts, clearing, pools, and
 /// access only for clients that present the device's token.
-@Suite(.hangGuard) struct PerformanceCounterTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.performanceCounters))) struct PerformanceCounterTests {
     private let devices = TestDevices()
     static let allCounters: [UInt64] = [SoftGPUCounter.allCases.reduce(0) { $0 | $1.bit }]
 

@@ -7,10 +7,10 @@ import Testing
 
 /// Queue families: a compute family that runs everything and a transfer-only family whose
 /// engine refuses dispatches, on every backend; and the physical device's description.
-@Suite(.hangGuard) struct QueueFamilyTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct QueueFamilyTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.virtioCases) func theDeviceDescribesItself(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.softGPUDevice)), arguments: TestBackend.virtioCases) func theDeviceDescribesItself(_ backend: TestBackend) throws {
         let info = try devices.open(backend).physicalDeviceInfo()
         #expect(UInt64(info.vendorId) == SoftGPUIdentity.vendorId)
         #expect(UInt64(info.deviceId) == SoftGPUIdentity.deviceId)

@@ -7,7 +7,7 @@ import Testing
 
 /// SoftGPU's scheduler: time slices between contexts of equal priority, preemption by higher
 /// priorities, and preempted work that resumes exactly where it stopped.
-@Suite(.hangGuard) struct SchedulingTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct SchedulingTests {
     let devices = TestDevices()
 
     private func device(on backend: TestBackend, timeSlice: UInt64 = 2_000_000, watchdog: UInt64 = 10_000_000_000) throws -> Device {

@@ -6,10 +6,10 @@ import MagmaTestSupport
 import SoftGPU
 import Testing
 
-@Suite(.hangGuard) struct SemaphoreAndPollTests {
+@Suite(.hangGuard, .drmBackend(.runsWithTimelineSyncobjs)) struct SemaphoreAndPollTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.virtioSemaphoreCases) func signalResetAndIds(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func signalResetAndIds(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         #expect(semaphore.id != invalidObjectId)
@@ -24,7 +24,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.semaphoreCases) func exportedSemaphoreSharesStateAcrossConnections(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.allCases) func exportedSemaphoreSharesStateAcrossConnections(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
@@ -41,7 +41,7 @@ import Testing
         try b.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func exportedDescriptorIsAPollableEventfd(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.eventfdSemaphores)), arguments: TestBackend.allCases) func exportedDescriptorIsAPollableEventfd(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         let exported = try semaphore.export()
@@ -51,7 +51,7 @@ import Testing
         #expect(Glibc.poll(&item, 1, 0) == 1)
     }
 
-    @Test(arguments: TestBackend.semaphoreCases) func importRejectsDescriptorsThatAreNotSemaphores(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.allCases) func importRejectsDescriptorsThatAreNotSemaphores(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         expectStatus(.invalidArgs) { _ = try connection.importSemaphore(try buffer.export()) }
@@ -62,7 +62,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.virtioSemaphoreCases) func pollTimesOutThenReportsReadyItems(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func pollTimesOutThenReportsReadyItems(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let first = try connection.createSemaphore()
         let second = try connection.createSemaphore()
@@ -75,7 +75,7 @@ import Testing
         expectStatus(.invalidArgs) { try Poll.wait([], timeoutNanoseconds: 0) }
     }
 
-    @Test(arguments: TestBackend.virtioSemaphoreCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         try HostThread.spawn(name: "signaler") {
@@ -85,7 +85,7 @@ import Testing
         #expect(try Poll.wait([.semaphore(semaphore)], timeoutNanoseconds: 30_000_000_000) == [true])
     }
 
-    @Test(arguments: TestBackend.allCases) func pollOnTheNotificationChannel(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.execution)), arguments: TestBackend.allCases) func pollOnTheNotificationChannel(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let idle = try session.connection.createSemaphore()
         expectStatus(.timedOut) { try Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 10_000_000) }
@@ -106,7 +106,7 @@ import Testing
         expectStatus(.timedOut) { try Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 0) }
     }
 
-    @Test(arguments: TestBackend.virtioCases) func pollReportsConnectionLostOnceTheConnectionFailed(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.connectionFailure)), arguments: TestBackend.virtioCases) func pollReportsConnectionLostOnceTheConnectionFailed(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         try connection.map(buffer, at: 0x1001, flags: .read)  // misaligned: closes the connection

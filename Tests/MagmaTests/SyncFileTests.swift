@@ -11,11 +11,11 @@ import Testing
 /// and magmad backends, whose eventfd semaphores hold none. The Mesa face's test on DRM makes
 /// sync objects only (it runs no SoftGPU work, so no address space or queue). DRMSyncobjTests
 /// checks the backend's side (poll readiness, refusals).
-@Suite(.hangGuard) struct SyncFileTests {
+@Suite(.hangGuard, .drmBackend(.runsWithTimelineSyncobjs)) struct SyncFileTests {
     let devices = TestDevices()
     let mesaDevices = MesaTestDevices()
 
-    @Test(arguments: TestBackend.virtioSemaphoreCases) func aSemaphoresFenceMovesAsASyncFileWhereTheBackendHasThem(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSemaphoresFenceMovesAsASyncFileWhereTheBackendHasThem(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let source = try connection.createSemaphore()
         let target = try connection.createSemaphore()
@@ -38,7 +38,7 @@ import Testing
         #expect(target.isSignaled, "the import took the fence, not the semaphore")
     }
 
-    @Test(arguments: TestBackend.allCases) func releasedAndForeignSemaphoresAreRefusedFirst(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func releasedAndForeignSemaphoresAreRefusedFirst(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let owner = try device.createConnection()
         let other = try device.createConnection()
@@ -49,7 +49,7 @@ import Testing
         try owner.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func mesaSyncObjectsHaveNoSyncFilesOnTheFuchsiaBackends(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.softGPUCases) func mesaSyncObjectsHaveNoSyncFilesOnTheFuchsiaBackends(_ backend: TestBackend) throws {
         let session = try mesaDevices.session(backend)
         let capabilities = try session.device.syncCapabilities
         #expect(capabilities.isDisjoint(with: [.exportSyncFile, .importSyncFile]))
@@ -62,7 +62,7 @@ import Testing
         expectStatus(.invalidArgs) { try timeline.importSyncFile(try binary.export()) }
     }
 
-    @Test(.enabled(if: TestBackend.semaphoreCases.contains(.drm), "no DRM device with syncobjs here (the guest has one)"))
+    @Test(.enabled(if: DRMTestDevice.info?.capabilities.syncobjTimeline == true, "no DRM device with syncobjs here (the guest has one)"))
     func mesaSyncObjectsMoveFencesAsSyncFilesOnADRMDevice() throws {
         let info = try #require(DRMTestDevice.info)
         let device = try PhysicalDevice(device: Device.open(.named(info.locatorName)), name: info.locatorName).createDevice()

@@ -1,4 +1,5 @@
 @testable import Magma
+import Glibc
 import MagmaDevices
 import MagmaDRM
 import MagmaVirtioHost
@@ -13,21 +14,19 @@ import Testing
 /// system driver runs is a test parameterized over `TestBackend.allCases`; a new backend (DRM,
 /// virtio) is a new case here and in `TestDevices.open`.
 ///
-/// The DRM backend (`.drm`: the virtio_gpu device of the QEMU guest, docs/drm.md) cannot run
-/// GPU work here, so it is not in `allCases`: it joins only the object tests that need no
-/// execution, through `bufferCases` (BufferTests: ids and page rounding, size checks, double
-/// release, names, cache calls, many handles of one buffer, unsealed memfds) and
-/// `semaphoreCases` (SemaphoreAndPollTests: signal and reset, sharing across connections,
-/// non-semaphore imports, poll timeouts and wake-ups; SyncFileTests' sync_file round trip;
-/// BufferTests' non-buffer imports, which
-/// export a semaphore; TimelineSemaphoreTests' CPU-only tests, on timeline syncobjs). It is
-/// there only where DRM is (the
-/// guest); and for semaphores only where virtio_gpu has timeline syncobjs (Linux 6.12). The
-/// rest are Fuchsia-backend tests: execution, commit and decommit, eventfd exports.
+/// The DRM backend (`.drm`: the virtio_gpu device of the QEMU guest, docs/drm.md) is in
+/// `allCases` only where there is a DRM device (the guest). It runs no GPU work here, so each
+/// behaviour suite says what its tests do on it with a `.drmBackend(...)` trait
+/// (DRMBackendTrait.swift): the object tests that need no execution run (buffers, semaphores,
+/// CPU-only timelines, sync_files, the Mesa face's devices, buffers and sync objects), and every
+/// other test's `drm` case is cancelled with the reason, which the guest's output lists.
+/// `MAGMA_TEST_BACKENDS` (a comma-separated list of raw values, "drm") replaces `allCases`: the
+/// guest's CI step runs the behaviour suites on `drm` alone, their embedded and socket cases
+/// having run on the host.
 ///
 /// The virtio backend (`.virtio`: MagmaVirtio over the socket emulation, against a device model
 /// with SoftGPU in the test's process, docs/virtio.md) runs the tests whose arguments are
-/// `virtioCases`, `virtioBufferCases` or `virtioSemaphoreCases`: execution, semaphores and CPU
+/// `virtioCases`: execution, semaphores and CPU
 /// waits, mappings, ownership and faults that fail the connection, queue families, budgets,
 /// the bind queue, GPU-address streams, buffer basics, connections and device queries. It does
 /// not run, and why:
@@ -66,25 +65,31 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case embedded
     /// A MagmaServer in the test's process, reached through its Unix socket as magmad is.
     case socket
-    /// The guest's virtio_gpu, a Linux DRM device (MagmaDRM); object tests only (see above).
+    /// The guest's virtio_gpu, a Linux DRM device (MagmaDRM); what its tests do on it is their
+    /// suite's `.drmBackend(...)` declaration.
     case drm
     /// MagmaVirtio over the socket emulation, against a device model (MagmaVirtioHost) with
     /// SoftGPU in the test's process; the suites of `virtioCases` only (see there).
     case virtio
 
-    /// The backends every behaviour test runs on.
-    static let allCases: [TestBackend] = [.embedded, .socket]
-    /// `allCases`, and the DRM device where there is one.
-    static let bufferCases: [TestBackend] = allCases + (DRMTestDevice.info != nil ? [.drm] : [])
-    /// `allCases`, and the DRM device where it has the syncobjs semaphores need.
-    static let semaphoreCases: [TestBackend] = allCases + (DRMTestDevice.info?.capabilities.syncobjTimeline == true ? [.drm] : [])
+    /// The backends every behaviour test runs on: `MAGMA_TEST_BACKENDS` where it is set, else
+    /// the embedded and socket backends, and the DRM device where there is one.
+    static let allCases: [TestBackend] = fromEnvironment ?? softGPUCases + (DRMTestDevice.info != nil ? [.drm] : [])
+    /// The backends that run SoftGPU: for tests about what those backends do with something
+    /// else (a DRM device's dma-buf), not about the backend under test.
+    static let softGPUCases: [TestBackend] = [.embedded, .socket]
+
+    /// `MAGMA_TEST_BACKENDS`, parsed; a name that is no backend stops the run.
+    private static var fromEnvironment: [TestBackend]? {
+        guard let value = getenv("MAGMA_TEST_BACKENDS").map({ String(cString: $0) }) else { return nil }
+        return value.split(separator: ",").map { name in
+            guard let backend = TestBackend(rawValue: String(name)) else { fatalError("MAGMA_TEST_BACKENDS: no backend \(name)") }
+            return backend
+        }
+    }
 
     /// `allCases` and the virtio backend, for the tests it runs.
     static let virtioCases: [TestBackend] = allCases + [.virtio]
-    /// `bufferCases` and the virtio backend.
-    static let virtioBufferCases: [TestBackend] = bufferCases + [.virtio]
-    /// `semaphoreCases` and the virtio backend.
-    static let virtioSemaphoreCases: [TestBackend] = semaphoreCases + [.virtio]
 
     var testDescription: String { rawValue }
 }
@@ -92,6 +97,13 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// The DRM device the `.drm` backend opens: the first virtio_gpu render node, if any.
 enum DRMTestDevice {
     static let info: DRMDeviceInfo? = DRMDevices.all().first { $0.driver.name == "virtio_gpu" }
+
+    /// The device, for a test that uses a DRM device beside the backend under test; INVALID_ARGS
+    /// where there is none.
+    static func open() throws -> Device {
+        let info = try #require(info, "no virtio_gpu DRM device")
+        return try Device.open(.named(info.locatorName))
+    }
 }
 
 /// Opens the devices of one test and tears their servers down after it. A suite keeps one as a
@@ -103,8 +115,10 @@ final class TestDevices: Sendable {
 
     /// A device on `backend`. With no configuration: the embedded device every test shares, or a
     /// server of its own with SoftGPU's defaults. With one: a device of its own running SoftGPU
-    /// with it, on either backend.
-    func open(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil) throws -> Device {
+    /// with it, on either backend. On `.drm`: the DRM device, where the running test's
+    /// `.drmBackend(...)` declaration lets it run; otherwise the test case is cancelled here.
+    func open(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil,
+              sourceLocation: SourceLocation = #_sourceLocation) throws -> Device {
         switch backend {
         case .embedded:
             guard let configuration else { return try Device.open(.embedded) }
@@ -118,15 +132,16 @@ final class TestDevices: Sendable {
             virtioServers.withLock { $0.append(server) }
             return try Device.open(.virtio(server.server.path))
         case .drm:
+            try DRMBackendSupport.check(DRMBackendSupport.current, sourceLocation: sourceLocation)
             precondition(configuration == nil, "the DRM device runs no SoftGPU")
-            let info = try #require(DRMTestDevice.info, "no virtio_gpu DRM device")
-            return try Device.open(.named(info.locatorName))
+            return try DRMTestDevice.open()
         }
     }
 
     /// A connection with one context on a device of `backend` (see `open`).
-    func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil, priority: Priority = .medium) throws -> GPUSession {
-        try GPUSession(device: try open(backend, own: configuration), priority: priority)
+    func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil, priority: Priority = .medium,
+                 sourceLocation: SourceLocation = #_sourceLocation) throws -> GPUSession {
+        try GPUSession(device: try open(backend, own: configuration, sourceLocation: sourceLocation), priority: priority)
     }
 }
 

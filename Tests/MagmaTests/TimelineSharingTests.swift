@@ -10,7 +10,7 @@ import Testing
 /// signals cross the process boundary both ways, the peer's GPU work waits for a point this
 /// process signals, and the peer's faulting work ends this process's wait on its point with
 /// CONTEXT_KILLED.
-@Suite(.hangGuard) struct TimelineSharingTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct TimelineSharingTests {
     let devices = TestDevices()
     private static let patience: UInt64 = 60_000_000_000
 

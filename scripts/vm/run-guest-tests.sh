@@ -18,6 +18,7 @@ usage: scripts/vm/run-guest-tests.sh [options] [--] [COMMAND [ARG...]]
   --kernel 6.12|6.1      guest kernel: bookworm-backports 6.12 (default) or bookworm 6.1
   --swift-tests FILTER   run .build/debug/*PackageTests.xctest (Swift Testing) with --filter FILTER,
                          JUnit XML in <work>/results/junit.xml
+  --env NAME=VALUE       set NAME in the command's environment in the guest (repeatable)
   --timeout SECONDS      bound on the guest run, boot to power-off (default 300)
   --accel auto|tcg|kvm   auto (default) uses KVM only with /dev/kvm and vmx/svm in /proc/cpuinfo
   --memory MIB           guest memory (default 1024)
@@ -28,11 +29,12 @@ EOF
 }
 bad_usage() { printf 'vm: %s\n' "$1" >&2; usage >&2; exit 2; }
 
-series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter=
+series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=()
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) [ $# -ge 2 ] || bad_usage "--kernel needs 6.12 or 6.1"; series=$2; shift 2 ;;
         --swift-tests) [ $# -ge 2 ] || bad_usage "--swift-tests needs a filter"; swift_filter=$2; shift 2 ;;
+        --env) [[ ${2:-} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || bad_usage "--env needs NAME=VALUE"; environment+=("$2"); shift 2 ;;
         --timeout) [[ ${2:-} =~ ^[0-9]+$ ]] || bad_usage "--timeout needs seconds"; timeout_s=$2; shift 2 ;;
         --accel) [[ ${2:-} =~ ^(auto|tcg|kvm)$ ]] || bad_usage "--accel needs auto, tcg or kvm"; accel=$2; shift 2 ;;
         --memory) [[ ${2:-} =~ ^[0-9]+$ ]] || bad_usage "--memory needs MiB"; memory=$2; shift 2 ;;
@@ -96,6 +98,7 @@ mkdir -p "$results"
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
     echo "cd $(q "$cwd") || exit 125"
+    for e in "${environment[@]}"; do echo "export $(q "$e")"; done
     printf 'exec'; for a in "$@"; do printf ' %s' "$(q "$a")"; done; echo
 } >"$results/run.sh"
 [ ${#keep[@]} -eq 0 ] || printf '%s\n' "${keep[@]}" | sort -u >"$results/keep"

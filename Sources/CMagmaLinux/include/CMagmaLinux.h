@@ -1,5 +1,6 @@
 // Linux calls and constants that Swift's Glibc module does not expose.
-// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps.
+// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps;
+// the shared-memory atomics at the end are `static inline` instead (see there).
 #ifndef CMAGMA_LINUX_H
 #define CMAGMA_LINUX_H
 
@@ -134,5 +135,50 @@ extern const int cmagma_seal_write_bits;
 
 /// Adds F_SEAL_SEAL: no seal can be added or removed after it.
 int cmagma_memfd_seal_seals(int fd);
+
+/// Acquire loads, release stores and sequentially consistent operations on words of memory
+/// another party shares (a ring's header: another thread, another process, or a guest behind a
+/// hypervisor), for the shared-memory rings of MagmaRing. `static inline`, so Swift code built
+/// with -O inlines each into one instruction (a plain `mov` on x86-64, `ldar`/`stlr` on arm64)
+/// instead of calling out of line. `address` must be naturally aligned.
+static inline uint64_t cmagma_load_acquire_u64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
+}
+static inline void cmagma_store_release_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
+}
+static inline uint32_t cmagma_load_acquire_u32(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
+}
+static inline void cmagma_store_release_u32(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
+}
+/// Sequentially consistent: a store followed by a load of another word is never reordered
+/// (the store-then-check both sides of a sleep/wake handshake need).
+static inline uint64_t cmagma_load_seq_cst_u64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_SEQ_CST);
+}
+static inline void cmagma_store_seq_cst_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_SEQ_CST);
+}
+static inline uint32_t cmagma_load_seq_cst_u32(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_SEQ_CST);
+}
+static inline void cmagma_store_seq_cst_u32(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_SEQ_CST);
+}
+/// Stores `desired` if the word holds `expected`; returns the value it held (== expected: stored).
+static inline uint32_t cmagma_compare_exchange_seq_cst_u32(void *address, uint32_t expected, uint32_t desired) {
+    __atomic_compare_exchange_n((uint32_t *)address, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return expected;
+}
+/// A hint to the CPU that this is a spin-wait loop (`pause` on x86, `yield` on arm64).
+static inline void cmagma_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 #endif

@@ -59,10 +59,15 @@ public final class LogicalDevice: Sendable {
     /// compute) with `priority`. A family the device does not have is INVALID_ARGS, thrown here
     /// with the address space still usable; more queues of a family in one address space than
     /// its `count` is MEMORY_ERROR and closes the address space (the core's rule). Priorities
-    /// above `.medium` need a trusted client (in-process, not through magmad).
+    /// above `.medium` need a trusted client (in-process, not through magmad). On a device with
+    /// no queue families at all (a driver that runs no work here, such as a DRM device without
+    /// a submitter) every queue is UNIMPLEMENTED, with the driver's name.
     public func createQueue(in space: AddressSpace, family: UInt32? = nil, priority: Priority = .medium) throws(MagmaError) -> Queue {
         try checkOpen()
         try checkOwns(space.device, "address space")
+        guard !physicalDevice.queueFamilies.isEmpty else {
+            throw .unimplemented("queues on \(physicalDevice.name): the device has no queue families, its driver \(physicalDevice.info.driverName) runs no work here")
+        }
         let index = if let family { family } else { try defaultQueueFamily() }
         _ = try physicalDevice.info.queueFamily(index)
         return Queue(addressSpace: space, context: try space.connection.createContext(queueFamily: index, priority: priority))

@@ -25,17 +25,22 @@ public struct SyncCapabilities: OptionSet, Hashable, Sendable {
 }
 
 extension LogicalDevice {
-    /// What this device's sync objects can do. Binary sync objects with CPU waits and signals
-    /// and opaque-descriptor export and import are in every backend's core; timelines where
-    /// the backend makes them (the embedded and magmad backends do; a DRM device needs
-    /// timeline syncobjs), which is found by making one, once per device; sync_file export and
-    /// import where the home connection's backend has them (`Connection.hasSyncFiles`: a DRM
-    /// device). BAD_STATE once the device was released.
+    /// What this device's sync objects can do, found by making one of each kind, once per
+    /// device. Binary sync objects come with CPU waits and signals and opaque-descriptor
+    /// export and import, where the backend makes semaphores at all (the embedded and magmad
+    /// backends do; a DRM device needs syncobjs, which vgem has none of: nothing then);
+    /// timelines where the backend makes them (a DRM device needs timeline syncobjs); sync_file
+    /// export and import where the home connection's backend has them
+    /// (`Connection.hasSyncFiles`: a DRM device). BAD_STATE once the device was released.
     public var syncCapabilities: SyncCapabilities {
         get throws(MagmaError) {
             try checkOpen()
             if let known = knownSyncCapabilities.withLock({ $0 }) { return known }
-            var capabilities: SyncCapabilities = [.binary, .cpuWait, .cpuSignal, .opaqueDescriptor]
+            var capabilities: SyncCapabilities = []
+            do {
+                try home.release(try home.createSemaphore())
+                capabilities.formUnion([.binary, .cpuWait, .cpuSignal, .opaqueDescriptor])
+            } catch where error.status == .unimplemented {}
             do {
                 try home.release(try home.createTimelineSemaphore())
                 capabilities.insert(.timeline)

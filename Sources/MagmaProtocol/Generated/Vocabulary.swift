@@ -229,6 +229,16 @@ public struct VirtioSyncCapabilities: OptionSet, Hashable, Sendable {
     public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence]
 }
 
+/// How a physical device is attached (the values of the Mesa API's magma_bus_type_t).
+public enum BusType: UInt32, Sendable, CaseIterable {
+    /// Not known, or not on a bus (a device in software).
+    case unknown = 0
+    /// A PCI device: its address is domain:bus:device.function.
+    case pci = 1
+    /// A platform device (a SoC's, or a kernel's virtual device such as vgem).
+    case platform = 2
+}
+
 /// The id reserved as "no object".
 public let invalidObjectId: ObjectId = 0
 

@@ -8,7 +8,7 @@ import Testing
 /// The bind queue through Mesa's face, on every backend: binds that take effect only once their
 /// wait point is reached and before their signal, work ordered after them that sees the new
 /// mapping, unmaps, and what the face refuses before the device sees it.
-@Suite(.hangGuard) struct MesaBindTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.gpuMappings))) struct MesaBindTests {
     let devices = MesaTestDevices()
 
     /// A queue of SoftGPU's bind family in the session's address space.

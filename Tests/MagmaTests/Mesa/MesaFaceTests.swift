@@ -11,13 +11,20 @@ import Testing
 /// enumerate, info, device, address space, queue, a command buffer mapped RWX, binary sync
 /// objects, a submit with a wait and a signal, export and import of a fence and a buffer, a
 /// submit waiting on the imported fence, 20 submits.
-@Suite(.hangGuard) struct MesaFaceTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaFaceTests {
     let devices = MesaTestDevices()
 
-    @Test(arguments: TestBackend.allCases) func enumerationFindsTheDeviceWithItsIds(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func enumerationFindsTheDeviceWithItsIds(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
-        #expect(UInt64(physical.info.vendorId) == SoftGPUIdentity.vendorId)
-        #expect(UInt64(physical.info.deviceId) == SoftGPUIdentity.deviceId)
+        if backend == .drm {
+            // The kernel driver's device: virtio-gpu-pci's PCI ids, from sysfs.
+            let pci = try #require(DRMTestDevice.info?.pci)
+            #expect(physical.info.vendorId == UInt32(pci.vendorId) && physical.info.deviceId == UInt32(pci.deviceId))
+            #expect(physical.name == DRMTestDevice.info?.locatorName)
+        } else {
+            #expect(UInt64(physical.info.vendorId) == SoftGPUIdentity.vendorId)
+            #expect(UInt64(physical.info.deviceId) == SoftGPUIdentity.deviceId)
+        }
         #expect(backend != .embedded || physical.name == DeviceLocator.embeddedName)
     }
 
@@ -79,7 +86,7 @@ import Testing
         #expect(try target.u32s(2) == [0, 2])
     }
 
-    @Test(arguments: TestBackend.allCases) func binarySyncObjectsSignalResetAndWait(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func binarySyncObjectsSignalResetAndWait(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let sync = try device.createSyncObject()
@@ -159,7 +166,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .ok)
     }
 
-    @Test(arguments: TestBackend.allCases) func waitAnyAndWaitAll(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func waitAnyAndWaitAll(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let objects = try (0..<3).map { _ in try device.createSyncObject() }
@@ -186,7 +193,7 @@ import Testing
         try done.wait(timeoutNanoseconds: 120_000_000_000)
     }
 
-    @Test(arguments: TestBackend.allCases) func cpuMapAndUnmap(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func cpuMapAndUnmap(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let buffer = try device.createBuffer(size: 100)

@@ -9,7 +9,7 @@ import Testing
 
 /// The Mesa face's address spaces stay isolated, a faulting queue reports it, and bad calls get
 /// typed errors that change nothing, on every backend.
-@Suite(.hangGuard) struct MesaIsolationAndErrorTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.gpuMappings))) struct MesaIsolationAndErrorTests {
     let devices = MesaTestDevices()
 
     @Test(arguments: TestBackend.allCases) func aBufferMappedInOneAddressSpaceIsUnreachableFromAnother(_ backend: TestBackend) throws {
@@ -92,7 +92,7 @@ import Testing
         #expect(try target.u32s(1) == [5])
     }
 
-    @Test(arguments: TestBackend.allCases) func releasedObjectsAreRejected(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func releasedObjectsAreRejected(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let buffer = try session.device.createBuffer(size: 4096)
         try buffer.release()
@@ -131,7 +131,7 @@ import Testing
         #expect(try target.u32s(1) == [6])
     }
 
-    @Test(arguments: TestBackend.allCases) func releasingAnAddressSpaceLeavesTheDevicesSyncObjectsWorking(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func releasingAnAddressSpaceLeavesTheDevicesSyncObjectsWorking(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (_, address) = try session.mappedBuffer(size: 4096)
         let sync = try session.device.createSyncObject()

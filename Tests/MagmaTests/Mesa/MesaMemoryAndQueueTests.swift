@@ -8,7 +8,7 @@ import Testing
 
 /// The Mesa face over the core's memory types, heap budgets, queue families and submission by
 /// GPU address, on every backend.
-@Suite(.hangGuard) struct MesaMemoryAndQueueTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaMemoryAndQueueTests {
     let devices = MesaTestDevices()
 
     /// Heap 0 (host-visible memory, type 0) is large; heap 1 (GPU-only memory, type 1) is 1 MiB.
@@ -85,7 +85,7 @@ import Testing
         #expect(try session.device.createBuffer(size: 4096).size == 4096)
     }
 
-    @Test(arguments: TestBackend.allCases) func anImportNamesItsMemoryType(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.softGPUDevice)), arguments: TestBackend.allCases) func anImportNamesItsMemoryType(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
         let first = try physical.createDevice()
         let second = try physical.createDevice()

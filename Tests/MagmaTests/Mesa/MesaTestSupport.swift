@@ -14,8 +14,11 @@ final class MesaTestDevices: Sendable {
     /// The physical device of `backend`. With no configuration: the embedded device (found by
     /// enumerating a runtime directory with no magmad in it) or a server's device (found by
     /// enumerating the server's runtime directory). With one: a device of its own running
-    /// SoftGPU with it (in-process, or a server of its own).
-    func physicalDevice(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil) throws -> PhysicalDevice {
+    /// SoftGPU with it (in-process, or a server of its own). On `.drm`: the DRM device as
+    /// enumeration finds it, where the running test's `.drmBackend(...)` declaration lets it
+    /// run; otherwise the test case is cancelled here.
+    func physicalDevice(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws -> PhysicalDevice {
         switch backend {
         case .embedded:
             if let configuration {
@@ -28,8 +31,10 @@ final class MesaTestDevices: Sendable {
             servers.withLock { $0.append(server) }
             return try #require(PhysicalDevice.enumerate(in: server.directory).first { $0.name == server.server.devicePath })
         case .drm:
-            Issue.record("the Mesa face's tests run SoftGPU work: no DRM case")
-            throw MagmaError(.unimplemented, "no DRM device for the Mesa face's tests")
+            try DRMBackendSupport.check(DRMBackendSupport.current, sourceLocation: sourceLocation)
+            precondition(configuration == nil, "the DRM device runs no SoftGPU")
+            let info = try #require(DRMTestDevice.info, "no virtio_gpu DRM device")
+            return try #require(PhysicalDevice.enumerate().first { $0.name == info.locatorName }, "enumeration finds the DRM device")
         case .virtio:
             Issue.record("the Mesa face's tests import buffers and sync objects into address spaces: no virtio case yet")
             throw MagmaError(.unimplemented, "no virtio device for the Mesa face's tests")
@@ -37,8 +42,9 @@ final class MesaTestDevices: Sendable {
     }
 
     /// A logical device with one address space and one queue in it, on `backend`.
-    func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil) throws -> MesaSession {
-        try MesaSession(device: physicalDevice(backend, own: configuration).createDevice())
+    func session(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil,
+                 sourceLocation: SourceLocation = #_sourceLocation) throws -> MesaSession {
+        try MesaSession(device: physicalDevice(backend, own: configuration, sourceLocation: sourceLocation).createDevice())
     }
 }
 

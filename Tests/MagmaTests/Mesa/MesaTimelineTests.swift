@@ -10,10 +10,10 @@ import Testing
 /// Timeline sync objects of the Mesa face, beside binary ones, on every backend: CPU signals
 /// and waits, submissions that wait for and signal points (by command buffer and by GPU
 /// address), mixed waits, failures, export and import, and what the device claims.
-@Suite(.hangGuard) struct MesaTimelineTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaTimelineTests {
     let devices = MesaTestDevices()
 
-    @Test(arguments: TestBackend.allCases) func aTimelineSignalsAndWaitsForPointsFromTheCPU(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func aTimelineSignalsAndWaitsForPointsFromTheCPU(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 3))
         #expect(timeline.kind == .timeline(initialValue: 3))
@@ -31,7 +31,7 @@ import Testing
         #expect(try timeline.value() == 9)
     }
 
-    @Test(arguments: TestBackend.allCases) func callsForTheOtherKindAreInvalidArgs(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func callsForTheOtherKindAreInvalidArgs(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 0))
         let binary = try session.device.createSyncObject()
@@ -103,7 +103,7 @@ import Testing
         #expect(try target.u32s(1024).allSatisfy { $0 == 0x6AD })
     }
 
-    @Test(arguments: TestBackend.allCases) func waitAnyAndWaitAllMixPoints(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func waitAnyAndWaitAllMixPoints(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 0))
         let binary = try session.device.createSyncObject()
@@ -137,7 +137,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .contextKilled)
     }
 
-    @Test(arguments: TestBackend.allCases) func exportAndImportDetectTheKind(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.syncobjKinds)), arguments: TestBackend.allCases) func exportAndImportDetectTheKind(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
         let first = try physical.createDevice()
         let second = try physical.createDevice()

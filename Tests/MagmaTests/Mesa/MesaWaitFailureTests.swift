@@ -10,7 +10,7 @@ import Testing
 /// A failure reaches whoever waits, also when the wait began before the failing address space
 /// used the sync object: a CPU wait on a binary sync object ends with CONTEXT_KILLED once work
 /// that was to signal it faults in an address space that first used it after the wait began.
-@Suite(.hangGuard) struct MesaWaitFailureTests {
+@Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaWaitFailureTests {
     let devices = MesaTestDevices()
 
     @Test(arguments: TestBackend.allCases) func aWaitEndsWhenAnAddressSpaceThatStartedUsingItFails(_ backend: TestBackend) throws {

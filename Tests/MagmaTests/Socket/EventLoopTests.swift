@@ -79,6 +79,12 @@ import Testing
         #expect(failure.withLock { $0?.code } == EINVAL)
         #expect(told.withLock { $0 } == [true, true, true], "every watch was told once, as a loop failure")
         #expect(loop.watchCount == 0)
+        // A failed loop takes no new watch: its handler would never run.
+        let (late, _) = try MessageSocket.pair()
+        #expect(throws: PlatformError.self) {
+            _ = try loop.watch(late.descriptor.rawValue, for: .readable) { _, _ in Issue.record("a failed loop's late watch ran") }
+        }
+        #expect(loop.watchCount == 0)
         withExtendedLifetime(pairs) {}
     }
 
