@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "SoftGPU", targets: ["SoftGPU"]),
         .library(name: "MagmaWire", targets: ["MagmaWire"]),
         .library(name: "MagmaGuestMemory", targets: ["MagmaGuestMemory"]),
+        .library(name: "MagmaVirtioHost", targets: ["MagmaVirtioHost"]),
+        .library(name: "MagmaVirtio", targets: ["MagmaVirtio"]),
         .library(name: "MagmaServer", targets: ["MagmaServer"]),
         .library(name: "MagmaRing", targets: ["MagmaRing"]),
         // For Benchmarks/ (a path dependency): its target keeps `-O` in debug builds.
@@ -33,6 +35,7 @@ let package = Package(
         .executable(name: "magmactl", targets: ["magmactl"]),
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
+        .executable(name: "magma-virtio-host", targets: ["magma-virtio-host"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,6 +49,9 @@ let package = Package(
         // A guest's physical memory (a vhost-user memory table of memfds) mapped in place:
         // guest addresses checked and translated, a resource's guest pages as one host view.
         .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
+        // The virtio-gpu device model of Magma contexts (docs/virtio.md): one guest's control
+        // commands applied to a host Magma device.
+        .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         // Single-producer single-consumer byte rings in shared memory (host <-> guest, docs/rings.md).
         .target(name: "MagmaRing", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
@@ -65,6 +71,14 @@ let package = Package(
             name: "magmad",
             dependencies: ["MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
+        ),
+        // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
+        // The guest side of virtio-gpu Magma contexts: the virtgpu ioctl surface (VirtGPUDevice)
+        // and its socket emulation (docs/virtio.md).
+        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .executableTarget(
+            name: "magma-virtio-host",
+            dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
@@ -166,7 +180,7 @@ let package = Package(
         .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "CMagmaLinux", "MagmaProtocol", "MagmaPlatform"]),
         // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
         // libmagma.so, magmactl and Swift programs.
-        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
+        .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaVirtio", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
         .executableTarget(
             name: "magmactl",
             dependencies: ["MagmaDevices", "MagmaDRM", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -176,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
-                           "MagmaTestSupport", "MagmaGuestMemory", .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
@@ -187,6 +201,7 @@ let package = Package(
         .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
         .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
+        .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],

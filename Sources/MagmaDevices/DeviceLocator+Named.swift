@@ -5,6 +5,8 @@ import MagmaPlatform
 extension DeviceLocator {
     /// The name clients and magmad share for the in-process device (`MAGMA_DEVICE_PATH_EMBEDDED`).
     public static let embeddedName = "embedded"
+    /// The prefix of a virtio device's name: `virtio:<socket path>`.
+    public static let virtioPrefix = "virtio:"
 
     /// The device a user names, as `magmactl --device` and `magma_device_open` take it:
     /// `embedded` is the embedded device; anything else is a magmad endpoint found by
@@ -12,9 +14,11 @@ extension DeviceLocator {
     /// directory: `$MAGMA_DEVICE_DIR`, else `$XDG_RUNTIME_DIR/magma`, else `/tmp/magma-<uid>`,
     /// the rule magmad serves by). So `magmad` is the running magmad's device, `gpu/000` a path
     /// relative to the runtime directory, and `/path/to/gpu/000` that path. `drm/<node>` is the
-    /// Linux DRM render node `/dev/dri/<node>` (`drm/renderD128`).
+    /// Linux DRM render node `/dev/dri/<node>` (`drm/renderD128`). `virtio:<path>` is the
+    /// virtio-gpu device model whose socket emulation listens at `<path>`.
     public static func named(_ name: String, in directory: String = RuntimeDirectory.current) -> DeviceLocator {
         if name == embeddedName { return .embedded }
+        if name.hasPrefix(virtioPrefix) { return .virtio(String(name.dropFirst(virtioPrefix.count))) }
         if let renderNode = DRMDevices.nodePath(forLocatorName: name) { return .drm(renderNode) }
         return .socket(RuntimeDirectory.endpoint(named: name, in: directory))
     }

@@ -4,6 +4,7 @@ import MagmaEmbedded
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSocket
+import MagmaVirtio
 import MagmaSystem
 import SoftGPU
 
@@ -21,6 +22,9 @@ public enum DeviceLocator: Sendable {
     case socket(String)
     /// A Linux DRM device, by its render node ("/dev/dri/renderD128"; MagmaDRM, docs/drm.md).
     case drm(String)
+    /// A device reached through virtio-gpu's Magma context type, over the socket emulation of
+    /// a device model at this path (`magma-virtio-host --socket`; MagmaVirtio, docs/virtio.md).
+    case virtio(String)
     /// A device served by a backend of the caller's.
     case backend(any DeviceBackend)
 }
@@ -44,6 +48,8 @@ extension Device {
             return Device(backend: try SocketDeviceTransport(path: path))
         case .drm(let renderNode):
             return Device(backend: try DRMDevice(renderNode: renderNode))
+        case .virtio(let path):
+            return Device(backend: try VirtioDeviceBackend(path: path))
         case .backend(let backend):
             return Device(backend: backend)
         }

@@ -31,12 +31,7 @@ struct DeviceSession: SessionServer {
 
     /// Sends the device's description (`SystemDevice.info`) without waiting; false as `answer`.
     private func describeDevice(transactionId: UInt32) -> Bool {
-        let info = server.device.info
-        let reply = DeviceProtocol.DeviceInfoReply(
-            status: .ok, vendorId: info.vendorId, deviceId: info.deviceId, driverVersion: info.driverVersion, name: info.name,
-            driverName: info.driverName, addressSpaceSize: info.limits.addressSpaceSize, pageSize: info.limits.pageSize,
-            maxAllocationSize: info.limits.maxAllocationSize, memoryTypes: info.memoryProperties.types,
-            memoryHeaps: info.memoryProperties.heaps, queueFamilies: info.queueFamilies)
+        let reply = DeviceProtocol.DeviceInfoReply(describing: server.device.info)
         do {
             try socket.send(try reply.encoded(transactionId: transactionId).bytes, wait: false)
             return true

@@ -132,11 +132,7 @@ public final class SocketDeviceTransport: DeviceBackend {
         }
         guard case .deviceInfoReply(let answer) = reply.message.message else { throw .internalError("get device info: another reply") }
         guard answer.status == .ok else { throw MagmaError(answer.status, "get device info") }
-        let info = PhysicalDeviceInfo(
-            vendorId: answer.vendorId, deviceId: answer.deviceId, driverVersion: answer.driverVersion, name: answer.name,
-            driverName: answer.driverName,
-            limits: DeviceLimits(addressSpaceSize: answer.addressSpaceSize, pageSize: answer.pageSize, maxAllocationSize: answer.maxAllocationSize),
-            memoryProperties: MemoryProperties(types: answer.memoryTypes, heaps: answer.memoryHeaps), queueFamilies: answer.queueFamilies)
+        let info = answer.physicalDeviceInfo
         state.deviceInfo = info
         return info
     }

@@ -5,7 +5,7 @@ import MagmaPlatform
 /// `--device NAME`: which device a command uses.
 struct DeviceOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "The device: embedded, magmad (the running magmad), a path relative to the runtime directory (gpu/000), an absolute path, or drm/renderD128 (a Linux DRM render node: magmactl devices lists them).",
+        "The device: embedded, magmad (the running magmad), a path relative to the runtime directory (gpu/000), an absolute path, drm/renderD128 (a Linux DRM render node: magmactl devices lists them), or virtio:<socket> (a magma-virtio-host device model).",
         discussion: "The runtime directory is $MAGMA_DEVICE_DIR, else $XDG_RUNTIME_DIR/magma, else /tmp/magma-<uid>: where magmad serves by default."))
     var device = DeviceLocator.embeddedName
 
@@ -15,6 +15,7 @@ struct DeviceOptions: ParsableArguments {
         let description = switch locator {
         case .socket(let path): "magmad at \(path)"
         case .drm(let renderNode): "Linux DRM device \(renderNode)"
+        case .virtio(let path): "virtio-gpu device model at \(path) (socket emulation)"
         default: "embedded (MagmaSystem + SoftGPU in this process)"
         }
         return (try Device.open(locator), description)

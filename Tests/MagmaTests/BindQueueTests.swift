@@ -27,7 +27,7 @@ import Testing
         try session.submit(stream, waits: waits, signals: signals)
     }
 
-    @Test(arguments: TestBackend.allCases) func aBindMapsOnlyOnceItsWaitSignalsAndComputeOrderedAfterItSeesTheMapping(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aBindMapsOnlyOnceItsWaitSignalsAndComputeOrderedAfterItSeesTheMapping(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let buffer = try session.connection.createBuffer(size: 2 * page)
         let address = session.reserveAddress(2 * page)
@@ -60,7 +60,7 @@ import Testing
         #expect(try devices.session(backend).fillsCorrectly(pattern: 7), "the device goes on serving")
     }
 
-    @Test(arguments: TestBackend.allCases) func anUnmapByBindKeepsTheOldMappingUntilItRuns(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anUnmapByBindKeepsTheOldMappingUntilItRuns(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let (buffer, address) = try session.mappedBuffer(size: page)
         let gate = try session.connection.createSemaphore()
@@ -75,7 +75,7 @@ import Testing
         #expect(try buffer.u32(at: 0) == 0x01D)
     }
 
-    @Test(arguments: TestBackend.allCases) func afterAnUnmapByBindTheBufferMayBeReleasedAndTheRangeMappedAgain(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func afterAnUnmapByBindTheBufferMayBeReleasedAndTheRangeMappedAgain(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let (old, address) = try session.mappedBuffer(size: page)
         let unbound = try session.connection.createSemaphore()
@@ -89,7 +89,7 @@ import Testing
         try session.connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func bindsOnOneContextTakeEffectInOrder(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func bindsOnOneContextTakeEffectInOrder(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let first = try session.connection.createBuffer(size: page)
         let second = try session.connection.createBuffer(size: page)
@@ -133,7 +133,7 @@ import Testing
         #expect(try buffer.u32(at: 0) == 0x7131)
     }
 
-    @Test(arguments: TestBackend.allCases) func aBindContextRefusesCommandsAndAComputeContextRefusesBinds(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aBindContextRefusesCommandsAndAComputeContextRefusesBinds(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         var stream = CommandStream()
         stream.end()
@@ -163,7 +163,7 @@ import Testing
         gate.signal()
     }
 
-    @Test(arguments: TestBackend.allCases) func anEmptyOrOversizedBindIsRefusedWithTheConnectionUsable(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anEmptyOrOversizedBindIsRefusedWithTheConnectionUsable(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         expectStatus(.invalidArgs) { try session.connection.bind(on: binder, []) }
         let many = (0...BindSubmission.maxOperations).map { BindOperation.unmap(at: UInt64($0) * page, length: page) }
@@ -172,7 +172,7 @@ import Testing
         #expect(try session.fillsCorrectly(pattern: 9))
     }
 
-    @Test(arguments: TestBackend.allCases) func aMisalignedBindFailsTheConnectionAndOthersGoOn(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aMisalignedBindFailsTheConnectionAndOthersGoOn(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let buffer = try session.connection.createBuffer(size: page)
         try session.connection.bind(on: binder, [.map(bufferId: buffer.id, length: page, at: 0x100008, flags: .read)])
@@ -180,7 +180,7 @@ import Testing
         #expect(try devices.session(backend).fillsCorrectly(pattern: 4))
     }
 
-    @Test(arguments: TestBackend.allCases) func closingWithBindsQueuedEndsCleanly(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func closingWithBindsQueuedEndsCleanly(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         for _ in 0..<3 {
             let session = try GPUSession(device: device)

@@ -15,7 +15,7 @@ import Testing
     /// Where slot `slot` lies (one page each, apart).
     func address(_ slot: Int) -> UInt64 { 0x400_0000 + UInt64(slot) * 0x10000 }
 
-    @Test(arguments: TestBackend.allCases) func randomBindsLeaveTheSpaceTheModelSays(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func randomBindsLeaveTheSpaceTheModelSays(_ backend: TestBackend) throws {
         var random = SeededRandom(for: "BindSequenceTests.\(backend)")
         let session = try devices.session(backend)
         let binder = try session.connection.createContext(queueFamily: SoftGPUIdentity.bindFamily)

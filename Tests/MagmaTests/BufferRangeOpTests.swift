@@ -61,7 +61,7 @@ import Testing
         try session.connection.flush()   // client-side errors leave the connection open
     }
 
-    @Test(arguments: TestBackend.allCases, cases)
+    @Test(arguments: TestBackend.virtioCases, cases)
     func populateAndDepopulateCheckTheirRange(_ backend: TestBackend, _ range: Case) throws {
         for op in [BufferRangeOp.populateTables, .depopulateTables] {
             let session = try devices.session(backend)

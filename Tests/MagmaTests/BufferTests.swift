@@ -10,7 +10,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.runs)) struct BufferTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.allCases) func buffersRoundUpToPagesAndHaveDistinctIds(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func buffersRoundUpToPagesAndHaveDistinctIds(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let page = UInt64(SharedMemory.pageSize)
         let first = try connection.createBuffer(size: page + 16)
@@ -24,14 +24,14 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func zeroAndHugeSizesAreRejectedAtOnce(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func zeroAndHugeSizesAreRejectedAtOnce(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: 0) }
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: .max) }
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func doubleReleaseIsATypedError(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func doubleReleaseIsATypedError(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         try connection.release(buffer)
@@ -55,7 +55,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func cachePolicyAndCleanCache(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func cachePolicyAndCleanCache(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 8192)
         #expect(buffer.cachePolicy == .cached)
@@ -69,7 +69,7 @@ import Testing
         expectStatus(.invalidArgs) { try buffer.cleanCache(offset: .max, length: 2, operation: .clean) }
     }
 
-    @Test(arguments: TestBackend.allCases) func namesAreKeptAndTruncated(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func namesAreKeptAndTruncated(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096, name: "vertices")
         #expect(buffer.name == "vertices")

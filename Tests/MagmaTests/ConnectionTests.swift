@@ -7,13 +7,13 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct ConnectionTests {
     let devices = TestDevices()
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func connectionStartsHealthy(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func connectionStartsHealthy(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         #expect(connection.error == nil)
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func contextsCreateAndRelease(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func contextsCreateAndRelease(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let first = try connection.createContext()
         try connection.flush()
@@ -36,14 +36,14 @@ import Testing
         try connection.flush()
     }
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func notificationDescriptorIsStable(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func notificationDescriptorIsStable(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let handle = connection.notificationDescriptor
         #expect(handle >= 0)
         #expect(connection.notificationDescriptor == handle)
     }
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func readingAnEmptyNotificationChannelReturnsNothing(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func readingAnEmptyNotificationChannelReturnsNothing(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         #expect(try connection.readNotification() == nil)
     }
@@ -63,7 +63,7 @@ import Testing
         #expect(sequences == [1, 2, 3])
     }
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func releasedConnectionRefusesRequests(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func releasedConnectionRefusesRequests(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         connection.release()
         expectStatus(.badState) { try connection.flush() }
@@ -72,7 +72,7 @@ import Testing
         connection.release()  // idempotent
     }
 
-    @Test(arguments: TestBackend.allCases) func objectsOfOneConnectionCannotBeUsedThroughAnother(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func objectsOfOneConnectionCannotBeUsedThroughAnother(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()

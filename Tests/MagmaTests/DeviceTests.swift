@@ -7,7 +7,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.softGPUQueries))) struct DeviceTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.allCases) func queriesReturnTheDriversIdentity(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func queriesReturnTheDriversIdentity(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         #expect(try device.queryValue(.vendorId) == SoftGPUIdentity.vendorId)
         #expect(try device.queryValue(.deviceId) == SoftGPUIdentity.deviceId)
@@ -16,13 +16,13 @@ import Testing
         #expect(try device.queryValue(SoftGPUIdentity.queryWaveWidth) == 32)
     }
 
-    @Test(arguments: TestBackend.allCases) func maximumInflightParamsPackMessagesAndMegabytes(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func maximumInflightParamsPackMessagesAndMegabytes(_ backend: TestBackend) throws {
         let value = try devices.open(backend).queryValue(.maximumInflightParams)
         #expect(value >> 32 == 1000)
         #expect(value & 0xFFFF_FFFF == 100)
     }
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func unknownQueryIsInvalidArgs(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func unknownQueryIsInvalidArgs(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 4)) }
         expectStatus(.invalidArgs) { _ = try device.query(QueryId(rawValue: 99_999)) }

@@ -8,7 +8,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct ExecutionTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.allCases) func fillCopyAndTimestamp(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func fillCopyAndTimestamp(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (a, aAddress) = try session.mappedBuffer(size: 3 * 4096)
         let (b, bAddress) = try session.mappedBuffer(size: 3 * 4096)
@@ -30,7 +30,7 @@ import Testing
         #expect(stamp >= before && stamp <= Clock.monotonicNanoseconds())
     }
 
-    @Test(arguments: TestBackend.allCases) func vectorAddOfAMillionElements(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func vectorAddOfAMillionElements(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: .heavyWork)
         let count = 1 << 20
         let (stream, z) = try session.vectorAdd(count: count, x: { Float($0) * 0.5 }, y: { _ in 3 })
@@ -41,7 +41,7 @@ import Testing
         #expect(mismatches == 0)
     }
 
-    @Test(arguments: TestBackend.allCases) func reductionSumsEveryElementExactlyOnce(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func reductionSumsEveryElementExactlyOnce(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: .heavyWork)
         let count = 100_003  // not a multiple of the wave or workgroup size
         let (input, inputAddress) = try session.mappedBuffer(size: UInt64(count * 4), flags: .read)
@@ -60,7 +60,7 @@ import Testing
         #expect(try total.u32(at: 0) == expected)
     }
 
-    @Test(arguments: TestBackend.allCases) func workWaitsForItsSemaphoresAndResetsThem(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func workWaitsForItsSemaphoresAndResetsThem(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         let gate = try session.connection.createSemaphore()
@@ -77,7 +77,7 @@ import Testing
         #expect(done.isSignaled, "polling does not reset")
     }
 
-    @Test(arguments: TestBackend.allCases) func oneContextRunsInSubmissionOrderBehindAWait(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func oneContextRunsInSubmissionOrderBehindAWait(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         let gate = try session.connection.createSemaphore()
@@ -94,7 +94,7 @@ import Testing
         #expect(try target.u32(at: 0) == 2)
     }
 
-    @Test(arguments: TestBackend.allCases) func otherContextsAreNotBlockedByAWait(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func otherContextsAreNotBlockedByAWait(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let other = try session.connection.createContext()
         let (target, address) = try session.mappedBuffer(size: 4096)
@@ -126,7 +126,7 @@ import Testing
         #expect(original.isSignaled, "a one-shot wait leaves the shared semaphore signaled")
     }
 
-    @Test(arguments: TestBackend.allCases) func inlineCommandsRunAndSignalTheirSemaphores(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func inlineCommandsRunAndSignalTheirSemaphores(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 64 * 1024)
         let done = try session.connection.createSemaphore()
@@ -143,7 +143,7 @@ import Testing
         #expect(try target.u32s(200) == (1...200).map(UInt32.init))
     }
 
-    @Test(arguments: TestBackend.allCases) func multipleCommandBuffersRunInOrder(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func multipleCommandBuffersRunInOrder(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         var first = CommandStream()

@@ -10,7 +10,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct GpuAddressSubmissionTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.allCases) func aStreamAtAGPUAddressRunsAndSignals(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aStreamAtAGPUAddressRunsAndSignals(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, targetAddress) = try session.mappedBuffer(size: 8192)
         var stream = CommandStream()
@@ -77,7 +77,7 @@ import Testing
         #expect(try devices.session(backend).fillsCorrectly(pattern: 3))
     }
 
-    @Test(arguments: TestBackend.allCases) func aStreamInWriteOnlyMemoryFaults(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aStreamInWriteOnlyMemoryFaults(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (commands, commandsAddress) = try session.mappedBuffer(size: 4096, flags: .write)
         var stream = CommandStream()
@@ -87,7 +87,7 @@ import Testing
         #expect(awaitError(session.connection)?.status == .contextKilled)
     }
 
-    @Test(arguments: TestBackend.allCases) func aZeroLengthOrWrappingStreamIsInvalidArgs(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aZeroLengthOrWrappingStreamIsInvalidArgs(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         expectStatus(.invalidArgs) { try session.connection.execute(on: session.context, GpuAddressCommand(gpuAddress: 0x1000, length: 0)) }
         #expect(session.connection.error == nil)

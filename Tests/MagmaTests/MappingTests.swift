@@ -31,7 +31,7 @@ import Testing
         #expect(try target.u32(at: 0) == 9)
     }
 
-    @Test(arguments: TestBackend.allCases) func mapAndUnmap(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func mapAndUnmap(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: Self.page)
         try connection.map(buffer, at: 0x1000, flags: .read)
@@ -42,19 +42,19 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func offsetBeyondTheBuffer(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func offsetBeyondTheBuffer(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0, offset: 1024 * Self.page, length: Self.page, flags: .read) }
     }
 
-    @Test(arguments: TestBackend.allCases) func lengthBeyondTheBuffer(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func lengthBeyondTheBuffer(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: Self.page, length: 2 * Self.page, flags: .read) }
     }
 
-    @Test(arguments: TestBackend.allCases) func offsetPlusLengthOverflows(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func offsetPlusLengthOverflows(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: UInt64.max - Self.page + 1, length: 2 * Self.page, flags: .read) }
     }
 
-    @Test(arguments: TestBackend.allCases) func overlappingMappings(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func overlappingMappings(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in
             try c.map(b, at: 0x10000, flags: .read)
             let other = try c.createBuffer(size: 2 * Self.page)
@@ -62,7 +62,7 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func overlapFromBelow(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func overlapFromBelow(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in
             try c.map(b, at: 0x10000 + Self.page, flags: .read)
             let other = try c.createBuffer(size: 2 * Self.page)
@@ -70,26 +70,26 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func misalignedAddressOffsetOrLength(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func misalignedAddressOffsetOrLength(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10010, flags: .read) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: 16, length: Self.page, flags: .read) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: 0, length: 100, flags: .read) }
     }
 
-    @Test(arguments: TestBackend.allCases) func zeroLengthAndNoAccessFlags(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func zeroLengthAndNoAccessFlags(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, offset: 0, length: 0, flags: .read) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, flags: []) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, flags: .growable) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: 0x10000, flags: MapFlags(rawValue: 0x10 | 1)) }
     }
 
-    @Test(arguments: TestBackend.allCases) func addressesBeyondTheAddressSpace(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func addressesBeyondTheAddressSpace(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.map(b, at: 1 << 48, flags: .read) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: (1 << 48) - Self.page, flags: .read) }
         try expectRejected(on: backend) { c, b in try c.map(b, at: UInt64.max - Self.page + 1, flags: .read) }
     }
 
-    @Test(arguments: TestBackend.allCases) func unmapOfNothingOrOfTheWrongBuffer(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func unmapOfNothingOrOfTheWrongBuffer(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.unmap(b, at: 0x10000) }
         try expectRejected(on: backend) { c, b in
             try c.map(b, at: 0x10000, flags: .read)
@@ -98,12 +98,12 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func rangeOpsOutOfRangeOrOnUnknownOps(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func rangeOpsOutOfRangeOrOnUnknownOps(_ backend: TestBackend) throws {
         try expectRejected(on: backend) { c, b in try c.perform(.populateTables, on: b, offset: Self.page, length: 2 * Self.page) }
         try expectRejected(on: backend) { c, b in try c.perform(.depopulateTables, on: b, offset: 0, length: 0) }
     }
 
-    @Test(arguments: TestBackend.allCases) func vendorMapFlagsAreAccepted(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func vendorMapFlagsAreAccepted(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: Self.page)
         try connection.map(buffer, at: 0x1000, flags: MapFlags(rawValue: MapFlags.read.rawValue | 1 << 16))
@@ -159,7 +159,7 @@ import Testing
                                   reason: GpuFault.Reason.notMapped.rawValue)])
     }
 
-    @Test(arguments: TestBackend.allCases) func growableMappingsFillOnFirstTouch(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func growableMappingsFillOnFirstTouch(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let buffer = try session.connection.createBuffer(size: 4 * Self.page)
         let address = session.reserveAddress(buffer.size)

@@ -19,7 +19,7 @@ import Testing
                       MemoryType(propertyFlags: [.deviceLocal], heapIndex: 0),
                       MemoryType(propertyFlags: [.hostVisible, .hostCoherent], heapIndex: 1)])
 
-    @Test(arguments: TestBackend.allCases) func theDeviceReportsItsConfiguredMemory(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func theDeviceReportsItsConfiguredMemory(_ backend: TestBackend) throws {
         let properties = try devices.open(backend, own: Self.small).memoryProperties()
         #expect(properties.heaps == Self.small.memoryHeaps)
         #expect(properties.types == Self.small.memoryTypes)
@@ -28,7 +28,7 @@ import Testing
         #expect(defaults.heaps == SoftGPUConfiguration.defaultMemoryHeaps)
     }
 
-    @Test(arguments: TestBackend.allCases) func anAllocationPastTheBudgetIsMemoryErrorAndTheConnectionStaysUsable(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anAllocationPastTheBudgetIsMemoryErrorAndTheConnectionStaysUsable(_ backend: TestBackend) throws {
         let session = try GPUSession(device: try devices.open(backend, own: Self.small))
         let connection = session.connection
         #expect(try connection.memoryBudget(heap: 0) == MemoryBudget(budget: 16 * Self.page, usage: 0))
@@ -50,7 +50,7 @@ import Testing
         #expect(try target.u32(at: 4092) == 0x77)
     }
 
-    @Test(arguments: TestBackend.allCases) func usageComesBackAfterReleaseAndAfterTheConnectionCloses(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func usageComesBackAfterReleaseAndAfterTheConnectionCloses(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: Self.small)
         let holder = try device.createConnection()
         let observer = try device.createConnection()
@@ -84,7 +84,7 @@ import Testing
         #expect(try connection.memoryBudget(heap: 0).usage == Self.page)
     }
 
-    @Test(arguments: TestBackend.allCases) func eachHeapHasItsOwnBudget(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func eachHeapHasItsOwnBudget(_ backend: TestBackend) throws {
         let connection = try devices.open(backend, own: Self.small).createConnection()
         _ = try connection.createBuffer(size: 8 * Self.page, memoryType: 2)
         #expect(try connection.memoryBudget(heap: 1) == MemoryBudget(budget: 8 * Self.page, usage: 8 * Self.page))
@@ -106,7 +106,7 @@ import Testing
         #expect(importer.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func gpuOnlyMemoryHasNoCPUMappingButTheGPUUsesIt(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func gpuOnlyMemoryHasNoCPUMappingButTheGPUUsesIt(_ backend: TestBackend) throws {
         let session = try GPUSession(device: try devices.open(backend, own: Self.small))
         let hidden = try session.connection.createBuffer(size: Self.page, memoryType: 1)
         expectStatus(.invalidArgs) { _ = try hidden.bytes }

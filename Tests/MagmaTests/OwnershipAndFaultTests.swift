@@ -40,7 +40,7 @@ import Testing
         #expect(try target.u32s(1024).allSatisfy { $0 == 0x600D })
     }
 
-    @Test(arguments: TestBackend.allCases) func releasingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func releasingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let (victim, _) = try session.mappedBuffer(size: 4096)
@@ -51,7 +51,7 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test(arguments: TestBackend.allCases) func unmappingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func unmappingAnInFlightBufferKillsOnlyThatConnection(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let (victim, address) = try session.mappedBuffer(size: 4096)
@@ -62,7 +62,7 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test(arguments: TestBackend.allCases) func buffersMayBeReleasedOnceTheirWorkCompletes(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func buffersMayBeReleasedOnceTheirWorkCompletes(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (buffer, address) = try session.mappedBuffer(size: 4096)
         var stream = CommandStream()
@@ -99,7 +99,7 @@ import Testing
                                                              reason: GpuFault.Reason.permission.rawValue)))
     }
 
-    @Test(arguments: TestBackend.allCases) func programsNeedExecutePermission(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func programsNeedExecutePermission(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let bytes = try Assembler.assembleBytes(Kernels.vectorAddF32)
         let (_, address) = try session.upload(bytes, flags: [.read, .write])
@@ -116,7 +116,7 @@ import Testing
         #expect(try session.notifications() == [.illegalCommand(sequence: 1)])
     }
 
-    @Test(arguments: TestBackend.allCases) func aGPUProgramCannotReadAnotherConnectionsMemory(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aGPUProgramCannotReadAnotherConnectionsMemory(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let owner = try GPUSession(device: device)
         let thief = try GPUSession(device: device)
@@ -176,19 +176,19 @@ import Testing
         BufferRange(bufferId: buffer.id, offset: offset, length: length ?? buffer.size)
     }
 
-    @Test(arguments: TestBackend.allCases) func resourceIndexOutOfRange(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func resourceIndexOutOfRange(_ backend: TestBackend) throws {
         try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 1, startOffset: 0)])
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func startOffsetOutsideTheResource(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func startOffsetOutsideTheResource(_ backend: TestBackend) throws {
         try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 4096)])
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func resourceRangeBeyondItsBuffer(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func resourceRangeBeyondItsBuffer(_ backend: TestBackend) throws {
         try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands, offset: 8, length: 4096)], commandBuffers: [])
         }
@@ -197,13 +197,13 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func unknownResourceBuffer(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func unknownResourceBuffer(_ backend: TestBackend) throws {
         try expectExecuteRejected(on: backend) { _, _ in
             CommandDescriptor(resources: [BufferRange(bufferId: 0xDEAD_0000, offset: 0, length: 8)], commandBuffers: [])
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func unknownWaitOrSignalSemaphore(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func unknownWaitOrSignalSemaphore(_ backend: TestBackend) throws {
         try expectExecuteRejected(on: backend) { _, commands in
             CommandDescriptor(resources: [Self.resource(commands)], commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)],
                               waitSemaphores: [0xBAD])
@@ -214,7 +214,7 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func releasedSemaphoreIsUnknown(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func releasedSemaphoreIsUnknown(_ backend: TestBackend) throws {
         try expectExecuteRejected(on: backend) { session, commands in
             let semaphore = try session.connection.createSemaphore()
             try session.connection.release(semaphore)
@@ -222,13 +222,13 @@ import Testing
         }
     }
 
-    @Test(arguments: TestBackend.allCases) func emptyInlineCommand(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func emptyInlineCommand(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         try session.connection.executeInline(on: session.context, [InlineCommand(data: [])])
         expectStatus(.invalidArgs) { try session.connection.flush() }
     }
 
-    @Test(arguments: TestBackend.allCases) func releasedContext(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func releasedContext(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let context = try session.connection.createContext()
         try session.connection.release(context)
@@ -236,7 +236,7 @@ import Testing
         try session.connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func semaphoreOnlySubmissionSignalsAfterItsWaits(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func semaphoreOnlySubmissionSignalsAfterItsWaits(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let gate = try session.connection.createSemaphore()
         let done = try session.connection.createSemaphore()

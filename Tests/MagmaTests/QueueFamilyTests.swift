@@ -10,7 +10,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct QueueFamilyTests {
     let devices = TestDevices()
 
-    @Test(.drmBackend(.skipped(.softGPUDevice)), arguments: TestBackend.allCases) func theDeviceDescribesItself(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.softGPUDevice)), arguments: TestBackend.virtioCases) func theDeviceDescribesItself(_ backend: TestBackend) throws {
         let info = try devices.open(backend).physicalDeviceInfo()
         #expect(UInt64(info.vendorId) == SoftGPUIdentity.vendorId)
         #expect(UInt64(info.deviceId) == SoftGPUIdentity.deviceId)
@@ -25,7 +25,7 @@ import Testing
         #expect(try devices.open(backend).queueFamilies() == info.queueFamilies)
     }
 
-    @Test(arguments: TestBackend.allCases) func aTransferContextRunsFillsAndCopies(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aTransferContextRunsFillsAndCopies(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let transfer = try session.connection.createContext(queueFamily: SoftGPUIdentity.transferFamily)
         #expect(transfer.queueFamily == SoftGPUIdentity.transferFamily)
@@ -58,7 +58,7 @@ import Testing
         #expect(try devices.session(backend).fillsCorrectly(pattern: 9))
     }
 
-    @Test(arguments: TestBackend.allCases) func theComputeFamilyRunsDispatches(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func theComputeFamilyRunsDispatches(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let compute = try session.connection.createContext(queueFamily: SoftGPUIdentity.computeFamily, priority: .low)
         #expect(compute.priority == .low)
@@ -75,13 +75,13 @@ import Testing
         #expect(try total.u32(at: 0) == 63 * 64 / 2)
     }
 
-    @Test(arguments: TestBackend.allCases) func anUnknownFamilyIsInvalidArgs(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anUnknownFamilyIsInvalidArgs(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         _ = try connection.createContext(queueFamily: UInt32(SoftGPUIdentity.queueFamilies.count))
         expectStatus(.invalidArgs) { try connection.flush() }
     }
 
-    @Test(arguments: TestBackend.allCases) func aFamilyHoldsItsCountOfContexts(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aFamilyHoldsItsCountOfContexts(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let count = SoftGPUIdentity.queueFamilies[Int(SoftGPUIdentity.transferFamily)].count
         var contexts = try (0..<count).map { _ in try connection.createContext(queueFamily: SoftGPUIdentity.transferFamily) }

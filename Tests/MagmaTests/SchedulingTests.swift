@@ -37,7 +37,7 @@ import Testing
         try session.waitFor(spinning)
     }
 
-    @Test(arguments: TestBackend.allCases) func timeSlicesLetAnotherContextRunWhileOneSpins(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func timeSlicesLetAnotherContextRunWhileOneSpins(_ backend: TestBackend) throws {
         let session = try GPUSession(device: try device(on: backend))
         let started = Clock.monotonicNanoseconds()
         try spinAndRelease(session, from: try session.connection.createContext())
@@ -51,7 +51,7 @@ import Testing
         try spinAndRelease(session, from: try session.connection.createContext(priority: .high), releaseTimeout: 2_000_000_000)
     }
 
-    @Test(arguments: TestBackend.allCases) func withoutASliceEndEqualPrioritiesWaitAndTheWatchdogStopsTheSpinner(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func withoutASliceEndEqualPrioritiesWaitAndTheWatchdogStopsTheSpinner(_ backend: TestBackend) throws {
         let device = try device(on: backend, timeSlice: 10_000_000_000, watchdog: 300_000_000)
         let spinner = try GPUSession(device: device)
         let bystander = try GPUSession(device: device)

@@ -9,7 +9,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.runsWithTimelineSyncobjs)) struct SemaphoreAndPollTests {
     let devices = TestDevices()
 
-    @Test(arguments: TestBackend.allCases) func signalResetAndIds(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func signalResetAndIds(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         #expect(semaphore.id != invalidObjectId)
@@ -62,7 +62,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func pollTimesOutThenReportsReadyItems(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func pollTimesOutThenReportsReadyItems(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let first = try connection.createSemaphore()
         let second = try connection.createSemaphore()
@@ -75,7 +75,7 @@ import Testing
         expectStatus(.invalidArgs) { try Poll.wait([], timeoutNanoseconds: 0) }
     }
 
-    @Test(arguments: TestBackend.allCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func pollWakesWhenAnotherThreadSignals(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         try HostThread.spawn(name: "signaler") {
@@ -106,7 +106,7 @@ import Testing
         expectStatus(.timedOut) { try Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 0) }
     }
 
-    @Test(.drmBackend(.skipped(.connectionFailure)), arguments: TestBackend.allCases) func pollReportsConnectionLostOnceTheConnectionFailed(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.connectionFailure)), arguments: TestBackend.virtioCases) func pollReportsConnectionLostOnceTheConnectionFailed(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         try connection.map(buffer, at: 0x1001, flags: .read)  // misaligned: closes the connection

@@ -15,7 +15,7 @@ import Testing
     let devices = TestDevices()
     let mesaDevices = MesaTestDevices()
 
-    @Test(arguments: TestBackend.allCases) func aSemaphoresFenceMovesAsASyncFileWhereTheBackendHasThem(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSemaphoresFenceMovesAsASyncFileWhereTheBackendHasThem(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let source = try connection.createSemaphore()
         let target = try connection.createSemaphore()

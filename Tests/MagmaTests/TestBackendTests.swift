@@ -4,6 +4,7 @@ import Foundation
 @testable import MagmaEmbedded
 @testable import MagmaSocket
 import MagmaDRM
+@testable import MagmaVirtio
 import MagmaProtocol
 import MagmaTestSupport
 import Testing
@@ -15,6 +16,7 @@ import Testing
         let devices = TestDevices()
         #expect(try devices.open(.embedded).createConnection().primaryTransport is InProcessConnectionTransport)
         #expect(try devices.open(.socket).createConnection().primaryTransport is SocketConnectionTransport)
+        #expect(try devices.open(.virtio).createConnection().backend is VirtioConnection)
     }
 
     @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device here: the DRM backend joins the object tests in the QEMU guest"))
@@ -34,7 +36,8 @@ import Testing
         let files = try #require(FileManager.default.enumerator(atPath: root.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
         for file in files where !file.hasSuffix("TestBackendTests.swift") {   // this file names the pattern it looks for
             let text = try String(contentsOf: root.appending(path: file), encoding: .utf8)
-            guard text.contains("arguments: TestBackend.allCases") else { continue }
+            // `virtioCases` is `allCases` and the virtio backend: those suites run on DRM too.
+            guard text.contains("arguments: TestBackend.allCases") || text.contains("arguments: TestBackend.virtioCases") else { continue }
             for line in text.split(separator: "\n") where line.hasPrefix("@Suite(") {
                 let name = try #require(line.split(separator: " ").drop { $0 != "struct" }.dropFirst().first.map(String.init), "\(file): \(line)")
                 #expect(line.contains(".drmBackend("), "\(file): suite \(name) does not say what its tests do on the DRM backend")

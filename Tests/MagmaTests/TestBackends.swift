@@ -2,6 +2,8 @@
 import Glibc
 import MagmaDevices
 import MagmaDRM
+import MagmaVirtioHost
+import Foundation
 @testable import MagmaPrimary
 import MagmaPlatform
 import MagmaProtocol
@@ -22,6 +24,38 @@ import Testing
 /// guest's CI step runs the behaviour suites on `drm` alone, their embedded and socket cases
 /// having run on the host.
 ///
+/// The virtio backend (`.virtio`: MagmaVirtio over the socket emulation, against a device model
+/// with SoftGPU in the test's process, docs/virtio.md) runs the tests whose arguments are
+/// `virtioCases`: execution, semaphores and CPU
+/// waits, mappings, ownership and faults that fail the connection, queue families, budgets,
+/// the bind queue, GPU-address streams, buffer basics, connections and device queries. It does
+/// not run, and why:
+/// - export and import of buffers and semaphores (a guest's buffer is its resource and a
+///   semaphore lives on the host; nothing crosses to another connection as a descriptor):
+///   `exportedBufferSharesMemoryWithAnotherConnection`, `manyHandlesFromOneBufferAllMapTheSameBytes`,
+///   `importRejectsDescriptorsThatAreNotBuffers`, `regularFileIsRejected`, `unsealedMemfdIsRejected`,
+///   `oneMemoryMappedManyTimesThroughImports`, `anImportCountsInTheImportingConnection`,
+///   `wrongMemoryTypesAndHeapsAreInvalidArgs`, `exportedSemaphoreSharesStateAcrossConnections`,
+///   `exportedDescriptorIsAPollableEventfd`, `importRejectsDescriptorsThatAreNotSemaphores`,
+///   `aPartialPageDecommitIsRejectedAndChangesNothing`, `decommitZeroesAndReleasesExactlyItsPages`
+///   (they export);
+/// - timeline semaphores (not offered over virtio yet): `TimelineSemaphoreTests`,
+///   `aBindWaitsForATimelinePointAndSignalsOne`, `anUnmapOfABufferComputeStillUsesIsBadStateWhenTheBindRuns`,
+///   `aStreamAtAGPUAddressWaitsForAndSignalsTimelinePoints`, `aStreamAtAGPUAddressThatFaultsFailsItsSignalTimelines`;
+/// - driver notifications (faults, illegal commands, hangs, completions: no notification channel
+///   over virtio yet; the connection's failure does arrive): `readingUnmappedMemoryFaultsAndKillsTheContext`,
+///   `malformedCommandsKillTheContext`, `theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning`,
+///   `completionNotificationsCountSubmissionsInOrder`, `pollOnTheNotificationChannel`,
+///   `aTransferContextRefusesADispatch`, `anUnmappedRangeFaultsAndTheDeviceGoesOn`,
+///   `computeThatRunsBeforeTheBindFaults`, `depopulatedPagesFaultUntilRepopulated`, `writingReadOnlyMemoryFaults`;
+/// - guest pages are always resident, so COMMIT and DECOMMIT do not apply (DECOMMIT is
+///   UNIMPLEMENTED, committed bytes are the size): `commitAndDecommitCheckTheirRange`, `infoReportsSizeAndCommitment`;
+/// - queries answered with a buffer: `totalTimeIsABufferResultThatGrowsWithWork`;
+/// - `aPreemptedDispatchResumesAndFinishesCorrectly`: it needs the big work still running when
+///   the small one has finished, which the extra round trips of every virtio submission do not leave;
+/// - the Mesa face's suites (`MesaTestDevices`), which import buffers and sync objects into
+///   address spaces.
+///
 /// Behaviour tests that run on the embedded device only, and why:
 /// - `ExecutionTests.higherPriorityContextsRunFirst`, `SchedulingTests.higherPriorityPreemptsRunningWorkAtOnce`,
 ///   `ConnectionTests.trustedInProcessClientsMayUseHighPriority`: priorities above medium need a
@@ -34,6 +68,9 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// The guest's virtio_gpu, a Linux DRM device (MagmaDRM); what its tests do on it is their
     /// suite's `.drmBackend(...)` declaration.
     case drm
+    /// MagmaVirtio over the socket emulation, against a device model (MagmaVirtioHost) with
+    /// SoftGPU in the test's process; the suites of `virtioCases` only (see there).
+    case virtio
 
     /// The backends every behaviour test runs on: `MAGMA_TEST_BACKENDS` where it is set, else
     /// the embedded and socket backends, and the DRM device where there is one.
@@ -50,6 +87,9 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return backend
         }
     }
+
+    /// `allCases` and the virtio backend, for the tests it runs.
+    static let virtioCases: [TestBackend] = allCases + [.virtio]
 
     var testDescription: String { rawValue }
 }
@@ -71,6 +111,7 @@ enum DRMTestDevice {
 /// the servers live exactly as long as the test that opened them.
 final class TestDevices: Sendable {
     private let servers = Locked<[TestServer]>([])
+    private let virtioServers = Locked<[VirtioTestServer]>([])
 
     /// A device on `backend`. With no configuration: the embedded device every test shares, or a
     /// server of its own with SoftGPU's defaults. With one: a device of its own running SoftGPU
@@ -86,6 +127,10 @@ final class TestDevices: Sendable {
             let server = try TestServer(softGPU: configuration ?? SoftGPUConfiguration())
             servers.withLock { $0.append(server) }
             return try server.open()
+        case .virtio:
+            let server = try VirtioTestServer(softGPU: configuration ?? SoftGPUConfiguration())
+            virtioServers.withLock { $0.append(server) }
+            return try Device.open(.virtio(server.server.path))
         case .drm:
             try DRMBackendSupport.check(DRMBackendSupport.current, sourceLocation: sourceLocation)
             precondition(configuration == nil, "the DRM device runs no SoftGPU")
@@ -98,6 +143,20 @@ final class TestDevices: Sendable {
                  sourceLocation: SourceLocation = #_sourceLocation) throws -> GPUSession {
         try GPUSession(device: try open(backend, own: configuration, sourceLocation: sourceLocation), priority: priority)
     }
+}
+
+/// A virtio-gpu device model serving SoftGPU over the socket emulation, in the test's process,
+/// stopped when the test ends.
+final class VirtioTestServer: Sendable {
+    let server: VirtioSocketServer
+
+    init(softGPU configuration: SoftGPUConfiguration) throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-virtio-\(UUID().uuidString.prefix(8))").path
+        server = try VirtioSocketServer(path: path, device: try Device.open(.inProcess(SoftGPUDriver(configuration: configuration))))
+        try server.start()
+    }
+
+    deinit { server.stop() }
 }
 
 extension Connection {

@@ -210,6 +210,25 @@ public struct QueueFlags: OptionSet, Hashable, Sendable {
     public static let known: QueueFlags = [.graphics, .compute, .transfer, .sparseBinding]
 }
 
+/// What the Magma context type of a virtio-gpu device offers a guest for synchronization (in its
+/// capset).
+public struct VirtioSyncCapabilities: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Binary semaphores made on the host (virtio_context.create_semaphore), named in submissions.
+    public static let binarySemaphores = VirtioSyncCapabilities(rawValue: 1)
+    /// The guest may signal and reset a semaphore (signal_semaphore, reset_semaphore).
+    public static let cpuSignal = VirtioSyncCapabilities(rawValue: 2)
+    /// The guest may wait for semaphores: wait_semaphores is a fenced command whose fence completes
+    /// once they are signaled.
+    public static let cpuWait = VirtioSyncCapabilities(rawValue: 4)
+    /// The guest may watch for its context's failure: watch_failure's fence completes when the host
+    /// connection fails.
+    public static let failureFence = VirtioSyncCapabilities(rawValue: 8)
+    /// Every flag the protocol defines.
+    public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence]
+}
+
 /// How a physical device is attached (the values of the Mesa API's magma_bus_type_t).
 public enum BusType: UInt32, Sendable, CaseIterable {
     /// Not known, or not on a bus (a device in software).
@@ -364,5 +383,24 @@ public struct BindOperation: Hashable, Sendable {
         self.length = length
         self.gpuAddress = gpuAddress
         self.flags = flags
+    }
+}
+
+/// Where the host writes a synchronous command's reply: a byte range of a guest-backed resource
+/// attached to the context. The host writes the reply message there, then completes the command's
+/// fence.
+public struct GuestReplyArea: Hashable, Sendable {
+    /// The virtio-gpu resource (attached to this context, with guest backing).
+    public var resourceId: UInt32
+    /// Where in the resource the reply starts; a multiple of 8.
+    public var offset: UInt32
+    /// Bytes the guest set aside there; a reply that does not fit is not written (the fence still
+    /// completes, and the context fails with invalid_args).
+    public var length: UInt32
+
+    public init(resourceId: UInt32, offset: UInt32, length: UInt32) {
+        self.resourceId = resourceId
+        self.offset = offset
+        self.length = length
     }
 }

@@ -140,3 +140,21 @@ extension BindOperation: WireStruct {
         self.init(kind: kind, bufferId: bufferId, offset: offset, length: length, gpuAddress: gpuAddress, flags: flags)
     }
 }
+
+extension GuestReplyArea: WireStruct {
+    public static let wireSize = 16
+    public static let minimumWireSize = 16
+
+    public func encode(into encoder: inout WireEncoder, at base: Int) throws(WireError) {
+        encoder.put(self.resourceId, at: base)
+        encoder.put(self.offset, at: base + 4)
+        encoder.put(self.length, at: base + 8)
+    }
+
+    public init(decoding decoder: inout WireDecoder, at base: Int, size: Int) throws(WireError) {
+        let resourceId: UInt32 = try decoder.load(UInt32.self, at: base)
+        let offset: UInt32 = try decoder.load(UInt32.self, at: base + 4)
+        let length: UInt32 = try decoder.load(UInt32.self, at: base + 8)
+        self.init(resourceId: resourceId, offset: offset, length: length)
+    }
+}

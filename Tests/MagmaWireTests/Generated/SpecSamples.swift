@@ -62,8 +62,36 @@ enum SpecSamples {
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
         .onPerformanceCounterReadCompleted(.init(triggerId: 8388820, bufferOffset: 8388821, bufferId: 36028797018964182, timestamp: 36028797018964183, flags: [.discontinuity])),
     ]
+    static let virtioCapsetServer: [VirtioCapsetProtocol.ServerMessage] = [
+        .capset(.init(protocolVersion: 8388825, deviceCount: 8388826, syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence], maxCommandBytes: 8388828)),
+    ]
+    static let virtioContextClient: [VirtioContextProtocol.ClientMessage] = [
+        .createBuffer(.init(resourceId: 8388829, memoryType: 8388830, bufferId: 36028797018964191, reply: GuestReplyArea(resourceId: 8388833, offset: 8388834, length: 8388835))),
+        .createSemaphore(.init(semaphoreId: 36028797018964196)),
+        .signalSemaphore(.init(semaphoreId: 36028797018964197)),
+        .resetSemaphore(.init(semaphoreId: 36028797018964198)),
+        .waitSemaphores(.init(semaphoreIds: [36028797018964200, 36028797018964201], waitAll: true, reply: GuestReplyArea(resourceId: 8388844, offset: 8388845, length: 8388846))),
+        .flush(.init(reply: GuestReplyArea(resourceId: 8388848, offset: 8388849, length: 8388850))),
+        .getMemoryBudget(.init(heap: 8388851, reply: GuestReplyArea(resourceId: 8388853, offset: 8388854, length: 8388855))),
+        .query(.init(queryId: QueryId.vendorParam0, reply: GuestReplyArea(resourceId: 8388858, offset: 8388859, length: 8388860))),
+        .watchFailure(.init(reply: GuestReplyArea(resourceId: 8388862, offset: 8388863, length: 8388864))),
+        .getSemaphoreState(.init(semaphoreId: 36028797018964225, reply: GuestReplyArea(resourceId: 8388867, offset: 8388868, length: 8388869))),
+    ]
+    static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
+        .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964233)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964235, usage: 36028797018964236)),
+    ]
+    static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
+        .addMemoryRegion(.init(guestAddress: 36028797018964237, size: 36028797018964238, memory: WireHandle(271))),
+        .control(.init(command: [1, 2, 3])),
+    ]
+    static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
+        .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(276))),
+    ]
 
     /// Every sample, as its message type.
     static let messages: [any WireMessage] =
-        deviceClient.map(\.message) + deviceServer.map(\.message) + primaryClient.map(\.message) + primaryServer.map(\.message) + notificationServer.map(\.message) + performanceCounterAccessClient.map(\.message) + performanceCounterAccessServer.map(\.message) + performanceCounterEventsServer.map(\.message)
+        deviceClient.map(\.message) + deviceServer.map(\.message) + primaryClient.map(\.message) + primaryServer.map(\.message) + notificationServer.map(\.message) + performanceCounterAccessClient.map(\.message) + performanceCounterAccessServer.map(\.message) + performanceCounterEventsServer.map(\.message) + virtioCapsetServer.map(\.message) + virtioContextClient.map(\.message) + virtioContextServer.map(\.message) + virtioSocketClient.map(\.message) + virtioSocketServer.map(\.message)
 }

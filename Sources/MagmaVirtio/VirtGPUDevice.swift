@@ -1,0 +1,55 @@
+import MagmaPlatform
+import MagmaProtocol
+
+/// `DRM_VIRTGPU_GETPARAM` parameters (Linux's `virtgpu_drm.h` numbering).
+public enum VirtGPUParam: UInt64, Sendable, CaseIterable {
+    case features3D = 1
+    case capsetQueryFix = 2
+    case resourceBlob = 3
+    case hostVisible = 4
+    case crossDevice = 5
+    case contextInit = 6
+    case supportedCapsetIds = 7
+}
+
+/// A resource with guest backing, as RESOURCE_CREATE leaves it: the device's resource id and
+/// this process's mapping of its pages (what DRM_VIRTGPU_MAP + mmap give a kernel client).
+public protocol VirtGPUResource: AnyObject, Sendable {
+    /// The virtio-gpu resource id (`res_handle`), which context commands name.
+    var resourceId: UInt32 { get }
+    /// Size in bytes, whole pages.
+    var size: Int { get }
+    /// The CPU mapping of its pages (`MAP`): the same pages the host device uses.
+    var mapping: UnsafeMutableRawBufferPointer { get }
+}
+
+/// A fence EXECBUFFER returned (`fence_fd` out): pollable, readable once the fence completed.
+public protocol VirtGPUFence: Sendable {
+    /// A descriptor that polls readable once the fence has completed. Owned by the fence.
+    var pollDescriptor: Int32 { get }
+}
+
+/// The virtgpu ioctl surface a guest driver uses (Linux's DRM_IOCTL_VIRTGPU_*), as a protocol:
+/// the socket emulation implements it this session (`VirtGPUSocketDevice`); the kernel
+/// implementation (the ioctls on /dev/dri/renderD* in a guest with a virtio-gpu device) is
+/// issue 18's, where a guest kernel sits between the two halves.
+public protocol VirtGPUDevice: AnyObject, Sendable {
+    /// GETPARAM.
+    func parameter(_ param: VirtGPUParam) throws(MagmaError) -> UInt64
+    /// GET_CAPS: the capset's bytes.
+    func capset(id: UInt32, version: UInt32) throws(MagmaError) -> [UInt8]
+    /// CONTEXT_INIT of a capset with `ringCount` fence rings; once per device.
+    func initializeContext(capsetId: UInt32, ringCount: Int) throws(MagmaError)
+    /// RESOURCE_CREATE of a buffer resource of `size` bytes (rounded up to pages) with guest
+    /// backing, attached to the device's context.
+    func createResource(size: Int) throws(MagmaError) -> any VirtGPUResource
+    /// Drops a resource (GEM close): RESOURCE_UNREF, and its pages go back to the allocator.
+    func release(_ resource: any VirtGPUResource) throws(MagmaError)
+    /// EXECBUFFER: submits context commands; with `fenceOnRing`, a fence on that ring, returned.
+    func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)?
+    /// WAIT for a fence, at most `timeoutNanoseconds` (`Poller.forever` waits forever);
+    /// whether it completed.
+    func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool
+    /// Closes the device (the file): the host drops its context and resources.
+    func close()
+}

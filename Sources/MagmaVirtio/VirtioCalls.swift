@@ -1,0 +1,57 @@
+import MagmaPlatform
+import MagmaProtocol
+import MagmaWire
+
+/// Synchronous context calls of one connection: each takes a 512-byte reply slot of a reply
+/// resource, submits its command fenced on the call ring, waits for the fence (no lock held)
+/// and reads the reply the host wrote into the slot.
+final class VirtioCalls: Sendable {
+    static let slotBytes = 512
+    static let ring: UInt8 = 0
+    private let device: VirtGPUSocketDevice
+    private let replies: any VirtGPUResource
+    private let free: LockedCondition<[Int]>
+
+    init(device: VirtGPUSocketDevice) throws(MagmaError) {
+        self.device = device
+        replies = try device.createResource(size: SharedMemory.pageSize)
+        free = LockedCondition(Array(0..<(SharedMemory.pageSize / Self.slotBytes)))
+    }
+
+    /// Submits the command `make` builds for a reply area, waits for its fence and decodes the reply.
+    func call(_ make: (GuestReplyArea) -> VirtioContextProtocol.ClientMessage) throws(MagmaError) -> VirtioContextProtocol.ServerMessage {
+        guard let slot = free.wait(until: Deadline(after: Poller.forever), { $0.popLast() }) else { throw .internalError("no reply slot") }
+        defer {
+            free.withLock { $0.append(slot) }
+            free.broadcast()
+        }
+        let offset = slot * Self.slotBytes
+        let area = GuestReplyArea(resourceId: replies.resourceId, offset: UInt32(offset), length: UInt32(Self.slotBytes))
+        let bytes = UnsafeMutableRawBufferPointer(rebasing: replies.mapping[offset..<(offset + Self.slotBytes)])
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        let payload: [UInt8]
+        do { payload = try VirtioContextCommand.payload([.virtio(make(area))]) } catch { throw .internalError("\(error)") }
+        guard let fence = try device.submit(payload, fenceOnRing: Self.ring) else { throw .internalError("call without a fence") }
+        guard device.wait(fence, timeoutNanoseconds: Poller.forever) else { throw MagmaError(.connectionLost, "call fence") }
+        let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
+        guard length >= MessageHeader.byteCount, length <= Self.slotBytes else {
+            throw MagmaError(.connectionLost, "the host wrote no reply (the context has failed)")
+        }
+        do { return try VirtioContextProtocol.ServerMessage.decode(bytes: Array(bytes[0..<length])).message } catch {
+            throw .internalError("reply: \(error)")
+        }
+    }
+
+    /// A call answered by status_reply: throws its error.
+    func statusCall(_ make: (GuestReplyArea) -> VirtioContextProtocol.ClientMessage) throws(MagmaError) {
+        guard case .statusReply(let reply) = try call(make) else { throw .internalError("expected status_reply") }
+        guard reply.status == .ok else { throw MagmaError(reply.status, reply.reason) }
+    }
+
+    /// A call answered by value_reply: its value.
+    func valueCall(_ make: (GuestReplyArea) -> VirtioContextProtocol.ClientMessage) throws(MagmaError) -> UInt64 {
+        guard case .valueReply(let reply) = try call(make) else { throw .internalError("expected value_reply") }
+        guard reply.status == .ok else { throw MagmaError(reply.status, "query") }
+        return reply.value
+    }
+}

@@ -1,0 +1,264 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import MagmaWire
+
+/// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
+/// its own guest RAM and its one context of capset 7), whose host side is a connection of the
+/// host device. Object ids are this guest's (one counter per connection), context commands go
+/// in SUBMIT_3D, synchronous calls wait on their fence (`VirtioCalls`), and a watcher thread
+/// turns the host's fences into the connection's failure and semaphore mirrors
+/// (`VirtioWatcher`). Feed-forward requests the host refuses fail the connection, as on the
+/// other Fuchsia-protocol backends.
+final class VirtioConnection: ConnectionBackend, Sendable {
+    let device: VirtGPUSocketDevice
+    let calls: VirtioCalls
+    /// Set once, at the end of `init` (its callbacks need `self`), never changed.
+    private(set) nonisolated(unsafe) var watcher: VirtioWatcher!
+    private let info: PhysicalDeviceInfo
+    private let nextId = Locked<UInt64>(1)
+    private let failure = Locked<MagmaError?>(nil)
+    private let failed: EventSemaphore
+    private let semaphores = Locked<[ObjectId: VirtioSemaphore]>([:])
+
+    init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
+        self.info = info
+        device = try VirtGPUSocketDevice(path: path)
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 4)
+        calls = try VirtioCalls(device: device)
+        do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
+        watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
+                                    resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled } })
+    }
+
+    deinit {
+        watcher?.stop()
+        device.close()
+    }
+
+    private func takeId() -> ObjectId { nextId.withLock { id in defer { id += 1 }; return id } }
+
+    /// Records the connection's first failure; every later call and wait sees it.
+    func fail(_ error: MagmaError) {
+        let first = failure.withLock { failure in
+            guard failure == nil else { return false }
+            failure = error
+            return true
+        }
+        if first { failed.signal() }
+    }
+
+    /// Sends feed-forward commands; a transport failure fails the connection.
+    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil) -> (any VirtGPUFence)? {
+        let payload: [UInt8]
+        do { payload = try VirtioContextCommand.payload(commands) } catch {
+            fail(.invalidArgs("\(error)"))
+            return nil
+        }
+        do { return try device.submit(payload, fenceOnRing: ring) } catch {
+            fail(error)
+            return nil
+        }
+    }
+
+    private func checkHealthy() throws(MagmaError) { if let error { throw error } }
+
+    // MARK: Buffers
+
+    func createBuffer(size: UInt64, memoryType: UInt32, name: String) throws(MagmaError) -> any BackendBuffer {
+        try checkHealthy()
+        guard let rounded = SharedMemory.pageAligned(size), rounded < UInt64(UInt32.max) else {
+            throw .invalidArgs("buffer size \(size) too large for a virtio resource")
+        }
+        let type = try info.memoryProperties.memoryType(memoryType)
+        guard rounded <= info.limits.maxAllocationSize else { throw .memoryError("\(size) bytes: past the largest allocation") }
+        let resource = try device.createResource(size: Int(size))
+        let id = takeId()
+        do {
+            try calls.statusCall { .createBuffer(.init(resourceId: resource.resourceId, memoryType: memoryType, bufferId: id, reply: $0)) }
+        } catch {
+            try? device.release(resource)
+            throw error
+        }
+        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible))
+    }
+
+    func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
+        throw .unimplemented("importing a buffer over virtio: a guest's buffers are its resources")
+    }
+
+    func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
+        try checkHealthy()
+        guard case .memoryBudgetReply(let reply) = try calls.call({ .getMemoryBudget(.init(heap: heap, reply: $0)) }) else {
+            throw .internalError("expected memory_budget_reply")
+        }
+        guard reply.status == .ok else { throw MagmaError(reply.status, "memory budget of heap \(heap)") }
+        return MemoryBudget(budget: reply.budget, usage: reply.usage)
+    }
+
+    func release(_ buffer: any BackendBuffer) throws(MagmaError) {
+        guard let buffer = buffer as? VirtioBuffer else { throw .invalidArgs("not a virtio buffer") }
+        _ = send([.primary(.releaseObject(.init(objectId: buffer.id, objectType: .buffer)))])
+        try device.release(buffer.resource)
+    }
+
+    func perform(_ op: BufferRangeOp, on buffer: any BackendBuffer, offset: UInt64, length: UInt64) throws(MagmaError) {
+        guard let buffer = buffer as? VirtioBuffer else { throw .invalidArgs("not a virtio buffer") }
+        switch op {
+        case .commit, .decommit:
+            guard length > 0, SharedMemory.isPageAligned(offset), SharedMemory.isPageAligned(length) else {
+                throw .invalidArgs("\(op) of \(offset)+\(length): offset and length must be whole pages of \(SharedMemory.pageSize) bytes")
+            }
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            guard !overflow, end <= buffer.size else {
+                let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
+                throw op == .commit ? .memoryError(message) : .invalidArgs(message)
+            }
+            // A resource's pages are the guest's RAM, resident for the buffer's life (as the
+            // embedded backend's adopted guest pages).
+            if op == .decommit { throw .unimplemented("decommit of a virtio buffer: its pages are the guest's RAM") }
+        case .populateTables, .depopulateTables:
+            let wireOp: BufferOp = op == .populateTables ? .populateTables : .depopulateTables
+            _ = send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])
+        }
+    }
+
+    // MARK: Sync objects
+
+    func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
+        try checkHealthy()
+        let semaphore = try VirtioSemaphore(id: takeId(), connection: self)
+        _ = send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
+        semaphores.withLock { $0[semaphore.id] = semaphore }
+        watcher.watch(semaphore)
+        return semaphore
+    }
+
+    func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
+        throw .unimplemented("importing a semaphore over virtio: semaphores live on the host")
+    }
+
+    func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
+        guard let semaphore = semaphore as? VirtioSemaphore else { throw .invalidArgs("not a virtio semaphore") }
+        semaphores.withLock { _ = $0.removeValue(forKey: semaphore.id) }
+        _ = send([.primary(.releaseObject(.init(objectId: semaphore.id, objectType: .semaphore)))])
+    }
+
+    func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
+        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+    }
+
+    func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
+        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+    }
+
+    func release(_ timeline: any BackendTimeline) throws(MagmaError) {
+        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+    }
+
+    // MARK: Contexts and address space
+
+    func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
+        try checkHealthy()
+        let id = UInt32(truncatingIfNeeded: takeId())
+        _ = send([.primary(.createContext(.init(contextId: id, priority: priority, queueFamily: queueFamily)))])
+        return id
+    }
+
+    func destroyContext(_ id: UInt32) throws(MagmaError) {
+        _ = send([.primary(.destroyContext(.init(contextId: id)))])
+    }
+
+    func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {
+        _ = send([.primary(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)))])
+    }
+
+    func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError) {
+        _ = send([.primary(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: buffer.id)))])
+    }
+
+    // MARK: Submissions
+
+    func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
+        try noTimelines(descriptor.waitTimelinePoints + descriptor.signalTimelinePoints)
+        submitWork(.primary(.executeCommand(.init(
+            contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
+            waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags,
+            waitTimelinePoints: [], signalTimelinePoints: []))), waits: descriptor.waitSemaphores)
+    }
+
+    func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
+        for batch in InlineCommandBatching.batches(commands) {
+            _ = send([.primary(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))])
+        }
+    }
+
+    func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
+        try noTimelines(command.waitTimelinePoints + command.signalTimelinePoints)
+        submitWork(.primary(.executeCommandAtAddress(.init(
+            contextId: contextId, gpuAddress: command.gpuAddress, length: command.length, waitSemaphores: command.waitSemaphores,
+            signalSemaphores: command.signalSemaphores, flags: command.flags, waitTimelinePoints: [], signalTimelinePoints: []))),
+            waits: command.waitSemaphores)
+    }
+
+    func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {
+        try noTimelines(submission.waitTimelinePoints + submission.signalTimelinePoints)
+        submitWork(.primary(.bind(.init(contextId: contextId, operations: submission.operations, waitSemaphores: submission.waitSemaphores,
+                                        signalSemaphores: submission.signalSemaphores, waitTimelinePoints: [], signalTimelinePoints: []))),
+                   waits: submission.waitSemaphores)
+    }
+
+    /// Work that waits on semaphores is fenced, so their mirrors are checked once it has run.
+    private func submitWork(_ command: VirtioContextCommand, waits: [ObjectId]) {
+        let waited = semaphores.withLock { table in waits.compactMap { table[$0] } }
+        guard !waited.isEmpty else { return _ = send([command]) }
+        if let fence = send([command], fenceOnRing: VirtioWatcher.workRing) { watcher.track(fence, waited: waited) }
+    }
+
+    private func noTimelines(_ points: [TimelinePoint]) throws(MagmaError) {
+        guard points.isEmpty else { throw .unimplemented("timeline semaphores are not offered over virtio yet") }
+    }
+
+    // MARK: Performance counters
+
+    func enablePerformanceCounterAccess(token: OwnedFileDescriptor) throws(MagmaError) { throw Self.noCounters }
+    func isPerformanceCounterAccessAllowed() throws(MagmaError) -> Bool { false }
+    func enablePerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { throw Self.noCounters }
+    func clearPerformanceCounters(_ counters: [UInt64]) throws(MagmaError) { throw Self.noCounters }
+    func createPerformanceCounterPool() throws(MagmaError) -> any BackendPerformanceCounterPool { throw Self.noCounters }
+    func release(_ pool: any BackendPerformanceCounterPool) throws(MagmaError) { throw Self.noCounters }
+    func addPerformanceCounterRanges(_ ranges: [BufferRange], to pool: any BackendPerformanceCounterPool) throws(MagmaError) { throw Self.noCounters }
+    func removePerformanceCounterBuffer(_ buffer: any BackendBuffer, from pool: any BackendPerformanceCounterPool) throws(MagmaError) {
+        throw Self.noCounters
+    }
+    func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) { throw Self.noCounters }
+    private static let noCounters = MagmaError.unimplemented("performance counters are not offered over virtio")
+
+    // MARK: Errors and lifetime
+
+    func flush() -> MagmaError? {
+        if let error { return error }
+        do { try calls.statusCall { .flush(.init(reply: $0)) } } catch {
+            fail(error)
+            return error
+        }
+        return error
+    }
+
+    var error: MagmaError? { failure.withLock { $0 } }
+    var failureDescriptor: Int32 { failed.descriptor.rawValue }
+    /// No driver notifications travel over virtio yet: readable only once the connection failed.
+    var notificationDescriptor: Int32 { failed.descriptor.rawValue }
+    func readNotification() throws(MagmaError) -> [UInt8]? {
+        if let error { throw MagmaError(.connectionLost, "\(error)") }
+        return nil
+    }
+    var notificationChannelError: MagmaError? { error.map { MagmaError(.connectionLost, "\($0)") } }
+
+    func close() {
+        fail(.badState("connection was released"))
+        watcher?.stop()
+        semaphores.withLock { $0 = [:] }
+        device.close()
+    }
+}

@@ -1,0 +1,256 @@
+import Magma
+import MagmaGuestMemory
+import MagmaPlatform
+import MagmaProtocol
+import MagmaWire
+
+/// What one guest may hold, so a hostile one cannot exhaust the host.
+public struct VirtioDeviceLimits: Sendable, Equatable {
+    /// Contexts at once.
+    public var maxContexts: Int
+    /// Resources at once.
+    public var maxResources: Int
+    /// The largest SUBMIT_3D payload (the capset says it).
+    public var maxCommandBytes: Int
+    /// Fences not yet completed, on all its timelines (each holds an eventfd of the host's).
+    public var maxPendingFences: Int
+
+    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024) {
+        self.maxContexts = maxContexts
+        self.maxResources = maxResources
+        self.maxCommandBytes = maxCommandBytes
+        self.maxPendingFences = maxPendingFences
+    }
+}
+
+/// A control command's outcome: the response's bytes and, for an accepted fenced command, an
+/// eventfd signaled once its fence completes.
+public struct VirtioControlResult: Sendable {
+    /// The response, as the virtio spec lays it out.
+    public let response: [UInt8]
+    /// Signaled when the fence completes; nil for error responses and unfenced commands.
+    public let completion: EventSemaphore?
+}
+
+/// The virtio-gpu device model of ONE guest, for Magma contexts (capset 7): its guest memory,
+/// its resources and contexts, and its fence timelines. Control commands become calls on a
+/// host Magma `Device` (any backend). It holds no global state: two models in one process (two
+/// VMs) share nothing but the host device. Nothing a guest sends can crash the host: bad
+/// commands get the spec's error responses, bad context commands fail that context (sticky).
+///
+/// Commands are applied one at a time (`perform` takes the model's lock), as a device reads its
+/// control queue; fences complete from each context's watcher thread.
+public final class VirtioDeviceModel: Sendable {
+    /// The guest's physical memory (its regions are added by the transport).
+    public let memory: GuestMemory
+    /// The limits it enforces.
+    public let limits: VirtioDeviceLimits
+    private let device: Device
+    private let capset: [UInt8]
+    private let timelines = FenceTimelines()
+    private let state = Locked(ModelState())
+
+    private struct ModelState {
+        var resources: [UInt32: VirtioResource] = [:]
+        var contexts: [UInt32: HostContext] = [:]
+        var closed = false
+    }
+
+    /// A model serving `device` to one guest whose memory is `memory`.
+    public init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
+        self.device = device
+        self.memory = memory
+        self.limits = limits
+        let info = try device.physicalDeviceInfo()
+        do {
+            capset = try VirtioMagmaCapset(
+                protocolVersion: UInt32(VirtioContextProtocol.CreateBuffer.version),
+                syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence],
+                maxCommandBytes: UInt32(limits.maxCommandBytes), devices: [info]).encoded()
+        } catch { throw .internalError("capset: \(error)") }
+    }
+
+    deinit { close() }
+
+    /// Applies one control command and answers it.
+    public func perform(_ bytes: [UInt8]) -> VirtioControlResult {
+        let header: VirtioGPU.ControlHeader
+        let command: VirtioGPU.Command
+        do { (header, command) = try VirtioGPU.decodeCommand(bytes) } catch {
+            return Self.error(.errorInvalidParameter, to: (try? VirtioGPU.decodeHeader(bytes)) ?? VirtioGPU.ControlHeader(type: 0))
+        }
+        var fence: Fence?
+        if header.isFenced {
+            let key: FenceTimelineKey
+            if header.flags & VirtioGPU.flagInfoRingIndex != 0 {
+                guard Int(header.ringIndex) < VirtioGPU.maxRings else { return Self.error(.errorInvalidParameter, to: header) }
+                key = FenceTimelineKey(contextId: header.contextId, ring: header.ringIndex)
+            } else {
+                key = .global
+            }
+            do { fence = try timelines.enqueue(key: key, limit: limits.maxPendingFences) } catch {
+                return Self.error(.errorOutOfMemory, to: header)
+            }
+            guard fence != nil else { return Self.error(.errorOutOfMemory, to: header) }
+        }
+        let response = state.withLock { state in perform(header, command, fence: fence, &state) }
+        var answer = VirtioGPU.ControlHeader(type: 0, flags: header.flags & (VirtioGPU.flagFence | VirtioGPU.flagInfoRingIndex),
+                                             fenceId: header.fenceId, contextId: header.contextId, ringIndex: header.ringIndex)
+        if case .error = response {
+            if let fence { timelines.done(fence) }
+            answer.flags = 0
+            answer.fenceId = 0
+            return VirtioControlResult(response: VirtioGPU.encode(answer, response), completion: nil)
+        }
+        return VirtioControlResult(response: VirtioGPU.encode(answer, response), completion: fence?.completion)
+    }
+
+    /// The guest has gone: every context closes (its pending fences complete with
+    /// CONNECTION_LOST, its host connection releases what it held) and every resource is
+    /// dropped. Later commands are answered ERR_UNSPEC.
+    public func close() {
+        let contexts = state.withLock { state in
+            defer {
+                state.closed = true
+                state.contexts = [:]
+                state.resources = [:]
+            }
+            return Array(state.contexts.values)
+        }
+        for context in contexts { context.close(MagmaError(.connectionLost, "the guest has gone")) }
+        // Their watcher threads end at once (woken by close); once they have, nothing of the
+        // guest is held on the host.
+        for context in contexts { _ = context.watcher.ended.wait(timeoutNanoseconds: Poller.forever) }
+    }
+
+    /// Contexts and resources the guest holds now (for tests and diagnostics).
+    public var counts: (contexts: Int, resources: Int, pendingFences: Int) {
+        let (contexts, resources) = state.withLock { ($0.contexts.count, $0.resources.count) }
+        return (contexts, resources, timelines.pendingCount)
+    }
+
+    private func perform(_ header: VirtioGPU.ControlHeader, _ command: VirtioGPU.Command, fence: Fence?,
+                         _ state: inout ModelState) -> VirtioGPU.Response {
+        if state.closed { return .error(.errorUnspecified) }
+        switch command {
+        case .getCapsetInfo(let index):
+            guard index == 0 else { return .error(.errorInvalidParameter) }
+            return .okCapsetInfo(id: VirtioGPU.magmaCapsetId, maxVersion: VirtioMagmaCapset.version, maxSize: UInt32(capset.count))
+        case .getCapset(let id, let version):
+            guard id == VirtioGPU.magmaCapsetId, version <= VirtioMagmaCapset.version else { return .error(.errorInvalidParameter) }
+            return .okCapset(data: capset)
+        case .contextCreate(let contextInit, _):
+            let capsetId = contextInit & VirtioGPU.contextInitCapsetMask
+            guard capsetId == 0 || capsetId == VirtioGPU.magmaCapsetId, contextInit & ~VirtioGPU.contextInitCapsetMask == 0 else {
+                return .error(.errorInvalidParameter)
+            }
+            guard header.contextId != 0, state.contexts[header.contextId] == nil else { return .error(.errorInvalidContextId) }
+            guard state.contexts.count < limits.maxContexts else { return .error(.errorOutOfMemory) }
+            do {
+                state.contexts[header.contextId] = try HostContext(id: header.contextId, device: device, timelines: timelines)
+            } catch {
+                return .error(.errorUnspecified)
+            }
+            return .okNoData
+        case .contextDestroy:
+            guard let context = state.contexts.removeValue(forKey: header.contextId) else { return .error(.errorInvalidContextId) }
+            for resource in state.resources.values { resource.contexts.remove(header.contextId) }
+            context.close(.badState("context \(header.contextId) was destroyed"))
+            return .okNoData
+        case .contextAttachResource(let id), .contextDetachResource(let id):
+            guard state.contexts[header.contextId] != nil else { return .error(.errorInvalidContextId) }
+            guard let resource = state.resources[id] else { return .error(.errorInvalidResourceId) }
+            if case .contextAttachResource = command {
+                resource.contexts.insert(header.contextId)
+            } else {
+                resource.contexts.remove(header.contextId)
+            }
+            return .okNoData
+        case .resourceCreate3D(let r):
+            guard r.resourceId != 0, state.resources[r.resourceId] == nil else { return .error(.errorInvalidResourceId) }
+            guard r.target == VirtioGPU.pipeBufferTarget, r.height == 1, r.depth == 1, r.arraySize == 1, r.lastLevel == 0,
+                  r.sampleCount <= 1, r.width > 0, Int(r.width) % SharedMemory.pageSize == 0 else {
+                return .error(.errorInvalidParameter)
+            }
+            guard state.resources.count < limits.maxResources else { return .error(.errorOutOfMemory) }
+            state.resources[r.resourceId] = VirtioResource(id: r.resourceId, size: Int(r.width))
+            return .okNoData
+        case .resourceCreateBlob(let blob):
+            // Guest memory only: a host-memory blob (HOST3D*) is mapped into the guest through
+            // the device's shared-memory region, which the socket emulation does not offer.
+            guard blob.resourceId != 0, state.resources[blob.resourceId] == nil else { return .error(.errorInvalidResourceId) }
+            guard blob.memory == VirtioGPU.Blob.memoryGuest, blob.blobId == 0, blob.size > 0, blob.size <= UInt64(Int32.max),
+                  Int(blob.size) % SharedMemory.pageSize == 0 else {
+                return .error(.errorInvalidParameter)
+            }
+            guard state.resources.count < limits.maxResources else { return .error(.errorOutOfMemory) }
+            let resource = VirtioResource(id: blob.resourceId, size: Int(blob.size))
+            guard let pages = backing(blob.entries, size: resource.size) else { return .error(.errorInvalidParameter) }
+            resource.backing = pages
+            state.resources[blob.resourceId] = resource
+            return .okNoData
+        case .resourceAttachBacking(let id, let entries):
+            guard let resource = state.resources[id] else { return .error(.errorInvalidResourceId) }
+            guard resource.backing == nil else { return .error(.errorInvalidParameter) }
+            guard let pages = backing(entries, size: resource.size) else { return .error(.errorInvalidParameter) }
+            resource.backing = pages
+            return .okNoData
+        case .resourceDetachBacking(let id):
+            guard let resource = state.resources[id] else { return .error(.errorInvalidResourceId) }
+            resource.backing = nil
+            return .okNoData
+        case .resourceUnref(let id):
+            guard state.resources.removeValue(forKey: id) != nil else { return .error(.errorInvalidResourceId) }
+            return .okNoData
+        case .submit3D(let payload):
+            guard let context = state.contexts[header.contextId] else { return .error(.errorInvalidContextId) }
+            return submit(payload, on: context, fence: fence, resources: state.resources)
+        case .unsupported:
+            return .error(.errorUnspecified)
+        }
+    }
+
+    /// The guest pages `entries` name, as one view, if they are valid guest memory of exactly `size` bytes.
+    private func backing(_ entries: [VirtioGPU.MemoryEntry], size: Int) -> GuestPages? {
+        guard let pages = try? memory.pages(for: entries.map { GuestMemoryEntry(address: $0.address, length: $0.length) }),
+              pages.size == size else { return nil }
+        return pages
+    }
+
+    /// Applies a SUBMIT_3D's context commands in order. A malformed payload or a command the
+    /// host refuses fails the context (sticky, what every later command and waiter sees); once
+    /// it has failed, commands are not applied and calls are answered with its error. The
+    /// SUBMIT_3D itself is answered OK, as the device did read it.
+    private func submit(_ payload: [UInt8], on context: HostContext, fence: Fence?,
+                        resources: [UInt32: VirtioResource]) -> VirtioGPU.Response {
+        guard payload.count <= limits.maxCommandBytes else { return .error(.errorInvalidParameter) }
+        let (commands, splitError) = VirtioContextCommand.split(payload)
+        if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
+        var scope = CommandScope(resources: resources, device: device, pending: fence.map { PendingFence(fence: $0) })
+        for command in commands {
+            if let error = context.connection.error {
+                context.answerFailed(command, error, &scope)
+                continue
+            }
+            do { try context.apply(command, &scope) } catch { context.connection.fail(error) }
+        }
+        if let splitError, context.connection.error == nil { context.connection.fail(.invalidArgs("SUBMIT_3D payload: \(splitError)")) }
+        if let pending = scope.pending { context.watcher.add(pending) }
+        return .okNoData
+    }
+
+    private static func error(_ type: VirtioGPU.ControlType, to header: VirtioGPU.ControlHeader) -> VirtioControlResult {
+        let answer = VirtioGPU.ControlHeader(type: 0, contextId: header.contextId)
+        return VirtioControlResult(response: VirtioGPU.encode(answer, .error(type)), completion: nil)
+    }
+}
+
+extension VirtioContextCommand {
+    /// Whether the command's reply is written when its fence completes (so it needs one).
+    var needsFence: Bool {
+        switch self {
+        case .virtio(.waitSemaphores), .virtio(.watchFailure): true
+        default: false
+        }
+    }
+}

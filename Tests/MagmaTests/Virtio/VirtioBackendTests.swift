@@ -1,0 +1,46 @@
+import Magma
+import MagmaDevices
+import MagmaPlatform
+import MagmaProtocol
+import SoftGPU
+import Testing
+
+/// What the virtio backend does beyond the shared behaviour suites (TestBackends.swift).
+@Suite("The virtio backend", .hangGuard)
+struct VirtioBackendTests {
+    let devices = TestDevices()
+
+    @Test func aVirtioNameIsItsSocketPath() throws {
+        guard case .virtio(let path) = DeviceLocator.named("virtio:/run/magma/vm0") else { Issue.record("not a virtio locator"); return }
+        #expect(path == "/run/magma/vm0")
+        let server = try VirtioTestServer(softGPU: SoftGPUConfiguration())
+        let device = try Device.open(.named(DeviceLocator.virtioPrefix + server.server.path))
+        #expect(try device.physicalDeviceInfo() == (try Device.open(.inProcess(SoftGPUDriver())).physicalDeviceInfo()))
+        #expect(try GPUSession(device: device).fillsCorrectly(pattern: 0x77))
+    }
+
+    /// Each semaphore's mirror keeps a watch on the host; releasing it must end that watch, or
+    /// a connection that makes many would run into the host's bound on pending fences.
+    @Test func releasedSemaphoresHoldNothingOnTheHost() throws {
+        let session = try devices.session(.virtio)
+        for _ in 0..<1_200 {
+            let semaphore = try session.connection.createSemaphore()
+            try session.connection.release(semaphore)
+        }
+        try session.connection.flush()
+        #expect(try session.fillsCorrectly(pattern: 0x1234))
+    }
+
+    /// A CPU wait for a semaphore that faulting work would have signaled ends with the
+    /// context's failure, which reaches the guest by its failure fence.
+    @Test func aWaitEndsWithTheFailureOfTheWorkItWaitsFor() throws {
+        let session = try devices.session(.virtio)
+        let done = try session.connection.createSemaphore()
+        var stream = CommandStream()
+        stream.fill(address: 0x7000_0000, size: 4096, pattern: 1)   // nothing is mapped there
+        stream.end()
+        _ = try session.submit(stream, signals: [done])
+        #expect(throws: MagmaError(.contextKilled)) { try SyncWait.all([.semaphore(done)], timeoutNanoseconds: 60_000_000_000) }
+        #expect(session.connection.error?.status == .contextKilled)
+    }
+}
