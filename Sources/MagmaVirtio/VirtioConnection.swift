@@ -49,6 +49,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
 
     /// Sends feed-forward commands; a transport failure fails the connection.
+    @discardableResult
     func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil) -> (any VirtGPUFence)? {
         let payload: [UInt8]
         do { payload = try VirtioContextCommand.payload(commands) } catch {
