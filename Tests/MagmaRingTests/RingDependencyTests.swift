@@ -10,7 +10,7 @@ import Testing
 @Suite(.hangGuard) struct RingDependencyTests {
     /// The objects the creation consumer made, and what the queue consumer found.
     final class Host: Sendable {
-        let created = Mutex<Set<UInt64>>([])
+        let created = Locked<Set<UInt64>>([])
         let missing = Atomic<Int>(0)
         let waitsTimedOut = Atomic<Int>(0)
         let submissions = Atomic<Int>(0)

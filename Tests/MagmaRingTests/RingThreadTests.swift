@@ -10,7 +10,7 @@ import Testing
     final class Received: Sendable {
         let count = Atomic<Int>(0)
         let mismatches = Atomic<Int>(0)
-        let failure = Mutex<RingError?>(nil)
+        let failure = Locked<RingError?>(nil)
         var error: RingError? { failure.withLock { $0 } }
     }
 
