@@ -100,14 +100,7 @@ public final class PrimaryConnection: ConnectionBackend {
         switch op {
         case .commit, .decommit:
             guard let memory = (buffer as? MemfdBuffer)?.memory else { throw .invalidArgs("buffer \(buffer.id) is not this backend's") }
-            guard length > 0, SharedMemory.isPageAligned(offset), SharedMemory.isPageAligned(length) else {
-                throw .invalidArgs("\(op) of \(offset)+\(length): offset and length must be whole pages of \(SharedMemory.pageSize) bytes")
-            }
-            let (end, overflow) = offset.addingReportingOverflow(length)
-            guard !overflow, end <= buffer.size else {
-                let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
-                throw op == .commit ? .memoryError(message) : .invalidArgs(message)
-            }
+            try op.checkPages(offset: offset, length: length, bufferSize: buffer.size)
             switch memory.kind {
             case .memfd: break
             case .dmaBuf:

@@ -107,14 +107,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         guard let buffer = buffer as? VirtioBuffer else { throw .invalidArgs("not a virtio buffer") }
         switch op {
         case .commit, .decommit:
-            guard length > 0, SharedMemory.isPageAligned(offset), SharedMemory.isPageAligned(length) else {
-                throw .invalidArgs("\(op) of \(offset)+\(length): offset and length must be whole pages of \(SharedMemory.pageSize) bytes")
-            }
-            let (end, overflow) = offset.addingReportingOverflow(length)
-            guard !overflow, end <= buffer.size else {
-                let message = "\(op) of \(offset)+\(length) passes the end of a buffer of \(buffer.size) bytes"
-                throw op == .commit ? .memoryError(message) : .invalidArgs(message)
-            }
+            try op.checkPages(offset: offset, length: length, bufferSize: buffer.size)
             // A resource's pages are the guest's RAM, resident for the buffer's life (as the
             // embedded backend's adopted guest pages).
             if op == .decommit { throw .unimplemented("decommit of a virtio buffer: its pages are the guest's RAM") }
