@@ -133,11 +133,13 @@ let package = Package(
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
-        // Fuzz targets over the decoders, the server's message handling and GPU programs (Fuzz/run.sh).
-        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU"]),
+        // Fuzz targets over the decoders, the server's message handling, GPU programs and the virtio
+        // device model (Fuzz/run.sh).
+        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost"]),
         .executableTarget(name: "fuzz-decoder", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-server", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-gpu-program", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "fuzz-virtio", dependencies: ["FuzzTargets"]),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],

@@ -102,6 +102,8 @@ public final class VirtioDeviceModel: Sendable {
             answer.fenceId = 0
             return VirtioControlResult(response: VirtioGPU.encode(answer, response), completion: nil)
         }
+        // Every command but SUBMIT_3D is processed completely here, so its fence's work is done.
+        if let fence, !command.isSubmit { timelines.done(fence) }
         return VirtioControlResult(response: VirtioGPU.encode(answer, response), completion: fence?.completion)
     }
 
@@ -242,6 +244,13 @@ public final class VirtioDeviceModel: Sendable {
     private static func error(_ type: VirtioGPU.ControlType, to header: VirtioGPU.ControlHeader) -> VirtioControlResult {
         let answer = VirtioGPU.ControlHeader(type: 0, contextId: header.contextId)
         return VirtioControlResult(response: VirtioGPU.encode(answer, .error(type)), completion: nil)
+    }
+}
+
+extension VirtioGPU.Command {
+    /// Whether it is a SUBMIT_3D (whose fence is done when the work it submitted is).
+    var isSubmit: Bool {
+        if case .submit3D = self { true } else { false }
     }
 }
 

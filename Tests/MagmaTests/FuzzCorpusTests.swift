@@ -20,4 +20,10 @@ import Testing
         #expect(try inputs.count >= FuzzSeeds.server().count)
         for input in inputs { ServerTarget.run(Array(try Data(contentsOf: input))) }
     }
+
+    @Test func virtioCorpusReplays() throws {
+        let inputs = try FuzzReplay.inputs([corpus.appending(path: "virtio").path])
+        #expect(try inputs.count >= VirtioSeeds.seeds().count)
+        for input in inputs { VirtioTarget.run(Array(try Data(contentsOf: input))) }
+    }
 }

@@ -41,6 +41,21 @@ struct DeviceModelTests {
         #expect(guest.model.counts.contexts == 1)
     }
 
+    /// Found by fuzz-virtio: the fence of an accepted command other than SUBMIT_3D never
+    /// completed, so it and every later fence of its timeline hung the guest.
+    @Test func theFenceOfACommandDoneAtOnceCompletes() throws {
+        let guest = try VirtioGuest(device: try VirtioGuest.device())
+        let created = try guest.send(.contextCreate(contextInit: 7, debugName: []), context: 1, fenced: true)
+        #expect(created.response == .okNoData)
+        let resource = try guest.send(.resourceCreate3D(.buffer(id: 1, size: UInt32(VirtioGuest.page))), fenced: true, ring: 0)
+        #expect(resource.response == .okNoData)
+        let later = try guest.submit([], context: 1, fenced: true)
+        #expect(completes(created.completion))
+        #expect(completes(resource.completion))
+        #expect(completes(later))
+        #expect(guest.model.counts.pendingFences == 0)
+    }
+
     @Test func repliesLandInTheGuestsPages() throws {
         let guest = try VirtioGuest(device: try VirtioGuest.device())
         try guest.createContext(1)
