@@ -147,14 +147,17 @@ let package = Package(
         ),
         // The checks and their tally that the C test programs share.
         .target(name: "CTestChecks", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
+        // What the C test programs of Mesa's API share beyond the checks (a memory type, a buffer).
+        .target(name: "CMesaTestSupport", dependencies: ["CMagmaMesa", "CTestChecks"],
+                cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         // Mesa's API tested from C, on every device enumeration finds (run by Tests/MagmaTests/MesaCABITests.swift).
         .executableTarget(
-            name: "magma-mesa-c-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks"],
+            name: "magma-mesa-c-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks", "CMesaTestSupport"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // Mesa's API under hostile and careless callers, from C (run by Tests/MagmaTests/MesaCHostileTests.swift).
         .executableTarget(
-            name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks"],
+            name: "magma-mesa-c-hostile-tests", dependencies: ["MagmaMesaC", "CMagmaMesa", "CTestChecks", "CMesaTestSupport"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // A kernel driver's dma-buf imported into the embedded device through the C API and used

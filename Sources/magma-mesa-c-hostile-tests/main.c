@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "c_test_checks.h"
+#include "mesa_test_support.h"
 #include "magma_mesa.h"
 
 enum { PAGE = 4096 };
@@ -36,23 +37,6 @@ static int open_descriptors(void) {
 }
 
 static int is_closed(int64_t descriptor) { return fcntl((int)descriptor, F_GETFD) == -1 && errno == EBADF; }
-
-static uint32_t host_visible_type(magma_physical_device_t physical_device) {
-    magma_memory_properties_t properties = {.s_type = MAGMA_STRUCTURE_TYPE_MEMORY_PROPERTIES, .size = sizeof properties};
-    CHECK_STATUS(magma_get_memory_properties(physical_device, &properties), MAGMA_STATUS_OK);
-    for (uint32_t i = 0; i < properties.memory_type_count; i++)
-        if (properties.memory_types[i].property_flags & MAGMA_MEMORY_PROPERTY_HOST_VISIBLE) return i;
-    CHECK(!"a host-visible memory type");
-    return 0;
-}
-
-static magma_buffer_t make_buffer(magma_device_t device, uint32_t memory_type, uint64_t size) {
-    magma_create_buffer_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_BUFFER_INFO, .size = sizeof info,
-                                       .buffer_size = size, .memory_type_index = memory_type};
-    magma_buffer_t buffer = NULL;
-    CHECK_STATUS(magma_create_buffer(device, &info, &buffer), MAGMA_STATUS_OK);
-    return buffer;
-}
 
 static magma_sync_obj_t make_sync(magma_device_t device, magma_sync_type_t type) {
     magma_create_sync_obj_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_SYNC_OBJ_INFO, .size = sizeof info, .sync_type = type};
@@ -182,7 +166,7 @@ static int64_t pipe_end(void) {
 
 static void test_descriptor_ownership(magma_physical_device_t physical_device, magma_device_t device) {
     const uint32_t type = host_visible_type(physical_device);
-    magma_buffer_t two_pages = make_buffer(device, type, 2 * PAGE);
+    magma_buffer_t two_pages = make_buffer(device, type, 2 * PAGE, 0);
     magma_sync_obj_t binary = make_sync(device, MAGMA_SYNC_TYPE_BINARY);
     magma_buffer_t buffer = NULL;
     magma_sync_obj_t sync_obj = NULL;

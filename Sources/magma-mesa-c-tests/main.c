@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "c_test_checks.h"
+#include "mesa_test_support.h"
 #include "magma_mesa.h"
 
 enum { PAGE = 4096 };
@@ -63,15 +64,6 @@ typedef struct {
     uint32_t *target_words;
 } rig_t;
 
-static uint32_t host_visible_type(magma_physical_device_t physical_device) {
-    magma_memory_properties_t properties = {.s_type = MAGMA_STRUCTURE_TYPE_MEMORY_PROPERTIES, .size = sizeof properties};
-    CHECK_STATUS(magma_get_memory_properties(physical_device, &properties), MAGMA_STATUS_OK);
-    for (uint32_t i = 0; i < properties.memory_type_count; i++)
-        if (properties.memory_types[i].property_flags & MAGMA_MEMORY_PROPERTY_HOST_VISIBLE) return i;
-    CHECK(!"a host-visible memory type");
-    return 0;
-}
-
 static uint32_t compute_family(magma_physical_device_t physical_device) {
     magma_queue_family_properties_t families[8];
     uint32_t count = 8;
@@ -81,14 +73,6 @@ static uint32_t compute_family(magma_physical_device_t physical_device) {
         if (families[i].queue_flags & MAGMA_QUEUE_COMPUTE) return i;
     CHECK(!"a compute queue family");
     return 0;
-}
-
-static magma_buffer_t make_buffer(magma_device_t device, uint32_t memory_type, uint64_t size) {
-    magma_create_buffer_info_t info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_BUFFER_INFO, .size = sizeof info,
-                                       .buffer_size = size, .memory_type_index = memory_type, .flags = MAGMA_BUFFER_EXTERNAL};
-    magma_buffer_t buffer = NULL;
-    CHECK_STATUS(magma_create_buffer(device, &info, &buffer), MAGMA_STATUS_OK);
-    return buffer;
 }
 
 static void *map_cpu(magma_buffer_t buffer) {
@@ -106,8 +90,8 @@ static rig_t make_rig(magma_physical_device_t physical_device) {
     magma_create_queue_info_t queue_info = {.s_type = MAGMA_STRUCTURE_TYPE_CREATE_QUEUE_INFO, .size = sizeof queue_info,
                                             .queue_family_index = compute_family(physical_device)};
     CHECK_STATUS(magma_create_queue(rig.device, rig.address_space, &queue_info, &rig.queue), MAGMA_STATUS_OK);
-    rig.commands = make_buffer(rig.device, memory_type, PAGE);
-    rig.target = make_buffer(rig.device, memory_type, PAGE);
+    rig.commands = make_buffer(rig.device, memory_type, PAGE, MAGMA_BUFFER_EXTERNAL);
+    rig.target = make_buffer(rig.device, memory_type, PAGE, MAGMA_BUFFER_EXTERNAL);
     rig.command_bytes = map_cpu(rig.commands);
     rig.target_words = map_cpu(rig.target);
     CHECK_STATUS(magma_map_buffer_gpu(rig.address_space, rig.commands, 0, COMMANDS_VA, PAGE,
@@ -209,7 +193,7 @@ static void test_budget(magma_physical_device_t physical_device, magma_device_t 
     magma_heap_budget_t before = {.s_type = MAGMA_STRUCTURE_TYPE_HEAP_BUDGET, .size = sizeof before};
     CHECK_STATUS(magma_get_memory_budget(device, heap, &before), MAGMA_STATUS_OK);
     CHECK(before.budget > 0 && before.budget <= properties.memory_heaps[heap].size);
-    magma_buffer_t buffer = make_buffer(device, host_visible_type(physical_device), 16 * PAGE);
+    magma_buffer_t buffer = make_buffer(device, host_visible_type(physical_device), 16 * PAGE, MAGMA_BUFFER_EXTERNAL);
     magma_heap_budget_t during = {.s_type = MAGMA_STRUCTURE_TYPE_HEAP_BUDGET, .size = sizeof during};
     CHECK_STATUS(magma_get_memory_budget(device, heap, &during), MAGMA_STATUS_OK);
     CHECK(during.usage >= before.usage + 16 * PAGE);
@@ -431,7 +415,7 @@ static void test_bind(magma_physical_device_t physical_device) {
                                             .queue_family_index = bind_family(physical_device)};
     magma_queue_t binds = NULL;
     CHECK_STATUS(magma_create_queue(rig.device, rig.address_space, &queue_info, &binds), MAGMA_STATUS_OK);
-    magma_buffer_t bound = make_buffer(rig.device, host_visible_type(physical_device), PAGE);
+    magma_buffer_t bound = make_buffer(rig.device, host_visible_type(physical_device), PAGE, MAGMA_BUFFER_EXTERNAL);
     uint32_t *bound_words = map_cpu(bound);
     magma_sync_obj_t timeline = make_sync(rig.device, MAGMA_SYNC_TYPE_TIMELINE, 0);
     const uint64_t bound_va = 0x40000000ull;
@@ -521,7 +505,7 @@ static void test_handles(magma_physical_device_t physical_device) {
     magma_sync_obj_close(sync_obj);
     CHECK_STATUS(magma_sync_obj_signal(sync_obj), MAGMA_STATUS_INVALID_ARGS);
     magma_sync_obj_close(sync_obj);
-    magma_buffer_t spare = make_buffer(rig.device, host_visible_type(physical_device), PAGE);
+    magma_buffer_t spare = make_buffer(rig.device, host_visible_type(physical_device), PAGE, MAGMA_BUFFER_EXTERNAL);
     magma_buffer_close(spare);
     magma_buffer_close(spare);
     magma_cpu_mapping_t mapping;
@@ -556,7 +540,7 @@ static void test_buffers_without_queues(magma_physical_device_t physical_device)
     CHECK_STATUS(magma_create_device(physical_device, &first), MAGMA_STATUS_OK);
     CHECK_STATUS(magma_create_device(physical_device, &second), MAGMA_STATUS_OK);
     uint32_t memory_type = host_visible_type(physical_device);
-    magma_buffer_t buffer = make_buffer(first, memory_type, 2 * PAGE);
+    magma_buffer_t buffer = make_buffer(first, memory_type, 2 * PAGE, MAGMA_BUFFER_EXTERNAL);
     uint32_t *words = map_cpu(buffer);
     if (words) for (uint32_t i = 0; i < 2 * PAGE / 4; i++) words[i] = 0xd7a00000u + i;
     magma_external_handle_t handle = {0};
@@ -585,7 +569,7 @@ static void test_no_queues(magma_physical_device_t physical_device, magma_device
     CHECK(queue == NULL);
     magma_heap_budget_t budget = {.s_type = MAGMA_STRUCTURE_TYPE_HEAP_BUDGET, .size = sizeof budget};
     CHECK_STATUS(magma_get_memory_budget(device, 0, &budget), MAGMA_STATUS_UNIMPLEMENTED);
-    magma_buffer_t buffer = make_buffer(device, host_visible_type(physical_device), PAGE);
+    magma_buffer_t buffer = make_buffer(device, host_visible_type(physical_device), PAGE, MAGMA_BUFFER_EXTERNAL);
     CHECK_STATUS(magma_map_buffer_gpu(address_space, buffer, 0, TARGET_VA, PAGE, MAGMA_GPU_MAP_READ), MAGMA_STATUS_UNIMPLEMENTED);
     magma_buffer_close(buffer);
     magma_address_space_close(address_space);
