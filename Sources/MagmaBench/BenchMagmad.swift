@@ -9,8 +9,8 @@ import MagmaProtocol
 enum BenchMagmad {
     /// Runs `magmad` with every connection bound (in total, per process, per user) set to
     /// `connectionBound`, waits for its endpoint (at most 10 s), and calls `body` with the
-    /// device and magmad's pid.
-    static func withDaemon<Result>(_ magmad: URL, connectionBound: Int, _ body: (Device, Int32) throws -> Result) throws -> Result {
+    /// device, magmad's pid and the device's endpoint (for other processes to connect to).
+    static func withDaemon<Result>(_ magmad: URL, connectionBound: Int, _ body: (Device, Int32, String) throws -> Result) throws -> Result {
         let directory = FileManager.default.temporaryDirectory.appending(path: "magma-bench-\(UUID().uuidString.prefix(8))").path
         let process = Process()
         process.executableURL = magmad
@@ -31,7 +31,7 @@ enum BenchMagmad {
             guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "magmad did not start") }
             usleep(10_000)
         }
-        return try body(try Device.open(.socket(path)), process.processIdentifier)
+        return try body(try Device.open(.socket(path)), process.processIdentifier, path)
     }
 
     /// magmad's resident bytes, from /proc/<pid>/statm.

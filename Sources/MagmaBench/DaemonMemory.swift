@@ -11,7 +11,7 @@ enum DaemonMemory {
     static func measure(magmad: URL, connections: Int, buffers: Int) throws -> [BenchmarkResult] {
         // One process stands for many clients here: lift the connection bounds (64 per process
         // and 256 per user by default), which would refuse it past 64.
-        try BenchMagmad.withDaemon(magmad, connectionBound: max(connections + 1, 1024)) { device, pid in
+        try BenchMagmad.withDaemon(magmad, connectionBound: max(connections + 1, 1024)) { device, pid, _ in
             let warm = try device.createConnection()
             try warm.flush()
             let before = try BenchMagmad.residentBytes(pid)

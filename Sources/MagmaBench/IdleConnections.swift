@@ -14,7 +14,7 @@ import MagmaProtocol
 enum IdleConnections {
     static func measure(magmad: URL, connections requested: Int) throws -> [BenchmarkResult] {
         let connections = liftDescriptorLimit(forConnections: requested)
-        return try BenchMagmad.withDaemon(magmad, connectionBound: connections + 16) { device, pid in
+        return try BenchMagmad.withDaemon(magmad, connectionBound: connections + 16) { device, pid, _ in
             let warm = try device.createConnection()
             try warm.flush()
             let before = try BenchMagmad.residentBytes(pid)

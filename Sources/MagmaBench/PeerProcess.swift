@@ -18,9 +18,14 @@ struct PeerProcess {
         self.pid = pid
     }
 
-    /// Waits for the process to exit.
-    func wait() {
+    /// Waits for the process to exit; returns its wait status (0: it exited with 0).
+    @discardableResult
+    func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
     }
+
+    /// Sends `signal` to the process.
+    func kill(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
 }

@@ -32,6 +32,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Only hold this many idle connections on a fresh magmad and print its memory per connection and its threads (the full run holds 10,000).")
     var idleConnections: Int?
 
+    @Option(help: "Only run the many-clients rows on fresh magmads with this many clients: all submitting verified fills at once (slowest against fastest), then all killed with SIGKILL at random points (magmad's descriptors, threads and memory after).")
+    var clients: Int?
+
+    @Option(help: "The seed of --clients' kill points (random if not given; printed).")
+    var seed: UInt64?
+
     /// Fails before any measuring if `--json`'s file cannot be written.
     func validate() throws {
         guard side == "magma" || side == "floor" else { throw ValidationError("--side must be magma or floor") }
@@ -67,6 +73,13 @@ struct BenchCommand: ParsableCommand {
         if let idleConnections {
             guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
             print(BenchmarkSuite.table(try BenchmarkSuite.idleConnections(magmad: daemon, connections: max(1, idleConnections))))
+            return
+        }
+        if let clients {
+            guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
+            let seed = seed ?? UInt64.random(in: 0...UInt64.max)
+            print("seed \(seed)")
+            print(BenchmarkSuite.table(try BenchmarkSuite.clientLoad(magmad: daemon, peer: me, clients: max(1, clients), seed: seed)))
             return
         }
         let results = try BenchmarkSuite.run(runs: runs, scale: scale, magmad: daemon, peer: me) { name in

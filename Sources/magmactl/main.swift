@@ -50,4 +50,17 @@ if CommandLine.arguments.count == 5, CommandLine.arguments[1] == RingPeer.argume
     exit(0)
 }
 
+// A client process of the many-clients rows (`bench --clients`).
+if CommandLine.arguments.count == 7, CommandLine.arguments[1] == ClientPeer.argument,
+   let connections = Int(CommandLine.arguments[3]), let rounds = Int(CommandLine.arguments[4]), let seed = UInt64(CommandLine.arguments[5]) {
+    do {
+        try ClientPeer.main(socketPath: CommandLine.arguments[2], connections: connections, rounds: rounds, seed: seed,
+                            resultPath: CommandLine.arguments[6])
+    } catch {
+        print("client peer: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 MagmaCommand.main()
