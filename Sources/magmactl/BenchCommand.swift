@@ -35,6 +35,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Only run the many-clients rows on fresh magmads with this many clients: all submitting verified fills at once (slowest against fastest), then all killed with SIGKILL at random points (magmad's descriptors, threads and memory after).")
     var clients: Int?
 
+    @Option(help: "Only run the flood rows on a fresh magmad: a client's submission latency while another floods it (messages, imports, queries), against the same without the flood, this many submissions each.")
+    var flood: Int?
+
     @Option(help: "The seed of --clients' kill points (random if not given; printed).")
     var seed: UInt64?
 
@@ -73,6 +76,11 @@ struct BenchCommand: ParsableCommand {
         if let idleConnections {
             guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
             print(BenchmarkSuite.table(try BenchmarkSuite.idleConnections(magmad: daemon, connections: max(1, idleConnections))))
+            return
+        }
+        if let flood {
+            guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
+            print(BenchmarkSuite.table(try BenchmarkSuite.flood(magmad: daemon, peer: me, rounds: max(1, flood))))
             return
         }
         if let clients {

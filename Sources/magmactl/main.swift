@@ -63,4 +63,13 @@ if CommandLine.arguments.count == 7, CommandLine.arguments[1] == ClientPeer.argu
     exit(0)
 }
 
+// A client that floods magmad for the flood rows (`bench --flood`); runs until killed.
+if CommandLine.arguments.count == 5, CommandLine.arguments[1] == FloodPeer.argument {
+    do { try FloodPeer.main(socketPath: CommandLine.arguments[2], kind: CommandLine.arguments[3], readyPath: CommandLine.arguments[4]) } catch {
+        print("flood peer: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 MagmaCommand.main()
