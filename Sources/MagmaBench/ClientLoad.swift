@@ -9,6 +9,7 @@ import MagmaProtocol
 /// - fairness: every client submits the same number of verified fills at once; the row gives the
 ///   slowest and fastest client's fills per second and their ratio, and fails if any client's
 ///   fills did not all complete and verify;
+/// - soak: waves of both on one magmad for a while, its state compared wave by wave;
 /// - kill -9: clients killed at seeded random points, mid-submission (each process once all its
 ///   clients have verified a first fill, after a further 0-50 ms), process by process; the
 ///   rows give magmad's descriptors, threads and resident bytes before the first client, after a
@@ -17,30 +18,8 @@ enum ClientLoad {
     /// The fairness rows: `clients` connections in processes of `perProcess`, `rounds` fills each.
     static func fairness(magmad: URL, peer: URL, clients: Int, perProcess: Int, rounds: Int, seed: UInt64) throws -> [BenchmarkResult] {
         try BenchMagmad.withDaemon(magmad, connectionBound: clients + 16) { _, _, endpoint in
-            let directory = try temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let processes = try (0..<processCount(clients, perProcess)).map { index in
-                let result = "\(directory)/\(index)"
-                let count = min(perProcess, clients - index * perProcess)
-                return (result, try PeerProcess(executable: peer.path, arguments: [
-                    ClientPeer.argument, endpoint, String(count), String(rounds), String(seed &+ UInt64(index) << 32), result]))
-            }
-            var throughputs: [Double] = []
-            for (result, process) in processes {
-                let status = process.wait()
-                let lines = (try? String(contentsOfFile: result, encoding: .utf8))?.split(separator: "\n") ?? []
-                for line in lines {
-                    let fields = line.split(separator: " ")
-                    guard fields.count == 2, Int(fields[0]) == rounds, let nanoseconds = Double(fields[1]) else {
-                        throw MagmaError(.internalError, "a client failed (seed \(seed)): \(line)")
-                    }
-                    throughputs.append(Double(rounds) / nanoseconds * 1e9)
-                }
-                guard status == 0 else { throw MagmaError(.internalError, "a client process exited with \(status) (seed \(seed))") }
-            }
-            guard throughputs.count == clients, let slowest = throughputs.min(), let fastest = throughputs.max() else {
-                throw MagmaError(.internalError, "\(throughputs.count) of \(clients) clients reported (seed \(seed))")
-            }
+            let throughputs = try Wave(peer: peer, endpoint: endpoint, clients: clients, perProcess: perProcess, seed: seed).verified(rounds: rounds)
+            guard let slowest = throughputs.min(), let fastest = throughputs.max() else { return [] }
             return [
                 BenchmarkResult(path: "\(clients) concurrent clients × \(rounds) verified fills: every fill completed and verified", unit: "fills",
                                 count: "\(clients * rounds)"),
@@ -58,28 +37,12 @@ enum ClientLoad {
             let warm = try device.createConnection()
             try warm.flush()
             let start = try DaemonState(pid)
-            var state = seed
-            let directory = try temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let processes = processCount(clients, perProcess)
-            let warmUp = min(concurrent, processes)
+            var random = seed
+            let wave = Wave(peer: peer, endpoint: endpoint, clients: clients, perProcess: perProcess, seed: seed)
+            let warmUp = min(concurrent, processCount(clients, perProcess))
             var warmed = start
-            var index = 0
-            while index < processes {
-                let batch = index..<min(processes, index + concurrent)
-                let running = try batch.map { process in
-                    try PeerProcess(executable: peer.path, arguments: [
-                        ClientPeer.argument, endpoint, String(min(perProcess, clients - process * perProcess)), "0",
-                        String(seed &+ UInt64(process)), "\(directory)/\(process)"])
-                }
-                for (offset, process) in running.enumerated() {
-                    try waitForFile("\(directory)/\(batch.lowerBound + offset).ready", seed: seed)
-                    usleep(UInt32(splitMix(&state) % 50_000))
-                    process.kill(SIGKILL)
-                }
-                for process in running { _ = process.wait() }
-                index = batch.upperBound
-                if index == warmUp { warmed = try DaemonState.settled(pid, descriptors: start.descriptors) }
+            try wave.killed(concurrent: concurrent, random: &random) { processesDone in
+                if processesDone == warmUp { warmed = try DaemonState.settled(pid, descriptors: start.descriptors) }
             }
             let end = try DaemonState.settled(pid, descriptors: start.descriptors)
             withExtendedLifetime(warm) {}
@@ -96,8 +59,116 @@ enum ClientLoad {
         }
     }
 
+    /// Soak: waves of `clients` clients on one magmad for `seconds`, each wave `clients`
+    /// verified fills apiece and then as many clients killed mid-work; magmad's state is taken
+    /// after every wave. Throws (seed in the message) when a fill fails, when magmad's
+    /// descriptors or threads after the last wave differ from those after the first, or when
+    /// its resident memory grew more than `residentGrowthBound` (a fraction) past the first
+    /// wave's.
+    static func soak(magmad: URL, peer: URL, seconds: Int, clients: Int, seed: UInt64,
+                     residentGrowthBound: Double = 0.10) throws -> [BenchmarkResult] {
+        try BenchMagmad.withDaemon(magmad, connectionBound: 2 * clients + 16) { device, pid, endpoint in
+            let warm = try device.createConnection()
+            try warm.flush()
+            let baseline = try DaemonState(pid)
+            let deadline = Clock.monotonicNanoseconds() + UInt64(seconds) * 1_000_000_000
+            var random = seed
+            var states: [DaemonState] = []
+            var fills = 0
+            repeat {
+                let waveSeed = splitMix(&random)
+                let wave = Wave(peer: peer, endpoint: endpoint, clients: clients, perProcess: min(50, clients), seed: waveSeed)
+                fills += try wave.verified(rounds: 50).count * 50
+                try wave.killed(concurrent: 2, random: &random) { _ in }
+                states.append(try DaemonState.settled(pid, descriptors: baseline.descriptors))
+            } while Clock.monotonicNanoseconds() < deadline
+            withExtendedLifetime(warm) {}
+            let (first, last) = (states[0], states[states.count - 1])
+            let growth = Double(last.resident) / Double(first.resident) - 1
+            let label = "soak, \(states.count) waves of \(clients) clients (seed \(seed))"
+            guard last.descriptors == first.descriptors, last.threads == first.threads, growth <= residentGrowthBound else {
+                throw MagmaError(.internalError, "\(label): magmad grew from the first wave to the last: descriptors \(first.descriptors) → \(last.descriptors), threads \(first.threads) → \(last.threads), resident \(first.resident >> 10) → \(last.resident >> 10) KiB")
+            }
+            return [
+                BenchmarkResult(path: "\(label): verified fills", unit: "fills", count: "\(fills)"),
+                BenchmarkResult(path: "\(label): descriptors, start → first wave → last", unit: "descriptors",
+                                count: "\(baseline.descriptors) → \(first.descriptors) → \(last.descriptors)"),
+                BenchmarkResult(path: "\(label): threads, start → first wave → last", unit: "threads",
+                                count: "\(baseline.threads) → \(first.threads) → \(last.threads)"),
+                BenchmarkResult(path: "\(label): resident KiB, start → first wave → last", unit: "KiB",
+                                count: String(format: "%d → %d → %d (last / first %.3f)", baseline.resident >> 10, first.resident >> 10,
+                                              last.resident >> 10, 1 + growth)),
+            ]
+        }
+    }
+
+    /// One wave of clients: `clients` connections in `ClientPeer` processes of `perProcess`.
+    struct Wave {
+        let peer: URL
+        let endpoint: String
+        let clients: Int
+        let perProcess: Int
+        let seed: UInt64
+
+        /// All at once, `rounds` verified fills each; returns each client's fills per second.
+        /// Throws (naming the seed) if a client failed or did not report.
+        func verified(rounds: Int) throws -> [Double] {
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let processes = try (0..<processCount(clients, perProcess)).map { index in
+                let result = "\(directory)/\(index)"
+                return (result, try spawn(index, rounds: rounds, result: result))
+            }
+            var throughputs: [Double] = []
+            for (result, process) in processes {
+                let status = process.wait()
+                let lines = (try? String(contentsOfFile: result, encoding: .utf8))?.split(separator: "\n") ?? []
+                for line in lines {
+                    let fields = line.split(separator: " ")
+                    guard fields.count == 2, Int(fields[0]) == rounds, let nanoseconds = Double(fields[1]) else {
+                        throw MagmaError(.internalError, "a client failed (seed \(seed)): \(line)")
+                    }
+                    throughputs.append(Double(rounds) / nanoseconds * 1e9)
+                }
+                guard status == 0 else { throw MagmaError(.internalError, "a client process exited with \(status) (seed \(seed))") }
+            }
+            guard throughputs.count == clients else {
+                throw MagmaError(.internalError, "\(throughputs.count) of \(clients) clients reported (seed \(seed))")
+            }
+            return throughputs
+        }
+
+        /// `concurrent` processes at a time, each killed with SIGKILL a random 0-50 ms (from
+        /// `random`) after all its clients verified a first fill; `afterBatch` gets the number
+        /// of processes done so far.
+        func killed(concurrent: Int, random: inout UInt64, afterBatch: (Int) throws -> Void) throws {
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let processes = processCount(clients, perProcess)
+            var index = 0
+            while index < processes {
+                let batch = index..<min(processes, index + concurrent)
+                let running = try batch.map { try spawn($0, rounds: 0, result: "\(directory)/\($0)") }
+                for (offset, process) in running.enumerated() {
+                    try waitForFile("\(directory)/\(batch.lowerBound + offset).ready", seed: seed)
+                    usleep(UInt32(splitMix(&random) % 50_000))
+                    process.kill(SIGKILL)
+                }
+                for process in running { process.wait() }
+                index = batch.upperBound
+                try afterBatch(index)
+            }
+        }
+
+        private func spawn(_ index: Int, rounds: Int, result: String) throws -> PeerProcess {
+            try PeerProcess(executable: peer.path, arguments: [
+                ClientPeer.argument, endpoint, String(min(perProcess, clients - index * perProcess)), String(rounds),
+                String(seed &+ UInt64(index) << 32), result])
+        }
+    }
+
     /// SplitMix64's next number from `state`.
-    private static func splitMix(_ state: inout UInt64) -> UInt64 {
+    fileprivate static func splitMix(_ state: inout UInt64) -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         let mixed = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
         let z = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -105,7 +176,7 @@ enum ClientLoad {
     }
 
     /// Waits (at most 60 s) until `path` exists.
-    private static func waitForFile(_ path: String, seed: UInt64) throws {
+    fileprivate static func waitForFile(_ path: String, seed: UInt64) throws {
         let deadline = Clock.monotonicNanoseconds() + 60_000_000_000
         while access(path, F_OK) != 0 {
             guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "no client ready at \(path) (seed \(seed))") }
@@ -113,9 +184,9 @@ enum ClientLoad {
         }
     }
 
-    private static func processCount(_ clients: Int, _ perProcess: Int) -> Int { (clients + perProcess - 1) / perProcess }
+    fileprivate static func processCount(_ clients: Int, _ perProcess: Int) -> Int { (clients + perProcess - 1) / perProcess }
 
-    private static func temporaryDirectory() throws -> String {
+    fileprivate static func temporaryDirectory() throws -> String {
         let path = FileManager.default.temporaryDirectory.appending(path: "magma-clients-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
@@ -155,5 +226,11 @@ extension BenchmarkSuite {
         let perProcess = min(50, clients)
         return try ClientLoad.fairness(magmad: magmad, peer: peer, clients: clients, perProcess: perProcess, rounds: 200, seed: seed)
             + ClientLoad.kills(magmad: magmad, peer: peer, clients: clients, perProcess: perProcess, concurrent: 5, seed: seed)
+    }
+
+    /// Only the soak rows (`ClientLoad.soak`): waves of `clients` clients on one fresh magmad
+    /// for `seconds`; throws if magmad grew.
+    public static func soak(magmad: URL, peer: URL, seconds: Int, clients: Int, seed: UInt64) throws -> [BenchmarkResult] {
+        try ClientLoad.soak(magmad: magmad, peer: peer, seconds: seconds, clients: clients, seed: seed)
     }
 }

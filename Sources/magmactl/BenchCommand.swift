@@ -38,7 +38,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Only run the flood rows on a fresh magmad: a client's submission latency while another floods it (messages, imports, queries), against the same without the flood, this many submissions each.")
     var flood: Int?
 
-    @Option(help: "The seed of --clients' kill points (random if not given; printed).")
+    @Option(help: "Only soak a fresh magmad for this many seconds: waves of --soak-clients clients, each submitting verified fills and then killed mid-work; fails if magmad's descriptors, threads or memory (over 10%) grew from the first wave to the last.")
+    var soak: Int?
+
+    @Option(help: "Clients per --soak wave.")
+    var soakClients = 100
+
+    @Option(help: "The seed of --clients' and --soak's kill points (random if not given; printed).")
     var seed: UInt64?
 
     /// Fails before any measuring if `--json`'s file cannot be written.
@@ -81,6 +87,13 @@ struct BenchCommand: ParsableCommand {
         if let flood {
             guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
             print(BenchmarkSuite.table(try BenchmarkSuite.flood(magmad: daemon, peer: me, rounds: max(1, flood))))
+            return
+        }
+        if let soak {
+            guard let daemon else { throw ValidationError("magmad not found beside magmactl") }
+            let seed = seed ?? UInt64.random(in: 0...UInt64.max)
+            print("seed \(seed)")
+            print(BenchmarkSuite.table(try BenchmarkSuite.soak(magmad: daemon, peer: me, seconds: max(1, soak), clients: max(1, soakClients), seed: seed)))
             return
         }
         if let clients {
