@@ -36,6 +36,8 @@ let package = Package(
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
         .executable(name: "magma-virtio-host", targets: ["magma-virtio-host"]),
+        .library(name: "MagmaVhostUser", targets: ["MagmaVhostUser"]),
+        .executable(name: "magma-vhost-user-gpu", targets: ["magma-vhost-user-gpu"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -79,6 +81,14 @@ let package = Package(
         .executableTarget(
             name: "magma-virtio-host",
             dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The vhost-user back-end protocol, split virtqueues in shared guest memory, and the
+        // virtio-gpu device over the device model: what QEMU's vhost-user-gpu-pci drives (docs/vhost-user.md).
+        .target(name: "MagmaVhostUser", dependencies: ["MagmaVirtioHost", "MagmaGuestMemory", "MagmaWire", "MagmaPlatform", "CMagmaLinux", "Magma", "MagmaProtocol"]),
+        .executableTarget(
+            name: "magma-vhost-user-gpu",
+            dependencies: ["MagmaVhostUser", "MagmaVirtioHost", "MagmaGuestMemory", "MagmaDevices", "MagmaProtocol", "MagmaPlatform",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
@@ -204,6 +214,7 @@ let package = Package(
         .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaVhostUserTests", dependencies: ["MagmaVhostUser", "MagmaVirtioHost", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux", "Magma", "MagmaDevices", "SoftGPU", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],
