@@ -14,6 +14,7 @@ public final class VhostUserSession: Sendable {
     public let backend: VhostUserBackend
     private let channel: VhostUserChannel
     private let record = Locked(Record())
+    private let trace: (@Sendable (String) -> Void)?
     /// Signaled once the session has ended and the back-end has closed.
     public let ended: EventSemaphore
 
@@ -22,10 +23,12 @@ public final class VhostUserSession: Sendable {
         var endReason: VhostUserError?
     }
 
-    /// Starts serving `channel`'s front-end with `backend`, on a thread of its own.
-    public init(channel: VhostUserChannel, backend: VhostUserBackend) throws(PlatformError) {
+    /// Starts serving `channel`'s front-end with `backend`, on a thread of its own. `trace`, if
+    /// given, gets one line per request (its name and whether it was refused).
+    public init(channel: VhostUserChannel, backend: VhostUserBackend, trace: (@Sendable (String) -> Void)? = nil) throws(PlatformError) {
         self.channel = channel
         self.backend = backend
+        self.trace = trace
         ended = try EventSemaphore()
         try HostThread.spawn(name: "vhost-session") { [self] in run() }
     }
@@ -60,11 +63,14 @@ public final class VhostUserSession: Sendable {
     }
 
     private func serve(_ message: VhostUserMessage) throws(VhostUserError) {
-        let wantsReply = VhostUserRequest(rawValue: message.request)?.hasReply ?? false
+        let known = VhostUserRequest(rawValue: message.request)
+        let wantsReply = known?.hasReply ?? false
         let reply: [UInt8]?
         do throws(VhostUserError) {
             reply = try backend.handle(try VhostUserCommand.decode(message))
+            trace?("\(known.map { "\($0)" } ?? "request \(message.request)")")
         } catch {
+            trace?("\(known.map { "\($0)" } ?? "request \(message.request)") refused: \(error)")
             guard !wantsReply else { throw error }
             record.withLock { $0.refused.append(error) }
             if message.needsReply && backend.acknowledgesReplies { try acknowledge(message, status: 1) }

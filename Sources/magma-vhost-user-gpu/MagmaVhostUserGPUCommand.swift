@@ -24,6 +24,9 @@ struct MagmaVhostUserGPUCommand: ParsableCommand {
     @Option(help: "The host device: a name as magmactl --device takes (default: the embedded SoftGPU device).")
     var device = "embedded"
 
+    @Flag(help: "Print each request of the front-end as it is served.")
+    var trace = false
+
     func run() throws {
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
@@ -40,7 +43,14 @@ struct MagmaVhostUserGPUCommand: ParsableCommand {
         guard let channel = try? listener.accept() else { return }   // a signal closed the listener
         let memory = VhostUserMemoryTable()
         let gpu = try VirtioGPUVhostDevice(host: host, memory: memory.memory)
-        let session = try VhostUserSession(channel: channel, backend: try VhostUserBackend(device: gpu, memory: memory))
+        var log: (@Sendable (String) -> Void)?
+        if trace {
+            log = { line in
+                print("magma-vhost-user-gpu: \(line)")
+                fflush(nil)
+            }
+        }
+        let session = try VhostUserSession(channel: channel, backend: try VhostUserBackend(device: gpu, memory: memory), trace: log)
         stop.session.withLock { $0 = session }
         _ = session.ended.wait(timeoutNanoseconds: Poller.forever)
         if let reason = session.endReason {
