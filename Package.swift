@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         .executableTarget(
             name: "magma-virtio-host",
-            dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", "MagmaPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The vhost-user back-end protocol, split virtqueues in shared guest memory, and the
         // virtio-gpu device over the device model: what QEMU's vhost-user-gpu-pci drives (docs/vhost-user.md).
@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
-                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", "MagmaVhostUser", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),

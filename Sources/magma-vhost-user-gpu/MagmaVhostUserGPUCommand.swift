@@ -28,11 +28,7 @@ struct MagmaVhostUserGPUCommand: ParsableCommand {
     var trace = false
 
     func run() throws {
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        let stopSignals = StopSignals.block()
 
         let host = try Device.open(DeviceLocator.named(device))
         let listener = try VhostUserListener(path: socket)
@@ -66,11 +62,9 @@ struct MagmaVhostUserGPUCommand: ParsableCommand {
 final class HostStop: Sendable {
     let session = Locked<VhostUserSession?>(nil)
 
-    init(signals: sigset_t, listener: VhostUserListener) throws {
+    init(signals: StopSignals, listener: VhostUserListener) throws {
         try HostThread.spawn(name: "vhost-signals") { [self] in
-            var set = signals
-            var received: Int32 = 0
-            sigwait(&set, &received)
+            _ = signals.wait()
             listener.close()
             session.withLock { $0 }?.stop()
         }
