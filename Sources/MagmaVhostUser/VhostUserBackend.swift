@@ -74,7 +74,7 @@ public final class VhostUserBackend: Sendable {
         case .setOwner:
             state.withLock { $0.owned = true }
         case .resetOwner, .resetDevice:
-            reset(clearingRings: true)
+            reset()
         case .setMemTable(let regions, let fds):
             try memory.replace(regions, descriptors: fds)
         case .setVringNum(let index, let num):
@@ -198,10 +198,12 @@ public final class VhostUserBackend: Sendable {
         return base
     }
 
-    private func reset(clearingRings: Bool) {
+    /// RESET_OWNER / RESET_DEVICE: every ring is cleared (its descriptors closed), the
+    /// negotiated features forgotten, and the device reset.
+    private func reset() {
         state.withLock { state in
             state.pending = []
-            if clearingRings { state.rings = Array(repeating: Vring(), count: state.rings.count) }
+            state.rings = Array(repeating: Vring(), count: state.rings.count)
             state.features = 0
         }
         wake.signal()

@@ -114,6 +114,19 @@ struct VhostUserGPUTests {
         #expect(after !== before && after.counts.contexts == 0)
     }
 
+    /// RESET_OWNER frees the guest's objects and clears the rings: a kick needs them set up again.
+    @Test func resetOwnerFreesTheDeviceAndClearsTheRings() throws {
+        let front = try TestFrontEnd()
+        try front.start()
+        try front.ok(.contextCreate(contextInit: 0, debugName: []), context: 1)
+        let before = try #require(front.gpu.model)
+        #expect(try front.acked(.resetOwner) == 0)
+        #expect(before.counts.contexts == 0)
+        #expect(front.gpu.model !== before && front.gpu.model != nil)
+        #expect(try front.acked(.setVringKick, le64(0), fds: [try front.queues[0].kick.descriptor.duplicate()]) != 0)
+        #expect(front.session.refused.last?.description.contains("before its size and addresses") == true)
+    }
+
     // MARK: helpers
 
     /// A buffer resource of guest pages, attached to `context`; returns its guest address.
