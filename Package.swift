@@ -36,6 +36,8 @@ let package = Package(
         .executable(name: "magma-protocol-gen", targets: ["magma-protocol-gen"]),
         .executable(name: "magmad", targets: ["magmad"]),
         .executable(name: "magma-virtio-host", targets: ["magma-virtio-host"]),
+        .library(name: "MagmaVhostUser", targets: ["MagmaVhostUser"]),
+        .executable(name: "magma-vhost-user-gpu", targets: ["magma-vhost-user-gpu"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -78,7 +80,15 @@ let package = Package(
         .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
         .executableTarget(
             name: "magma-virtio-host",
-            dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", "MagmaPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The vhost-user back-end protocol, split virtqueues in shared guest memory, and the
+        // virtio-gpu device over the device model: what QEMU's vhost-user-gpu-pci drives (docs/vhost-user.md).
+        .target(name: "MagmaVhostUser", dependencies: ["MagmaVirtioHost", "MagmaGuestMemory", "MagmaWire", "MagmaPlatform", "CMagmaLinux", "Magma", "MagmaProtocol"]),
+        .executableTarget(
+            name: "magma-vhost-user-gpu",
+            dependencies: ["MagmaVhostUser", "MagmaVirtioHost", "MagmaGuestMemory", "MagmaDevices", "MagmaProtocol", "MagmaPlatform",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The gpu-agnostic system layer and the system-driver (MSD) interface.
         .target(name: "MagmaSystem", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
@@ -195,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
-                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", "MagmaVhostUser", .product(name: "Logging", package: "swift-log")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
@@ -207,6 +217,7 @@ let package = Package(
         .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaVhostUserTests", dependencies: ["MagmaVhostUser", "MagmaVirtioHost", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux", "Magma", "MagmaDevices", "SoftGPU", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
     ],

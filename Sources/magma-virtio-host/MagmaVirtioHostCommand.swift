@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import MagmaDevices
+import MagmaPlatform
 import MagmaProtocol
 import MagmaVirtioHost
 
@@ -27,11 +28,7 @@ struct MagmaVirtioHostCommand: ParsableCommand {
     var maxResources = VirtioDeviceLimits().maxResources
 
     func run() throws {
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        let stopSignals = StopSignals.block()
 
         let host = try Device.open(DeviceLocator.named(device))
         let server = try VirtioSocketServer(path: socket, device: host,
@@ -39,8 +36,7 @@ struct MagmaVirtioHostCommand: ParsableCommand {
         try server.start()
         print("magma-virtio-host: serving \(device) on \(socket)")
         fflush(nil)
-        var received: Int32 = 0
-        sigwait(&stopSignals, &received)
+        let received = stopSignals.wait()
         print("magma-virtio-host: signal \(received), stopping")
         server.stop()
     }

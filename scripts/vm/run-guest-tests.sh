@@ -24,12 +24,14 @@ usage: scripts/vm/run-guest-tests.sh [options] [--] [COMMAND [ARG...]]
   --memory MIB           guest memory (default 1024)
   --work DIR             cache and results folder (default $repo/.build-vm)
   --refresh              re-resolve and re-download the kernel
+  --vhost-user-gpu SOCK  vhost-user-gpu-pci on the back-end listening at SOCK (guest RAM a shared
+                         memfd) instead of virtio-gpu-pci (docs/vhost-user.md)
 Without COMMAND or --swift-tests: the DRM probe (scripts/vm/drm-probe.c).
 EOF
 }
 bad_usage() { printf 'vm: %s\n' "$1" >&2; usage >&2; exit 2; }
 
-series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=()
+series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=() vhost_gpu=
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) [ $# -ge 2 ] || bad_usage "--kernel needs 6.12 or 6.1"; series=$2; shift 2 ;;
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
         --memory) [[ ${2:-} =~ ^[0-9]+$ ]] || bad_usage "--memory needs MiB"; memory=$2; shift 2 ;;
         --work) [ $# -ge 2 ] || bad_usage "--work needs a directory"; work=$2; shift 2 ;;
         --refresh) refresh=(--refresh); shift ;;
+        --vhost-user-gpu) [ $# -ge 2 ] || bad_usage "--vhost-user-gpu needs a socket path"; vhost_gpu=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         -*) bad_usage "unknown option $1" ;;
@@ -118,6 +121,16 @@ accel_args=(-accel tcg -cpu max)
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
 [ -n "$tsc_khz" ] || vm_die "no 'cpu MHz' in /proc/cpuinfo for tsc_early_khz"
 
+# The GPU: QEMU's own virtio-gpu-pci, or vhost-user-gpu-pci on a back-end, which maps the guest's
+# RAM: a memfd shared with it.
+machine=microvm,pcie=on,rtc=on gpu_args=(-device virtio-gpu-pci)
+if [ -n "$vhost_gpu" ]; then
+    [ -S "$vhost_gpu" ] || vm_die "--vhost-user-gpu: no socket at $vhost_gpu"
+    machine+=,memory-backend=mem
+    gpu_args=(-object memory-backend-memfd,id=mem,size="${memory}M",share=on
+              -chardev socket,id=vgpu,path="$vhost_gpu" -device vhost-user-gpu-pci,chardev=vgpu)
+fi
+
 vm_log "guest: kernel $ver, $accel ($accel_why), ${memory} MiB, timeout ${timeout_s} s; running: $*"
 
 # Boots the guest once; sets qemu_rc, seconds and line (the guest's result line, or empty).
@@ -126,9 +139,9 @@ boot_guest() {
     start=$(date +%s.%N)
     set +e
     timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" \
-        -M microvm,pcie=on,rtc=on -m "$memory" -smp 2 -no-reboot -nic none -monitor none -display none \
+        -M "$machine" -m "$memory" -smp 2 -no-reboot -nic none -monitor none -display none \
         -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-        -device virtio-gpu-pci \
+        "${gpu_args[@]}" \
         -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
         -fsdev local,id=results,path="$results",security_model=none \

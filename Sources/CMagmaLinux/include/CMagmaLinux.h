@@ -153,6 +153,20 @@ static inline uint32_t cmagma_load_acquire_u32(const void *address) {
 static inline void cmagma_store_release_u32(void *address, uint32_t value) {
     __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
 }
+/// 16-bit acquire loads and release stores, for a split virtqueue's ring indices (virtio's
+/// avail and used rings keep 16-bit indices in memory the guest shares). `address` must be
+/// 2-byte aligned.
+static inline uint16_t cmagma_load_acquire_u16(const void *address) {
+    return __atomic_load_n((const uint16_t *)address, __ATOMIC_ACQUIRE);
+}
+static inline void cmagma_store_release_u16(void *address, uint16_t value) {
+    __atomic_store_n((uint16_t *)address, value, __ATOMIC_RELEASE);
+}
+/// A full fence: stores before it are visible before loads after it are made (a device
+/// publishing used entries, then reading whether the driver wants an interrupt).
+static inline void cmagma_fence_seq_cst(void) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 /// Sequentially consistent: a store followed by a load of another word is never reordered
 /// (the store-then-check both sides of a sleep/wake handshake need).
 static inline uint64_t cmagma_load_seq_cst_u64(const void *address) {

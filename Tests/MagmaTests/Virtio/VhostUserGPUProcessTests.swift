@@ -1,0 +1,55 @@
+import Foundation
+import Glibc
+import MagmaPlatform
+import MagmaVhostUser
+import Testing
+
+/// `magma-vhost-user-gpu` as a process: a front-end (this test) connects to its stream socket,
+/// negotiates, and leaves; the back-end then exits on its own.
+@Suite("magma-vhost-user-gpu serves one front-end from a process of its own", .timeLimit(.minutes(1)), .serialized)
+struct VhostUserGPUProcessTests {
+    @Test func itServesAFrontEndAndExitsWhenItLeaves() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-vhost-gpu-\(UUID().uuidString.prefix(8))").path
+        let backend = try ToolProcess("magma-vhost-user-gpu", ["--socket", path, "--trace"])
+        try backend.waitForFile(path)
+        let channel = try connect(path)
+        try channel.send(VhostUserMessage(request: VhostUserRequest.getFeatures.rawValue))
+        #expect(channel.socket.waitReadable(until: Deadline(after: 20_000_000_000)))
+        let reply = try #require(try channel.receive())
+        let features = reply.payload.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        #expect(features & 0b11 == 0b11)                                 // VIRGL and EDID
+        #expect(features & VhostUserFeature.protocolFeatures != 0)
+        channel.socket.shutdown()
+        let outcome = backend.finish()
+        #expect(outcome.status == 0 && !outcome.timedOut, "\(outcome.output)")
+        #expect(outcome.output.contains("getFeatures") && outcome.output.contains("the front-end has gone"), "\(outcome.output)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func itStopsOnSIGTERMBeforeAnyFrontEnd() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-vhost-gpu-\(UUID().uuidString.prefix(8))").path
+        let backend = try ToolProcess("magma-vhost-user-gpu", ["--socket", path])
+        try backend.waitForFile(path)
+        kill(backend.process.processIdentifier, SIGTERM)
+        let outcome = backend.finish()
+        #expect(outcome.status == 0 && !outcome.timedOut, "\(outcome.output)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    private func connect(_ path: String) throws -> VhostUserChannel {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #expect(fd >= 0)
+        let descriptor = OwnedFileDescriptor(taking: fd)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(connected == 0)
+        return VhostUserChannel(socket: MessageSocket(adopting: descriptor))
+    }
+}
