@@ -51,7 +51,7 @@ enum ClientLoad {
                 BenchmarkResult(path: "\(label): descriptors, start → after \(warmUp * perProcess) → end", unit: "descriptors",
                                 count: "\(start.descriptors) → \(warmed.descriptors) → \(end.descriptors)"),
                 BenchmarkResult(path: "\(label): threads, start → after \(warmUp * perProcess) → end", unit: "threads",
-                                count: "\(start.threads) → \(warmed.threads) → \(end.threads)"),
+                                count: "\(start.threads) → \(warmed.threads) → \(end.threads) (and libdispatch's \(start.dispatchThreads) → \(warmed.dispatchThreads) → \(end.dispatchThreads))"),
                 BenchmarkResult(path: "\(label): resident KiB, start → after \(warmUp * perProcess) → end", unit: "KiB",
                                 count: String(format: "%d → %d → %d (end / after warm-up %.3f)", start.resident >> 10, warmed.resident >> 10,
                                               end.resident >> 10, Double(end.resident) / Double(warmed.resident))),
@@ -62,7 +62,8 @@ enum ClientLoad {
     /// Soak: waves of `clients` clients on one magmad for `seconds`, each wave `clients`
     /// verified fills apiece and then as many clients killed mid-work; magmad's state is taken
     /// after every wave. Throws (seed in the message) when a fill fails, when magmad's
-    /// descriptors or threads after the last wave differ from those after the first, or when
+    /// descriptors or own threads (not libdispatch's pool) after the last wave differ from
+    /// those after the first, or when
     /// its resident memory grew more than `residentGrowthBound` (a fraction) past the first
     /// wave's.
     static func soak(magmad: URL, peer: URL, seconds: Int, clients: Int, seed: UInt64,
@@ -94,7 +95,7 @@ enum ClientLoad {
                 BenchmarkResult(path: "\(label): descriptors, start → first wave → last", unit: "descriptors",
                                 count: "\(baseline.descriptors) → \(first.descriptors) → \(last.descriptors)"),
                 BenchmarkResult(path: "\(label): threads, start → first wave → last", unit: "threads",
-                                count: "\(baseline.threads) → \(first.threads) → \(last.threads)"),
+                                count: "\(baseline.threads) → \(first.threads) → \(last.threads) (and libdispatch's \(baseline.dispatchThreads) → \(first.dispatchThreads) → \(last.dispatchThreads))"),
                 BenchmarkResult(path: "\(label): resident KiB, start → first wave → last", unit: "KiB",
                                 count: String(format: "%d → %d → %d (last / first %.3f)", baseline.resident >> 10, first.resident >> 10,
                                               last.resident >> 10, 1 + growth)),
@@ -193,15 +194,21 @@ enum ClientLoad {
     }
 }
 
-/// magmad's open descriptors, threads and resident bytes, from /proc/<pid>.
+/// magmad's open descriptors, threads and resident bytes, from /proc/<pid>. Threads are
+/// magmad's own (its loop, workers and main thread); libdispatch's pool, which runs SoftGPU's
+/// engine queue and grows and shrinks with load on its own, is counted apart.
 struct DaemonState {
     let descriptors: Int
     let threads: Int
+    let dispatchThreads: Int
     let resident: Int
 
     init(_ pid: Int32) throws {
         descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
-        threads = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).count
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let names = tasks.map { (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)) ?? "" }
+        dispatchThreads = names.filter { $0.contains("qos") || $0.hasPrefix("com.apple") || $0.hasPrefix("Dispatch") }.count
+        threads = names.count - dispatchThreads
         resident = try BenchMagmad.residentBytes(pid)
     }
 
