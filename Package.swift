@@ -130,6 +130,7 @@ let package = Package(
         .target(
             name: "MagmaBench",
             dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "SoftGPU",
+                           "MagmaVirtio", "MagmaVirtioHost",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),

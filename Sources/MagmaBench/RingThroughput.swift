@@ -91,7 +91,7 @@ private final class ConsumerHandoff: @unchecked Sendable {
 
 /// The floor's plain shared buffer: a write offset and a read offset on their own cache lines,
 /// then the body; fixed-size payloads, copied in and out with wrap-around.
-private final class RawRing: @unchecked Sendable {
+final class RawRing: @unchecked Sendable {
     private let memory: SharedMemory
     private let size: Int
     private let payloadBytes: Int

@@ -11,9 +11,9 @@ import MagmaWire
 /// creation ring's last seqno as its depends-on. A record makes no system call unless the host
 /// consumer said ASLEEP: then one unfenced SUBMIT_3D of `wake_rings` wakes it, sent after the
 /// ring lock is let go (no lock is held while the host is asked anything).
-final class VirtioRingTransport: Sendable {
+public final class VirtioRingTransport: Sendable {
     /// Body bytes of each ring: room for the largest SUBMIT_3D payload the host takes.
-    static let ringSize = 1 << 16
+    public static let ringSize = 1 << 16
     /// Bytes of each ring's region, whole pages.
     static let regionBytes = SharedMemory.pageAligned(UInt64(RingLayout.regionSize(ringSize: ringSize))).map(Int.init)!
     /// How long one wait for room lasts before the connection's health is looked at again.
@@ -27,6 +27,12 @@ final class VirtioRingTransport: Sendable {
     private struct Producers: @unchecked Sendable {
         let creation: RingProducer
         let queue: RingProducer
+    }
+
+    /// The rings of `device`'s context, with calls of their own (a reply resource); for a
+    /// transport used without a `VirtioConnection` (the bench).
+    public convenience init(device: VirtGPUSocketDevice) throws(MagmaError) {
+        try self.init(device: device, calls: VirtioCalls(device: device))
     }
 
     /// Makes the ring resource, formats both rings and sets them up on the host.
@@ -62,7 +68,7 @@ final class VirtioRingTransport: Sendable {
     /// Writes `commands` as one record of the ring their kind travels on. False if they go in
     /// a SUBMIT_3D instead (a payload larger than a record, or a mix of kinds); throws the
     /// connection's error (`health`) if the ring stays full while the connection fails.
-    func submit(_ commands: [VirtioContextCommand], health: () -> MagmaError?) throws(MagmaError) -> Bool {
+    public func submit(_ commands: [VirtioContextCommand], health: () -> MagmaError?) throws(MagmaError) -> Bool {
         let kinds = Set(commands.map(\.ringKind))
         guard kinds.count == 1, let kind = kinds.first ?? nil else { return false }
         let creation = kind == .creation
@@ -92,7 +98,19 @@ final class VirtioRingTransport: Sendable {
     }
 
     /// Records that rang the doorbell (each a `wake_rings`), for tests and the bench.
-    var pings: Int { producers.withLock { $0.creation.pings + $0.queue.pings } }
+    public var pings: Int { producers.withLock { $0.creation.pings + $0.queue.pings } }
+
+    /// Waits until the host has applied every record submitted so far (both rings), up to
+    /// `timeoutNanoseconds`; throws TIMED_OUT past it.
+    public func waitApplied(timeoutNanoseconds: UInt64) throws(MagmaError) {
+        try producers.withLock { rings throws(MagmaError) in
+            for ring in [rings.creation, rings.queue] {
+                do { try ring.wait(forCompleted: ring.submittedSeqno, timeoutNanoseconds: timeoutNanoseconds) } catch {
+                    throw MagmaError(.timedOut, "command ring: \(error)")
+                }
+            }
+        }
+    }
 }
 
 /// The rings' doorbell: a producer that found the host ASLEEP marks a ping due; the transport
