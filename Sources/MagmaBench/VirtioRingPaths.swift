@@ -99,15 +99,7 @@ final class VirtioRingVersusRawRing: BenchmarkPath {
 
     func runMagma() throws { try guest.submitOnRing(operations) }
 
-    func runFloor() throws {
-        let raw = self.raw
-        let target = operations
-        let drain = try Worker(name: "bench-raw-ring") { raw.consume(target) }
-        guest.payload.withUnsafeBytes { bytes in
-            for _ in 0..<operations { raw.produce(bytes) }
-        }
-        drain.join()
-    }
+    func runFloor() throws { try raw.stream(guest.payload, count: operations) }
 
     func close() { guest.close() }
 }
