@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
         // The virtio-gpu device model of Magma contexts (docs/virtio.md): one guest's control
         // commands applied to a host Magma device.
-        .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing"]),
         // Single-producer single-consumer byte rings in shared memory (host <-> guest, docs/rings.md).
         .target(name: "MagmaRing", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
@@ -77,7 +77,7 @@ let package = Package(
         // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
         // The guest side of virtio-gpu Magma contexts: the virtgpu ioctl surface (VirtGPUDevice)
         // and its socket emulation (docs/virtio.md).
-        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing"]),
         .executableTarget(
             name: "magma-virtio-host",
             dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", "MagmaPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -140,6 +140,7 @@ let package = Package(
         .target(
             name: "MagmaBench",
             dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "SoftGPU",
+                           "MagmaVirtio", "MagmaVirtioHost",
                            "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),

@@ -25,6 +25,8 @@ public enum BenchmarkSuite {
             { try TimelineWake(operations: 20_000 / scale) },
             { try RingThroughput(operations: 200_000 / scale, payloadBytes: 64) },
             { try RingThroughput(operations: 50_000 / scale, payloadBytes: 1024) },
+            { try VirtioRingVersusSocket(operations: 20_000 / scale) },
+            { try VirtioRingVersusRawRing(operations: 20_000 / scale) },
         ]
         let gpu: [() throws -> any BenchmarkPath] = [
             { try SubmitOverhead(operations: 10_000 / scale) },

@@ -58,15 +58,7 @@ final class RingThroughput: BenchmarkPath, ReportsCounts {
         pingsBefore += producer.pings - pings
     }
 
-    func runFloor() throws {
-        let raw = self.raw
-        let target = operations
-        let drain = try Worker(name: "bench-raw-ring") { raw.consume(target) }
-        payload.withUnsafeBytes { bytes in
-            for _ in 0..<operations { raw.produce(bytes) }
-        }
-        drain.join()
-    }
+    func runFloor() throws { try raw.stream(payload, count: operations) }
 
     func countRows() -> [BenchmarkResult] {
         [BenchmarkResult(path: "ring doorbell pings, steady stream of \(recordsMeasured) records (\(payload.count) bytes)", unit: "pings",
@@ -91,7 +83,7 @@ private final class ConsumerHandoff: @unchecked Sendable {
 
 /// The floor's plain shared buffer: a write offset and a read offset on their own cache lines,
 /// then the body; fixed-size payloads, copied in and out with wrap-around.
-private final class RawRing: @unchecked Sendable {
+final class RawRing: @unchecked Sendable {
     private let memory: SharedMemory
     private let size: Int
     private let payloadBytes: Int
@@ -112,6 +104,15 @@ private final class RawRing: @unchecked Sendable {
     private var writeWord: UnsafeMutableRawPointer { memory.base }
     private var readWord: UnsafeMutableRawPointer { memory.base + 64 }
     private var body: UnsafeMutableRawPointer { memory.base + 128 }
+
+    /// `count` copies of `payload` from this thread to a consumer thread of its own.
+    func stream(_ payload: [UInt8], count: Int) throws {
+        let drain = try Worker(name: "bench-raw-ring") { [self] in consume(count) }
+        payload.withUnsafeBytes { bytes in
+            for _ in 0..<count { produce(bytes) }
+        }
+        drain.join()
+    }
 
     /// The producer's side: waits for room, copies in, publishes.
     func produce(_ bytes: UnsafeRawBufferPointer) {

@@ -113,10 +113,8 @@ public final class RingConsumer {
                 SharedWords.spinHint()
                 continue
             }
-            SharedWords.storeSequential32(region.word(RingLayout.statusOffset), RingStatus.asleep.rawValue)
             status = .asleep
-            sleepsAnnounced += 1
-            if SharedWords.loadSequential64(region.word(RingLayout.writeOffset)) == read && !stopper.isStopped {
+            if announceSleep() && !stopper.isStopped {
                 sleeps += 1
                 sleeper.sleep()
             }
@@ -126,8 +124,24 @@ public final class RingConsumer {
     }
 
     private func setStatus(_ new: RingStatus, _ status: inout RingStatus) {
-        SharedWords.storeRelease32(region.word(RingLayout.statusOffset), new.rawValue)
+        setStatus(new)
         status = new
+    }
+
+    /// Stores ACTIVE or SPINNING in the status word, for an owner that drains several rings
+    /// in a loop of its own (`drainAvailable`) instead of `run`.
+    public func setStatus(_ status: RingStatus) {
+        SharedWords.storeRelease32(region.word(RingLayout.statusOffset), status.rawValue)
+    }
+
+    /// Stores ASLEEP, then loads the write offset again (both sequentially consistent), as
+    /// `run` does before it sleeps; true if the ring is still empty, so its owner may sleep: the
+    /// producer's next record then rings the doorbell. False: a record arrived, drain it (and
+    /// set ACTIVE). An owner of several rings sleeps only when this is true for every one.
+    public func announceSleep() -> Bool {
+        SharedWords.storeSequential32(region.word(RingLayout.statusOffset), RingStatus.asleep.rawValue)
+        sleepsAnnounced += 1
+        return SharedWords.loadSequential64(region.word(RingLayout.writeOffset)) == read
     }
 
     private func drain(_ handler: (RingRecord) -> Void) throws(RingError) -> Int {

@@ -5,14 +5,17 @@ import MagmaWire
 
 /// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
 /// its own guest RAM and its one context of capset 7), whose host side is a connection of the
-/// host device. Object ids are this guest's (one counter per connection), context commands go
-/// in SUBMIT_3D, synchronous calls wait on their fence (`VirtioCalls`), and a watcher thread
+/// host device. Object ids are this guest's (one counter per connection), feed-forward context
+/// commands go on the connection's shared-memory command rings (`VirtioRingTransport`: no
+/// system call per submission), synchronous and fenced ones in SUBMIT_3D (which the host
+/// applies after what the rings held), calls wait on their fence (`VirtioCalls`), and a watcher thread
 /// turns the host's fences into the connection's failure and semaphore mirrors
 /// (`VirtioWatcher`). Feed-forward requests the host refuses fail the connection, as on the
 /// other Fuchsia-protocol backends.
 final class VirtioConnection: ConnectionBackend, Sendable {
     let device: VirtGPUSocketDevice
     let calls: VirtioCalls
+    let rings: VirtioRingTransport
     /// Set once, at the end of `init` (its callbacks need `self`), never changed.
     private(set) nonisolated(unsafe) var watcher: VirtioWatcher!
     private let info: PhysicalDeviceInfo
@@ -26,6 +29,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         device = try VirtGPUSocketDevice(path: path)
         try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 4)
         calls = try VirtioCalls(device: device)
+        rings = try VirtioRingTransport(device: device, calls: calls)
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
         watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
                                     resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled } })
@@ -48,9 +52,16 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         if first { failed.signal() }
     }
 
-    /// Sends feed-forward commands; a transport failure fails the connection.
+    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one,
+    /// the others in a SUBMIT_3D. A transport failure fails the connection.
     @discardableResult
     func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil) -> (any VirtGPUFence)? {
+        if ring == nil {
+            do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return nil } } catch {
+                fail(error)
+                return nil
+            }
+        }
         let payload: [UInt8]
         do { payload = try VirtioContextCommand.payload(commands) } catch {
             fail(.invalidArgs("\(error)"))

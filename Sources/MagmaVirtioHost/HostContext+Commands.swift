@@ -1,5 +1,6 @@
 import Magma
 import MagmaProtocol
+import MagmaRing
 import MagmaWire
 
 /// What applying a context command needs besides the context: the guest's resources (for
@@ -8,6 +9,10 @@ struct CommandScope {
     let resources: [UInt32: VirtioResource]
     let device: Device
     var pending: PendingFence?
+    /// Where the guest's ring consumer sleeps (`create_ring` gives it to new rings).
+    var ringSleeper: (any RingSleeper)? = nil
+    /// The largest ring region `create_ring` accepts.
+    var maxRingBytes = 0
 }
 
 extension HostContext {
@@ -36,7 +41,8 @@ extension HostContext {
             if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
         case .watchFailure(let m):
             if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
-        case .createSemaphore, .signalSemaphore, .resetSemaphore: break
+        case .createRing(let m): try? target(m.reply, scope).writeStatus(error)
+        case .createSemaphore, .signalSemaphore, .resetSemaphore, .wakeRings: break
         }
     }
 
@@ -88,6 +94,11 @@ extension HostContext {
         case .watchFailure(let m):
             let watch = try target(m.reply, scope)
             scope.pending?.failureWatches.append(watch)
+        case .createRing(let m): try createRing(m, scope)
+        case .wakeRings:
+            // The doorbell: the model drained this context's rings before the payload and
+            // wakes the guest's ring consumer after it.
+            break
         }
     }
 

@@ -13,6 +13,8 @@ final class HostContext: @unchecked Sendable {
     var buffers: [UInt64: Buffer] = [:]
     var semaphores: [UInt64: Semaphore] = [:]
     var contexts: [UInt32: Context] = [:]
+    /// Its shared-memory command rings (`create_ring`).
+    var rings = ContextRings()
 
     init(id: UInt32, device: Device, timelines: FenceTimelines) throws(MagmaError) {
         self.id = id
@@ -32,6 +34,7 @@ final class HostContext: @unchecked Sendable {
         buffers = [:]
         semaphores = [:]
         contexts = [:]
+        rings = ContextRings()
         connection.release()
     }
 

@@ -14,12 +14,20 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var maxCommandBytes: Int
     /// Fences not yet completed, on all its timelines (each holds an eventfd of the host's).
     public var maxPendingFences: Int
+    /// The largest command ring region (`create_ring`: header and body; the host keeps a
+    /// scratch copy of one record, up to the body's size, per ring).
+    public var maxRingBytes: Int
+    /// How long the guest's ring consumer spins on empty rings before it sleeps.
+    public var ringSpinNanoseconds: UInt64
 
-    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024) {
+    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024,
+                maxRingBytes: Int = 1 << 20, ringSpinNanoseconds: UInt64 = 50_000) {
         self.maxContexts = maxContexts
         self.maxResources = maxResources
         self.maxCommandBytes = maxCommandBytes
         self.maxPendingFences = maxPendingFences
+        self.maxRingBytes = maxRingBytes
+        self.ringSpinNanoseconds = ringSpinNanoseconds
     }
 }
 
@@ -45,12 +53,13 @@ public final class VirtioDeviceModel: Sendable {
     public let memory: GuestMemory
     /// The limits it enforces.
     public let limits: VirtioDeviceLimits
-    private let device: Device
+    let device: Device
     private let capset: [UInt8]
     private let timelines = FenceTimelines()
-    private let state = Locked(ModelState())
+    let state = Locked(ModelState())
+    let rings: HostRingConsumer
 
-    private struct ModelState {
+    struct ModelState {
         var resources: [UInt32: VirtioResource] = [:]
         var contexts: [UInt32: HostContext] = [:]
         var closed = false
@@ -61,6 +70,7 @@ public final class VirtioDeviceModel: Sendable {
         self.device = device
         self.memory = memory
         self.limits = limits
+        rings = try HostRingConsumer(spinNanoseconds: limits.ringSpinNanoseconds, name: "virtio.rings")
         let info = try device.physicalDeviceInfo()
         do {
             capset = try VirtioMagmaCapset(
@@ -111,6 +121,8 @@ public final class VirtioDeviceModel: Sendable {
     /// CONNECTION_LOST, its host connection releases what it held) and every resource is
     /// dropped. Later commands are answered ERR_UNSPEC.
     public func close() {
+        rings.stop()
+        _ = rings.ended.wait(timeoutNanoseconds: Poller.forever)
         let contexts = state.withLock { state in
             defer {
                 state.closed = true
@@ -166,6 +178,7 @@ public final class VirtioDeviceModel: Sendable {
                 resource.contexts.insert(header.contextId)
             } else {
                 resource.contexts.remove(header.contextId)
+                state.contexts[header.contextId]?.dropRings(inResource: id, "detached from the context")
             }
             return .okNoData
         case .resourceCreate3D(let r):
@@ -200,9 +213,11 @@ public final class VirtioDeviceModel: Sendable {
         case .resourceDetachBacking(let id):
             guard let resource = state.resources[id] else { return .error(.errorInvalidResourceId) }
             resource.backing = nil
+            for context in state.contexts.values { context.dropRings(inResource: id, "detached from its backing") }
             return .okNoData
         case .resourceUnref(let id):
             guard state.resources.removeValue(forKey: id) != nil else { return .error(.errorInvalidResourceId) }
+            for context in state.contexts.values { context.dropRings(inResource: id, "unreferenced") }
             return .okNoData
         case .submit3D(let payload):
             guard let context = state.contexts[header.contextId] else { return .error(.errorInvalidContextId) }
@@ -228,7 +243,10 @@ public final class VirtioDeviceModel: Sendable {
         guard payload.count <= limits.maxCommandBytes else { return .error(.errorInvalidParameter) }
         let (commands, splitError) = VirtioContextCommand.split(payload)
         if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
-        var scope = CommandScope(resources: resources, device: device, pending: fence.map { PendingFence(fence: $0) })
+        var scope = CommandScope(resources: resources, device: device, pending: fence.map { PendingFence(fence: $0) },
+                                 ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
+        // What the context's rings hold was written before this SUBMIT_3D: it goes first.
+        context.drainRings(&scope)
         for command in commands {
             if let error = context.connection.error {
                 context.answerFailed(command, error, &scope)
@@ -238,6 +256,7 @@ public final class VirtioDeviceModel: Sendable {
         }
         if let splitError, context.connection.error == nil { context.connection.fail(.invalidArgs("SUBMIT_3D payload: \(splitError)")) }
         if let pending = scope.pending { context.watcher.add(pending) }
+        if !context.rings.all.isEmpty { startRings(for: context) }
         return .okNoData
     }
 

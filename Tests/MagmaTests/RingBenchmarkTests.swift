@@ -14,3 +14,19 @@ import Testing
         #expect(counts.first?.path.contains("8000 records") == true)   // 4 runs of 2,000: the warm-up's too
     }
 }
+
+/// The virtio ring rows run both transports and the raw floor to completion (the ring's
+/// records all applied by the host: `waitApplied` throws otherwise).
+@Suite(.hangGuard) struct VirtioRingBenchmarkTests {
+    @Test func theVirtioRingRowsRunBothTransportsAndTheFloor() throws {
+        let socket = try VirtioRingVersusSocket(operations: 500)
+        defer { socket.close() }
+        let result = try BenchmarkRunner(runs: 2).measure(socket)
+        #expect(result.magma != nil && result.floor != nil)
+        #expect(socket.countRows().first?.path.contains("1500 submissions") == true)
+        let raw = try VirtioRingVersusRawRing(operations: 500)
+        defer { raw.close() }
+        let floor = try BenchmarkRunner(runs: 2).measure(raw)
+        #expect(floor.magma != nil && floor.floor != nil)
+    }
+}

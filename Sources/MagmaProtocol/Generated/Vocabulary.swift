@@ -229,6 +229,16 @@ public struct VirtioSyncCapabilities: OptionSet, Hashable, Sendable {
     public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence]
 }
 
+/// What a shared-memory command ring of a virtio context carries (create_ring). A context has at
+/// most one of each.
+public enum VirtioRingKind: UInt32, Sendable, CaseIterable {
+    /// Object creation: create_context and create_semaphore. Its records carry depends_on 0.
+    case creation = 1
+    /// The submission stream: every other feed-forward command, in order; a record's depends_on is
+    /// the creation ring's seqno it needs applied first.
+    case queue = 2
+}
+
 /// How a physical device is attached (the values of the Mesa API's magma_bus_type_t).
 public enum BusType: UInt32, Sendable, CaseIterable {
     /// Not known, or not on a bus (a device in software).

@@ -348,6 +348,90 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Sets up a shared-memory command ring (MagmaRing layout version 1, docs/rings.md) in a
+    /// guest-backed resource attached to the context; the host maps it in place and a consumer
+    /// thread of the guest's drains it. The guest formats the ring before this call. Each record is
+    /// a 24-byte header (u32 payload length, u32 flags 0, u64 seqno: the previous record's plus one
+    /// from 1, u64 depends_on: for a queue ring the creation ring's seqno that must be applied
+    /// first, 0 for none) and a payload of whole context commands back to back, as a SUBMIT_3D
+    /// payload, without commands that need a fence (wait_semaphores, watch_failure), calls with a
+    /// reply, or ring commands. The host spins briefly when the rings are empty, then sets status
+    /// ASLEEP; the guest then sends wake_rings (and only then). A fenced SUBMIT_3D of the context
+    /// is applied only after everything its rings held when it arrived. A bad ring (header,
+    /// offsets, lengths, seqnos, a depends_on the creation ring never submitted) or its resource
+    /// detached or unreferenced while in use fails the context. Answered by status_reply:
+    /// invalid_args (a second ring of the kind, a range outside the resource, a header that is not
+    /// a formatted ring) leaves the context usable. Answered by `StatusReply`.
+    public struct CreateRing: WireMessage {
+        public static let ordinal: UInt32 = 1824
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.create_ring"
+
+        /// What it carries.
+        public var kind: VirtioRingKind
+        /// The resource holding it (attached to this context, with backing).
+        public var resourceId: UInt32
+        /// Where the ring header starts in the resource; a multiple of 8.
+        public var offset: UInt32
+        /// Bytes of the ring region (header and body) from offset.
+        public var size: UInt32
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(kind: VirtioRingKind, resourceId: UInt32, offset: UInt32, size: UInt32, reply: GuestReplyArea) {
+            self.kind = kind
+            self.resourceId = resourceId
+            self.offset = offset
+            self.size = size
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 32
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.kind.rawValue, at: 24)
+            encoder.put(self.resourceId, at: 28)
+            encoder.put(self.offset, at: 32)
+            encoder.put(self.size, at: 36)
+            try self.reply.encode(into: &encoder, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.kind = try decoder.value(VirtioRingKind.self, at: 24)
+            self.resourceId = try decoder.load(UInt32.self, at: 28)
+            self.offset = try decoder.load(UInt32.self, at: 32)
+            self.size = try decoder.load(UInt32.self, at: 36)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 40, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// The guest's doorbell: sent (in an unfenced SUBMIT_3D) only when it found a ring of the
+    /// context ASLEEP and took it back to ACTIVE. The host applies what the context's rings hold
+    /// and wakes its ring consumer.
+    public struct WakeRings: WireMessage {
+        public static let ordinal: UInt32 = 1825
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.wake_rings"
+
+        public init() {}
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 0
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// A call's outcome.
     public struct StatusReply: WireMessage {
         public static let ordinal: UInt32 = 1856
@@ -464,6 +548,8 @@ extension VirtioContextProtocol {
         case query(Query)
         case watchFailure(WatchFailure)
         case getSemaphoreState(GetSemaphoreState)
+        case createRing(CreateRing)
+        case wakeRings(WakeRings)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -480,6 +566,8 @@ extension VirtioContextProtocol {
             case Query.ordinal: message = .query(try decoder.decodeBody(Query.self))
             case WatchFailure.ordinal: message = .watchFailure(try decoder.decodeBody(WatchFailure.self))
             case GetSemaphoreState.ordinal: message = .getSemaphoreState(try decoder.decodeBody(GetSemaphoreState.self))
+            case CreateRing.ordinal: message = .createRing(try decoder.decodeBody(CreateRing.self))
+            case WakeRings.ordinal: message = .wakeRings(try decoder.decodeBody(WakeRings.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -498,6 +586,8 @@ extension VirtioContextProtocol {
             case .query(let message): message
             case .watchFailure(let message): message
             case .getSemaphoreState(let message): message
+            case .createRing(let message): message
+            case .wakeRings(let message): message
             }
         }
 
@@ -514,6 +604,8 @@ extension VirtioContextProtocol {
             case .query(let message): try message.encoded(transactionId: transactionId)
             case .watchFailure(let message): try message.encoded(transactionId: transactionId)
             case .getSemaphoreState(let message): try message.encoded(transactionId: transactionId)
+            case .createRing(let message): try message.encoded(transactionId: transactionId)
+            case .wakeRings(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

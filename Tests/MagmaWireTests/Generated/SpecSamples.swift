@@ -76,19 +76,21 @@ enum SpecSamples {
         .query(.init(queryId: QueryId.vendorParam0, reply: GuestReplyArea(resourceId: 8388858, offset: 8388859, length: 8388860))),
         .watchFailure(.init(reply: GuestReplyArea(resourceId: 8388862, offset: 8388863, length: 8388864))),
         .getSemaphoreState(.init(semaphoreId: 36028797018964225, reply: GuestReplyArea(resourceId: 8388867, offset: 8388868, length: 8388869))),
+        .createRing(.init(kind: VirtioRingKind.queue, resourceId: 8388871, offset: 8388872, size: 8388873, reply: GuestReplyArea(resourceId: 8388875, offset: 8388876, length: 8388877))),
+        .wakeRings(.init()),
     ]
     static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
         .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964233)),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964235, usage: 36028797018964236)),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964241)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964243, usage: 36028797018964244)),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964237, size: 36028797018964238, memory: WireHandle(271))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964245, size: 36028797018964246, memory: WireHandle(279))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(276))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(284))),
     ]
 
     /// Every sample, as its message type.

@@ -1,0 +1,138 @@
+import Magma
+import MagmaGuestMemory
+import MagmaProtocol
+import MagmaRing
+import MagmaWire
+
+/// One shared-memory command ring of a context (`create_ring`): a MagmaRing consumer over the
+/// host's view of the guest pages of its resource (used in place, no copy). Read and changed
+/// under the device model's lock only; the view stays mapped while the ring holds it.
+final class CommandRing: @unchecked Sendable {
+    let kind: VirtioRingKind
+    let resourceId: UInt32
+    let consumer: RingConsumer
+    private let pages: GuestPages
+
+    init(kind: VirtioRingKind, resourceId: UInt32, pages: GuestPages, offset: Int, size: Int,
+         sleeper: any RingSleeper) throws(RingError) {
+        self.kind = kind
+        self.resourceId = resourceId
+        self.pages = pages
+        consumer = try RingConsumer(region: RingRegion(UnsafeMutableRawBufferPointer(rebasing: pages.bytes[offset..<(offset + size)])),
+                                    sleeper: sleeper)
+    }
+}
+
+/// The command rings of one context: at most one creation ring and one queue ring.
+struct ContextRings {
+    var creation: CommandRing?
+    var queue: CommandRing?
+
+    /// The rings it has, creation first.
+    var all: [CommandRing] { [creation, queue].compactMap { $0 } }
+}
+
+extension HostContext {
+    /// Sets up a ring (`create_ring`) over a range of a resource attached to this context.
+    /// Refusals (a second ring of the kind, a range outside the resource, past the size limit,
+    /// a header that is not a formatted ring) are INVALID_ARGS in the reply and leave the context usable.
+    func createRing(_ m: VirtioContextProtocol.CreateRing, _ scope: CommandScope) throws(MagmaError) {
+        let reply = try target(m.reply, scope)
+        do { try attachRing(m, scope) } catch {
+            return try reply.writeStatus(error)
+        }
+        try reply.writeStatus(nil)
+    }
+
+    private func attachRing(_ m: VirtioContextProtocol.CreateRing, _ scope: CommandScope) throws(MagmaError) {
+        guard let sleeper = scope.ringSleeper else { throw .invalidArgs("this device offers no command rings") }
+        let existing = m.kind == .creation ? rings.creation : rings.queue
+        guard existing == nil else { throw .invalidArgs("context \(id) already has a \(m.kind) ring") }
+        let resource = try attachedResource(m.resourceId, scope)
+        guard let pages = resource.backing else { throw .invalidArgs("ring: resource \(m.resourceId) has no backing") }
+        let offset = Int(m.offset), size = Int(m.size)
+        guard offset % 8 == 0, offset <= pages.size, size <= pages.size - offset else {
+            throw .invalidArgs("ring \(offset)+\(size) outside resource \(m.resourceId) of \(pages.size) bytes")
+        }
+        guard size <= scope.maxRingBytes else { throw .invalidArgs("ring of \(size) bytes: past the limit of \(scope.maxRingBytes)") }
+        let ring: CommandRing
+        do { ring = try CommandRing(kind: m.kind, resourceId: m.resourceId, pages: pages, offset: offset, size: size, sleeper: sleeper) } catch {
+            throw .invalidArgs("ring in resource \(m.resourceId): \(error)")
+        }
+        if m.kind == .creation { rings.creation = ring } else { rings.queue = ring }
+    }
+
+    /// Applies every record the context's rings hold now: the creation ring's first, then the
+    /// queue ring's, each queue record only once the creation ring has applied the seqno it
+    /// depends on. Returns how many records it drained. A ring that breaks the layout, or a
+    /// queue record depending on a creation seqno the guest has not submitted, fails the context
+    /// and the ring is dropped; a failed context's records are drained and skipped.
+    @discardableResult
+    func drainRings(_ scope: inout CommandScope) -> Int {
+        var drained = 0
+        if let creation = rings.creation { drained += drain(creation, &scope) }
+        if let queue = rings.queue { drained += drain(queue, &scope) }
+        return drained
+    }
+
+    /// Drops the rings held in `resourceId` (detached, unreferenced, or no longer attached to
+    /// this context): the context fails, as its guest pulled the memory from under them.
+    func dropRings(inResource resourceId: UInt32, _ what: String) {
+        let hit = rings.all.filter { $0.resourceId == resourceId }
+        guard !hit.isEmpty else { return }
+        for ring in hit { drop(ring) }
+        connection.fail(.badState("context \(id): the resource \(resourceId) of its \(hit.map { "\($0.kind)" }.joined(separator: " and ")) ring was \(what) while in use"))
+    }
+
+    private func drop(_ ring: CommandRing) {
+        if ring === rings.creation { rings.creation = nil }
+        if ring === rings.queue { rings.queue = nil }
+    }
+
+    private func drain(_ ring: CommandRing, _ scope: inout CommandScope) -> Int {
+        var failure: MagmaError?
+        let drained: Int
+        do {
+            drained = try ring.consumer.drainAvailable { record in
+                guard failure == nil else { return }
+                failure = apply(record, of: ring, &scope)
+            }
+        } catch {
+            drop(ring)
+            connection.fail(.invalidArgs("context \(id): \(ring.kind) ring: \(error)"))
+            return 0
+        }
+        if let failure { connection.fail(failure) }
+        return drained
+    }
+
+    /// Applies one record's commands; returns the error that fails the context, if any.
+    private func apply(_ record: RingRecord, of ring: CommandRing, _ scope: inout CommandScope) -> MagmaError? {
+        if let dependencyError = waitForDependency(record, of: ring, &scope) { return dependencyError }
+        let (commands, splitError) = VirtioContextCommand.split(Array(record.payload))
+        for command in commands {
+            guard connection.error == nil else { return nil }
+            guard command.ringKind == ring.kind else {
+                return .invalidArgs("context \(id): \(command) does not travel on a \(ring.kind) ring")
+            }
+            do { try apply(command, &scope) } catch { return error }
+        }
+        if let splitError { return .invalidArgs("context \(id): \(ring.kind) ring record \(record.seqno): \(splitError)") }
+        return nil
+    }
+
+    /// A queue record runs only after the creation seqno it names. The guest publishes that
+    /// creation record before the queue record that names it, so it is visible by now: drain
+    /// the creation ring once more; a seqno still not applied was never submitted (a lie).
+    private func waitForDependency(_ record: RingRecord, of ring: CommandRing, _ scope: inout CommandScope) -> MagmaError? {
+        guard record.dependsOn != 0 else { return nil }
+        guard ring.kind == .queue, let creation = rings.creation else {
+            return .invalidArgs("context \(id): \(ring.kind) ring record \(record.seqno) depends on creation seqno \(record.dependsOn), with no creation ring to wait for")
+        }
+        if creation.consumer.completedSeqno < record.dependsOn { _ = drain(creation, &scope) }
+        guard creation.consumer.completedSeqno >= record.dependsOn else {
+            return .invalidArgs("context \(id): queue record \(record.seqno) depends on creation seqno \(record.dependsOn), which the guest has not submitted (completed: \(creation.consumer.completedSeqno))")
+        }
+        return nil
+    }
+}

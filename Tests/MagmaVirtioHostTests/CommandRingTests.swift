@@ -1,0 +1,72 @@
+import MagmaPlatform
+import MagmaProtocol
+import MagmaRing
+import MagmaTestSupport
+import MagmaVirtioHost
+import MagmaWire
+import Testing
+
+@Suite("Context commands on shared-memory command rings", .hangGuard)
+struct CommandRingTests {
+    /// A guest with context 1, a reply resource 10 at guest page 1 and its rings at page 8.
+    private func guestWithRings(limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws -> (VirtioGuest, GuestRings) {
+        let guest = try VirtioGuest(device: try VirtioGuest.device(), limits: limits)
+        try guest.createContext(1)
+        try guest.createResource(10, guestPage: 1, context: 1)
+        return (guest, try GuestRings(guest, context: 1, resource: 20, guestPage: 8, replyResource: 10, replyPage: 1))
+    }
+
+    @Test func theHostConsumerAppliesRecordsInDependencyOrderWithNoSubmit() throws {
+        let (guest, rings) = try guestWithRings()
+        let created = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: 5)))], on: rings.creation)
+        let signaled = try rings.submit([.virtio(.signalSemaphore(.init(semaphoreId: 5)))], on: rings.queue, dependsOn: created)
+        #expect(rings.applied(signaled, on: rings.queue))
+        #expect(rings.applied(created, on: rings.creation))
+        #expect(try guest.semaphoreSignaled(5, context: 1, reply: 10, replyPage: 1) == true)
+    }
+
+    @Test func aFencedSubmitRunsAfterWhatTheRingsHeld() throws {
+        // A consumer that never wakes on its own: only the SUBMIT_3D can have drained the rings.
+        let (guest, rings) = try guestWithRings(limits: VirtioDeviceLimits(ringSpinNanoseconds: 0))
+        #expect(GuestRings.asleep(rings.queueBase))
+        for id in UInt64(1)...50 {
+            let created = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: id)))], on: rings.creation)
+            try rings.submit([.virtio(.signalSemaphore(.init(semaphoreId: id)))], on: rings.queue, dependsOn: created)
+        }
+        let wait = try guest.submit([.virtio(.waitSemaphores(.init(semaphoreIds: Array(1...50), waitAll: true, reply: area(10))))],
+                                    context: 1, fenced: true, ring: 1)
+        #expect(completes(wait))
+        #expect(try guest.status(guestPage: 1) == .ok)
+    }
+
+    @Test func aSleepingHostIsPingedOnceAndAnAwakeOneNever() throws {
+        let (guest, rings) = try guestWithRings(limits: VirtioDeviceLimits(ringSpinNanoseconds: 1_000))
+        #expect(GuestRings.asleep(rings.creationBase) && GuestRings.asleep(rings.queueBase))
+        #expect(rings.doorbell.pings == 0)
+        let created = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: 7)))], on: rings.creation)
+        #expect(rings.doorbell.pings == 1)
+        #expect(rings.applied(created, on: rings.creation))
+        #expect(try guest.semaphoreSignaled(7, context: 1, reply: 10, replyPage: 1) == false)
+
+        // A host that spins "forever" never sleeps, so a stream of records rings nothing.
+        let (_, awake) = try guestWithRings(limits: VirtioDeviceLimits(ringSpinNanoseconds: .max))
+        var last: UInt64 = 0
+        for id in UInt64(1)...2_000 { last = try awake.submit([.virtio(.createSemaphore(.init(semaphoreId: id)))], on: awake.creation) }
+        #expect(awake.applied(last, on: awake.creation))
+        #expect(awake.doorbell.pings == 0)
+    }
+
+    @Test func gpuWorkOnTheQueueRingCompletesForAFencedWaiter() throws {
+        let (guest, rings) = try guestWithRings()
+        let created = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: 3))), .primary(.createContext(.init(contextId: 1, priority: .medium, queueFamily: 0)))],
+                                       on: rings.creation)
+        // Work with no command buffers still signals its semaphores when it completes.
+        try rings.submit([.primary(.executeCommand(.init(contextId: 1, resources: [], commandBuffers: [], waitSemaphores: [],
+                                                         signalSemaphores: [3], flags: 0, waitTimelinePoints: [], signalTimelinePoints: [])))],
+                         on: rings.queue, dependsOn: created)
+        let wait = try guest.submit([.virtio(.waitSemaphores(.init(semaphoreIds: [3], waitAll: true, reply: area(10))))],
+                                    context: 1, fenced: true, ring: 1)
+        #expect(completes(wait))
+        #expect(try guest.status(guestPage: 1) == .ok)
+    }
+}
