@@ -13,6 +13,7 @@ import MagmaWire
 final class VirtioConnection: ConnectionBackend, Sendable {
     let device: VirtGPUSocketDevice
     let calls: VirtioCalls
+    let waitRings: VirtioWaitRings
     /// Set once, at the end of `init` (its callbacks need `self`), never changed.
     private(set) nonisolated(unsafe) var watcher: VirtioWatcher!
     private let info: PhysicalDeviceInfo
@@ -24,8 +25,9 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
         device = try VirtGPUSocketDevice(path: path)
-        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 4)
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
         calls = try VirtioCalls(device: device)
+        waitRings = try VirtioWaitRings(device: device)
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
         watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
                                     resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled } })
@@ -36,7 +38,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         device.close()
     }
 
-    private func takeId() -> ObjectId { nextId.withLock { id in defer { id += 1 }; return id } }
+    func takeId() -> ObjectId { nextId.withLock { id in defer { id += 1 }; return id } }
 
     /// Records the connection's first failure; every later call and wait sees it.
     func fail(_ error: MagmaError) {
@@ -139,15 +141,19 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
 
     func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+        try checkHealthy()
+        let timeline = VirtioTimeline(id: takeId(), initialValue: initialValue, connection: self)
+        _ = send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
+        return timeline
     }
 
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+        throw .unimplemented("importing a timeline over virtio: timelines live on the host")
     }
 
     func release(_ timeline: any BackendTimeline) throws(MagmaError) {
-        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+        guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
+        _ = send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
     }
 
     // MARK: Contexts and address space
@@ -174,11 +180,11 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     // MARK: Submissions
 
     func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
-        try noTimelines(descriptor.waitTimelinePoints + descriptor.signalTimelinePoints)
         submitWork(.primary(.executeCommand(.init(
             contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
             waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags,
-            waitTimelinePoints: [], signalTimelinePoints: []))), waits: descriptor.waitSemaphores)
+            waitTimelinePoints: descriptor.waitTimelinePoints, signalTimelinePoints: descriptor.signalTimelinePoints))),
+            waits: descriptor.waitSemaphores)
     }
 
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
@@ -188,17 +194,18 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
 
     func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
-        try noTimelines(command.waitTimelinePoints + command.signalTimelinePoints)
         submitWork(.primary(.executeCommandAtAddress(.init(
             contextId: contextId, gpuAddress: command.gpuAddress, length: command.length, waitSemaphores: command.waitSemaphores,
-            signalSemaphores: command.signalSemaphores, flags: command.flags, waitTimelinePoints: [], signalTimelinePoints: []))),
+            signalSemaphores: command.signalSemaphores, flags: command.flags,
+            waitTimelinePoints: command.waitTimelinePoints, signalTimelinePoints: command.signalTimelinePoints))),
             waits: command.waitSemaphores)
     }
 
     func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {
-        try noTimelines(submission.waitTimelinePoints + submission.signalTimelinePoints)
         submitWork(.primary(.bind(.init(contextId: contextId, operations: submission.operations, waitSemaphores: submission.waitSemaphores,
-                                        signalSemaphores: submission.signalSemaphores, waitTimelinePoints: [], signalTimelinePoints: []))),
+                                        signalSemaphores: submission.signalSemaphores,
+                                        waitTimelinePoints: submission.waitTimelinePoints,
+                                        signalTimelinePoints: submission.signalTimelinePoints))),
                    waits: submission.waitSemaphores)
     }
 
@@ -207,10 +214,6 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         let waited = semaphores.withLock { table in waits.compactMap { table[$0] } }
         guard !waited.isEmpty else { return _ = send([command]) }
         if let fence = send([command], fenceOnRing: VirtioWatcher.workRing) { watcher.track(fence, waited: waited) }
-    }
-
-    private func noTimelines(_ points: [TimelinePoint]) throws(MagmaError) {
-        guard points.isEmpty else { throw .unimplemented("timeline semaphores are not offered over virtio yet") }
     }
 
     // MARK: Performance counters

@@ -28,6 +28,9 @@ struct PendingFence: Sendable {
     var waits: [SemaphoreWait] = []
     /// `watch_failure` replies: written only when the context fails.
     var failureWatches: [ReplyTarget] = []
+    /// `wait_timeline` waits: each done once its point is reached, its timeline failed or was
+    /// released, or it was cancelled.
+    var timelineWaits: [TimelineWait] = []
 
     /// The semaphores it waits for that are not signaled now, each read once.
     var unsignaled: [Semaphore] { (work + waits.flatMap(\.semaphores)).filter { !$0.isSignaled } }
@@ -36,8 +39,11 @@ struct PendingFence: Sendable {
     func isSatisfied(unsignaled: [Semaphore]) -> Bool {
         let ids = Set(unsignaled.map(ObjectIdentifier.init))
         return failureWatches.isEmpty && work.allSatisfy { !ids.contains(ObjectIdentifier($0)) }
-            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) }
+            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) } && timelineWaits.allSatisfy { $0.outcome != nil }
     }
+
+    /// The host watches of its timeline waits still pending, to poll.
+    var pendingTimelineDescriptors: [Int32] { timelineWaits.filter { $0.outcome == nil }.map(\.watch.pollDescriptor) }
 }
 
 /// Waits for the pending fences of one context on a thread of its own, event-driven: it polls
@@ -80,8 +86,17 @@ final class FenceWatcher: Sendable {
         if let failure { finish(pending, failure: failure) } else { wake.signal() }
     }
 
-    /// Looks at the pending fences again (a semaphore they wait on was released).
+    /// Looks at the pending fences again (a semaphore or timeline they wait on was released).
     func poke() { wake.signal() }
+
+    /// Cancels the pending timeline waits of `waitId` (each then ends with BAD_STATE unless its
+    /// point is reached first). An id no pending wait has is ignored.
+    func cancelTimelineWaits(_ waitId: UInt64) {
+        state.withLock { state in
+            for pending in state.pending { for wait in pending.timelineWaits where wait.waitId == waitId { wait.cancel() } }
+        }
+        wake.signal()
+    }
 
     /// Ends the watch: every pending fence completes with `error`; the thread ends soon after
     /// (`ended`).
@@ -97,26 +112,28 @@ final class FenceWatcher: Sendable {
             // One pass under the lock: the fences satisfied now, and for the others the
             // semaphores still unsignaled at this moment. One signaled after it is in the poll
             // set, so the poll returns at once; none is missed between two looks.
-            let (ready, waited, failure) = state.withLock { state -> ([PendingFence], [Semaphore], MagmaError?) in
-                if let failure = state.failure { return ([], [], failure) }
+            let (ready, waited, watches, failure) = state.withLock { state -> ([PendingFence], [Semaphore], [Int32], MagmaError?) in
+                if let failure = state.failure { return ([], [], [], failure) }
                 var ready: [PendingFence] = []
                 var waiting: [PendingFence] = []
                 var waited: [Semaphore] = []
+                var watches: [Int32] = []
                 for pending in state.pending {
                     let unsignaled = pending.unsignaled
                     if pending.isSatisfied(unsignaled: unsignaled) { ready.append(pending) } else {
                         waiting.append(pending)
                         waited += unsignaled
+                        watches += pending.pendingTimelineDescriptors
                     }
                 }
                 state.pending = waiting
-                return (ready, waited, nil)
+                return (ready, waited, watches, nil)
             }
             if let failure { return finishAll(failure) }
             for pending in ready { finish(pending, failure: nil) }
             do {
-                _ = try Poll.wait([.descriptor(wake.descriptor.rawValue), .semaphore(sentinel)] + waited.map { .semaphore($0) },
-                                  timeoutNanoseconds: Poller.forever)
+                _ = try Poll.wait([.descriptor(wake.descriptor.rawValue), .semaphore(sentinel)] + waited.map { .semaphore($0) }
+                                    + watches.map { .descriptor($0) }, timeoutNanoseconds: Poller.forever)
             } catch {
                 state.withLock { state in if state.failure == nil { state.failure = error } }
             }
@@ -137,6 +154,9 @@ final class FenceWatcher: Sendable {
         var replyError: MagmaError?
         for wait in pending.waits {
             do { try wait.reply.writeStatus(failure) } catch { replyError = replyError ?? error }
+        }
+        for wait in pending.timelineWaits {
+            do { try wait.reply.writeStatus(failure ?? wait.outcome ?? nil) } catch { replyError = replyError ?? error }
         }
         if let failure {
             for watch in pending.failureWatches {

@@ -37,6 +37,8 @@ extension HostContext {
         case .watchFailure(let m):
             if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
         case .createSemaphore, .signalSemaphore, .resetSemaphore: break
+        case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
+            answerFailedTimeline(message, error, &scope)
         }
     }
 
@@ -88,6 +90,8 @@ extension HostContext {
         case .watchFailure(let m):
             let watch = try target(m.reply, scope)
             scope.pending?.failureWatches.append(watch)
+        case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
+            try applyTimeline(message, &scope)
         }
     }
 
@@ -110,22 +114,22 @@ extension HostContext {
                 try connection.release(try semaphore(m.objectId))
                 semaphores[m.objectId] = nil
                 watcher.poke()
-            case .timeline: throw .invalidArgs("timeline semaphores are not offered over virtio yet")
+            case .timeline: try releaseTimeline(m.objectId)
             }
         case .executeCommand(let m):
-            try noTimelines(m.waitTimelinePoints, m.signalTimelinePoints)
             let resources = try m.resources.map { range throws(MagmaError) in
                 BufferRange(bufferId: try buffer(range.bufferId).id, offset: range.offset, length: range.length)
             }
             let descriptor = CommandDescriptor(
                 resources: resources, commandBuffers: m.commandBuffers, waitSemaphores: try hostIds(m.waitSemaphores),
-                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags)
+                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags,
+                waitTimelinePoints: try hostPoints(m.waitTimelinePoints), signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
             try connection.execute(on: try context(m.contextId), descriptor)
         case .executeCommandAtAddress(let m):
-            try noTimelines(m.waitTimelinePoints, m.signalTimelinePoints)
             let command = GpuAddressCommand(
                 gpuAddress: m.gpuAddress, length: m.length, waitSemaphores: try hostIds(m.waitSemaphores),
-                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags)
+                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags,
+                waitTimelinePoints: try hostPoints(m.waitTimelinePoints), signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
             try connection.execute(on: try context(m.contextId), command)
         case .executeInlineCommands(let m):
             let commands = try m.commands.map { command throws(MagmaError) in
@@ -140,14 +144,15 @@ extension HostContext {
             let op: BufferRangeOp = m.op == .populateTables ? .populateTables : .depopulateTables
             try connection.perform(op, on: try buffer(m.range.bufferId), offset: m.range.offset, length: m.range.length)
         case .bind(let m):
-            try noTimelines(m.waitTimelinePoints, m.signalTimelinePoints)
             let operations = try m.operations.map { operation throws(MagmaError) in
                 var operation = operation
                 if operation.kind == .map { operation.bufferId = try buffer(operation.bufferId).id }
                 return operation
             }
             try connection.bind(on: try context(m.contextId), operations, waitSemaphores: try hostIds(m.waitSemaphores),
-                                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)))
+                                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)),
+                                waitTimelinePoints: try hostPoints(m.waitTimelinePoints),
+                                signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
         default:
             // VirtioContextCommand.split lets no other primary message through.
             throw .invalidArgs("\(message) does not travel in a SUBMIT_3D")
@@ -166,10 +171,6 @@ extension HostContext {
         let semaphore = try connection.createSemaphore()
         scope.pending?.work.append(semaphore)
         return [semaphore.id]
-    }
-
-    private func noTimelines(_ waits: [TimelinePoint], _ signals: [TimelinePoint]) throws(MagmaError) {
-        guard waits.isEmpty, signals.isEmpty else { throw .invalidArgs("timeline semaphores are not offered over virtio yet") }
     }
 
     /// A reply area: a resource attached to this context, with backing, holding the range.

@@ -12,6 +12,7 @@ final class HostContext: @unchecked Sendable {
     let watcher: FenceWatcher
     var buffers: [UInt64: Buffer] = [:]
     var semaphores: [UInt64: Semaphore] = [:]
+    var timelines: [UInt64: TimelineSemaphore] = [:]
     var contexts: [UInt32: Context] = [:]
 
     init(id: UInt32, device: Device, timelines: FenceTimelines) throws(MagmaError) {
@@ -31,6 +32,7 @@ final class HostContext: @unchecked Sendable {
         watcher.stop(error)
         buffers = [:]
         semaphores = [:]
+        timelines = [:]
         contexts = [:]
         connection.release()
     }

@@ -65,7 +65,7 @@ public final class VirtioDeviceModel: Sendable {
         do {
             capset = try VirtioMagmaCapset(
                 protocolVersion: UInt32(VirtioContextProtocol.CreateBuffer.version),
-                syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence],
+                syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines],
                 maxCommandBytes: UInt32(limits.maxCommandBytes), devices: [info]).encoded()
         } catch { throw .internalError("capset: \(error)") }
     }
@@ -258,7 +258,7 @@ extension VirtioContextCommand {
     /// Whether the command's reply is written when its fence completes (so it needs one).
     var needsFence: Bool {
         switch self {
-        case .virtio(.waitSemaphores), .virtio(.watchFailure): true
+        case .virtio(.waitSemaphores), .virtio(.watchFailure), .virtio(.waitTimeline): true
         default: false
         }
     }

@@ -452,6 +452,234 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Makes a timeline semaphore on the host with the given value. A used id fails the context.
+    /// Submissions name it by this id in their timeline points; release_object of type timeline
+    /// releases it.
+    public struct CreateTimeline: WireMessage {
+        public static let ordinal: UInt32 = 1824
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.create_timeline"
+
+        /// Its id, chosen by the guest.
+        public var timelineId: UInt64
+        /// Its value.
+        public var initialValue: UInt64
+
+        public init(timelineId: UInt64, initialValue: UInt64) {
+            self.timelineId = timelineId
+            self.initialValue = initialValue
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 16
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            encoder.put(self.initialValue, at: 32)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.initialValue = try decoder.load(UInt64.self, at: 32)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Raises a timeline's value to a point from the CPU. Answered by status_reply: invalid_args
+    /// for a point not above the value (nothing changes and the context stays usable). An unknown
+    /// id fails the context. Answered by `StatusReply`.
+    public struct SignalTimeline: WireMessage {
+        public static let ordinal: UInt32 = 1825
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.signal_timeline"
+
+        /// The timeline.
+        public var timelineId: UInt64
+        /// The new value.
+        public var point: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(timelineId: UInt64, point: UInt64, reply: GuestReplyArea) {
+            self.timelineId = timelineId
+            self.point = point
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 32
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            encoder.put(self.point, at: 32)
+            try self.reply.encode(into: &encoder, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.point = try decoder.load(UInt64.self, at: 32)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 40, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Asks a timeline's value and failure now (a guest's exact CPU view; timelines live on the
+    /// host). Answered by `TimelineStateReply`.
+    public struct GetTimelineState: WireMessage {
+        public static let ordinal: UInt32 = 1826
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.get_timeline_state"
+
+        /// The timeline.
+        public var timelineId: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(timelineId: UInt64, reply: GuestReplyArea) {
+            self.timelineId = timelineId
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            try self.reply.encode(into: &encoder, at: 32)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Waits for a timeline point: the SUBMIT_3D's fence completes once the value reaches the point
+    /// (ok), the timeline fails (its failure, context_killed), the timeline is released or the wait
+    /// cancelled (bad_state), or the context fails (its error); status_reply says which. A guest
+    /// gives each wait a fence ring of its own, as fences on one ring complete in order. Answered
+    /// by `StatusReply`.
+    public struct WaitTimeline: WireMessage {
+        public static let ordinal: UInt32 = 1827
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.wait_timeline"
+
+        /// The timeline.
+        public var timelineId: UInt64
+        /// The point.
+        public var point: UInt64
+        /// The wait's id, chosen by the guest, for cancel_timeline_wait.
+        public var waitId: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(timelineId: UInt64, point: UInt64, waitId: UInt64, reply: GuestReplyArea) {
+            self.timelineId = timelineId
+            self.point = point
+            self.waitId = waitId
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 40
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            encoder.put(self.point, at: 32)
+            encoder.put(self.waitId, at: 40)
+            try self.reply.encode(into: &encoder, at: 48)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.point = try decoder.load(UInt64.self, at: 32)
+            self.waitId = try decoder.load(UInt64.self, at: 40)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 48, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Ends pending wait_timeline waits of this id with bad_state (a guest that stops waiting frees
+    /// the wait's ring). An id no pending wait has is ignored: the wait may just have completed.
+    public struct CancelTimelineWait: WireMessage {
+        public static let ordinal: UInt32 = 1828
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.cancel_timeline_wait"
+
+        /// The wait.
+        public var waitId: UInt64
+
+        public init(waitId: UInt64) {
+            self.waitId = waitId
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 8
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.waitId, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.waitId = try decoder.load(UInt64.self, at: 24)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// A timeline's value and failure.
+    public struct TimelineStateReply: WireMessage {
+        public static let ordinal: UInt32 = 1880
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.timeline_state_reply"
+
+        /// ok, or the context's error.
+        public var status: MagmaStatus
+        /// The last point signaled; 0 when not ok.
+        public var value: UInt64
+        /// ok while the timeline is healthy; context_killed once work that was to signal it failed.
+        public var failure: MagmaStatus
+        /// The failure in words, when there is one.
+        public var reason: String
+
+        public init(status: MagmaStatus, value: UInt64, failure: MagmaStatus, reason: String = "") {
+            self.status = status
+            self.value = value
+            self.failure = failure
+            self.reason = reason
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 40
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            encoder.put(self.value, at: 32)
+            encoder.put(self.failure.rawValue, at: 40)
+            try encoder.put(string: self.reason, at: 48, field: "virtio_context.timeline_state_reply.reason", limit: 256)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.value = try decoder.load(UInt64.self, at: 32)
+            self.failure = try decoder.value(MagmaStatus.self, at: 40)
+            self.reason = try decoder.string(at: 48, field: "virtio_context.timeline_state_reply.reason", limit: 256)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// Every message the client sends on this protocol.
     public enum ClientMessage: Hashable, Sendable {
         case createBuffer(CreateBuffer)
@@ -464,6 +692,11 @@ extension VirtioContextProtocol {
         case query(Query)
         case watchFailure(WatchFailure)
         case getSemaphoreState(GetSemaphoreState)
+        case createTimeline(CreateTimeline)
+        case signalTimeline(SignalTimeline)
+        case getTimelineState(GetTimelineState)
+        case waitTimeline(WaitTimeline)
+        case cancelTimelineWait(CancelTimelineWait)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -480,6 +713,11 @@ extension VirtioContextProtocol {
             case Query.ordinal: message = .query(try decoder.decodeBody(Query.self))
             case WatchFailure.ordinal: message = .watchFailure(try decoder.decodeBody(WatchFailure.self))
             case GetSemaphoreState.ordinal: message = .getSemaphoreState(try decoder.decodeBody(GetSemaphoreState.self))
+            case CreateTimeline.ordinal: message = .createTimeline(try decoder.decodeBody(CreateTimeline.self))
+            case SignalTimeline.ordinal: message = .signalTimeline(try decoder.decodeBody(SignalTimeline.self))
+            case GetTimelineState.ordinal: message = .getTimelineState(try decoder.decodeBody(GetTimelineState.self))
+            case WaitTimeline.ordinal: message = .waitTimeline(try decoder.decodeBody(WaitTimeline.self))
+            case CancelTimelineWait.ordinal: message = .cancelTimelineWait(try decoder.decodeBody(CancelTimelineWait.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -498,6 +736,11 @@ extension VirtioContextProtocol {
             case .query(let message): message
             case .watchFailure(let message): message
             case .getSemaphoreState(let message): message
+            case .createTimeline(let message): message
+            case .signalTimeline(let message): message
+            case .getTimelineState(let message): message
+            case .waitTimeline(let message): message
+            case .cancelTimelineWait(let message): message
             }
         }
 
@@ -514,6 +757,11 @@ extension VirtioContextProtocol {
             case .query(let message): try message.encoded(transactionId: transactionId)
             case .watchFailure(let message): try message.encoded(transactionId: transactionId)
             case .getSemaphoreState(let message): try message.encoded(transactionId: transactionId)
+            case .createTimeline(let message): try message.encoded(transactionId: transactionId)
+            case .signalTimeline(let message): try message.encoded(transactionId: transactionId)
+            case .getTimelineState(let message): try message.encoded(transactionId: transactionId)
+            case .waitTimeline(let message): try message.encoded(transactionId: transactionId)
+            case .cancelTimelineWait(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }
@@ -525,6 +773,7 @@ extension VirtioContextProtocol {
         case statusReply(StatusReply)
         case valueReply(ValueReply)
         case memoryBudgetReply(MemoryBudgetReply)
+        case timelineStateReply(TimelineStateReply)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ServerMessage> {
@@ -534,6 +783,7 @@ extension VirtioContextProtocol {
             case StatusReply.ordinal: message = .statusReply(try decoder.decodeBody(StatusReply.self))
             case ValueReply.ordinal: message = .valueReply(try decoder.decodeBody(ValueReply.self))
             case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
+            case TimelineStateReply.ordinal: message = .timelineStateReply(try decoder.decodeBody(TimelineStateReply.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -545,6 +795,7 @@ extension VirtioContextProtocol {
             case .statusReply(let message): message
             case .valueReply(let message): message
             case .memoryBudgetReply(let message): message
+            case .timelineStateReply(let message): message
             }
         }
 
@@ -554,6 +805,7 @@ extension VirtioContextProtocol {
             case .statusReply(let message): try message.encoded(transactionId: transactionId)
             case .valueReply(let message): try message.encoded(transactionId: transactionId)
             case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
+            case .timelineStateReply(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

@@ -63,7 +63,7 @@ enum SpecSamples {
         .onPerformanceCounterReadCompleted(.init(triggerId: 8388820, bufferOffset: 8388821, bufferId: 36028797018964182, timestamp: 36028797018964183, flags: [.discontinuity])),
     ]
     static let virtioCapsetServer: [VirtioCapsetProtocol.ServerMessage] = [
-        .capset(.init(protocolVersion: 8388825, deviceCount: 8388826, syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence], maxCommandBytes: 8388828)),
+        .capset(.init(protocolVersion: 8388825, deviceCount: 8388826, syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines], maxCommandBytes: 8388828)),
     ]
     static let virtioContextClient: [VirtioContextProtocol.ClientMessage] = [
         .createBuffer(.init(resourceId: 8388829, memoryType: 8388830, bufferId: 36028797018964191, reply: GuestReplyArea(resourceId: 8388833, offset: 8388834, length: 8388835))),
@@ -76,19 +76,25 @@ enum SpecSamples {
         .query(.init(queryId: QueryId.vendorParam0, reply: GuestReplyArea(resourceId: 8388858, offset: 8388859, length: 8388860))),
         .watchFailure(.init(reply: GuestReplyArea(resourceId: 8388862, offset: 8388863, length: 8388864))),
         .getSemaphoreState(.init(semaphoreId: 36028797018964225, reply: GuestReplyArea(resourceId: 8388867, offset: 8388868, length: 8388869))),
+        .createTimeline(.init(timelineId: 36028797018964230, initialValue: 36028797018964231)),
+        .signalTimeline(.init(timelineId: 36028797018964232, point: 36028797018964233, reply: GuestReplyArea(resourceId: 8388875, offset: 8388876, length: 8388877))),
+        .getTimelineState(.init(timelineId: 36028797018964238, reply: GuestReplyArea(resourceId: 8388880, offset: 8388881, length: 8388882))),
+        .waitTimeline(.init(timelineId: 36028797018964243, point: 36028797018964244, waitId: 36028797018964245, reply: GuestReplyArea(resourceId: 8388887, offset: 8388888, length: 8388889))),
+        .cancelTimelineWait(.init(waitId: 36028797018964250)),
     ]
     static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
         .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964233)),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964235, usage: 36028797018964236)),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964254)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964256, usage: 36028797018964257)),
+        .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964259, failure: MagmaStatus.badState, reason: "sample")),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964237, size: 36028797018964238, memory: WireHandle(271))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964262, size: 36028797018964263, memory: WireHandle(296))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(276))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(301))),
     ]
 
     /// Every sample, as its message type.
