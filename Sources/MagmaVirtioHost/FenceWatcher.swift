@@ -66,7 +66,11 @@ final class FenceWatcher: Sendable {
     /// Signaled when the thread has ended (it then holds nothing of the context).
     let ended: EventSemaphore
 
-    init(connection: Connection, timelines: FenceTimelines, name: String) throws(MagmaError) {
+    /// Runs on the thread as it ends, before `ended` is signaled.
+    private let onExit: (@Sendable () -> Void)?
+
+    init(connection: Connection, timelines: FenceTimelines, name: String, onExit: (@Sendable () -> Void)? = nil) throws(MagmaError) {
+        self.onExit = onExit
         do {
             wake = try EventSemaphore()
             ended = try EventSemaphore()
@@ -106,7 +110,10 @@ final class FenceWatcher: Sendable {
     }
 
     private func run() {
-        defer { ended.signal() }
+        defer {
+            onExit?()
+            ended.signal()
+        }
         while true {
             wake.reset()
             // One pass under the lock: the fences satisfied now, and for the others the

@@ -15,11 +15,11 @@ final class HostContext: @unchecked Sendable {
     var timelines: [UInt64: TimelineSemaphore] = [:]
     var contexts: [UInt32: Context] = [:]
 
-    init(id: UInt32, device: Device, timelines: FenceTimelines) throws(MagmaError) {
+    init(id: UInt32, device: Device, timelines: FenceTimelines, watcherExit: (@Sendable () -> Void)? = nil) throws(MagmaError) {
         self.id = id
         connection = try device.createConnection()
         do {
-            watcher = try FenceWatcher(connection: connection, timelines: timelines, name: "virtio.fence.\(id)")
+            watcher = try FenceWatcher(connection: connection, timelines: timelines, name: "virtio.fence.\(id)", onExit: watcherExit)
         } catch {
             connection.release()
             throw error

@@ -1,3 +1,4 @@
+import Glibc
 import Magma
 import MagmaGuestMemory
 import MagmaPlatform
@@ -14,12 +15,17 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var maxCommandBytes: Int
     /// Fences not yet completed, on all its timelines (each holds an eventfd of the host's).
     public var maxPendingFences: Int
+    /// How long `VirtioDeviceModel.close()` waits, in all, for the contexts' watcher threads to
+    /// end before it reports the ones still running and returns.
+    public var closeTimeoutNanoseconds: UInt64
 
-    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024) {
+    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024,
+                closeTimeoutNanoseconds: UInt64 = 5_000_000_000) {
         self.maxContexts = maxContexts
         self.maxResources = maxResources
         self.maxCommandBytes = maxCommandBytes
         self.maxPendingFences = maxPendingFences
+        self.closeTimeoutNanoseconds = closeTimeoutNanoseconds
     }
 }
 
@@ -49,6 +55,8 @@ public final class VirtioDeviceModel: Sendable {
     private let capset: [UInt8]
     private let timelines = FenceTimelines()
     private let state = Locked(ModelState())
+    /// Runs on a context's watcher thread as it ends (tests hold a thread here).
+    private let watcherExit: (@Sendable () -> Void)?
 
     private struct ModelState {
         var resources: [UInt32: VirtioResource] = [:]
@@ -57,7 +65,14 @@ public final class VirtioDeviceModel: Sendable {
     }
 
     /// A model serving `device` to one guest whose memory is `memory`.
-    public init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
+    public convenience init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
+        try self.init(device: device, memory: memory, limits: limits, watcherExit: nil)
+    }
+
+    /// A model whose watcher threads run `watcherExit` as they end (for tests of `close()`'s bound).
+    init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits(),
+         watcherExit: (@Sendable () -> Void)?) throws(MagmaError) {
+        self.watcherExit = watcherExit
         self.device = device
         self.memory = memory
         self.limits = limits
@@ -109,8 +124,13 @@ public final class VirtioDeviceModel: Sendable {
 
     /// The guest has gone: every context closes (its pending fences complete with
     /// CONNECTION_LOST, its host connection releases what it held) and every resource is
-    /// dropped. Later commands are answered ERR_UNSPEC.
-    public func close() {
+    /// dropped. Later commands are answered ERR_UNSPEC. It waits for the contexts' watcher
+    /// threads to end, at most `limits.closeTimeoutNanoseconds` in all; past that it writes a
+    /// line to standard error and returns how many still run (they hold only their own context's
+    /// objects, end on their own once whatever holds them lets go, and touch nothing of the
+    /// model). 0 when every thread has ended.
+    @discardableResult
+    public func close() -> Int {
         let contexts = state.withLock { state in
             defer {
                 state.closed = true
@@ -122,7 +142,14 @@ public final class VirtioDeviceModel: Sendable {
         for context in contexts { context.close(MagmaError(.connectionLost, "the guest has gone")) }
         // Their watcher threads end at once (woken by close); once they have, nothing of the
         // guest is held on the host.
-        for context in contexts { _ = context.watcher.ended.wait(timeoutNanoseconds: Poller.forever) }
+        let deadline = Deadline(after: limits.closeTimeoutNanoseconds)
+        let running = contexts.filter { !$0.watcher.ended.wait(timeoutNanoseconds: deadline.remainingNanoseconds) }.count
+        if running > 0 {
+            let line = "magma-virtio-host: close: \(running) fence watcher thread(s) still running after "
+                + "\(limits.closeTimeoutNanoseconds / 1_000_000) ms; returning without them\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+        }
+        return running
     }
 
     /// Contexts and resources the guest holds now (for tests and diagnostics).
@@ -149,7 +176,8 @@ public final class VirtioDeviceModel: Sendable {
             guard header.contextId != 0, state.contexts[header.contextId] == nil else { return .error(.errorInvalidContextId) }
             guard state.contexts.count < limits.maxContexts else { return .error(.errorOutOfMemory) }
             do {
-                state.contexts[header.contextId] = try HostContext(id: header.contextId, device: device, timelines: timelines)
+                state.contexts[header.contextId] = try HostContext(id: header.contextId, device: device, timelines: timelines,
+                                                                   watcherExit: watcherExit)
             } catch {
                 return .error(.errorUnspecified)
             }
