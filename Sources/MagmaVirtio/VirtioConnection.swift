@@ -244,12 +244,9 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     var error: MagmaError? { failure.withLock { $0 } }
     var failureDescriptor: Int32 { failed.descriptor.rawValue }
-    /// No driver notifications travel over virtio yet: readable only once the connection failed.
-    var notificationDescriptor: Int32 { failed.descriptor.rawValue }
-    func readNotification() throws(MagmaError) -> [UInt8]? {
-        if let error { throw MagmaError(.connectionLost, "\(error)") }
-        return nil
-    }
+    /// Readable while a notification from the host is queued or the channel has ended.
+    var notificationDescriptor: Int32 { watcher.notifications.readiness.descriptor.rawValue }
+    func readNotification() throws(MagmaError) -> [UInt8]? { try watcher.notifications.read(calls) }
     var notificationChannelError: MagmaError? { error.map { MagmaError(.connectionLost, "\($0)") } }
 
     func close() {

@@ -66,8 +66,9 @@ final class VirtioTimeline: BackendTimeline, Sendable {
 /// (`cancel_timeline_wait`) before it gives its ring back, so the next wait on that ring is
 /// never behind it for long. At most `rings.count` waits at once: MEMORY_ERROR past them.
 final class VirtioWaitRings: Sendable {
-    /// Rings 0-3 are the connection's own (`VirtioCalls`, `VirtioWatcher`); these are the rest.
-    static let rings: Range<UInt8> = 4..<UInt8(VirtioGPU.maxRings)
+    /// Rings 0-4 are the connection's own (`VirtioCalls`, `VirtioWatcher`, `VirtioNotifications`);
+    /// these are the rest.
+    static let rings: Range<UInt8> = 5..<UInt8(VirtioGPU.maxRings)
     /// How many rings a connection's context is made with.
     static var ringCount: Int { Int(rings.upperBound) }
     private let free = Locked(Array(rings.reversed()))

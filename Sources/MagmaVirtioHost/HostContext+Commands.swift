@@ -8,6 +8,9 @@ struct CommandScope {
     let resources: [UInt32: VirtioResource]
     let device: Device
     var pending: PendingFence?
+    /// A `read_notification`'s or `sync_notifications`' reply area (at most one per SUBMIT_3D),
+    /// and whether it is a sync.
+    var notificationRead: (reply: ReplyTarget, isSync: Bool)?
 }
 
 extension HostContext {
@@ -39,6 +42,11 @@ extension HostContext {
         case .createSemaphore, .signalSemaphore, .resetSemaphore: break
         case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
             answerFailedTimeline(message, error, &scope)
+        case .readNotification(let m):
+            // Reads go on after a failure: its report comes after it.
+            if scope.notificationRead == nil, let reply = try? target(m.reply, scope) { scope.notificationRead = (reply, false) }
+        case .syncNotifications(let m):
+            if scope.notificationRead == nil, let reply = try? target(m.reply, scope) { scope.notificationRead = (reply, true) }
         }
     }
 
@@ -92,6 +100,14 @@ extension HostContext {
             scope.pending?.failureWatches.append(watch)
         case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
             try applyTimeline(message, &scope)
+        case .readNotification(let m):
+            let reply = try target(m.reply, scope)
+            guard scope.notificationRead == nil else { throw .invalidArgs("two notification reads in one SUBMIT_3D") }
+            scope.notificationRead = (reply, false)
+        case .syncNotifications(let m):
+            let reply = try target(m.reply, scope)
+            guard scope.notificationRead == nil else { throw .invalidArgs("two notification reads in one SUBMIT_3D") }
+            scope.notificationRead = (reply, true)
         }
     }
 

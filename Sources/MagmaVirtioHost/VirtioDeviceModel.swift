@@ -265,7 +265,19 @@ public final class VirtioDeviceModel: Sendable {
             do { try context.apply(command, &scope) } catch { context.connection.fail(error) }
         }
         if let splitError, context.connection.error == nil { context.connection.fail(.invalidArgs("SUBMIT_3D payload: \(splitError)")) }
-        if let pending = scope.pending { context.watcher.add(pending) }
+        if let pending = scope.pending {
+            if let read = scope.notificationRead {
+                // The read's fence is its own: nothing else of the payload may wait on it.
+                if pending.waitsForAnything, context.connection.error == nil {
+                    context.connection.fail(.invalidArgs("read_notification shares its SUBMIT_3D with a wait"))
+                }
+                if pending.waitsForAnything { context.watcher.add(pending) } else {
+                    context.watcher.addRead(NotificationRead(fence: pending.fence, reply: read.reply, isSync: read.isSync))
+                }
+            } else {
+                context.watcher.add(pending)
+            }
+        }
         return .okNoData
     }
 
@@ -286,7 +298,8 @@ extension VirtioContextCommand {
     /// Whether the command's reply is written when its fence completes (so it needs one).
     var needsFence: Bool {
         switch self {
-        case .virtio(.waitSemaphores), .virtio(.watchFailure), .virtio(.waitTimeline): true
+        case .virtio(.waitSemaphores), .virtio(.watchFailure), .virtio(.waitTimeline), .virtio(.readNotification),
+             .virtio(.syncNotifications): true
         default: false
         }
     }

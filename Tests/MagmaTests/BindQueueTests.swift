@@ -46,7 +46,7 @@ import Testing
         #expect(session.connection.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func computeThatRunsBeforeTheBindFaults(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func computeThatRunsBeforeTheBindFaults(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let buffer = try session.connection.createBuffer(size: page)
         let address = session.reserveAddress(page)

@@ -27,7 +27,7 @@ import Testing
 /// The virtio backend (`.virtio`: MagmaVirtio over the socket emulation, against a device model
 /// with SoftGPU in the test's process, docs/virtio.md) runs the tests whose arguments are
 /// `virtioCases`: execution, semaphores, timeline semaphores and CPU
-/// waits, mappings, ownership and faults that fail the connection, queue families, budgets,
+/// waits, mappings, ownership, faults and driver notifications, queue families, budgets,
 /// the bind queue (timeline points included), GPU-address streams, buffer basics, connections
 /// and device queries. It does not run, and why:
 /// - export and import of buffers and semaphores (a guest's buffer is its resource and a
@@ -43,12 +43,6 @@ import Testing
 ///   `gpuWorkOfAnotherConnectionWaitsAndSignals`, `importRejectsWhatIsNotATimeline`,
 ///   `workThatFaultsEndsEveryWaitOnItsPoints`, `runawayWorkTheWatchdogStopsEndsEveryWaitOnItsPoints`,
 ///   `workAbandonedWithItsContextFailsItsTimelines`;
-/// - driver notifications (faults, illegal commands, hangs, completions: no notification channel
-///   over virtio yet; the connection's failure does arrive): `readingUnmappedMemoryFaultsAndKillsTheContext`,
-///   `malformedCommandsKillTheContext`, `theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning`,
-///   `completionNotificationsCountSubmissionsInOrder`, `pollOnTheNotificationChannel`,
-///   `aTransferContextRefusesADispatch`, `anUnmappedRangeFaultsAndTheDeviceGoesOn`,
-///   `computeThatRunsBeforeTheBindFaults`, `depopulatedPagesFaultUntilRepopulated`, `writingReadOnlyMemoryFaults`;
 /// - guest pages are always resident, so COMMIT and DECOMMIT do not apply (DECOMMIT is
 ///   UNIMPLEMENTED, committed bytes are the size): `commitAndDecommitCheckTheirRange`, `infoReportsSizeAndCommitment`;
 /// - queries answered with a buffer: `totalTimeIsABufferResultThatGrowsWithWork`;

@@ -680,6 +680,106 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Reads the next driver notification of the context's host connection (faults, completions,
+    /// hangs: what a local client reads from its notification channel). The SUBMIT_3D's fence
+    /// completes once one is pending, with it in notification_reply, or once the channel has ended
+    /// (connection_lost: the connection closed and every notification was read, or the context was
+    /// destroyed). It goes on after the context has failed, as the report of a failure comes after
+    /// it. At most one per SUBMIT_3D, and nothing else in it may wait: such a payload fails the
+    /// context. Answered by `NotificationReply`.
+    public struct ReadNotification: WireMessage {
+        public static let ordinal: UInt32 = 1829
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.read_notification"
+
+        /// Where the host writes the reply (a notification is at most 4000 bytes).
+        public var reply: GuestReplyArea
+
+        public init(reply: GuestReplyArea) {
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 16
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            try self.reply.encode(into: &encoder, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 24, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// A barrier for the notification channel: the SUBMIT_3D's fence completes (ok) once every
+    /// notification the host connection had when it was applied has been answered to a
+    /// read_notification and the guest's next read waits, or once the channel has ended
+    /// (connection_lost). So a guest that finds no notification queued after it knows there was
+    /// none. Like read_notification it goes on after the context has failed. Answered by
+    /// `StatusReply`.
+    public struct SyncNotifications: WireMessage {
+        public static let ordinal: UInt32 = 1830
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.sync_notifications"
+
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(reply: GuestReplyArea) {
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 16
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            try self.reply.encode(into: &encoder, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 24, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// One driver notification, or the end of the channel.
+    public struct NotificationReply: WireMessage {
+        public static let ordinal: UInt32 = 1881
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.notification_reply"
+
+        /// ok with a notification; connection_lost once the channel has ended.
+        public var status: MagmaStatus
+        /// The notification's bytes, as the host connection read them; empty when not ok.
+        public var data: [UInt8]
+
+        public init(status: MagmaStatus, data: [UInt8] = []) {
+            self.status = status
+            self.data = data
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            try encoder.put(bytes: self.data, at: 32, field: "virtio_context.notification_reply.data", limit: 4000)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.data = try decoder.bytes(at: 32, field: "virtio_context.notification_reply.data", limit: 4000)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// Every message the client sends on this protocol.
     public enum ClientMessage: Hashable, Sendable {
         case createBuffer(CreateBuffer)
@@ -697,6 +797,8 @@ extension VirtioContextProtocol {
         case getTimelineState(GetTimelineState)
         case waitTimeline(WaitTimeline)
         case cancelTimelineWait(CancelTimelineWait)
+        case readNotification(ReadNotification)
+        case syncNotifications(SyncNotifications)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -718,6 +820,8 @@ extension VirtioContextProtocol {
             case GetTimelineState.ordinal: message = .getTimelineState(try decoder.decodeBody(GetTimelineState.self))
             case WaitTimeline.ordinal: message = .waitTimeline(try decoder.decodeBody(WaitTimeline.self))
             case CancelTimelineWait.ordinal: message = .cancelTimelineWait(try decoder.decodeBody(CancelTimelineWait.self))
+            case ReadNotification.ordinal: message = .readNotification(try decoder.decodeBody(ReadNotification.self))
+            case SyncNotifications.ordinal: message = .syncNotifications(try decoder.decodeBody(SyncNotifications.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -741,6 +845,8 @@ extension VirtioContextProtocol {
             case .getTimelineState(let message): message
             case .waitTimeline(let message): message
             case .cancelTimelineWait(let message): message
+            case .readNotification(let message): message
+            case .syncNotifications(let message): message
             }
         }
 
@@ -762,6 +868,8 @@ extension VirtioContextProtocol {
             case .getTimelineState(let message): try message.encoded(transactionId: transactionId)
             case .waitTimeline(let message): try message.encoded(transactionId: transactionId)
             case .cancelTimelineWait(let message): try message.encoded(transactionId: transactionId)
+            case .readNotification(let message): try message.encoded(transactionId: transactionId)
+            case .syncNotifications(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }
@@ -774,6 +882,7 @@ extension VirtioContextProtocol {
         case valueReply(ValueReply)
         case memoryBudgetReply(MemoryBudgetReply)
         case timelineStateReply(TimelineStateReply)
+        case notificationReply(NotificationReply)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ServerMessage> {
@@ -784,6 +893,7 @@ extension VirtioContextProtocol {
             case ValueReply.ordinal: message = .valueReply(try decoder.decodeBody(ValueReply.self))
             case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
             case TimelineStateReply.ordinal: message = .timelineStateReply(try decoder.decodeBody(TimelineStateReply.self))
+            case NotificationReply.ordinal: message = .notificationReply(try decoder.decodeBody(NotificationReply.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -796,6 +906,7 @@ extension VirtioContextProtocol {
             case .valueReply(let message): message
             case .memoryBudgetReply(let message): message
             case .timelineStateReply(let message): message
+            case .notificationReply(let message): message
             }
         }
 
@@ -806,6 +917,7 @@ extension VirtioContextProtocol {
             case .valueReply(let message): try message.encoded(transactionId: transactionId)
             case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
             case .timelineStateReply(let message): try message.encoded(transactionId: transactionId)
+            case .notificationReply(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

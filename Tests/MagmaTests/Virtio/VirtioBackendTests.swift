@@ -38,10 +38,10 @@ struct VirtioBackendTests {
         let session = try devices.session(.virtio)
         let timeline = try session.connection.createTimelineSemaphore()
         for _ in 0..<200 { expectStatus(.timedOut) { try timeline.wait(for: 1, timeoutNanoseconds: 0) } }
-        let points = (1...61).map { SyncPoint.timeline(timeline, UInt64($0)) }
+        let points = (1...60).map { SyncPoint.timeline(timeline, UInt64($0)) }
         expectStatus(.memoryError) { try SyncWait.any(points, timeoutNanoseconds: 1_000_000) }
         // Waits for a late and an early point: the early one is not held back by the late one.
-        let late = (1...59).map { SyncPoint.timeline(timeline, UInt64(100 + $0)) }
+        let late = (1...58).map { SyncPoint.timeline(timeline, UInt64(100 + $0)) }
         try HostThread.spawn(name: "test.signal") { try? timeline.signal(to: 1) }
         #expect(try SyncWait.any(late + [.timeline(timeline, 1)], timeoutNanoseconds: 60_000_000_000).last == true)
         try session.connection.flush()

@@ -81,20 +81,23 @@ enum SpecSamples {
         .getTimelineState(.init(timelineId: 36028797018964238, reply: GuestReplyArea(resourceId: 8388880, offset: 8388881, length: 8388882))),
         .waitTimeline(.init(timelineId: 36028797018964243, point: 36028797018964244, waitId: 36028797018964245, reply: GuestReplyArea(resourceId: 8388887, offset: 8388888, length: 8388889))),
         .cancelTimelineWait(.init(waitId: 36028797018964250)),
+        .readNotification(.init(reply: GuestReplyArea(resourceId: 8388892, offset: 8388893, length: 8388894))),
+        .syncNotifications(.init(reply: GuestReplyArea(resourceId: 8388896, offset: 8388897, length: 8388898))),
     ]
     static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
         .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964254)),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964256, usage: 36028797018964257)),
-        .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964259, failure: MagmaStatus.badState, reason: "sample")),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964262)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964264, usage: 36028797018964265)),
+        .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964267, failure: MagmaStatus.badState, reason: "sample")),
+        .notificationReply(.init(status: MagmaStatus.badState, data: [1, 2, 3])),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964262, size: 36028797018964263, memory: WireHandle(296))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964272, size: 36028797018964273, memory: WireHandle(306))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(301))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(311))),
     ]
 
     /// Every sample, as its message type.
