@@ -246,7 +246,13 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     var failureDescriptor: Int32 { failed.descriptor.rawValue }
     /// Readable while a notification from the host is queued or the channel has ended.
     var notificationDescriptor: Int32 { watcher.notifications.readiness.descriptor.rawValue }
-    func readNotification() throws(MagmaError) -> [UInt8]? { try watcher.notifications.read(calls) }
+    /// Once the connection has failed and nothing more is queued (the host was synced), the
+    /// channel is over for this guest: CONNECTION_LOST, as on the other backends.
+    func readNotification() throws(MagmaError) -> [UInt8]? {
+        if let message = try watcher.notifications.read(calls) { return message }
+        if let error { throw MagmaError(.connectionLost, "\(error)") }
+        return nil
+    }
     var notificationChannelError: MagmaError? { error.map { MagmaError(.connectionLost, "\($0)") } }
 
     func close() {

@@ -82,7 +82,9 @@ final class VirtioNotifications: Sendable {
     func read(_ calls: VirtioCalls) throws(MagmaError) -> [UInt8]? {
         if let message = try take() { return message }
         do { try calls.statusCall { .syncNotifications(.init(reply: $0)) } } catch where error.status == .connectionLost {
-            // The channel has ended; its read's reply ends the queue as the watcher sees it.
+            // The channel has ended. Every read before the last was taken in (the next is armed
+            // only then), and the last carries no notification: the queue may end now.
+            end()
         }
         return try take()
     }
