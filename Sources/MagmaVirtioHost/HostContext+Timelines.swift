@@ -96,7 +96,7 @@ final class TimelineWait: Sendable {
     var outcome: MagmaError?? {
         if timeline.value >= point { return .some(nil) }
         if let failure = timeline.failure { return .some(failure) }
-        if timeline.isReleased { return .some(.badState("timeline \(waitId)'s timeline was released")) }
+        if timeline.isReleased { return .some(.badState("wait \(waitId): its timeline was released")) }
         if cancelled.withLock({ $0 }) { return .some(.badState("wait \(waitId) was cancelled")) }
         return nil
     }
