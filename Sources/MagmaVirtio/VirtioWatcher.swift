@@ -96,7 +96,6 @@ final class VirtioWatcher: Sendable {
             let notificationFence = notifications.fence
             if let notificationFence { requests.append(PollRequest(descriptor: notificationFence.pollDescriptor)) }
             guard let ready = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever) else { return }
-            if notificationFence != nil, ready[requests.count - 1] { notifications.completed() }
             var index = 1
             if !failureSeen {
                 if ready[index] {
@@ -110,6 +109,8 @@ final class VirtioWatcher: Sendable {
                 }
                 index += 2
             }
+            // After the failure: the host completes a failure's watch before the channel's end.
+            if notificationFence != nil, ready[requests.count - 1] { notifications.completed() }
             var signaled: [VirtioSemaphore] = []
             var doneWatches: [ObjectIdentifier] = []
             for (key, watch) in watchList {

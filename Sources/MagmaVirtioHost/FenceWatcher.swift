@@ -141,17 +141,23 @@ final class FenceWatcher: Sendable {
         }
         while true {
             wake.reset()
-            let pass = state.withLock { state in Pass(&state) }
+            let pass = state.withLock { state in
+                // A failure seen before the poll reports it: failed fences (a failure watch)
+                // complete before a read finds the channel closed.
+                if state.failure == nil, let error = connection.error { state.failure = error }
+                return Pass(&state)
+            }
             if pass.stopped {
                 for fence in pass.failed { finish(fence, failure: pass.failure ?? .badState("stopped")) }
                 for read in pass.reads { read.end(timelines) }
                 return
             }
-            // Notification reads first, outside the lock (each reads the host channel once): a
+            // A failure's fences first, so a guest learns of the failure before its channel ends.
+            if let failure = pass.failure { for fence in pass.failed { finish(fence, failure: failure) } }
+            // Then notification reads, outside the lock (each reads the host channel once): a
             // driver queues a work's notification before it signals, so a guest woken by a fence
             // of this pass finds the notification already answered.
             let readsPending = answerReads(pass)
-            if let failure = pass.failure { for fence in pass.failed { finish(fence, failure: failure) } }
             for fence in pass.ready { finish(fence, failure: nil) }
             let channel: [Int32] = readsPending ? [connection.notificationDescriptor] : []
 
