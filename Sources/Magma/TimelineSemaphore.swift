@@ -55,4 +55,8 @@ public final class TimelineSemaphore: Sendable {
 
     /// Whether its connection released it.
     package var isReleased: Bool { ownership.isReleased }
+
+    /// A watch for `point` that `poll(2)` can take part in (`BackendTimeline.watch(for:)`): for
+    /// a host that waits for a point on a guest's behalf (MagmaVirtioHost).
+    package func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch { try backend.watch(for: point) }
 }

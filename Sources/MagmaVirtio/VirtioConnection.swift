@@ -16,6 +16,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     let device: VirtGPUSocketDevice
     let calls: VirtioCalls
     let rings: VirtioRingTransport
+    let waitRings: VirtioWaitRings
     /// Set once, at the end of `init` (its callbacks need `self`), never changed.
     private(set) nonisolated(unsafe) var watcher: VirtioWatcher!
     private let info: PhysicalDeviceInfo
@@ -27,9 +28,10 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
         device = try VirtGPUSocketDevice(path: path)
-        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 4)
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
         calls = try VirtioCalls(device: device)
         rings = try VirtioRingTransport(device: device, calls: calls)
+        waitRings = try VirtioWaitRings(device: device)
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
         watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
                                     resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled } })
@@ -40,7 +42,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         device.close()
     }
 
-    private func takeId() -> ObjectId { nextId.withLock { id in defer { id += 1 }; return id } }
+    func takeId() -> ObjectId { nextId.withLock { id in defer { id += 1 }; return id } }
 
     /// Records the connection's first failure; every later call and wait sees it.
     func fail(_ error: MagmaError) {
@@ -150,15 +152,19 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
 
     func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+        try checkHealthy()
+        let timeline = VirtioTimeline(id: takeId(), initialValue: initialValue, connection: self)
+        _ = send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
+        return timeline
     }
 
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+        throw .unimplemented("importing a timeline over virtio: timelines live on the host")
     }
 
     func release(_ timeline: any BackendTimeline) throws(MagmaError) {
-        throw .unimplemented("timeline semaphores are not offered over virtio yet")
+        guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
+        _ = send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
     }
 
     // MARK: Contexts and address space
@@ -185,11 +191,11 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     // MARK: Submissions
 
     func execute(contextId: UInt32, _ descriptor: CommandDescriptor) throws(MagmaError) {
-        try noTimelines(descriptor.waitTimelinePoints + descriptor.signalTimelinePoints)
         submitWork(.primary(.executeCommand(.init(
             contextId: contextId, resources: descriptor.resources, commandBuffers: descriptor.commandBuffers,
             waitSemaphores: descriptor.waitSemaphores, signalSemaphores: descriptor.signalSemaphores, flags: descriptor.flags,
-            waitTimelinePoints: [], signalTimelinePoints: []))), waits: descriptor.waitSemaphores)
+            waitTimelinePoints: descriptor.waitTimelinePoints, signalTimelinePoints: descriptor.signalTimelinePoints))),
+            waits: descriptor.waitSemaphores)
     }
 
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
@@ -199,17 +205,18 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
 
     func execute(contextId: UInt32, _ command: GpuAddressCommand) throws(MagmaError) {
-        try noTimelines(command.waitTimelinePoints + command.signalTimelinePoints)
         submitWork(.primary(.executeCommandAtAddress(.init(
             contextId: contextId, gpuAddress: command.gpuAddress, length: command.length, waitSemaphores: command.waitSemaphores,
-            signalSemaphores: command.signalSemaphores, flags: command.flags, waitTimelinePoints: [], signalTimelinePoints: []))),
+            signalSemaphores: command.signalSemaphores, flags: command.flags,
+            waitTimelinePoints: command.waitTimelinePoints, signalTimelinePoints: command.signalTimelinePoints))),
             waits: command.waitSemaphores)
     }
 
     func bind(contextId: UInt32, _ submission: BindSubmission) throws(MagmaError) {
-        try noTimelines(submission.waitTimelinePoints + submission.signalTimelinePoints)
         submitWork(.primary(.bind(.init(contextId: contextId, operations: submission.operations, waitSemaphores: submission.waitSemaphores,
-                                        signalSemaphores: submission.signalSemaphores, waitTimelinePoints: [], signalTimelinePoints: []))),
+                                        signalSemaphores: submission.signalSemaphores,
+                                        waitTimelinePoints: submission.waitTimelinePoints,
+                                        signalTimelinePoints: submission.signalTimelinePoints))),
                    waits: submission.waitSemaphores)
     }
 
@@ -218,10 +225,6 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         let waited = semaphores.withLock { table in waits.compactMap { table[$0] } }
         guard !waited.isEmpty else { return _ = send([command]) }
         if let fence = send([command], fenceOnRing: VirtioWatcher.workRing) { watcher.track(fence, waited: waited) }
-    }
-
-    private func noTimelines(_ points: [TimelinePoint]) throws(MagmaError) {
-        guard points.isEmpty else { throw .unimplemented("timeline semaphores are not offered over virtio yet") }
     }
 
     // MARK: Performance counters
@@ -252,9 +255,12 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     var error: MagmaError? { failure.withLock { $0 } }
     var failureDescriptor: Int32 { failed.descriptor.rawValue }
-    /// No driver notifications travel over virtio yet: readable only once the connection failed.
-    var notificationDescriptor: Int32 { failed.descriptor.rawValue }
+    /// Readable while a notification from the host is queued or the channel has ended.
+    var notificationDescriptor: Int32 { watcher.notifications.readiness.descriptor.rawValue }
+    /// Once the connection has failed and nothing more is queued (the host was synced), the
+    /// channel is over for this guest: CONNECTION_LOST, as on the other backends.
     func readNotification() throws(MagmaError) -> [UInt8]? {
+        if let message = try watcher.notifications.read(calls) { return message }
         if let error { throw MagmaError(.connectionLost, "\(error)") }
         return nil
     }

@@ -4,7 +4,8 @@ import MagmaProtocol
 import MagmaWire
 
 /// The guest side's one thread per connection: it waits (poll, no busy loop) for the fences the
-/// host completes on the connection's behalf: the standing `watch_failure` (the connection's
+/// host completes on the connection's behalf: the pending `read_notification`
+/// (`VirtioNotifications`), the standing `watch_failure` (the connection's
 /// failure, recorded as its sticky error; or the socket's hang-up, CONNECTION_LOST), each semaphore mirror's `wait_semaphores` watch
 /// (the mirror is then signaled), and fenced work that waited on semaphores (their mirrors are
 /// then checked against the host, as the work reset them).
@@ -24,6 +25,8 @@ final class VirtioWatcher: Sendable {
     private let device: VirtGPUSocketDevice
     private let replies: any VirtGPUResource
     private let failureFence: any VirtGPUFence
+    /// The connection's driver notifications, whose read fence this thread polls.
+    let notifications: VirtioNotifications
     private let onFailure: @Sendable (MagmaError) -> Void
     private let resync: @Sendable ([VirtioSemaphore]) -> Void
 
@@ -40,6 +43,7 @@ final class VirtioWatcher: Sendable {
         } catch { throw .internalError("\(error)") }
         guard let fence = try device.submit(payload, fenceOnRing: Self.failureRing) else { throw .internalError("failure watch: no fence") }
         failureFence = fence
+        notifications = try VirtioNotifications(device: device)
         do { try HostThread.spawn(name: "virtio.watch") { [self] in run() } } catch { throw .internalError("watcher thread: \(error)") }
     }
 
@@ -89,6 +93,8 @@ final class VirtioWatcher: Sendable {
             let watchList = Array(watches)
             requests += watchList.map { PollRequest(descriptor: $0.value.fence.pollDescriptor) }
             requests += work.map { PollRequest(descriptor: $0.fence.pollDescriptor) }
+            let notificationFence = notifications.fence
+            if let notificationFence { requests.append(PollRequest(descriptor: notificationFence.pollDescriptor)) }
             guard let ready = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever) else { return }
             var index = 1
             if !failureSeen {
@@ -96,12 +102,15 @@ final class VirtioWatcher: Sendable {
                     failureSeen = true
                     onFailure(failure())
                 } else if ready[index + 1] {
-                    // The host has gone without completing the failure watch.
+                    // The host has gone without completing the failure watch, or its reads.
                     failureSeen = true
                     onFailure(MagmaError(.connectionLost, "the virtio host has gone"))
+                    notifications.end()
                 }
                 index += 2
             }
+            // After the failure: the host completes a failure's watch before the channel's end.
+            if notificationFence != nil, ready[requests.count - 1] { notifications.completed() }
             var signaled: [VirtioSemaphore] = []
             var doneWatches: [ObjectIdentifier] = []
             for (key, watch) in watchList {

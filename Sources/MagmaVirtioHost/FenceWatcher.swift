@@ -28,6 +28,9 @@ struct PendingFence: Sendable {
     var waits: [SemaphoreWait] = []
     /// `watch_failure` replies: written only when the context fails.
     var failureWatches: [ReplyTarget] = []
+    /// `wait_timeline` waits: each done once its point is reached, its timeline failed or was
+    /// released, or it was cancelled.
+    var timelineWaits: [TimelineWait] = []
 
     /// The semaphores it waits for that are not signaled now, each read once.
     var unsignaled: [Semaphore] { (work + waits.flatMap(\.semaphores)).filter { !$0.isSignaled } }
@@ -36,20 +39,35 @@ struct PendingFence: Sendable {
     func isSatisfied(unsignaled: [Semaphore]) -> Bool {
         let ids = Set(unsignaled.map(ObjectIdentifier.init))
         return failureWatches.isEmpty && work.allSatisfy { !ids.contains(ObjectIdentifier($0)) }
-            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) }
+            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) } && timelineWaits.allSatisfy { $0.outcome != nil }
     }
+
+    /// Whether it waits for anything (work, semaphores, a failure, timeline points).
+    var waitsForAnything: Bool { !work.isEmpty || !waits.isEmpty || !failureWatches.isEmpty || !timelineWaits.isEmpty }
+
+    /// The host watches of its timeline waits still pending, to poll.
+    var pendingTimelineDescriptors: [Int32] { timelineWaits.filter { $0.outcome == nil }.map(\.watch.pollDescriptor) }
 }
 
 /// Waits for the pending fences of one context on a thread of its own, event-driven: it polls
 /// the semaphores they wait for beside a wake eventfd and a sentinel semaphore of the context's
 /// host connection (never signaled, so `Poll` throws the connection's error the moment it
 /// fails). A failure completes every pending fence with the error in its replies; so does
-/// `stop`. Nothing is polled when nothing is pending but the sentinel.
+/// `stop`. Nothing is polled when nothing is pending but the sentinel. Notification reads
+/// (`NotificationRead`) poll the connection's notification channel, and go on after a failure
+/// until `stop`.
 final class FenceWatcher: Sendable {
     private struct State {
         var pending: [PendingFence] = []
+        /// `read_notification`s and `sync_notifications` not answered yet, in order; they go on
+        /// after a failure, until `stop`.
+        var reads: [NotificationRead] = []
+        /// Set once a read found the host channel ended: later syncs are answered at once.
+        var channelEnded = false
         /// Set once the context failed or was stopped: later fences complete at once with it.
         var failure: MagmaError?
+        /// Set by `stop`: the thread ends.
+        var stopped = false
     }
 
     private let state = Locked(State())
@@ -60,7 +78,11 @@ final class FenceWatcher: Sendable {
     /// Signaled when the thread has ended (it then holds nothing of the context).
     let ended: EventSemaphore
 
-    init(connection: Connection, timelines: FenceTimelines, name: String) throws(MagmaError) {
+    /// Runs on the thread as it ends, before `ended` is signaled.
+    private let onExit: (@Sendable () -> Void)?
+
+    init(connection: Connection, timelines: FenceTimelines, name: String, onExit: (@Sendable () -> Void)? = nil) throws(MagmaError) {
+        self.onExit = onExit
         do {
             wake = try EventSemaphore()
             ended = try EventSemaphore()
@@ -80,55 +102,145 @@ final class FenceWatcher: Sendable {
         if let failure { finish(pending, failure: failure) } else { wake.signal() }
     }
 
-    /// Looks at the pending fences again (a semaphore they wait on was released).
+    /// Looks at the pending fences again (a semaphore or timeline they wait on was released).
     func poke() { wake.signal() }
 
-    /// Ends the watch: every pending fence completes with `error`; the thread ends soon after
-    /// (`ended`).
-    func stop(_ error: MagmaError) {
-        state.withLock { state in if state.failure == nil { state.failure = error } }
+    /// Cancels the pending timeline waits of `waitId` (each then ends with BAD_STATE unless its
+    /// point is reached first). An id no pending wait has is ignored.
+    func cancelTimelineWaits(_ waitId: UInt64) {
+        state.withLock { state in
+            for pending in state.pending { for wait in pending.timelineWaits where wait.waitId == waitId { wait.cancel() } }
+        }
         wake.signal()
     }
 
+    /// Ends the watch: every pending fence completes with `error`, every notification read with
+    /// the channel's end; the thread ends soon after (`ended`).
+    func stop(_ error: MagmaError) {
+        state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            state.stopped = true
+        }
+        wake.signal()
+    }
+
+    /// Answers `read` once a notification is pending or the channel has ended, even after the
+    /// context failed.
+    func addRead(_ read: NotificationRead) {
+        let stopped = state.withLock { state -> Bool in
+            if !state.stopped { state.reads.append(read) }
+            return state.stopped
+        }
+        if stopped { read.end(timelines) } else { wake.signal() }
+    }
+
     private func run() {
-        defer { ended.signal() }
+        defer {
+            onExit?()
+            ended.signal()
+        }
         while true {
             wake.reset()
-            // One pass under the lock: the fences satisfied now, and for the others the
-            // semaphores still unsignaled at this moment. One signaled after it is in the poll
-            // set, so the poll returns at once; none is missed between two looks.
-            let (ready, waited, failure) = state.withLock { state -> ([PendingFence], [Semaphore], MagmaError?) in
-                if let failure = state.failure { return ([], [], failure) }
-                var ready: [PendingFence] = []
-                var waiting: [PendingFence] = []
-                var waited: [Semaphore] = []
-                for pending in state.pending {
-                    let unsignaled = pending.unsignaled
-                    if pending.isSatisfied(unsignaled: unsignaled) { ready.append(pending) } else {
-                        waiting.append(pending)
-                        waited += unsignaled
-                    }
-                }
-                state.pending = waiting
-                return (ready, waited, nil)
+            let pass = state.withLock { state in
+                // A failure seen before the poll reports it: failed fences (a failure watch)
+                // complete before a read finds the channel closed.
+                if state.failure == nil, let error = connection.error { state.failure = error }
+                return Pass(&state)
             }
-            if let failure { return finishAll(failure) }
-            for pending in ready { finish(pending, failure: nil) }
-            do {
-                _ = try Poll.wait([.descriptor(wake.descriptor.rawValue), .semaphore(sentinel)] + waited.map { .semaphore($0) },
-                                  timeoutNanoseconds: Poller.forever)
-            } catch {
-                state.withLock { state in if state.failure == nil { state.failure = error } }
+            if pass.stopped {
+                for fence in pass.failed { finish(fence, failure: pass.failure ?? .badState("stopped")) }
+                for read in pass.reads { read.end(timelines) }
+                return
+            }
+            // A failure's fences first, so a guest learns of the failure before its channel ends.
+            if let failure = pass.failure { for fence in pass.failed { finish(fence, failure: failure) } }
+            // Then notification reads, outside the lock (each reads the host channel once): a
+            // driver queues a work's notification before it signals, so a guest woken by a fence
+            // of this pass finds the notification already answered.
+            let readsPending = answerReads(pass)
+            for fence in pass.ready { finish(fence, failure: nil) }
+            let channel: [Int32] = readsPending ? [connection.notificationDescriptor] : []
+
+            if pass.failure == nil {
+                do {
+                    _ = try Poll.wait([.descriptor(wake.descriptor.rawValue), .semaphore(sentinel)] + pass.waited.map { .semaphore($0) }
+                                        + (pass.watches + channel).map { .descriptor($0) }, timeoutNanoseconds: Poller.forever)
+                } catch {
+                    state.withLock { state in if state.failure == nil { state.failure = error } }
+                }
+            } else {
+                // Failed: only notification reads go on (the failure's report comes after it).
+                _ = try? Poller.poll(([wake.descriptor.rawValue] + channel).map { PollRequest(descriptor: $0) },
+                                     timeoutNanoseconds: Poller.forever)
             }
         }
     }
 
-    private func finishAll(_ failure: MagmaError) {
-        let pending = state.withLock { state in
-            defer { state.pending = [] }
-            return state.pending
+    /// Answers the pass's reads that can be, then its syncs if a read now waits on an empty
+    /// channel (or the channel has ended); removes the answered. Whether a read still waits.
+    private func answerReads(_ pass: Pass) -> Bool {
+        guard !pass.reads.isEmpty else { return false }
+        var answered: [ObjectIdentifier] = []
+        var waiting = false
+        var ended = pass.channelEnded
+        for read in pass.reads where !read.isSync {
+            switch read.tryAnswer(connection, timelines) {
+            case .answered: answered.append(ObjectIdentifier(read.fence))
+            case .ended:
+                answered.append(ObjectIdentifier(read.fence))
+                ended = true
+            case .waiting: waiting = true
+            }
         }
-        for fence in pending { finish(fence, failure: failure) }
+        if waiting || ended {
+            for sync in pass.reads where sync.isSync {
+                sync.answerSync(channelEnded: ended && !waiting, timelines)
+                answered.append(ObjectIdentifier(sync.fence))
+            }
+        }
+        state.withLock { state in
+            state.reads.removeAll { answered.contains(ObjectIdentifier($0.fence)) }
+            if ended { state.channelEnded = true }
+        }
+        return waiting
+    }
+
+    /// One look at the state, under its lock: the fences to finish (satisfied now, or all of them
+    /// once the context failed) and, for the others, what to poll; the notification reads.
+    private struct Pass {
+        var ready: [PendingFence] = []
+        var failed: [PendingFence] = []
+        var waited: [Semaphore] = []
+        var watches: [Int32] = []
+        var reads: [NotificationRead]
+        let failure: MagmaError?
+        let stopped: Bool
+        let channelEnded: Bool
+
+        init(_ state: inout State) {
+            failure = state.failure
+            stopped = state.stopped
+            channelEnded = state.channelEnded
+            reads = state.reads
+            if stopped { state.reads = [] }
+            if failure != nil {
+                failed = state.pending
+                state.pending = []
+                return
+            }
+            // The semaphores still unsignaled at this moment: one signaled after it is in the
+            // poll set, so the poll returns at once; none is missed between two looks.
+            var waiting: [PendingFence] = []
+            for pending in state.pending {
+                let unsignaled = pending.unsignaled
+                if pending.isSatisfied(unsignaled: unsignaled) { ready.append(pending) } else {
+                    waiting.append(pending)
+                    waited += unsignaled
+                    watches += pending.pendingTimelineDescriptors
+                }
+            }
+            state.pending = waiting
+        }
     }
 
     /// Writes the fence's replies (ok, or the failure), gives back its host semaphores and marks
@@ -137,6 +249,9 @@ final class FenceWatcher: Sendable {
         var replyError: MagmaError?
         for wait in pending.waits {
             do { try wait.reply.writeStatus(failure) } catch { replyError = replyError ?? error }
+        }
+        for wait in pending.timelineWaits {
+            do { try wait.reply.writeStatus(failure ?? wait.outcome ?? nil) } catch { replyError = replyError ?? error }
         }
         if let failure {
             for watch in pending.failureWatches {

@@ -13,6 +13,9 @@ struct CommandScope {
     var ringSleeper: (any RingSleeper)? = nil
     /// The largest ring region `create_ring` accepts.
     var maxRingBytes = 0
+    /// A `read_notification`'s or `sync_notifications`' reply area (at most one per SUBMIT_3D),
+    /// and whether it is a sync.
+    var notificationRead: (reply: ReplyTarget, isSync: Bool)?
 }
 
 extension HostContext {
@@ -43,6 +46,13 @@ extension HostContext {
             if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
         case .createRing(let m): try? target(m.reply, scope).writeStatus(error)
         case .createSemaphore, .signalSemaphore, .resetSemaphore, .wakeRings: break
+        case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
+            answerFailedTimeline(message, error, &scope)
+        case .readNotification(let m):
+            // Reads go on after a failure: its report comes after it.
+            if scope.notificationRead == nil, let reply = try? target(m.reply, scope) { scope.notificationRead = (reply, false) }
+        case .syncNotifications(let m):
+            if scope.notificationRead == nil, let reply = try? target(m.reply, scope) { scope.notificationRead = (reply, true) }
         }
     }
 
@@ -99,6 +109,16 @@ extension HostContext {
             // The doorbell: the model drained this context's rings before the payload and
             // wakes the guest's ring consumer after it.
             break
+        case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
+            try applyTimeline(message, &scope)
+        case .readNotification(let m):
+            let reply = try target(m.reply, scope)
+            guard scope.notificationRead == nil else { throw .invalidArgs("two notification reads in one SUBMIT_3D") }
+            scope.notificationRead = (reply, false)
+        case .syncNotifications(let m):
+            let reply = try target(m.reply, scope)
+            guard scope.notificationRead == nil else { throw .invalidArgs("two notification reads in one SUBMIT_3D") }
+            scope.notificationRead = (reply, true)
         }
     }
 
@@ -121,22 +141,22 @@ extension HostContext {
                 try connection.release(try semaphore(m.objectId))
                 semaphores[m.objectId] = nil
                 watcher.poke()
-            case .timeline: throw .invalidArgs("timeline semaphores are not offered over virtio yet")
+            case .timeline: try releaseTimeline(m.objectId)
             }
         case .executeCommand(let m):
-            try noTimelines(m.waitTimelinePoints, m.signalTimelinePoints)
             let resources = try m.resources.map { range throws(MagmaError) in
                 BufferRange(bufferId: try buffer(range.bufferId).id, offset: range.offset, length: range.length)
             }
             let descriptor = CommandDescriptor(
                 resources: resources, commandBuffers: m.commandBuffers, waitSemaphores: try hostIds(m.waitSemaphores),
-                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags)
+                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags,
+                waitTimelinePoints: try hostPoints(m.waitTimelinePoints), signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
             try connection.execute(on: try context(m.contextId), descriptor)
         case .executeCommandAtAddress(let m):
-            try noTimelines(m.waitTimelinePoints, m.signalTimelinePoints)
             let command = GpuAddressCommand(
                 gpuAddress: m.gpuAddress, length: m.length, waitSemaphores: try hostIds(m.waitSemaphores),
-                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags)
+                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)), flags: m.flags,
+                waitTimelinePoints: try hostPoints(m.waitTimelinePoints), signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
             try connection.execute(on: try context(m.contextId), command)
         case .executeInlineCommands(let m):
             let commands = try m.commands.map { command throws(MagmaError) in
@@ -151,14 +171,15 @@ extension HostContext {
             let op: BufferRangeOp = m.op == .populateTables ? .populateTables : .depopulateTables
             try connection.perform(op, on: try buffer(m.range.bufferId), offset: m.range.offset, length: m.range.length)
         case .bind(let m):
-            try noTimelines(m.waitTimelinePoints, m.signalTimelinePoints)
             let operations = try m.operations.map { operation throws(MagmaError) in
                 var operation = operation
                 if operation.kind == .map { operation.bufferId = try buffer(operation.bufferId).id }
                 return operation
             }
             try connection.bind(on: try context(m.contextId), operations, waitSemaphores: try hostIds(m.waitSemaphores),
-                                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)))
+                                signalSemaphores: try hostIds(m.signalSemaphores) + (try workSemaphore(&scope)),
+                                waitTimelinePoints: try hostPoints(m.waitTimelinePoints),
+                                signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
         default:
             // VirtioContextCommand.split lets no other primary message through.
             throw .invalidArgs("\(message) does not travel in a SUBMIT_3D")
@@ -177,10 +198,6 @@ extension HostContext {
         let semaphore = try connection.createSemaphore()
         scope.pending?.work.append(semaphore)
         return [semaphore.id]
-    }
-
-    private func noTimelines(_ waits: [TimelinePoint], _ signals: [TimelinePoint]) throws(MagmaError) {
-        guard waits.isEmpty, signals.isEmpty else { throw .invalidArgs("timeline semaphores are not offered over virtio yet") }
     }
 
     /// A reply area: a resource attached to this context, with backing, holding the range.

@@ -12,15 +12,16 @@ final class HostContext: @unchecked Sendable {
     let watcher: FenceWatcher
     var buffers: [UInt64: Buffer] = [:]
     var semaphores: [UInt64: Semaphore] = [:]
+    var timelines: [UInt64: TimelineSemaphore] = [:]
     var contexts: [UInt32: Context] = [:]
     /// Its shared-memory command rings (`create_ring`).
     var rings = ContextRings()
 
-    init(id: UInt32, device: Device, timelines: FenceTimelines) throws(MagmaError) {
+    init(id: UInt32, device: Device, timelines: FenceTimelines, watcherExit: (@Sendable () -> Void)? = nil) throws(MagmaError) {
         self.id = id
         connection = try device.createConnection()
         do {
-            watcher = try FenceWatcher(connection: connection, timelines: timelines, name: "virtio.fence.\(id)")
+            watcher = try FenceWatcher(connection: connection, timelines: timelines, name: "virtio.fence.\(id)", onExit: watcherExit)
         } catch {
             connection.release()
             throw error
@@ -33,6 +34,7 @@ final class HostContext: @unchecked Sendable {
         watcher.stop(error)
         buffers = [:]
         semaphores = [:]
+        timelines = [:]
         contexts = [:]
         rings = ContextRings()
         connection.release()

@@ -1,3 +1,4 @@
+import Glibc
 import Magma
 import MagmaGuestMemory
 import MagmaPlatform
@@ -19,15 +20,19 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var maxRingBytes: Int
     /// How long the guest's ring consumer spins on empty rings before it sleeps.
     public var ringSpinNanoseconds: UInt64
+    /// How long `VirtioDeviceModel.close()` waits, in all, for the guest's ring consumer and the
+    /// contexts' watcher threads to end before it reports the ones still running and returns.
+    public var closeTimeoutNanoseconds: UInt64
 
     public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024,
-                maxRingBytes: Int = 1 << 20, ringSpinNanoseconds: UInt64 = 50_000) {
+                maxRingBytes: Int = 1 << 20, ringSpinNanoseconds: UInt64 = 50_000, closeTimeoutNanoseconds: UInt64 = 5_000_000_000) {
         self.maxContexts = maxContexts
         self.maxResources = maxResources
         self.maxCommandBytes = maxCommandBytes
         self.maxPendingFences = maxPendingFences
         self.maxRingBytes = maxRingBytes
         self.ringSpinNanoseconds = ringSpinNanoseconds
+        self.closeTimeoutNanoseconds = closeTimeoutNanoseconds
     }
 }
 
@@ -58,6 +63,8 @@ public final class VirtioDeviceModel: Sendable {
     private let timelines = FenceTimelines()
     let state = Locked(ModelState())
     let rings: HostRingConsumer
+    /// Runs on a context's watcher thread as it ends (tests hold a thread here).
+    private let watcherExit: (@Sendable () -> Void)?
 
     struct ModelState {
         var resources: [UInt32: VirtioResource] = [:]
@@ -66,7 +73,14 @@ public final class VirtioDeviceModel: Sendable {
     }
 
     /// A model serving `device` to one guest whose memory is `memory`.
-    public init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
+    public convenience init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
+        try self.init(device: device, memory: memory, limits: limits, watcherExit: nil)
+    }
+
+    /// A model whose watcher threads run `watcherExit` as they end (for tests of `close()`'s bound).
+    init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits(),
+         watcherExit: (@Sendable () -> Void)?) throws(MagmaError) {
+        self.watcherExit = watcherExit
         self.device = device
         self.memory = memory
         self.limits = limits
@@ -75,7 +89,7 @@ public final class VirtioDeviceModel: Sendable {
         do {
             capset = try VirtioMagmaCapset(
                 protocolVersion: UInt32(VirtioContextProtocol.CreateBuffer.version),
-                syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence],
+                syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines],
                 maxCommandBytes: UInt32(limits.maxCommandBytes), devices: [info]).encoded()
         } catch { throw .internalError("capset: \(error)") }
     }
@@ -119,10 +133,16 @@ public final class VirtioDeviceModel: Sendable {
 
     /// The guest has gone: every context closes (its pending fences complete with
     /// CONNECTION_LOST, its host connection releases what it held) and every resource is
-    /// dropped. Later commands are answered ERR_UNSPEC.
-    public func close() {
+    /// dropped. Later commands are answered ERR_UNSPEC. It waits for the guest's ring consumer
+    /// and the contexts' watcher threads to end, at most `limits.closeTimeoutNanoseconds` in all;
+    /// past that it writes a line to standard error and returns how many still run (they hold
+    /// only their own context's objects, end on their own once whatever holds them lets go, and
+    /// touch nothing of the model). 0 when every thread has ended.
+    @discardableResult
+    public func close() -> Int {
+        let deadline = Deadline(after: limits.closeTimeoutNanoseconds)
         rings.stop()
-        _ = rings.ended.wait(timeoutNanoseconds: Poller.forever)
+        let ringsRunning = rings.ended.wait(timeoutNanoseconds: deadline.remainingNanoseconds) ? 0 : 1
         let contexts = state.withLock { state in
             defer {
                 state.closed = true
@@ -134,7 +154,13 @@ public final class VirtioDeviceModel: Sendable {
         for context in contexts { context.close(MagmaError(.connectionLost, "the guest has gone")) }
         // Their watcher threads end at once (woken by close); once they have, nothing of the
         // guest is held on the host.
-        for context in contexts { _ = context.watcher.ended.wait(timeoutNanoseconds: Poller.forever) }
+        let running = ringsRunning + contexts.filter { !$0.watcher.ended.wait(timeoutNanoseconds: deadline.remainingNanoseconds) }.count
+        if running > 0 {
+            let line = "magma-virtio-host: close: \(running) ring consumer or fence watcher thread(s) still running after "
+                + "\(limits.closeTimeoutNanoseconds / 1_000_000) ms; returning without them\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+        }
+        return running
     }
 
     /// Contexts and resources the guest holds now (for tests and diagnostics).
@@ -161,7 +187,8 @@ public final class VirtioDeviceModel: Sendable {
             guard header.contextId != 0, state.contexts[header.contextId] == nil else { return .error(.errorInvalidContextId) }
             guard state.contexts.count < limits.maxContexts else { return .error(.errorOutOfMemory) }
             do {
-                state.contexts[header.contextId] = try HostContext(id: header.contextId, device: device, timelines: timelines)
+                state.contexts[header.contextId] = try HostContext(id: header.contextId, device: device, timelines: timelines,
+                                                                   watcherExit: watcherExit)
             } catch {
                 return .error(.errorUnspecified)
             }
@@ -255,7 +282,19 @@ public final class VirtioDeviceModel: Sendable {
             do { try context.apply(command, &scope) } catch { context.connection.fail(error) }
         }
         if let splitError, context.connection.error == nil { context.connection.fail(.invalidArgs("SUBMIT_3D payload: \(splitError)")) }
-        if let pending = scope.pending { context.watcher.add(pending) }
+        if let pending = scope.pending {
+            if let read = scope.notificationRead {
+                // The read's fence is its own: nothing else of the payload may wait on it.
+                if pending.waitsForAnything, context.connection.error == nil {
+                    context.connection.fail(.invalidArgs("read_notification shares its SUBMIT_3D with a wait"))
+                }
+                if pending.waitsForAnything { context.watcher.add(pending) } else {
+                    context.watcher.addRead(NotificationRead(fence: pending.fence, reply: read.reply, isSync: read.isSync))
+                }
+            } else {
+                context.watcher.add(pending)
+            }
+        }
         if !context.rings.all.isEmpty { startRings(for: context) }
         return .okNoData
     }
@@ -277,7 +316,8 @@ extension VirtioContextCommand {
     /// Whether the command's reply is written when its fence completes (so it needs one).
     var needsFence: Bool {
         switch self {
-        case .virtio(.waitSemaphores), .virtio(.watchFailure): true
+        case .virtio(.waitSemaphores), .virtio(.watchFailure), .virtio(.waitTimeline), .virtio(.readNotification),
+             .virtio(.syncNotifications): true
         default: false
         }
     }

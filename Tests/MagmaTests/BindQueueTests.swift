@@ -46,7 +46,7 @@ import Testing
         #expect(session.connection.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func computeThatRunsBeforeTheBindFaults(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func computeThatRunsBeforeTheBindFaults(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let buffer = try session.connection.createBuffer(size: page)
         let address = session.reserveAddress(page)
@@ -108,7 +108,7 @@ import Testing
         #expect(try first.u32(at: 0) == 0)
     }
 
-    @Test(arguments: TestBackend.allCases) func aBindWaitsForATimelinePointAndSignalsOne(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aBindWaitsForATimelinePointAndSignalsOne(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let buffer = try session.connection.createBuffer(size: page)
         let address = session.reserveAddress(page)
@@ -146,7 +146,7 @@ import Testing
         expectStatus(.invalidArgs) { try other.connection.flush() }
     }
 
-    @Test(arguments: TestBackend.allCases) func anUnmapOfABufferComputeStillUsesIsBadStateWhenTheBindRuns(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anUnmapOfABufferComputeStillUsesIsBadStateWhenTheBindRuns(_ backend: TestBackend) throws {
         let (session, binder) = try bindSession(backend)
         let (buffer, address) = try session.mappedBuffer(size: page)
         let gate = try session.connection.createSemaphore()

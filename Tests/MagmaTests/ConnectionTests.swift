@@ -48,7 +48,7 @@ import Testing
         #expect(try connection.readNotification() == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func completionNotificationsCountSubmissionsInOrder(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func completionNotificationsCountSubmissionsInOrder(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (_, address) = try session.mappedBuffer(size: 4096)
         for pattern in 1...3 as ClosedRange<UInt32> {

@@ -32,7 +32,7 @@ import Testing
         #expect(try target.u32s(2048).allSatisfy { $0 == 0xADD2E55 })
     }
 
-    @Test(arguments: TestBackend.allCases) func aStreamAtAGPUAddressWaitsForAndSignalsTimelinePoints(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aStreamAtAGPUAddressWaitsForAndSignalsTimelinePoints(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, targetAddress) = try session.mappedBuffer(size: 4096)
         let stream = fillStream(address: targetAddress, size: 4096, pattern: 0x71E)
@@ -53,7 +53,7 @@ import Testing
         #expect(try target.u32s(1024).allSatisfy { $0 == 0x71E })
     }
 
-    @Test(arguments: TestBackend.allCases) func aStreamAtAGPUAddressThatFaultsFailsItsSignalTimelines(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aStreamAtAGPUAddressThatFaultsFailsItsSignalTimelines(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let done = try session.connection.createTimelineSemaphore()
         // Nothing is mapped at the stream's address.
@@ -63,7 +63,7 @@ import Testing
         #expect(done.value == 0)
     }
 
-    @Test(arguments: TestBackend.allCases) func anUnmappedRangeFaultsAndTheDeviceGoesOn(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anUnmappedRangeFaultsAndTheDeviceGoesOn(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (commands, commandsAddress) = try session.mappedBuffer(size: 4096, flags: .read)
         var stream = CommandStream()

@@ -139,7 +139,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func depopulatedPagesFaultUntilRepopulated(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func depopulatedPagesFaultUntilRepopulated(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (source, sourceAddress) = try session.mappedBuffer(size: 2 * Self.page)
         let (target, targetAddress) = try session.mappedBuffer(size: Self.page)

@@ -73,7 +73,7 @@ import Testing
         try session.connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func readingUnmappedMemoryFaultsAndKillsTheContext(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func readingUnmappedMemoryFaultsAndKillsTheContext(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let (_, target) = try session.mappedBuffer(size: 4096)
@@ -87,7 +87,7 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test(arguments: TestBackend.allCases) func writingReadOnlyMemoryFaults(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func writingReadOnlyMemoryFaults(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (readOnly, address) = try session.mappedBuffer(size: 4096, flags: .read)
         var stream = CommandStream()
@@ -109,7 +109,7 @@ import Testing
         #expect(awaitError(session.connection)?.status == .contextKilled)
     }
 
-    @Test(arguments: TestBackend.allCases) func malformedCommandsKillTheContext(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func malformedCommandsKillTheContext(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         try session.connection.executeInline(on: session.context, [InlineCommand(data: [0xFF, 0, 0, 0, 8, 0, 0, 0])])
         #expect(awaitError(session.connection)?.status == .contextKilled)
@@ -145,7 +145,7 @@ import Testing
         try expectBystanderWorks(device)
     }
 
-    @Test(arguments: TestBackend.allCases) func theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration(watchdogNanoseconds: 200_000_000))
         let runaway = try GPUSession(device: device)
         let program = try runaway.loadProgram(Kernels.infiniteLoop)

@@ -41,7 +41,7 @@ import Testing
         #expect(try Array(source.bytes) == Array(target.bytes))
     }
 
-    @Test(arguments: TestBackend.allCases) func aTransferContextRefusesADispatch(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aTransferContextRefusesADispatch(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let transfer = try session.connection.createContext(queueFamily: SoftGPUIdentity.transferFamily)
         let (_, zAddress) = try session.mappedBuffer(size: 4096)

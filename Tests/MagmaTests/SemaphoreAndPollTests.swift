@@ -85,7 +85,7 @@ import Testing
         #expect(try Poll.wait([.semaphore(semaphore)], timeoutNanoseconds: 30_000_000_000) == [true])
     }
 
-    @Test(.drmBackend(.skipped(.execution)), arguments: TestBackend.allCases) func pollOnTheNotificationChannel(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.execution)), arguments: TestBackend.virtioCases) func pollOnTheNotificationChannel(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let idle = try session.connection.createSemaphore()
         expectStatus(.timedOut) { try Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 10_000_000) }

@@ -26,10 +26,10 @@ import Testing
 ///
 /// The virtio backend (`.virtio`: MagmaVirtio over the socket emulation, against a device model
 /// with SoftGPU in the test's process, docs/virtio.md) runs the tests whose arguments are
-/// `virtioCases`: execution, semaphores and CPU
-/// waits, mappings, ownership and faults that fail the connection, queue families, budgets,
-/// the bind queue, GPU-address streams, buffer basics, connections and device queries. It does
-/// not run, and why:
+/// `virtioCases`: execution, semaphores, timeline semaphores and CPU
+/// waits, mappings, ownership, faults and driver notifications, queue families, budgets,
+/// the bind queue (timeline points included), GPU-address streams, buffer basics, connections
+/// and device queries. It does not run, and why:
 /// - export and import of buffers and semaphores (a guest's buffer is its resource and a
 ///   semaphore lives on the host; nothing crosses to another connection as a descriptor):
 ///   `exportedBufferSharesMemoryWithAnotherConnection`, `manyHandlesFromOneBufferAllMapTheSameBytes`,
@@ -38,16 +38,11 @@ import Testing
 ///   `wrongMemoryTypesAndHeapsAreInvalidArgs`, `exportedSemaphoreSharesStateAcrossConnections`,
 ///   `exportedDescriptorIsAPollableEventfd`, `importRejectsDescriptorsThatAreNotSemaphores`,
 ///   `aPartialPageDecommitIsRejectedAndChangesNothing`, `decommitZeroesAndReleasesExactlyItsPages`
-///   (they export);
-/// - timeline semaphores (not offered over virtio yet): `TimelineSemaphoreTests`,
-///   `aBindWaitsForATimelinePointAndSignalsOne`, `anUnmapOfABufferComputeStillUsesIsBadStateWhenTheBindRuns`,
-///   `aStreamAtAGPUAddressWaitsForAndSignalsTimelinePoints`, `aStreamAtAGPUAddressThatFaultsFailsItsSignalTimelines`;
-/// - driver notifications (faults, illegal commands, hangs, completions: no notification channel
-///   over virtio yet; the connection's failure does arrive): `readingUnmappedMemoryFaultsAndKillsTheContext`,
-///   `malformedCommandsKillTheContext`, `theWatchdogStopsAnInfiniteLoopWhileOthersKeepRunning`,
-///   `completionNotificationsCountSubmissionsInOrder`, `pollOnTheNotificationChannel`,
-///   `aTransferContextRefusesADispatch`, `anUnmappedRangeFaultsAndTheDeviceGoesOn`,
-///   `computeThatRunsBeforeTheBindFaults`, `depopulatedPagesFaultUntilRepopulated`, `writingReadOnlyMemoryFaults`;
+///   (they export), and the timeline tests that share a timeline with a second connection
+///   (a timeline lives on the host): `anExportedTimelineSharesItsValueAcrossConnections`,
+///   `gpuWorkOfAnotherConnectionWaitsAndSignals`, `importRejectsWhatIsNotATimeline`,
+///   `workThatFaultsEndsEveryWaitOnItsPoints`, `runawayWorkTheWatchdogStopsEndsEveryWaitOnItsPoints`,
+///   `workAbandonedWithItsContextFailsItsTimelines`;
 /// - guest pages are always resident, so COMMIT and DECOMMIT do not apply (DECOMMIT is
 ///   UNIMPLEMENTED, committed bytes are the size): `commitAndDecommitCheckTheirRange`, `infoReportsSizeAndCommitment`;
 /// - queries answered with a buffer: `totalTimeIsABufferResultThatGrowsWithWork`;

@@ -22,7 +22,7 @@ import Testing
                                                               waitTimelinePoints: waits, signalTimelinePoints: signals))
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func pointsThatGoBackwardsAreRejectedAndChangeNothing(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func pointsThatGoBackwardsAreRejectedAndChangeNothing(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let timeline = try connection.createTimelineSemaphore(initialValue: 5)
         #expect(timeline.id != invalidObjectId && timeline.value == 5)
@@ -39,7 +39,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func gpuWorkWaitsForAFuturePointAndSignalsItsOwn(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func gpuWorkWaitsForAFuturePointAndSignalsItsOwn(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let context = try connection.createContext()
         let timeline = try connection.createTimelineSemaphore()
@@ -56,7 +56,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func outOfOrderSignalsLeaveTheHighestPoint(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func outOfOrderSignalsLeaveTheHighestPoint(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let first = try connection.createContext()
         let second = try connection.createContext()
@@ -76,7 +76,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func waitAnyAndWaitAllMixTimelinesAndBinarySemaphores(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func waitAnyAndWaitAllMixTimelinesAndBinarySemaphores(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let a = try connection.createTimelineSemaphore()
         let b = try connection.createTimelineSemaphore(initialValue: 10)
@@ -94,7 +94,7 @@ import Testing
         expectStatus(.invalidArgs) { try SyncWait.all([], timeoutNanoseconds: 0) }
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func aWaitForAFuturePointWakesOnAnotherThreadsSignal(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func aWaitForAFuturePointWakesOnAnotherThreadsSignal(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let timeline = try connection.createTimelineSemaphore()
         try HostThread.spawn(name: "test.signal") { for point in 1...3 { try? timeline.signal(to: UInt64(point)) } }
@@ -143,7 +143,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func releaseFollowsTheOwnershipRules(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func releaseFollowsTheOwnershipRules(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let connection = try device.createConnection()
         let other = try device.createConnection()
@@ -216,7 +216,7 @@ import Testing
         try waiter.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func aWaitEndsWhenItsConnectionFails(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aWaitEndsWhenItsConnectionFails(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let timeline = try session.connection.createTimelineSemaphore()

@@ -20,7 +20,7 @@ struct DeviceModelTests {
         let capset = try VirtioMagmaCapset(decoding: data)
         #expect(capset.protocolVersion == 1)
         #expect(capset.devices == [try device.physicalDeviceInfo()])
-        #expect(capset.syncCapabilities.contains([.binarySemaphores, .cpuWait, .failureFence]))
+        #expect(capset.syncCapabilities.contains([.binarySemaphores, .cpuWait, .failureFence, .timelines]))
         #expect(capset.maxCommandBytes == UInt32(guest.model.limits.maxCommandBytes))
         #expect(try guest.send(.getCapsetInfo(index: 1)).response == .error(.errorInvalidParameter))
         #expect(try guest.send(.getCapset(id: 4, version: 1)).response == .error(.errorInvalidParameter))

@@ -225,8 +225,11 @@ public struct VirtioSyncCapabilities: OptionSet, Hashable, Sendable {
     /// The guest may watch for its context's failure: watch_failure's fence completes when the host
     /// connection fails.
     public static let failureFence = VirtioSyncCapabilities(rawValue: 8)
+    /// Timeline semaphores made on the host (create_timeline), named in submissions' timeline
+    /// points, signaled and read from the CPU by calls, waited for by a fenced wait_timeline.
+    public static let timelines = VirtioSyncCapabilities(rawValue: 16)
     /// Every flag the protocol defines.
-    public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence]
+    public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines]
 }
 
 /// What a shared-memory command ring of a virtio context carries (create_ring). A context has at

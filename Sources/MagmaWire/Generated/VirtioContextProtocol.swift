@@ -363,7 +363,7 @@ extension VirtioContextProtocol {
     /// invalid_args (a second ring of the kind, a range outside the resource, a header that is not
     /// a formatted ring) leaves the context usable. Answered by `StatusReply`.
     public struct CreateRing: WireMessage {
-        public static let ordinal: UInt32 = 1824
+        public static let ordinal: UInt32 = 1803
         public static let version: UInt16 = 1
         public static let name = "virtio_context.create_ring"
 
@@ -413,7 +413,7 @@ extension VirtioContextProtocol {
     /// context ASLEEP and took it back to ACTIVE. The host applies what the context's rings hold
     /// and wakes its ring consumer.
     public struct WakeRings: WireMessage {
-        public static let ordinal: UInt32 = 1825
+        public static let ordinal: UInt32 = 1804
         public static let version: UInt16 = 1
         public static let name = "virtio_context.wake_rings"
 
@@ -536,6 +536,334 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Makes a timeline semaphore on the host with the given value. A used id fails the context.
+    /// Submissions name it by this id in their timeline points; release_object of type timeline
+    /// releases it.
+    public struct CreateTimeline: WireMessage {
+        public static let ordinal: UInt32 = 1824
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.create_timeline"
+
+        /// Its id, chosen by the guest.
+        public var timelineId: UInt64
+        /// Its value.
+        public var initialValue: UInt64
+
+        public init(timelineId: UInt64, initialValue: UInt64) {
+            self.timelineId = timelineId
+            self.initialValue = initialValue
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 16
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            encoder.put(self.initialValue, at: 32)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.initialValue = try decoder.load(UInt64.self, at: 32)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Raises a timeline's value to a point from the CPU. Answered by status_reply: invalid_args
+    /// for a point not above the value (nothing changes and the context stays usable). An unknown
+    /// id fails the context. Answered by `StatusReply`.
+    public struct SignalTimeline: WireMessage {
+        public static let ordinal: UInt32 = 1825
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.signal_timeline"
+
+        /// The timeline.
+        public var timelineId: UInt64
+        /// The new value.
+        public var point: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(timelineId: UInt64, point: UInt64, reply: GuestReplyArea) {
+            self.timelineId = timelineId
+            self.point = point
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 32
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            encoder.put(self.point, at: 32)
+            try self.reply.encode(into: &encoder, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.point = try decoder.load(UInt64.self, at: 32)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 40, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Asks a timeline's value and failure now (a guest's exact CPU view; timelines live on the
+    /// host). Answered by `TimelineStateReply`.
+    public struct GetTimelineState: WireMessage {
+        public static let ordinal: UInt32 = 1826
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.get_timeline_state"
+
+        /// The timeline.
+        public var timelineId: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(timelineId: UInt64, reply: GuestReplyArea) {
+            self.timelineId = timelineId
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            try self.reply.encode(into: &encoder, at: 32)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Waits for a timeline point: the SUBMIT_3D's fence completes once the value reaches the point
+    /// (ok), the timeline fails (its failure, context_killed), the timeline is released or the wait
+    /// cancelled (bad_state), or the context fails (its error); status_reply says which. A guest
+    /// gives each wait a fence ring of its own, as fences on one ring complete in order. Answered
+    /// by `StatusReply`.
+    public struct WaitTimeline: WireMessage {
+        public static let ordinal: UInt32 = 1827
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.wait_timeline"
+
+        /// The timeline.
+        public var timelineId: UInt64
+        /// The point.
+        public var point: UInt64
+        /// The wait's id, chosen by the guest, for cancel_timeline_wait.
+        public var waitId: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(timelineId: UInt64, point: UInt64, waitId: UInt64, reply: GuestReplyArea) {
+            self.timelineId = timelineId
+            self.point = point
+            self.waitId = waitId
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 40
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.timelineId, at: 24)
+            encoder.put(self.point, at: 32)
+            encoder.put(self.waitId, at: 40)
+            try self.reply.encode(into: &encoder, at: 48)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.timelineId = try decoder.load(UInt64.self, at: 24)
+            self.point = try decoder.load(UInt64.self, at: 32)
+            self.waitId = try decoder.load(UInt64.self, at: 40)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 48, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Ends pending wait_timeline waits of this id with bad_state (a guest that stops waiting frees
+    /// the wait's ring). An id no pending wait has is ignored: the wait may just have completed.
+    public struct CancelTimelineWait: WireMessage {
+        public static let ordinal: UInt32 = 1828
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.cancel_timeline_wait"
+
+        /// The wait.
+        public var waitId: UInt64
+
+        public init(waitId: UInt64) {
+            self.waitId = waitId
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 8
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.waitId, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.waitId = try decoder.load(UInt64.self, at: 24)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// A timeline's value and failure.
+    public struct TimelineStateReply: WireMessage {
+        public static let ordinal: UInt32 = 1880
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.timeline_state_reply"
+
+        /// ok, or the context's error.
+        public var status: MagmaStatus
+        /// The last point signaled; 0 when not ok.
+        public var value: UInt64
+        /// ok while the timeline is healthy; context_killed once work that was to signal it failed.
+        public var failure: MagmaStatus
+        /// The failure in words, when there is one.
+        public var reason: String
+
+        public init(status: MagmaStatus, value: UInt64, failure: MagmaStatus, reason: String = "") {
+            self.status = status
+            self.value = value
+            self.failure = failure
+            self.reason = reason
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 40
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            encoder.put(self.value, at: 32)
+            encoder.put(self.failure.rawValue, at: 40)
+            try encoder.put(string: self.reason, at: 48, field: "virtio_context.timeline_state_reply.reason", limit: 256)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.value = try decoder.load(UInt64.self, at: 32)
+            self.failure = try decoder.value(MagmaStatus.self, at: 40)
+            self.reason = try decoder.string(at: 48, field: "virtio_context.timeline_state_reply.reason", limit: 256)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Reads the next driver notification of the context's host connection (faults, completions,
+    /// hangs: what a local client reads from its notification channel). The SUBMIT_3D's fence
+    /// completes once one is pending, with it in notification_reply, or once the channel has ended
+    /// (connection_lost: the connection closed and every notification was read, or the context was
+    /// destroyed). It goes on after the context has failed, as the report of a failure comes after
+    /// it. At most one per SUBMIT_3D, and nothing else in it may wait: such a payload fails the
+    /// context. Answered by `NotificationReply`.
+    public struct ReadNotification: WireMessage {
+        public static let ordinal: UInt32 = 1829
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.read_notification"
+
+        /// Where the host writes the reply (a notification is at most 4000 bytes).
+        public var reply: GuestReplyArea
+
+        public init(reply: GuestReplyArea) {
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 16
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            try self.reply.encode(into: &encoder, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 24, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// A barrier for the notification channel: the SUBMIT_3D's fence completes (ok) once every
+    /// notification the host connection had when it was applied has been answered to a
+    /// read_notification and the guest's next read waits, or once the channel has ended
+    /// (connection_lost). So a guest that finds no notification queued after it knows there was
+    /// none. Like read_notification it goes on after the context has failed. Answered by
+    /// `StatusReply`.
+    public struct SyncNotifications: WireMessage {
+        public static let ordinal: UInt32 = 1830
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.sync_notifications"
+
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(reply: GuestReplyArea) {
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 16
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            try self.reply.encode(into: &encoder, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 24, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// One driver notification, or the end of the channel.
+    public struct NotificationReply: WireMessage {
+        public static let ordinal: UInt32 = 1881
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.notification_reply"
+
+        /// ok with a notification; connection_lost once the channel has ended.
+        public var status: MagmaStatus
+        /// The notification's bytes, as the host connection read them; empty when not ok.
+        public var data: [UInt8]
+
+        public init(status: MagmaStatus, data: [UInt8] = []) {
+            self.status = status
+            self.data = data
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            try encoder.put(bytes: self.data, at: 32, field: "virtio_context.notification_reply.data", limit: 4000)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.data = try decoder.bytes(at: 32, field: "virtio_context.notification_reply.data", limit: 4000)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// Every message the client sends on this protocol.
     public enum ClientMessage: Hashable, Sendable {
         case createBuffer(CreateBuffer)
@@ -550,6 +878,13 @@ extension VirtioContextProtocol {
         case getSemaphoreState(GetSemaphoreState)
         case createRing(CreateRing)
         case wakeRings(WakeRings)
+        case createTimeline(CreateTimeline)
+        case signalTimeline(SignalTimeline)
+        case getTimelineState(GetTimelineState)
+        case waitTimeline(WaitTimeline)
+        case cancelTimelineWait(CancelTimelineWait)
+        case readNotification(ReadNotification)
+        case syncNotifications(SyncNotifications)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -568,6 +903,13 @@ extension VirtioContextProtocol {
             case GetSemaphoreState.ordinal: message = .getSemaphoreState(try decoder.decodeBody(GetSemaphoreState.self))
             case CreateRing.ordinal: message = .createRing(try decoder.decodeBody(CreateRing.self))
             case WakeRings.ordinal: message = .wakeRings(try decoder.decodeBody(WakeRings.self))
+            case CreateTimeline.ordinal: message = .createTimeline(try decoder.decodeBody(CreateTimeline.self))
+            case SignalTimeline.ordinal: message = .signalTimeline(try decoder.decodeBody(SignalTimeline.self))
+            case GetTimelineState.ordinal: message = .getTimelineState(try decoder.decodeBody(GetTimelineState.self))
+            case WaitTimeline.ordinal: message = .waitTimeline(try decoder.decodeBody(WaitTimeline.self))
+            case CancelTimelineWait.ordinal: message = .cancelTimelineWait(try decoder.decodeBody(CancelTimelineWait.self))
+            case ReadNotification.ordinal: message = .readNotification(try decoder.decodeBody(ReadNotification.self))
+            case SyncNotifications.ordinal: message = .syncNotifications(try decoder.decodeBody(SyncNotifications.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -588,6 +930,13 @@ extension VirtioContextProtocol {
             case .getSemaphoreState(let message): message
             case .createRing(let message): message
             case .wakeRings(let message): message
+            case .createTimeline(let message): message
+            case .signalTimeline(let message): message
+            case .getTimelineState(let message): message
+            case .waitTimeline(let message): message
+            case .cancelTimelineWait(let message): message
+            case .readNotification(let message): message
+            case .syncNotifications(let message): message
             }
         }
 
@@ -606,6 +955,13 @@ extension VirtioContextProtocol {
             case .getSemaphoreState(let message): try message.encoded(transactionId: transactionId)
             case .createRing(let message): try message.encoded(transactionId: transactionId)
             case .wakeRings(let message): try message.encoded(transactionId: transactionId)
+            case .createTimeline(let message): try message.encoded(transactionId: transactionId)
+            case .signalTimeline(let message): try message.encoded(transactionId: transactionId)
+            case .getTimelineState(let message): try message.encoded(transactionId: transactionId)
+            case .waitTimeline(let message): try message.encoded(transactionId: transactionId)
+            case .cancelTimelineWait(let message): try message.encoded(transactionId: transactionId)
+            case .readNotification(let message): try message.encoded(transactionId: transactionId)
+            case .syncNotifications(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }
@@ -617,6 +973,8 @@ extension VirtioContextProtocol {
         case statusReply(StatusReply)
         case valueReply(ValueReply)
         case memoryBudgetReply(MemoryBudgetReply)
+        case timelineStateReply(TimelineStateReply)
+        case notificationReply(NotificationReply)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ServerMessage> {
@@ -626,6 +984,8 @@ extension VirtioContextProtocol {
             case StatusReply.ordinal: message = .statusReply(try decoder.decodeBody(StatusReply.self))
             case ValueReply.ordinal: message = .valueReply(try decoder.decodeBody(ValueReply.self))
             case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
+            case TimelineStateReply.ordinal: message = .timelineStateReply(try decoder.decodeBody(TimelineStateReply.self))
+            case NotificationReply.ordinal: message = .notificationReply(try decoder.decodeBody(NotificationReply.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -637,6 +997,8 @@ extension VirtioContextProtocol {
             case .statusReply(let message): message
             case .valueReply(let message): message
             case .memoryBudgetReply(let message): message
+            case .timelineStateReply(let message): message
+            case .notificationReply(let message): message
             }
         }
 
@@ -646,6 +1008,8 @@ extension VirtioContextProtocol {
             case .statusReply(let message): try message.encoded(transactionId: transactionId)
             case .valueReply(let message): try message.encoded(transactionId: transactionId)
             case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
+            case .timelineStateReply(let message): try message.encoded(transactionId: transactionId)
+            case .notificationReply(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

@@ -6,7 +6,7 @@ extension VirtioContextCommand {
     /// only (calls with a reply, commands that need a fence, the ring commands themselves).
     public var ringKind: VirtioRingKind? {
         switch self {
-        case .virtio(.createSemaphore), .primary(.createContext): .creation
+        case .virtio(.createSemaphore), .virtio(.createTimeline), .primary(.createContext): .creation
         case .virtio(.signalSemaphore), .virtio(.resetSemaphore), .primary: .queue
         case .virtio: nil
         }

@@ -31,6 +31,23 @@ struct VirtioBackendTests {
         #expect(try session.fillsCorrectly(pattern: 0x1234))
     }
 
+    /// Each pending timeline wait takes a fence ring of its own; a wait that ends (here, at its
+    /// timeout) cancels its host wait and gives its ring back, so waits never run out, and
+    /// many at once are MEMORY_ERROR past the rings, never a hang.
+    @Test func timelineWaitsGiveTheirRingsBack() throws {
+        let session = try devices.session(.virtio)
+        let timeline = try session.connection.createTimelineSemaphore()
+        for _ in 0..<200 { expectStatus(.timedOut) { try timeline.wait(for: 1, timeoutNanoseconds: 0) } }
+        let points = (1...60).map { SyncPoint.timeline(timeline, UInt64($0)) }
+        expectStatus(.memoryError) { try SyncWait.any(points, timeoutNanoseconds: 1_000_000) }
+        // Waits for a late and an early point: the early one is not held back by the late one.
+        let late = (1...58).map { SyncPoint.timeline(timeline, UInt64(100 + $0)) }
+        try HostThread.spawn(name: "test.signal") { try? timeline.signal(to: 1) }
+        #expect(try SyncWait.any(late + [.timeline(timeline, 1)], timeoutNanoseconds: 60_000_000_000).last == true)
+        try session.connection.flush()
+        #expect(try session.fillsCorrectly(pattern: 0x4321))
+    }
+
     /// A CPU wait for a semaphore that faulting work would have signaled ends with the
     /// context's failure, which reaches the guest by its failure fence.
     @Test func aWaitEndsWithTheFailureOfTheWorkItWaitsFor() throws {

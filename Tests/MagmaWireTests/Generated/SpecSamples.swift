@@ -63,7 +63,7 @@ enum SpecSamples {
         .onPerformanceCounterReadCompleted(.init(triggerId: 8388820, bufferOffset: 8388821, bufferId: 36028797018964182, timestamp: 36028797018964183, flags: [.discontinuity])),
     ]
     static let virtioCapsetServer: [VirtioCapsetProtocol.ServerMessage] = [
-        .capset(.init(protocolVersion: 8388825, deviceCount: 8388826, syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence], maxCommandBytes: 8388828)),
+        .capset(.init(protocolVersion: 8388825, deviceCount: 8388826, syncCapabilities: [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines], maxCommandBytes: 8388828)),
     ]
     static let virtioContextClient: [VirtioContextProtocol.ClientMessage] = [
         .createBuffer(.init(resourceId: 8388829, memoryType: 8388830, bufferId: 36028797018964191, reply: GuestReplyArea(resourceId: 8388833, offset: 8388834, length: 8388835))),
@@ -78,19 +78,28 @@ enum SpecSamples {
         .getSemaphoreState(.init(semaphoreId: 36028797018964225, reply: GuestReplyArea(resourceId: 8388867, offset: 8388868, length: 8388869))),
         .createRing(.init(kind: VirtioRingKind.queue, resourceId: 8388871, offset: 8388872, size: 8388873, reply: GuestReplyArea(resourceId: 8388875, offset: 8388876, length: 8388877))),
         .wakeRings(.init()),
+        .createTimeline(.init(timelineId: 36028797018964238, initialValue: 36028797018964239)),
+        .signalTimeline(.init(timelineId: 36028797018964240, point: 36028797018964241, reply: GuestReplyArea(resourceId: 8388883, offset: 8388884, length: 8388885))),
+        .getTimelineState(.init(timelineId: 36028797018964246, reply: GuestReplyArea(resourceId: 8388888, offset: 8388889, length: 8388890))),
+        .waitTimeline(.init(timelineId: 36028797018964251, point: 36028797018964252, waitId: 36028797018964253, reply: GuestReplyArea(resourceId: 8388895, offset: 8388896, length: 8388897))),
+        .cancelTimelineWait(.init(waitId: 36028797018964258)),
+        .readNotification(.init(reply: GuestReplyArea(resourceId: 8388900, offset: 8388901, length: 8388902))),
+        .syncNotifications(.init(reply: GuestReplyArea(resourceId: 8388904, offset: 8388905, length: 8388906))),
     ]
     static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
         .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964241)),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964243, usage: 36028797018964244)),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964270)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964272, usage: 36028797018964273)),
+        .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964275, failure: MagmaStatus.badState, reason: "sample")),
+        .notificationReply(.init(status: MagmaStatus.badState, data: [1, 2, 3])),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964245, size: 36028797018964246, memory: WireHandle(279))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964280, size: 36028797018964281, memory: WireHandle(314))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(284))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(319))),
     ]
 
     /// Every sample, as its message type.

@@ -1,0 +1,124 @@
+import Magma
+import MagmaPlatform
+import MagmaProtocol
+import MagmaWire
+
+/// A timeline semaphore of a virtio connection: made on the host (`create_timeline`). Its value
+/// and failure are calls (`get_timeline_state`), a CPU signal is a call (`signal_timeline`:
+/// INVALID_ARGS for a point not above the value comes back from `signal(to:)`), and a watch is
+/// a fenced `wait_timeline` on a fence ring of its own (`VirtioWaitRings`).
+final class VirtioTimeline: BackendTimeline, Sendable {
+    let id: ObjectId
+    private let connection: VirtioConnection
+    /// The value the host last answered: what `value` says once the connection has failed.
+    private let lastValue: Locked<UInt64>
+
+    init(id: ObjectId, initialValue: UInt64, connection: VirtioConnection) {
+        self.id = id
+        self.connection = connection
+        lastValue = Locked(initialValue)
+    }
+
+    private func state() throws(MagmaError) -> VirtioContextProtocol.TimelineStateReply {
+        guard case .timelineStateReply(let reply) = try connection.calls.call({ .getTimelineState(.init(timelineId: id, reply: $0)) }) else {
+            throw .internalError("expected timeline_state_reply")
+        }
+        guard reply.status == .ok else { throw MagmaError(reply.status, reply.reason) }
+        lastValue.withLock { $0 = reply.value }
+        return reply
+    }
+
+    /// Asks the host; a connection that has failed answers the last value it saw.
+    var value: UInt64 {
+        do { return try state().value } catch {
+            connection.fail(error)
+            return lastValue.withLock { $0 }
+        }
+    }
+
+    /// Asks the host; a connection that has failed answers its error (what every wait then ends with).
+    var failure: MagmaError? {
+        do {
+            let state = try state()
+            return state.failure == .ok ? nil : MagmaError(state.failure, state.reason)
+        } catch {
+            connection.fail(error)
+            return connection.error ?? error
+        }
+    }
+
+    func signal(to point: UInt64) throws(MagmaError) {
+        try connection.calls.statusCall { .signalTimeline(.init(timelineId: id, point: point, reply: $0)) }
+    }
+
+    func export() throws(MagmaError) -> OwnedFileDescriptor {
+        throw .unimplemented("exporting a virtio timeline: it lives on the host")
+    }
+
+    func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
+        try connection.waitRings.watch(timelineId: id, point: point, connection: connection)
+    }
+}
+
+/// The fence rings of a connection's timeline waits. Fences on one ring complete in order, so
+/// each pending wait has a ring of its own: a wait for a late point never holds back one for
+/// an early point. A watch released before its point is reached cancels its host wait
+/// (`cancel_timeline_wait`) before it gives its ring back, so the next wait on that ring is
+/// never behind it for long. At most `rings.count` waits at once: MEMORY_ERROR past them.
+final class VirtioWaitRings: Sendable {
+    /// Rings 0-4 are the connection's own (`VirtioCalls`, `VirtioWatcher`, `VirtioNotifications`);
+    /// these are the rest.
+    static let rings: Range<UInt8> = 5..<UInt8(VirtioGPU.maxRings)
+    /// How many rings a connection's context is made with.
+    static var ringCount: Int { Int(rings.upperBound) }
+    private let free = Locked(Array(rings.reversed()))
+    /// Where the host writes every wait's reply; never read (a waiter asks the timeline's
+    /// state once its fence completes).
+    private let scratch: any VirtGPUResource
+
+    init(device: VirtGPUSocketDevice) throws(MagmaError) {
+        scratch = try device.createResource(size: SharedMemory.pageSize)
+    }
+
+    /// Submits a `wait_timeline` for `point` on a free ring.
+    func watch(timelineId: ObjectId, point: UInt64, connection: VirtioConnection) throws(MagmaError) -> any BackendTimelineWatch {
+        guard let ring = free.withLock({ $0.popLast() }) else {
+            throw .memoryError("more than \(Self.rings.count) timeline waits at once on one virtio connection")
+        }
+        let waitId = connection.takeId()
+        let area = GuestReplyArea(resourceId: scratch.resourceId, offset: 0, length: UInt32(VirtioCalls.slotBytes))
+        guard let fence = connection.send([.virtio(.waitTimeline(.init(timelineId: timelineId, point: point, waitId: waitId, reply: area)))],
+                                          fenceOnRing: ring) else {
+            free.withLock { $0.append(ring) }
+            throw connection.error ?? MagmaError(.connectionLost, "timeline wait not submitted")
+        }
+        return VirtioTimelineWatch(fence: fence, ring: ring, waitId: waitId, rings: self, connection: connection)
+    }
+
+    fileprivate func giveBack(_ ring: UInt8) { free.withLock { $0.append(ring) } }
+}
+
+/// One pending `wait_timeline`: its fence polls readable once the host wait ended.
+final class VirtioTimelineWatch: BackendTimelineWatch, Sendable {
+    private let fence: any VirtGPUFence
+    private let ring: UInt8
+    private let waitId: ObjectId
+    private let rings: VirtioWaitRings
+    private let connection: VirtioConnection
+
+    fileprivate init(fence: any VirtGPUFence, ring: UInt8, waitId: ObjectId, rings: VirtioWaitRings, connection: VirtioConnection) {
+        self.fence = fence
+        self.ring = ring
+        self.waitId = waitId
+        self.rings = rings
+        self.connection = connection
+    }
+
+    deinit {
+        let ended = (try? Poller.poll([PollRequest(descriptor: fence.pollDescriptor)], timeoutNanoseconds: 0))?.first ?? true
+        if !ended { connection.send([.virtio(.cancelTimelineWait(.init(waitId: waitId)))]) }
+        rings.giveBack(ring)
+    }
+
+    var pollDescriptor: Int32 { fence.pollDescriptor }
+}

@@ -1,0 +1,54 @@
+import Magma
+import MagmaProtocol
+import MagmaWire
+
+/// A guest's `read_notification` or `sync_notifications`: its fence and where the reply goes.
+/// A read is answered once the context's host connection has a notification pending (ok, with
+/// it) or its channel has ended (CONNECTION_LOST). A sync is answered once a read waits on an
+/// empty channel (every notification before it has been answered) or the channel has ended.
+struct NotificationRead: Sendable {
+    let fence: Fence
+    let reply: ReplyTarget
+    /// A `sync_notifications` (a barrier) rather than a read.
+    let isSync: Bool
+
+    /// What one look at the channel found.
+    enum Outcome {
+        /// A notification, now answered.
+        case answered
+        /// Nothing pending: the read waits.
+        case waiting
+        /// The channel has ended; the read is answered with CONNECTION_LOST.
+        case ended
+    }
+
+    /// Reads the channel once (a read only).
+    func tryAnswer(_ connection: Connection, _ timelines: FenceTimelines) -> Outcome {
+        let message: [UInt8]?
+        do { message = try connection.readNotification() } catch {
+            end(timelines)
+            return .ended
+        }
+        guard let message else { return .waiting }
+        do { try reply.write(VirtioContextProtocol.NotificationReply(status: .ok, data: message)) } catch {
+            // A reply area too small for it: the guest named one; it reads no reply and ends
+            // its channel, and the context fails as for any bad reply area.
+            connection.fail(error)
+        }
+        timelines.done(fence)
+        return .answered
+    }
+
+    /// Answers a sync: ok, or CONNECTION_LOST once the channel has ended.
+    func answerSync(channelEnded: Bool, _ timelines: FenceTimelines) {
+        try? reply.writeStatus(channelEnded ? MagmaError(.connectionLost, "the notification channel has ended") : nil)
+        timelines.done(fence)
+    }
+
+    /// Ends it without a notification (the channel ended, or the context did): CONNECTION_LOST.
+    func end(_ timelines: FenceTimelines) {
+        if isSync { return answerSync(channelEnded: true, timelines) }
+        try? reply.write(VirtioContextProtocol.NotificationReply(status: .connectionLost, data: []))
+        timelines.done(fence)
+    }
+}
