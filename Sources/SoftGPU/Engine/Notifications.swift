@@ -1,8 +1,9 @@
 /// The messages SoftGPU sends on a connection's notification channel: 32 bytes, little endian,
 /// `{u32 kind, u32 detail, u64 sequence, u64 value0, u64 value1}`.
 public enum SoftGPUNotification: Equatable, Sendable {
-    /// Work number `sequence` (counted per connection from 1, in submission order; each inline
-    /// command counts as one) finished with `status`, after `gpuNanoseconds` on the engine.
+    /// Work number `sequence` (counted per connection from 1, in submission order; each
+    /// request of inline commands counts as one) finished with `status`, after
+    /// `gpuNanoseconds` on the engine.
     case completed(sequence: UInt64, status: Int32, gpuNanoseconds: UInt64)
     /// Work number `sequence` faulted at `address`; the connection is being closed.
     case fault(sequence: UInt64, address: UInt64, access: UInt32, reason: UInt32)
