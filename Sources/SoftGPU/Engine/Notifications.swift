@@ -27,14 +27,15 @@ public enum SoftGPUNotification: Equatable, Sendable {
     /// The wire bytes.
     public var bytes: [UInt8] {
         let f = fields
-        var out: [UInt8] = []
-        out.reserveCapacity(Self.size)
-        withUnsafeBytes(of: f.kind.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.detail.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.sequence.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.value0.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.value1.littleEndian) { out += $0 }
-        return out
+        return [UInt8](unsafeUninitializedCapacity: Self.size) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw.storeBytes(of: f.kind.littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: f.detail.littleEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: f.sequence.littleEndian, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: f.value0.littleEndian, toByteOffset: 16, as: UInt64.self)
+            raw.storeBytes(of: f.value1.littleEndian, toByteOffset: 24, as: UInt64.self)
+            count = Self.size
+        }
     }
 
     /// Decodes a notification; nil if the bytes are not one.
