@@ -182,7 +182,8 @@ public final class Connection: Sendable {
     }
 
     /// Submits small commands carried in the message itself; they are split into messages of
-    /// at most 2 KiB.
+    /// at most 2 KiB, and each message is one piece of work on the device (on SoftGPU: one
+    /// sequence number and one completion notification).
     public func executeInline(on context: Context, _ commands: [InlineCommand]) throws(MagmaError) {
         try checkOpen()
         try context.ownership.check(key)

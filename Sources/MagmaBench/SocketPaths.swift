@@ -125,10 +125,11 @@ final class InlineCommandThroughput: BenchmarkPath {
         try Poll.wait([.semaphore(done)], timeoutNanoseconds: Poller.forever)
         done.reset()
         if let error = connection.error { throw error }
-        // Every command's completion notification, as a client reads them: all of them, since
-        // some may still be on their way from the server when the socket is empty for a moment
-        // (left unread, they would pile up past the server's backlog bound over the runs).
-        var unread = operations
+        // Every completion notification (one per message of commands), as a client reads them:
+        // all of them, since some may still be on their way from the server when the socket is
+        // empty for a moment (left unread, they would pile up past the server's backlog bound
+        // over the runs).
+        var unread = messages.count
         while unread > 0 {
             if try connection.readNotification() != nil {
                 unread -= 1

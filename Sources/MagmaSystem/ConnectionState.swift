@@ -137,15 +137,15 @@ enum RangeCheck {
     static var pageMask: UInt64 { UInt64(SharedMemory.pageSize - 1) }
 
     /// `offset + length`, or INVALID_ARGS if it overflows or passes `limit`.
-    static func end(offset: UInt64, length: UInt64, within limit: UInt64, _ what: String) throws(MagmaError) -> UInt64 {
+    static func end(offset: UInt64, length: UInt64, within limit: UInt64, _ what: @autoclosure () -> String) throws(MagmaError) -> UInt64 {
         let (end, overflow) = offset.addingReportingOverflow(length)
         guard !overflow, end <= limit else {
-            throw .invalidArgs("\(what): offset \(offset) + length \(length) exceeds \(limit)")
+            throw .invalidArgs("\(what()): offset \(offset) + length \(length) exceeds \(limit)")
         }
         return end
     }
 
-    static func pageAligned(_ value: UInt64, _ what: String) throws(MagmaError) {
-        guard value & pageMask == 0 else { throw .invalidArgs("\(what) \(value) is not page aligned") }
+    static func pageAligned(_ value: UInt64, _ what: @autoclosure () -> String) throws(MagmaError) {
+        guard value & pageMask == 0 else { throw .invalidArgs("\(what()) \(value) is not page aligned") }
     }
 }

@@ -137,8 +137,8 @@ public protocol MsdContext: AnyObject, Sendable {
     /// (poll them; `EventSemaphore` resets without blocking). The driver calls `work.complete`
     /// exactly once, from its own thread, and on success signals the signal semaphores after
     /// it (so a client woken by one may release what the work used). Work that does not
-    /// complete successfully signals nothing. Inline commands (`GpuWork.Payload.inline`) carry
-    /// semaphores whose meaning the driver defines. Timeline points (`work.waitTimelinePoints`,
+    /// complete successfully signals nothing. Inline commands (`GpuWork.Payload.inline`: one
+    /// request's commands, as one work) carry semaphores whose meaning the driver defines. Timeline points (`work.waitTimelinePoints`,
     /// `work.signalTimelinePoints`) are waited for and signaled the same way; work that does not
     /// complete successfully records its status as the failure of each signal timeline
     /// instead, and work whose wait timeline has failed before its point was reached completes

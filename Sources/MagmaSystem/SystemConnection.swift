@@ -274,21 +274,24 @@ public final class SystemConnection: Sendable {
         }
     }
 
-    /// Submits inline commands on a context, in order, each as its own work with the
-    /// semaphores listed with it. Each command's semaphores must be known; the driver defines
-    /// what it does with them (MagmaSystem signals nothing).
+    /// Submits inline commands on a context, in order, as one piece of work (one sequence
+    /// number, one completion) with the semaphores listed with each command. Each command's
+    /// semaphores must be known; the driver defines what it does with them (MagmaSystem
+    /// signals nothing). An empty list submits nothing.
     public func executeInlineCommands(contextId: UInt32, commands: [InlineCommand]) {
         perform { [limits] state throws(MagmaError) in
             let context = try commandContext(contextId, state)
-            let resolved = try commands.map { command throws(MagmaError) in
+            var resolved: [ResolvedInlineCommand] = []
+            resolved.reserveCapacity(commands.count)
+            for command in commands {
                 guard !command.data.isEmpty else { throw MagmaError.invalidArgs("inline command without data") }
-                return (command.data, try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) })
+                let semaphores = command.semaphores.isEmpty ? [] : try command.semaphores.map { id throws(MagmaError) in try state.semaphore(id) }
+                resolved.append(ResolvedInlineCommand(data: command.data, semaphores: semaphores))
             }
-            for (data, semaphores) in resolved {
-                let payload = GpuWork.Payload.inline(data, semaphores: semaphores)
-                try state.takePending(GpuWork.pendingCost(of: payload, signals: 0), within: limits)
-                context.submit(makeWork(payload, waits: [], signals: []))
-            }
+            guard !resolved.isEmpty else { return }
+            let payload = GpuWork.Payload.inline(resolved)
+            try state.takePending(GpuWork.pendingCost(of: payload, signals: 0), within: limits)
+            context.submit(makeWork(payload, waits: [], signals: []))
         }
     }
 

@@ -40,15 +40,32 @@ public struct ResolvedResource: Sendable {
     public let buffer: any MsdBuffer
 }
 
-/// One unit of work handed to a driver context: a command batch or one inline command.
+/// An inline command resolved: its bytes and the driver's semaphores the client listed with it.
+public struct ResolvedInlineCommand: Sendable {
+    /// The command bytes (non-empty).
+    public let data: [UInt8]
+    /// The semaphores listed with the command; what they do is the driver's to define.
+    public let semaphores: [any MsdSemaphore]
+
+    /// Describes an inline command. MagmaSystem creates these after validating a request;
+    /// drivers and their tests may build their own.
+    public init(data: [UInt8], semaphores: [any MsdSemaphore]) {
+        self.data = data
+        self.semaphores = semaphores
+    }
+}
+
+/// One unit of work handed to a driver context: a command batch, or the inline commands of one
+/// request (one message of the protocol).
 public final class GpuWork: Sendable {
     /// What to run.
     public enum Payload: Sendable {
         /// Command buffers read from resources.
         case commandBuffers(resources: [ResolvedResource], entries: [CommandBufferEntry], flags: UInt64)
-        /// Inline command bytes and the semaphores the client listed with them; what the
-        /// semaphores do is the driver's to define.
-        case inline([UInt8], semaphores: [any MsdSemaphore])
+        /// The inline commands of one request, in order (at least one), each with the
+        /// semaphores the client listed with it; what the semaphores do is the driver's to
+        /// define.
+        case inline([ResolvedInlineCommand])
         /// A command stream the driver reads through the connection's address space, from
         /// `gpuAddress` for `length` bytes (nonzero), when the work runs; a range not mapped
         /// readable is a fault of the connection.
@@ -99,12 +116,13 @@ public final class GpuWork: Sendable {
     }
 
     /// What pending work of `payload` with `signals` signal semaphores costs: a fixed 512 bytes
-    /// (the work, its completion and its queue entries) plus what it carries.
+    /// (the work, its completion and its queue entries) plus what it carries (an inline
+    /// command: 32 bytes, its data and 16 per semaphore).
     static func pendingCost(of payload: Payload, signals: Int) -> UInt64 {
         let carried: Int
         switch payload {
         case .commandBuffers(let resources, let entries, _): carried = 64 * resources.count + 16 * entries.count
-        case .inline(let data, let semaphores): carried = data.count + 16 * semaphores.count
+        case .inline(let commands): carried = commands.reduce(0) { $0 + 32 + $1.data.count + 16 * $1.semaphores.count }
         case .commandStream: carried = 0
         case .bind(let operations): carried = 64 * operations.count
         }

@@ -113,10 +113,11 @@ extension GpuWork {
     }
 
     /// The semaphores SoftGPU signals when this work completes successfully: a command batch's
-    /// signal list, or an inline command's semaphores (SoftGPU's meaning for them: signaled when
-    /// the command has run; an inline command never waits).
+    /// signal list, or the semaphores of every inline command of the request, in order
+    /// (SoftGPU's meaning for them: signaled once the request's commands have run; an inline
+    /// command never waits).
     var semaphoresSignaledOnSuccess: [SoftGPUSemaphore] {
-        if case .inline(_, let semaphores) = payload { return SoftGPUSemaphore.of(semaphores) }
+        if case .inline(let commands) = payload { return SoftGPUSemaphore.of(commands.flatMap(\.semaphores)) }
         return SoftGPUSemaphore.of(signalSemaphores)
     }
 }

@@ -158,11 +158,17 @@ import Testing
         connection.createContext(id: 1, priority: .medium)
         connection.executeInlineCommands(contextId: 1, commands: [InlineCommand(data: [1, 2], semaphores: [5, 6]),
                                                                   InlineCommand(data: [3], semaphores: [])])
+        connection.executeInlineCommands(contextId: 1, commands: [InlineCommand(data: [4], semaphores: [6])])
+        connection.executeInlineCommands(contextId: 1, commands: [])
         let submitted = driver.log.withLock { $0.submitted }
-        #expect(submitted.count == 2, "one piece of work per command, in order")
-        guard case .inline(let data, let semaphores) = submitted.first?.payload else { Issue.record("not inline"); return }
-        #expect(data == [1, 2])
-        #expect(RecordingDriver.ids(semaphores) == [5, 6])
+        #expect(submitted.count == 2, "one piece of work per request, in order; an empty request submits nothing")
+        guard case .inline(let commands) = submitted.first?.payload, case .inline(let second) = submitted.last?.payload else {
+            Issue.record("not inline")
+            return
+        }
+        #expect(commands.map(\.data) == [[1, 2], [3]], "the request's commands, in order")
+        #expect(commands.map { RecordingDriver.ids($0.semaphores) } == [[5, 6], []])
+        #expect(second.map(\.data) == [[4]])
         #expect(submitted.allSatisfy { $0.waitSemaphores.isEmpty && $0.signalSemaphores.isEmpty }, "MagmaSystem gives them no meaning")
         driver.completeNext(.ok)
         driver.completeNext(.ok)

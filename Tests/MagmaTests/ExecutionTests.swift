@@ -143,6 +143,36 @@ import Testing
         #expect(try target.u32s(200) == (1...200).map(UInt32.init))
     }
 
+    /// Each request of inline commands (a message: the library splits a call at 2 KiB) is one
+    /// piece of work: one sequence number and one completion notification, in order.
+    @Test(arguments: TestBackend.allCases) func eachInlineRequestCompletesOnce(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let (_, address) = try session.mappedBuffer(size: 4096)
+        var stream = CommandStream()
+        stream.fill(address: address, size: 4, pattern: 7)
+        let commands = Array(repeating: InlineCommand(data: stream.bytes), count: 200)
+        let requests = InlineCommandBatching.batches(commands).count
+        #expect(requests > 1)
+        try session.connection.executeInline(on: session.context, commands)
+        try session.fill(address: address, size: 4, pattern: 8)   // work number requests + 1
+        // Read up to the fill's completion, then whatever else comes within a quiet 300 ms:
+        // work numbered per command would have sent 200 completions before the fill's.
+        var sequences: [UInt64] = []
+        let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
+        var quietSince = Clock.monotonicNanoseconds()
+        while Clock.monotonicNanoseconds() < deadline {
+            let reachedFill = sequences.contains(UInt64(requests + 1))
+            if reachedFill, Clock.monotonicNanoseconds() - quietSince > 300_000_000 { break }
+            guard let message = try session.connection.readNotification() else {
+                _ = try? Poll.wait([.notifications(session.connection)], timeoutNanoseconds: 100_000_000)
+                continue
+            }
+            quietSince = Clock.monotonicNanoseconds()
+            if case .completed(let sequence, _, _)? = SoftGPUNotification(bytes: message) { sequences.append(sequence) }
+        }
+        #expect(sequences == Array(1...UInt64(requests + 1)))
+    }
+
     @Test(arguments: TestBackend.virtioCases) func multipleCommandBuffersRunInOrder(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)

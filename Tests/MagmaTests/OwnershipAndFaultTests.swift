@@ -116,6 +116,23 @@ import Testing
         #expect(try session.notifications() == [.illegalCommand(sequence: 1)])
     }
 
+    /// A request of inline commands is one piece of work: the commands before a malformed one
+    /// have run, but the request's semaphores are not signaled, and the fault names its one
+    /// sequence number.
+    @Test(arguments: TestBackend.allCases) func aMalformedInlineCommandFailsItsWholeRequest(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        let ran = try session.connection.createSemaphore()
+        var fill = CommandStream()
+        fill.fill(address: address, size: 4, pattern: 9)
+        try session.connection.executeInline(on: session.context, [InlineCommand(data: fill.bytes, semaphores: [ran.id]),
+                                                                  InlineCommand(data: [0xFF, 0, 0, 0, 8, 0, 0, 0])])
+        #expect(awaitError(session.connection)?.status == .contextKilled)
+        #expect(try session.notifications() == [.illegalCommand(sequence: 1)])
+        #expect(try target.u32s(1) == [9], "the command before the malformed one ran")
+        #expect(!ran.isSignaled, "failed work signals nothing")
+    }
+
     @Test(arguments: TestBackend.virtioCases) func aGPUProgramCannotReadAnotherConnectionsMemory(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let owner = try GPUSession(device: device)

@@ -64,12 +64,14 @@ final class WorkExecution: @unchecked Sendable {
                 guard try runStream(bytes, &slice) else { return false }
             }
             return true
-        case .inline(let data, _):
-            guard entry == 0 else { return true }
-            let outcome: Result<Bool, ExecutionFault> = data.withUnsafeBytes { bytes in
-                do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
+        case .inline(let commands):
+            while entry < commands.count {
+                let outcome: Result<Bool, ExecutionFault> = commands[entry].data.withUnsafeBytes { bytes in
+                    do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
+                }
+                guard try outcome.get() else { return false }
             }
-            return try outcome.get()
+            return true
         case .commandStream(let address, let length, _):
             guard entry == 0 else { return true }
             let stream: [UInt8]

@@ -1,8 +1,9 @@
 /// The messages SoftGPU sends on a connection's notification channel: 32 bytes, little endian,
 /// `{u32 kind, u32 detail, u64 sequence, u64 value0, u64 value1}`.
 public enum SoftGPUNotification: Equatable, Sendable {
-    /// Work number `sequence` (counted per connection from 1, in submission order; each inline
-    /// command counts as one) finished with `status`, after `gpuNanoseconds` on the engine.
+    /// Work number `sequence` (counted per connection from 1, in submission order; each
+    /// request of inline commands counts as one) finished with `status`, after
+    /// `gpuNanoseconds` on the engine.
     case completed(sequence: UInt64, status: Int32, gpuNanoseconds: UInt64)
     /// Work number `sequence` faulted at `address`; the connection is being closed.
     case fault(sequence: UInt64, address: UInt64, access: UInt32, reason: UInt32)
@@ -26,14 +27,15 @@ public enum SoftGPUNotification: Equatable, Sendable {
     /// The wire bytes.
     public var bytes: [UInt8] {
         let f = fields
-        var out: [UInt8] = []
-        out.reserveCapacity(Self.size)
-        withUnsafeBytes(of: f.kind.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.detail.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.sequence.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.value0.littleEndian) { out += $0 }
-        withUnsafeBytes(of: f.value1.littleEndian) { out += $0 }
-        return out
+        return [UInt8](unsafeUninitializedCapacity: Self.size) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw.storeBytes(of: f.kind.littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: f.detail.littleEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: f.sequence.littleEndian, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: f.value0.littleEndian, toByteOffset: 16, as: UInt64.self)
+            raw.storeBytes(of: f.value1.littleEndian, toByteOffset: 24, as: UInt64.self)
+            count = Self.size
+        }
     }
 
     /// Decodes a notification; nil if the bytes are not one.

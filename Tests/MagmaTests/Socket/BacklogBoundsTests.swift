@@ -48,7 +48,7 @@ extension RawClient {
         let daemon = try BoundedDaemon(options: ["--max-queued-notifications", "2000"])
         let bystander = try Bystander(devicePath: daemon.devicePath)
         let attacker = try RawClient(path: daemon.devicePath)
-        try attacker.floodInlineCommands(messages: 40, perMessage: 200)   // 8,000 completions, none read
+        try attacker.floodInlineCommands(messages: 8_000, perMessage: 1)   // 8,000 completions (one a message), none read
         #expect(try attacker.epitaph(within: 30_000_000_000) == .memoryError)
         #expect(daemon.log.contains("does not read its notifications"))
         #expect(try bystander.fillVerified())
@@ -58,7 +58,7 @@ extension RawClient {
     @Test func sigtermDoesNotWaitForClientsThatDoNotRead() throws {
         let daemon = try BoundedDaemon()
         let attacker = try RawClient(path: daemon.devicePath)
-        try attacker.floodInlineCommands(messages: 40, perMessage: 200)   // a backlog it never reads
+        try attacker.floodInlineCommands(messages: 8_000, perMessage: 1)   // a backlog it never reads
         #expect(attacker.answersFlush(timeoutNanoseconds: 20_000_000_000))
         let device = try MessageSocket.connect(path: daemon.devicePath)   // queries whose replies it never reads
         let query = try DeviceProtocol.Query(queryId: .vendorId).encoded(transactionId: 1)

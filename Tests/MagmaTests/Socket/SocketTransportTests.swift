@@ -39,8 +39,9 @@ import Testing
         stream.fill(address: address, size: 4, pattern: 1)
         stream.end()
         let count = 3000   // far more completion notifications than the socket holds unread
-        let commands = (0..<count).map { InlineCommand(data: stream.bytes, semaphores: $0 == count - 1 ? [done.id] : []) }
-        try session.connection.executeInline(on: session.context, commands)
+        for index in 0..<count {   // one request each: a request of inline commands completes once
+            try session.connection.executeInline(on: session.context, [InlineCommand(data: stream.bytes, semaphores: index == count - 1 ? [done.id] : [])])
+        }
         try session.waitFor(done)
         var sequences: [UInt64] = []
         let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
