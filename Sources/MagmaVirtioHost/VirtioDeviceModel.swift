@@ -270,10 +270,14 @@ public final class VirtioDeviceModel: Sendable {
         guard payload.count <= limits.maxCommandBytes else { return .error(.errorInvalidParameter) }
         let (commands, splitError) = VirtioContextCommand.split(payload)
         if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
+        // What the context's rings hold was written before this SUBMIT_3D: it goes first, as the
+        // unfenced records it is (their work is no part of this SUBMIT_3D's fence: a fence that
+        // waited for it would wait for work queued behind semaphores the guest signals later).
+        var ringScope = CommandScope(resources: resources, device: device, pending: nil,
+                                     ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
+        context.drainRings(&ringScope)
         var scope = CommandScope(resources: resources, device: device, pending: fence.map { PendingFence(fence: $0) },
                                  ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
-        // What the context's rings hold was written before this SUBMIT_3D: it goes first.
-        context.drainRings(&scope)
         for command in commands {
             if let error = context.connection.error {
                 context.answerFailed(command, error, &scope)

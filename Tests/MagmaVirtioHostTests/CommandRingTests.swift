@@ -1,3 +1,4 @@
+import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaRing
@@ -37,6 +38,30 @@ struct CommandRingTests {
                                     context: 1, fenced: true, ring: 1)
         #expect(completes(wait))
         #expect(try guest.status(guestPage: 1) == .ok)
+    }
+
+    /// The rings a SUBMIT_3D drains first are unfenced records: their work is no part of its
+    /// fence. (It was: a call's fence then waited for ring work queued behind a semaphore the
+    /// guest would signal only after the call returned, and the guest hung in flush.)
+    @Test func aFencedCallDoesNotWaitForTheRingWorkItDrained() throws {
+        let (guest, rings) = try guestWithRings(limits: VirtioDeviceLimits(ringSpinNanoseconds: 0))
+        let created = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: 1))), .virtio(.createSemaphore(.init(semaphoreId: 2))),
+                                        .primary(.createContext(.init(contextId: 1, priority: .medium, queueFamily: 0)))], on: rings.creation)
+        #expect(rings.applied(created, on: rings.creation))
+        let deadline = Clock.monotonicNanoseconds() + 10_000_000_000
+        while !(GuestRings.asleep(rings.creationBase) && GuestRings.asleep(rings.queueBase)) && Clock.monotonicNanoseconds() < deadline { usleep(1_000) }
+        rings.doorbell.muted.store(true, ordering: .releasing)
+        try rings.submit([.primary(.executeCommand(.init(contextId: 1, resources: [], commandBuffers: [], waitSemaphores: [1],
+                                                         signalSemaphores: [2], flags: 0, waitTimelinePoints: [], signalTimelinePoints: [])))],
+                         on: rings.queue, dependsOn: created)
+        // The call drains the rings; the work waits for semaphore 1, which nothing has signaled.
+        let call = try guest.submit([.virtio(.getSemaphoreState(.init(semaphoreId: 2, reply: area(10))))], context: 1, fenced: true, ring: 0)
+        #expect(completes(call, within: 10))
+        rings.doorbell.muted.store(false, ordering: .releasing)
+        try rings.submit([.virtio(.signalSemaphore(.init(semaphoreId: 1)))], on: rings.queue, dependsOn: created)
+        let wait = try guest.submit([.virtio(.waitSemaphores(.init(semaphoreIds: [2], waitAll: true, reply: area(10))))],
+                                    context: 1, fenced: true, ring: 1)
+        #expect(completes(wait))
     }
 
     @Test func aSleepingHostIsPingedOnceAndAnAwakeOneNever() throws {

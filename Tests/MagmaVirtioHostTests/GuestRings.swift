@@ -66,6 +66,9 @@ final class WakeRingsDoorbell: RingDoorbell {
     let model: VirtioDeviceModel
     let context: UInt32
     private let count = Atomic(0)
+    /// While set, a ring is counted and sends nothing (the host's consumer stays asleep, so
+    /// only a SUBMIT_3D drains what the guest wrote).
+    let muted = Atomic(false)
 
     init(model: VirtioDeviceModel, context: UInt32) {
         self.model = model
@@ -76,6 +79,7 @@ final class WakeRingsDoorbell: RingDoorbell {
 
     func ring() {
         count.add(1, ordering: .relaxed)
+        guard !muted.load(ordering: .acquiring) else { return }
         let payload = (try? VirtioContextCommand.payload([.virtio(.wakeRings(.init()))])) ?? []
         _ = model.perform(VirtioGPU.encode(VirtioGPU.ControlHeader(type: 0, contextId: context), .submit3D(commands: payload)))
     }
