@@ -37,21 +37,12 @@ enum ClientFlood {
                     flooder.wait()
                     unlink(ready)
                 }
-                try waitForReady(ready)
+                try ClientLoad.waitForFile(ready, seconds: 30, failure: "the flooder never started flooding")
                 usleep(100_000)   // past its start, into its steady flood
                 let flooded = try medianRound()
                 return BenchmarkResult(path: "submission latency while another client floods \(kind) (magmad)", unit: "submission",
                                        magma: flooded, floor: quiet)
             }
-        }
-    }
-
-    /// Waits (at most 30 s) for the flooder's ready file.
-    private static func waitForReady(_ path: String) throws {
-        let deadline = Clock.monotonicNanoseconds() + 30_000_000_000
-        while access(path, F_OK) != 0 {
-            guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "the flooder never started flooding") }
-            usleep(2_000)
         }
     }
 }

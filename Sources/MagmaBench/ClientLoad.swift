@@ -151,7 +151,8 @@ enum ClientLoad {
                 let batch = index..<min(processes, index + concurrent)
                 let running = try batch.map { try spawn($0, rounds: 0, result: "\(directory)/\($0)") }
                 for (offset, process) in running.enumerated() {
-                    try waitForFile("\(directory)/\(batch.lowerBound + offset).ready", seed: seed)
+                    let ready = "\(directory)/\(batch.lowerBound + offset).ready"
+                    try waitForFile(ready, seconds: 60, failure: "no client ready at \(ready) (seed \(seed))")
                     usleep(UInt32(splitMix(&random) % 50_000))
                     process.kill(SIGKILL)
                 }
@@ -176,11 +177,12 @@ enum ClientLoad {
         return z ^ (z >> 31)
     }
 
-    /// Waits (at most 60 s) until `path` exists.
-    fileprivate static func waitForFile(_ path: String, seed: UInt64) throws {
-        let deadline = Clock.monotonicNanoseconds() + 60_000_000_000
+    /// Waits until `path` exists (a peer's ready file), at most `seconds`; past that throws
+    /// TIMED_OUT with `failure`.
+    static func waitForFile(_ path: String, seconds: UInt64, failure: @autoclosure () -> String) throws {
+        let deadline = Clock.monotonicNanoseconds() + seconds * 1_000_000_000
         while access(path, F_OK) != 0 {
-            guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, "no client ready at \(path) (seed \(seed))") }
+            guard Clock.monotonicNanoseconds() < deadline else { throw MagmaError(.timedOut, failure()) }
             usleep(2_000)
         }
     }
