@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// An epoll event loop: one thread (the caller of `run()`) waits for many descriptors at once
 /// and runs a short handler for each one that is ready, plus timers.
@@ -67,13 +68,10 @@ public final class EventLoop: Sendable {
 
     /// A loop with nothing watched; nothing runs before `run()`.
     public init() throws(PlatformError) {
-        let fd = cmagma_epoll_create()
-        guard fd >= 0 else { throw PlatformError(call: "epoll_create1") }
+        let fd = try SystemCall.once("epoll_create1") { cmagma_epoll_create() }
         epoll = OwnedFileDescriptor(taking: fd)
         wake = try EventSemaphore()
-        guard cmagma_epoll_ctl(fd, cmagma_epoll_add, wake.descriptor.rawValue, cmagma_epoll_in, Self.wakeToken) == 0 else {
-            throw PlatformError(call: "epoll_ctl(ADD wake)")
-        }
+        try SystemCall.once("epoll_ctl(ADD wake)") { cmagma_epoll_ctl(fd, cmagma_epoll_add, wake.descriptor.rawValue, cmagma_epoll_in, Self.wakeToken) }
     }
 
     /// Descriptors watched now.
@@ -101,9 +99,12 @@ public final class EventLoop: Sendable {
             state.watches[token] = Watch(descriptor: descriptor, handler: handler)
             return token
         }
-        guard let token else { throw PlatformError(call: "watch (the event loop has stopped)", code: ECANCELED) }
-        guard cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token) == 0 else {
-            let failure = PlatformError(call: "epoll_ctl(ADD)")
+        guard let token else { throw PlatformError(call: "watch (the event loop has stopped)", errno: .canceled) }
+        do throws(PlatformError) {
+            try SystemCall.once("epoll_ctl(ADD)") {
+                cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token)
+            }
+        } catch let failure {
             let withdrawn = state.withLock { $0.watches.removeValue(forKey: token) != nil }
             // Not withdrawn: the loop failed in between and took the watch, so its handler is
             // told of the failure (its one last event). Throwing too would end its owner twice.
@@ -163,15 +164,21 @@ public final class EventLoop: Sendable {
             let (stopped, timeout, due) = nextTimers()
             if stopped { break }
             due.forEach { $0() }
-            let count = tokens.withUnsafeMutableBufferPointer { tokenBuffer in
-                events.withUnsafeMutableBufferPointer { eventBuffer in
-                    cmagma_epoll_wait(epoll.rawValue, tokenBuffer.baseAddress, eventBuffer.baseAddress, Int32(tokenBuffer.count), timeout)
+            let count: Int32
+            do throws(PlatformError) {
+                // Once: after EINTR the loop looks at its timers again before it waits.
+                count = try SystemCall.once("epoll_wait") {
+                    tokens.withUnsafeMutableBufferPointer { tokenBuffer in
+                        events.withUnsafeMutableBufferPointer { eventBuffer in
+                            cmagma_epoll_wait(epoll.rawValue, tokenBuffer.baseAddress, eventBuffer.baseAddress, Int32(tokenBuffer.count), timeout)
+                        }
+                    }
                 }
-            }
-            if count < 0 {
-                if -count == EINTR { continue }
+            } catch where error.errno == .interrupted {
+                continue
+            } catch {
                 failEveryWatch()
-                throw PlatformError(call: "epoll_wait", code: -count)
+                throw error
             }
             for index in 0..<Int(count) {
                 if tokens[index] == Self.wakeToken {
