@@ -148,11 +148,12 @@ let package = Package(
         ),
         // Fuzz targets over the decoders, the server's message handling, GPU programs and the virtio
         // device model (Fuzz/run.sh).
-        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost"]),
+        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost", "MagmaVhostUser", "CMagmaLinux"]),
         .executableTarget(name: "fuzz-decoder", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-server", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-gpu-program", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-virtio", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "fuzz-vhost-user", dependencies: ["FuzzTargets"]),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],
