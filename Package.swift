@@ -192,7 +192,8 @@ let package = Package(
         // The backend that runs MagmaSystem and a driver (any MSD) in the caller's process.
         .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
         // The backend that reaches a device served by magmad, over Unix sockets.
-        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform",
+                                                   .product(name: "SystemPackage", package: "swift-system")]),
         // The few Linux DRM uAPI structs and ioctl numbers MagmaDRM uses, with an ioctl wrapper.
         .target(name: "CMagmaDRM"),
         // The backend over Linux DRM render and card nodes: GEM buffers, PRIME dma-bufs, syncobjs.

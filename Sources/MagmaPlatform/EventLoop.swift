@@ -2,14 +2,16 @@ import CMagmaLinux
 import Glibc
 import SystemPackage
 
-/// An epoll event loop: one thread (the caller of `run()`) waits for many descriptors at once
-/// and runs a short handler for each one that is ready, plus timers.
+/// An epoll event loop: the threads that call `run()` (one, or several at once) wait for many
+/// descriptors and run a handler for each one that is ready, plus timers.
 ///
-/// Every watch is one-shot: once its descriptor is reported ready, it is reported no more until
-/// `arm(_:for:)` is called again. So one descriptor's handler never runs twice at once, and a
-/// handler that hands its work to another thread keeps the descriptor's events in order by
-/// arming it only when that work is done. Handlers and timers run on the loop's thread and must
-/// not block: they hand anything that can block to other threads (see `WorkerPool`).
+/// Every watch is one-shot: once its descriptor is reported ready, to one thread, it is
+/// reported no more until `arm(_:for:)` is called again. So one descriptor's handler never runs
+/// twice at once, and its events stay in order when the handler (or the work it hands on) arms
+/// it again only when done. With one thread, handlers and timers must not block; with several
+/// (`run(batch: 1)` on each, as magmad's workers do), a handler that waits holds up only its own
+/// thread, and a ready descriptor goes to whichever thread is free, with no hand-off between
+/// threads.
 public final class EventLoop: Sendable {
     /// What a watch waits for.
     public struct Interest: OptionSet, Sendable {
@@ -137,7 +139,8 @@ public final class EventLoop: Sendable {
         withExtendedLifetime(watch) {}   // the handler is released here, outside the lock
     }
 
-    /// Runs `body` on the loop's thread once `nanoseconds` have passed.
+    /// Runs `body` on one of the loop's threads once `nanoseconds` have passed (0: as soon as a
+    /// thread looks at its timers, never inside the caller).
     public func after(nanoseconds: UInt64, _ body: @escaping @Sendable () -> Void) {
         let deadline = Clock.monotonicNanoseconds() &+ nanoseconds
         state.withLock { $0.timers.append(Timer(deadline: deadline, body: body)) }
@@ -150,16 +153,23 @@ public final class EventLoop: Sendable {
         wake.signal()
     }
 
-    /// Waits for ready descriptors and due timers and runs their handlers, until `stop()`.
+    /// Waits for ready descriptors and due timers and runs their handlers, until `stop()`. Each
+    /// wait takes at most `batch` ready descriptors (1 to 64): where several threads run the
+    /// loop, 1 lets each ready descriptor go to a free thread.
     ///
     /// If the loop can no longer wait (epoll_wait fails with anything but EINTR, which only a
     /// broken epoll descriptor or a kernel fault causes), every handler still watching runs
     /// once more, on this thread, with a readiness that `isHungUp` and `isLoopFailure`, so each
     /// owner ends what it serves as if its peer had gone; then the watches and timers are
-    /// dropped and `run()` throws the error. It never spins on a failing wait.
-    public func run() throws(PlatformError) {
-        var tokens = [UInt64](repeating: 0, count: 64)
-        var events = [UInt32](repeating: 0, count: 64)
+    /// dropped and `run()` throws the error (in the first thread whose wait failed; the loop's
+    /// other threads return). It never spins on a failing wait.
+    public func run(batch: Int = 64) throws(PlatformError) {
+        let capacity = min(max(batch, 1), 64)
+        var tokens = [UInt64](repeating: 0, count: capacity)
+        var events = [UInt32](repeating: 0, count: capacity)
+        // Every thread that leaves signals the wake-up again, so the loop's other threads (which
+        // may sleep in epoll_wait) see it too.
+        defer { wake.signal() }
         while true {
             let (stopped, timeout, due) = nextTimers()
             if stopped { break }
@@ -177,11 +187,13 @@ public final class EventLoop: Sendable {
             } catch where error.errno == .interrupted {
                 continue
             } catch {
-                failEveryWatch()
+                guard failEveryWatch() else { break }   // another thread's wait failed first
                 throw error
             }
             for index in 0..<Int(count) {
                 if tokens[index] == Self.wakeToken {
+                    // Reset, then look again at the stop flag (at the top): a stop whose signal
+                    // this consumed is seen there, and passed on by the `defer`.
                     wake.reset()
                     continue
                 }
@@ -196,9 +208,11 @@ public final class EventLoop: Sendable {
     }
 
     /// Runs every watch's handler once with a loop-failure readiness and drops the watches and
-    /// timers. Handlers are taken out under the lock and run outside it.
-    private func failEveryWatch() {
-        let watches = state.withLock { state in
+    /// timers. Handlers are taken out under the lock and run outside it. Returns false (and
+    /// does nothing) when the loop had stopped already: another thread failed first, or `stop()`.
+    private func failEveryWatch() -> Bool {
+        let watches = state.withLock { state -> [(token: UInt64, handler: @Sendable (Token, Readiness) -> Void)]? in
+            guard !state.stopped else { return nil }
             defer {
                 state.watches = [:]
                 state.timers = []
@@ -206,8 +220,10 @@ public final class EventLoop: Sendable {
             }
             return state.watches.map { (token: $0.key, handler: $0.value.handler) }
         }
+        guard let watches else { return false }
         let failed = Readiness(rawValue: cmagma_epoll_error | Readiness.loopFailureBit)
         for watch in watches { watch.handler(Token(value: watch.token), failed) }
+        return true
     }
 
     /// Whether the loop stopped, how long the next wait may last (milliseconds, -1 for no
@@ -216,6 +232,7 @@ public final class EventLoop: Sendable {
         let now = Clock.monotonicNanoseconds()
         return state.withLock { state in
             if state.stopped { return (true, 0, []) }
+            if state.timers.isEmpty { return (false, -1, []) }
             let due = state.timers.filter { $0.deadline <= now }.map(\.body)
             state.timers.removeAll { $0.deadline <= now }
             guard let next = state.timers.map(\.deadline).min() else { return (false, -1, due) }

@@ -185,13 +185,24 @@ public final class MessageSocket: Sendable {
     /// Makes blocking sends fail with EAGAIN after `nanoseconds` (SO_SNDTIMEO); `Poller.forever`
     /// removes the bound.
     public func setSendTimeout(nanoseconds: UInt64) throws(PlatformError) {
+        try setTimeout(SO_SNDTIMEO, "setsockopt(SO_SNDTIMEO)", nanoseconds: nanoseconds)
+    }
+
+    /// Makes blocking receives fail with EAGAIN after `nanoseconds` with nothing received
+    /// (SO_RCVTIMEO), so a call's wait for its reply is one receive, not a poll and a receive;
+    /// `Poller.forever` removes the bound.
+    public func setReceiveTimeout(nanoseconds: UInt64) throws(PlatformError) {
+        try setTimeout(SO_RCVTIMEO, "setsockopt(SO_RCVTIMEO)", nanoseconds: nanoseconds)
+    }
+
+    private func setTimeout(_ option: Int32, _ name: StaticString, nanoseconds: UInt64) throws(PlatformError) {
         var bound = timeval()
         if nanoseconds != Poller.forever {
             let microseconds = max(nanoseconds / 1000, 1)
             bound = timeval(tv_sec: Int(clamping: microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
         }
-        try SystemCall.once("setsockopt(SO_SNDTIMEO)") {
-            setsockopt(descriptor.rawValue, SOL_SOCKET, SO_SNDTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
+        try SystemCall.once("\(name)") {
+            setsockopt(descriptor.rawValue, SOL_SOCKET, option, &bound, socklen_t(MemoryLayout<timeval>.size))
         }
     }
 
