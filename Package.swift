@@ -42,12 +42,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The Linux edge: FileDescriptor and typed Errno (MagmaPlatform's SystemCall).
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // Linux calls Swift cannot reach directly (memfd, eventfd, seals, atomics).
         .target(name: "CMagmaLinux"),
         // Owned descriptors, shared memory, event semaphores, poll: the OS edge.
-        .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux"]),
+        .target(name: "MagmaPlatform", dependencies: ["CMagmaLinux", .product(name: "SystemPackage", package: "swift-system")]),
         // A guest's physical memory (a vhost-user memory table of memfds) mapped in place:
         // guest addresses checked and translated, a resource's guest pages as one host view.
         .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
@@ -146,11 +148,12 @@ let package = Package(
         ),
         // Fuzz targets over the decoders, the server's message handling, GPU programs and the virtio
         // device model (Fuzz/run.sh).
-        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost"]),
+        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost", "MagmaVhostUser", "CMagmaLinux"]),
         .executableTarget(name: "fuzz-decoder", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-server", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-gpu-program", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-virtio", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "fuzz-vhost-user", dependencies: ["FuzzTargets"]),
         // The C API's tests, in C (run by Tests/MagmaTests/CABITests.swift).
         .executableTarget(
             name: "magma-c-tests", dependencies: ["MagmaC", "CMagma", "CTestChecks"],
@@ -189,24 +192,27 @@ let package = Package(
         // The backend that runs MagmaSystem and a driver (any MSD) in the caller's process.
         .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
         // The backend that reaches a device served by magmad, over Unix sockets.
-        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform",
+                                                   .product(name: "SystemPackage", package: "swift-system")]),
         // The few Linux DRM uAPI structs and ioctl numbers MagmaDRM uses, with an ioctl wrapper.
         .target(name: "CMagmaDRM"),
         // The backend over Linux DRM render and card nodes: GEM buffers, PRIME dma-bufs, syncobjs.
-        .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "CMagmaLinux", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaDRM", dependencies: ["Magma", "CMagmaDRM", "CMagmaLinux", "MagmaProtocol", "MagmaPlatform",
+                                                .product(name: "SystemPackage", package: "swift-system")]),
         // Where a locator picks the backend (embedded + SoftGPU, magmad, ...): shared by
         // libmagma.so, magmactl and Swift programs.
         .target(name: "MagmaDevices", dependencies: ["Magma", "MagmaEmbedded", "MagmaSocket", "MagmaDRM", "MagmaVirtio", "MagmaSystem", "SoftGPU", "MagmaPlatform", "MagmaProtocol"]),
         .executableTarget(
             name: "magmactl",
-            dependencies: ["MagmaDevices", "MagmaDRM", "SoftGPU", "MagmaBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MagmaDevices", "MagmaDRM", "SoftGPU", "MagmaBench", "MagmaPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // What several test targets share: seeded random numbers and the time limit of suites.
         .target(name: "MagmaTestSupport", path: "Tests/MagmaTestSupport"),
         .testTarget(
             name: "MagmaTests",
             dependencies: ["Magma", "MagmaDevices", "MagmaDRM", "MagmaPrimary", "MagmaEmbedded", "MagmaSocket", "SoftGPU", "MagmaPlatform", "CMagmaLinux", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaBench", "MagmaRing", "FuzzTargets",
-                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", "MagmaVhostUser", .product(name: "Logging", package: "swift-log")]
+                           "MagmaTestSupport", "MagmaGuestMemory", "MagmaVirtio", "MagmaVirtioHost", "MagmaVhostUser", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
         .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),

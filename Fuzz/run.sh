@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz-decoder, fuzz-server, fuzz-gpu-program, fuzz-virtio; with the address
+# Builds the libFuzzer targets (fuzz-decoder, fuzz-server, fuzz-gpu-program, fuzz-virtio, fuzz-vhost-user; with the address
 # sanitizer) and runs each for SECONDS seconds, starting from the committed seed corpus in
 # Fuzz/corpus/<target>. fuzz-gpu-program traps when GPU work runs away: when it neither finishes,
 # faults nor is stopped by the watchdog in bounded time, or goes on after its connection closed.
 # fuzz-virtio plays a hostile guest against one virtio device model (VirtioTarget) and traps on
-# a malformed response, or a fence that has not completed once the model closed.
+# a malformed response, or a fence that has not completed once the model closed. fuzz-vhost-user
+# plays a hostile front-end and guest against one vhost-user-gpu back-end (VhostUserTarget):
+# messages, descriptor tables and rings; it traps on a close that hangs or leaves anything held.
 # New inputs go to a scratch corpus, not the repository.
 #
 #   Fuzz/run.sh [SECONDS]        (default 60)
@@ -21,12 +23,13 @@ seconds=${1:-60}
 flags=(-c debug --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING
        -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
        -Xlinker --allow-multiple-definition --scratch-path .build-fuzz)
-for target in decoder server gpu-program virtio; do
+targets="decoder server gpu-program virtio vhost-user"
+for target in $targets; do
     swift build "${flags[@]}" --product "fuzz-$target"
 done
 bin=$(swift build "${flags[@]}" --show-bin-path)
 mkdir -p Fuzz/artifacts
-for target in decoder server gpu-program virtio; do
+for target in $targets; do
     scratch=$(mktemp -d)
     echo "== fuzz-$target for ${seconds}s"
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$target" "$scratch" "Fuzz/corpus/$target" \

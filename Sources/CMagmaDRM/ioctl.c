@@ -6,12 +6,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int cmagma_drm_ioctl(int fd, unsigned long request, void *argument) {
-    int result;
-    do {
-        result = ioctl(fd, request, argument);
-    } while (result == -1 && (errno == EINTR || errno == EAGAIN));
-    return result == -1 ? errno : 0;
+int cmagma_ioctl(int fd, unsigned long request, void *argument) {
+    return ioctl(fd, request, argument);
 }
 
 struct cmagma_udmabuf_create {
@@ -25,11 +21,7 @@ _Static_assert(_IOC(_IOC_WRITE, 'u', 0x42, sizeof(struct cmagma_udmabuf_create))
 
 int cmagma_udmabuf_create(int device, int memfd, uint64_t offset, uint64_t size) {
     struct cmagma_udmabuf_create create = { .memfd = (uint32_t)memfd, .flags = 0x01 /* UDMABUF_FLAGS_CLOEXEC */, .offset = offset, .size = size };
-    int result;
-    do {
-        result = ioctl(device, _IOC(_IOC_WRITE, 'u', 0x42, sizeof(create)), &create);
-    } while (result == -1 && (errno == EINTR || errno == EAGAIN));
-    return result == -1 ? -errno : result;
+    return ioctl(device, _IOC(_IOC_WRITE, 'u', 0x42, sizeof(create)), &create);
 }
 
 int cmagma_drm_replace_descriptor(int fd, int target) {

@@ -29,7 +29,7 @@ int cmagma_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity
     struct epoll_event ready[CMAGMA_EPOLL_BATCH];
     if (capacity > CMAGMA_EPOLL_BATCH) capacity = CMAGMA_EPOLL_BATCH;
     int count = epoll_wait(epfd, ready, capacity, timeout_milliseconds);
-    if (count < 0) return -errno;
+    if (count < 0) return -1;
     for (int index = 0; index < count; index++) {
         tokens[index] = ready[index].data.u64;
         events[index] = ready[index].events;

@@ -118,14 +118,11 @@ static ssize_t guarded_eventfd_io(int fd, uint64_t *value, int writing) {
 
 int cmagma_eventfd_signal(int fd) {
     uint64_t one = 1;
-    for (;;) {
-        ssize_t n = write(fd, &one, sizeof one);
-        if (n == (ssize_t)sizeof one) return 0;
-        if (n < 0 && errno == EINTR) continue;
-        // EAGAIN means the counter is at its maximum: already signaled.
-        if (n < 0 && errno == EAGAIN) return 0;
-        return -1;
-    }
+    ssize_t n = write(fd, &one, sizeof one);
+    if (n == (ssize_t)sizeof one) return 0;
+    // EAGAIN means the counter is at its maximum: already signaled.
+    if (n < 0 && errno == EAGAIN) return 0;
+    return -1;
 }
 
 int cmagma_eventfd_signal_shared(int fd) {

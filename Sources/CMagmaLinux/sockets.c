@@ -28,11 +28,7 @@ ssize_t cmagma_send_message(int fd, const void *bytes, size_t length, const int 
         header->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
         memcpy(CMSG_DATA(header), fds, sizeof(int) * fd_count);
     }
-    ssize_t sent;
-    do {
-        sent = sendmsg(fd, &message, MSG_NOSIGNAL | (dont_wait ? MSG_DONTWAIT : 0));
-    } while (sent < 0 && errno == EINTR);
-    return sent;
+    return sendmsg(fd, &message, MSG_NOSIGNAL | (dont_wait ? MSG_DONTWAIT : 0));
 }
 
 ssize_t cmagma_receive_message(int fd, void *bytes, size_t capacity, int *fds, size_t fd_capacity,
@@ -45,10 +41,7 @@ ssize_t cmagma_receive_message(int fd, void *bytes, size_t capacity, int *fds, s
     memset(&control, 0, sizeof(control));
     struct msghdr message = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = control.buffer,
                               .msg_controllen = sizeof(control.buffer) };
-    ssize_t received;
-    do {
-        received = recvmsg(fd, &message, MSG_CMSG_CLOEXEC | (dont_wait ? MSG_DONTWAIT : 0));
-    } while (received < 0 && errno == EINTR);
+    ssize_t received = recvmsg(fd, &message, MSG_CMSG_CLOEXEC | (dont_wait ? MSG_DONTWAIT : 0));
     *fd_count = 0;
     *truncated = 0;
     if (received < 0) return received;

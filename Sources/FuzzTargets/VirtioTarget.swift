@@ -43,7 +43,7 @@ public enum VirtioTarget {
         var completions: [EventSemaphore] = []
         for record in ServerTarget.records(input) {
             if record.control & 1 != 0 {
-                write(record.bytes, page: Int(record.control >> 2) % guestPages, into: ram)
+                FuzzSupport.write(record.bytes, page: Int(record.control >> 2) % guestPages, into: ram)
                 continue
             }
             if let completion = perform(record.bytes, on: model) {
@@ -51,7 +51,7 @@ public enum VirtioTarget {
                 if record.control & 2 != 0 { _ = completion.wait(timeoutNanoseconds: pause) }
             }
         }
-        close(model)
+        FuzzSupport.closeWithinTenSeconds("model") { model.close() }
         for completion in completions {
             precondition(completion.wait(timeoutNanoseconds: patience), "a fence handed out did not complete after close")
         }
@@ -73,24 +73,5 @@ public enum VirtioTarget {
             precondition((result.completion != nil) == fenced, "an accepted command's completion does not match its fence flag")
         }
         return result.completion
-    }
-
-    /// Closes the model on a thread of its own, trapping if it does not return within ten seconds.
-    private static func close(_ model: VirtioDeviceModel) {
-        let closed: EventSemaphore
-        do {
-            closed = try EventSemaphore()
-            try HostThread.spawn(name: "fuzz-virtio.close") {
-                model.close()
-                closed.signal()
-            }
-        } catch { fatalError("the target cannot close the model: \(error)") }
-        precondition(closed.wait(timeoutNanoseconds: patience), "the model's close did not return within 10 s")
-    }
-
-    private static func write(_ bytes: [UInt8], page: Int, into ram: SharedMemory) {
-        let start = page * SharedMemory.pageSize
-        let count = min(bytes.count, ram.size - start)
-        UnsafeMutableRawBufferPointer(start: ram.base, count: ram.size)[start..<(start + count)].copyBytes(from: bytes.prefix(count))
     }
 }

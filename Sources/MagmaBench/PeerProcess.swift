@@ -1,4 +1,5 @@
 import Glibc
+import MagmaPlatform
 import MagmaProtocol
 
 /// A child process started with posix_spawn (Foundation's `Process` fails under valgrind, which
@@ -22,7 +23,7 @@ struct PeerProcess {
     @discardableResult
     func wait() -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? SystemCall.retrying("waitpid") { waitpid(pid, &status, 0) }
         return status
     }
 

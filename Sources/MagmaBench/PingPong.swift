@@ -59,6 +59,6 @@ enum PingPong {
     /// poll(2) for one descriptor, forever.
     private static func waitReadable(_ fd: Int32) {
         var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while Glibc.poll(&item, 1, -1) < 0 && errno == EINTR {}
+        _ = try? SystemCall.retrying("poll") { Glibc.poll(&item, 1, -1) }
     }
 }

@@ -10,9 +10,7 @@ final class RawChannel: @unchecked Sendable {
 
     init() throws {
         var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw PlatformError(call: "socketpair")
-        }
+        try SystemCall.once("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
         near = fds[0]
         far = fds[1]
     }

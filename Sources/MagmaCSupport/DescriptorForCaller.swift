@@ -4,9 +4,11 @@ import MagmaProtocol
 
 /// A new descriptor of `descriptor`'s file (close-on-exec) for a C caller, who owns it.
 public func descriptorForCaller(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> Int32 {
-    let copy = fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 0)
-    guard copy >= 0 else { throw .memoryError("cannot duplicate a descriptor: \(PlatformError(call: "fcntl"))") }
-    return copy
+    do throws(PlatformError) {
+        return try descriptor.uniqueDuplicate().release()
+    } catch {
+        throw .memoryError("cannot duplicate a descriptor: \(error)")
+    }
 }
 
 /// Takes ownership of descriptor number `number` a C caller handed over, if it names an open

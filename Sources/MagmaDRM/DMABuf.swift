@@ -17,7 +17,8 @@ public enum DMABuf {
     static func map(_ descriptor: Int32, offset: UInt64, size: Int, what: String) throws(MagmaError) -> UnsafeMutableRawBufferPointer {
         guard let offset = off_t(exactly: offset) else { throw .invalidArgs("mmap offset \(offset) of \(what) out of range") }
         let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, offset)
-        guard let address, address != MAP_FAILED else { throw .drm("mmap", errno: errno, what) }
+        // mmap fails with MAP_FAILED, not -1, so SystemCall does not fit: errno is read first.
+        guard let address, address != MAP_FAILED else { let code = errno; throw .drm("mmap", errno: code, what) }
         return UnsafeMutableRawBufferPointer(start: address, count: size)
     }
 
@@ -37,7 +38,7 @@ public enum DMABuf {
     /// CPU access so the exporter can flush or invalidate caches and wait for fences.
     public static func sync(_ descriptor: Int32, _ access: Access, ending: Bool) throws(MagmaError) {
         var sync = cmagma_dma_buf_sync(flags: access.flags | (ending ? cmagma_dma_buf_sync_end : cmagma_dma_buf_sync_start))
-        let code = cmagma_drm_ioctl(descriptor, cmagma_dma_buf_ioctl_sync, &sync)
+        let code = drmIoctl(descriptor, cmagma_dma_buf_ioctl_sync, &sync)
         guard code == 0 else { throw .drm("DMA_BUF_IOCTL_SYNC", errno: code, ending ? "end" : "start") }
     }
 
@@ -45,7 +46,7 @@ public enum DMABuf {
     /// that `access` would wait for (writes for a read; all for a write).
     public static func exportSyncFile(_ descriptor: Int32, _ access: Access) throws(MagmaError) -> OwnedFileDescriptor {
         var request = cmagma_dma_buf_sync_file(flags: UInt32(access.flags), fd: -1)
-        let code = cmagma_drm_ioctl(descriptor, cmagma_dma_buf_ioctl_export_sync_file, &request)
+        let code = drmIoctl(descriptor, cmagma_dma_buf_ioctl_export_sync_file, &request)
         guard code == 0 else { throw .drm("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", errno: code) }
         return OwnedFileDescriptor(taking: request.fd)
     }
@@ -54,7 +55,7 @@ public enum DMABuf {
     /// implicit fences, as a write (`access` .write or .readWrite) or a read.
     public static func importSyncFile(_ syncFile: Int32, into descriptor: Int32, _ access: Access) throws(MagmaError) {
         var request = cmagma_dma_buf_sync_file(flags: UInt32(access.flags), fd: syncFile)
-        let code = cmagma_drm_ioctl(descriptor, cmagma_dma_buf_ioctl_import_sync_file, &request)
+        let code = drmIoctl(descriptor, cmagma_dma_buf_ioctl_import_sync_file, &request)
         guard code == 0 else { throw .drm("DMA_BUF_IOCTL_IMPORT_SYNC_FILE", errno: code) }
     }
 }

@@ -33,7 +33,7 @@ extension DRMFile {
         var handles = handles
         let code = handles.withUnsafeMutableBufferPointer { buffer in
             var array = cmagma_drm_syncobj_array(handles: UInt64(UInt(bitPattern: buffer.baseAddress)), count_handles: UInt32(buffer.count), pad: 0)
-            return cmagma_drm_ioctl(descriptor.rawValue, request, &array)
+            return drmIoctl(descriptor.rawValue, request, &array)
         }
         guard code == 0 else { throw .drm(call, errno: code, "syncobjs \(handles)") }
     }
@@ -51,7 +51,7 @@ extension DRMFile {
         let code = handles.withUnsafeMutableBufferPointer { buffer in
             var wait = cmagma_drm_syncobj_wait(handles: UInt64(UInt(bitPattern: buffer.baseAddress)), timeout_nsec: deadline,
                                                count_handles: UInt32(buffer.count), flags: flags, first_signaled: 0, pad: 0)
-            let code = cmagma_drm_ioctl(descriptor.rawValue, cmagma_drm_ioctl_syncobj_wait, &wait)
+            let code = drmIoctl(descriptor.rawValue, cmagma_drm_ioctl_syncobj_wait, &wait)
             first = wait.first_signaled
             return code
         }
@@ -84,7 +84,7 @@ extension DRMFile {
                 var array = cmagma_drm_syncobj_timeline_array(handles: UInt64(UInt(bitPattern: handleBuffer.baseAddress)),
                                                               points: UInt64(UInt(bitPattern: pointBuffer.baseAddress)),
                                                               count_handles: UInt32(handleBuffer.count), flags: 0)
-                return cmagma_drm_ioctl(descriptor.rawValue, request, &array)
+                return drmIoctl(descriptor.rawValue, request, &array)
             }
         }
         guard code == 0 else { throw .drm(call, errno: code, "syncobjs \(handles)") }
@@ -106,7 +106,7 @@ extension DRMFile {
                                                             points: UInt64(UInt(bitPattern: pointBuffer.baseAddress)),
                                                             timeout_nsec: deadline, count_handles: UInt32(handleBuffer.count),
                                                             flags: flags, first_signaled: 0, pad: 0)
-                let code = cmagma_drm_ioctl(descriptor.rawValue, cmagma_drm_ioctl_syncobj_timeline_wait, &wait)
+                let code = drmIoctl(descriptor.rawValue, cmagma_drm_ioctl_syncobj_timeline_wait, &wait)
                 first = wait.first_signaled
                 return code
             }

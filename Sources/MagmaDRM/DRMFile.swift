@@ -5,7 +5,7 @@ import MagmaProtocol
 
 /// One open DRM node (`/dev/dri/renderD*` or `card*`): the kernel's object tables (GEM
 /// handles, syncobjs) belong to this open file, so each connection has its own. Every ioctl
-/// goes through `perform`, which retries EINTR/EAGAIN and maps the errno to a `MagmaError`.
+/// goes through `perform` (`drmIoctl`: EINTR and EAGAIN retried) and maps the errno to a `MagmaError`.
 /// The descriptor closes when the last object that needs it (a connection, its buffers and
 /// semaphores) is gone; the kernel then drops whatever handles are left.
 public final class DRMFile: Sendable {
@@ -17,15 +17,14 @@ public final class DRMFile: Sendable {
     /// Opens `path` read-write, close-on-exec. ENOENT is INVALID_ARGS (no such node), EACCES
     /// ACCESS_DENIED (the nodes are root- or video-group-only).
     public init(path: String) throws(MagmaError) {
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw .drm("open", errno: errno, path) }
+        let fd = try drmSystemCall("open", path) { Glibc.open(path, O_RDWR | O_CLOEXEC) }
         self.path = path
         descriptor = OwnedFileDescriptor(taking: fd)
     }
 
     /// Runs ioctl `request` (named `call` in errors) on `argument`.
     public func perform<Argument>(_ request: UInt, _ call: String, _ argument: inout Argument, _ detail: @autoclosure () -> String = "") throws(MagmaError) {
-        let code = withUnsafeMutablePointer(to: &argument) { cmagma_drm_ioctl(descriptor.rawValue, request, $0) }
+        let code = withUnsafeMutablePointer(to: &argument) { drmIoctl(descriptor.rawValue, request, $0) }
         guard code == 0 else { throw .drm(call, errno: code, detail()) }
     }
 
@@ -46,7 +45,7 @@ public final class DRMFile: Sendable {
                     full.name = name.baseAddress
                     full.date = date.baseAddress
                     full.desc = description.baseAddress
-                    return cmagma_drm_ioctl(descriptor.rawValue, cmagma_drm_ioctl_version, &full)
+                    return drmIoctl(descriptor.rawValue, cmagma_drm_ioctl_version, &full)
                 }
             }
         }

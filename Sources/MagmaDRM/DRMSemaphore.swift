@@ -41,8 +41,7 @@ public final class DRMSemaphore: BackendSemaphore {
     }
 
     private static func armedEventFD(file: DRMFile, handle: UInt32) throws(MagmaError) -> OwnedFileDescriptor {
-        let fd = cmagma_eventfd_create()
-        guard fd >= 0 else { throw .drm("eventfd", errno: errno) }
+        let fd = try drmSystemCall("eventfd") { cmagma_eventfd_create() }
         let event = OwnedFileDescriptor(taking: fd)
         try file.notifyEventFD(fd, whenSignaled: handle)
         return event

@@ -30,9 +30,7 @@ extension DRMTimeline: BackendTimeline {
 
     public func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
         try checkOpen()
-        let fd = cmagma_eventfd_create()
-        guard fd >= 0 else { throw .drm("eventfd", errno: errno) }
-        let event = OwnedFileDescriptor(taking: fd)
+        let event = OwnedFileDescriptor(taking: try drmSystemCall("eventfd") { cmagma_eventfd_create() })
         try file.notifyEventFD(event.rawValue, whenSignaled: handle, point: point)
         return DRMTimelineWatch(event: event)
     }

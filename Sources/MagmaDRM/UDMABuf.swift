@@ -2,6 +2,7 @@ import CMagmaDRM
 import Glibc
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// udmabuf (/dev/udmabuf, Linux 6.12 in the guest; absent on 6.1): turns memfd memory, such as an
 /// embedded SoftGPU buffer's export, into a dma-buf a kernel driver can import (PRIME), so a
@@ -15,16 +16,24 @@ public enum UDMABuf {
     /// anything else is INVALID_ARGS with the kernel's errno. No /dev/udmabuf is UNIMPLEMENTED.
     public static func dmaBuf(ofMemfd memfd: OwnedFileDescriptor) throws(MagmaError) -> OwnedFileDescriptor {
         var info = stat()
-        guard fstat(memfd.rawValue, &info) == 0 else { throw .drm("fstat(memfd)", errno: errno) }
-        let device = open(devicePath, O_RDWR | O_CLOEXEC)
-        guard device >= 0 else {
-            let code = errno
-            if code == ENOENT { throw .unimplemented("no \(devicePath): this kernel has no udmabuf") }
-            throw .drm("open(\(devicePath))", errno: code)
+        try drmSystemCall("fstat(memfd)") { fstat(memfd.rawValue, &info) }
+        let device = try openDevice()
+        let dmaBuf = try drmSystemCall("UDMABUF_CREATE", "memfd of \(info.st_size) bytes") {
+            cmagma_udmabuf_create(device.rawValue, memfd.rawValue, 0, UInt64(info.st_size))
         }
-        defer { close(device) }
-        let result = cmagma_udmabuf_create(device, memfd.rawValue, 0, UInt64(info.st_size))
-        guard result >= 0 else { throw .drm("UDMABUF_CREATE", errno: -result, "memfd of \(info.st_size) bytes") }
-        return OwnedFileDescriptor(taking: result)
+        return OwnedFileDescriptor(taking: dmaBuf)
+    }
+
+    /// Opens /dev/udmabuf; its absence is UNIMPLEMENTED. (A function of its own: Swift 6.3
+    /// reports "copy of noncopyable typed value. This is a compiler bug" for a `let` of a
+    /// ~Copyable type initialized inside a `do` with a `catch`.)
+    private static func openDevice() throws(MagmaError) -> UniqueFileDescriptor {
+        do throws(PlatformError) {
+            return UniqueFileDescriptor(taking: try SystemCall.retrying("open(\(devicePath))") { open(devicePath, O_RDWR | O_CLOEXEC) })
+        } catch where error.errno == .noSuchFileOrDirectory {
+            throw .unimplemented("no \(devicePath): this kernel has no udmabuf")
+        } catch {
+            throw .drm(error.call, errno: error.code)
+        }
     }
 }

@@ -1,14 +1,17 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
-/// An epoll event loop: one thread (the caller of `run()`) waits for many descriptors at once
-/// and runs a short handler for each one that is ready, plus timers.
+/// An epoll event loop: the threads that call `run()` (one, or several at once) wait for many
+/// descriptors and run a handler for each one that is ready, plus timers.
 ///
-/// Every watch is one-shot: once its descriptor is reported ready, it is reported no more until
-/// `arm(_:for:)` is called again. So one descriptor's handler never runs twice at once, and a
-/// handler that hands its work to another thread keeps the descriptor's events in order by
-/// arming it only when that work is done. Handlers and timers run on the loop's thread and must
-/// not block: they hand anything that can block to other threads (see `WorkerPool`).
+/// Every watch is one-shot: once its descriptor is reported ready, to one thread, it is
+/// reported no more until `arm(_:for:)` is called again. So one descriptor's handler never runs
+/// twice at once, and its events stay in order when the handler (or the work it hands on) arms
+/// it again only when done. With one thread, handlers and timers must not block; with several
+/// (`run(batch: 1)` on each, as magmad's workers do), a handler that waits holds up only its own
+/// thread, and a ready descriptor goes to whichever thread is free, with no hand-off between
+/// threads.
 public final class EventLoop: Sendable {
     /// What a watch waits for.
     public struct Interest: OptionSet, Sendable {
@@ -67,13 +70,10 @@ public final class EventLoop: Sendable {
 
     /// A loop with nothing watched; nothing runs before `run()`.
     public init() throws(PlatformError) {
-        let fd = cmagma_epoll_create()
-        guard fd >= 0 else { throw PlatformError(call: "epoll_create1") }
+        let fd = try SystemCall.once("epoll_create1") { cmagma_epoll_create() }
         epoll = OwnedFileDescriptor(taking: fd)
         wake = try EventSemaphore()
-        guard cmagma_epoll_ctl(fd, cmagma_epoll_add, wake.descriptor.rawValue, cmagma_epoll_in, Self.wakeToken) == 0 else {
-            throw PlatformError(call: "epoll_ctl(ADD wake)")
-        }
+        try SystemCall.once("epoll_ctl(ADD wake)") { cmagma_epoll_ctl(fd, cmagma_epoll_add, wake.descriptor.rawValue, cmagma_epoll_in, Self.wakeToken) }
     }
 
     /// Descriptors watched now.
@@ -101,9 +101,12 @@ public final class EventLoop: Sendable {
             state.watches[token] = Watch(descriptor: descriptor, handler: handler)
             return token
         }
-        guard let token else { throw PlatformError(call: "watch (the event loop has stopped)", code: ECANCELED) }
-        guard cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token) == 0 else {
-            let failure = PlatformError(call: "epoll_ctl(ADD)")
+        guard let token else { throw PlatformError(call: "watch (the event loop has stopped)", errno: .canceled) }
+        do throws(PlatformError) {
+            try SystemCall.once("epoll_ctl(ADD)") {
+                cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token)
+            }
+        } catch let failure {
             let withdrawn = state.withLock { $0.watches.removeValue(forKey: token) != nil }
             // Not withdrawn: the loop failed in between and took the watch, so its handler is
             // told of the failure (its one last event). Throwing too would end its owner twice.
@@ -136,7 +139,8 @@ public final class EventLoop: Sendable {
         withExtendedLifetime(watch) {}   // the handler is released here, outside the lock
     }
 
-    /// Runs `body` on the loop's thread once `nanoseconds` have passed.
+    /// Runs `body` on one of the loop's threads once `nanoseconds` have passed (0: as soon as a
+    /// thread looks at its timers, never inside the caller).
     public func after(nanoseconds: UInt64, _ body: @escaping @Sendable () -> Void) {
         let deadline = Clock.monotonicNanoseconds() &+ nanoseconds
         state.withLock { $0.timers.append(Timer(deadline: deadline, body: body)) }
@@ -149,32 +153,47 @@ public final class EventLoop: Sendable {
         wake.signal()
     }
 
-    /// Waits for ready descriptors and due timers and runs their handlers, until `stop()`.
+    /// Waits for ready descriptors and due timers and runs their handlers, until `stop()`. Each
+    /// wait takes at most `batch` ready descriptors (1 to 64): where several threads run the
+    /// loop, 1 lets each ready descriptor go to a free thread.
     ///
     /// If the loop can no longer wait (epoll_wait fails with anything but EINTR, which only a
     /// broken epoll descriptor or a kernel fault causes), every handler still watching runs
     /// once more, on this thread, with a readiness that `isHungUp` and `isLoopFailure`, so each
     /// owner ends what it serves as if its peer had gone; then the watches and timers are
-    /// dropped and `run()` throws the error. It never spins on a failing wait.
-    public func run() throws(PlatformError) {
-        var tokens = [UInt64](repeating: 0, count: 64)
-        var events = [UInt32](repeating: 0, count: 64)
+    /// dropped and `run()` throws the error (in the first thread whose wait failed; the loop's
+    /// other threads return). It never spins on a failing wait.
+    public func run(batch: Int = 64) throws(PlatformError) {
+        let capacity = min(max(batch, 1), 64)
+        var tokens = [UInt64](repeating: 0, count: capacity)
+        var events = [UInt32](repeating: 0, count: capacity)
+        // Every thread that leaves signals the wake-up again, so the loop's other threads (which
+        // may sleep in epoll_wait) see it too.
+        defer { wake.signal() }
         while true {
             let (stopped, timeout, due) = nextTimers()
             if stopped { break }
             due.forEach { $0() }
-            let count = tokens.withUnsafeMutableBufferPointer { tokenBuffer in
-                events.withUnsafeMutableBufferPointer { eventBuffer in
-                    cmagma_epoll_wait(epoll.rawValue, tokenBuffer.baseAddress, eventBuffer.baseAddress, Int32(tokenBuffer.count), timeout)
+            let count: Int32
+            do throws(PlatformError) {
+                // Once: after EINTR the loop looks at its timers again before it waits.
+                count = try SystemCall.once("epoll_wait") {
+                    tokens.withUnsafeMutableBufferPointer { tokenBuffer in
+                        events.withUnsafeMutableBufferPointer { eventBuffer in
+                            cmagma_epoll_wait(epoll.rawValue, tokenBuffer.baseAddress, eventBuffer.baseAddress, Int32(tokenBuffer.count), timeout)
+                        }
+                    }
                 }
-            }
-            if count < 0 {
-                if -count == EINTR { continue }
-                failEveryWatch()
-                throw PlatformError(call: "epoll_wait", code: -count)
+            } catch where error.errno == .interrupted {
+                continue
+            } catch {
+                guard failEveryWatch() else { break }   // another thread's wait failed first
+                throw error
             }
             for index in 0..<Int(count) {
                 if tokens[index] == Self.wakeToken {
+                    // Reset, then look again at the stop flag (at the top): a stop whose signal
+                    // this consumed is seen there, and passed on by the `defer`.
                     wake.reset()
                     continue
                 }
@@ -189,9 +208,11 @@ public final class EventLoop: Sendable {
     }
 
     /// Runs every watch's handler once with a loop-failure readiness and drops the watches and
-    /// timers. Handlers are taken out under the lock and run outside it.
-    private func failEveryWatch() {
-        let watches = state.withLock { state in
+    /// timers. Handlers are taken out under the lock and run outside it. Returns false (and
+    /// does nothing) when the loop had stopped already: another thread failed first, or `stop()`.
+    private func failEveryWatch() -> Bool {
+        let watches = state.withLock { state -> [(token: UInt64, handler: @Sendable (Token, Readiness) -> Void)]? in
+            guard !state.stopped else { return nil }
             defer {
                 state.watches = [:]
                 state.timers = []
@@ -199,8 +220,10 @@ public final class EventLoop: Sendable {
             }
             return state.watches.map { (token: $0.key, handler: $0.value.handler) }
         }
+        guard let watches else { return false }
         let failed = Readiness(rawValue: cmagma_epoll_error | Readiness.loopFailureBit)
         for watch in watches { watch.handler(Token(value: watch.token), failed) }
+        return true
     }
 
     /// Whether the loop stopped, how long the next wait may last (milliseconds, -1 for no
@@ -209,6 +232,7 @@ public final class EventLoop: Sendable {
         let now = Clock.monotonicNanoseconds()
         return state.withLock { state in
             if state.stopped { return (true, 0, []) }
+            if state.timers.isEmpty { return (false, -1, []) }
             let due = state.timers.filter { $0.deadline <= now }.map(\.body)
             state.timers.removeAll { $0.deadline <= now }
             guard let next = state.timers.map(\.deadline).min() else { return (false, -1, due) }

@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// A binary signal backed by an eventfd: signaled while its counter is non-zero.
 ///
@@ -17,9 +18,7 @@ public final class EventSemaphore: Sendable {
 
     /// Creates an unsignaled semaphore.
     public init() throws(PlatformError) {
-        let fd = cmagma_eventfd_create()
-        guard fd >= 0 else { throw PlatformError(call: "eventfd") }
-        descriptor = OwnedFileDescriptor(taking: fd)
+        descriptor = OwnedFileDescriptor(taking: try SystemCall.once("eventfd") { cmagma_eventfd_create() })
         isShared = false
     }
 
@@ -28,7 +27,7 @@ public final class EventSemaphore: Sendable {
     /// file status flags are left as they are: nothing here relies on them.
     public init(importing descriptor: OwnedFileDescriptor) throws(PlatformError) {
         guard cmagma_is_eventfd(descriptor.rawValue) == 1 else {
-            throw PlatformError(call: "not an eventfd", code: EINVAL)
+            throw PlatformError(call: "not an eventfd", errno: .invalidArgument)
         }
         self.descriptor = descriptor
         isShared = true
@@ -36,7 +35,13 @@ public final class EventSemaphore: Sendable {
 
     /// Sets the signaled state (idempotent).
     public func signal() {
-        _ = isShared ? cmagma_eventfd_signal_shared(descriptor.rawValue) : cmagma_eventfd_signal(descriptor.rawValue)
+        if isShared {
+            // Never sleeps, so EINTR there means the guard's timer ended a write that waited:
+            // the counter is at its maximum, signaled already (cmagma_eventfd_signal_shared).
+            _ = cmagma_eventfd_signal_shared(descriptor.rawValue)
+        } else {
+            _ = try? SystemCall.retrying("eventfd write") { cmagma_eventfd_signal(descriptor.rawValue) }
+        }
     }
 
     /// Clears the signaled state.

@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// Starts detached OS threads for long-lived workers (engines, waiters).
 public enum HostThread {
@@ -27,7 +28,7 @@ public enum HostThread {
         }, box)
         guard result == 0 else {
             retained.release()
-            throw PlatformError(call: "pthread_create", code: result)
+            throw PlatformError(call: "pthread_create", errno: Errno(rawValue: result))
         }
         pthread_detach(thread)
     }

@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// What one receive on a `MessageSocket` produced.
 public enum Datagram: Sendable {
@@ -30,9 +31,7 @@ public final class MessageSocket: Sendable {
     /// Two connected sockets.
     public static func pair() throws(PlatformError) -> (MessageSocket, MessageSocket) {
         var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw PlatformError(call: "socketpair")
-        }
+        try SystemCall.once("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
         return (MessageSocket(adopting: OwnedFileDescriptor(taking: fds[0])), MessageSocket(adopting: OwnedFileDescriptor(taking: fds[1])))
     }
 
@@ -48,18 +47,20 @@ public final class MessageSocket: Sendable {
         let socket = try unbound()
         var address = try socketAddress(bindPath)
         unlink(staging)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        try SystemCall.once("bind(\(path))") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
         }
-        guard bound == 0 else { throw PlatformError(call: "bind(\(path))") }
         do throws(PlatformError) {
-            guard chmod(bindPath, permissions) == 0 else { throw PlatformError(call: "chmod(\(path))") }
-            guard Glibc.listen(socket.descriptor.rawValue, backlog) == 0 else { throw PlatformError(call: "listen") }
+            try SystemCall.retrying("chmod(\(path))") { chmod(bindPath, permissions) }
+            try SystemCall.once("listen") { Glibc.listen(socket.descriptor.rawValue, backlog) }
             if bindPath != path {
                 // A hard link, not a rename: like bind, it never replaces what is at `path`.
-                guard link(bindPath, path) == 0 else {
-                    let code = errno
-                    throw PlatformError(call: "bind(\(path))", code: code == EEXIST ? EADDRINUSE : code)
+                do throws(PlatformError) {
+                    try SystemCall.retrying("bind(\(path))") { link(bindPath, path) }
+                } catch where error.errno == .fileExists {
+                    throw PlatformError(call: error.call, errno: .addressInUse)
                 }
             }
         } catch {
@@ -86,48 +87,51 @@ public final class MessageSocket: Sendable {
         let socket = try unbound()
         if let sendTimeoutNanoseconds { try socket.setSendTimeout(nanoseconds: sendTimeoutNanoseconds) }
         var address = try socketAddress(path)
-        while true {
-            let result = withUnsafePointer(to: &address) {
+        try SystemCall.retrying("connect(\(path))") {
+            withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
-            if result == 0 { return socket }
-            if errno != EINTR { throw PlatformError(call: "connect(\(path))") }
         }
+        return socket
     }
 
     /// Waits for and accepts one connection. Fails once the listener is shut down.
     public func accept() throws(PlatformError) -> MessageSocket {
         while true {
-            let fd = cmagma_accept(descriptor.rawValue)
-            if fd >= 0 { return MessageSocket(adopting: OwnedFileDescriptor(taking: fd)) }
-            if errno != EINTR, errno != ECONNABORTED { throw PlatformError(call: "accept") }
+            do throws(PlatformError) {
+                let fd = try SystemCall.retrying("accept") { cmagma_accept(descriptor.rawValue) }
+                return MessageSocket(adopting: OwnedFileDescriptor(taking: fd))
+            } catch where error.errno == .connectionAbort {
+                continue  // the peer gave up before it was accepted: wait for the next one
+            }
         }
     }
 
     /// Accepts one connection if one is waiting; nil if none is (the socket must be
     /// non-blocking: `setNonBlocking()`). Fails once the listener is shut down.
     public func acceptIfPending() throws(PlatformError) -> MessageSocket? {
-        do { return try accept() } catch where error.code == EAGAIN || error.code == EWOULDBLOCK { return nil }
+        do { return try accept() } catch where error.errno == .wouldBlock { return nil }
     }
 
     /// Makes calls that would wait fail with EAGAIN instead: for a socket this process alone
     /// holds (a listener). A socket shared with a client keeps its flags, which the client
     /// controls; sends and receives with `wait` false never wait whatever they are.
     public func setNonBlocking() throws(PlatformError) {
-        let flags = fcntl(descriptor.rawValue, F_GETFL)
-        guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else { throw PlatformError(call: "fcntl(O_NONBLOCK)") }
+        let flags = try SystemCall.once("fcntl(F_GETFL)") { fcntl(descriptor.rawValue, F_GETFL) }
+        try SystemCall.once("fcntl(O_NONBLOCK)") { fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) }
     }
 
     /// Sends one record with `descriptors` beside it. With `wait` false, a full socket is
     /// EAGAIN instead of blocking. A closed peer is EPIPE.
     public func send(_ bytes: [UInt8], descriptors: [Int32] = [], wait: Bool = true) throws(PlatformError) {
-        let sent = bytes.withUnsafeBytes { raw in
-            descriptors.withUnsafeBufferPointer { fds in
-                cmagma_send_message(descriptor.rawValue, raw.baseAddress, raw.count, fds.baseAddress, fds.count, wait ? 0 : 1)
+        let sent = try SystemCall.retrying("sendmsg") {
+            bytes.withUnsafeBytes { raw in
+                descriptors.withUnsafeBufferPointer { fds in
+                    cmagma_send_message(descriptor.rawValue, raw.baseAddress, raw.count, fds.baseAddress, fds.count, wait ? 0 : 1)
+                }
             }
         }
-        guard sent >= 0 else { throw PlatformError(call: "sendmsg") }
-        guard sent == bytes.count else { throw PlatformError(call: "sendmsg (short)", code: EMSGSIZE) }
+        guard sent == bytes.count else { throw PlatformError(call: "sendmsg (short)", errno: .messageTooLong) }
     }
 
     /// Receives one record of at most `capacity` bytes. With `wait` false, returns nil when
@@ -139,10 +143,10 @@ public final class MessageSocket: Sendable {
     public func receive(capacity: Int, wait: Bool = true) throws(PlatformError) -> Datagram? {
         do {
             return try receiveOnce(capacity: capacity, wait: wait)
-        } catch where error.code == ECONNRESET {
+        } catch where error.errno == .connectionReset {
             do {
                 return try receiveOnce(capacity: capacity, wait: wait)
-            } catch where error.code == ECONNRESET {
+            } catch where error.errno == .connectionReset {
                 return .endOfStream
             }
         }
@@ -151,38 +155,54 @@ public final class MessageSocket: Sendable {
     private func receiveOnce(capacity: Int, wait: Bool) throws(PlatformError) -> Datagram? {
         let capacity = max(capacity, 1)
         var truncated: Int32 = 0
-        var received = 0
-        var failure: Int32 = 0
         var owned: [OwnedFileDescriptor] = []
-        let bytes = ReceiveScratch.withBuffer(capacity: capacity) { scratch -> [UInt8] in
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: Int(CMAGMA_MAX_MESSAGE_FDS)) { fds -> [UInt8] in
+        let received: Result<[UInt8], PlatformError> = ReceiveScratch.withBuffer(capacity: capacity) { scratch in
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: Int(CMAGMA_MAX_MESSAGE_FDS)) { fds in
                 var fdCount = 0
-                received = cmagma_receive_message(descriptor.rawValue, scratch.baseAddress, capacity, fds.baseAddress,
-                                                  fds.count, &fdCount, &truncated, wait ? 0 : 1)
-                failure = errno
-                guard received >= 0 else { return [] }
+                let count: Int
+                do throws(PlatformError) {
+                    count = try SystemCall.retrying("recvmsg") {
+                        cmagma_receive_message(descriptor.rawValue, scratch.baseAddress, capacity, fds.baseAddress,
+                                               fds.count, &fdCount, &truncated, wait ? 0 : 1)
+                    }
+                } catch {
+                    return .failure(error)
+                }
                 owned = fds.prefix(fdCount).map { OwnedFileDescriptor(taking: $0) }
-                return [UInt8](UnsafeRawBufferPointer(rebasing: scratch[..<received]))
+                return .success([UInt8](UnsafeRawBufferPointer(rebasing: scratch[..<count])))
             }
         }
-        if received < 0 {
-            if !wait, failure == EAGAIN || failure == EWOULDBLOCK { return nil }
-            throw PlatformError(call: "recvmsg", code: failure)
+        let bytes: [UInt8]
+        switch received {
+        case .success(let received): bytes = received
+        case .failure(let error) where !wait && error.errno == .wouldBlock: return nil
+        case .failure(let error): throw error
         }
-        if received == 0, owned.isEmpty { return .endOfStream }
+        if bytes.isEmpty, owned.isEmpty { return .endOfStream }
         return .message(bytes: bytes, descriptors: owned, truncated: truncated != 0)
     }
 
     /// Makes blocking sends fail with EAGAIN after `nanoseconds` (SO_SNDTIMEO); `Poller.forever`
     /// removes the bound.
     public func setSendTimeout(nanoseconds: UInt64) throws(PlatformError) {
+        try setTimeout(SO_SNDTIMEO, "setsockopt(SO_SNDTIMEO)", nanoseconds: nanoseconds)
+    }
+
+    /// Makes blocking receives fail with EAGAIN after `nanoseconds` with nothing received
+    /// (SO_RCVTIMEO), so a call's wait for its reply is one receive, not a poll and a receive;
+    /// `Poller.forever` removes the bound.
+    public func setReceiveTimeout(nanoseconds: UInt64) throws(PlatformError) {
+        try setTimeout(SO_RCVTIMEO, "setsockopt(SO_RCVTIMEO)", nanoseconds: nanoseconds)
+    }
+
+    private func setTimeout(_ option: Int32, _ name: StaticString, nanoseconds: UInt64) throws(PlatformError) {
         var bound = timeval()
         if nanoseconds != Poller.forever {
             let microseconds = max(nanoseconds / 1000, 1)
             bound = timeval(tv_sec: Int(clamping: microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
         }
-        guard setsockopt(descriptor.rawValue, SOL_SOCKET, SO_SNDTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-            throw PlatformError(call: "setsockopt(SO_SNDTIMEO)")
+        try SystemCall.once("\(name)") {
+            setsockopt(descriptor.rawValue, SOL_SOCKET, option, &bound, socklen_t(MemoryLayout<timeval>.size))
         }
     }
 
@@ -237,8 +257,7 @@ public final class MessageSocket: Sendable {
     }
 
     private static func unbound() throws(PlatformError) -> MessageSocket {
-        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw PlatformError(call: "socket") }
+        let fd = try SystemCall.once("socket") { socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         return MessageSocket(adopting: OwnedFileDescriptor(taking: fd))
     }
 
@@ -247,7 +266,7 @@ public final class MessageSocket: Sendable {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity else { throw PlatformError(call: "socket path '\(path)'", code: ENAMETOOLONG) }
+        guard !bytes.isEmpty, bytes.count < capacity else { throw PlatformError(call: "socket path '\(path)'", errno: .fileNameTooLong) }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0

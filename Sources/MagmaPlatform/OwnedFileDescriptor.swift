@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// A file descriptor owned by exactly one object; closed when that object goes away.
 ///
@@ -19,37 +20,66 @@ public final class OwnedFileDescriptor: Sendable {
 
     /// A new descriptor for the same open file, close-on-exec.
     public func duplicate() throws(PlatformError) -> OwnedFileDescriptor {
-        let copy = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw PlatformError(call: "fcntl(F_DUPFD_CLOEXEC)") }
-        return OwnedFileDescriptor(taking: copy)
+        OwnedFileDescriptor(try UniqueFileDescriptor.duplicating(rawValue))
+    }
+
+    /// A new descriptor for the same open file, close-on-exec, with one owner: for handing on
+    /// (`release()` to a C caller who closes it).
+    public func uniqueDuplicate() throws(PlatformError) -> UniqueFileDescriptor {
+        try UniqueFileDescriptor.duplicating(rawValue)
     }
 
     /// Duplicates a descriptor the caller keeps owning (for example one passed in from C).
     public static func duplicating(_ rawValue: Int32) throws(PlatformError) -> OwnedFileDescriptor {
-        let copy = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw PlatformError(call: "fcntl(F_DUPFD_CLOEXEC)") }
-        return OwnedFileDescriptor(taking: copy)
+        OwnedFileDescriptor(try UniqueFileDescriptor.duplicating(rawValue))
     }
-}
-
-/// A failed system call: which call, and the errno it left.
-public struct PlatformError: Error, Equatable, CustomStringConvertible {
-    /// The call that failed, for messages.
-    public let call: String
-    /// The errno value.
-    public let code: Int32
-
-    /// Captures the current errno for `call`.
-    public init(call: String, code: Int32 = errno) {
-        self.call = call
-        self.code = code
-    }
-
-    public var description: String { "\(call): \(String(cString: strerror(code)))" }
 }
 
 extension Array where Element == OwnedFileDescriptor {
     /// The owned descriptor whose number is `rawValue`, if it is one of these (for example the
     /// descriptor a decoded message's handle names).
     public func owning(_ rawValue: Int32) -> OwnedFileDescriptor? { first { $0.rawValue == rawValue } }
+}
+
+extension OwnedFileDescriptor {
+    /// The descriptor as swift-system's `FileDescriptor`, for its typed operations; valid for
+    /// the lifetime of this object, which still owns it.
+    public var fileDescriptor: FileDescriptor { FileDescriptor(rawValue: rawValue) }
+
+    /// Takes a uniquely owned descriptor to share it.
+    public convenience init(_ unique: consuming UniqueFileDescriptor) {
+        self.init(taking: unique.release())
+    }
+}
+
+/// A descriptor with exactly one owner, not shared: closed when it goes out of scope unless it
+/// is consumed first, into an `OwnedFileDescriptor` to share it or by `release()` to hand its
+/// number to someone who will close it (a C caller). What a function opens is held as one of
+/// these until it is ready to hand out, so an error on the way closes it with no code for it.
+public struct UniqueFileDescriptor: ~Copyable, Sendable {
+    /// The descriptor. Valid while this value lives.
+    public let fileDescriptor: FileDescriptor
+
+    /// Takes ownership of `rawValue`.
+    public init(taking rawValue: Int32) {
+        precondition(rawValue >= 0, "UniqueFileDescriptor needs an open descriptor")
+        fileDescriptor = FileDescriptor(rawValue: rawValue)
+    }
+
+    /// The raw descriptor number.
+    public var rawValue: Int32 { fileDescriptor.rawValue }
+
+    /// A new descriptor (close-on-exec) of the open file `rawValue` names, which its owner keeps.
+    public static func duplicating(_ rawValue: Int32) throws(PlatformError) -> UniqueFileDescriptor {
+        UniqueFileDescriptor(taking: try SystemCall.retrying("fcntl(F_DUPFD_CLOEXEC)") { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) })
+    }
+
+    /// Gives up ownership: the caller now closes the returned descriptor.
+    public consuming func release() -> Int32 {
+        let rawValue = fileDescriptor.rawValue
+        discard self
+        return rawValue
+    }
+
+    deinit { _ = Glibc.close(fileDescriptor.rawValue) }
 }

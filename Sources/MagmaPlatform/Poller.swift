@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// One descriptor to wait on, for readability unless asked otherwise.
 public struct PollRequest: Sendable {
@@ -24,12 +25,16 @@ public enum Poller {
         var fds = requests.map { pollfd(fd: $0.descriptor, events: $0.events, revents: 0) }
         let deadline = Deadline(after: timeoutNanoseconds)
         while true {
-            let result = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), deadline.pollMilliseconds) }
-            if result >= 0 {
+            do throws(PlatformError) {
+                // Once, not `retrying`: after EINTR the wait goes on with the time left.
+                try SystemCall.once("poll") {
+                    fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), deadline.pollMilliseconds) }
+                }
                 let readyMask = Int16(POLLIN | POLLOUT | POLLHUP | POLLERR)
                 return fds.map { $0.revents & readyMask != 0 }
+            } catch where error.errno == .interrupted {
+                continue
             }
-            if errno != EINTR { throw PlatformError(call: "poll") }
         }
     }
 

@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// CPU-visible memory backed by a sealed memfd (or, imported on request, a kernel driver's
 /// dma-buf, or in this process a view of a guest's pages) and mapped shared into this process.
@@ -40,7 +41,7 @@ public final class SharedMemory: @unchecked Sendable {
 
     private init(descriptor: OwnedFileDescriptor, size: Int, kind: Kind = .memfd) throws(PlatformError) {
         let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
-        guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap") }
+        guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap", errno: Errno(rawValue: errno)) }
         self.identity = .file(try FileIdentity(of: descriptor.rawValue))
         self.descriptor = descriptor
         self.kind = kind
@@ -66,7 +67,7 @@ public final class SharedMemory: @unchecked Sendable {
     /// memory (a GPU mapping of it included). Size 0 or not whole pages is EINVAL.
     public static func adopting(mapping base: UnsafeMutableRawPointer, size: Int, heldBy owner: AnyObject & Sendable) throws(PlatformError) -> SharedMemory {
         guard size > 0, size % pageSize == 0, Int(bitPattern: base) % pageSize == 0 else {
-            throw PlatformError(call: "adopted mapping of \(size) bytes (whole pages needed)", code: EINVAL)
+            throw PlatformError(call: "adopted mapping of \(size) bytes (whole pages needed)", errno: .invalidArgument)
         }
         return SharedMemory(adopting: base, size: size, owner: owner)
     }
@@ -87,28 +88,26 @@ public final class SharedMemory: @unchecked Sendable {
     /// Creates zeroed memory of at least `size` bytes (rounded up to pages, at least one page).
     public static func create(size requested: Int, name: String = "magma-buffer") throws(PlatformError) -> SharedMemory {
         guard let rounded = pageAligned(UInt64(max(requested, 1))), rounded <= UInt64(Int.max) else {
-            throw PlatformError(call: "memfd size", code: EINVAL)
+            throw PlatformError(call: "memfd size", errno: .invalidArgument)
         }
-        let fd = cmagma_memfd_create(name)
-        guard fd >= 0 else { throw PlatformError(call: "memfd_create") }
-        let owned = OwnedFileDescriptor(taking: fd)
-        guard ftruncate(fd, off_t(rounded)) == 0 else { throw PlatformError(call: "ftruncate") }
-        guard cmagma_memfd_seal_size(fd) == 0 else { throw PlatformError(call: "fcntl(F_ADD_SEALS)") }
-        return try SharedMemory(descriptor: owned, size: Int(rounded))
+        let memfd = UniqueFileDescriptor(taking: try SystemCall.once("memfd_create") { cmagma_memfd_create(name) })
+        try SystemCall.retrying("ftruncate") { ftruncate(memfd.rawValue, off_t(rounded)) }
+        try SystemCall.once("fcntl(F_ADD_SEALS)") { cmagma_memfd_seal_size(memfd.rawValue) }
+        return try SharedMemory(descriptor: OwnedFileDescriptor(memfd), size: Int(rounded))
     }
 
     /// Maps memory received from someone else. Only a memfd whose size is sealed is accepted:
     /// anything else (a pipe, a regular file, an unsealed memfd) is rejected with EINVAL.
     public static func importing(_ descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
         let seals = cmagma_memfd_get_seals(descriptor.rawValue)
-        guard seals >= 0 else { throw PlatformError(call: "fcntl(F_GET_SEALS)", code: EINVAL) }
+        guard seals >= 0 else { throw PlatformError(call: "fcntl(F_GET_SEALS)", errno: .invalidArgument) }
         guard seals & cmagma_seal_size_bits == cmagma_seal_size_bits else {
-            throw PlatformError(call: "memfd is not size-sealed", code: EINVAL)
+            throw PlatformError(call: "memfd is not size-sealed", errno: .invalidArgument)
         }
         var info = stat()
-        guard fstat(descriptor.rawValue, &info) == 0 else { throw PlatformError(call: "fstat") }
+        try SystemCall.once("fstat") { fstat(descriptor.rawValue, &info) }
         let size = Int(info.st_size)
-        guard size > 0, size % pageSize == 0 else { throw PlatformError(call: "memfd size", code: EINVAL) }
+        guard size > 0, size % pageSize == 0 else { throw PlatformError(call: "memfd size", errno: .invalidArgument) }
         return try SharedMemory(descriptor: descriptor, size: size)
     }
 
@@ -128,17 +127,15 @@ public final class SharedMemory: @unchecked Sendable {
     /// not a dma-buf, or one of a size that is not whole pages, is rejected with EINVAL; an
     /// exporter that cannot mmap fails here, not on a later access.
     public static func importing(dmaBuf descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
-        guard isDMABuf(descriptor.rawValue) else { throw PlatformError(call: "not a dma-buf", code: EINVAL) }
+        guard isDMABuf(descriptor.rawValue) else { throw PlatformError(call: "not a dma-buf", errno: .invalidArgument) }
         let end = try dmaBufSize(descriptor.rawValue)
-        guard end > 0, Int(end) % pageSize == 0 else { throw PlatformError(call: "dma-buf size \(end)", code: EINVAL) }
+        guard end > 0, Int(end) % pageSize == 0 else { throw PlatformError(call: "dma-buf size \(end)", errno: .invalidArgument) }
         return try SharedMemory(descriptor: descriptor, size: Int(end), kind: .dmaBuf)
     }
 
     /// A dma-buf's size, which its exporter fixed (lseek to its end, which dma-bufs support).
     public static func dmaBufSize(_ descriptor: Int32) throws(PlatformError) -> UInt64 {
-        let end = lseek(descriptor, 0, SEEK_END)
-        guard end >= 0 else { throw PlatformError(call: "lseek(dma-buf)") }
-        return UInt64(end)
+        UInt64(try SystemCall.once("lseek(dma-buf)") { lseek(descriptor, 0, SEEK_END) })
     }
 }
 
@@ -159,7 +156,7 @@ public struct FileIdentity: Hashable, Sendable {
     /// The identity of the open file behind `descriptor` (fstat).
     public init(of descriptor: Int32) throws(PlatformError) {
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw PlatformError(call: "fstat") }
+        try SystemCall.once("fstat") { fstat(descriptor, &info) }
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
     }
@@ -168,15 +165,15 @@ public struct FileIdentity: Hashable, Sendable {
 extension SharedMemory {
     /// Allocates backing pages for a byte range (fallocate). The caller passes whole pages.
     public func commit(offset: Int, length: Int) throws(PlatformError) {
-        guard kind == .memfd, let descriptor else { throw PlatformError(call: "commit of \(kind) memory", code: EOPNOTSUPP) }
-        guard cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate") }
+        guard kind == .memfd, let descriptor else { throw PlatformError(call: "commit of \(kind) memory", errno: .notSupportedOnSocket) }
+        try SystemCall.retrying("fallocate") { cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) }
     }
 
     /// Releases the backing pages of a byte range (fallocate PUNCH_HOLE); it reads back as
     /// zeros. The caller passes whole pages: a partial page would be zeroed but not released.
     public func decommit(offset: Int, length: Int) throws(PlatformError) {
-        guard kind == .memfd, let descriptor else { throw PlatformError(call: "decommit of \(kind) memory", code: EOPNOTSUPP) }
-        guard cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) == 0 else { throw PlatformError(call: "fallocate(PUNCH_HOLE)") }
+        guard kind == .memfd, let descriptor else { throw PlatformError(call: "decommit of \(kind) memory", errno: .notSupportedOnSocket) }
+        try SystemCall.retrying("fallocate(PUNCH_HOLE)") { cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) }
     }
 
     /// Bytes that currently have backing pages (all of a dma-buf or of guest pages: resident).

@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// A timeline semaphore whose state lives in one shared page: a sealed memfd that every process
 /// holding the timeline and the driver that imported it map, so all of them see one timeline.
@@ -36,8 +37,8 @@ public final class Timeline: @unchecked Sendable {
     /// Makes a timeline at `initialValue`, with no error.
     public static func create(initialValue: UInt64) throws(PlatformError) -> Timeline {
         let memory = try SharedMemory.create(size: SharedMemory.pageSize, name: "magma-timeline")
-        guard let descriptor = memory.descriptor else { throw PlatformError(call: "timeline memory without a memfd", code: EINVAL) }
-        guard cmagma_memfd_seal_seals(descriptor.rawValue) == 0 else { throw PlatformError(call: "fcntl(F_ADD_SEALS, F_SEAL_SEAL)") }
+        guard let descriptor = memory.descriptor else { throw PlatformError(call: "timeline memory without a memfd", errno: .invalidArgument) }
+        try SystemCall.once("fcntl(F_ADD_SEALS, F_SEAL_SEAL)") { cmagma_memfd_seal_seals(descriptor.rawValue) }
         let timeline = Timeline(memory: memory, descriptor: descriptor)
         timeline.word(at: valueOffset, as: UInt64.self).pointee = initialValue
         timeline.word(at: magicOffset, as: UInt32.self).pointee = magic
@@ -50,18 +51,18 @@ public final class Timeline: @unchecked Sendable {
     /// anything else (a buffer's memfd, an unsealed memfd, a pipe) is EINVAL.
     public static func importing(_ descriptor: OwnedFileDescriptor) throws(PlatformError) -> Timeline {
         let seals = cmagma_memfd_get_seals(descriptor.rawValue)
-        guard seals >= 0 else { throw PlatformError(call: "timeline is not a memfd", code: EINVAL) }
+        guard seals >= 0 else { throw PlatformError(call: "timeline is not a memfd", errno: .invalidArgument) }
         guard seals & cmagma_seal_timeline_bits == cmagma_seal_timeline_bits, seals & cmagma_seal_write_bits == 0 else {
-            throw PlatformError(call: "memfd is not sealed as a timeline", code: EINVAL)
+            throw PlatformError(call: "memfd is not sealed as a timeline", errno: .invalidArgument)
         }
         var info = stat()
-        guard fstat(descriptor.rawValue, &info) == 0 else { throw PlatformError(call: "fstat") }
+        try SystemCall.once("fstat") { fstat(descriptor.rawValue, &info) }
         guard Int(info.st_size) == SharedMemory.pageSize else {
-            throw PlatformError(call: "timeline memfd of \(info.st_size) bytes", code: EINVAL)
+            throw PlatformError(call: "timeline memfd of \(info.st_size) bytes", errno: .invalidArgument)
         }
         let timeline = Timeline(memory: try SharedMemory.importing(descriptor), descriptor: descriptor)
         guard timeline.load32(magicOffset) == magic, timeline.load32(versionOffset) == layoutVersion else {
-            throw PlatformError(call: "memfd is not a timeline", code: EINVAL)
+            throw PlatformError(call: "memfd is not a timeline", errno: .invalidArgument)
         }
         return timeline
     }

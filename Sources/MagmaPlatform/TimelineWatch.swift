@@ -1,5 +1,6 @@
 import CMagmaLinux
 import Glibc
+import SystemPackage
 
 /// A pollable wait for one point of a timeline: `descriptor` (an eventfd) polls readable once
 /// the timeline has reached the point or failed, so a timeline point can be waited on with
@@ -81,9 +82,13 @@ final class TimelineWatcher: @unchecked Sendable {
         word.initialize(to: 0)
         var probeAddress: UnsafeMutablePointer<UInt32>? = word
         var probeExpected: UInt32 = 1
-        if cmagma_futex_waitv(&probeAddress, &probeExpected, 1, .max) < 0, errno == ENOSYS {
+        do throws(PlatformError) {
+            try SystemCall.once("futex_waitv") { cmagma_futex_waitv(&probeAddress, &probeExpected, 1, .max) }
+        } catch where error.errno == .noFunction {
             word.deallocate()
-            throw PlatformError(call: "futex_waitv", code: ENOSYS)
+            throw error
+        } catch {
+            // EAGAIN, as expected: futex_waitv exists.
         }
         let watcher = TimelineWatcher(wakeWord: word)
         try HostThread.spawn(name: "magma.timeline") { watcher.run() }

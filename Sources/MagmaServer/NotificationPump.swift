@@ -100,7 +100,7 @@ final class NotificationPump: Sendable {
             state.queuedBytes += message.bytes.count
             return nil
         }
-        if let (handler, reason) = overflow { reactor.workers.submit { handler(reason) } }
+        if let (handler, reason) = overflow { reactor.soon { handler(reason) } }
     }
 
     /// No more notifications: what is queued is sent for as long as the client reads it, but

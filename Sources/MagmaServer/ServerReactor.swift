@@ -8,32 +8,30 @@ enum ServeStep {
     case done
 }
 
-/// magmad's threads for its clients: one event loop that waits for every listener, session,
-/// connection channel and notification channel, and a fixed pool of workers that does what
-/// the ready descriptors call for. The loop thread only dispatches: requests (which reach the
-/// GPU driver and may wait for locks) and every system call run on the workers. Each descriptor
-/// is handled by one worker at a time, in order, because its watch is armed again only when
-/// its handler returns.
+/// magmad's threads for its clients: a fixed set of workers that all run one event loop
+/// (`EventLoop.run(batch: 1)` on each), which waits for every listener, session, connection
+/// channel and notification channel. A ready descriptor goes to whichever worker is free, and
+/// that worker serves it at once: there is no loop thread that hands work to another (a
+/// request costs no wake-up of a second thread). Each descriptor is handled by one worker at a
+/// time, in order, because its watch is one-shot and armed again only when its handler returns.
+/// A handler that waits (for the GPU driver's locks) holds up its own worker only.
 final class ServerReactor: Sendable {
     let loop: EventLoop
-    let workers: WorkerPool
 
-    /// Starts the loop thread and `workerCount` workers in `group`. If the loop fails (it can
-    /// no longer wait: `EventLoop.run()`), every served descriptor's handler has been told so
-    /// (as a hang-up, on the workers) and `loopFailed` runs on the loop's thread.
+    /// Starts `workerCount` workers (at least one) in `group`. If the loop fails (it can no
+    /// longer wait: `EventLoop.run()`), every served descriptor's handler has been told so (as a
+    /// hang-up) and `loopFailed` runs, once, on the worker that saw it.
     init(workerCount: Int, group: ThreadGroup, loopFailed: @escaping @Sendable (PlatformError) -> Void) throws(PlatformError) {
         loop = try EventLoop()
-        workers = WorkerPool(threadCount: workerCount)
-        try group.spawn(name: "magma-loop") { [loop] in
+        for _ in 0..<max(1, workerCount) {
             do throws(PlatformError) {
-                try loop.run()
-            } catch {
-                loopFailed(error)
-            }
-        }
-        for _ in 0..<workers.threadCount {
-            do throws(PlatformError) {
-                try group.spawn(name: "magma-worker") { [workers] in workers.runWorker() }
+                try group.spawn(name: "magma-worker") { [loop] in
+                    do throws(PlatformError) {
+                        try loop.run(batch: 1)
+                    } catch {
+                        loopFailed(error)
+                    }
+                }
             } catch {
                 stop()
                 throw error
@@ -45,16 +43,19 @@ final class ServerReactor: Sendable {
     /// `handler` runs on a worker with its token, and says what to wait for next.
     func serve(_ descriptor: Int32, for interest: EventLoop.Interest,
                handler: @escaping @Sendable (EventLoop.Token, EventLoop.Readiness) -> ServeStep) throws(PlatformError) -> EventLoop.Token {
-        try loop.watch(descriptor, for: interest) { [workers, loop] token, readiness in
-            workers.submit {
-                if case .arm(let next) = handler(token, readiness) { loop.arm(token, for: next) }
-            }
+        try loop.watch(descriptor, for: interest) { [loop] token, readiness in
+            if case .arm(let next) = handler(token, readiness) { loop.arm(token, for: next) }
         }
     }
 
-    /// Stops the loop and the workers (their threads return once their current job is done).
+    /// Runs `job` on a worker soon, never inside the caller (for work the caller must not do
+    /// under the locks it holds).
+    func soon(_ job: @escaping @Sendable () -> Void) {
+        loop.after(nanoseconds: 0, job)
+    }
+
+    /// Stops the workers (each returns once its current handler is done).
     func stop() {
         loop.stop()
-        workers.stop()
     }
 }

@@ -4,6 +4,7 @@ import MagmaPlatform
 import MagmaPrimary
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// The magmad backend: reaches a device served by magmad through its endpoint socket (for
 /// example `$XDG_RUNTIME_DIR/magma/gpu/000`). Queries are synchronous calls on the device
@@ -46,6 +47,7 @@ public final class SocketDeviceTransport: DeviceBackend {
             if error.code == EAGAIN { throw DeviceCallTimeout.error("connecting to \(path)", callTimeoutNanoseconds) }
             throw .openingDevice(at: path, error)
         }
+        do { try socket.setReceiveTimeout(nanoseconds: callTimeoutNanoseconds) } catch { throw .openingDevice(at: path, error) }
         self.path = path
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
     }
@@ -55,7 +57,10 @@ public final class SocketDeviceTransport: DeviceBackend {
     public init(adopting descriptor: OwnedFileDescriptor, callTimeoutNanoseconds: UInt64 = DeviceCallTimeout.fromEnvironment) throws(MagmaError) {
         let socket = MessageSocket(adopting: descriptor)
         guard socket.isConnectedSequencedPacket else { throw .invalidArgs("not a connected SOCK_SEQPACKET socket") }
-        do { try socket.setSendTimeout(nanoseconds: callTimeoutNanoseconds) } catch { throw .invalidArgs("\(error)") }
+        do {
+            try socket.setSendTimeout(nanoseconds: callTimeoutNanoseconds)
+            try socket.setReceiveTimeout(nanoseconds: callTimeoutNanoseconds)
+        } catch { throw .invalidArgs("\(error)") }
         self.socket = socket
         path = nil
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
@@ -77,15 +82,16 @@ public final class SocketDeviceTransport: DeviceBackend {
     }
 
     /// Runs `body` as the one call on the device channel, with the channel's state; waits for
-    /// the turn (no lock held) at most the call timeout, then TIMED_OUT.
-    private func inTurn<Result>(_ name: String, _ body: (inout State) throws(MagmaError) -> Result) throws(MagmaError) -> Result {
+    /// the turn (no lock held) at most the call timeout, then TIMED_OUT (`name`, built only
+    /// then, says which call).
+    private func inTurn<Result>(_ name: @autoclosure () -> String, _ body: (inout State) throws(MagmaError) -> Result) throws(MagmaError) -> Result {
         let deadline = Deadline(after: callTimeoutNanoseconds)
         let taken: State? = turn.wait(until: deadline) { turn in
             guard !turn.busy else { return nil }
             turn.busy = true
             return turn.state
         }
-        guard var state = taken else { throw DeviceCallTimeout.error("\(name) (another call on the device channel did not end)", callTimeoutNanoseconds) }
+        guard var state = taken else { throw DeviceCallTimeout.error("\(name()) (another call on the device channel did not end)", callTimeoutNanoseconds) }
         defer {
             turn.withLock { turn in
                 turn.state = state
@@ -155,6 +161,7 @@ public final class SocketDeviceTransport: DeviceBackend {
     public static func performanceCounterToken(endpoint socket: MessageSocket, callTimeoutNanoseconds: UInt64 = DeviceCallTimeout.fromEnvironment)
         throws(MagmaError) -> OwnedFileDescriptor {
         defer { socket.shutdown() }
+        do { try socket.setReceiveTimeout(nanoseconds: callTimeoutNanoseconds) } catch { throw .accessDenied("the performance-counter endpoint: \(error)") }
         let reply = try DeviceCall.perform(PerformanceCounterAccessProtocol.GetPerformanceCountToken(), transactionId: 1, on: socket,
                                            timeoutNanoseconds: callTimeoutNanoseconds) {
             bytes, handles throws(WireError) in
@@ -204,7 +211,9 @@ enum DeviceCall {
     }
 
     /// Sends `request` and reads until its reply; TIMED_OUT when the reply has not come within
-    /// `timeoutNanoseconds` (the socket's send timeout bounds the send).
+    /// `timeoutNanoseconds`. The socket's send and receive timeouts (SO_SNDTIMEO, SO_RCVTIMEO)
+    /// must be that bound: the send and each receive block at most that long, so waiting for the
+    /// reply is one receive, and the call's deadline ends a stream of other replies.
     static func perform<Message: Sendable>(
         _ request: some WireMessage, transactionId: UInt32, on socket: MessageSocket, timeoutNanoseconds: UInt64,
         decode: ([UInt8], [WireHandle]) throws(WireError) -> Received<Message>
@@ -215,9 +224,11 @@ enum DeviceCall {
         do { encoded = try request.encoded(transactionId: transactionId) } catch { throw .internalError("\(name) cannot be sent: \(error)") }
         try send(encoded, on: socket, name: name, timeoutNanoseconds: timeoutNanoseconds)
         while true {
-            guard socket.waitReadable(until: deadline) else { throw DeviceCallTimeout.error(name, timeoutNanoseconds) }
+            guard !deadline.hasPassed else { throw DeviceCallTimeout.error(name, timeoutNanoseconds) }
             let datagram: Datagram?
-            do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: false) } catch {
+            do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes, wait: true) } catch where error.errno == .wouldBlock {
+                throw DeviceCallTimeout.error(name, timeoutNanoseconds)
+            } catch {
                 throw MagmaError(.connectionLost, "device channel: \(error)")
             }
             guard let datagram else { continue }

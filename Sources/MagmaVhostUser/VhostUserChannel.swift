@@ -19,9 +19,7 @@ public final class VhostUserChannel: Sendable {
     /// Two connected stream sockets, for tests and in-process front-ends.
     public static func pair() throws(PlatformError) -> (VhostUserChannel, VhostUserChannel) {
         var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw PlatformError(call: "socketpair")
-        }
+        try SystemCall.once("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
         return (VhostUserChannel(socket: MessageSocket(adopting: OwnedFileDescriptor(taking: fds[0]))),
                 VhostUserChannel(socket: MessageSocket(adopting: OwnedFileDescriptor(taking: fds[1]))))
     }

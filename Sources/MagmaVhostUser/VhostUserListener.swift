@@ -14,22 +14,24 @@ public final class VhostUserListener: Sendable {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else { throw PlatformError(call: "socket path too long", code: ENAMETOOLONG) }
+        guard path.utf8.count < capacity else { throw PlatformError(call: "socket path too long", errno: .fileNameTooLong) }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: path.utf8)
             raw[path.utf8.count] = 0
         }
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw PlatformError(call: "socket") }
+        let fd = try SystemCall.once("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let descriptor = OwnedFileDescriptor(taking: fd)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        try SystemCall.once("bind(\(path))") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
         }
-        guard bound == 0 else { throw PlatformError(call: "bind(\(path))") }
-        guard chmod(path, 0o600) == 0, Glibc.listen(fd, 1) == 0 else {
-            let failure = PlatformError(call: "listen(\(path))")
+        do throws(PlatformError) {
+            try SystemCall.retrying("chmod(\(path))") { chmod(path, 0o600) }
+            try SystemCall.once("listen(\(path))") { Glibc.listen(fd, 1) }
+        } catch {
             unlink(path)
-            throw failure
+            throw error
         }
         socket = MessageSocket(adopting: descriptor)
         self.path = path

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MagmaBench
+import MagmaPlatform
 
 /// `magmactl bench`: every path through Magma and as its floor, in the same run, as ratios.
 struct BenchCommand: ParsableCommand {
@@ -53,8 +54,12 @@ struct BenchCommand: ParsableCommand {
         guard repeats >= 0 else { throw ValidationError("--repeat must not be negative") }
         guard let json else { return }
         let existed = access(json, F_OK) == 0
-        let descriptor = open(json, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw ValidationError("cannot write --json \(json): \(String(cString: strerror(errno)))") }
+        let descriptor: Int32
+        do throws(PlatformError) {
+            descriptor = try SystemCall.retrying("open") { open(json, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644) }
+        } catch {
+            throw ValidationError("cannot write --json \(json): \(String(cString: strerror(error.code)))")
+        }
         close(descriptor)
         if !existed { unlink(json) }
     }

@@ -271,12 +271,12 @@ _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_vgem_fence_attach) == 0xC
 _Static_assert(CMAGMA_DRM_IOW(0x42, struct cmagma_drm_vgem_fence_signal) == 0x40086442UL, "DRM_IOCTL_VGEM_FENCE_SIGNAL");
 _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map) == 0xC0106441UL, "DRM_IOCTL_VIRTGPU_MAP");
 
-/// ioctl(fd, request, argument), retried while it fails with EINTR or EAGAIN (as libdrm's
-/// drmIoctl does). Returns 0, or the errno of the failure.
-int cmagma_drm_ioctl(int fd, unsigned long request, void *argument);
+/// ioctl(fd, request, argument), once: its result, or -1 with errno (MagmaDRM's `drmIoctl`
+/// retries, as libdrm's drmIoctl does).
+int cmagma_ioctl(int fd, unsigned long request, void *argument);
 
-/// UDMABUF_CREATE on `device` (/dev/udmabuf, linux/udmabuf.h): a dma-buf (close-on-exec) of
-/// `size` bytes of `memfd` from `offset`. Returns the new descriptor, or -errno.
+/// UDMABUF_CREATE on `device` (/dev/udmabuf, linux/udmabuf.h), once: a dma-buf (close-on-exec)
+/// of `size` bytes of `memfd` from `offset`. Returns the new descriptor, or -1 with errno.
 int cmagma_udmabuf_create(int device, int memfd, uint64_t offset, uint64_t size);
 
 /// dup3(fd, target, O_CLOEXEC): puts the open file of `fd` at descriptor number `target`,

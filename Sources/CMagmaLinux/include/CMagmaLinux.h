@@ -1,6 +1,7 @@
 // Linux calls and constants that Swift's Glibc module does not expose.
-// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps;
-// the shared-memory atomics at the end are `static inline` instead (see there).
+// Each wrapper is out of line and returns -1 with errno set on failure, like the call it wraps,
+// and carries no policy: EINTR comes back to the caller (MagmaPlatform's SystemCall retries it).
+// The shared-memory atomics at the end are `static inline` instead (see there).
 #ifndef CMAGMA_LINUX_H
 #define CMAGMA_LINUX_H
 
@@ -25,7 +26,8 @@ int cmagma_eventfd_create(void);
 
 /// Adds 1 to the counter; a counter at its maximum stays there. Does not block on an eventfd
 /// whose O_NONBLOCK flag is set, as cmagma_eventfd_create sets it: for eventfds this process
-/// created, whose flags nobody else controls. Returns 0 or -1.
+/// created, whose flags nobody else controls. Returns 0 (EAGAIN included: the counter is at its
+/// maximum, so it is signaled already) or -1 with errno (EINTR among them).
 int cmagma_eventfd_signal(int fd);
 
 /// Adds 1 to the counter of an eventfd another process shares; a counter at its maximum stays
@@ -69,12 +71,12 @@ uint32_t cmagma_atomic_add_u32(uint32_t *address, uint32_t value);
 #define CMAGMA_MAX_SEND_FDS 253
 
 /// sendmsg of one datagram with `fd_count` descriptors as SCM_RIGHTS, MSG_NOSIGNAL (a dead peer
-/// is EPIPE, not SIGPIPE), and MSG_DONTWAIT if `dont_wait`. EINTR is retried.
+/// is EPIPE, not SIGPIPE), and MSG_DONTWAIT if `dont_wait`.
 ssize_t cmagma_send_message(int fd, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait);
 
 /// recvmsg of one datagram, receiving descriptors close-on-exec into `fds`. Sets `*truncated`
 /// when the datagram or its descriptors did not fit (descriptors that did not fit are closed).
-/// Returns the bytes received, 0 at end of stream, or -1. EINTR is retried.
+/// Returns the bytes received, 0 at end of stream, or -1.
 ssize_t cmagma_receive_message(int fd, void *bytes, size_t capacity, int *fds, size_t fd_capacity,
                                size_t *fd_count, int *truncated, int dont_wait);
 
@@ -103,8 +105,7 @@ extern const int cmagma_epoll_delete;
 int cmagma_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
 
 /// epoll_wait into parallel arrays of tokens and event bits (at most `capacity`, and at most 64);
-/// returns how many are ready, or -errno (errno read at once, so nothing can change it first).
-/// EINTR is not retried (the caller owns the deadline).
+/// returns how many are ready, or -1 with errno.
 int cmagma_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_milliseconds);
 
 /// The most words one cmagma_futex_waitv call waits on (the kernel's FUTEX_WAITV_MAX).

@@ -123,22 +123,63 @@ import Testing
         }
     }
 
-    @Test func aWorkerPoolRunsEveryJobOnItsFixedThreads() throws {
-        let pool = WorkerPool(threadCount: 3)
+    /// Several threads running one loop (`run(batch: 1)`, as magmad's workers do): a ready
+    /// descriptor goes to a free thread while another thread's handler waits, and `stop()` ends
+    /// every thread.
+    @Test func severalThreadsShareOneLoop() throws {
+        let loop = try EventLoop()
         let ended = DispatchSemaphore(value: 0)
-        for _ in 0..<pool.threadCount {
-            try HostThread.spawn(name: "test-worker") {
-                pool.runWorker()
+        for _ in 0..<3 {
+            try HostThread.spawn(name: "test-loop") {
+                try? loop.run(batch: 1)
                 ended.signal()
             }
         }
-        let done = Atomic<Int>(0)
-        for _ in 0..<1_000 { pool.submit { done.add(1, ordering: .relaxed) } }
-        #expect(eventually { done.load(ordering: .relaxed) == 1_000 })
-        pool.stop()
-        for _ in 0..<pool.threadCount { ended.wait() }
-        pool.submit { done.add(1, ordering: .relaxed) }   // stopped: dropped
-        let afterStop = done.load(ordering: .relaxed)
-        #expect(afterStop == 1_000)
+        let (slowReader, slowWriter) = try MessageSocket.pair()
+        let (quickReader, quickWriter) = try MessageSocket.pair()
+        let quickRan = DispatchSemaphore(value: 0)
+        let slowSawQuick = Atomic<Bool>(false)
+        let slow = try loop.watch(slowReader.descriptor.rawValue, for: .readable) { _, _ in
+            // Waits for the other descriptor's handler, which only another thread can run.
+            slowSawQuick.store(quickRan.wait(timeout: .now() + 10) == .success, ordering: .relaxed)
+        }
+        let quick = try loop.watch(quickReader.descriptor.rawValue, for: .readable) { _, _ in quickRan.signal() }
+        try slowWriter.send([1])
+        usleep(20_000)
+        try quickWriter.send([1])
+        #expect(eventually { slowSawQuick.load(ordering: .relaxed) }, "a ready descriptor waited for a busy thread")
+        loop.unwatch(slow)
+        loop.unwatch(quick)
+        loop.stop()
+        for thread in 0..<3 { #expect(ended.wait(timeout: .now() + 10) == .success, "loop thread \(thread) did not return") }
+    }
+
+    /// A failed wait on a loop several threads run is thrown once: the other threads return.
+    @Test func aSharedLoopThatCannotWaitThrowsOnce() throws {
+        let loop = try EventLoop()
+        let (mine, _) = try MessageSocket.pair()
+        let told = Mutex<Int>(0)
+        _ = try loop.watch(mine.descriptor.rawValue, for: .readable) { _, readiness in
+            if readiness.isLoopFailure { told.withLock { $0 += 1 } }
+        }
+        let ended = DispatchSemaphore(value: 0)
+        let failures = Mutex<[PlatformError]>([])
+        let started = Atomic<Int>(0)
+        for _ in 0..<3 {
+            try HostThread.spawn(name: "test-loop") {
+                started.add(1, ordering: .relaxed)
+                do throws(PlatformError) { try loop.run(batch: 1) } catch { failures.withLock { $0.append(error) } }
+                ended.signal()
+            }
+        }
+        #expect(eventually { started.load(ordering: .relaxed) == 3 })
+        usleep(20_000)
+        let nothing = open("/dev/null", O_RDONLY)
+        #expect(dup2(nothing, loop.epollDescriptor) == loop.epollDescriptor)
+        close(nothing)
+        loop.after(nanoseconds: 60_000_000_000) {}   // wakes a thread, whose next wait fails
+        for thread in 0..<3 { #expect(ended.wait(timeout: .now() + 10) == .success, "loop thread \(thread) did not return") }
+        #expect(failures.withLock { $0.count } == 1)
+        #expect(told.withLock { $0 } == 1, "the watch was told once")
     }
 }

@@ -107,8 +107,8 @@ struct RawClient {
     private static func bound(_ socket: MessageSocket) throws {
         var limit = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
-            guard setsockopt(socket.descriptor.rawValue, SOL_SOCKET, option, &limit, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-                throw PlatformError(call: "setsockopt(SO_RCVTIMEO/SO_SNDTIMEO)")
+            try SystemCall.once("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO)") {
+                setsockopt(socket.descriptor.rawValue, SOL_SOCKET, option, &limit, socklen_t(MemoryLayout<timeval>.size))
             }
         }
     }
