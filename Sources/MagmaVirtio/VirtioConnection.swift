@@ -4,8 +4,9 @@ import MagmaProtocol
 import MagmaWire
 
 /// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
-/// its own guest RAM and its one context of capset 7), whose host side is a connection of the
-/// host device. Object ids are this guest's (one counter per connection), feed-forward context
+/// a context of capset 7 of this process's guest at the socket path, `VirtioGuests`, sharing
+/// the guest's RAM with the process's other connections), whose host side is a connection of
+/// the host device. Object ids are this guest's (one counter per connection), feed-forward context
 /// commands go on the connection's shared-memory command rings (`VirtioRingTransport`: no
 /// system call per submission), synchronous and fenced ones in SUBMIT_3D (which the host
 /// applies after what the rings held), calls wait on their fence (`VirtioCalls`), and a watcher thread
@@ -27,7 +28,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
-        device = try VirtGPUSocketDevice(path: path)
+        device = try VirtioGuests.open(path: path)
         try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
         calls = try VirtioCalls(device: device)
         rings = try VirtioRingTransport(device: device, calls: calls)
