@@ -8,9 +8,11 @@ import MagmaWire
 /// (`VirtGPUSocketGuest`), with a fresh context id from the guest's counter; CONTEXT_INIT sends
 /// its CTX_CREATE. It allocates each resource's pages from the guest's RAM and sends
 /// RESOURCE_CREATE_3D + ATTACH_BACKING + CTX_ATTACH_RESOURCE, SUBMIT_3D with fences on rings,
-/// and hands back each fence's eventfd for WAIT. Closing it (or its end) sends CTX_DESTROY
-/// and RESOURCE_UNREF of each resource it still has (their pages go back to the guest); the
-/// guest's socket closes with its last device.
+/// and hands back each fence's eventfd for WAIT. PRIME export and import share a resource
+/// with another open of the guest (attached to both contexts, unreferenced once neither holds
+/// it). Closing it (or its end) sends CTX_DESTROY and RESOURCE_UNREF of each resource only it
+/// still holds (their pages go back to the guest); the guest's socket closes with its last
+/// device.
 public final class VirtGPUSocketDevice: VirtGPUDevice {
     /// Guest RAM of a private guest (`init(path:)`) unless told otherwise.
     public static let defaultMemoryBytes = VirtGPUSocketGuest.defaultMemoryBytes
@@ -26,7 +28,13 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         var ringCount = 0
         var hasContext = false
         var closed = false
-        var resources: [UInt32: SocketResource] = [:]
+        /// The resources it holds, each with how many times (made once, imported again).
+        var resources: [UInt32: Held] = [:]
+    }
+
+    private struct Held {
+        let resource: SocketResource
+        var count: Int
     }
 
     /// A new open of `guest`: a context id of its own (the context is made by CONTEXT_INIT).
@@ -88,12 +96,13 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         // Recorded unless it closed meanwhile, so `close()` unrefs every resource it made.
         guard state.withLock({ state in
             guard !state.closed else { return false }
-            state.resources[id] = resource
+            state.resources[id] = Held(resource: resource, count: 1)
             return true
         }) else {
             guest.release(firstPage: first, count: pages)
             throw Self.closedError
         }
+        guest.register(resource)
         do {
             try expectOK(.resourceCreate3D(.buffer(id: id, size: UInt32(pages * page))), "RESOURCE_CREATE")
             try expectOK(.resourceAttachBacking(resourceId: id, entries: [
@@ -108,11 +117,66 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     }
 
     public func release(_ resource: any VirtGPUResource) throws(MagmaError) {
+        guard let resource = resource as? SocketResource else { throw .invalidArgs("not a resource of this device") }
+        let remaining = state.withLock { state -> Int? in
+            guard var held = state.resources[resource.resourceId], held.resource === resource else { return nil }
+            held.count -= 1
+            state.resources[resource.resourceId] = held.count == 0 ? nil : held
+            return held.count
+        }
+        guard let remaining else { throw .invalidArgs("not a live resource of this device") }
+        guard remaining == 0 else { return }
+        if resource.drop() { return try unref(resource) }
+        // Another open still holds it: this context no longer names it.
+        let (response, _) = try control(.contextDetachResource(resourceId: resource.resourceId), context: contextId)
+        guard response == .okNoData else { throw Self.error(response, "CTX_DETACH_RESOURCE") }
+    }
+
+    public func exportResource(_ resource: any VirtGPUResource) throws(MagmaError) -> OwnedFileDescriptor {
         guard let resource = resource as? SocketResource,
-              state.withLock({ $0.resources.removeValue(forKey: resource.resourceId) }) === resource else {
+              state.withLock({ $0.resources[resource.resourceId]?.resource === resource }) else {
             throw .invalidArgs("not a live resource of this device")
         }
-        try unref(resource)
+        return try VirtioShareToken(guestKey: guest.key, kind: .resource, id: UInt64(resource.resourceId)).descriptor()
+    }
+
+    public func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource {
+        let id = try VirtioShareToken.id(in: descriptor, kind: .resource, guest: guest)
+        guard let resourceId = UInt32(exactly: id), let resource = guest.resource(resourceId) else {
+            throw .invalidArgs("resource \(id) of this guest was released")
+        }
+        if hold(resource, again: true) { return resource }
+        guard resource.hold() else { throw .invalidArgs("resource \(id) of this guest was released") }
+        do {
+            try expectOK(.contextAttachResource(resourceId: resourceId), "CTX_ATTACH_RESOURCE", context: contextId)
+        } catch {
+            if resource.drop() { try? unref(resource) }
+            throw error
+        }
+        guard hold(resource, again: false) else {
+            if resource.drop() { try? unref(resource) }
+            throw Self.closedError
+        }
+        return resource
+    }
+
+    /// Records one more hold of `resource`: with `again`, only if it already holds it; without,
+    /// as a new one (merged if another import got there first, whose guest hold suffices).
+    /// False if it holds none (`again`) or it has closed.
+    private func hold(_ resource: SocketResource, again: Bool) -> Bool {
+        let outcome = state.withLock { state -> (held: Bool, merged: Bool) in
+            guard !state.closed else { return (false, false) }
+            if var held = state.resources[resource.resourceId] {
+                held.count += 1
+                state.resources[resource.resourceId] = held
+                return (true, !again)
+            }
+            guard !again else { return (false, false) }
+            state.resources[resource.resourceId] = Held(resource: resource, count: 1)
+            return (true, false)
+        }
+        if outcome.merged { _ = resource.drop() }
+        return outcome.held
     }
 
     public func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)? {
@@ -154,11 +218,12 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
             guard !state.closed else { return nil }
             state.closed = true
             defer { state.resources = [:] }
-            return (Array(state.resources.values), state.hasContext)
+            return (state.resources.values.map(\.resource), state.hasContext)
         }
         guard let (resources, hadContext) = open else { return }
         if hadContext { _ = try? guest.control(VirtioGPU.ControlHeader(type: 0, contextId: contextId), .contextDestroy) }
-        for resource in resources { try? unref(resource) }
+        // The context is gone, so it names none of them; the ones only it held are unreferenced.
+        for resource in resources where resource.drop() { try? unref(resource) }
         guest.closeDevice()
     }
 
@@ -171,7 +236,7 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
 
     /// RESOURCE_UNREF; the pages go back to the guest whatever the host says.
     private func unref(_ resource: SocketResource) throws(MagmaError) {
-        defer { guest.release(firstPage: resource.firstPage, count: resource.pages) }
+        defer { guest.unregister(resource) }
         let (response, _) = try guest.control(VirtioGPU.ControlHeader(type: 0), .resourceUnref(resourceId: resource.resourceId))
         guard response == .okNoData || response == .error(.errorInvalidResourceId) else { throw Self.error(response, "RESOURCE_UNREF") }
     }
@@ -203,7 +268,7 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
 }
 
 /// A resource of `VirtGPUSocketDevice`: contiguous guest pages, mapped through the guest's RAM
-/// (which it keeps mapped).
+/// (which it keeps mapped), held by the opens of the guest that made or imported it.
 final class SocketResource: VirtGPUResource, @unchecked Sendable {
     let resourceId: UInt32
     let firstPage: Int
@@ -211,6 +276,8 @@ final class SocketResource: VirtGPUResource, @unchecked Sendable {
     /// Holds the guest's RAM, which `mapping` is a slice of.
     private let guest: VirtGPUSocketGuest
     let mapping: UnsafeMutableRawBufferPointer
+    /// How many opens of the guest hold it; unreferenced at 0, never held again.
+    private let holders = Locked(1)
 
     init(resourceId: UInt32, firstPage: Int, pages: Int, guest: VirtGPUSocketGuest, mapping: UnsafeMutableRawBufferPointer) {
         self.resourceId = resourceId
@@ -221,6 +288,18 @@ final class SocketResource: VirtGPUResource, @unchecked Sendable {
     }
 
     var size: Int { mapping.count }
+
+    /// One more open holds it; false once it is unreferenced.
+    func hold() -> Bool {
+        holders.withLock { holders in
+            guard holders > 0 else { return false }
+            holders += 1
+            return true
+        }
+    }
+
+    /// An open lets it go; true for the last (it is then to be unreferenced).
+    func drop() -> Bool { holders.withLock { holders in holders -= 1; return holders == 0 } }
 }
 
 /// A fence of `VirtGPUSocketDevice`: the eventfd the host signals when it completes.

@@ -21,6 +21,9 @@ public final class VirtGPUSocketGuest: Sendable {
 
     /// The socket of the host's device model it is a guest of.
     public let path: String
+    /// This guest among the process's guests (never reused): what its exported descriptors
+    /// carry, so another guest's import refuses them.
+    public let key: UInt64
     private let socket: MessageSocket
     private let ram: SharedMemory
     private let channel = LockedCondition(Channel())
@@ -33,10 +36,15 @@ public final class VirtGPUSocketGuest: Sendable {
         var busy = false
     }
 
+    private static let nextKey = Locked<UInt64>(1)
+
     private struct State {
         var pages: GuestPageAllocator
         var nextResourceId: UInt32 = 1
         var nextContextId: UInt32 = 1
+        var nextShareId: UInt64 = 1
+        /// Its live resources, whichever devices hold them (PRIME import looks them up).
+        var resources: [UInt32: WeakResource] = [:]
         var openDevices = 0
         /// Its last open device has closed: the socket is shut, no device opens on it again.
         var closed = false
@@ -47,6 +55,7 @@ public final class VirtGPUSocketGuest: Sendable {
     public init(path: String, memoryBytes: Int = VirtGPUSocketGuest.defaultMemoryBytes,
                 callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
         self.path = path
+        key = Self.nextKey.withLock { key in defer { key += 1 }; return key }
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
         do {
             socket = try MessageSocket.connect(path: path)
@@ -120,6 +129,23 @@ public final class VirtGPUSocketGuest: Sendable {
     /// Gives a resource's pages back.
     func release(firstPage: Int, count: Int) { state.withLock { $0.pages.release(firstPage, count: count) } }
 
+    /// A resource made: PRIME import may find it until it is unreferenced.
+    func register(_ resource: SocketResource) { state.withLock { $0.resources[resource.resourceId] = WeakResource(resource: resource) } }
+
+    /// A resource unreferenced: its pages go back and no import finds it.
+    func unregister(_ resource: SocketResource) {
+        state.withLock { state in
+            state.resources[resource.resourceId] = nil
+            state.pages.release(resource.firstPage, count: resource.pages)
+        }
+    }
+
+    /// The live resource `id`, if there is one.
+    func resource(_ id: UInt32) -> SocketResource? { state.withLock { $0.resources[id]?.resource } }
+
+    /// A new share id (`export_object`): the guest's one counter, which the host checks.
+    func takeShareId() -> UInt64 { state.withLock { state in defer { state.nextShareId += 1 }; return state.nextShareId } }
+
     // MARK: The socket
 
     /// One control command, in turn: the response and, for an accepted fenced command, the
@@ -134,6 +160,10 @@ public final class VirtGPUSocketGuest: Sendable {
     }
 
     /// One round trip, in turn; a broken or silent socket fails every later call.
+    private struct WeakResource {
+        weak var resource: SocketResource?
+    }
+
     private func call<M: WireMessage>(_ message: M) throws(MagmaError) -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
         let deadline = Deadline(after: callTimeoutNanoseconds)
         let turn: Result<UInt32, MagmaError>? = channel.wait(until: deadline) { channel in

@@ -25,6 +25,8 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     private let failure = Locked<MagmaError?>(nil)
     private let failed: EventSemaphore
     private let semaphores = Locked<[ObjectId: VirtioSemaphore]>([:])
+    /// Its live timelines' ids (an export names only a live one).
+    private let timelines = Locked<Set<ObjectId>>([])
 
     init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
@@ -95,11 +97,24 @@ final class VirtioConnection: ConnectionBackend, Sendable {
             try? device.release(resource)
             throw error
         }
-        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible))
+        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible), device: device)
     }
 
+    /// A buffer another connection of this guest exported: the same resource (PRIME import:
+    /// attached to this connection's context too), made a buffer here by `create_buffer`, so
+    /// both alias the same guest pages, CPU and GPU.
     func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
-        throw .unimplemented("importing a buffer over virtio: a guest's buffers are its resources")
+        try checkHealthy()
+        let type = try info.memoryProperties.memoryType(memoryType)
+        let resource = try device.importResource(handle)
+        let id = takeId()
+        do {
+            try calls.statusCall { .createBuffer(.init(resourceId: resource.resourceId, memoryType: memoryType, bufferId: id, reply: $0)) }
+        } catch {
+            try? device.release(resource)
+            throw error
+        }
+        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible), device: device)
     }
 
     func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
@@ -135,15 +150,35 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
-        let semaphore = try VirtioSemaphore(id: takeId(), connection: self)
+        let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: false)
         _ = send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
         semaphores.withLock { $0[semaphore.id] = semaphore }
         watcher.watch(semaphore)
         return semaphore
     }
 
+    /// A semaphore another connection of this guest exported: the host imports the same host
+    /// semaphore into this context (`import_object`); its mirror here watches it as any other.
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
-        throw .unimplemented("importing a semaphore over virtio: semaphores live on the host")
+        try checkHealthy()
+        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guest: device.guest)
+        let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: flags.contains(.oneShot))
+        try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
+        semaphores.withLock { $0[semaphore.id] = semaphore }
+        watcher.watch(semaphore)
+        return semaphore
+    }
+
+    /// Shares object `id` of this connection with the guest's other connections
+    /// (`export_object` under a new share id of the guest): the descriptor names the share.
+    /// INVALID_ARGS for a released object (checked here: the host would fail the context).
+    func export(_ id: ObjectId, _ type: ObjectType, as kind: VirtioShareToken.Kind) throws(MagmaError) -> OwnedFileDescriptor {
+        try checkHealthy()
+        let live = type == .semaphore ? semaphores.withLock { $0[id] != nil } : timelines.withLock { $0.contains(id) }
+        guard live else { throw .invalidArgs("\(type) \(id) was released: nothing to export") }
+        let share = device.guest.takeShareId()
+        try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
+        return try VirtioShareToken(guestKey: device.guest.key, kind: kind, id: share).descriptor()
     }
 
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
@@ -156,15 +191,24 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         try checkHealthy()
         let timeline = VirtioTimeline(id: takeId(), initialValue: initialValue, connection: self)
         _ = send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
+        timelines.withLock { _ = $0.insert(timeline.id) }
         return timeline
     }
 
+    /// A timeline another connection of this guest exported: the host imports the same host
+    /// timeline into this context (`import_object`).
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("importing a timeline over virtio: timelines live on the host")
+        try checkHealthy()
+        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guest: device.guest)
+        let timeline = VirtioTimeline(id: takeId(), initialValue: 0, connection: self)
+        try calls.statusCall { .importObject(.init(shareId: share, objectType: .timeline, objectId: timeline.id, flags: [], reply: $0)) }
+        timelines.withLock { _ = $0.insert(timeline.id) }
+        return timeline
     }
 
     func release(_ timeline: any BackendTimeline) throws(MagmaError) {
         guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
+        timelines.withLock { _ = $0.remove(timeline.id) }
         _ = send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
     }
 

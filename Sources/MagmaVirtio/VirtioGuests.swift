@@ -18,18 +18,26 @@ public enum VirtioGuests {
         weak var guest: VirtGPUSocketGuest?
     }
 
-    private static let slots = Locked<[String: Slot]>([:])
+    /// A path's slot and how many opens are using it now (a slot in use is never dropped, so
+    /// a guest being made is never orphaned).
+    private struct Entry {
+        let slot: Slot
+        var opening: Int
+    }
+
+    private static let slots = Locked<[String: Entry]>([:])
 
     /// A new open of the guest at `path`: a context of its own, sharing the guest's socket and RAM.
     public static func open(path: String) throws(MagmaError) -> VirtGPUSocketDevice {
         let slot = slots.withLock { slots in
-            // Paths whose guests are gone are dropped as the table is used.
-            slots = slots.filter { $0.key == path || $0.value.current.withLock { $0.guest != nil } }
-            if let slot = slots[path] { return slot }
-            let slot = Slot()
-            slots[path] = slot
-            return slot
+            // Paths whose guests are gone (and that no open is using) are dropped as the table is used.
+            slots = slots.filter { $0.key == path || $0.value.opening > 0 || $0.value.slot.current.withLock { $0.guest != nil } }
+            var entry = slots[path] ?? Entry(slot: Slot(), opening: 0)
+            entry.opening += 1
+            slots[path] = entry
+            return entry.slot
         }
+        defer { slots.withLock { slots in slots[path]?.opening -= 1 } }
         return try slot.making.withLock { _ throws(MagmaError) -> VirtGPUSocketDevice in
             if let guest = slot.current.withLock({ $0.guest }), guest.isUsable, let device = try? VirtGPUSocketDevice(guest: guest) {
                 return device
@@ -43,7 +51,7 @@ public enum VirtioGuests {
 
     /// The guest a new open of `path` would join now, if there is a usable one.
     public static func guest(path: String) -> VirtGPUSocketGuest? {
-        guard let slot = slots.withLock({ $0[path] }), let guest = slot.current.withLock({ $0.guest }), guest.isUsable else { return nil }
+        guard let slot = slots.withLock({ $0[path]?.slot }), let guest = slot.current.withLock({ $0.guest }), guest.isUsable else { return nil }
         return guest
     }
 }
