@@ -169,6 +169,15 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         return semaphore
     }
 
+    /// A share token names its kind: a timeline's or a semaphore's; nil for anything else.
+    func exportedSyncKindIsTimeline(_ descriptor: Int32) -> Bool? {
+        switch VirtioShareToken.kind(of: descriptor) {
+        case .timeline: true
+        case .semaphore: false
+        case .resource, nil: nil
+        }
+    }
+
     /// Shares object `id` of this connection with the guest's other connections
     /// (`export_object` under a new share id of the guest): the descriptor names the share.
     /// INVALID_ARGS for a released object (checked here: the host would fail the context).

@@ -54,6 +54,12 @@ struct VirtioShareToken: Equatable {
         return token.id
     }
 
+    /// The kind a token in `descriptor` names, without taking it; nil if it holds none.
+    static func kind(of descriptor: Int32) -> Kind? {
+        guard let copy = try? OwnedFileDescriptor.duplicating(descriptor) else { return nil }
+        return try? read(copy).kind
+    }
+
     private static func read(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> VirtioShareToken {
         let memory: SharedMemory
         do { memory = try SharedMemory.importing(descriptor) } catch {

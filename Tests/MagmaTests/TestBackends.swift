@@ -42,9 +42,8 @@ import Testing
 ///   UNIMPLEMENTED, committed bytes are the size): `commitAndDecommitCheckTheirRange`, `infoReportsSizeAndCommitment`;
 /// - queries answered with a buffer: `totalTimeIsABufferResultThatGrowsWithWork`;
 /// - `aPreemptedDispatchResumesAndFinishesCorrectly`: it needs the big work still running when
-///   the small one has finished, which the extra round trips of every virtio submission do not leave;
-/// - the Mesa face's suites (`MesaTestDevices`), which import buffers and sync objects into
-///   address spaces.
+///   the small one has finished, which the extra round trips of every virtio submission do not leave.
+/// The Mesa face's suites (`MesaTestDevices`) run on it too, every test but the DRM ones.
 ///
 /// Behaviour tests that run on the embedded device only, and why:
 /// - `ExecutionTests.higherPriorityContextsRunFirst`, `SchedulingTests.higherPriorityPreemptsRunningWorkAtOnce`,
