@@ -132,6 +132,46 @@ struct SharedGuestTests {
         #expect(throws: MagmaError(.connectionLost)) { _ = try VirtGPUSocketDevice(guest: guest) }
     }
 
+    @Test func primeSharesAResourceBetweenOpensOfOneGuestOnly() throws {
+        let server = try server()
+        defer { server.stop() }
+        let guest = try VirtGPUSocketGuest(path: server.path, memoryBytes: 1 << 20)
+        let total = guest.freePages
+        let a = try open(guest)
+        let b = try open(guest)
+        let shared = try a.createResource(size: 2 * Self.page)
+        let bReplies = try b.createResource(size: Self.page)
+        let imported = try b.importResource(try a.exportResource(shared))
+        #expect(imported.resourceId == shared.resourceId && imported.mapping.baseAddress == shared.mapping.baseAddress)
+        // b names it now (a reply area in it), and a's release leaves it to b: detached from a, not unreferenced.
+        #expect(b.wait(try flush(b, replyIn: imported, offset: 512), timeoutNanoseconds: 20_000_000_000))
+        #expect(try status(shared, offset: 512) == .ok)
+        let again = try a.exportResource(shared)
+        try a.release(shared)
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try a.exportResource(shared) }
+        #expect(server.guestCounts.map(\.resources) == [2] && guest.freePages == total - 3)
+        let watch = try #require(try a.submit(try VirtioContextCommand.payload([
+            .virtio(.watchFailure(.init(reply: GuestReplyArea(resourceId: try a.createResource(size: Self.page).resourceId, offset: 0, length: 512)))),
+        ]), fenceOnRing: 1))
+        _ = try flush(a, replyIn: shared)   // detached from a: the host refuses it, a fails
+        #expect(a.wait(watch, timeoutNanoseconds: 20_000_000_000))
+        // Imported again into a: held twice by b is one more hold, released by the last.
+        let twice = try b.importResource(again)
+        try b.release(twice)
+        #expect(b.wait(try flush(b, replyIn: imported), timeoutNanoseconds: 20_000_000_000))
+        let last = try b.exportResource(imported)
+        try b.release(imported)
+        #expect(guest.freePages == total - 2)   // unreferenced: back to the guest (a's watch page, b's replies)
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try b.importResource(last) }
+        // Another guest refuses this guest's descriptors; non-tokens are refused too.
+        let stranger = try open(try VirtGPUSocketGuest(path: server.path, memoryBytes: 1 << 20))
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try stranger.importResource(try b.exportResource(bReplies)) }
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)
+        close(pipe[1])
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try b.importResource(OwnedFileDescriptor(taking: pipe[0])) }
+    }
+
     @Test func aHungUpOrClosedGuestIsNotReused() throws {
         let first = try server()
         let path = first.path

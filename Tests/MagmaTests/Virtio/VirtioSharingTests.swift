@@ -48,6 +48,9 @@ struct VirtioSharingTests {
         // Exporting a released object is refused before anything reaches the host.
         expectStatus(.invalidArgs) { _ = try semaphore.export() }
         expectStatus(.invalidArgs) { _ = try timeline.export() }
+        let buffer = try a.createBuffer(size: 4096)
+        try a.release(buffer)
+        expectStatus(.invalidArgs) { _ = try buffer.export() }
         // Its shares ended with it.
         expectStatus(.invalidArgs) { _ = try b.importSemaphore(semaphoreShare) }
         expectStatus(.invalidArgs) { _ = try b.importTimelineSemaphore(timelineShare) }
