@@ -11,8 +11,8 @@ import Testing
 @Suite("Semaphores and timelines shared between contexts of one guest", .hangGuard)
 struct ShareCommandTests {
     /// A guest with contexts 1 and 2, resources 10 (guest page 1) and 20 (page 2) attached to them.
-    private func twoContexts(_ device: Device? = nil) throws -> VirtioGuest {
-        let guest = try VirtioGuest(device: try device ?? VirtioGuest.device())
+    private func twoContexts(_ device: Device? = nil, limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws -> VirtioGuest {
+        let guest = try VirtioGuest(device: try device ?? VirtioGuest.device(), limits: limits)
         try guest.createContext(1)
         try guest.createContext(2)
         try guest.createResource(10, guestPage: 1, context: 1)
@@ -111,6 +111,19 @@ struct ShareCommandTests {
         #expect(try importShare(other, 8, .semaphore, as: 1) == .invalidArgs)
         #expect(try usable(guest, 1) && usable(guest, 2) && usable(other, 2))
         #expect(guest.model.shareCount == 1 && other.model.shareCount == 0)
+    }
+
+    @Test func sharesAreBoundedPerGuest() throws {
+        let guest = try twoContexts(limits: VirtioDeviceLimits(maxShares: 2))
+        try guest.submit([.virtio(.createSemaphore(.init(semaphoreId: 3)))], context: 1)
+        #expect(try export(guest, 3, .semaphore, share: 1) == .ok)
+        #expect(try export(guest, 3, .semaphore, share: 2) == .ok)   // one object, many shares
+        #expect(try export(guest, 3, .semaphore, share: 3) == .memoryError)
+        // Releasing the object drops all of its shares: room again.
+        try guest.submit([.primary(.releaseObject(.init(objectId: 3, objectType: .semaphore)))], context: 1)
+        try guest.submit([.virtio(.createSemaphore(.init(semaphoreId: 4)))], context: 1)
+        #expect(try export(guest, 4, .semaphore, share: 3) == .ok)
+        #expect(try usable(guest, 1) && guest.model.shareCount == 1)
     }
 
     @Test func unknownAndUsedObjectIdsFailTheContext() throws {
