@@ -57,7 +57,8 @@ public enum VirtioSeeds {
     /// The seeds: a fill on the GPU into the blob, behind a semaphore wait; a fenced wait its
     /// signal releases, and a wait left pending at close; backing inside and outside the guest
     /// memory; a context failed by an unknown semaphore; teardown (detach, unref, destroy) fenced
-    /// and not; each command alone.
+    /// and not; each command alone; a semaphore and a timeline shared with a second context
+    /// (export, import, use, release, an import of the dropped share, both contexts destroyed).
     public static func seeds() throws -> [[UInt8]] {
         var stream = CommandStream()
         stream.fill(address: gpuAddress, size: UInt64(2 * page), pattern: 0xF022_0001)
@@ -101,7 +102,30 @@ public enum VirtioSeeds {
             try submit([.virtio(.signalSemaphore(.init(semaphoreId: 77)))]),
             try submit([], fence: 3, ring: 1, waitForFence: true),
         ]
+        let other: UInt32 = 2
+        let sharing: [ServerTarget.Record] = setup() + [
+            command(.contextCreate(contextInit: VirtioGPU.magmaCapsetId, debugName: []), context: other),
+            command(.contextAttachResource(resourceId: 1), context: other),
+            try submit([.virtio(.createSemaphore(.init(semaphoreId: 5))), .virtio(.createTimeline(.init(timelineId: 6, initialValue: 1))),
+                        .virtio(.exportObject(.init(objectId: 5, objectType: .semaphore, shareId: 1, reply: reply(0)))),
+                        .virtio(.exportObject(.init(objectId: 6, objectType: .timeline, shareId: 2, reply: reply(512))))], fence: 2),
+            command(.submit3D(commands: try VirtioContextCommand.payload([
+                .virtio(.importObject(.init(shareId: 1, objectType: .semaphore, objectId: 9, flags: [], reply: reply(1024)))),
+                .virtio(.importObject(.init(shareId: 2, objectType: .timeline, objectId: 10, flags: [], reply: reply(1536)))),
+                .virtio(.signalSemaphore(.init(semaphoreId: 9))),
+                .virtio(.signalTimeline(.init(timelineId: 10, point: 4, reply: reply(2048)))),
+            ])), context: other, fence: 3),
+            try submit([.primary(.releaseObject(.init(objectId: 5, objectType: .semaphore))),
+                        .virtio(.getTimelineState(.init(timelineId: 6, reply: reply(2560))))], fence: 4),
+            command(.submit3D(commands: try VirtioContextCommand.payload([
+                .virtio(.importObject(.init(shareId: 1, objectType: .semaphore, objectId: 11, flags: [], reply: reply(3072)))),
+            ])), context: other, fence: 5),
+            command(.contextDestroy, context: context, fence: 6),
+            command(.contextDestroy, context: other),
+        ]
+        // New seeds go last, so the committed corpus files of the others keep their contents.
         let streams: [[ServerTarget.Record]] = [work, work + teardown, setup() + outside + teardown, failing] + (setup() + work + teardown).map { [$0] }
+            + [sharing]
         return streams.map { $0.flatMap(\.encoded) }
     }
 }

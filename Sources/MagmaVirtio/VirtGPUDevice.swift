@@ -43,8 +43,16 @@ public protocol VirtGPUDevice: AnyObject, Sendable {
     /// RESOURCE_CREATE of a buffer resource of `size` bytes (rounded up to pages) with guest
     /// backing, attached to the device's context.
     func createResource(size: Int) throws(MagmaError) -> any VirtGPUResource
-    /// Drops a resource (GEM close): RESOURCE_UNREF, and its pages go back to the allocator.
+    /// Drops a resource (GEM close): RESOURCE_UNREF once no open of the guest holds it (then
+    /// its pages go back to the allocator), else a detach from this device's context.
     func release(_ resource: any VirtGPUResource) throws(MagmaError)
+    /// PRIME export (HANDLE_TO_FD): a descriptor naming `resource` that another open of the
+    /// same guest imports as the same resource.
+    func exportResource(_ resource: any VirtGPUResource) throws(MagmaError) -> OwnedFileDescriptor
+    /// PRIME import (FD_TO_HANDLE, taking the descriptor): the resource an `exportResource`
+    /// descriptor of this guest names, attached to this device's context and held by it until
+    /// `release`; INVALID_ARGS for any other descriptor (another guest's, a released resource's).
+    func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource
     /// EXECBUFFER: submits context commands; with `fenceOnRing`, a fence on that ring, returned.
     func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)?
     /// WAIT for a fence, at most `timeoutNanoseconds` (`Poller.forever` waits forever);

@@ -4,60 +4,53 @@ import MagmaProtocol
 import MagmaWire
 
 /// The virtgpu ioctl surface over the socket emulation (protocol `virtio_socket`), doing what
-/// the guest kernel's virtio-gpu driver does: it makes the guest's RAM (one memfd region at
-/// guest address 0, shared with the host at open), allocates each resource's pages from it,
-/// sends RESOURCE_CREATE_3D + ATTACH_BACKING + CTX_ATTACH_RESOURCE, SUBMIT_3D with fences on
-/// rings, and hands back each fence's eventfd for WAIT. One device is one open file: one
-/// context (id 1), as CONTEXT_INIT makes it.
-///
-/// Control commands are round trips the host answers at once (fences complete separately, by
-/// eventfd). Callers take turns on the socket (`channel`'s condition); none holds a lock while
-/// it waits for the host, and a host that does not answer within the call timeout is
-/// TIMED_OUT, after which the device is unusable (CONNECTION_LOST: a late answer would pair
-/// with the wrong call).
+/// the guest kernel's virtio-gpu driver does for one open file: one context of its guest
+/// (`VirtGPUSocketGuest`), with a fresh context id from the guest's counter; CONTEXT_INIT sends
+/// its CTX_CREATE. It allocates each resource's pages from the guest's RAM and sends
+/// RESOURCE_CREATE_3D + ATTACH_BACKING + CTX_ATTACH_RESOURCE, SUBMIT_3D with fences on rings,
+/// and hands back each fence's eventfd for WAIT. PRIME export and import share a resource
+/// with another open of the guest (attached to both contexts, unreferenced once neither holds
+/// it). Closing it (or its end) sends CTX_DESTROY and RESOURCE_UNREF of each resource only it
+/// still holds (their pages go back to the guest); the guest's socket closes with its last
+/// device.
 public final class VirtGPUSocketDevice: VirtGPUDevice {
-    /// Guest RAM made at open unless told otherwise.
-    public static let defaultMemoryBytes = 64 << 20
-    /// The context id of this device's one context.
-    public static let contextId: UInt32 = 1
+    /// Guest RAM of a private guest (`init(path:)`) unless told otherwise.
+    public static let defaultMemoryBytes = VirtGPUSocketGuest.defaultMemoryBytes
 
-    private let socket: MessageSocket
-    private let ram: SharedMemory
-    private let channel = LockedCondition(Channel())
-    private let callTimeoutNanoseconds: UInt64
-    private let state: Locked<State>
-
-    private struct Channel {
-        var transaction: UInt32 = 0
-        var lost: MagmaError?
-        var busy = false
-    }
+    /// The guest it is an open of.
+    public let guest: VirtGPUSocketGuest
+    /// Its context's id, unique among the guest's devices.
+    public let contextId: UInt32
+    private let state = Locked(State())
 
     private struct State {
-        var pages: GuestPageAllocator
-        var nextResourceId: UInt32 = 1
         var nextFence: [UInt8: UInt64] = [:]
         var ringCount = 0
         var hasContext = false
+        var closed = false
+        /// The resources it holds, each with how many times (made once, imported again).
+        var resources: [UInt32: Held] = [:]
     }
 
-    /// Connects to the device model at `path` and shares `memoryBytes` of guest RAM with it; a
+    private struct Held {
+        let resource: SocketResource
+        var count: Int
+    }
+
+    /// A new open of `guest`: a context id of its own (the context is made by CONTEXT_INIT).
+    public init(guest: VirtGPUSocketGuest) throws(MagmaError) {
+        self.guest = guest
+        contextId = try guest.openDevice()
+    }
+
+    /// An open of a guest of its own at `path` (its own socket and `memoryBytes` of RAM); a
     /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
-    public init(path: String, memoryBytes: Int = VirtGPUSocketDevice.defaultMemoryBytes,
-                callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
-        self.callTimeoutNanoseconds = callTimeoutNanoseconds
-        do {
-            socket = try MessageSocket.connect(path: path)
-            ram = try SharedMemory.create(size: memoryBytes, name: "magma-virtio-guest-ram")
-        } catch { throw MagmaError(.connectionLost, "virtio device \(path): \(error)", systemErrorCode: error.code) }
-        state = Locked(State(pages: GuestPageAllocator(pages: ram.size / SharedMemory.pageSize)))
-        guard let memfd = ram.descriptor else { throw .internalError("guest RAM without a descriptor") }
-        let (reply, _) = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(memfd.rawValue)))
-        guard case .memoryRegionReply(let answer) = reply else { throw .internalError("add_memory_region: \(reply)") }
-        guard answer.status == .ok else { throw MagmaError(answer.status, "add_memory_region: \(answer.reason)") }
+    public convenience init(path: String, memoryBytes: Int = VirtGPUSocketDevice.defaultMemoryBytes,
+                            callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
+        try self.init(guest: VirtGPUSocketGuest(path: path, memoryBytes: memoryBytes, callTimeoutNanoseconds: callTimeoutNanoseconds))
     }
 
-    deinit { socket.shutdown() }
+    deinit { close() }
 
     public func parameter(_ param: VirtGPUParam) throws(MagmaError) -> UInt64 {
         switch param {
@@ -84,7 +77,7 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         guard (1...VirtioGPU.maxRings).contains(ringCount) else { throw .invalidArgs("\(ringCount) rings: 1...\(VirtioGPU.maxRings)") }
         guard !state.withLock({ $0.hasContext }) else { throw .badState("CONTEXT_INIT: the context exists") }
         let (response, _) = try control(.contextCreate(contextInit: capsetId & VirtioGPU.contextInitCapsetMask, debugName: Array("magma".utf8)),
-                                        context: Self.contextId)
+                                        context: contextId)
         guard response == .okNoData else { throw Self.error(response, "CONTEXT_INIT") }
         state.withLock { state in
             state.hasContext = true
@@ -96,20 +89,26 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         let page = SharedMemory.pageSize
         guard size > 0, size <= Int(UInt32.max) - page else { throw .invalidArgs("resource of \(size) bytes") }
         let pages = (size + page - 1) / page
-        let (first, id) = try state.withLock { state throws(MagmaError) -> (Int, UInt32) in
-            guard state.hasContext else { throw .badState("RESOURCE_CREATE before CONTEXT_INIT") }
-            guard let first = state.pages.allocate(pages) else { throw .memoryError("guest RAM has no \(pages) free pages in a row") }
-            defer { state.nextResourceId &+= 1 }
-            return (first, state.nextResourceId)
+        guard state.withLock({ $0.hasContext }) else { throw .badState("RESOURCE_CREATE before CONTEXT_INIT") }
+        let (first, id) = try guest.allocate(pages: pages)
+        let resource = SocketResource(resourceId: id, firstPage: first, pages: pages, guest: guest,
+                                      mapping: UnsafeMutableRawBufferPointer(rebasing: guest.ramBytes[(first * page)..<((first + pages) * page)]))
+        // Recorded unless it closed meanwhile, so `close()` unrefs every resource it made.
+        guard state.withLock({ state in
+            guard !state.closed else { return false }
+            state.resources[id] = Held(resource: resource, count: 1)
+            return true
+        }) else {
+            guest.release(firstPage: first, count: pages)
+            throw Self.closedError
         }
-        let resource = SocketResource(resourceId: id, firstPage: first, pages: pages,
-                                      mapping: UnsafeMutableRawBufferPointer(rebasing: ramBytes[(first * page)..<((first + pages) * page)]))
+        guest.register(resource)
         do {
             try expectOK(.resourceCreate3D(.buffer(id: id, size: UInt32(pages * page))), "RESOURCE_CREATE")
             try expectOK(.resourceAttachBacking(resourceId: id, entries: [
                 VirtioGPU.MemoryEntry(address: UInt64(first * page), length: UInt32(pages * page)),
             ]), "ATTACH_BACKING")
-            try expectOK(.contextAttachResource(resourceId: id), "CTX_ATTACH_RESOURCE", context: Self.contextId)
+            try expectOK(.contextAttachResource(resourceId: id), "CTX_ATTACH_RESOURCE", context: contextId)
         } catch {
             try? release(resource)
             throw error
@@ -118,14 +117,70 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     }
 
     public func release(_ resource: any VirtGPUResource) throws(MagmaError) {
-        guard let resource = resource as? SocketResource, resource.take() else { throw .invalidArgs("not a live resource of this device") }
-        defer { state.withLock { $0.pages.release(resource.firstPage, count: resource.pages) } }
-        let (response, _) = try control(.resourceUnref(resourceId: resource.resourceId))
-        guard response == .okNoData || response == .error(.errorInvalidResourceId) else { throw Self.error(response, "RESOURCE_UNREF") }
+        guard let resource = resource as? SocketResource else { throw .invalidArgs("not a resource of this device") }
+        let remaining = state.withLock { state -> Int? in
+            guard var held = state.resources[resource.resourceId], held.resource === resource else { return nil }
+            held.count -= 1
+            state.resources[resource.resourceId] = held.count == 0 ? nil : held
+            return held.count
+        }
+        guard let remaining else { throw .invalidArgs("not a live resource of this device") }
+        guard remaining == 0 else { return }
+        if resource.drop() { return try unref(resource) }
+        // Another open still holds it: this context no longer names it.
+        let (response, _) = try control(.contextDetachResource(resourceId: resource.resourceId), context: contextId)
+        guard response == .okNoData else { throw Self.error(response, "CTX_DETACH_RESOURCE") }
+    }
+
+    public func exportResource(_ resource: any VirtGPUResource) throws(MagmaError) -> OwnedFileDescriptor {
+        guard let resource = resource as? SocketResource,
+              state.withLock({ $0.resources[resource.resourceId]?.resource === resource }) else {
+            throw .invalidArgs("not a live resource of this device")
+        }
+        return try VirtioShareToken(guestKey: guest.key, kind: .resource, id: UInt64(resource.resourceId)).descriptor()
+    }
+
+    public func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource {
+        let id = try VirtioShareToken.id(in: descriptor, kind: .resource, guest: guest)
+        guard let resourceId = UInt32(exactly: id), let resource = guest.resource(resourceId) else {
+            throw .invalidArgs("resource \(id) of this guest was released")
+        }
+        if hold(resource, again: true) { return resource }
+        guard resource.hold() else { throw .invalidArgs("resource \(id) of this guest was released") }
+        do {
+            try expectOK(.contextAttachResource(resourceId: resourceId), "CTX_ATTACH_RESOURCE", context: contextId)
+        } catch {
+            if resource.drop() { try? unref(resource) }
+            throw error
+        }
+        guard hold(resource, again: false) else {
+            if resource.drop() { try? unref(resource) }
+            throw Self.closedError
+        }
+        return resource
+    }
+
+    /// Records one more hold of `resource`: with `again`, only if it already holds it; without,
+    /// as a new one (merged if another import got there first, whose guest hold suffices).
+    /// False if it holds none (`again`) or it has closed.
+    private func hold(_ resource: SocketResource, again: Bool) -> Bool {
+        let outcome = state.withLock { state -> (held: Bool, merged: Bool) in
+            guard !state.closed else { return (false, false) }
+            if var held = state.resources[resource.resourceId] {
+                held.count += 1
+                state.resources[resource.resourceId] = held
+                return (true, !again)
+            }
+            guard !again else { return (false, false) }
+            state.resources[resource.resourceId] = Held(resource: resource, count: 1)
+            return (true, false)
+        }
+        if outcome.merged { _ = resource.drop() }
+        return outcome.held
     }
 
     public func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)? {
-        var header = VirtioGPU.ControlHeader(type: 0, contextId: Self.contextId)
+        var header = VirtioGPU.ControlHeader(type: 0, contextId: contextId)
         if let ring {
             let fenceId = try state.withLock { state throws(MagmaError) -> UInt64 in
                 guard Int(ring) < state.ringCount else { throw .invalidArgs("ring \(ring) of \(state.ringCount)") }
@@ -152,17 +207,39 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         return ready[0]
     }
 
-    /// Polls POLLHUP (with no events asked for) once the host has closed the socket or gone.
-    var hangupDescriptor: Int32 { socket.descriptor.rawValue }
+    /// Polls POLLHUP (with no events asked for) once the host has closed the guest's socket or gone.
+    var hangupDescriptor: Int32 { guest.hangupDescriptor }
 
-    public func close() { socket.shutdown() }
+    /// Ends the open: CTX_DESTROY (the host closes the context's connection; its pending fences
+    /// complete), RESOURCE_UNREF of every resource it still has, and the guest's socket closes
+    /// if it was the guest's last device. Later calls are CONNECTION_LOST.
+    public func close() {
+        let open = state.withLock { state -> (resources: [SocketResource], hadContext: Bool)? in
+            guard !state.closed else { return nil }
+            state.closed = true
+            defer { state.resources = [:] }
+            return (state.resources.values.map(\.resource), state.hasContext)
+        }
+        guard let (resources, hadContext) = open else { return }
+        if hadContext { _ = try? guest.control(VirtioGPU.ControlHeader(type: 0, contextId: contextId), .contextDestroy) }
+        // The context is gone, so it names none of them; the ones only it held are unreferenced.
+        for resource in resources where resource.drop() { try? unref(resource) }
+        guest.closeDevice()
+    }
 
-    /// Pages of guest RAM free for resources.
-    public var freePages: Int { state.withLock { $0.pages.freePages } }
-
-    private var ramBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: ram.base, count: ram.size) }
+    /// Pages of the guest's RAM free for resources.
+    public var freePages: Int { guest.freePages }
 
     // MARK: The socket
+
+    private static let closedError = MagmaError(.connectionLost, "the virtio device was closed")
+
+    /// RESOURCE_UNREF; the pages go back to the guest whatever the host says.
+    private func unref(_ resource: SocketResource) throws(MagmaError) {
+        defer { guest.unregister(resource) }
+        let (response, _) = try guest.control(VirtioGPU.ControlHeader(type: 0), .resourceUnref(resourceId: resource.resourceId))
+        guard response == .okNoData || response == .error(.errorInvalidResourceId) else { throw Self.error(response, "RESOURCE_UNREF") }
+    }
 
     private func expectOK(_ command: VirtioGPU.Command, _ what: String, context: UInt32 = 0) throws(MagmaError) {
         let (response, _) = try control(.init(type: 0, contextId: context), command)
@@ -173,57 +250,10 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         try control(VirtioGPU.ControlHeader(type: 0, contextId: context), command)
     }
 
+    /// A control command of this open; CONNECTION_LOST once it has closed.
     private func control(_ header: VirtioGPU.ControlHeader, _ command: VirtioGPU.Command) throws(MagmaError) -> (VirtioGPU.Response, EventSemaphore?) {
-        let (reply, descriptors) = try call(VirtioSocketProtocol.Control(command: VirtioGPU.encode(header, command)))
-        guard case .controlResponse(let answer) = reply else { throw .internalError("control: \(reply)") }
-        let response: VirtioGPU.Response
-        do { response = try VirtioGPU.decodeResponse(answer.response).1 } catch { throw .internalError("control response: \(error)") }
-        guard let descriptor = descriptors.first else { return (response, nil) }
-        do { return (response, try EventSemaphore(importing: descriptor)) } catch { throw .internalError("fence eventfd: \(error)") }
-    }
-
-    /// One round trip, in turn; a broken or silent socket fails every later call.
-    private func call<M: WireMessage>(_ message: M) throws(MagmaError) -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
-        let deadline = Deadline(after: callTimeoutNanoseconds)
-        let turn: Result<UInt32, MagmaError>? = channel.wait(until: deadline) { channel in
-            if let lost = channel.lost { return .failure(lost) }
-            guard !channel.busy else { return nil }
-            channel.busy = true
-            channel.transaction = channel.transaction == .max ? 1 : channel.transaction + 1
-            return .success(channel.transaction)
-        }
-        guard let turn else { throw MagmaError(.timedOut, "virtio device: no turn on the socket within the call timeout") }
-        let transaction = try turn.get()
-        let outcome = Result { () throws(MagmaError) in try roundTrip(message, transaction: transaction, deadline: deadline) }
-        channel.withLock { channel in
-            channel.busy = false
-            if case .failure(let error) = outcome, channel.lost == nil {
-                channel.lost = error.status == .timedOut ? MagmaError(.connectionLost, "the virtio host did not answer in time") : error
-            }
-        }
-        channel.broadcast()
-        return try outcome.get()
-    }
-
-    private func roundTrip<M: WireMessage>(_ message: M, transaction: UInt32, deadline: Deadline) throws(MagmaError)
-        -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
-        do {
-            let encoded = try message.encoded(transactionId: transaction)
-            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
-            guard socket.waitReadable(until: deadline) else { throw MagmaError(.timedOut, "the virtio host did not answer in time") }
-            guard case .message(let bytes, let descriptors, false)? = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) else {
-                throw MagmaError(.connectionLost, "the virtio host closed the socket")
-            }
-            let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
-            guard received.header.transactionId == transaction, received.unclaimedHandles.isEmpty else {
-                throw MagmaError(.connectionLost, "the virtio host answered out of order")
-            }
-            return (received.message, descriptors)
-        } catch let error as MagmaError {
-            throw error
-        } catch {
-            throw MagmaError(.connectionLost, "virtio socket: \(error)")
-        }
+        guard !state.withLock({ $0.closed }) else { throw Self.closedError }
+        return try guest.control(header, command)
     }
 
     private static func error(_ response: VirtioGPU.Response, _ what: String) -> MagmaError {
@@ -237,25 +267,39 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     }
 }
 
-/// A resource of `VirtGPUSocketDevice`: contiguous guest pages, mapped through the guest's RAM.
+/// A resource of `VirtGPUSocketDevice`: contiguous guest pages, mapped through the guest's RAM
+/// (which it keeps mapped), held by the opens of the guest that made or imported it.
 final class SocketResource: VirtGPUResource, @unchecked Sendable {
     let resourceId: UInt32
     let firstPage: Int
     let pages: Int
+    /// Holds the guest's RAM, which `mapping` is a slice of.
+    private let guest: VirtGPUSocketGuest
     let mapping: UnsafeMutableRawBufferPointer
-    private let live = Locked(true)
+    /// How many opens of the guest hold it; unreferenced at 0, never held again.
+    private let holders = Locked(1)
 
-    init(resourceId: UInt32, firstPage: Int, pages: Int, mapping: UnsafeMutableRawBufferPointer) {
+    init(resourceId: UInt32, firstPage: Int, pages: Int, guest: VirtGPUSocketGuest, mapping: UnsafeMutableRawBufferPointer) {
         self.resourceId = resourceId
         self.firstPage = firstPage
         self.pages = pages
+        self.guest = guest
         self.mapping = mapping
     }
 
     var size: Int { mapping.count }
 
-    /// Marks it released; false if it already was.
-    func take() -> Bool { live.withLock { live in defer { live = false }; return live } }
+    /// One more open holds it; false once it is unreferenced.
+    func hold() -> Bool {
+        holders.withLock { holders in
+            guard holders > 0 else { return false }
+            holders += 1
+            return true
+        }
+    }
+
+    /// An open lets it go; true for the last (it is then to be unreferenced).
+    func drop() -> Bool { holders.withLock { holders in holders -= 1; return holders == 0 } }
 }
 
 /// A fence of `VirtGPUSocketDevice`: the eventfd the host signals when it completes.

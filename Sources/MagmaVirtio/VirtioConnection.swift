@@ -4,8 +4,9 @@ import MagmaProtocol
 import MagmaWire
 
 /// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
-/// its own guest RAM and its one context of capset 7), whose host side is a connection of the
-/// host device. Object ids are this guest's (one counter per connection), feed-forward context
+/// a context of capset 7 of this process's guest at the socket path, `VirtioGuests`, sharing
+/// the guest's RAM with the process's other connections), whose host side is a connection of
+/// the host device. Object ids are this guest's (one counter per connection), feed-forward context
 /// commands go on the connection's shared-memory command rings (`VirtioRingTransport`: no
 /// system call per submission), synchronous and fenced ones in SUBMIT_3D (which the host
 /// applies after what the rings held), calls wait on their fence (`VirtioCalls`), and a watcher thread
@@ -24,10 +25,12 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     private let failure = Locked<MagmaError?>(nil)
     private let failed: EventSemaphore
     private let semaphores = Locked<[ObjectId: VirtioSemaphore]>([:])
+    /// Its live timelines' ids (an export names only a live one).
+    private let timelines = Locked<Set<ObjectId>>([])
 
     init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
-        device = try VirtGPUSocketDevice(path: path)
+        device = try VirtioGuests.open(path: path)
         try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
         calls = try VirtioCalls(device: device)
         rings = try VirtioRingTransport(device: device, calls: calls)
@@ -54,11 +57,11 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         if first { failed.signal() }
     }
 
-    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one,
-    /// the others in a SUBMIT_3D. A transport failure fails the connection.
+    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one
+    /// (unless `bypassingRings`), the others in a SUBMIT_3D. A transport failure fails the connection.
     @discardableResult
-    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil) -> (any VirtGPUFence)? {
-        if ring == nil {
+    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil, bypassingRings: Bool = false) -> (any VirtGPUFence)? {
+        if ring == nil, !bypassingRings {
             do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return nil } } catch {
                 fail(error)
                 return nil
@@ -94,11 +97,24 @@ final class VirtioConnection: ConnectionBackend, Sendable {
             try? device.release(resource)
             throw error
         }
-        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible))
+        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible), device: device)
     }
 
+    /// A buffer another connection of this guest exported: the same resource (PRIME import:
+    /// attached to this connection's context too), made a buffer here by `create_buffer`, so
+    /// both alias the same guest pages, CPU and GPU.
     func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
-        throw .unimplemented("importing a buffer over virtio: a guest's buffers are its resources")
+        try checkHealthy()
+        let type = try info.memoryProperties.memoryType(memoryType)
+        let resource = try device.importResource(handle)
+        let id = takeId()
+        do {
+            try calls.statusCall { .createBuffer(.init(resourceId: resource.resourceId, memoryType: memoryType, bufferId: id, reply: $0)) }
+        } catch {
+            try? device.release(resource)
+            throw error
+        }
+        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible), device: device)
     }
 
     func memoryBudget(heap: UInt32) throws(MagmaError) -> MemoryBudget {
@@ -134,15 +150,44 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
-        let semaphore = try VirtioSemaphore(id: takeId(), connection: self)
+        let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: false)
         _ = send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
         semaphores.withLock { $0[semaphore.id] = semaphore }
         watcher.watch(semaphore)
         return semaphore
     }
 
+    /// A semaphore another connection of this guest exported: the host imports the same host
+    /// semaphore into this context (`import_object`); its mirror here watches it as any other.
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
-        throw .unimplemented("importing a semaphore over virtio: semaphores live on the host")
+        try checkHealthy()
+        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guest: device.guest)
+        let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: flags.contains(.oneShot))
+        try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
+        semaphores.withLock { $0[semaphore.id] = semaphore }
+        watcher.watch(semaphore)
+        return semaphore
+    }
+
+    /// A share token names its kind: a timeline's or a semaphore's; nil for anything else.
+    func exportedSyncKindIsTimeline(_ descriptor: Int32) -> Bool? {
+        switch VirtioShareToken.kind(of: descriptor) {
+        case .timeline: true
+        case .semaphore: false
+        case .resource, nil: nil
+        }
+    }
+
+    /// Shares object `id` of this connection with the guest's other connections
+    /// (`export_object` under a new share id of the guest): the descriptor names the share.
+    /// INVALID_ARGS for a released object (checked here: the host would fail the context).
+    func export(_ id: ObjectId, _ type: ObjectType, as kind: VirtioShareToken.Kind) throws(MagmaError) -> OwnedFileDescriptor {
+        try checkHealthy()
+        let live = type == .semaphore ? semaphores.withLock { $0[id] != nil } : timelines.withLock { $0.contains(id) }
+        guard live else { throw .invalidArgs("\(type) \(id) was released: nothing to export") }
+        let share = device.guest.takeShareId()
+        try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
+        return try VirtioShareToken(guestKey: device.guest.key, kind: kind, id: share).descriptor()
     }
 
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
@@ -155,15 +200,24 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         try checkHealthy()
         let timeline = VirtioTimeline(id: takeId(), initialValue: initialValue, connection: self)
         _ = send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
+        timelines.withLock { _ = $0.insert(timeline.id) }
         return timeline
     }
 
+    /// A timeline another connection of this guest exported: the host imports the same host
+    /// timeline into this context (`import_object`).
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
-        throw .unimplemented("importing a timeline over virtio: timelines live on the host")
+        try checkHealthy()
+        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guest: device.guest)
+        let timeline = VirtioTimeline(id: takeId(), initialValue: 0, connection: self)
+        try calls.statusCall { .importObject(.init(shareId: share, objectType: .timeline, objectId: timeline.id, flags: [], reply: $0)) }
+        timelines.withLock { _ = $0.insert(timeline.id) }
+        return timeline
     }
 
     func release(_ timeline: any BackendTimeline) throws(MagmaError) {
         guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
+        timelines.withLock { _ = $0.remove(timeline.id) }
         _ = send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
     }
 
@@ -176,8 +230,12 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         return id
     }
 
+    /// In a SUBMIT_3D, not on the queue ring: the host drains a creation ring before a queue
+    /// ring, so a `create_context` written after a destroy on the queue ring could be applied
+    /// first and find the family's count of contexts still full. A SUBMIT_3D is applied (after
+    /// every ring record before it) before it is answered, so a later creation follows it.
     func destroyContext(_ id: UInt32) throws(MagmaError) {
-        _ = send([.primary(.destroyContext(.init(contextId: id)))])
+        _ = send([.primary(.destroyContext(.init(contextId: id)))], bypassingRings: true)
     }
 
     func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {

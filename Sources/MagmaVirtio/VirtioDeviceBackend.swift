@@ -4,15 +4,16 @@ import MagmaProtocol
 import MagmaWire
 
 /// A Magma device reached through virtio-gpu's Magma context type, over the socket emulation
-/// at `path` (`DeviceLocator.virtio`). Each connection is one open of the virtio-gpu device
-/// (its own guest RAM and context: `VirtioConnection`); the physical device's description is the
-/// capset's first device.
+/// at `path` (`DeviceLocator.virtio`). Each connection is one open of the virtio-gpu device: a
+/// context of the process's one guest at `path` (`VirtioGuests`: one socket, one guest RAM of
+/// 64 MiB that the process's connections share; `VirtioConnection`); the physical device's
+/// description is the capset's first device.
 public final class VirtioDeviceBackend: DeviceBackend {
     /// The socket of the host's device model.
     public let path: String
     private let info: PhysicalDeviceInfo
 
-    /// Opens the device once to read its capset.
+    /// Opens the device once, as a guest of its own, to read its capset.
     public init(path: String) throws(MagmaError) {
         self.path = path
         let probe = try VirtGPUSocketDevice(path: path, memoryBytes: SharedMemory.pageSize)

@@ -8,11 +8,14 @@ final class VirtioBuffer: BackendBuffer, Sendable {
     let id: ObjectId
     let resource: any VirtGPUResource
     let hostVisible: Bool
+    /// The open that holds its resource (exports name it).
+    private let device: any VirtGPUDevice
 
-    init(id: ObjectId, resource: any VirtGPUResource, hostVisible: Bool) {
+    init(id: ObjectId, resource: any VirtGPUResource, hostVisible: Bool, device: any VirtGPUDevice) {
         self.id = id
         self.resource = resource
         self.hostVisible = hostVisible
+        self.device = device
     }
 
     var size: UInt64 { UInt64(resource.size) }
@@ -23,9 +26,8 @@ final class VirtioBuffer: BackendBuffer, Sendable {
         return resource.mapping
     }
 
-    func export() throws(MagmaError) -> OwnedFileDescriptor {
-        throw .unimplemented("exporting a virtio buffer: its pages are a guest resource, not a descriptor")
-    }
+    /// Its resource, PRIME-exported: another connection of this guest imports the same pages.
+    func export() throws(MagmaError) -> OwnedFileDescriptor { try device.exportResource(resource) }
 }
 
 /// A semaphore of a virtio connection: made on the host (`create_semaphore`); `isSignaled`
@@ -41,13 +43,15 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
     /// Its connection (which holds its live semaphores until it closes: no cycle outlives it).
     private let connection: VirtioConnection
 
-    init(id: ObjectId, connection: VirtioConnection) throws(MagmaError) {
+    init(id: ObjectId, connection: VirtioConnection, isOneShot: Bool) throws(MagmaError) {
         self.id = id
         self.connection = connection
+        self.isOneShot = isOneShot
         do { mirror = try EventSemaphore() } catch { throw .internalError("semaphore mirror: \(error)") }
     }
 
-    var isOneShot: Bool { false }
+    /// Imported with `.oneShot`: GPU waits and resets through it never reset the host's semaphore.
+    let isOneShot: Bool
 
     /// Asks the host. A connection that has failed answers false (its error is what a waiter sees).
     var isSignaled: Bool {
@@ -74,9 +78,8 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
         connection.watcher.watch(self)
     }
 
-    func export() throws(MagmaError) -> OwnedFileDescriptor {
-        throw .unimplemented("exporting a virtio semaphore: it lives on the host")
-    }
+    /// Shared with the guest's other connections (`export_object`): the descriptor names the share.
+    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(id, .semaphore, as: .semaphore) }
 
     var pollDescriptor: Int32 { mirror.descriptor.rawValue }
 }

@@ -51,9 +51,8 @@ final class VirtioTimeline: BackendTimeline, Sendable {
         try connection.calls.statusCall { .signalTimeline(.init(timelineId: id, point: point, reply: $0)) }
     }
 
-    func export() throws(MagmaError) -> OwnedFileDescriptor {
-        throw .unimplemented("exporting a virtio timeline: it lives on the host")
-    }
+    /// Shared with the guest's other connections (`export_object`): the descriptor names the share.
+    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(id, .timeline, as: .timeline) }
 
     func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
         try connection.waitRings.watch(timelineId: id, point: point, connection: connection)

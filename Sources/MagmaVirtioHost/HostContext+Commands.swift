@@ -8,6 +8,8 @@ import MagmaWire
 struct CommandScope {
     let resources: [UInt32: VirtioResource]
     let device: Device
+    /// The guest's shares (`export_object`, `import_object`; a release drops its object's).
+    let shares: ShareTable
     var pending: PendingFence?
     /// Where the guest's ring consumer sleeps (`create_ring` gives it to new rings).
     var ringSleeper: (any RingSleeper)? = nil
@@ -45,6 +47,8 @@ extension HostContext {
         case .watchFailure(let m):
             if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
         case .createRing(let m): try? target(m.reply, scope).writeStatus(error)
+        case .exportObject(let m): try? target(m.reply, scope).writeStatus(error)
+        case .importObject(let m): try? target(m.reply, scope).writeStatus(error)
         case .createSemaphore, .signalSemaphore, .resetSemaphore, .wakeRings: break
         case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
             answerFailedTimeline(message, error, &scope)
@@ -111,6 +115,7 @@ extension HostContext {
             break
         case .createTimeline, .signalTimeline, .getTimelineState, .waitTimeline, .cancelTimelineWait:
             try applyTimeline(message, &scope)
+        case .exportObject, .importObject: try applyShare(message, &scope)
         case .readNotification(let m):
             let reply = try target(m.reply, scope)
             guard scope.notificationRead == nil else { throw .invalidArgs("two notification reads in one SUBMIT_3D") }
@@ -141,7 +146,10 @@ extension HostContext {
                 try connection.release(try semaphore(m.objectId))
                 semaphores[m.objectId] = nil
                 watcher.poke()
-            case .timeline: try releaseTimeline(m.objectId)
+                scope.shares.drop(context: id, objectId: m.objectId, type: .semaphore)
+            case .timeline:
+                try releaseTimeline(m.objectId)
+                scope.shares.drop(context: id, objectId: m.objectId, type: .timeline)
             }
         case .executeCommand(let m):
             let resources = try m.resources.map { range throws(MagmaError) in

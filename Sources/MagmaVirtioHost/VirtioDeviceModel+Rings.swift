@@ -8,7 +8,7 @@ extension VirtioDeviceModel {
     /// Called under the model's lock, for `context`'s SUBMIT_3D.
     func startRings(for context: HostContext) {
         // The passes capture the state, not the model: the thread never keeps the model alive.
-        let state = state, device = device, sleeper = rings.wakeup, maxRingBytes = limits.maxRingBytes
+        let state = state, device = device, shares = shares, sleeper = rings.wakeup, maxRingBytes = limits.maxRingBytes
         let everyRing = { @Sendable (body: (HostContext) -> Void) in
             state.withLock { state in for context in state.contexts.values where !context.rings.all.isEmpty { body(context) } }
         }
@@ -18,7 +18,7 @@ extension VirtioDeviceModel {
                     state.withLock { state in
                         var drained = 0
                         for context in state.contexts.values where !context.rings.all.isEmpty {
-                            var scope = CommandScope(resources: state.resources, device: device, pending: nil,
+                            var scope = CommandScope(resources: state.resources, device: device, shares: shares, pending: nil,
                                                      ringSleeper: sleeper, maxRingBytes: maxRingBytes)
                             drained += context.drainRings(&scope)
                         }

@@ -15,6 +15,8 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var maxCommandBytes: Int
     /// Fences not yet completed, on all its timelines (each holds an eventfd of the host's).
     public var maxPendingFences: Int
+    /// Shares (`export_object`) at once.
+    public var maxShares: Int
     /// The largest command ring region (`create_ring`: header and body; the host keeps a
     /// scratch copy of one record, up to the body's size, per ring).
     public var maxRingBytes: Int
@@ -25,11 +27,12 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var closeTimeoutNanoseconds: UInt64
 
     public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024,
-                maxRingBytes: Int = 1 << 20, ringSpinNanoseconds: UInt64 = 50_000, closeTimeoutNanoseconds: UInt64 = 5_000_000_000) {
+                maxShares: Int = 16_384, maxRingBytes: Int = 1 << 20, ringSpinNanoseconds: UInt64 = 50_000, closeTimeoutNanoseconds: UInt64 = 5_000_000_000) {
         self.maxContexts = maxContexts
         self.maxResources = maxResources
         self.maxCommandBytes = maxCommandBytes
         self.maxPendingFences = maxPendingFences
+        self.maxShares = maxShares
         self.maxRingBytes = maxRingBytes
         self.ringSpinNanoseconds = ringSpinNanoseconds
         self.closeTimeoutNanoseconds = closeTimeoutNanoseconds
@@ -63,6 +66,8 @@ public final class VirtioDeviceModel: Sendable {
     private let timelines = FenceTimelines()
     let state = Locked(ModelState())
     let rings: HostRingConsumer
+    /// What the guest's contexts have shared with each other; no other guest's model holds it.
+    let shares: ShareTable
     /// Runs on a context's watcher thread as it ends (tests hold a thread here).
     private let watcherExit: (@Sendable () -> Void)?
 
@@ -84,6 +89,7 @@ public final class VirtioDeviceModel: Sendable {
         self.device = device
         self.memory = memory
         self.limits = limits
+        shares = ShareTable(limit: limits.maxShares)
         rings = try HostRingConsumer(spinNanoseconds: limits.ringSpinNanoseconds, name: "virtio.rings")
         let info = try device.physicalDeviceInfo()
         do {
@@ -148,6 +154,7 @@ public final class VirtioDeviceModel: Sendable {
                 state.closed = true
                 state.contexts = [:]
                 state.resources = [:]
+                shares.removeAll()
             }
             return Array(state.contexts.values)
         }
@@ -168,6 +175,9 @@ public final class VirtioDeviceModel: Sendable {
         let (contexts, resources) = state.withLock { ($0.contexts.count, $0.resources.count) }
         return (contexts, resources, timelines.pendingCount)
     }
+
+    /// Shares (`export_object`) the guest holds now (for tests and diagnostics).
+    public var shareCount: Int { state.withLock { _ in shares.count } }
 
     private func perform(_ header: VirtioGPU.ControlHeader, _ command: VirtioGPU.Command, fence: Fence?,
                          _ state: inout ModelState) -> VirtioGPU.Response {
@@ -196,6 +206,7 @@ public final class VirtioDeviceModel: Sendable {
         case .contextDestroy:
             guard let context = state.contexts.removeValue(forKey: header.contextId) else { return .error(.errorInvalidContextId) }
             for resource in state.resources.values { resource.contexts.remove(header.contextId) }
+            shares.drop(context: header.contextId)
             context.close(.badState("context \(header.contextId) was destroyed"))
             return .okNoData
         case .contextAttachResource(let id), .contextDetachResource(let id):
@@ -248,7 +259,7 @@ public final class VirtioDeviceModel: Sendable {
             return .okNoData
         case .submit3D(let payload):
             guard let context = state.contexts[header.contextId] else { return .error(.errorInvalidContextId) }
-            return submit(payload, on: context, fence: fence, resources: state.resources)
+            return submit(payload, on: context, fence: fence, state: state)
         case .unsupported:
             return .error(.errorUnspecified)
         }
@@ -265,18 +276,20 @@ public final class VirtioDeviceModel: Sendable {
     /// host refuses fails the context (sticky, what every later command and waiter sees); once
     /// it has failed, commands are not applied and calls are answered with its error. The
     /// SUBMIT_3D itself is answered OK, as the device did read it.
-    private func submit(_ payload: [UInt8], on context: HostContext, fence: Fence?,
-                        resources: [UInt32: VirtioResource]) -> VirtioGPU.Response {
+    private func submit(_ payload: [UInt8], on context: HostContext, fence: Fence?, state: ModelState) -> VirtioGPU.Response {
+        let resources = state.resources
         guard payload.count <= limits.maxCommandBytes else { return .error(.errorInvalidParameter) }
         let (commands, splitError) = VirtioContextCommand.split(payload)
         if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
-        // What the context's rings hold was written before this SUBMIT_3D: it goes first, as the
+        // What the guest's rings hold was written before this SUBMIT_3D: it goes first, as the
         // unfenced records it is (their work is no part of this SUBMIT_3D's fence: a fence that
         // waited for it would wait for work queued behind semaphores the guest signals later).
-        var ringScope = CommandScope(resources: resources, device: device, pending: nil,
+        // Every context's, not only this one's: a semaphore another context of the guest
+        // signaled before this call (an import of it here) must be seen signaled by it.
+        var ringScope = CommandScope(resources: resources, device: device, shares: shares, pending: nil,
                                      ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
-        context.drainRings(&ringScope)
-        var scope = CommandScope(resources: resources, device: device, pending: fence.map { PendingFence(fence: $0) },
+        for other in state.contexts.values where !other.rings.all.isEmpty { other.drainRings(&ringScope) }
+        var scope = CommandScope(resources: resources, device: device, shares: shares, pending: fence.map { PendingFence(fence: $0) },
                                  ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
         for command in commands {
             if let error = context.connection.error {

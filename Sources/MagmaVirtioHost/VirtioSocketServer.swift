@@ -37,6 +37,11 @@ public final class VirtioSocketServer: Sendable {
     /// Guests connected now.
     public var guestCount: Int { sessions.withLock { $0.count } }
 
+    /// What each connected guest holds on the host now (its model's `counts`), for tests and diagnostics.
+    public var guestCounts: [(contexts: Int, resources: Int, pendingFences: Int)] {
+        sessions.withLock { sessions in sessions.values.map { $0.model.counts } }
+    }
+
     /// Stops accepting, ends every guest's session (their models close) and waits for them.
     public func stop() {
         guard !stopped.withLock({ stopped in defer { stopped = true }; return stopped }) else { return }

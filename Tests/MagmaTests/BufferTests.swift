@@ -92,7 +92,7 @@ import Testing
         }
     }
 
-    @Test(.drmBackend(.skipped(.execution)), arguments: TestBackend.allCases) func exportedBufferSharesMemoryWithAnotherConnection(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.execution)), arguments: TestBackend.virtioCases) func exportedBufferSharesMemoryWithAnotherConnection(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let producer = try GPUSession(device: device)
         let consumer = try GPUSession(device: device)
@@ -118,7 +118,7 @@ import Testing
         #expect(try copy.u32s(2048).allSatisfy { $0 == 0x5EED })
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func importRejectsDescriptorsThatAreNotBuffers(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func importRejectsDescriptorsThatAreNotBuffers(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
@@ -129,7 +129,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func unsealedMemfdIsRejected(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func unsealedMemfdIsRejected(_ backend: TestBackend) throws {
         // A memfd whose size is not sealed could be truncated under the GPU.
         let connection = try devices.open(backend).createConnection()
         let fd = cmagma_memfd_create("unsealed")
@@ -138,7 +138,7 @@ import Testing
         expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fd)) }
     }
 
-    @Test(arguments: TestBackend.allCases) func regularFileIsRejected(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func regularFileIsRejected(_ backend: TestBackend) throws {
         // Neither a sealed memfd nor a dma-buf: a regular file's size can change under a mapping.
         let connection = try devices.open(backend).createConnection()
         let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)

@@ -110,7 +110,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func oneMemoryMappedManyTimesThroughImports(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func oneMemoryMappedManyTimesThroughImports(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let connection = session.connection
         let original = try connection.createBuffer(size: Self.page)

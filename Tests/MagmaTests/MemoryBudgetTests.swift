@@ -73,7 +73,7 @@ import Testing
         _ = try observer.createBuffer(size: 16 * Self.page, memoryType: 1)
     }
 
-    @Test(arguments: TestBackend.allCases) func wrongMemoryTypesAndHeapsAreInvalidArgs(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func wrongMemoryTypesAndHeapsAreInvalidArgs(_ backend: TestBackend) throws {
         let connection = try devices.open(backend, own: Self.small).createConnection()
         expectStatus(.invalidArgs) { _ = try connection.createBuffer(size: Self.page, memoryType: 3) }
         expectStatus(.invalidArgs) { _ = try connection.memoryBudget(heap: 2) }
@@ -94,7 +94,7 @@ import Testing
         #expect(connection.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func anImportCountsInTheImportingConnection(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anImportCountsInTheImportingConnection(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: Self.small)
         let exporter = try device.createConnection()
         let importer = try device.createConnection()

@@ -24,7 +24,7 @@ import Testing
         try connection.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func exportedSemaphoreSharesStateAcrossConnections(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func exportedSemaphoreSharesStateAcrossConnections(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
@@ -51,7 +51,7 @@ import Testing
         #expect(Glibc.poll(&item, 1, 0) == 1)
     }
 
-    @Test(arguments: TestBackend.allCases) func importRejectsDescriptorsThatAreNotSemaphores(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func importRejectsDescriptorsThatAreNotSemaphores(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         expectStatus(.invalidArgs) { _ = try connection.importSemaphore(try buffer.export()) }

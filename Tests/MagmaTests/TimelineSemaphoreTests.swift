@@ -102,7 +102,7 @@ import Testing
         #expect(timeline.value == 3)
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func anExportedTimelineSharesItsValueAcrossConnections(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func anExportedTimelineSharesItsValueAcrossConnections(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
@@ -117,7 +117,7 @@ import Testing
         try b.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func gpuWorkOfAnotherConnectionWaitsAndSignals(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func gpuWorkOfAnotherConnectionWaitsAndSignals(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let a = try device.createConnection()
         let b = try device.createConnection()
@@ -132,7 +132,7 @@ import Testing
         try b.flush()
     }
 
-    @Test(.drmBackend(.skipped(.syncobjKinds)), arguments: TestBackend.allCases) func importRejectsWhatIsNotATimeline(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.syncobjKinds)), arguments: TestBackend.virtioCases) func importRejectsWhatIsNotATimeline(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let buffer = try connection.createBuffer(size: 4096)
         let semaphore = try connection.createSemaphore()
@@ -157,7 +157,7 @@ import Testing
         try other.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func workThatFaultsEndsEveryWaitOnItsPoints(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func workThatFaultsEndsEveryWaitOnItsPoints(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration())
         let session = try GPUSession(device: device)
         let bystander = try device.createConnection()
@@ -182,7 +182,7 @@ import Testing
         #expect(awaitError(session.connection)?.status == .contextKilled)
     }
 
-    @Test(arguments: TestBackend.allCases) func runawayWorkTheWatchdogStopsEndsEveryWaitOnItsPoints(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func runawayWorkTheWatchdogStopsEndsEveryWaitOnItsPoints(_ backend: TestBackend) throws {
         let device = try devices.open(backend, own: SoftGPUConfiguration(watchdogNanoseconds: 200_000_000))
         let session = try GPUSession(device: device)
         let waiter = try device.createConnection()
@@ -201,7 +201,7 @@ import Testing
         try waiter.flush()
     }
 
-    @Test(arguments: TestBackend.allCases) func workAbandonedWithItsContextFailsItsTimelines(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func workAbandonedWithItsContextFailsItsTimelines(_ backend: TestBackend) throws {
         let device = try devices.open(backend)
         let owner = try device.createConnection()
         let waiter = try device.createConnection()

@@ -409,6 +409,112 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Shares a semaphore or timeline of this context with the guest's other contexts: the host
+    /// records its host object in the share table of this guest's device model (no other guest's
+    /// model holds it) under share_id, chosen by the guest (one counter per guest, the guest's
+    /// only) and checked by the host. The share lasts while the object does in this context:
+    /// releasing it or destroying the context drops the share (objects already imported live on).
+    /// Buffers are not shared this way: a buffer is a resource, attached to the importing context
+    /// (CTX_ATTACH_RESOURCE) and made a buffer there by create_buffer. An unknown object id fails
+    /// the context; answered by status_reply: invalid_args (share id 0 or in use, an object type
+    /// that is not semaphore or timeline) leaves the context usable. Answered by `StatusReply`.
+    public struct ExportObject: WireMessage {
+        public static let ordinal: UInt32 = 1805
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.export_object"
+
+        /// The semaphore or timeline, by this context's id.
+        public var objectId: UInt64
+        /// semaphore or timeline.
+        public var objectType: ObjectType
+        /// The share's id in the guest, nonzero and unused, chosen by the guest.
+        public var shareId: UInt64
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(objectId: UInt64, objectType: ObjectType, shareId: UInt64, reply: GuestReplyArea) {
+            self.objectId = objectId
+            self.objectType = objectType
+            self.shareId = shareId
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 40
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.objectId, at: 24)
+            encoder.put(self.objectType.rawValue, at: 32)
+            encoder.put(self.shareId, at: 40)
+            try self.reply.encode(into: &encoder, at: 48)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.objectId = try decoder.load(UInt64.self, at: 24)
+            self.objectType = try decoder.value(ObjectType.self, at: 32)
+            self.shareId = try decoder.load(UInt64.self, at: 40)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 48, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// Makes a share of this guest (export_object, in any of its contexts, this one too) an object
+    /// of this context under object_id: the host imports the same host object into this context's
+    /// host connection, so signals, resets, values and failures are one object's. Importing one
+    /// share again makes another id for the same object. A used or zero object id fails the
+    /// context; answered by status_reply: invalid_args (a share this guest's model does not hold:
+    /// never exported, dropped with its object or context, or another guest's; an object type other
+    /// than the share's) leaves the context usable. Answered by `StatusReply`.
+    public struct ImportObject: WireMessage {
+        public static let ordinal: UInt32 = 1806
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.import_object"
+
+        /// The share.
+        public var shareId: UInt64
+        /// What the importer expects it to be: semaphore or timeline.
+        public var objectType: ObjectType
+        /// Its id in this context, chosen by the guest.
+        public var objectId: UInt64
+        /// one_shot for a semaphore (GPU waits and resets through this id never reset it); none for
+        /// a timeline.
+        public var flags: ImportSemaphoreFlags
+        /// Where the host writes the reply.
+        public var reply: GuestReplyArea
+
+        public init(shareId: UInt64, objectType: ObjectType, objectId: UInt64, flags: ImportSemaphoreFlags, reply: GuestReplyArea) {
+            self.shareId = shareId
+            self.objectType = objectType
+            self.objectId = objectId
+            self.flags = flags
+            self.reply = reply
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 48
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.shareId, at: 24)
+            encoder.put(self.objectType.rawValue, at: 32)
+            encoder.put(self.objectId, at: 40)
+            encoder.put(self.flags.rawValue, at: 48)
+            try self.reply.encode(into: &encoder, at: 56)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.shareId = try decoder.load(UInt64.self, at: 24)
+            self.objectType = try decoder.value(ObjectType.self, at: 32)
+            self.objectId = try decoder.load(UInt64.self, at: 40)
+            self.flags = try decoder.value(ImportSemaphoreFlags.self, at: 48)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 56, size: GuestReplyArea.wireSize)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// The guest's doorbell: sent (in an unfenced SUBMIT_3D) only when it found a ring of the
     /// context ASLEEP and took it back to ACTIVE. The host applies what the context's rings hold
     /// and wakes its ring consumer.
@@ -877,6 +983,8 @@ extension VirtioContextProtocol {
         case watchFailure(WatchFailure)
         case getSemaphoreState(GetSemaphoreState)
         case createRing(CreateRing)
+        case exportObject(ExportObject)
+        case importObject(ImportObject)
         case wakeRings(WakeRings)
         case createTimeline(CreateTimeline)
         case signalTimeline(SignalTimeline)
@@ -902,6 +1010,8 @@ extension VirtioContextProtocol {
             case WatchFailure.ordinal: message = .watchFailure(try decoder.decodeBody(WatchFailure.self))
             case GetSemaphoreState.ordinal: message = .getSemaphoreState(try decoder.decodeBody(GetSemaphoreState.self))
             case CreateRing.ordinal: message = .createRing(try decoder.decodeBody(CreateRing.self))
+            case ExportObject.ordinal: message = .exportObject(try decoder.decodeBody(ExportObject.self))
+            case ImportObject.ordinal: message = .importObject(try decoder.decodeBody(ImportObject.self))
             case WakeRings.ordinal: message = .wakeRings(try decoder.decodeBody(WakeRings.self))
             case CreateTimeline.ordinal: message = .createTimeline(try decoder.decodeBody(CreateTimeline.self))
             case SignalTimeline.ordinal: message = .signalTimeline(try decoder.decodeBody(SignalTimeline.self))
@@ -929,6 +1039,8 @@ extension VirtioContextProtocol {
             case .watchFailure(let message): message
             case .getSemaphoreState(let message): message
             case .createRing(let message): message
+            case .exportObject(let message): message
+            case .importObject(let message): message
             case .wakeRings(let message): message
             case .createTimeline(let message): message
             case .signalTimeline(let message): message
@@ -954,6 +1066,8 @@ extension VirtioContextProtocol {
             case .watchFailure(let message): try message.encoded(transactionId: transactionId)
             case .getSemaphoreState(let message): try message.encoded(transactionId: transactionId)
             case .createRing(let message): try message.encoded(transactionId: transactionId)
+            case .exportObject(let message): try message.encoded(transactionId: transactionId)
+            case .importObject(let message): try message.encoded(transactionId: transactionId)
             case .wakeRings(let message): try message.encoded(transactionId: transactionId)
             case .createTimeline(let message): try message.encoded(transactionId: transactionId)
             case .signalTimeline(let message): try message.encoded(transactionId: transactionId)

@@ -16,7 +16,7 @@ import Testing
         try session.device.createQueue(in: session.space, family: SoftGPUIdentity.bindFamily)
     }
 
-    @Test(arguments: TestBackend.allCases) func aBindTakesEffectAfterItsWaitAndBeforeItsSignal(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aBindTakesEffectAfterItsWaitAndBeforeItsSignal(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let binds = try bindQueue(session)
         #expect(binds.family == SoftGPUIdentity.bindFamily)
@@ -45,7 +45,7 @@ import Testing
         #expect(session.space.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func operationsOfOneBindApplyInOrder(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func operationsOfOneBindApplyInOrder(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let binds = try bindQueue(session)
         let (first, second) = (try session.device.createBuffer(size: 4096), try session.device.createBuffer(size: 4096))
@@ -61,7 +61,7 @@ import Testing
         #expect(try first.u32s(1024).allSatisfy { $0 == 0 })
     }
 
-    @Test(arguments: TestBackend.allCases) func theFaceRefusesWhatTheDeviceWouldAndNothingChanges(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func theFaceRefusesWhatTheDeviceWouldAndNothingChanges(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let binds = try bindQueue(session)
         let (mapped, mappedAddress) = try session.mappedBuffer(size: 4096)

@@ -14,7 +14,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaFaceTests {
     let devices = MesaTestDevices()
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func enumerationFindsTheDeviceWithItsIds(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func enumerationFindsTheDeviceWithItsIds(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
         if backend == .drm {
             // The kernel driver's device: virtio-gpu-pci's PCI ids, from sysfs.
@@ -46,7 +46,7 @@ import Testing
         expectStatus(.connectionLost) { _ = try PhysicalDevice.named(stale) }
     }
 
-    @Test(arguments: TestBackend.allCases) func deviceAddressSpaceAndQueue(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func deviceAddressSpaceAndQueue(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let space = try device.createAddressSpace()
@@ -57,7 +57,7 @@ import Testing
         #expect(space.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func aCommandBufferMappedRWXRunsItsCommands(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aCommandBufferMappedRWXRunsItsCommands(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, targetAddress) = try session.mappedBuffer(size: 4096)
         let stream = fillStream(address: targetAddress, size: 4096, pattern: 0x0500_0000)
@@ -72,7 +72,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .ok)
     }
 
-    @Test(arguments: TestBackend.allCases) func aCommandBufferRangeRunsOnlyItsCommands(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aCommandBufferRangeRunsOnlyItsCommands(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         var streams = fillStream(address: address, size: 4, pattern: 1)
@@ -86,7 +86,7 @@ import Testing
         #expect(try target.u32s(2) == [0, 2])
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func binarySyncObjectsSignalResetAndWait(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func binarySyncObjectsSignalResetAndWait(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let sync = try device.createSyncObject()
@@ -101,7 +101,7 @@ import Testing
         try sync.release()
     }
 
-    @Test(arguments: TestBackend.allCases) func aSubmitWaitsForItsWaitAndSignalsItsSignal(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSubmitWaitsForItsWaitAndSignalsItsSignal(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         let start = try session.device.createSyncObject()
@@ -116,7 +116,7 @@ import Testing
         #expect(try !start.isSignaled(), "the work consumed its wait")
     }
 
-    @Test(arguments: TestBackend.allCases) func anExportedFenceAndBufferWorkInASecondDevice(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anExportedFenceAndBufferWorkInASecondDevice(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
         let first = try MesaSession(device: physical.createDevice())
         let second = try MesaSession(device: physical.createDevice())
@@ -145,7 +145,7 @@ import Testing
         #expect(try shared.u32s(1024).allSatisfy { $0 == 0x1234 })
     }
 
-    @Test(arguments: TestBackend.allCases) func twentySubmitsRunInOrder(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func twentySubmitsRunInOrder(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
         let done = try session.device.createSyncObject()
@@ -166,7 +166,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .ok)
     }
 
-    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.allCases) func waitAnyAndWaitAll(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runsWithTimelineSyncobjs), arguments: TestBackend.virtioCases) func waitAnyAndWaitAll(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let objects = try (0..<3).map { _ in try device.createSyncObject() }
@@ -183,7 +183,7 @@ import Testing
         expectStatus(.invalidArgs) { _ = try SyncObject.waitAny([SyncObjectPoint](), timeoutNanoseconds: 0) }
     }
 
-    @Test(arguments: TestBackend.allCases) func aSignalFromAnotherThreadStartsTheWork(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSignalFromAnotherThreadStartsTheWork(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (_, address) = try session.mappedBuffer(size: 4096)
         let start = try session.device.createSyncObject()
@@ -193,7 +193,7 @@ import Testing
         try done.wait(timeoutNanoseconds: 120_000_000_000)
     }
 
-    @Test(.drmBackend(.runs), arguments: TestBackend.allCases) func cpuMapAndUnmap(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func cpuMapAndUnmap(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         defer { device.release() }
         let buffer = try device.createBuffer(size: 100)

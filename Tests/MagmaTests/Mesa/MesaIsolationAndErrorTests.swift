@@ -12,7 +12,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.gpuMappings))) struct MesaIsolationAndErrorTests {
     let devices = MesaTestDevices()
 
-    @Test(arguments: TestBackend.allCases) func aBufferMappedInOneAddressSpaceIsUnreachableFromAnother(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aBufferMappedInOneAddressSpaceIsUnreachableFromAnother(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: SoftGPUConfiguration())
         let (secret, address) = try session.mappedBuffer(size: 4096)
         try secret.mapCPU().storeBytes(of: 0x5EC7E7, as: UInt32.self)
@@ -35,7 +35,7 @@ import Testing
         #expect(try secret.u32s(1) == [1])
     }
 
-    @Test(arguments: TestBackend.allCases) func oneBufferMappedInTwoAddressSpacesIsOneMemory(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func oneBufferMappedInTwoAddressSpacesIsOneMemory(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (buffer, address) = try session.mappedBuffer(size: 4096)
         let other = try session.device.createAddressSpace()
@@ -50,7 +50,7 @@ import Testing
         #expect(buffer.instances.instances.filter { $0.space === other }.count == 1)
     }
 
-    @Test(arguments: TestBackend.allCases) func firstUsesOnManyThreadsImportOnce(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func firstUsesOnManyThreadsImportOnce(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let buffer = try session.device.createBuffer(size: 4096)
         let sync = try session.device.createSyncObject()
@@ -73,7 +73,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .ok)
     }
 
-    @Test(arguments: TestBackend.allCases) func aFaultingSubmissionKillsItsQueueAndEndsWaitsOnItsSignal(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aFaultingSubmissionKillsItsQueueAndEndsWaitsOnItsSignal(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: SoftGPUConfiguration())
         let done = try session.device.createSyncObject()
         let other = try session.device.createSyncObject()
@@ -92,7 +92,7 @@ import Testing
         #expect(try target.u32s(1) == [5])
     }
 
-    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func releasedObjectsAreRejected(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.virtioCases) func releasedObjectsAreRejected(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let buffer = try session.device.createBuffer(size: 4096)
         try buffer.release()
@@ -131,7 +131,7 @@ import Testing
         #expect(try target.u32s(1) == [6])
     }
 
-    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func releasingAnAddressSpaceLeavesTheDevicesSyncObjectsWorking(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.virtioCases) func releasingAnAddressSpaceLeavesTheDevicesSyncObjectsWorking(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (_, address) = try session.mappedBuffer(size: 4096)
         let sync = try session.device.createSyncObject()
@@ -147,7 +147,7 @@ import Testing
         try sync.release()
     }
 
-    @Test(arguments: TestBackend.allCases) func releasingTheDeviceReleasesItsAddressSpaces(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func releasingTheDeviceReleasesItsAddressSpaces(_ backend: TestBackend) throws {
         let device = try devices.physicalDevice(backend).createDevice()
         let space = try device.createAddressSpace()
         let queue = try device.createQueue(in: space)
@@ -162,7 +162,7 @@ import Testing
         expectStatus(.invalidArgs) { try buffer.release() }
     }
 
-    @Test(arguments: TestBackend.allCases) func wrongSizesAndRangesAreRejected(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func wrongSizesAndRangesAreRejected(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let page = UInt64(SharedMemory.pageSize)
         let buffer = try session.device.createBuffer(size: 2 * page)
@@ -204,7 +204,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .ok)
     }
 
-    @Test(arguments: TestBackend.allCases) func releasingABufferUnmapsItInEveryAddressSpace(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func releasingABufferUnmapsItInEveryAddressSpace(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (buffer, address) = try session.mappedBuffer(size: 4096)
         try session.run(fillStream(address: address, size: 4, pattern: 2))

@@ -19,7 +19,7 @@ import Testing
 
     // MARK: Memory types and budgets
 
-    @Test(arguments: TestBackend.allCases) func gpuOnlyMemoryRunsWorkButCannotBeMappedForTheCPU(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func gpuOnlyMemoryRunsWorkButCannotBeMappedForTheCPU(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         #expect(session.device.physicalDevice.memoryProperties.types[1].propertyFlags == [.deviceLocal])
         let gpuOnly = try session.device.createBuffer(size: 4096, memoryTypeIndex: 1)
@@ -37,7 +37,7 @@ import Testing
         #expect(try visible.u32s(1024).allSatisfy { $0 == 0x6E0 })
     }
 
-    @Test(arguments: TestBackend.allCases) func importsIntoAddressSpacesKeepTheMemoryType(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func importsIntoAddressSpacesKeepTheMemoryType(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: Self.twoHeaps)
         let device = session.device
         let before = try device.memoryBudget(heap: 1)
@@ -56,7 +56,7 @@ import Testing
         #expect(try device.memoryBudget(heap: 1).usage == 0)
     }
 
-    @Test(arguments: TestBackend.allCases) func anAllocationPastTheHeapsBudgetIsMemoryErrorAndTheDeviceGoesOn(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func anAllocationPastTheHeapsBudgetIsMemoryErrorAndTheDeviceGoesOn(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: Self.twoHeaps)
         let device = session.device
         let first = try device.createBuffer(size: 768 << 10, memoryTypeIndex: 1)
@@ -72,7 +72,7 @@ import Testing
         try second.release()
     }
 
-    @Test(arguments: TestBackend.allCases) func unknownMemoryTypesAndHeapsAreInvalidArgs(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func unknownMemoryTypesAndHeapsAreInvalidArgs(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let device = session.device
         let types = UInt32(device.physicalDevice.memoryProperties.types.count)
@@ -85,7 +85,7 @@ import Testing
         #expect(try session.device.createBuffer(size: 4096).size == 4096)
     }
 
-    @Test(.drmBackend(.skipped(.softGPUDevice)), arguments: TestBackend.allCases) func anImportNamesItsMemoryType(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.softGPUDevice)), arguments: TestBackend.virtioCases) func anImportNamesItsMemoryType(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
         let first = try physical.createDevice()
         let second = try physical.createDevice()
@@ -100,7 +100,7 @@ import Testing
         expectStatus(.invalidArgs) { _ = try gpuOnly.mapCPU() }
     }
 
-    @Test(arguments: TestBackend.allCases) func theDevicesBudgetCountsItsAddressSpaces(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func theDevicesBudgetCountsItsAddressSpaces(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: Self.twoHeaps)
         let device = session.device
         let other = try device.createAddressSpace()
@@ -115,7 +115,7 @@ import Testing
 
     // MARK: Queue families
 
-    @Test(arguments: TestBackend.allCases) func queuesComeFromAFamily(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func queuesComeFromAFamily(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         #expect(session.queue.family == SoftGPUIdentity.computeFamily, "the default family is the first with compute")
         let transfer = try session.device.createQueue(in: session.space, family: SoftGPUIdentity.transferFamily, priority: .low)
@@ -132,7 +132,7 @@ import Testing
         #expect(try source.u32s(1) == [0x7A45])
     }
 
-    @Test(arguments: TestBackend.allCases) func aWrongFamilyIsInvalidArgsAndTheAddressSpaceGoesOn(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aWrongFamilyIsInvalidArgsAndTheAddressSpaceGoesOn(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let families = UInt32(session.device.physicalDevice.queueFamilies.count)
         expectStatus(.invalidArgs) { _ = try session.device.createQueue(in: session.space, family: families) }
@@ -142,7 +142,7 @@ import Testing
         #expect(try target.u32s(1) == [5])
     }
 
-    @Test(arguments: TestBackend.allCases) func aTransferQueueRefusesADispatch(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aTransferQueueRefusesADispatch(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let transfer = try session.device.createQueue(in: session.space, family: SoftGPUIdentity.transferFamily)
         let (_, zAddress) = try session.mappedBuffer(size: 4096)
@@ -164,7 +164,7 @@ import Testing
 
     // MARK: Submission by GPU address
 
-    @Test(arguments: TestBackend.allCases) func aSubmissionByGPUAddressRunsTheStreamMappedThere(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSubmissionByGPUAddressRunsTheStreamMappedThere(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, targetAddress) = try session.mappedBuffer(size: 4096)
         let stream = fillStream(address: targetAddress, size: 4096, pattern: 0xADD7E55)
@@ -180,7 +180,7 @@ import Testing
         #expect(try target.u32s(1024).allSatisfy { $0 == 0xADD7E55 })
     }
 
-    @Test(arguments: TestBackend.allCases) func aSubmissionByGPUAddressOfAnUnmappedRangeFaults(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSubmissionByGPUAddressOfAnUnmappedRangeFaults(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let done = try session.device.createSyncObject()
         try session.queue.submit(SubmitInfo(commands: .gpuAddress(0x7000_0000, length: 64), signalSyncObjects: [done]))
@@ -188,7 +188,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .contextKilled)
     }
 
-    @Test(arguments: TestBackend.allCases) func aSubmissionByGPUAddressOfNoBytesOrPastTheEndIsInvalidArgs(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSubmissionByGPUAddressOfNoBytesOrPastTheEndIsInvalidArgs(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         expectStatus(.invalidArgs) { try session.queue.submit(SubmitInfo(commands: .gpuAddress(0x1000, length: 0))) }
         expectStatus(.invalidArgs) { try session.queue.submit(SubmitInfo(commands: .gpuAddress(UInt64.max - 8, length: 64))) }

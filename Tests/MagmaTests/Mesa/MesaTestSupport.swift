@@ -10,11 +10,15 @@ import Testing
 /// them, on a `TestBackend`; tears the servers down after the test (as `TestDevices`).
 final class MesaTestDevices: Sendable {
     private let servers = Locked<[TestServer]>([])
+    private let virtioServers = Locked<[VirtioTestServer]>([])
 
     /// The physical device of `backend`. With no configuration: the embedded device (found by
     /// enumerating a runtime directory with no magmad in it) or a server's device (found by
     /// enumerating the server's runtime directory). With one: a device of its own running
-    /// SoftGPU with it (in-process, or a server of its own). On `.drm`: the DRM device as
+    /// SoftGPU with it (in-process, or a server of its own). On `.virtio`: a virtio-gpu device
+    /// model of the test's own with SoftGPU (its `virtio:<path>` name; a logical device's
+    /// address spaces are contexts of one guest, objects imported into them by export/import).
+    /// On `.drm`: the DRM device as
     /// enumeration finds it, where the running test's `.drmBackend(...)` declaration lets it
     /// run; otherwise the test case is cancelled here.
     func physicalDevice(_ backend: TestBackend, own configuration: SoftGPUConfiguration? = nil,
@@ -36,8 +40,10 @@ final class MesaTestDevices: Sendable {
             let info = try #require(DRMTestDevice.info, "no virtio_gpu DRM device")
             return try #require(PhysicalDevice.enumerate().first { $0.name == info.locatorName }, "enumeration finds the DRM device")
         case .virtio:
-            Issue.record("the Mesa face's tests import buffers and sync objects into address spaces: no virtio case yet")
-            throw MagmaError(.unimplemented, "no virtio device for the Mesa face's tests")
+            let server = try VirtioTestServer(softGPU: configuration ?? SoftGPUConfiguration())
+            virtioServers.withLock { $0.append(server) }
+            let name = DeviceLocator.virtioPrefix + server.server.path
+            return try PhysicalDevice(device: Device.open(.named(name)), name: name)
         }
     }
 

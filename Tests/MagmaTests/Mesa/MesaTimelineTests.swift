@@ -13,7 +13,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaTimelineTests {
     let devices = MesaTestDevices()
 
-    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func aTimelineSignalsAndWaitsForPointsFromTheCPU(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.virtioCases) func aTimelineSignalsAndWaitsForPointsFromTheCPU(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 3))
         #expect(timeline.kind == .timeline(initialValue: 3))
@@ -31,7 +31,7 @@ import Testing
         #expect(try timeline.value() == 9)
     }
 
-    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func callsForTheOtherKindAreInvalidArgs(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.virtioCases) func callsForTheOtherKindAreInvalidArgs(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 0))
         let binary = try session.device.createSyncObject()
@@ -55,7 +55,7 @@ import Testing
         #expect(session.space.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func submissionsWaitForAndSignalPointsAcrossQueuesAndAddressSpaces(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func submissionsWaitForAndSignalPointsAcrossQueuesAndAddressSpaces(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let device = session.device
         let timeline = try device.createSyncObject(.timeline(initialValue: 0))
@@ -88,7 +88,7 @@ import Testing
         #expect(try copy.u32s(1024).allSatisfy { $0 == 0x7171 })
     }
 
-    @Test(arguments: TestBackend.allCases) func aSubmissionByGPUAddressWaitsForAndSignalsPoints(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aSubmissionByGPUAddressWaitsForAndSignalsPoints(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 10))
         let (target, targetAddress) = try session.mappedBuffer(size: 4096)
@@ -103,7 +103,7 @@ import Testing
         #expect(try target.u32s(1024).allSatisfy { $0 == 0x6AD })
     }
 
-    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.allCases) func waitAnyAndWaitAllMixPoints(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.queues)), arguments: TestBackend.virtioCases) func waitAnyAndWaitAllMixPoints(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 0))
         let binary = try session.device.createSyncObject()
@@ -118,7 +118,7 @@ import Testing
         #expect(try binary.isSignaled(), "a CPU wait resets nothing")
     }
 
-    @Test(arguments: TestBackend.allCases) func workThatFailsEndsWaitsOnItsTimelineAtOnce(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func workThatFailsEndsWaitsOnItsTimelineAtOnce(_ backend: TestBackend) throws {
         let session = try devices.session(backend, own: SoftGPUConfiguration())
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 0))
         let unrelated = try session.device.createSyncObject(.timeline(initialValue: 0))
@@ -137,7 +137,7 @@ import Testing
         #expect(try session.queue.checkStatus() == .contextKilled)
     }
 
-    @Test(.drmBackend(.skipped(.syncobjKinds)), arguments: TestBackend.allCases) func exportAndImportDetectTheKind(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.syncobjKinds)), arguments: TestBackend.virtioCases) func exportAndImportDetectTheKind(_ backend: TestBackend) throws {
         let physical = try devices.physicalDevice(backend)
         let first = try physical.createDevice()
         let second = try physical.createDevice()
@@ -166,7 +166,7 @@ import Testing
         #expect(second.home.error == nil)
     }
 
-    @Test(arguments: TestBackend.allCases) func theDeviceClaimsWhatItsSyncObjectsDo(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func theDeviceClaimsWhatItsSyncObjectsDo(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let capabilities = try session.device.syncCapabilities
         #expect(capabilities == [.binary, .timeline, .cpuWait, .cpuSignal, .opaqueDescriptor])
@@ -175,7 +175,7 @@ import Testing
         expectStatus(.badState) { _ = try session.device.syncCapabilities }
     }
 
-    @Test(arguments: TestBackend.allCases) func aReleasedTimelineIsRejected(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aReleasedTimelineIsRejected(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let timeline = try session.device.createSyncObject(.timeline(initialValue: 0))
         let (_, address) = try session.mappedBuffer(size: 4096)

@@ -13,7 +13,7 @@ import Testing
 @Suite(.hangGuard, .drmBackend(.skipped(.execution))) struct MesaWaitFailureTests {
     let devices = MesaTestDevices()
 
-    @Test(arguments: TestBackend.allCases) func aWaitEndsWhenAnAddressSpaceThatStartedUsingItFails(_ backend: TestBackend) throws {
+    @Test(arguments: TestBackend.virtioCases) func aWaitEndsWhenAnAddressSpaceThatStartedUsingItFails(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let done = try session.device.createSyncObject()
         let outcome = Mutex<MagmaError?>(nil)

@@ -77,29 +77,31 @@ enum SpecSamples {
         .watchFailure(.init(reply: GuestReplyArea(resourceId: 8388862, offset: 8388863, length: 8388864))),
         .getSemaphoreState(.init(semaphoreId: 36028797018964225, reply: GuestReplyArea(resourceId: 8388867, offset: 8388868, length: 8388869))),
         .createRing(.init(kind: VirtioRingKind.queue, resourceId: 8388871, offset: 8388872, size: 8388873, reply: GuestReplyArea(resourceId: 8388875, offset: 8388876, length: 8388877))),
+        .exportObject(.init(objectId: 36028797018964238, objectType: ObjectType.timeline, shareId: 36028797018964240, reply: GuestReplyArea(resourceId: 8388882, offset: 8388883, length: 8388884))),
+        .importObject(.init(shareId: 36028797018964245, objectType: ObjectType.timeline, objectId: 36028797018964247, flags: [.oneShot], reply: GuestReplyArea(resourceId: 8388890, offset: 8388891, length: 8388892))),
         .wakeRings(.init()),
-        .createTimeline(.init(timelineId: 36028797018964238, initialValue: 36028797018964239)),
-        .signalTimeline(.init(timelineId: 36028797018964240, point: 36028797018964241, reply: GuestReplyArea(resourceId: 8388883, offset: 8388884, length: 8388885))),
-        .getTimelineState(.init(timelineId: 36028797018964246, reply: GuestReplyArea(resourceId: 8388888, offset: 8388889, length: 8388890))),
-        .waitTimeline(.init(timelineId: 36028797018964251, point: 36028797018964252, waitId: 36028797018964253, reply: GuestReplyArea(resourceId: 8388895, offset: 8388896, length: 8388897))),
-        .cancelTimelineWait(.init(waitId: 36028797018964258)),
-        .readNotification(.init(reply: GuestReplyArea(resourceId: 8388900, offset: 8388901, length: 8388902))),
-        .syncNotifications(.init(reply: GuestReplyArea(resourceId: 8388904, offset: 8388905, length: 8388906))),
+        .createTimeline(.init(timelineId: 36028797018964253, initialValue: 36028797018964254)),
+        .signalTimeline(.init(timelineId: 36028797018964255, point: 36028797018964256, reply: GuestReplyArea(resourceId: 8388898, offset: 8388899, length: 8388900))),
+        .getTimelineState(.init(timelineId: 36028797018964261, reply: GuestReplyArea(resourceId: 8388903, offset: 8388904, length: 8388905))),
+        .waitTimeline(.init(timelineId: 36028797018964266, point: 36028797018964267, waitId: 36028797018964268, reply: GuestReplyArea(resourceId: 8388910, offset: 8388911, length: 8388912))),
+        .cancelTimelineWait(.init(waitId: 36028797018964273)),
+        .readNotification(.init(reply: GuestReplyArea(resourceId: 8388915, offset: 8388916, length: 8388917))),
+        .syncNotifications(.init(reply: GuestReplyArea(resourceId: 8388919, offset: 8388920, length: 8388921))),
     ]
     static let virtioContextServer: [VirtioContextProtocol.ServerMessage] = [
         .statusReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964270)),
-        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964272, usage: 36028797018964273)),
-        .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964275, failure: MagmaStatus.badState, reason: "sample")),
+        .valueReply(.init(status: MagmaStatus.badState, value: 36028797018964285)),
+        .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964287, usage: 36028797018964288)),
+        .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964290, failure: MagmaStatus.badState, reason: "sample")),
         .notificationReply(.init(status: MagmaStatus.badState, data: [1, 2, 3])),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964280, size: 36028797018964281, memory: WireHandle(314))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964295, size: 36028797018964296, memory: WireHandle(329))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(319))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(334))),
     ]
 
     /// Every sample, as its message type.

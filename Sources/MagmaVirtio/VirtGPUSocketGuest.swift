@@ -1,0 +1,209 @@
+import Glibc
+import MagmaPlatform
+import MagmaProtocol
+import MagmaWire
+
+/// One guest of the socket emulation, as one VM has one virtio-gpu device: one socket to the
+/// host's device model, the guest's RAM (a memfd shared once, `add_memory_region`), its page
+/// allocator and its id counters (contexts, resources). Every open of the device in this guest
+/// (`VirtGPUSocketDevice(guest:)`: one context each, as each open of /dev/dri/renderD* is) uses
+/// it, so the host serves them as contexts of one guest session sharing one guest RAM.
+///
+/// Control commands are round trips the host answers at once (fences complete separately, by
+/// eventfd). Callers take turns on the socket (`channel`'s condition); none holds a lock while
+/// it waits for the host, and a host that does not answer within the call timeout is
+/// TIMED_OUT, after which the guest is unusable (CONNECTION_LOST: a late answer would pair
+/// with the wrong call). The socket closes when the last open device closes (or the guest is
+/// gone); the RAM stays mapped while anything of the guest (a resource's mapping) holds it.
+public final class VirtGPUSocketGuest: Sendable {
+    /// Guest RAM made unless told otherwise.
+    public static let defaultMemoryBytes = 64 << 20
+
+    /// The socket of the host's device model it is a guest of.
+    public let path: String
+    /// This guest among the process's guests (never reused): what its exported descriptors
+    /// carry, so another guest's import refuses them.
+    public let key: UInt64
+    private let socket: MessageSocket
+    private let ram: SharedMemory
+    private let channel = LockedCondition(Channel())
+    private let callTimeoutNanoseconds: UInt64
+    private let state: Locked<State>
+
+    private struct Channel {
+        var transaction: UInt32 = 0
+        var lost: MagmaError?
+        var busy = false
+    }
+
+    private static let nextKey = Locked<UInt64>(1)
+
+    private struct State {
+        var pages: GuestPageAllocator
+        var nextResourceId: UInt32 = 1
+        var nextContextId: UInt32 = 1
+        var nextShareId: UInt64 = 1
+        /// Its live resources, whichever devices hold them (PRIME import looks them up).
+        var resources: [UInt32: WeakResource] = [:]
+        var openDevices = 0
+        /// Its last open device has closed: the socket is shut, no device opens on it again.
+        var closed = false
+    }
+
+    /// Connects to the device model at `path` and shares `memoryBytes` of guest RAM with it; a
+    /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
+    public init(path: String, memoryBytes: Int = VirtGPUSocketGuest.defaultMemoryBytes,
+                callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
+        self.path = path
+        key = Self.nextKey.withLock { key in defer { key += 1 }; return key }
+        self.callTimeoutNanoseconds = callTimeoutNanoseconds
+        do {
+            socket = try MessageSocket.connect(path: path)
+            ram = try SharedMemory.create(size: memoryBytes, name: "magma-virtio-guest-ram")
+        } catch { throw MagmaError(.connectionLost, "virtio device \(path): \(error)", systemErrorCode: error.code) }
+        state = Locked(State(pages: GuestPageAllocator(pages: ram.size / SharedMemory.pageSize)))
+        guard let memfd = ram.descriptor else { throw .internalError("guest RAM without a descriptor") }
+        let (reply, _) = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(memfd.rawValue)))
+        guard case .memoryRegionReply(let answer) = reply else { throw .internalError("add_memory_region: \(reply)") }
+        guard answer.status == .ok else { throw MagmaError(answer.status, "add_memory_region: \(answer.reason)") }
+    }
+
+    deinit { socket.shutdown() }
+
+    /// Whether a new device may open on it: some device is still open, the socket is unbroken
+    /// and the host has not hung up.
+    public var isUsable: Bool {
+        guard !state.withLock({ $0.closed }), channel.withLock({ $0.lost == nil }) else { return false }
+        let hungUp = (try? Poller.poll([PollRequest(descriptor: hangupDescriptor, events: 0)], timeoutNanoseconds: 0))?[0] ?? true
+        return !hungUp
+    }
+
+    /// Devices open on it now.
+    public var openDeviceCount: Int { state.withLock { $0.openDevices } }
+
+    /// Pages of guest RAM free for resources.
+    public var freePages: Int { state.withLock { $0.pages.freePages } }
+
+    /// Polls POLLHUP (with no events asked for) once the host has closed the socket or gone.
+    var hangupDescriptor: Int32 { socket.descriptor.rawValue }
+
+    var ramBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: ram.base, count: ram.size) }
+
+    // MARK: What its devices share
+
+    /// A device opens: a fresh context id (never one an open device has, as the kernel's
+    /// context id allocator). BAD_STATE once the guest has closed.
+    func openDevice() throws(MagmaError) -> UInt32 {
+        try state.withLock { state throws(MagmaError) -> UInt32 in
+            guard !state.closed else { throw MagmaError(.connectionLost, "the virtio guest has closed") }
+            guard state.nextContextId != .max else { throw .memoryError("the guest has used every context id") }
+            defer { state.nextContextId += 1 }
+            state.openDevices += 1
+            return state.nextContextId
+        }
+    }
+
+    /// A device has closed; the last one closes the socket (the host's session ends).
+    func closeDevice() {
+        let last = state.withLock { state in
+            state.openDevices -= 1
+            if state.openDevices == 0 { state.closed = true }
+            return state.closed
+        }
+        if last { socket.shutdown() }
+    }
+
+    /// A resource id and a run of `count` pages of guest RAM.
+    func allocate(pages count: Int) throws(MagmaError) -> (firstPage: Int, resourceId: UInt32) {
+        try state.withLock { state throws(MagmaError) -> (Int, UInt32) in
+            guard let first = state.pages.allocate(count) else { throw .memoryError("guest RAM has no \(count) free pages in a row") }
+            guard state.nextResourceId != .max else {
+                state.pages.release(first, count: count)
+                throw .memoryError("the guest has used every resource id")
+            }
+            defer { state.nextResourceId += 1 }
+            return (first, state.nextResourceId)
+        }
+    }
+
+    /// Gives a resource's pages back.
+    func release(firstPage: Int, count: Int) { state.withLock { $0.pages.release(firstPage, count: count) } }
+
+    /// A resource made: PRIME import may find it until it is unreferenced.
+    func register(_ resource: SocketResource) { state.withLock { $0.resources[resource.resourceId] = WeakResource(resource: resource) } }
+
+    /// A resource unreferenced: its pages go back and no import finds it.
+    func unregister(_ resource: SocketResource) {
+        state.withLock { state in
+            state.resources[resource.resourceId] = nil
+            state.pages.release(resource.firstPage, count: resource.pages)
+        }
+    }
+
+    /// The live resource `id`, if there is one.
+    func resource(_ id: UInt32) -> SocketResource? { state.withLock { $0.resources[id]?.resource } }
+
+    /// A new share id (`export_object`): the guest's one counter, which the host checks.
+    func takeShareId() -> UInt64 { state.withLock { state in defer { state.nextShareId += 1 }; return state.nextShareId } }
+
+    // MARK: The socket
+
+    /// One control command, in turn: the response and, for an accepted fenced command, the
+    /// fence's eventfd.
+    func control(_ header: VirtioGPU.ControlHeader, _ command: VirtioGPU.Command) throws(MagmaError) -> (VirtioGPU.Response, EventSemaphore?) {
+        let (reply, descriptors) = try call(VirtioSocketProtocol.Control(command: VirtioGPU.encode(header, command)))
+        guard case .controlResponse(let answer) = reply else { throw .internalError("control: \(reply)") }
+        let response: VirtioGPU.Response
+        do { response = try VirtioGPU.decodeResponse(answer.response).1 } catch { throw .internalError("control response: \(error)") }
+        guard let descriptor = descriptors.first else { return (response, nil) }
+        do { return (response, try EventSemaphore(importing: descriptor)) } catch { throw .internalError("fence eventfd: \(error)") }
+    }
+
+    /// One round trip, in turn; a broken or silent socket fails every later call.
+    private struct WeakResource {
+        weak var resource: SocketResource?
+    }
+
+    private func call<M: WireMessage>(_ message: M) throws(MagmaError) -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
+        let deadline = Deadline(after: callTimeoutNanoseconds)
+        let turn: Result<UInt32, MagmaError>? = channel.wait(until: deadline) { channel in
+            if let lost = channel.lost { return .failure(lost) }
+            guard !channel.busy else { return nil }
+            channel.busy = true
+            channel.transaction = channel.transaction == .max ? 1 : channel.transaction + 1
+            return .success(channel.transaction)
+        }
+        guard let turn else { throw MagmaError(.timedOut, "virtio device: no turn on the socket within the call timeout") }
+        let transaction = try turn.get()
+        let outcome = Result { () throws(MagmaError) in try roundTrip(message, transaction: transaction, deadline: deadline) }
+        channel.withLock { channel in
+            channel.busy = false
+            if case .failure(let error) = outcome, channel.lost == nil {
+                channel.lost = error.status == .timedOut ? MagmaError(.connectionLost, "the virtio host did not answer in time") : error
+            }
+        }
+        channel.broadcast()
+        return try outcome.get()
+    }
+
+    private func roundTrip<M: WireMessage>(_ message: M, transaction: UInt32, deadline: Deadline) throws(MagmaError)
+        -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
+        do {
+            let encoded = try message.encoded(transactionId: transaction)
+            try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+            guard socket.waitReadable(until: deadline) else { throw MagmaError(.timedOut, "the virtio host did not answer in time") }
+            guard case .message(let bytes, let descriptors, false)? = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) else {
+                throw MagmaError(.connectionLost, "the virtio host closed the socket")
+            }
+            let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            guard received.header.transactionId == transaction, received.unclaimedHandles.isEmpty else {
+                throw MagmaError(.connectionLost, "the virtio host answered out of order")
+            }
+            return (received.message, descriptors)
+        } catch let error as MagmaError {
+            throw error
+        } catch {
+            throw MagmaError(.connectionLost, "virtio socket: \(error)")
+        }
+    }
+}
