@@ -62,6 +62,11 @@ public final class Connection: Sendable {
         closed.load(ordering: .acquiring) ? closedError : backend.error
     }
 
+    /// `error` for a waiter woken by this connection's descriptors (`ConnectionBackend.errorAfterWake`).
+    var errorAfterWake: MagmaError? {
+        closed.load(ordering: .acquiring) ? closedError : backend.errorAfterWake
+    }
+
     /// Waits until every earlier request has been observed by the system; throws the
     /// connection's error if it has failed.
     public func flush() throws(MagmaError) {

@@ -152,6 +152,11 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     func flush() -> MagmaError?
     /// The connection's sticky error as known now, without waiting.
     var error: MagmaError? { get }
+    /// The connection's error for a waiter whose poll has just found `failureDescriptor` (or a
+    /// channel of the connection) ready: what `error` says, or what the channel holds now if
+    /// `error` would only learn of it later (a backend that learns of arrivals asynchronously
+    /// looks at the channel itself here). Not for the hot path: it may make a system call.
+    var errorAfterWake: MagmaError? { get }
     /// A descriptor that polls readable once the connection has failed or closed, and stays
     /// readable from then on; `Poll` adds it for every connection a wait involves, so a failure
     /// ends the wait. It may also poll readable while the connection is healthy (a backend may
@@ -172,6 +177,9 @@ public protocol ConnectionBackend: AnyObject, Sendable {
 }
 
 extension ConnectionBackend {
+    /// `error`: a backend whose error is current whenever its failure descriptor is ready.
+    public var errorAfterWake: MagmaError? { error }
+
     /// UNIMPLEMENTED: the device is not in this process, so memory of this process cannot be
     /// its buffer.
     public func adoptBuffer(_ memory: SharedMemory, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {

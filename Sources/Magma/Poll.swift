@@ -111,11 +111,11 @@ private struct WatchedConnections {
     /// Throws for the first failed connection, notification channels first.
     func check() throws(MagmaError) {
         for connection in notified {
-            guard let error = connection.error ?? connection.backend.notificationChannelError else { continue }
+            guard let error = connection.errorAfterWake ?? connection.backend.notificationChannelError else { continue }
             throw error.status == .connectionLost ? error : MagmaError(.connectionLost, "connection closed: \(error)")
         }
         for connection in others {
-            if let error = connection.error { throw error }
+            if let error = connection.errorAfterWake { throw error }
         }
     }
 }

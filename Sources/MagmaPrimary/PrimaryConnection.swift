@@ -250,6 +250,7 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func flush() -> MagmaError? { transport.flush() }
     public var error: MagmaError? { transport.error }
+    public var errorAfterWake: MagmaError? { transport.errorAfterWake }
     public var failureDescriptor: Int32 { transport.failureDescriptor }
     public var notificationDescriptor: Int32 { transport.notificationDescriptor }
     public var notificationChannelError: MagmaError? { transport.notificationChannelError }

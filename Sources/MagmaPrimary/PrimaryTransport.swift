@@ -42,6 +42,9 @@ public protocol PrimaryTransport: AnyObject, Sendable {
     func flush() -> MagmaError?
     /// The connection's error as known now, without a round trip.
     var error: MagmaError? { get }
+    /// `ConnectionBackend.errorAfterWake`: the error, looking at the channel itself if an
+    /// arrival may not have reached `error` yet.
+    var errorAfterWake: MagmaError? { get }
     /// A descriptor that polls readable once the connection has failed or closed, and stays
     /// readable from then on. It may also poll readable while the connection is healthy (a
     /// transport may use its primary channel), so a waiter checks `error` when it does.
@@ -67,4 +70,10 @@ public protocol PerformanceCounterEventSource: Sendable {
     var descriptor: Int32 { get }
     /// The next completion, or nil if none is waiting.
     func next() throws(MagmaError) -> PerformanceCounterCompletion?
+}
+
+extension PrimaryTransport {
+    /// `error`: a transport whose error is current whenever its failure descriptor is ready
+    /// (the in-process one).
+    public var errorAfterWake: MagmaError? { error }
 }

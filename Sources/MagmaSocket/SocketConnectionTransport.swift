@@ -146,6 +146,15 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         return error
     }
 
+    /// After a wake-up: the process's watch raises its flag on its own thread, a moment after
+    /// the epitaph arrived, so a waiter woken by the connection's channels looks at the primary
+    /// channel itself (one zero-timeout poll) instead of trusting the flag.
+    var errorAfterWake: MagmaError? {
+        if let known = state.withLock({ $0.error }) { return known }
+        guard primary.isReadableNow else { return nil }
+        return drainIfNoReader()
+    }
+
     /// How often `error` has read the primary channel because something arrived, for tests
     /// that a healthy connection's checks read nothing.
     let primaryChannelChecks = Atomic<Int>(0)

@@ -38,7 +38,7 @@ struct VirtioShareToken: Equatable {
             memory.base.storeBytes(of: kind.rawValue.littleEndian, toByteOffset: 12, as: UInt32.self)
             memory.base.storeBytes(of: guestKey.littleEndian, toByteOffset: 16, as: UInt64.self)
             memory.base.storeBytes(of: id.littleEndian, toByteOffset: 24, as: UInt64.self)
-            guard let descriptor = memory.descriptor else { throw PlatformError(call: "memfd") }
+            guard let descriptor = memory.descriptor else { throw PlatformError(call: "share token memory without a memfd", errno: .invalidArgument) }
             return try descriptor.duplicate()
         } catch { throw MagmaError.internalError("export token: \(error)") }
     }

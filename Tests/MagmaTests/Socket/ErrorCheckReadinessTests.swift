@@ -1,6 +1,9 @@
 import Foundation
 import Magma
+import MagmaPlatform
+import MagmaProtocol
 @testable import MagmaSocket
+import MagmaWire
 import MagmaTestSupport
 import SoftGPU
 import Testing
@@ -36,5 +39,20 @@ import Testing
         let deadline = Date().addingTimeInterval(20)
         while connection.error == nil, Date() < deadline { usleep(1_000) }
         #expect(connection.error?.status == .invalidArgs)
+    }
+
+    /// A waiter woken by the connection's channels (the epitaph's arrival, a pool channel that
+    /// ended after it) sees the epitaph at once: `errorAfterWake` reads the channel itself rather
+    /// than waiting for the client loop's flag, which goes up a moment later on its own thread
+    /// (before, `Poll` on a failed connection's pool could return ready with no error).
+    @Test func aWokenWaiterSeesAnEpitaphThatJustArrived() throws {
+        let (primary, serverPrimary) = try MessageSocket.pair()
+        let (notification, serverNotification) = try MessageSocket.pair()
+        let transport = SocketConnectionTransport(primary: primary, notification: notification, limits: nil, callTimeoutNanoseconds: 5_000_000_000)
+        defer { transport.close() }
+        try serverPrimary.send(try PrimaryProtocol.Epitaph(MagmaError(.contextKilled, "fault")).encoded().bytes)
+        // No wait of any kind: the record is in the channel once send returns.
+        #expect(transport.errorAfterWake?.status == .contextKilled)
+        withExtendedLifetime(serverNotification) {}
     }
 }
