@@ -5,14 +5,25 @@ import MagmaWire
 /// Synchronous context calls of one connection: each takes a 512-byte reply slot of a reply
 /// resource, submits its command fenced on the call ring, waits for the fence (no lock held)
 /// and reads the reply the host wrote into the slot.
+///
+/// Fences on one ring complete in order, so a call waits for every call before it on its ring.
+/// The connection's own calls go on `callRing`; the watcher thread's (the semaphore checks after
+/// work that waited) on `watcherRing`, so they never wait behind a `sync_notifications`, whose
+/// fence needs the watcher to have armed the next read (the two waited on each other: a
+/// watcher blocked behind the sync could not arm it).
 final class VirtioCalls: Sendable {
     static let slotBytes = 512
-    static let ring: UInt8 = 0
+    /// The ring of the connection's calls.
+    static let callRing: UInt8 = 0
+    /// The ring of the watcher thread's calls.
+    static let watcherRing: UInt8 = 5
+    private let ring: UInt8
     private let device: VirtGPUSocketDevice
     private let replies: any VirtGPUResource
     private let free: LockedCondition<[Int]>
 
-    init(device: VirtGPUSocketDevice) throws(MagmaError) {
+    init(device: VirtGPUSocketDevice, ring: UInt8) throws(MagmaError) {
+        self.ring = ring
         self.device = device
         replies = try device.createResource(size: SharedMemory.pageSize)
         free = LockedCondition(Array(0..<(SharedMemory.pageSize / Self.slotBytes)))
@@ -31,7 +42,7 @@ final class VirtioCalls: Sendable {
         bytes.initializeMemory(as: UInt8.self, repeating: 0)
         let payload: [UInt8]
         do { payload = try VirtioContextCommand.payload([.virtio(make(area))]) } catch { throw .internalError("\(error)") }
-        guard let fence = try device.submit(payload, fenceOnRing: Self.ring) else { throw .internalError("call without a fence") }
+        guard let fence = try device.submit(payload, fenceOnRing: ring) else { throw .internalError("call without a fence") }
         guard device.wait(fence, timeoutNanoseconds: Poller.forever) else { throw MagmaError(.connectionLost, "call fence") }
         let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
         guard length >= MessageHeader.byteCount, length <= Self.slotBytes else {

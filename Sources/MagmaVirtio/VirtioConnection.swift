@@ -15,7 +15,10 @@ import MagmaWire
 /// other Fuchsia-protocol backends.
 final class VirtioConnection: ConnectionBackend, Sendable {
     let device: VirtGPUSocketDevice
+    /// The connection's synchronous calls (ring 0).
     let calls: VirtioCalls
+    /// The watcher thread's calls (ring 5), never behind the connection's.
+    let watcherCalls: VirtioCalls
     let rings: VirtioRingTransport
     let waitRings: VirtioWaitRings
     /// Set once, at the end of `init` (its callbacks need `self`), never changed.
@@ -32,12 +35,14 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         self.info = info
         device = try VirtioGuests.open(path: path)
         try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
-        calls = try VirtioCalls(device: device)
+        calls = try VirtioCalls(device: device, ring: VirtioCalls.callRing)
+        let watcherCalls = try VirtioCalls(device: device, ring: VirtioCalls.watcherRing)
+        self.watcherCalls = watcherCalls
         rings = try VirtioRingTransport(device: device, calls: calls)
         waitRings = try VirtioWaitRings(device: device)
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
         watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
-                                    resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled } })
+                                    resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled(asking: watcherCalls) } })
     }
 
     deinit {

@@ -54,9 +54,12 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
     let isOneShot: Bool
 
     /// Asks the host. A connection that has failed answers false (its error is what a waiter sees).
-    var isSignaled: Bool {
+    var isSignaled: Bool { isSignaled(asking: connection.calls) }
+
+    /// `isSignaled`, the call made through `calls` (the watcher thread has calls of its own).
+    func isSignaled(asking calls: VirtioCalls) -> Bool {
         let signaled: UInt64
-        do { signaled = try connection.calls.valueCall { .getSemaphoreState(.init(semaphoreId: id, reply: $0)) } } catch {
+        do { signaled = try calls.valueCall { .getSemaphoreState(.init(semaphoreId: id, reply: $0)) } } catch {
             connection.fail(error)
             return false
         }

@@ -32,7 +32,7 @@ public final class VirtioRingTransport: Sendable {
     /// The rings of `device`'s context, with calls of their own (a reply resource); for a
     /// transport used without a `VirtioConnection` (the bench).
     public convenience init(device: VirtGPUSocketDevice) throws(MagmaError) {
-        try self.init(device: device, calls: VirtioCalls(device: device))
+        try self.init(device: device, calls: VirtioCalls(device: device, ring: VirtioCalls.callRing))
     }
 
     /// Makes the ring resource, formats both rings and sets them up on the host.

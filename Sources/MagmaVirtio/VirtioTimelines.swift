@@ -67,7 +67,7 @@ final class VirtioTimeline: BackendTimeline, Sendable {
 final class VirtioWaitRings: Sendable {
     /// Rings 0-4 are the connection's own (`VirtioCalls`, `VirtioWatcher`, `VirtioNotifications`);
     /// these are the rest.
-    static let rings: Range<UInt8> = 5..<UInt8(VirtioGPU.maxRings)
+    static let rings: Range<UInt8> = (VirtioCalls.watcherRing + 1)..<UInt8(VirtioGPU.maxRings)
     /// How many rings a connection's context is made with.
     static var ringCount: Int { Int(rings.upperBound) }
     private let free = Locked(Array(rings.reversed()))
