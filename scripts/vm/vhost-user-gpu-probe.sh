@@ -2,11 +2,10 @@
 # The vhost-user-gpu step (docs/vhost-user.md): starts magma-vhost-user-gpu (built by
 # `swift build`) on a socket, boots the VM harness's guest with vhost-user-gpu-pci connected to
 # it, and runs virtgpu-caps-probe.c inside: the guest's virtio_gpu binds to the back-end and
-# DRM_IOCTL_VIRTGPU_GET_CAPS returns capset 7. Optional; not part of .ci/run.
+# DRM_IOCTL_VIRTGPU_GET_CAPS returns capset 7.
 #   scripts/vm/vhost-user-gpu-probe.sh [--kernel 6.12|6.1] [--timeout SECONDS] [--accel auto|tcg|kvm]
-# QEMU 7.2's vhost-user back-end devices (vhost-user-gpu among them) refuse to start without
-# KVM ("vhost initialization failed: requires kvm", backends/vhost-user.c; lifted in later QEMU),
-# so under TCG this step ends there.
+# QEMU is bookworm-backports' QEMU 10 (fetch-qemu.sh): Debian 12's own QEMU 7.2 refuses
+# vhost-user back-end devices without KVM ("vhost initialization failed: requires kvm").
 # Exit status as run-guest-tests.sh's; 3 also when the back-end is missing or fails to start.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,9 +24,10 @@ done
 
 backend="$repo/.build/debug/magma-vhost-user-gpu"
 [ -x "$backend" ] || vm_die "no $backend: run 'swift build --product magma-vhost-user-gpu' first"
-vm_need_packages qemu-system-x86 busybox-static cpio kmod xz-utils zstd gcc libc6-dev
+vm_need_packages busybox-static cpio kmod xz-utils zstd gcc libc6-dev
 work="$repo/.build-vm"
 mkdir -p "$work"
+qemu=$("$here/fetch-qemu.sh" --work "$work")
 kdir=$("$here/fetch-kernel.sh" --kernel "$series" --work "$work")
 probe="$kdir/virtgpu-caps-probe"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -D__user= -I"$kdir/uapi" "$here/virtgpu-caps-probe.c" -o "$probe" \
@@ -42,7 +42,7 @@ for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
 [ -S "$socket" ] || vm_die "magma-vhost-user-gpu did not listen at $socket (log: $work/vhost-user-gpu.log)"
 
 set +e
-"$here/run-guest-tests.sh" --kernel "$series" --timeout "$timeout_s" --accel "$accel" --vhost-user-gpu "$socket" -- "$probe"
+"$here/run-guest-tests.sh" --kernel "$series" --timeout "$timeout_s" --accel "$accel" --qemu "$qemu" --vhost-user-gpu "$socket" -- "$probe"
 rc=$?
 set -e
 vm_log "back-end log ($work/vhost-user-gpu.log):"
