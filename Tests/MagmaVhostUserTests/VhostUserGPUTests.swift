@@ -40,6 +40,31 @@ struct VhostUserGPUTests {
         #expect(front.queues[1].waitUsed(cursor) == 0)
     }
 
+    /// QEMU's vhost-user-gpu front-end offers EVENT_IDX to the guest whatever the back-end says,
+    /// and the guest kernel takes it: the device then asks for kicks with avail_event and
+    /// interrupts only when the used index passes the driver's used_event.
+    @Test func withEventIndexTheDeviceAsksForKicksAndInterruptsPastUsedEvent() throws {
+        let front = try TestFrontEnd()
+        let offered = u64(try #require(try front.request(.getFeatures)).payload)
+        #expect(offered & VhostUserFeature.eventIndex != 0)
+        try front.start(features: offered | VhostUserFeature.eventIndex)
+        #expect(front.session.refused.isEmpty)
+        let queue = front.queues[0]
+        queue.setUsedEvent(3)   // an interrupt once used entry 3 is filled, none before
+        let command = VirtioGPU.encode(VirtioGPU.ControlHeader(type: 0), .getCapsetInfo(index: 0))
+        for entry in 0..<4 {
+            let head = try queue.add([(front.place(command), command.count, false), (front.allocate(), Self.page, true)])
+            // As a driver with EVENT_IDX does: kick only when avail_event names the entry just made available.
+            #expect(queue.availableEvent == UInt16(entry), "entry \(entry)")
+            queue.kickNow()
+            #expect(eventually { queue.usedNow(head) != nil }, "entry \(entry) completes")
+            #expect(eventually { queue.availableEvent == UInt16(entry + 1) }, "the device asks for a kick at entry \(entry + 1)")
+            if entry == 2 { #expect(queue.takeInterrupts() == 0, "no interrupt before used entry 3") }
+        }
+        #expect(queue.call.wait(timeoutNanoseconds: 20_000_000_000))
+        #expect(queue.takeInterrupts() == 1)
+    }
+
     /// A fenced SUBMIT_3D's fill lands in the guest's pages, and its chain completes only then.
     @Test func aFencedFillLandsInGuestPagesAndCompletesItsChain() throws {
         let front = try TestFrontEnd()
