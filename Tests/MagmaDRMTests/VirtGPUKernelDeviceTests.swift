@@ -85,6 +85,28 @@ struct VirtGPUKernelDeviceTests {
         #expect(throws: MagmaError.self) { try device.release(target) }
     }
 
+    /// The figure for docs/vhost-user.md: a fenced call (flush) through EXECBUFFER, the kernel,
+    /// QEMU's vhost-user-gpu and the back-end, waited on its sync_file; each reply checked.
+    /// `VhostUserGPUTests.aFencedCallsRoundTripFigure` is the same call from the host.
+    @Test func aFencedCallsRoundTripFigure() throws {
+        let device = try open()
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 1)
+        let replies = try device.createResource(size: 4096)
+        let payload = try VirtioContextCommand.payload([.virtio(.flush(.init(reply: reply(replies))))])
+        let rounds = 200
+        let clock = ContinuousClock()
+        let start = clock.now
+        for round in 0..<rounds {
+            replies.mapping.storeBytes(of: 0, as: UInt32.self)
+            let fence = try #require(try device.submit(payload, fenceOnRing: 0))
+            #expect(device.wait(fence, timeoutNanoseconds: 60 * Self.second), "round \(round)")
+            #expect(try status(replies) == .ok, "round \(round)")
+        }
+        let elapsed = clock.now - start
+        let microseconds = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+        print("guest (kernel, QEMU vhost-user-gpu, TCG): fenced flush round trip \(Int(microseconds / Double(rounds))) us (\(rounds) rounds)")
+    }
+
     /// Without CONTEXT_INIT (QEMU's vhost-user-gpu does not pass it through) every fence is on
     /// ring 0, and fences of a ring complete in order: a wait the host holds holds every later
     /// fence too (measured: the later command is applied, its reply written, its fence held until

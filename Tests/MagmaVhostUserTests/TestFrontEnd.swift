@@ -179,6 +179,8 @@ final class TestQueue {
                             flags: (last ? 0 : 1) | (buffer.2 ? 2 : 0), next: UInt16((slot + 1) % TestFrontEnd.queueSize))
         }
         nextDescriptor += buffers.count
+        collect()
+        completed[head] = nil   // a head used again: its earlier completion is not this chain's
         publish(head)
         return head
     }

@@ -65,6 +65,30 @@ struct VhostUserGPUTests {
         #expect(queue.takeInterrupts() == 1)
     }
 
+    /// The host's figure beside `VirtGPUKernelDeviceTests.aFencedCallsRoundTripFigure` (which
+    /// runs in a guest): the same fenced flush, from a front-end in this process straight onto
+    /// the rings (no kernel, no QEMU, no TCG); each reply checked.
+    @Test func aFencedCallsRoundTripFigure() throws {
+        let front = try TestFrontEnd(pages: 512)   // two fresh pages a round
+        try front.start()
+        try front.ok(.contextCreate(contextInit: 0, debugName: Array("vhost".utf8)), context: 1)
+        let replies = try createResource(front, id: 1, context: 1)
+        let payload = try VirtioContextCommand.payload([.virtio(.flush(.init(reply: reply(1))))])
+        let rounds = 200
+        let clock = ContinuousClock()
+        let start = clock.now
+        for round in 0..<rounds {
+            front.bytes.storeBytes(of: 0, toByteOffset: replies, as: UInt32.self)
+            let header = VirtioGPU.ControlHeader(type: 0, flags: VirtioGPU.flagFence, fenceId: UInt64(round + 1), contextId: 1)
+            let (answer, response) = try front.control(header, .submit3D(commands: payload))
+            #expect(response == .okNoData && answer.isFenced, "round \(round)")
+            #expect(front.bytes.load(fromByteOffset: replies, as: UInt32.self) != 0, "round \(round): a reply")
+        }
+        let elapsed = clock.now - start
+        let microseconds = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+        print("host (in-process front-end on the rings): fenced flush round trip \(Int(microseconds / Double(rounds))) us (\(rounds) rounds)")
+    }
+
     /// A fenced SUBMIT_3D's fill lands in the guest's pages, and its chain completes only then.
     @Test func aFencedFillLandsInGuestPagesAndCompletesItsChain() throws {
         let front = try TestFrontEnd()
