@@ -54,3 +54,14 @@ CONF
 
 # The Debian archive keyring the private apt configurations check their lists with.
 vm_keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+
+# Starts BACKEND (magma-vhost-user-gpu) with --trace on a fresh socket SOCKET, its output in LOG,
+# and waits (at most 10 s) until it listens (else it is stopped, and this exits). Sets backend_pid.
+vm_start_vhost_user_backend() { # backend socket log
+    rm -f "$2"
+    "$1" --socket "$2" --trace >"$3" 2>&1 &
+    backend_pid=$!
+    for _ in $(seq 100); do [ -S "$2" ] && return 0; sleep 0.1; done
+    kill "$backend_pid" 2>/dev/null || true
+    vm_die "magma-vhost-user-gpu did not listen at $2 (log: $3)"
+}

@@ -34,11 +34,7 @@ chmod +x "$kill_dir/qemu"
 
 socket="$work/vhost-user-gpu-kill.sock"
 log="$work/vhost-user-gpu-kill.log"
-rm -f "$socket"
-"$backend" --socket "$socket" --trace >"$log" 2>&1 &
-backend_pid=$!
-for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
-[ -S "$socket" ] || vm_die "magma-vhost-user-gpu did not listen at $socket (log: $log)"
+vm_start_vhost_user_backend "$backend" "$socket" "$log"
 
 loop="while :; do $(printf %q "$bundle") --testing-library swift-testing --filter VirtGPUKernelDeviceTests/aFencedCallsRoundTripFigure || exit 1; done"
 "$here/run-guest-tests.sh" --timeout "$timeout_s" --qemu "$kill_dir/qemu" --vhost-user-gpu "$socket" \

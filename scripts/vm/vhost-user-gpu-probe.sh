@@ -40,12 +40,8 @@ gcc -std=c11 -O2 -Wall -Wextra -Werror -D__user= -I"$kdir/uapi" "$here/virtgpu-c
     || vm_die "compiling virtgpu-caps-probe.c against $kdir/uapi failed"
 
 socket="$work/vhost-user-gpu.sock"
-rm -f "$socket"
-"$backend" --socket "$socket" --trace >"$work/vhost-user-gpu.log" 2>&1 &
-backend_pid=$!
+vm_start_vhost_user_backend "$backend" "$socket" "$work/vhost-user-gpu.log"
 trap 'kill "$backend_pid" 2>/dev/null || true; wait "$backend_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
-[ -S "$socket" ] || vm_die "magma-vhost-user-gpu did not listen at $socket (log: $work/vhost-user-gpu.log)"
 
 set +e
 [ ${#run[@]} -gt 0 ] || run=(-- "$probe")
