@@ -79,7 +79,7 @@ let package = Package(
         // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
         // The guest side of virtio-gpu Magma contexts: the virtgpu ioctl surface (VirtGPUDevice)
         // and its socket emulation (docs/virtio.md).
-        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing"]),
+        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "MagmaDRM", "CMagmaDRM"]),
         .executableTarget(
             name: "magma-virtio-host",
             dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", "MagmaPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "CMagmaMesa", "MagmaTestSupport"]),
         // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
-        .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "MagmaVirtio", "MagmaWire", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
         .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),

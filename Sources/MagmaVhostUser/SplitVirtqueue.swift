@@ -7,6 +7,11 @@ import MagmaGuestMemory
 /// index is loaded with acquire before the entries and descriptors it publishes are read, and
 /// the used index is stored with release after the used entries are written.
 ///
+/// With VIRTIO_RING_F_EVENT_IDX (2.7.7, 2.7.10) the device writes avail_event (after the used
+/// ring) each time it has taken every available entry, so the driver kicks for the next one, and
+/// interrupts only when the used index passes the driver's used_event (after the available ring)
+/// instead of following the NO_INTERRUPT flag.
+///
 /// Not thread-safe by itself: its owner (`Vring`, under the back-end's lock) serializes it.
 struct SplitVirtqueue {
     /// Descriptors in the table (a power of two, at most 32768).
@@ -16,10 +21,14 @@ struct SplitVirtqueue {
     let used: GuestRange
     let memory: VhostUserMemoryTable
     let indirectAllowed: Bool
+    /// Whether VIRTIO_RING_F_EVENT_IDX was negotiated.
+    let eventIndex: Bool
     /// The next available entry to take (the ring's "base").
     private(set) var lastAvailable: UInt16
     /// The next used entry to fill.
     private(set) var nextUsed: UInt16
+    /// The used index when the device last decided whether to interrupt (EVENT_IDX).
+    private var usedAtLastInterruptCheck: UInt16
 
     static let maxSize = 32_768
     /// VRING_AVAIL_F_NO_INTERRUPT: the driver does not want interrupts now.
@@ -28,7 +37,8 @@ struct SplitVirtqueue {
     /// The ring of `size` entries whose parts are at the front-end addresses of `address`,
     /// starting from available entry `base`. Parts outside the memory table, misaligned or
     /// overflowing throw.
-    init(size: Int, address: VhostUserVringAddress, base: UInt16, memory: VhostUserMemoryTable, indirectAllowed: Bool) throws(VhostUserError) {
+    init(size: Int, address: VhostUserVringAddress, base: UInt16, memory: VhostUserMemoryTable, indirectAllowed: Bool,
+         eventIndex: Bool = false) throws(VhostUserError) {
         guard size > 0, size <= Self.maxSize, size & (size - 1) == 0 else { throw .invalid("ring \(address.index): size \(size) is not a power of two up to 32768") }
         descriptors = try memory.translate(userAddress: address.descriptors, length: UInt64(16 * size))
         available = try memory.translate(userAddress: address.available, length: UInt64(4 + 2 * size + 2))
@@ -40,15 +50,27 @@ struct SplitVirtqueue {
         self.size = size
         self.memory = memory
         self.indirectAllowed = indirectAllowed
+        self.eventIndex = eventIndex
         lastAvailable = base
         nextUsed = UInt16(littleEndian: cmagma_load_acquire_u16(used.bytes.baseAddress! + 2))
+        usedAtLastInterruptCheck = nextUsed
     }
+
+    /// avail_event's offset in the used ring; used_event's is 4 + 2 * size in the available ring.
+    private var availableEventOffset: Int { 4 + 8 * size }
 
     /// The next chain the driver made available, nil when there is none. A bad head index, a
     /// driver that claims more entries than the ring holds, or a bad chain throws (and the
     /// entry counts as taken: the caller stops the ring).
     mutating func next() throws(VhostUserError) -> DescriptorChain? {
-        let published = UInt16(littleEndian: cmagma_load_acquire_u16(available.bytes.baseAddress! + 2))
+        var published = UInt16(littleEndian: cmagma_load_acquire_u16(available.bytes.baseAddress! + 2))
+        if published == lastAvailable, eventIndex {
+            // Everything is taken: ask for a kick at the next entry, then look once more, so an
+            // entry published before the driver could see avail_event is not left waiting.
+            cmagma_store_release_u16(used.bytes.baseAddress! + availableEventOffset, lastAvailable.littleEndian)
+            cmagma_fence_seq_cst()
+            published = UInt16(littleEndian: cmagma_load_acquire_u16(available.bytes.baseAddress! + 2))
+        }
         let pending = Int(published &- lastAvailable)
         guard pending > 0 else { return nil }
         guard pending <= size else { throw .invalid("available index \(published) is \(pending) entries past \(lastAvailable), in a ring of \(size)") }
@@ -68,10 +90,18 @@ struct SplitVirtqueue {
         cmagma_store_release_u16(used.bytes.baseAddress! + 2, nextUsed.littleEndian)
     }
 
-    /// Whether the driver wants an interrupt for what was just published (read after a full
-    /// fence, so the used index store is visible before the flag is checked).
-    var wantsInterrupt: Bool {
+    /// Whether the driver wants an interrupt for what was published since the last call (read
+    /// after a full fence, so the used index store is visible before the driver's word is read):
+    /// with EVENT_IDX, when the used index passed used_event; without, unless NO_INTERRUPT is set.
+    mutating func wantsInterrupt() -> Bool {
         cmagma_fence_seq_cst()
-        return UInt16(littleEndian: cmagma_load_acquire_u16(available.bytes.baseAddress!)) & Self.noInterrupt == 0
+        guard eventIndex else {
+            return UInt16(littleEndian: cmagma_load_acquire_u16(available.bytes.baseAddress!)) & Self.noInterrupt == 0
+        }
+        let usedEvent = UInt16(littleEndian: cmagma_load_acquire_u16(available.bytes.baseAddress! + 4 + 2 * size))
+        let previous = usedAtLastInterruptCheck
+        usedAtLastInterruptCheck = nextUsed
+        // vring_need_event: used_event lies in [previous, nextUsed), modulo 2^16.
+        return nextUsed &- usedEvent &- 1 < nextUsed &- previous
     }
 }

@@ -168,7 +168,8 @@ public final class VhostUserBackend: Sendable {
                 guard let address = ring.address, ring.size > 0 else { throw .invalid("ring \(index): a kick before its size and addresses") }
                 if ring.queue != nil { ring.kick = semaphore; return }
                 ring.queue = try SplitVirtqueue(size: ring.size, address: address, base: ring.base, memory: memory,
-                                                indirectAllowed: features & VhostUserFeature.indirectDescriptors != 0)
+                                                indirectAllowed: features & VhostUserFeature.indirectDescriptors != 0,
+                                                eventIndex: features & VhostUserFeature.eventIndex != 0)
                 ring.kick = semaphore
                 ring.failure = nil
                 ring.generation += 1

@@ -39,7 +39,9 @@ public enum VhostUserFeature {
     public static let protocolFeatures: UInt64 = 1 << 30
     /// VIRTIO_RING_F_INDIRECT_DESC: descriptors may point at tables of descriptors.
     public static let indirectDescriptors: UInt64 = 1 << 28
-    /// VIRTIO_RING_F_EVENT_IDX (not offered: interrupts follow the avail ring's flags).
+    /// VIRTIO_RING_F_EVENT_IDX: the driver says at which used index it wants its next interrupt
+    /// (used_event), the device at which available index it wants its next kick (avail_event).
+    /// QEMU's vhost-user-gpu front-end offers it to the guest whatever the back-end offers.
     public static let eventIndex: UInt64 = 1 << 29
 }
 

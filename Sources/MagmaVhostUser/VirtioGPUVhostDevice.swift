@@ -24,6 +24,7 @@ public final class VirtioGPUVhostDevice: VhostUserDevice {
 
     public let queueCount = 2
     public let features = VirtioGPUDisplay.featureVirgl | VirtioGPUDisplay.featureEdid | VhostUserFeature.indirectDescriptors
+        | VhostUserFeature.eventIndex
 
     private let host: Device
     private let memory: GuestMemory

@@ -28,8 +28,8 @@ struct Vring {
     }
 
     /// Interrupts the driver (the call eventfd), if it wants one.
-    func interrupt() {
-        guard let queue, queue.wantsInterrupt else { return }
+    mutating func interrupt() {
+        guard queue?.wantsInterrupt() == true else { return }
         call?.signal()
     }
 }

@@ -30,9 +30,8 @@ public protocol VirtGPUFence: Sendable {
 }
 
 /// The virtgpu ioctl surface a guest driver uses (Linux's DRM_IOCTL_VIRTGPU_*), as a protocol:
-/// the socket emulation implements it this session (`VirtGPUSocketDevice`); the kernel
-/// implementation (the ioctls on /dev/dri/renderD* in a guest with a virtio-gpu device) is
-/// issue 18's, where a guest kernel sits between the two halves.
+/// over the socket emulation (`VirtGPUSocketDevice`) and over a guest kernel's virtio_gpu
+/// render node (`VirtGPUKernelDevice`).
 public protocol VirtGPUDevice: AnyObject, Sendable {
     /// GETPARAM.
     func parameter(_ param: VirtGPUParam) throws(MagmaError) -> UInt64

@@ -60,7 +60,8 @@ final class TestFrontEnd {
         return u64(reply.payload)
     }
 
-    /// What QEMU does at start: features, owner, the memory table, both rings.
+    /// What QEMU does at start: features (all offered but EVENT_IDX, unless `features` says),
+    /// owner, the memory table, both rings.
     func start(features: UInt64? = nil) throws {
         let offered = u64(try #require(try request(.getFeatures)).payload)
         #expect(offered & VhostUserFeature.protocolFeatures != 0 && offered & VhostUserFeature.version1 != 0)
@@ -68,7 +69,8 @@ final class TestFrontEnd {
         try request(.setProtocolFeatures, le64(protocolFeatures))
         try request(.setOwner)
         #expect(u64(try #require(try request(.getQueueNum)).payload) == 2)
-        try request(.setFeatures, le64(features ?? offered))
+        // This driver kicks every time and waits for interrupts: without EVENT_IDX unless asked.
+        try request(.setFeatures, le64(features ?? offered & ~VhostUserFeature.eventIndex))
         #expect(try acked(.setMemTable, memTable(), fds: [try #require(ram.descriptor).duplicate()]) == 0)
         for index in 0..<2 { queues.append(try startQueue(index, page: index * 4)) }
     }
@@ -177,6 +179,8 @@ final class TestQueue {
                             flags: (last ? 0 : 1) | (buffer.2 ? 2 : 0), next: UInt16((slot + 1) % TestFrontEnd.queueSize))
         }
         nextDescriptor += buffers.count
+        collect()
+        completed[head] = nil   // a head used again: its earlier completion is not this chain's
         publish(head)
         return head
     }
@@ -190,6 +194,22 @@ final class TestQueue {
     }
 
     func kickNow() { kick.signal() }
+
+    /// EVENT_IDX's avail_event, which the device writes after the used ring: the available
+    /// index whose publication the driver kicks for.
+    var availableEvent: UInt16 { UInt16(littleEndian: cmagma_load_acquire_u16(bytes.baseAddress! + used + 4 + 8 * TestFrontEnd.queueSize)) }
+
+    /// Sets EVENT_IDX's used_event, after the available ring: the driver wants an interrupt
+    /// once the device fills used entry `index`.
+    func setUsedEvent(_ index: UInt16) {
+        cmagma_store_release_u16(bytes.baseAddress! + available + 4 + 2 * TestFrontEnd.queueSize, index.littleEndian)
+    }
+
+    /// How many times the device signaled the call eventfd since the last look (it counts).
+    func takeInterrupts() -> UInt64 {
+        var count: UInt64 = 0
+        return read(call.descriptor.rawValue, &count, 8) == 8 ? count : 0
+    }
 
     /// Reads new used entries.
     private func collect() {

@@ -40,6 +40,55 @@ struct VhostUserGPUTests {
         #expect(front.queues[1].waitUsed(cursor) == 0)
     }
 
+    /// QEMU's vhost-user-gpu front-end offers EVENT_IDX to the guest whatever the back-end says,
+    /// and the guest kernel takes it: the device then asks for kicks with avail_event and
+    /// interrupts only when the used index passes the driver's used_event.
+    @Test func withEventIndexTheDeviceAsksForKicksAndInterruptsPastUsedEvent() throws {
+        let front = try TestFrontEnd()
+        let offered = u64(try #require(try front.request(.getFeatures)).payload)
+        #expect(offered & VhostUserFeature.eventIndex != 0)
+        try front.start(features: offered | VhostUserFeature.eventIndex)
+        #expect(front.session.refused.isEmpty)
+        let queue = front.queues[0]
+        queue.setUsedEvent(3)   // an interrupt once used entry 3 is filled, none before
+        let command = VirtioGPU.encode(VirtioGPU.ControlHeader(type: 0), .getCapsetInfo(index: 0))
+        for entry in 0..<4 {
+            let head = try queue.add([(front.place(command), command.count, false), (front.allocate(), Self.page, true)])
+            // As a driver with EVENT_IDX does: kick only when avail_event names the entry just made available.
+            #expect(queue.availableEvent == UInt16(entry), "entry \(entry)")
+            queue.kickNow()
+            #expect(eventually { queue.usedNow(head) != nil }, "entry \(entry) completes")
+            #expect(eventually { queue.availableEvent == UInt16(entry + 1) }, "the device asks for a kick at entry \(entry + 1)")
+            if entry == 2 { #expect(queue.takeInterrupts() == 0, "no interrupt before used entry 3") }
+        }
+        #expect(queue.call.wait(timeoutNanoseconds: 20_000_000_000))
+        #expect(queue.takeInterrupts() == 1)
+    }
+
+    /// The host's figure beside `VirtGPUKernelDeviceTests.aFencedCallsRoundTripFigure` (which
+    /// runs in a guest): the same fenced flush, from a front-end in this process straight onto
+    /// the rings (no kernel, no QEMU, no TCG); each reply checked.
+    @Test func aFencedCallsRoundTripFigure() throws {
+        let front = try TestFrontEnd(pages: 512)   // two fresh pages a round
+        try front.start()
+        try front.ok(.contextCreate(contextInit: 0, debugName: Array("vhost".utf8)), context: 1)
+        let replies = try createResource(front, id: 1, context: 1)
+        let payload = try VirtioContextCommand.payload([.virtio(.flush(.init(reply: reply(1))))])
+        let rounds = 200
+        let clock = ContinuousClock()
+        let start = clock.now
+        for round in 0..<rounds {
+            front.bytes.storeBytes(of: 0, toByteOffset: replies, as: UInt32.self)
+            let header = VirtioGPU.ControlHeader(type: 0, flags: VirtioGPU.flagFence, fenceId: UInt64(round + 1), contextId: 1)
+            let (answer, response) = try front.control(header, .submit3D(commands: payload))
+            #expect(response == .okNoData && answer.isFenced, "round \(round)")
+            #expect(front.bytes.load(fromByteOffset: replies, as: UInt32.self) != 0, "round \(round): a reply")
+        }
+        let elapsed = clock.now - start
+        let microseconds = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+        print("host (in-process front-end on the rings): fenced flush round trip \(Int(microseconds / Double(rounds))) us (\(rounds) rounds)")
+    }
+
     /// A fenced SUBMIT_3D's fill lands in the guest's pages, and its chain completes only then.
     @Test func aFencedFillLandsInGuestPagesAndCompletesItsChain() throws {
         let front = try TestFrontEnd()

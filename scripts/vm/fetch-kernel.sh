@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$work" ] || vm_die "fetch-kernel.sh: --work DIR is required"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+keyring=$vm_keyring
 case $series in
     6.12) suites="bookworm-backports" ;;
     6.1) suites="bookworm bookworm-updates" ;;           # plus bookworm-security, below
@@ -34,33 +34,10 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 pointer="$work/kernel-$series"   # holds the resolved version of the series
 
-# A private apt: its own sources, lists, cache and empty dpkg status; no host config files read.
-setup_apt() {
-    local a="$work/apt-$series"
-    mkdir -p "$a/etc/apt.conf.d" "$a/etc/sources.list.d" "$a/etc/preferences.d" \
-        "$a/state/lists/partial" "$a/cache/archives/partial"
-    : >"$a/state/status"
-    {
-        for s in $suites; do echo "deb [signed-by=$keyring] $mirror $s main"; done
-        [ "$series" = 6.1 ] && echo "deb [signed-by=$keyring] $security_mirror bookworm-security main"
-    } >"$a/etc/sources.list"
-    cat >"$a/apt.conf" <<EOF
-Dir::Etc::main "/dev/null";
-Dir::Etc::parts "$a/etc/apt.conf.d";
-Dir::Etc::sourcelist "$a/etc/sources.list";
-Dir::Etc::sourceparts "$a/etc/sources.list.d";
-Dir::Etc::preferences "/dev/null";
-Dir::Etc::preferencesparts "$a/etc/preferences.d";
-Dir::State "$a/state";
-Dir::State::status "$a/state/status";
-Dir::Cache "$a/cache";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-Acquire::Languages "none";
-APT::Sandbox::User "root";
-EOF
-    echo "$a/apt.conf"
-}
+# The suites' sources for the private apt configuration (vm_private_apt, common.sh).
+sources=()
+for s in $suites; do sources+=("deb [signed-by=$keyring] $mirror $s main"); done
+[ "$series" = 6.1 ] && sources+=("deb [signed-by=$keyring] $security_mirror bookworm-security main")
 
 if [ "$refresh" -eq 0 ] && [ -s "$pointer" ]; then
     ver=$(cat "$pointer")
@@ -70,7 +47,7 @@ fi
 command -v apt-get >/dev/null || vm_die "apt-get not found: this script needs a Debian host"
 [ -r "$keyring" ] || vm_die "$keyring missing (package debian-archive-keyring)"
 export APT_CONFIG
-APT_CONFIG=$(setup_apt)
+APT_CONFIG=$(vm_private_apt "$work/apt-$series" "${sources[@]}")
 vm_log "resolving linux-image-amd64 in $(grep -o 'bookworm[a-z-]*' "$work/apt-$series/etc/sources.list" | tr '\n' ' ')(private apt in $work/apt-$series)"
 timeout 600 apt-get update -q >&2 || vm_die "apt-get update (private configuration) failed"
 image=$(apt-cache show --no-all-versions linux-image-amd64 | sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n1)

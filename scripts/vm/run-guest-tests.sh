@@ -26,12 +26,14 @@ usage: scripts/vm/run-guest-tests.sh [options] [--] [COMMAND [ARG...]]
   --refresh              re-resolve and re-download the kernel
   --vhost-user-gpu SOCK  vhost-user-gpu-pci on the back-end listening at SOCK (guest RAM a shared
                          memfd) instead of virtio-gpu-pci (docs/vhost-user.md)
+  --qemu PATH            the QEMU to run (default: the host's qemu-system-x86_64, Debian's 7.2);
+                         scripts/vm/fetch-qemu.sh prints one of QEMU 10
 Without COMMAND or --swift-tests: the DRM probe (scripts/vm/drm-probe.c).
 EOF
 }
 bad_usage() { printf 'vm: %s\n' "$1" >&2; usage >&2; exit 2; }
 
-series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=() vhost_gpu=
+series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=() vhost_gpu= qemu=
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) [ $# -ge 2 ] || bad_usage "--kernel needs 6.12 or 6.1"; series=$2; shift 2 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
         --work) [ $# -ge 2 ] || bad_usage "--work needs a directory"; work=$2; shift 2 ;;
         --refresh) refresh=(--refresh); shift ;;
         --vhost-user-gpu) [ $# -ge 2 ] || bad_usage "--vhost-user-gpu needs a socket path"; vhost_gpu=$2; shift 2 ;;
+        --qemu) [ $# -ge 2 ] || bad_usage "--qemu needs a path"; qemu=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         -*) bad_usage "unknown option $1" ;;
@@ -52,7 +55,13 @@ done
 case $series in 6.12|6.1) ;; *) bad_usage "unknown kernel series '$series' (known: 6.12, 6.1)" ;; esac
 [ -z "$swift_filter" ] || [ $# -eq 0 ] || bad_usage "give either --swift-tests or a command"
 
-vm_need_packages qemu-system-x86 busybox-static cpio kmod xz-utils zstd gcc libc6-dev
+if [ -n "$qemu" ]; then
+    [ -x "$qemu" ] || bad_usage "--qemu: $qemu is not an executable file"
+    vm_need_packages busybox-static cpio kmod xz-utils zstd gcc libc6-dev
+else
+    qemu=qemu-system-x86_64
+    vm_need_packages qemu-system-x86 busybox-static cpio kmod xz-utils zstd gcc libc6-dev
+fi
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 exec 9>"$work/lock"
@@ -121,6 +130,10 @@ accel_args=(-accel tcg -cpu max)
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
 [ -n "$tsc_khz" ] || vm_die "no 'cpu MHz' in /proc/cpuinfo for tsc_early_khz"
 
+# microvm's firmware is qboot: QEMU 10's default for it, SeaBIOS's bios-microvm.bin, puts the
+# ACPI tables at the top of RAM, where QEMU loads the initrd for a PVH boot (the guest then finds
+# a corrupt DSDT and no PCIe).
+
 # The GPU: QEMU's own virtio-gpu-pci, or vhost-user-gpu-pci on a back-end, which maps the guest's
 # RAM: a memfd shared with it.
 machine=microvm,pcie=on,rtc=on gpu_args=(-device virtio-gpu-pci)
@@ -128,18 +141,18 @@ if [ -n "$vhost_gpu" ]; then
     [ -S "$vhost_gpu" ] || vm_die "--vhost-user-gpu: no socket at $vhost_gpu"
     machine+=,memory-backend=mem
     gpu_args=(-object memory-backend-memfd,id=mem,size="${memory}M",share=on
-              -chardev socket,id=vgpu,path="$vhost_gpu" -device vhost-user-gpu-pci,chardev=vgpu)
+              -chardev socket,id=vgpu,path="$vhost_gpu" -device vhost-user-gpu-pci,chardev=vgpu,queue_reset=off)
 fi
 
-vm_log "guest: kernel $ver, $accel ($accel_why), ${memory} MiB, timeout ${timeout_s} s; running: $*"
+vm_log "guest: kernel $ver, $accel ($accel_why), ${memory} MiB, timeout ${timeout_s} s, $("$qemu" -version | head -n1); running: $*"
 
 # Boots the guest once; sets qemu_rc, seconds and line (the guest's result line, or empty).
 boot_guest() {
     rm -f "$results/rc"
     start=$(date +%s.%N)
     set +e
-    timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" \
-        -M "$machine" -m "$memory" -smp 2 -no-reboot -nic none -monitor none -display none \
+    timeout --kill-after=10 "$timeout_s" "$qemu" "${accel_args[@]}" \
+        -M "$machine" -bios qboot.rom -m "$memory" -smp 2 -no-reboot -nic none -monitor none -display none \
         -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
         "${gpu_args[@]}" \
         -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \

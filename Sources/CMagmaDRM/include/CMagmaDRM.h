@@ -161,6 +161,51 @@ struct cmagma_drm_virtgpu_resource_create {
     uint32_t stride;
 };
 
+/// DRM_IOCTL_VIRTGPU_GETPARAM: `value` is the user address of an int the kernel writes.
+struct cmagma_drm_virtgpu_getparam {
+    uint64_t param;
+    uint64_t value;
+};
+
+/// DRM_IOCTL_VIRTGPU_GET_CAPS: the kernel copies min(size, the capset's size) bytes to addr.
+struct cmagma_drm_virtgpu_get_caps {
+    uint32_t cap_set_id;
+    uint32_t cap_set_ver;
+    uint64_t addr;
+    uint32_t size;
+    uint32_t pad;
+};
+
+/// One parameter of DRM_IOCTL_VIRTGPU_CONTEXT_INIT (VIRTGPU_CONTEXT_PARAM_*).
+struct cmagma_drm_virtgpu_context_set_param {
+    uint64_t param;
+    uint64_t value;
+};
+
+/// DRM_IOCTL_VIRTGPU_CONTEXT_INIT: `ctx_set_params` is the user address of the parameters.
+struct cmagma_drm_virtgpu_context_init {
+    uint32_t num_params;
+    uint32_t pad;
+    uint64_t ctx_set_params;
+};
+
+/// DRM_IOCTL_VIRTGPU_EXECBUFFER: `command` is the user address of `size` bytes for SUBMIT_3D;
+/// fence_fd is out with VIRTGPU_EXECBUF_FENCE_FD_OUT, ring_idx in with VIRTGPU_EXECBUF_RING_IDX.
+struct cmagma_drm_virtgpu_execbuffer {
+    uint32_t flags;
+    uint32_t size;
+    uint64_t command;
+    uint64_t bo_handles;
+    uint32_t num_bo_handles;
+    int32_t fence_fd;
+    uint32_t ring_idx;
+    uint32_t syncobj_stride;
+    uint32_t num_in_syncobjs;
+    uint32_t num_out_syncobjs;
+    uint64_t in_syncobjs;
+    uint64_t out_syncobjs;
+};
+
 // MARK: vgem (vgem_drm.h)
 
 /// DRM_IOCTL_VGEM_FENCE_ATTACH: a fence on the object's reservation (exclusive with WRITE);
@@ -217,6 +262,10 @@ static const unsigned long cmagma_drm_ioctl_syncobj_timeline_signal = CMAGMA_DRM
 static const unsigned long cmagma_drm_ioctl_syncobj_eventfd = CMAGMA_DRM_IOWR(0xCF, struct cmagma_drm_syncobj_eventfd);
 static const unsigned long cmagma_drm_ioctl_virtgpu_map = CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map);
 static const unsigned long cmagma_drm_ioctl_virtgpu_resource_create = CMAGMA_DRM_IOWR(0x44, struct cmagma_drm_virtgpu_resource_create);
+static const unsigned long cmagma_drm_ioctl_virtgpu_execbuffer = CMAGMA_DRM_IOWR(0x42, struct cmagma_drm_virtgpu_execbuffer);
+static const unsigned long cmagma_drm_ioctl_virtgpu_getparam = CMAGMA_DRM_IOWR(0x43, struct cmagma_drm_virtgpu_getparam);
+static const unsigned long cmagma_drm_ioctl_virtgpu_get_caps = CMAGMA_DRM_IOWR(0x49, struct cmagma_drm_virtgpu_get_caps);
+static const unsigned long cmagma_drm_ioctl_virtgpu_context_init = CMAGMA_DRM_IOWR(0x4B, struct cmagma_drm_virtgpu_context_init);
 static const unsigned long cmagma_drm_ioctl_vgem_fence_attach = CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_vgem_fence_attach);
 static const unsigned long cmagma_drm_ioctl_vgem_fence_signal = CMAGMA_DRM_IOW(0x42, struct cmagma_drm_vgem_fence_signal);
 static const unsigned long cmagma_dma_buf_ioctl_sync = _IOC(_IOC_WRITE, 'b', 0, sizeof(struct cmagma_dma_buf_sync));
@@ -244,6 +293,10 @@ static const uint64_t cmagma_dma_buf_sync_read = 1;
 static const uint64_t cmagma_dma_buf_sync_write = 2;
 static const uint64_t cmagma_dma_buf_sync_start = 0;
 static const uint64_t cmagma_dma_buf_sync_end = 4;
+static const uint32_t cmagma_virtgpu_execbuf_fence_fd_out = 0x02;
+static const uint32_t cmagma_virtgpu_execbuf_ring_idx = 0x04;
+static const uint64_t cmagma_virtgpu_context_param_capset_id = 0x0001;
+static const uint64_t cmagma_virtgpu_context_param_num_rings = 0x0002;
 
 // The ABI, checked: sizes from the headers' layouts, numbers from reference/linux-drm-asahi.md.
 _Static_assert(sizeof(struct cmagma_drm_version) == 64, "drm_version (LP64)");
@@ -270,6 +323,13 @@ _Static_assert(CMAGMA_DRM_IOWR(0xCF, struct cmagma_drm_syncobj_eventfd) == 0xC01
 _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_vgem_fence_attach) == 0xC0106441UL, "DRM_IOCTL_VGEM_FENCE_ATTACH");
 _Static_assert(CMAGMA_DRM_IOW(0x42, struct cmagma_drm_vgem_fence_signal) == 0x40086442UL, "DRM_IOCTL_VGEM_FENCE_SIGNAL");
 _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map) == 0xC0106441UL, "DRM_IOCTL_VIRTGPU_MAP");
+// Numbers and sizes below checked against linux 6.12's include/uapi/drm/virtgpu_drm.h.
+_Static_assert(sizeof(struct cmagma_drm_virtgpu_execbuffer) == 64, "drm_virtgpu_execbuffer");
+_Static_assert(CMAGMA_DRM_IOWR(0x42, struct cmagma_drm_virtgpu_execbuffer) == 0xC0406442UL, "DRM_IOCTL_VIRTGPU_EXECBUFFER");
+_Static_assert(CMAGMA_DRM_IOWR(0x43, struct cmagma_drm_virtgpu_getparam) == 0xC0106443UL, "DRM_IOCTL_VIRTGPU_GETPARAM");
+_Static_assert(CMAGMA_DRM_IOWR(0x44, struct cmagma_drm_virtgpu_resource_create) == 0xC0386444UL, "DRM_IOCTL_VIRTGPU_RESOURCE_CREATE");
+_Static_assert(CMAGMA_DRM_IOWR(0x49, struct cmagma_drm_virtgpu_get_caps) == 0xC0186449UL, "DRM_IOCTL_VIRTGPU_GET_CAPS");
+_Static_assert(CMAGMA_DRM_IOWR(0x4B, struct cmagma_drm_virtgpu_context_init) == 0xC010644BUL, "DRM_IOCTL_VIRTGPU_CONTEXT_INIT");
 
 /// ioctl(fd, request, argument), once: its result, or -1 with errno (MagmaDRM's `drmIoctl`
 /// retries, as libdrm's drmIoctl does).
