@@ -111,7 +111,11 @@ exec "$d/root/usr/bin/qemu-system-x86_64" -L "$d/root/usr/share/qemu" -L "$d/roo
 EOF
     chmod +x "$dir/qemu-system-x86_64"
     "$dir/qemu-system-x86_64" -version >&2 || vm_die "the unpacked QEMU does not run"
-    "$dir/qemu-system-x86_64" -device help | grep -q '"vhost-user-gpu-pci"' \
+    # Asks for the one device, not `-device help`: that loads every module QEMU knows of, and where
+    # Debian's own QEMU (7.2) is installed it finds modules QEMU 10's packages here do not ship
+    # (GL, spice) in the system's module folder, refuses them ("Only modules from the same build")
+    # and then fails an assertion. A boot loads only the modules its devices need, all found here.
+    "$dir/qemu-system-x86_64" -device vhost-user-gpu-pci,help 2>/dev/null | grep -q '^vhost-user-gpu-pci options' \
         || vm_die "the unpacked QEMU has no vhost-user-gpu-pci device (its modules: $dir/root/$multiarch/qemu)"
     rm -rf "$dir/debs"   # the unpacked tree is the cache
     touch "$dir/.ready"
