@@ -94,15 +94,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         }
         let type = try info.memoryProperties.memoryType(memoryType)
         guard rounded <= info.limits.maxAllocationSize else { throw .memoryError("\(size) bytes: past the largest allocation") }
-        let resource = try device.createResource(size: Int(size))
-        let id = takeId()
-        do {
-            try calls.statusCall { .createBuffer(.init(resourceId: resource.resourceId, memoryType: memoryType, bufferId: id, reply: $0)) }
-        } catch {
-            try? device.release(resource)
-            throw error
-        }
-        return VirtioBuffer(id: id, resource: resource, hostVisible: type.propertyFlags.contains(.hostVisible), device: device)
+        return try buffer(of: try device.createResource(size: Int(size)), memoryType: memoryType, type: type)
     }
 
     /// A buffer another connection of this guest exported: the same resource (PRIME import:
@@ -111,7 +103,12 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
         try checkHealthy()
         let type = try info.memoryProperties.memoryType(memoryType)
-        let resource = try device.importResource(handle)
+        return try buffer(of: try device.importResource(handle), memoryType: memoryType, type: type)
+    }
+
+    /// Makes `resource` a host buffer of this connection (`create_buffer`, a call); on a refusal
+    /// the resource is released and the error thrown.
+    private func buffer(of resource: any VirtGPUResource, memoryType: UInt32, type: MemoryType) throws(MagmaError) -> VirtioBuffer {
         let id = takeId()
         do {
             try calls.statusCall { .createBuffer(.init(resourceId: resource.resourceId, memoryType: memoryType, bufferId: id, reply: $0)) }
