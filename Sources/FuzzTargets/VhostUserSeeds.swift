@@ -43,9 +43,7 @@ public enum VhostUserSeeds {
 
     private static func le16(_ value: UInt16) -> [UInt8] { [UInt8(value & 0xFF), UInt8(value >> 8)] }
 
-    private static func encode(_ records: [ServerTarget.Record]) -> [UInt8] {
-        records.flatMap { [$0.control, UInt8($0.bytes.count & 0xFF), UInt8($0.bytes.count >> 8)] + $0.bytes }
-    }
+    private static func encode(_ records: [ServerTarget.Record]) -> [UInt8] { records.flatMap(\.encoded) }
 
     /// The seeds; the second and third send 2 and 6 control chains the device answers.
     public static func seeds() throws -> [[UInt8]] {

@@ -20,7 +20,7 @@ public final class OwnedFileDescriptor: Sendable {
 
     /// A new descriptor for the same open file, close-on-exec.
     public func duplicate() throws(PlatformError) -> OwnedFileDescriptor {
-        OwnedFileDescriptor(try UniqueFileDescriptor.duplicating(rawValue))
+        try Self.duplicating(rawValue)
     }
 
     /// A new descriptor for the same open file, close-on-exec, with one owner: for handing on

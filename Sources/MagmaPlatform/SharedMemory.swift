@@ -165,14 +165,14 @@ public struct FileIdentity: Hashable, Sendable {
 extension SharedMemory {
     /// Allocates backing pages for a byte range (fallocate). The caller passes whole pages.
     public func commit(offset: Int, length: Int) throws(PlatformError) {
-        guard kind == .memfd, let descriptor else { throw PlatformError(call: "commit of \(kind) memory", errno: .notSupportedOnSocket) }
+        guard kind == .memfd, let descriptor else { throw PlatformError(call: "commit of \(kind) memory", errno: .notSupported) }
         try SystemCall.retrying("fallocate") { cmagma_commit_range(descriptor.rawValue, Int64(offset), Int64(length)) }
     }
 
     /// Releases the backing pages of a byte range (fallocate PUNCH_HOLE); it reads back as
     /// zeros. The caller passes whole pages: a partial page would be zeroed but not released.
     public func decommit(offset: Int, length: Int) throws(PlatformError) {
-        guard kind == .memfd, let descriptor else { throw PlatformError(call: "decommit of \(kind) memory", errno: .notSupportedOnSocket) }
+        guard kind == .memfd, let descriptor else { throw PlatformError(call: "decommit of \(kind) memory", errno: .notSupported) }
         try SystemCall.retrying("fallocate(PUNCH_HOLE)") { cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) }
     }
 
