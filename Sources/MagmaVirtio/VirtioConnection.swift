@@ -62,11 +62,11 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         if first { failed.signal() }
     }
 
-    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one
-    /// (unless `bypassingRings`), the others in a SUBMIT_3D. A transport failure fails the connection.
+    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one,
+    /// the others in a SUBMIT_3D. A transport failure fails the connection.
     @discardableResult
-    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil, bypassingRings: Bool = false) -> (any VirtGPUFence)? {
-        if ring == nil, !bypassingRings {
+    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil) -> (any VirtGPUFence)? {
+        if ring == nil {
             do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return nil } } catch {
                 fail(error)
                 return nil
@@ -232,12 +232,8 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         return id
     }
 
-    /// In a SUBMIT_3D, not on the queue ring: the host drains a creation ring before a queue
-    /// ring, so a `create_context` written after a destroy on the queue ring could be applied
-    /// first and find the family's count of contexts still full. A SUBMIT_3D is applied (after
-    /// every ring record before it) before it is answered, so a later creation follows it.
     func destroyContext(_ id: UInt32) throws(MagmaError) {
-        _ = send([.primary(.destroyContext(.init(contextId: id)))], bypassingRings: true)
+        _ = send([.primary(.destroyContext(.init(contextId: id)))])
     }
 
     func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {

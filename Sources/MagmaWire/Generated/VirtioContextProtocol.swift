@@ -352,13 +352,15 @@ extension VirtioContextProtocol {
     /// guest-backed resource attached to the context; the host maps it in place and a consumer
     /// thread of the guest's drains it. The guest formats the ring before this call. Each record is
     /// a 24-byte header (u32 payload length, u32 flags 0, u64 seqno: the previous record's plus one
-    /// from 1, u64 depends_on: for a queue ring the creation ring's seqno that must be applied
-    /// first, 0 for none) and a payload of whole context commands back to back, as a SUBMIT_3D
-    /// payload, without commands that need a fence (wait_semaphores, watch_failure), calls with a
-    /// reply, or ring commands. The host spins briefly when the rings are empty, then sets status
-    /// ASLEEP; the guest then sends wake_rings (and only then). A fenced SUBMIT_3D of the context
-    /// is applied only after everything its rings held when it arrived. A bad ring (header,
-    /// offsets, lengths, seqnos, a depends_on the creation ring never submitted) or its resource
+    /// from 1, u64 depends_on: the other ring's seqno that must be applied first, 0 for none: a
+    /// queue record names the creation ring's last seqno when it was written, a creation record the
+    /// queue ring's, so the host applies the two rings in the order the guest wrote them) and a
+    /// payload of whole context commands back to back, as a SUBMIT_3D payload, without commands
+    /// that need a fence (wait_semaphores, watch_failure), calls with a reply, or ring commands.
+    /// The host spins briefly when the rings are empty, then sets status ASLEEP; the guest then
+    /// sends wake_rings (and only then). A fenced SUBMIT_3D of the context is applied only after
+    /// everything its rings held when it arrived. A bad ring (header, offsets, lengths, seqnos, a
+    /// depends_on the other ring never submitted or one written after the record) or its resource
     /// detached or unreferenced while in use fails the context. Answered by status_reply:
     /// invalid_args (a second ring of the kind, a range outside the resource, a header that is not
     /// a formatted ring) leaves the context usable. Answered by `StatusReply`.
