@@ -29,7 +29,7 @@ import Testing
 /// `virtioCases`: execution, semaphores, timeline semaphores and CPU
 /// waits, mappings, ownership, faults and driver notifications, queue families, budgets,
 /// the bind queue (timeline points included), GPU-address streams, buffer basics, connections
-/// and device queries, and export and import between connections (a process's connections
+/// and device queries (a buffer answer's bytes come in the reply), and export and import between connections (a process's connections
 /// are contexts of one guest: buffers are shared as one resource attached to both contexts,
 /// semaphores and timelines through the host's share table). It does not run, and why:
 /// - the tests that use an exported descriptor as what it is on the other backends: an
@@ -40,7 +40,6 @@ import Testing
 ///   `decommitZeroesAndReleasesExactlyItsPages` check through an imported mapping (DECOMMIT, next item);
 /// - guest pages are always resident, so COMMIT and DECOMMIT do not apply (DECOMMIT is
 ///   UNIMPLEMENTED, committed bytes are the size): `commitAndDecommitCheckTheirRange`, `infoReportsSizeAndCommitment`;
-/// - queries answered with a buffer: `totalTimeIsABufferResultThatGrowsWithWork`;
 /// - `aPreemptedDispatchResumesAndFinishesCorrectly`: it needs the big work still running when
 ///   the small one has finished, which the extra round trips of every virtio submission do not leave.
 /// The Mesa face's suites (`MesaTestDevices`) run on it too, every test but the DRM ones.

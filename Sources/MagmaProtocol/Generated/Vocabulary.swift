@@ -232,6 +232,14 @@ public struct VirtioSyncCapabilities: OptionSet, Hashable, Sendable {
     public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines]
 }
 
+/// What a virtio query's answer is (query_reply).
+public enum QueryAnswerKind: UInt32, Sendable, CaseIterable {
+    /// A number, in value.
+    case value = 1
+    /// A buffer: its size in buffer_size, its bytes in the query's answer_area.
+    case buffer = 2
+}
+
 /// What a shared-memory command ring of a virtio context carries (create_ring). A context has at
 /// most one of each.
 public enum VirtioRingKind: UInt32, Sendable, CaseIterable {

@@ -250,8 +250,10 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
-    /// Asks the device something that answers with a value (the device protocol's queries; a query
-    /// answered with a buffer is unimplemented here). Answered by `ValueReply`.
+    /// Asks the device something (the device protocol's queries): answered by query_reply, with a
+    /// value, or with a buffer's size, the host device's buffer's bytes copied into answer_area (as
+    /// many as fit: a guest whose area was too small asks again with a larger one, and makes its
+    /// own buffer of the bytes). Answered by `QueryReply`.
     public struct Query: WireMessage {
         public static let ordinal: UInt32 = 1800
         public static let version: UInt16 = 1
@@ -259,26 +261,31 @@ extension VirtioContextProtocol {
 
         /// What to ask.
         public var queryId: QueryId
+        /// Where the host copies a buffer answer's bytes; may be of length 0.
+        public var answerArea: GuestReplyArea
         /// Where the host writes the reply.
         public var reply: GuestReplyArea
 
-        public init(queryId: QueryId, reply: GuestReplyArea) {
+        public init(queryId: QueryId, answerArea: GuestReplyArea, reply: GuestReplyArea) {
             self.queryId = queryId
+            self.answerArea = answerArea
             self.reply = reply
         }
 
         public static func inlineSize(at version: UInt16) -> Int {
-            return 24
+            return 40
         }
 
         public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
             encoder.put(self.queryId.rawValue, at: 24)
-            try self.reply.encode(into: &encoder, at: 32)
+            try self.answerArea.encode(into: &encoder, at: 32)
+            try self.reply.encode(into: &encoder, at: 48)
         }
 
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
             self.queryId = try decoder.value(QueryId.self, at: 24)
-            self.reply = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+            self.answerArea = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 48, size: GuestReplyArea.wireSize)
         }
     }
 }
@@ -601,6 +608,50 @@ extension VirtioContextProtocol {
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
             self.status = try decoder.value(MagmaStatus.self, at: 24)
             self.value = try decoder.load(UInt64.self, at: 32)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// A query's answer: a value, or a buffer whose bytes are in the query's answer_area.
+    public struct QueryReply: WireMessage {
+        public static let ordinal: UInt32 = 1859
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.query_reply"
+
+        /// ok, or why not (invalid_args for an unknown id).
+        public var status: MagmaStatus
+        /// Which answer it is; value when not ok.
+        public var kind: QueryAnswerKind
+        /// The value of a value answer; else 0.
+        public var value: UInt64
+        /// The bytes of a buffer answer, of which min(buffer_size, the answer area's length) were
+        /// copied there; else 0.
+        public var bufferSize: UInt64
+
+        public init(status: MagmaStatus, kind: QueryAnswerKind, value: UInt64, bufferSize: UInt64) {
+            self.status = status
+            self.kind = kind
+            self.value = value
+            self.bufferSize = bufferSize
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            encoder.put(self.kind.rawValue, at: 28)
+            encoder.put(self.value, at: 32)
+            encoder.put(self.bufferSize, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.kind = try decoder.value(QueryAnswerKind.self, at: 28)
+            self.value = try decoder.load(UInt64.self, at: 32)
+            self.bufferSize = try decoder.load(UInt64.self, at: 40)
         }
     }
 }
@@ -1088,6 +1139,7 @@ extension VirtioContextProtocol {
     public enum ServerMessage: Hashable, Sendable {
         case statusReply(StatusReply)
         case valueReply(ValueReply)
+        case queryReply(QueryReply)
         case memoryBudgetReply(MemoryBudgetReply)
         case timelineStateReply(TimelineStateReply)
         case notificationReply(NotificationReply)
@@ -1099,6 +1151,7 @@ extension VirtioContextProtocol {
             switch decoder.header.ordinal {
             case StatusReply.ordinal: message = .statusReply(try decoder.decodeBody(StatusReply.self))
             case ValueReply.ordinal: message = .valueReply(try decoder.decodeBody(ValueReply.self))
+            case QueryReply.ordinal: message = .queryReply(try decoder.decodeBody(QueryReply.self))
             case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
             case TimelineStateReply.ordinal: message = .timelineStateReply(try decoder.decodeBody(TimelineStateReply.self))
             case NotificationReply.ordinal: message = .notificationReply(try decoder.decodeBody(NotificationReply.self))
@@ -1112,6 +1165,7 @@ extension VirtioContextProtocol {
             switch self {
             case .statusReply(let message): message
             case .valueReply(let message): message
+            case .queryReply(let message): message
             case .memoryBudgetReply(let message): message
             case .timelineStateReply(let message): message
             case .notificationReply(let message): message
@@ -1123,6 +1177,7 @@ extension VirtioContextProtocol {
             switch self {
             case .statusReply(let message): try message.encoded(transactionId: transactionId)
             case .valueReply(let message): try message.encoded(transactionId: transactionId)
+            case .queryReply(let message): try message.encoded(transactionId: transactionId)
             case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
             case .timelineStateReply(let message): try message.encoded(transactionId: transactionId)
             case .notificationReply(let message): try message.encoded(transactionId: transactionId)
