@@ -139,9 +139,12 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         switch op {
         case .commit, .decommit:
             try op.checkPages(offset: offset, length: length, bufferSize: buffer.size)
-            // A resource's pages are the guest's RAM, resident for the buffer's life (as the
-            // embedded backend's adopted guest pages).
-            if op == .decommit { throw .unimplemented("decommit of a virtio buffer: its pages are the guest's RAM") }
+            // The resource's own pages of guest RAM, which the host GPU maps in place.
+            if op == .commit {
+                try buffer.resource.commit(offset: Int(offset), length: Int(length))
+            } else {
+                try buffer.resource.decommit(offset: Int(offset), length: Int(length))
+            }
         case .populateTables, .depopulateTables:
             let wireOp: BufferOp = op == .populateTables ? .populateTables : .depopulateTables
             _ = send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])

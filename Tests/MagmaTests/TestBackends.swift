@@ -36,10 +36,6 @@ import Testing
 ///   exported virtio object is a share token in a memfd (docs/virtio.md), not the buffer's
 ///   memory nor a pollable eventfd: `manyHandlesFromOneBufferAllMapTheSameBytes` (it maps the
 ///   descriptor), `exportedDescriptorIsAPollableEventfd` (it polls it);
-/// - decommit, which the export tests `aPartialPageDecommitIsRejectedAndChangesNothing` and
-///   `decommitZeroesAndReleasesExactlyItsPages` check through an imported mapping (DECOMMIT, next item);
-/// - guest pages are always resident, so COMMIT and DECOMMIT do not apply (DECOMMIT is
-///   UNIMPLEMENTED, committed bytes are the size): `commitAndDecommitCheckTheirRange`, `infoReportsSizeAndCommitment`;
 /// - `aPreemptedDispatchResumesAndFinishesCorrectly`: it needs the big work still running when
 ///   the small one has finished, which the extra round trips of every virtio submission do not leave.
 /// The Mesa face's suites (`MesaTestDevices`) run on it too, every test but the DRM ones.
