@@ -11,7 +11,7 @@ import Testing
 
 /// This guest's part in `scripts/vm/vhost-user-gpu-two-guests.sh`: QEMU guests at once on one
 /// `magma-vhost-user-gpu` (one host SoftGPU device, a device model per guest). The script sets
-/// MAGMA_TEST_GUEST_ROLE (holder, looker or worker) and the same MAGMA_TEST_SEED in each.
+/// MAGMA_TEST_GUEST_ROLE (holder, looker, hostile or worker) and the same MAGMA_TEST_SEED in each.
 enum TwoGuestRole {
     static let role = getenv("MAGMA_TEST_GUEST_ROLE").map { String(cString: $0) }
     static let enabled = VirtGPUMagmaGuest.enabled && role != nil
@@ -149,6 +149,96 @@ struct TwoGuestIsolationTests {
         try run(other, [.virtio(.createBuffer(.init(resourceId: 4000, memoryType: 0, bufferId: 30, reply: reply(otherReplies, 0))))])
         #expect(try status(otherReplies, 0) == .invalidArgs)
         other.close()
+    }
+
+    /// A hostile guest beside the holder, bypassing what the kernel does not check (an
+    /// EXECBUFFER's payload is opaque to it): seeded command lists naming resources, buffers,
+    /// contexts and reply areas it has not or that do not exist, bad rings, then mutated (bytes
+    /// flipped, cut short, garbage appended), 200 submissions over fresh opens. Every fenced one
+    /// must complete (a context it broke answers, it never hangs); the guest's device must still
+    /// run a verified fill afterwards. The holder's check after this run is the other half.
+    @Test func theHostileGuestBreaksOnlyItsOwnContexts() throws {
+        guard TwoGuestRole.role == "hostile" else { return }
+        var random = SeededRandom(for: "hostile guest")
+        var submitted = 0, refused = 0
+        for _ in 0..<10 {
+            let device = try open()
+            let replies = try device.createResource(size: 4096)
+            let other = try device.createResource(size: 2 * 4096)
+            for _ in 0..<20 {
+                var payload = try VirtioContextCommand.payload(Self.hostileCommands(&random, replies: replies.resourceId, other: other.resourceId))
+                Self.mutate(&payload, &random)
+                do {
+                    if let fence = try device.submit(payload, fenceOnRing: random.next() % 4 == 0 ? nil : 0) {
+                        #expect(device.wait(fence, timeoutNanoseconds: 60 * Self.second), "a fenced hostile submission completes")
+                    }
+                    submitted += 1
+                } catch {
+                    refused += 1   // the kernel's own checks (an empty payload, say)
+                }
+            }
+            device.close()
+        }
+        print("hostile: \(submitted) submissions taken, \(refused) refused by the guest kernel")
+        #expect(submitted > 0)
+        let device = try open()
+        let replies = try device.createResource(size: 4096)
+        let target = try device.createResource(size: 4096)
+        var stream = CommandStream()
+        stream.fill(address: Self.secretAddress, size: 4096, pattern: 0x0BAD_0018)
+        let (_, create, execute) = try commandBuffer(device, stream, id: 2, replies: replies, slot: 1)
+        try run(device, [
+            .virtio(.createBuffer(.init(resourceId: target.resourceId, memoryType: 0, bufferId: 1, reply: reply(replies, 0)))),
+            create,
+            .primary(.createContext(.init(contextId: 1, priority: .medium, queueFamily: 0))),
+            .primary(.mapBuffer(.init(gpuAddress: Self.secretAddress, range: BufferRange(bufferId: 1, offset: 0, length: 4096), flags: [.read, .write]))),
+            execute,
+            .virtio(.flush(.init(reply: reply(replies, 2)))),
+        ])
+        #expect(try (0..<3).map { try status(replies, $0) } == [.ok, .ok, .ok])
+        #expect((0..<1024).allSatisfy { target.mapping.load(fromByteOffset: $0 * 4, as: UInt32.self) == 0x0BAD_0018 })
+        device.close()
+    }
+
+    /// One to four commands a hostile guest might send: ids and resources it never made,
+    /// reply areas past their resource, a ring over a resource it never formatted, GPU work
+    /// at addresses nothing maps.
+    static func hostileCommands(_ random: inout SeededRandom, replies: UInt32, other: UInt32) -> [VirtioContextCommand] {
+        func id() -> UInt64 { [0, 1, 2, 7, UInt64.max, random.next()][Int(random.next() % 6)] }
+        func resource() -> UInt32 { [0, replies, other, 4000, UInt32.max][Int(random.next() % 5)] }
+        func area() -> GuestReplyArea {
+            GuestReplyArea(resourceId: resource(), offset: [0, 8, 4096, 8192, UInt32.max - 7][Int(random.next() % 5)],
+                           length: [0, 64, 512, 4096, UInt32.max][Int(random.next() % 5)])
+        }
+        func command() -> VirtioContextCommand {
+            switch random.next() % 8 {
+            case 0: .virtio(.createBuffer(.init(resourceId: resource(), memoryType: UInt32(random.next() % 3), bufferId: id(), reply: area())))
+            case 1: .virtio(.createRing(.init(kind: random.next() % 2 == 0 ? .creation : .queue, resourceId: resource(),
+                                              offset: UInt32(random.next() % 8192), size: UInt32(random.next() % 65536), reply: area())))
+            case 2: .virtio(.flush(.init(reply: area())))
+            case 3: .virtio(.query(.init(queryId: QueryId(rawValue: random.next() % 600), answerArea: area(), reply: area())))
+            case 4: .primary(.releaseObject(.init(objectId: id(), objectType: .buffer)))
+            case 5: .primary(.createContext(.init(contextId: UInt32(truncatingIfNeeded: id()), priority: .medium, queueFamily: UInt32(random.next() % 4))))
+            case 6: .primary(.mapBuffer(.init(gpuAddress: random.next() & ~0xFFF,
+                                              range: BufferRange(bufferId: id(), offset: random.next() % 8192, length: random.next() % 65536),
+                                              flags: [.read, .write])))
+            default: .primary(.executeCommand(.init(contextId: UInt32(truncatingIfNeeded: id()),
+                                                    resources: [BufferRange(bufferId: id(), offset: 0, length: random.next() % 4096)],
+                                                    commandBuffers: [CommandBufferEntry(resourceIndex: UInt32(random.next() % 2), startOffset: random.next() % 4096)],
+                                                    waitSemaphores: [], signalSemaphores: [], flags: 0, waitTimelinePoints: [], signalTimelinePoints: [])))
+            }
+        }
+        return (0..<(1 + Int(random.next() % 4))).map { _ in command() }
+    }
+
+    /// Flips bytes, cuts the payload short or appends garbage (or leaves it whole).
+    static func mutate(_ payload: inout [UInt8], _ random: inout SeededRandom) {
+        switch random.next() % 4 {
+        case 0: for _ in 0..<(1 + random.next() % 8) where !payload.isEmpty { payload[Int(random.next() % UInt64(payload.count))] ^= UInt8(1 << (random.next() % 8)) }
+        case 1: payload.removeLast(Int(random.next() % UInt64(payload.count + 1)))
+        case 2: payload += (0..<(1 + random.next() % 64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        default: break
+        }
     }
 
     /// A third guest, killed by the script mid-work: it holds resources, buffers and a context

@@ -7,11 +7,14 @@
 #   2. the looker boots while the holder waits, makes resources of its own (its kernel numbers
 #      them from 1, as the holder's did), and must find the secret in none of them nor through
 #      its GPU at the holder's address, and cannot name a resource it never made;
-#   3. once the looker's guest has powered off, a worker guest boots, holds a context, buffers
+#   3. then a hostile guest boots beside the holder: seeded command lists naming what it never
+#      made, mutated, through EXECBUFFER (200 submissions; every fenced one must complete), and
+#      its device must still run a verified fill afterwards;
+#   4. once that guest has powered off, a worker guest boots, holds a context, buffers
 #      and resources on the host and loops over fenced fills ("working"): this script kills its
 #      QEMU with SIGKILL mid-work;
-#   4. then it creates "looked" in the holder's results folder: the holder, which ran on through
-#      both, checks its secret intact, CPU and GPU (a copy on the host GPU).
+#   5. then it creates "looked" in the holder's results folder: the holder, which ran on through
+#      all three, checks its secret intact, CPU and GPU (a copy on the host GPU).
 # Then the back-end must end on its own (status 0), the killed worker's device model having
 # held objects when its front-end vanished and none after its close, and every device model
 # empty after its close. The seed is MAGMA_TEST_SEED if set, else random, and printed.
@@ -35,7 +38,7 @@ vm_log "seed $seed (MAGMA_TEST_SEED=$seed repeats this run)"
 dir=$(mktemp -d "$work/two-guests.XXXXXX")
 socket="$dir/vhost-user-gpu.sock"
 log="$dir/back-end.log"
-vm_start_vhost_user_backend "$backend" "$socket" "$log" --front-ends 3
+vm_start_vhost_user_backend "$backend" "$socket" "$log" --front-ends 4
 # The worker's QEMU through a wrapper that records its process id, so the kill is exact.
 printf '#!/bin/sh\necho $$ >"%s"\nexec "%s" "$@"\n' "$dir/worker-qemu.pid" "$qemu" >"$dir/qemu-worker"
 chmod +x "$dir/qemu-worker"
@@ -73,6 +76,8 @@ vm_log "the holder holds its secret (resource $(cat "$dir/holder/holding")); boo
 set +e
 guest looker >"$dir/looker.log" 2>&1
 looker_rc=$?
+guest hostile >"$dir/hostile.log" 2>&1
+hostile_rc=$?
 set -e
 guest worker "$dir/qemu-worker" >"$dir/worker.log" 2>&1 &
 worker_pid=$!
@@ -92,6 +97,7 @@ holder_rc=$?
 holder_pid=
 set -e
 show looker
+show hostile
 show holder
 
 status=timeout
@@ -105,14 +111,15 @@ done
 vm_log "back-end log (front-ends and their device models):"
 grep -E 'front-end|serving' "$log" | sed 's/^/    /' >&2 || true
 [ "$looker_rc" -eq 0 ] || { vm_log "FAIL: the looker's run ended with $looker_rc"; exit 1; }
+[ "$hostile_rc" -eq 0 ] || { vm_log "FAIL: the hostile guest's run ended with $hostile_rc"; exit 1; }
 [ "$holder_rc" -eq 0 ] || { vm_log "FAIL: the holder's run ended with $holder_rc"; exit 1; }
 [ "$status" != timeout ] || { vm_log "FAIL: the back-end still runs 10 s after every guest powered off"; exit 1; }
 [ "$status" -eq 0 ] || { vm_log "FAIL: the back-end exited with status $status"; exit 1; }
-grep -q "front-end 3's device model held [1-9][0-9]* contexts, [1-9][0-9]* resources" "$log" \
+grep -q "front-end 4's device model held [1-9][0-9]* contexts, [1-9][0-9]* resources" "$log" \
     || { vm_log "FAIL: the killed worker's device model held nothing when its front-end vanished (was it mid-work?)"; exit 1; }
-for n in 1 2 3; do
+for n in 1 2 3 4; do
     grep -q "front-end $n has gone" "$log" || { vm_log "FAIL: the back-end did not see front-end $n go"; exit 1; }
     grep -q "front-end $n's device model held .*; after its close 0, 0, 0" "$log" \
         || { vm_log "FAIL: front-end $n's device model kept something after its close"; exit 1; }
 done
-vm_log "PASS: two guests at once on one back-end: the looker never saw the holder's secret; the worker, killed mid-work, left nothing held; the holder kept its secret through both (seed $seed)"
+vm_log "PASS: two guests at once on one back-end: the looker never saw the holder's secret; the hostile guest broke only its own contexts; the worker, killed mid-work, left nothing held; the holder kept its secret through all three (seed $seed)"
