@@ -65,3 +65,16 @@ vm_start_vhost_user_backend() { # backend socket log [more back-end options]
     kill "$backend_pid" 2>/dev/null || true
     vm_die "magma-vhost-user-gpu did not listen at $2 (log: $3)"
 }
+
+# Waits (at most 10 s) for the back-end vm_start_vhost_user_backend started to end on its own;
+# sets backend_status to its exit status, or to "timeout".
+vm_wait_backend_exit() {
+    backend_status=timeout
+    for _ in $(seq 100); do
+        if ! kill -0 "$backend_pid" 2>/dev/null; then
+            set +e; wait "$backend_pid"; backend_status=$?; set -e
+            return 0
+        fi
+        sleep 0.1
+    done
+}

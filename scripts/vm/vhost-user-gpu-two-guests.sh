@@ -60,14 +60,19 @@ show() { # role
     sed 's/^/    /' "$dir/$1.log" >&2 || true
 }
 
+# Waits until FILE exists, or PID has ended, or the timeout has passed; true if FILE exists.
+wait_for() { # file pid
+    for _ in $(seq "$((timeout_s * 10))"); do
+        [ -e "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -e "$1" ]
+}
+
 guest holder >"$dir/holder.log" 2>&1 &
 holder_pid=$!
-for _ in $(seq "$((timeout_s * 10))"); do
-    [ -e "$dir/holder/holding" ] && break
-    kill -0 "$holder_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ ! -e "$dir/holder/holding" ]; then
+if ! wait_for "$dir/holder/holding" "$holder_pid"; then
     show holder
     vm_die "the holder never said it holds its secret (back-end log: $log)"
 fi
@@ -81,12 +86,7 @@ hostile_rc=$?
 set -e
 guest worker "$dir/qemu-worker" >"$dir/worker.log" 2>&1 &
 worker_pid=$!
-for _ in $(seq "$((timeout_s * 10))"); do
-    [ -e "$dir/worker/working" ] && break
-    kill -0 "$worker_pid" 2>/dev/null || break
-    sleep 0.1
-done
-[ -e "$dir/worker/working" ] || { show worker; vm_die "the worker never got to work (back-end log: $log)"; }
+wait_for "$dir/worker/working" "$worker_pid" || { show worker; vm_die "the worker never got to work (back-end log: $log)"; }
 vm_log "the worker is mid-work: SIGKILL to its QEMU ($(cat "$dir/worker-qemu.pid"))"
 kill -KILL "$(cat "$dir/worker-qemu.pid")"
 wait "$worker_pid" 2>/dev/null || true   # the harness reports the guest's death; expected
@@ -100,14 +100,8 @@ show looker
 show hostile
 show holder
 
-status=timeout
-for _ in $(seq 100); do
-    if ! kill -0 "$backend_pid" 2>/dev/null; then
-        set +e; wait "$backend_pid"; status=$?; set -e
-        break
-    fi
-    sleep 0.1
-done
+vm_wait_backend_exit
+status=$backend_status
 vm_log "back-end log (front-ends and their device models):"
 grep -E 'front-end|serving' "$log" | sed 's/^/    /' >&2 || true
 [ "$looker_rc" -eq 0 ] || { vm_log "FAIL: the looker's run ended with $looker_rc"; exit 1; }
