@@ -26,8 +26,12 @@ magmactl=$stripped
 
 # Total instructions of every process of one callgrind run: count INDEX SIDE REPEATS. A run is
 # stopped after LIMIT seconds (one baseline vector-add run once hung under valgrind).
+# --fair-sched=yes: valgrind runs one thread at a time, and by default a thread that spins
+# waiting for another (the timeline wake's floor) may keep the lock for long stretches: that
+# floor's run took over 300 s (cut by LIMIT) and 10 s with fair scheduling. Spin loops still
+# count the iterations they happen to make, so rows whose floor spins vary from run to run.
 count() {
-    timeout "${LIMIT:-600}" valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
+    timeout "${LIMIT:-600}" valgrind --tool=callgrind --fair-sched=yes --trace-children=yes --callgrind-out-file=/dev/null \
         "$magmactl" bench --quick --repeat-path "$1" --side "$2" --repeat "$3" 2>&1 >/dev/null </dev/null |
         awk '/Collected :/ { sum += $NF } END { printf "%d\n", sum }'
 }

@@ -99,6 +99,10 @@ enum ClientLoad {
                 BenchmarkResult(path: "\(label): resident KiB, start → first wave → last", unit: "KiB",
                                 count: String(format: "%d → %d → %d (last / first %.3f)", baseline.resident >> 10, first.resident >> 10,
                                               last.resident >> 10, 1 + growth)),
+                // Growth that levels off (allocator arenas warming up) against growth that goes on
+                // (a leak): the resident size after each fifth of the waves.
+                BenchmarkResult(path: "\(label): resident KiB after each fifth of the waves", unit: "KiB",
+                                count: (1...5).map { "\(states[max(0, $0 * states.count / 5 - 1)].resident >> 10)" }.joined(separator: " → ")),
             ]
         }
     }
