@@ -288,7 +288,7 @@ public final class VirtioDeviceModel: Sendable {
         // signaled before this call (an import of it here) must be seen signaled by it.
         var ringScope = CommandScope(resources: resources, device: device, shares: shares, pending: nil,
                                      ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
-        for other in state.contexts.values where !other.rings.all.isEmpty { other.drainRings(&ringScope) }
+        for other in state.contexts.values where !other.rings.isEmpty { other.drainRings(&ringScope) }
         var scope = CommandScope(resources: resources, device: device, shares: shares, pending: fence.map { PendingFence(fence: $0) },
                                  ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
         for command in commands {
@@ -312,7 +312,7 @@ public final class VirtioDeviceModel: Sendable {
                 context.watcher.add(pending)
             }
         }
-        if !context.rings.all.isEmpty { startRings(for: context) }
+        if !context.rings.isEmpty { startRings(for: context) }
         return .okNoData
     }
 

@@ -39,7 +39,9 @@ final class WorkExecution: @unchecked Sendable {
         let computeThreads: Int
         let watchdog: Watchdog
         let shouldYield: @Sendable () -> Bool
-        var memory: TranslationCache
+        /// The commands' translation cache, made on the slice's first translation: work whose
+        /// commands touch no memory (an inline end-of-stream, a timestamp-free stream) makes none.
+        private var memory: TranslationCache?
         var counters = ExecutionCounters()
 
         init(space: AddressSpace, computeThreads: Int, watchdog: Watchdog, shouldYield: @escaping @Sendable () -> Bool) {
@@ -47,7 +49,12 @@ final class WorkExecution: @unchecked Sendable {
             self.computeThreads = computeThreads
             self.watchdog = watchdog
             self.shouldYield = shouldYield
-            memory = TranslationCache(space)
+        }
+
+        /// The host address of `address` for `access`, through the slice's translation cache.
+        mutating func pointer(_ address: UInt64, _ access: GpuAccess, alignment: UInt64) throws(GpuFault) -> UnsafeMutableRawPointer {
+            if memory == nil { memory = TranslationCache(space) }
+            return try memory!.pointer(address, access, alignment: alignment)
         }
     }
 
@@ -215,7 +222,7 @@ final class WorkExecution: @unchecked Sendable {
     }
 
     private func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1, _ slice: inout Slice) throws(ExecutionFault) -> UnsafeMutableRawPointer {
-        do { return try slice.memory.pointer(address, access, alignment: alignment) } catch { throw .memory(error) }
+        do { return try slice.pointer(address, access, alignment: alignment) } catch { throw .memory(error) }
     }
 
     /// Bytes from `address` to the end of its page, capped at `remaining`.
