@@ -280,7 +280,7 @@ public final class VirtioDeviceModel: Sendable {
         let resources = state.resources
         guard payload.count <= limits.maxCommandBytes else { return .error(.errorInvalidParameter) }
         let (commands, splitError) = VirtioContextCommand.split(payload)
-        if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
+        if fence == nil, commands.contains(where: { $0.needsFence }) { return .error(.errorInvalidParameter) }
         // What the guest's rings hold was written before this SUBMIT_3D: it goes first, as the
         // unfenced records it is (their work is no part of this SUBMIT_3D's fence: a fence that
         // waited for it would wait for work queued behind semaphores the guest signals later).
