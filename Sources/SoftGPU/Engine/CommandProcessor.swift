@@ -39,8 +39,9 @@ final class WorkExecution: @unchecked Sendable {
         let computeThreads: Int
         let watchdog: Watchdog
         let shouldYield: @Sendable () -> Bool
-        /// The commands' translation cache, made on the slice's first translation: work whose
-        /// commands touch no memory (an inline end-of-stream, a timestamp-free stream) makes none.
+        /// The commands' translation cache (timestamps, program fetches), made on the slice's
+        /// first translation: work with none (an inline end-of-stream; fills and copies, which
+        /// translate whole extents without it) makes none.
         private var memory: TranslationCache?
         var counters = ExecutionCounters()
 
