@@ -32,7 +32,7 @@ final class Engine: Sendable {
         let work: GpuWork
         /// Per-connection sequence number, reported in notifications.
         let sequence: UInt64
-        let execution: WorkExecution
+        var execution: WorkExecution
         var ranNanoseconds: UInt64 = 0
 
         init(context: SoftGPUContext, work: GpuWork, sequence: UInt64) {
