@@ -206,6 +206,11 @@ public final class PrimaryConnection: ConnectionBackend {
 
     /// Splits `commands` into messages below the protocol's size bound.
     public func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
+        if InlineCommandBatching.fitsOneMessage(commands) {
+            // The common case: one message, the array as it is (no batches, no copy).
+            if !commands.isEmpty { requests.executeInlineCommands(contextId: contextId, commands: commands) }
+            return
+        }
         for batch in InlineCommandBatching.batches(commands) {
             requests.executeInlineCommands(contextId: contextId, commands: Array(batch))
         }

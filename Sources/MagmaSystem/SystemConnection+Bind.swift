@@ -49,7 +49,7 @@ extension SystemConnection {
     /// INVALID_ARGS).
     func commandContext(_ id: UInt32, _ state: ConnectionState) throws(MagmaError) -> any MsdContext {
         let context = try state.context(id)
-        guard try device.info.queueFamily(state.contextFamilies[id] ?? 0).runsCommands else {
+        guard try device.runsCommands(family: state.contextFamilies[id] ?? 0) else {
             throw .invalidArgs("context \(id) is of a bind-only queue family: it runs binds, not commands")
         }
         return context

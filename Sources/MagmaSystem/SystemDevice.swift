@@ -23,6 +23,8 @@ public final class SystemDevice: Sendable {
     public let info: PhysicalDeviceInfo
     /// What each memory heap holds, device-wide.
     let heaps: HeapUsage
+    /// `runsCommands` of each of `info`'s queue families, for the check every submission makes.
+    private let familiesRunningCommands: [Bool]
     private let nextClientId = Atomic<UInt64>(1)
 
     /// Creates the device of `driver`.
@@ -32,9 +34,18 @@ public final class SystemDevice: Sendable {
         info = msd.info
         try info.memoryProperties.validate()
         heaps = HeapUsage(heaps: info.memoryProperties.heaps)
+        familiesRunningCommands = info.queueFamilies.map { $0.runsCommands }
         do {
             performanceCounterToken = try SharedMemory.create(size: 1, name: "magma-perf-token")
         } catch { throw .internalError("\(error)") }
+    }
+
+    /// Whether contexts of queue family `index` run command submissions
+    /// (`info.queueFamily(index).runsCommands`, and its INVALID_ARGS for an index past the
+    /// families), without copying the family out of `info`.
+    func runsCommands(family index: UInt32) throws(MagmaError) -> Bool {
+        guard Int(index) < familiesRunningCommands.count else { return try info.queueFamily(index).runsCommands }
+        return familiesRunningCommands[Int(index)]
     }
 
     /// Answers a device query. `maximumInflightParams` comes from the system, the rest from

@@ -76,7 +76,7 @@ public final class GpuWork: Sendable {
 
         /// The buffer ids this work keeps in flight.
         var resourceIds: [ObjectId] {
-            if case .commandBuffers(let resources, _, _) = self { return resources.map(\.range.bufferId) }
+            if case .commandBuffers(let resources, _, _) = self { return resources.map { $0.range.bufferId } }
             return []
         }
     }

@@ -69,8 +69,7 @@ public final class VirtioRingTransport: Sendable {
     /// a SUBMIT_3D instead (a payload larger than a record, or a mix of kinds); throws the
     /// connection's error (`health`) if the ring stays full while the connection fails.
     public func submit(_ commands: [VirtioContextCommand], health: () -> MagmaError?) throws(MagmaError) -> Bool {
-        let kinds = Set(commands.map(\.ringKind))
-        guard kinds.count == 1, let kind = kinds.first ?? nil else { return false }
+        guard let kind = commands.first?.ringKind, commands.allSatisfy({ $0.ringKind == kind }) else { return false }
         let creation = kind == .creation
         let payload: [UInt8]
         do { payload = try VirtioContextCommand.payload(commands) } catch { throw .invalidArgs("\(error)") }

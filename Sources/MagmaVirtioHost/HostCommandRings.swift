@@ -33,6 +33,9 @@ struct ContextRings {
 
     /// The rings it has, creation first.
     var all: [CommandRing] { [creation, queue].compactMap { $0 } }
+
+    /// Whether it has no ring (no array made: the consumer thread asks on every pass).
+    var isEmpty: Bool { creation == nil && queue == nil }
 }
 
 extension HostContext {
@@ -117,15 +120,24 @@ extension HostContext {
     /// Applies one record's commands; returns the error that fails the context, if any.
     private func apply(_ record: RingRecord, of ring: CommandRing, _ scope: inout CommandScope) -> MagmaError? {
         if let dependencyError = waitForDependency(record, of: ring, &scope) { return dependencyError }
-        let (commands, splitError) = VirtioContextCommand.split(Array(record.payload))
-        for command in commands {
-            guard connection.error == nil else { return nil }
+        // Each command is applied as it is decoded from the consumer's copy of the record
+        // (no copy of the payload, no array of its commands); those before a malformed
+        // message are applied, then the context fails.
+        var failure: MagmaError?
+        let decodeError = VirtioContextCommand.forEach(in: record.payload) { command in
+            guard connection.error == nil else { return false }
             guard command.ringKind == ring.kind else {
-                return .invalidArgs("context \(id): \(command) does not travel on a \(ring.kind) ring")
+                failure = .invalidArgs("context \(id): \(command) does not travel on a \(ring.kind) ring")
+                return false
             }
-            do { try apply(command, &scope) } catch { return error }
+            do throws(MagmaError) { try apply(command, &scope) } catch {
+                failure = error
+                return false
+            }
+            return true
         }
-        if let splitError { return .invalidArgs("context \(id): \(ring.kind) ring record \(record.seqno): \(splitError)") }
+        if let failure { return failure }
+        if let decodeError { return .invalidArgs("context \(id): \(ring.kind) ring record \(record.seqno): \(decodeError)") }
         return nil
     }
 

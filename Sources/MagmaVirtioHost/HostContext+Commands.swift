@@ -165,7 +165,8 @@ extension HostContext {
                 waitTimelinePoints: try hostPoints(m.waitTimelinePoints), signalTimelinePoints: try hostPoints(m.signalTimelinePoints))
             try connection.execute(on: try context(m.contextId), command)
         case .executeInlineCommands(let m):
-            let commands = try m.commands.map { command throws(MagmaError) in
+            // Commands that name no semaphore go as decoded (no guest id to map, no new array).
+            let commands = m.commands.allSatisfy({ $0.semaphores.isEmpty }) ? m.commands : try m.commands.map { command throws(MagmaError) in
                 InlineCommand(data: command.data, semaphores: try hostIds(command.semaphores))
             }
             try connection.executeInline(on: try context(m.contextId), commands)

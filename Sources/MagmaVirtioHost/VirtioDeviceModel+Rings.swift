@@ -10,14 +10,14 @@ extension VirtioDeviceModel {
         // The passes capture the state, not the model: the thread never keeps the model alive.
         let state = state, device = device, shares = shares, sleeper = rings.wakeup, maxRingBytes = limits.maxRingBytes
         let everyRing = { @Sendable (body: (HostContext) -> Void) in
-            state.withLock { state in for context in state.contexts.values where !context.rings.all.isEmpty { body(context) } }
+            state.withLock { state in for context in state.contexts.values where !context.rings.isEmpty { body(context) } }
         }
         do {
             try rings.start(HostRingConsumer.Rings(
                 drain: {
                     state.withLock { state in
                         var drained = 0
-                        for context in state.contexts.values where !context.rings.all.isEmpty {
+                        for context in state.contexts.values where !context.rings.isEmpty {
                             var scope = CommandScope(resources: state.resources, device: device, shares: shares, pending: nil,
                                                      ringSleeper: sleeper, maxRingBytes: maxRingBytes)
                             drained += context.drainRings(&scope)

@@ -283,7 +283,7 @@ public final class VirtioDeviceModel: Sendable {
         let resources = state.resources
         guard payload.count <= limits.maxCommandBytes else { return .error(.errorInvalidParameter) }
         let (commands, splitError) = VirtioContextCommand.split(payload)
-        if fence == nil, commands.contains(where: \.needsFence) { return .error(.errorInvalidParameter) }
+        if fence == nil, commands.contains(where: { $0.needsFence }) { return .error(.errorInvalidParameter) }
         // What the guest's rings hold was written before this SUBMIT_3D: it goes first, as the
         // unfenced records it is (their work is no part of this SUBMIT_3D's fence: a fence that
         // waited for it would wait for work queued behind semaphores the guest signals later).
@@ -291,7 +291,7 @@ public final class VirtioDeviceModel: Sendable {
         // signaled before this call (an import of it here) must be seen signaled by it.
         var ringScope = CommandScope(resources: resources, device: device, shares: shares, pending: nil,
                                      ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
-        for other in state.contexts.values where !other.rings.all.isEmpty { other.drainRings(&ringScope) }
+        for other in state.contexts.values where !other.rings.isEmpty { other.drainRings(&ringScope) }
         var scope = CommandScope(resources: resources, device: device, shares: shares, pending: fence.map { PendingFence(fence: $0) },
                                  ringSleeper: rings.wakeup, maxRingBytes: limits.maxRingBytes)
         for command in commands {
@@ -315,7 +315,7 @@ public final class VirtioDeviceModel: Sendable {
                 context.watcher.add(pending)
             }
         }
-        if !context.rings.all.isEmpty { startRings(for: context) }
+        if !context.rings.isEmpty { startRings(for: context) }
         return .okNoData
     }
 

@@ -60,7 +60,7 @@ final class VirtioGuestSession: Sendable {
         do {
             let encoded = try reply.encoded(transactionId: transactionId)
             try withExtendedLifetime(descriptors) { () throws(PlatformError) in
-                try socket.send(encoded.bytes, descriptors: encoded.handles.map(\.descriptor))
+                try socket.send(encoded.bytes, descriptors: encoded.handles.map { $0.descriptor })
             }
             return true
         } catch {

@@ -94,7 +94,9 @@ public struct WireDecoder {
     /// Reads raw bytes.
     public mutating func bytes(at offset: Int, field: String, limit: Int) throws(WireError) -> [UInt8] {
         let (base, count, _) = try locate(at: offset, field: field, limit: limit, minimumStride: 1, exactStride: true)
-        return Array(bytes[base..<(base + count)])
+        guard count > 0 else { return [] }
+        // One copy from the message's buffer (an ArraySlice's conversion goes element by element).
+        return bytes.withUnsafeBytes { [UInt8](UnsafeRawBufferPointer(rebasing: $0[base..<(base + count)])) }
     }
 
     /// Reads a UTF-8 string.

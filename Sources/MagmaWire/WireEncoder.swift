@@ -8,9 +8,15 @@ public struct WireEncoder {
     private var bytes: [UInt8]
     private var handles: [WireHandle] = []
 
+    /// Room a message starts with: a small message's out-of-line vectors are appended without
+    /// growing the array again.
+    static let initialCapacity = 256
+
     /// Starts a message whose inline part is `inlineSize` bytes (a multiple of 8).
     public init(ordinal: UInt32, version: UInt16, transactionId: UInt32, inlineSize: Int) {
-        bytes = [UInt8](repeating: 0, count: MessageHeader.byteCount + inlineSize)
+        bytes = []
+        bytes.reserveCapacity(max(Self.initialCapacity, MessageHeader.byteCount + inlineSize))
+        bytes.append(contentsOf: repeatElement(0, count: MessageHeader.byteCount + inlineSize))
         WireBytes.store(ordinal, &bytes, 4)
         WireBytes.store(transactionId, &bytes, 8)
         WireBytes.store(version, &bytes, 12)

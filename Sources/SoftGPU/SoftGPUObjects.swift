@@ -101,7 +101,7 @@ extension GpuWork {
             return
         }
         guard complete(status) else { return }
-        semaphoresSignaledOnSuccess.forEach { $0.signal() }
+        signalSemaphoresOnSuccess()
         for point in signalTimelinePoints { try? SoftGPUTimeline.of(point.timeline).timeline.signal(to: point.value) }
     }
 
@@ -112,13 +112,16 @@ extension GpuWork {
         for point in signalTimelinePoints { SoftGPUTimeline.of(point.timeline).timeline.fail(status) }
     }
 
-    /// The semaphores SoftGPU signals when this work completes successfully: a command batch's
-    /// signal list, or the semaphores of every inline command of the request, in order
+    /// Signals the semaphores SoftGPU signals when this work completes successfully: a command
+    /// batch's signal list, or the semaphores of every inline command of the request, in order
     /// (SoftGPU's meaning for them: signaled once the request's commands have run; an inline
-    /// command never waits).
-    var semaphoresSignaledOnSuccess: [SoftGPUSemaphore] {
-        if case .inline(let commands) = payload { return SoftGPUSemaphore.of(commands.flatMap(\.semaphores)) }
-        return SoftGPUSemaphore.of(signalSemaphores)
+    /// command never waits). No array is made: inline work that lists none signals nothing.
+    private func signalSemaphoresOnSuccess() {
+        if case .inline(let commands) = payload {
+            for command in commands where !command.semaphores.isEmpty { SoftGPUSemaphore.of(command.semaphores).forEach { $0.signal() } }
+        } else if !signalSemaphores.isEmpty {
+            SoftGPUSemaphore.of(signalSemaphores).forEach { $0.signal() }
+        }
     }
 }
 

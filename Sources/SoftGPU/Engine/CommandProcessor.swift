@@ -3,8 +3,9 @@ import MagmaPlatform
 import MagmaSystem
 
 /// One piece of work in progress: where its command streams stand, so the engine can stop it at
-/// a command, chunk or instruction boundary and resume it later.
-final class WorkExecution: @unchecked Sendable {
+/// a command, chunk or instruction boundary and resume it later. A value the engine's job holds
+/// (no object of its own per submission).
+struct WorkExecution {
     /// A command stopped part-way.
     private enum Partial {
         case fill(address: UInt64, size: UInt64, pattern: UInt32, done: UInt64)
@@ -39,7 +40,10 @@ final class WorkExecution: @unchecked Sendable {
         let computeThreads: Int
         let watchdog: Watchdog
         let shouldYield: @Sendable () -> Bool
-        var memory: TranslationCache
+        /// The commands' translation cache (timestamps, program fetches), made on the slice's
+        /// first translation: work with none (an inline end-of-stream; fills and copies, which
+        /// translate whole extents without it) makes none.
+        private var memory: TranslationCache?
         var counters = ExecutionCounters()
 
         init(space: AddressSpace, computeThreads: Int, watchdog: Watchdog, shouldYield: @escaping @Sendable () -> Bool) {
@@ -47,12 +51,17 @@ final class WorkExecution: @unchecked Sendable {
             self.computeThreads = computeThreads
             self.watchdog = watchdog
             self.shouldYield = shouldYield
-            memory = TranslationCache(space)
+        }
+
+        /// The host address of `address` for `access`, through the slice's translation cache.
+        mutating func pointer(_ address: UInt64, _ access: GpuAccess, alignment: UInt64) throws(GpuFault) -> UnsafeMutableRawPointer {
+            if memory == nil { memory = TranslationCache(space) }
+            return try memory!.pointer(address, access, alignment: alignment)
         }
     }
 
     /// Runs until the work is done (true) or the slice should yield (false).
-    func run(_ slice: inout Slice) throws(ExecutionFault) -> Bool {
+    mutating func run(_ slice: inout Slice) throws(ExecutionFault) -> Bool {
         switch payload {
         case .commandBuffers(let resources, let entries, _):
             while entry < entries.count {
@@ -75,7 +84,7 @@ final class WorkExecution: @unchecked Sendable {
         case .commandStream(let address, let length, _):
             guard entry == 0 else { return true }
             let stream: [UInt8]
-            if let fetchedStream { stream = fetchedStream } else { stream = try fetchStream(at: address, length: length, &slice) }
+            if let fetchedStream { stream = fetchedStream } else { stream = try Self.fetchStream(at: address, length: length, &slice) }
             fetchedStream = stream
             let outcome: Result<Bool, ExecutionFault> = stream.withUnsafeBytes { bytes in
                 do throws(ExecutionFault) { return .success(try runStream(bytes, &slice)) } catch { return .failure(error) }
@@ -89,7 +98,7 @@ final class WorkExecution: @unchecked Sendable {
 
     /// Reads a GPU-address submission's command stream through the MMU with read permission,
     /// page by page: a page not mapped readable is a memory fault.
-    private func fetchStream(at address: UInt64, length: UInt64, _ slice: inout Slice) throws(ExecutionFault) -> [UInt8] {
+    private static func fetchStream(at address: UInt64, length: UInt64, _ slice: inout Slice) throws(ExecutionFault) -> [UInt8] {
         guard length <= Self.maxStreamBytes else { throw .illegal("command stream of \(length) bytes; \(Self.maxStreamBytes) is the most") }
         try Self.checkEnd(address, length)
         var stream = [UInt8](repeating: 0, count: Int(length))
@@ -97,7 +106,7 @@ final class WorkExecution: @unchecked Sendable {
         while fetched < stream.count {
             let at = address + UInt64(fetched)
             let count = Self.chunk(at, UInt64(stream.count - fetched))
-            let pointer = try translate(at, .read, &slice)
+            let pointer = try Self.translate(at, .read, &slice)
             stream.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: fetched).copyMemory(from: pointer, byteCount: count) }
             fetched += count
         }
@@ -106,7 +115,7 @@ final class WorkExecution: @unchecked Sendable {
     }
 
     /// Runs the current stream from where it stopped. Returns false to yield.
-    private func runStream(_ bytes: UnsafeRawBufferPointer, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
+    private mutating func runStream(_ bytes: UnsafeRawBufferPointer, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
         var reader = CommandReader(bytes, offset: offset)
         while true {
             if let partial {
@@ -131,13 +140,13 @@ final class WorkExecution: @unchecked Sendable {
                 partial = .copy(source: source, destination: destination, size: size, done: 0)
                 continue
             case let .timestamp(address):
-                let pointer = try translate(address, .write, alignment: 8, &slice)
+                let pointer = try Self.translate(address, .write, alignment: 8, &slice)
                 pointer.storeBytes(of: Clock.monotonicNanoseconds().littleEndian, as: UInt64.self)
                 slice.counters.bytesWritten &+= 8
                 continue
             case let .dispatch(programAddress, programSize, workgroupCount, workgroupSize, arguments):
                 guard runsDispatches else { throw .illegal("dispatch on a transfer-only queue: it runs fills, copies and timestamps") }
-                partial = .dispatch(try prepareDispatch(programAddress: programAddress, programSize: programSize, workgroupCount: workgroupCount,
+                partial = .dispatch(try Self.prepareDispatch(programAddress: programAddress, programSize: programSize, workgroupCount: workgroupCount,
                                                         workgroupSize: workgroupSize, arguments: arguments, &slice))
                 continue
             }
@@ -149,12 +158,12 @@ final class WorkExecution: @unchecked Sendable {
     }
 
     /// Continues a command stopped part-way. Returns false to yield (progress kept).
-    private func resume(_ command: Partial, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
+    private mutating func resume(_ command: Partial, _ slice: inout Slice) throws(ExecutionFault) -> Bool {
         switch command {
         case let .fill(address, size, pattern, done):
             return try chunks(from: done, to: size, &slice, resumeAt: { .fill(address: address, size: size, pattern: pattern, done: $0) }) {
                 (done, limit, slice) throws(ExecutionFault) in
-                let (pointer, count, entry) = try extent(address + done, limit, .write, &slice)
+                let (pointer, count, entry) = try Self.extent(address + done, limit, .write, &slice)
                 withExtendedLifetime(entry) {
                     pointer.withMemoryRebound(to: UInt32.self, capacity: count / 4) { $0.update(repeating: pattern.littleEndian, count: count / 4) }
                 }
@@ -164,8 +173,8 @@ final class WorkExecution: @unchecked Sendable {
         case let .copy(source, destination, size, done):
             return try chunks(from: done, to: size, &slice, resumeAt: { .copy(source: source, destination: destination, size: size, done: $0) }) {
                 (done, limit, slice) throws(ExecutionFault) in
-                let (input, readable, inputEntry) = try extent(source + done, limit, .read, &slice)
-                let (output, writable, outputEntry) = try extent(destination + done, readable, .write, &slice)
+                let (input, readable, inputEntry) = try Self.extent(source + done, limit, .read, &slice)
+                let (output, writable, outputEntry) = try Self.extent(destination + done, readable, .write, &slice)
                 let count = min(readable, writable)
                 withExtendedLifetime((inputEntry, outputEntry)) { _ = memmove(output, input, count) }
                 slice.counters.bytesRead &+= UInt64(count)
@@ -187,7 +196,7 @@ final class WorkExecution: @unchecked Sendable {
     /// or what is left, and returns how many it moved) until `size` bytes are done. Every 64 KiB
     /// it checks the watchdog and whether to yield; to yield it keeps the progress as
     /// `resumeAt(done)` and returns false.
-    private func chunks(from done: UInt64, to size: UInt64, _ slice: inout Slice, resumeAt: (UInt64) -> Partial,
+    private mutating func chunks(from done: UInt64, to size: UInt64, _ slice: inout Slice, resumeAt: (UInt64) -> Partial,
                         _ step: (UInt64, Int, inout Slice) throws(ExecutionFault) -> Int) throws(ExecutionFault) -> Bool {
         var done = done
         var sinceCheck: UInt64 = 0
@@ -210,12 +219,12 @@ final class WorkExecution: @unchecked Sendable {
 
     /// The host address of GPU `address` and how many of the `limit` bytes from it are contiguous
     /// there (at least the rest of its page), with the entry that keeps that memory alive.
-    private func extent(_ address: UInt64, _ limit: Int, _ access: GpuAccess, _ slice: inout Slice) throws(ExecutionFault) -> (UnsafeMutableRawPointer, Int, PageEntry) {
+    private static func extent(_ address: UInt64, _ limit: Int, _ access: GpuAccess, _ slice: inout Slice) throws(ExecutionFault) -> (UnsafeMutableRawPointer, Int, PageEntry) {
         do { return try slice.space.translateExtent(address, limit, access) } catch { throw .memory(error) }
     }
 
-    private func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1, _ slice: inout Slice) throws(ExecutionFault) -> UnsafeMutableRawPointer {
-        do { return try slice.memory.pointer(address, access, alignment: alignment) } catch { throw .memory(error) }
+    private static func translate(_ address: UInt64, _ access: GpuAccess, alignment: UInt64 = 1, _ slice: inout Slice) throws(ExecutionFault) -> UnsafeMutableRawPointer {
+        do { return try slice.pointer(address, access, alignment: alignment) } catch { throw .memory(error) }
     }
 
     /// Bytes from `address` to the end of its page, capped at `remaining`.
@@ -227,7 +236,7 @@ final class WorkExecution: @unchecked Sendable {
         guard !address.addingReportingOverflow(size).overflow else { throw .illegal("range at 0x\(String(address, radix: 16)) wraps") }
     }
 
-    private func prepareDispatch(programAddress: UInt64, programSize: UInt32, workgroupCount: UInt32, workgroupSize: UInt32,
+    private static func prepareDispatch(programAddress: UInt64, programSize: UInt32, workgroupCount: UInt32, workgroupSize: UInt32,
                                  arguments: [UInt64], _ slice: inout Slice) throws(ExecutionFault) -> DispatchExecution {
         guard workgroupSize >= 1, workgroupSize <= UInt32(ISALimits.maxWorkgroupSize) else {
             throw .illegal("workgroup size \(workgroupSize) outside 1...\(ISALimits.maxWorkgroupSize)")
@@ -242,7 +251,7 @@ final class WorkExecution: @unchecked Sendable {
         while fetched < code.count {
             let at = programAddress + UInt64(fetched)
             let count = Self.chunk(at, UInt64(code.count - fetched))
-            let pointer = try translate(at, .execute, &slice)
+            let pointer = try Self.translate(at, .execute, &slice)
             code.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: fetched).copyMemory(from: pointer, byteCount: count) }
             fetched += count
         }

@@ -32,7 +32,7 @@ final class Engine: Sendable {
         let work: GpuWork
         /// Per-connection sequence number, reported in notifications.
         let sequence: UInt64
-        let execution: WorkExecution
+        var execution: WorkExecution
         var ranNanoseconds: UInt64 = 0
 
         init(context: SoftGPUContext, work: GpuWork, sequence: UInt64) {
@@ -48,10 +48,12 @@ final class Engine: Sendable {
         var running = false
     }
 
-    /// The engine's busy time: finished slices, plus the running one.
+    /// The engine's busy time: finished slices, plus the running one; and what all work has
+    /// executed (one lock for both: a slice's end updates them together).
     private struct BusyTime {
         var finished: UInt64 = 0
         var runningSince: UInt64?
+        var counters = ExecutionCounters()
 
         func total(now: UInt64) -> UInt64 { finished + (runningSince.map { now - $0 } ?? 0) }
     }
@@ -60,7 +62,6 @@ final class Engine: Sendable {
     private let state = Locked(State())
     private let executor = DispatchQueue(label: "softgpu.engine")
     private let busy = Locked(BusyTime())
-    private let totals = Locked(ExecutionCounters())
     /// The highest priority with work waiting plus one; 0 when nothing waits.
     private let waitingPriority = Atomic<UInt64>(0)
 
@@ -73,7 +74,7 @@ final class Engine: Sendable {
     var busyNanoseconds: UInt64 { busy.withLock { $0.total(now: Clock.monotonicNanoseconds()) } }
 
     /// What all work has executed so far.
-    var counters: ExecutionCounters { totals.withLock { $0 } }
+    var counters: ExecutionCounters { busy.withLock { $0.counters } }
 
     /// Opens the queue of a new context of `client` at `priority`.
     func makeQueue(for client: Client, priority: Priority) -> Queue {
@@ -178,10 +179,10 @@ final class Engine: Sendable {
             let elapsed = Clock.monotonicNanoseconds() - started
             busy.finished += elapsed
             busy.runningSince = nil
+            busy.counters += slice.counters
             return elapsed
         }
         job.ranNanoseconds += elapsed
-        totals.withLock { $0 += slice.counters }
         switch outcome {
         case .success(false):
             if !connection.isLive || !requeue(job) { job.work.finish(.contextKilled) }
