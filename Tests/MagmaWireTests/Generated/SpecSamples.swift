@@ -94,6 +94,7 @@ enum SpecSamples {
         .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964287, usage: 36028797018964288)),
         .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964290, failure: MagmaStatus.badState, reason: "sample")),
         .notificationReply(.init(status: MagmaStatus.badState, data: [1, 2, 3])),
+        .preemptedReply(.init()),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
         .addMemoryRegion(.init(guestAddress: 36028797018964295, size: 36028797018964296, memory: WireHandle(329))),
