@@ -54,6 +54,9 @@ public protocol VirtGPUDevice: AnyObject, Sendable {
     func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource
     /// EXECBUFFER: submits context commands; with `fenceOnRing`, a fence on that ring, returned.
     func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)?
+    /// How many fence rings CONTEXT_INIT made: each a fence timeline of its own; 1 where the
+    /// device offers no CONTEXT_INIT (every fence on the device's one global timeline); 0 before.
+    var fenceRingCount: Int { get }
     /// WAIT for a fence, at most `timeoutNanoseconds` (`Poller.forever` waits forever);
     /// whether it completed.
     func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool

@@ -167,6 +167,9 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
         return KernelFence(syncFile: OwnedFileDescriptor(taking: execute.fence_fd))
     }
 
+    /// The fence rings CONTEXT_INIT made (1 without CONTEXT_INIT); 0 before it.
+    public var fenceRingCount: Int { state.withLock { $0.ringCount } }
+
     /// Polls the fence's sync_file (readable once signaled).
     public func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool {
         (try? Poller.poll([PollRequest(descriptor: fence.pollDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true

@@ -31,17 +31,22 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// Its live timelines' ids (an export names only a live one).
     private let timelines = Locked<Set<ObjectId>>([])
 
-    init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
+    /// A connection as a new open of the guest at `path`; `contextInit: false` makes that guest's
+    /// device one without CONTEXT_INIT (`VirtGPUSocketGuest.offersContextInit`).
+    init(path: String, info: PhysicalDeviceInfo, contextInit: Bool = true) throws(MagmaError) {
         self.info = info
-        device = try VirtioGuests.open(path: path)
-        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
+        device = try VirtioGuests.open(path: path, contextInit: contextInit)
+        // With CONTEXT_INIT each kind of fence has a ring (a timeline) of its own; without, every
+        // fence is on the device's one timeline, which the host's preemption of waits keeps moving.
+        let ringCount = try device.parameter(.contextInit) == 1 ? VirtioWaitRings.ringCount : 1
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: ringCount)
         calls = try VirtioCalls(device: device, ring: VirtioCalls.callRing)
         let watcherCalls = try VirtioCalls(device: device, ring: VirtioCalls.watcherRing)
         self.watcherCalls = watcherCalls
         rings = try VirtioRingTransport(device: device, calls: calls)
-        waitRings = try VirtioWaitRings(device: device)
+        waitRings = VirtioWaitRings()
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
-        watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
+        watcher = try VirtioWatcher(device: device, hangupDescriptor: device.hangupDescriptor, onFailure: { [weak self] error in self?.fail(error) },
                                     resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled(asking: watcherCalls) } })
     }
 
@@ -62,25 +67,17 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         if first { failed.signal() }
     }
 
-    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one
-    /// (unless `bypassingRings`), the others in a SUBMIT_3D. A transport failure fails the connection.
-    @discardableResult
-    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil, bypassingRings: Bool = false) -> (any VirtGPUFence)? {
-        if ring == nil, !bypassingRings {
-            do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return nil } } catch {
-                fail(error)
-                return nil
+    /// Sends feed-forward commands: as a command ring record when they fit one (unless
+    /// `bypassingRings`), else in an unfenced SUBMIT_3D. A transport failure fails the connection.
+    func send(_ commands: [VirtioContextCommand], bypassingRings: Bool = false) {
+        if !bypassingRings {
+            do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return } } catch {
+                return fail(error)
             }
         }
         let payload: [UInt8]
-        do { payload = try VirtioContextCommand.payload(commands) } catch {
-            fail(.invalidArgs("\(error)"))
-            return nil
-        }
-        do { return try device.submit(payload, fenceOnRing: ring) } catch {
-            fail(error)
-            return nil
-        }
+        do { payload = try VirtioContextCommand.payload(commands) } catch { return fail(.invalidArgs("\(error)")) }
+        do { _ = try device.submit(payload, fenceOnRing: nil) } catch { fail(error) }
     }
 
     private func checkHealthy() throws(MagmaError) { if let error { throw error } }
@@ -130,7 +127,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func release(_ buffer: any BackendBuffer) throws(MagmaError) {
         guard let buffer = buffer as? VirtioBuffer else { throw .invalidArgs("not a virtio buffer") }
-        _ = send([.primary(.releaseObject(.init(objectId: buffer.id, objectType: .buffer)))])
+        send([.primary(.releaseObject(.init(objectId: buffer.id, objectType: .buffer)))])
         try device.release(buffer.resource)
     }
 
@@ -144,7 +141,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
             if op == .decommit { throw .unimplemented("decommit of a virtio buffer: its pages are the guest's RAM") }
         case .populateTables, .depopulateTables:
             let wireOp: BufferOp = op == .populateTables ? .populateTables : .depopulateTables
-            _ = send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])
+            send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])
         }
     }
 
@@ -153,7 +150,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
         let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: false)
-        _ = send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
+        send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
         semaphores.withLock { $0[semaphore.id] = semaphore }
         watcher.watch(semaphore)
         return semaphore
@@ -195,13 +192,14 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
         guard let semaphore = semaphore as? VirtioSemaphore else { throw .invalidArgs("not a virtio semaphore") }
         semaphores.withLock { _ = $0.removeValue(forKey: semaphore.id) }
-        _ = send([.primary(.releaseObject(.init(objectId: semaphore.id, objectType: .semaphore)))])
+        watcher.unwatch(semaphore)
+        send([.primary(.releaseObject(.init(objectId: semaphore.id, objectType: .semaphore)))])
     }
 
     func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
         try checkHealthy()
         let timeline = VirtioTimeline(id: takeId(), initialValue: initialValue, connection: self)
-        _ = send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
+        send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
         timelines.withLock { _ = $0.insert(timeline.id) }
         return timeline
     }
@@ -220,7 +218,8 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func release(_ timeline: any BackendTimeline) throws(MagmaError) {
         guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
         timelines.withLock { _ = $0.remove(timeline.id) }
-        _ = send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
+        watcher.unwatchTimeline(timeline.id)
+        send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
     }
 
     // MARK: Contexts and address space
@@ -228,7 +227,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
         try checkHealthy()
         let id = UInt32(truncatingIfNeeded: takeId())
-        _ = send([.primary(.createContext(.init(contextId: id, priority: priority, queueFamily: queueFamily)))])
+        send([.primary(.createContext(.init(contextId: id, priority: priority, queueFamily: queueFamily)))])
         return id
     }
 
@@ -237,15 +236,15 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// first and find the family's count of contexts still full. A SUBMIT_3D is applied (after
     /// every ring record before it) before it is answered, so a later creation follows it.
     func destroyContext(_ id: UInt32) throws(MagmaError) {
-        _ = send([.primary(.destroyContext(.init(contextId: id)))], bypassingRings: true)
+        send([.primary(.destroyContext(.init(contextId: id)))], bypassingRings: true)
     }
 
     func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {
-        _ = send([.primary(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)))])
+        send([.primary(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)))])
     }
 
     func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError) {
-        _ = send([.primary(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: buffer.id)))])
+        send([.primary(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: buffer.id)))])
     }
 
     // MARK: Submissions
@@ -260,7 +259,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
         for batch in InlineCommandBatching.batches(commands) {
-            _ = send([.primary(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))])
+            send([.primary(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))])
         }
     }
 
@@ -280,11 +279,16 @@ final class VirtioConnection: ConnectionBackend, Sendable {
                    waits: submission.waitSemaphores)
     }
 
-    /// Work that waits on semaphores is fenced, so their mirrors are checked once it has run.
+    /// Work that waits on semaphores also signals a completion semaphore of its own (made on
+    /// the host first), which the watcher waits for, so their mirrors are checked once it has run.
+    /// The work itself is never fenced: a fence waiting for GPU work would hold every later
+    /// fence of its timeline (all of them, on a device without CONTEXT_INIT).
     private func submitWork(_ command: VirtioContextCommand, waits: [ObjectId]) {
         let waited = semaphores.withLock { table in waits.compactMap { table[$0] } }
-        guard !waited.isEmpty else { return _ = send([command]) }
-        if let fence = send([command], fenceOnRing: VirtioWatcher.workRing) { watcher.track(fence, waited: waited) }
+        guard !waited.isEmpty else { return send([command]) }
+        let completion = takeId()
+        send([.virtio(.createSemaphore(.init(semaphoreId: completion))), command.signaling(completion)])
+        do { try watcher.track(completion: completion, waited: waited) } catch { fail(error) }
     }
 
     // MARK: Performance counters
@@ -301,6 +305,28 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
     func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) { throw Self.noCounters }
     private static let noCounters = MagmaError.unimplemented("performance counters are not offered over virtio")
+}
+
+extension VirtioContextCommand {
+    /// The same work, signaling host semaphore `semaphore` too when it completes (execute,
+    /// execute at address, bind; any other command is returned as it is).
+    func signaling(_ semaphore: ObjectId) -> VirtioContextCommand {
+        switch self {
+        case .primary(.executeCommand(var m)):
+            m.signalSemaphores.append(semaphore)
+            return .primary(.executeCommand(m))
+        case .primary(.executeCommandAtAddress(var m)):
+            m.signalSemaphores.append(semaphore)
+            return .primary(.executeCommandAtAddress(m))
+        case .primary(.bind(var m)):
+            m.signalSemaphores.append(semaphore)
+            return .primary(.bind(m))
+        default: return self
+        }
+    }
+}
+
+extension VirtioConnection {
 
     // MARK: Errors and lifetime
 
