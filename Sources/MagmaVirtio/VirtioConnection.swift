@@ -14,7 +14,10 @@ import MagmaWire
 /// (`VirtioWatcher`). Feed-forward requests the host refuses fail the connection, as on the
 /// other Fuchsia-protocol backends.
 final class VirtioConnection: ConnectionBackend, Sendable {
-    let device: VirtGPUSocketDevice
+    let device: any VirtGPUDevice
+    /// The socket emulation's guest, whose share ids and key export and import use; nil on the
+    /// kernel's device (export and import between connections are not offered there).
+    let guest: VirtGPUSocketGuest?
     /// The connection's synchronous calls (ring 0).
     let calls: VirtioCalls
     /// The watcher thread's calls (ring 5), never behind the connection's.
@@ -33,9 +36,23 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     /// A connection as a new open of the guest at `path`; `contextInit: false` makes that guest's
     /// device one without CONTEXT_INIT (`VirtGPUSocketGuest.offersContextInit`).
-    init(path: String, info: PhysicalDeviceInfo, contextInit: Bool = true) throws(MagmaError) {
+    convenience init(path: String, info: PhysicalDeviceInfo, contextInit: Bool = true) throws(MagmaError) {
+        let device = try VirtioGuests.open(path: path, contextInit: contextInit)
+        try self.init(device: device, guest: device.guest, hangupDescriptor: device.hangupDescriptor, info: info)
+    }
+
+    /// A connection as a new open of a guest kernel's virtio_gpu render node (`VirtGPUKernelDevice`).
+    convenience init(renderNode: String, info: PhysicalDeviceInfo) throws(MagmaError) {
+        try self.init(device: try VirtGPUKernelDevice(renderNode: renderNode), guest: nil, hangupDescriptor: -1, info: info)
+    }
+
+    /// A connection over `device`, an open of a virtio-gpu device not yet initialized;
+    /// `hangupDescriptor` polls POLLHUP once the host has gone (-1: a kernel device, whose host
+    /// cannot go without the guest).
+    private init(device: any VirtGPUDevice, guest: VirtGPUSocketGuest?, hangupDescriptor: Int32, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
-        device = try VirtioGuests.open(path: path, contextInit: contextInit)
+        self.device = device
+        self.guest = guest
         // With CONTEXT_INIT each kind of fence has a ring (a timeline) of its own; without, every
         // fence is on the device's one timeline, which the host's preemption of waits keeps moving.
         let ringCount = try device.parameter(.contextInit) == 1 ? VirtioWaitRings.ringCount : 1
@@ -46,7 +63,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         rings = try VirtioRingTransport(device: device, calls: calls)
         waitRings = VirtioWaitRings()
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
-        watcher = try VirtioWatcher(device: device, hangupDescriptor: device.hangupDescriptor, onFailure: { [weak self] error in self?.fail(error) },
+        watcher = try VirtioWatcher(device: device, hangupDescriptor: hangupDescriptor, onFailure: { [weak self] error in self?.fail(error) },
                                     resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled(asking: watcherCalls) } })
     }
 
@@ -160,7 +177,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// semaphore into this context (`import_object`); its mirror here watches it as any other.
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guest: device.guest)
+        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guest: try sharingGuest())
         let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: flags.contains(.oneShot))
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
         semaphores.withLock { $0[semaphore.id] = semaphore }
@@ -184,9 +201,20 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         try checkHealthy()
         let live = type == .semaphore ? semaphores.withLock { $0[id] != nil } : timelines.withLock { $0.contains(id) }
         guard live else { throw .invalidArgs("\(type) \(id) was released: nothing to export") }
-        let share = device.guest.takeShareId()
+        let guest = try sharingGuest()
+        let share = guest.takeShareId()
         try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
-        return try VirtioShareToken(guestKey: device.guest.key, kind: kind, id: share).descriptor()
+        return try VirtioShareToken(guestKey: guest.key, kind: kind, id: share).descriptor()
+    }
+
+    /// The guest whose share ids export and import use: the socket emulation's. On the kernel's
+    /// device the guest is the whole VM (every process of it), whose share ids no one counter
+    /// here can keep unique: UNIMPLEMENTED.
+    private func sharingGuest() throws(MagmaError) -> VirtGPUSocketGuest {
+        guard let guest else {
+            throw .unimplemented("export and import between connections on the kernel's virtio_gpu device: not offered yet")
+        }
+        return guest
     }
 
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
@@ -208,7 +236,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// timeline into this context (`import_object`).
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guest: device.guest)
+        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guest: try sharingGuest())
         let timeline = VirtioTimeline(id: takeId(), initialValue: 0, connection: self)
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .timeline, objectId: timeline.id, flags: [], reply: $0)) }
         timelines.withLock { _ = $0.insert(timeline.id) }

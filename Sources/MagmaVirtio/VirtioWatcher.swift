@@ -1,3 +1,4 @@
+import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
@@ -52,6 +53,10 @@ final class VirtioWatcher: Sendable {
 
     private let state = Locked(State())
     private let wake: EventSemaphore
+    /// Signaled once the thread has ended: it then touches no resource mapping of the device.
+    private let ended: EventSemaphore
+    /// The thread's own id, so a stop from the thread itself does not wait for it.
+    private let thread = Locked<pthread_t?>(nil)
     private let device: any VirtGPUDevice
     private let hangupDescriptor: Int32
     private let slots: VirtioReplySlots
@@ -69,7 +74,10 @@ final class VirtioWatcher: Sendable {
         self.onFailure = onFailure
         self.resync = resync
         slots = VirtioReplySlots(device: device)
-        do { wake = try EventSemaphore() } catch { throw .internalError("watcher: \(error)") }
+        do {
+            wake = try EventSemaphore()
+            ended = try EventSemaphore()
+        } catch { throw .internalError("watcher: \(error)") }
         notifications = try VirtioNotifications(device: device)
         try arm(.failure, ring: Self.failureRing) { .watchFailure(.init(reply: $0)) }
         do { try HostThread.spawn(name: "virtio.watch") { [self] in run() } } catch { throw .internalError("watcher thread: \(error)") }
@@ -160,17 +168,27 @@ final class VirtioWatcher: Sendable {
         _ = try? device.submit(payload, fenceOnRing: nil)
     }
 
-    /// Ends the thread; the semaphores it watched are let go.
-    func stop() {
-        state.withLock { state in
+    /// Ends the thread and waits for it to end, at most `timeoutNanoseconds` (not when called
+    /// from the thread itself), so the device's resources may then be unmapped (a kernel
+    /// device's mappings go with them); the semaphores it watched are let go.
+    func stop(timeoutNanoseconds: UInt64 = 2_000_000_000) {
+        let waits = state.withLock { state in
             state.stopped = true
-            state.waits = [:]
-            state.semaphoreWatches = [:]
+            defer {
+                state.waits = [:]
+                state.semaphoreWatches = [:]
+            }
+            return state.waits
         }
         wake.signal()
+        if let thread = thread.withLock({ $0 }), pthread_equal(thread, pthread_self()) != 0 { return }
+        _ = ended.wait(timeoutNanoseconds: timeoutNanoseconds)
+        withExtendedLifetime(waits) {}
     }
 
     private func run() {
+        thread.withLock { $0 = pthread_self() }
+        defer { ended.signal() }
         var failureSeen = false
         while true {
             wake.reset()
@@ -186,6 +204,7 @@ final class VirtioWatcher: Sendable {
             let notificationFence = notifications.fence
             if let notificationFence { requests.append(PollRequest(descriptor: notificationFence.pollDescriptor)) }
             guard let ready = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever) else { return }
+            if state.withLock({ $0.stopped }) { return }
             var index = 1
             if !failureSeen {
                 if ready[index] {

@@ -16,6 +16,7 @@ struct DeviceOptions: ParsableArguments {
         case .socket(let path): "magmad at \(path)"
         case .drm(let renderNode): "Linux DRM device \(renderNode)"
         case .virtio(let path): "virtio-gpu device model at \(path) (socket emulation)"
+        case .virtgpu(let node): "virtio-gpu Magma device behind the guest kernel's \(node)"
         default: "embedded (MagmaSystem + SoftGPU in this process)"
         }
         return (try Device.open(locator), description)
