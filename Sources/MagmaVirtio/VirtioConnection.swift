@@ -16,7 +16,7 @@ import MagmaWire
 final class VirtioConnection: ConnectionBackend, Sendable {
     let device: any VirtGPUDevice
     /// The socket emulation's guest, whose share ids and key export and import use; nil on the
-    /// kernel's device (export and import between connections are not offered there).
+    /// kernel's device (share ids drawn at random there, `VirtioShareToken.kernelGuestKey`).
     let guest: VirtGPUSocketGuest?
     /// The connection's synchronous calls (ring 0).
     let calls: VirtioCalls
@@ -177,7 +177,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// semaphore into this context (`import_object`); its mirror here watches it as any other.
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guest: try sharingGuest())
+        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guestKey: shareKey)
         let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: flags.contains(.oneShot))
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
         semaphores.withLock { $0[semaphore.id] = semaphore }
@@ -201,21 +201,23 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         try checkHealthy()
         let live = type == .semaphore ? semaphores.withLock { $0[id] != nil } : timelines.withLock { $0.contains(id) }
         guard live else { throw .invalidArgs("\(type) \(id) was released: nothing to export") }
-        let guest = try sharingGuest()
-        let share = guest.takeShareId()
-        try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
-        return try VirtioShareToken(guestKey: guest.key, kind: kind, id: share).descriptor()
+        // On the kernel's device the guest is the whole VM, whose processes share no counter:
+        // a random share id, drawn again in the unlikely case the host has it in use.
+        var share = guest?.takeShareId() ?? UInt64.random(in: 1...UInt64.max)
+        for attempt in 0..<8 {
+            do throws(MagmaError) {
+                try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
+                break
+            } catch where guest == nil && error.status == .invalidArgs && attempt < 7 {
+                share = UInt64.random(in: 1...UInt64.max)
+            }
+        }
+        return try VirtioShareToken(guestKey: shareKey, kind: kind, id: share).descriptor()
     }
 
-    /// The guest whose share ids export and import use: the socket emulation's. On the kernel's
-    /// device the guest is the whole VM (every process of it), whose share ids no one counter
-    /// here can keep unique: UNIMPLEMENTED.
-    private func sharingGuest() throws(MagmaError) -> VirtGPUSocketGuest {
-        guard let guest else {
-            throw .unimplemented("export and import between connections on the kernel's virtio_gpu device: not offered yet")
-        }
-        return guest
-    }
+    /// The key share tokens of this connection's guest carry: the socket guest's, or the kernel
+    /// device's (the VM is the guest there, and a token never leaves it).
+    private var shareKey: UInt64 { guest?.key ?? VirtioShareToken.kernelGuestKey }
 
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
         guard let semaphore = semaphore as? VirtioSemaphore else { throw .invalidArgs("not a virtio semaphore") }
@@ -236,7 +238,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// timeline into this context (`import_object`).
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guest: try sharingGuest())
+        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guestKey: shareKey)
         let timeline = VirtioTimeline(id: takeId(), initialValue: 0, connection: self)
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .timeline, objectId: timeline.id, flags: [], reply: $0)) }
         timelines.withLock { _ = $0.insert(timeline.id) }

@@ -66,10 +66,16 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// vhost-user-gpu is: every fence of the guest on one timeline, kept moving by the host's
     /// preemption of waits (docs/virtio.md). The same suites as `.virtio`.
     case virtioOneTimeline = "virtio-one-timeline"
+    /// MagmaVirtio on a guest kernel's virtio_gpu render node (`virtgpu:<node>`): only in the
+    /// QEMU guest whose virtio-gpu is the Magma device (vhost-user-gpu on magma-vhost-user-gpu,
+    /// one fence timeline), and only by `MAGMA_TEST_BACKENDS=virtgpu`; the suites of `virtioCases`.
+    case virtgpu
 
     /// The backends every behaviour test runs on: `MAGMA_TEST_BACKENDS` where it is set, else
     /// the embedded and socket backends, and the DRM device where there is one.
-    static let allCases: [TestBackend] = fromEnvironment ?? softGPUCases + (DRMTestDevice.info != nil ? [.drm] : [])
+    /// The virtio backends are not among them (they run the suites of `virtioCases` only).
+    static let allCases: [TestBackend] = fromEnvironment.map { $0.filter { !$0.isVirtio } }
+        ?? softGPUCases + (DRMTestDevice.info != nil ? [.drm] : [])
     /// The backends that run SoftGPU: for tests about what those backends do with something
     /// else (a DRM device's dma-buf), not about the backend under test.
     static let softGPUCases: [TestBackend] = [.embedded, .socket]
@@ -83,8 +89,12 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
-    /// `allCases` and the virtio backends (with and without CONTEXT_INIT), for the tests they run.
-    static let virtioCases: [TestBackend] = allCases + [.virtio, .virtioOneTimeline]
+    /// `allCases` and the virtio backends (with and without CONTEXT_INIT), for the tests they
+    /// run; `MAGMA_TEST_BACKENDS` where it is set (so `virtgpu` runs in its guest alone).
+    static let virtioCases: [TestBackend] = fromEnvironment ?? allCases + [.virtio, .virtioOneTimeline]
+
+    /// Whether it is one of the virtio backends.
+    var isVirtio: Bool { self == .virtio || self == .virtioOneTimeline || self == .virtgpu }
 
     var testDescription: String { rawValue }
 }
@@ -98,6 +108,12 @@ enum DRMTestDevice {
     static func open() throws -> Device {
         let info = try #require(info, "no virtio_gpu DRM device")
         return try Device.open(.named(info.locatorName))
+    }
+
+    /// The `virtgpu:` name of that render node (`.virtgpu`: the guest's Magma device).
+    static func virtgpuName() throws -> String {
+        let info = try #require(info, "no virtio_gpu DRM device")
+        return DeviceLocator.virtgpuPrefix + info.renderNodePath
     }
 }
 
@@ -130,6 +146,9 @@ final class TestDevices: Sendable {
             try DRMBackendSupport.check(DRMBackendSupport.current, sourceLocation: sourceLocation)
             precondition(configuration == nil, "the DRM device runs no SoftGPU")
             return try DRMTestDevice.open()
+        case .virtgpu:
+            precondition(configuration == nil, "the guest's Magma device runs the host's SoftGPU as it is")
+            return try Device.open(.named(try DRMTestDevice.virtgpuName()))
         }
     }
 

@@ -45,6 +45,10 @@ final class MesaTestDevices: Sendable {
             virtioServers.withLock { $0.append(server) }
             let name = DeviceLocator.virtioPrefix + server.server.path
             return try PhysicalDevice(device: Device.open(.named(name)), name: name)
+        case .virtgpu:
+            precondition(configuration == nil, "the guest's Magma device runs the host's SoftGPU as it is")
+            let name = try DRMTestDevice.virtgpuName()
+            return try PhysicalDevice(device: Device.open(.named(name)), name: name)
         case .virtioOneTimeline:
             let server = try VirtioTestServer(softGPU: configuration ?? SoftGPUConfiguration())
             virtioServers.withLock { $0.append(server) }
