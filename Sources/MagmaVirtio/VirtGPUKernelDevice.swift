@@ -212,6 +212,9 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
         return KernelFence(syncFile: OwnedFileDescriptor(taking: execute.fence_fd))
     }
 
+    /// False: the kernel queues EXECBUFFER's commands on the virtqueue and returns.
+    public var appliesSubmissionsOnReturn: Bool { false }
+
     /// The fence rings CONTEXT_INIT made (1 without CONTEXT_INIT); 0 before it.
     public var fenceRingCount: Int { state.withLock { $0.ringCount } }
 

@@ -212,6 +212,9 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
 
     /// Polls the fence beside the socket's hang-up, so a host that has gone ends the wait
     /// (false) instead of leaving it to the timeout.
+    /// True: the host answers a control command once it has applied it.
+    public var appliesSubmissionsOnReturn: Bool { true }
+
     /// The fence rings CONTEXT_INIT made (1 without CONTEXT_INIT); 0 before it.
     public var fenceRingCount: Int { state.withLock { $0.ringCount } }
 

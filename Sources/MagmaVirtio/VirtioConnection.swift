@@ -86,6 +86,8 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     /// Sends feed-forward commands: as a command ring record when they fit one (unless
     /// `bypassingRings`), else in an unfenced SUBMIT_3D. A transport failure fails the connection.
+    /// On a device that returns before the host applied the SUBMIT_3D (the kernel's), a `flush`
+    /// call follows it (the virtqueue is applied in order), so no later ring record overtakes it.
     func send(_ commands: [VirtioContextCommand], bypassingRings: Bool = false) {
         if !bypassingRings {
             do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return } } catch {
@@ -94,7 +96,16 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         }
         let payload: [UInt8]
         do { payload = try VirtioContextCommand.payload(commands) } catch { return fail(.invalidArgs("\(error)")) }
-        do { _ = try device.submit(payload, fenceOnRing: nil) } catch { fail(error) }
+        do { _ = try device.submit(payload, fenceOnRing: nil) } catch { return fail(error) }
+        if !device.appliesSubmissionsOnReturn { _ = flush() }
+    }
+
+    /// Releases a host object. On a device that returns before the host applied a SUBMIT_3D
+    /// (the kernel's), the release goes in a SUBMIT_3D too, after every SUBMIT_3D still queued
+    /// that names the object (a wait, a large record) and the ring records before it, and the
+    /// flush after it keeps later ring records (which may name the released id) behind it.
+    private func sendRelease(_ id: ObjectId, _ type: ObjectType) {
+        send([.primary(.releaseObject(.init(objectId: id, objectType: type)))], bypassingRings: !device.appliesSubmissionsOnReturn)
     }
 
     private func checkHealthy() throws(MagmaError) { if let error { throw error } }
@@ -144,7 +155,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func release(_ buffer: any BackendBuffer) throws(MagmaError) {
         guard let buffer = buffer as? VirtioBuffer else { throw .invalidArgs("not a virtio buffer") }
-        send([.primary(.releaseObject(.init(objectId: buffer.id, objectType: .buffer)))])
+        sendRelease(buffer.id, .buffer)
         try device.release(buffer.resource)
     }
 
@@ -223,7 +234,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         guard let semaphore = semaphore as? VirtioSemaphore else { throw .invalidArgs("not a virtio semaphore") }
         semaphores.withLock { _ = $0.removeValue(forKey: semaphore.id) }
         watcher.unwatch(semaphore)
-        send([.primary(.releaseObject(.init(objectId: semaphore.id, objectType: .semaphore)))])
+        sendRelease(semaphore.id, .semaphore)
     }
 
     func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
@@ -249,7 +260,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
         timelines.withLock { _ = $0.remove(timeline.id) }
         watcher.unwatchTimeline(timeline.id)
-        send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
+        sendRelease(timeline.id, .timeline)
     }
 
     // MARK: Contexts and address space

@@ -110,6 +110,14 @@ enum DRMTestDevice {
         return try Device.open(.named(info.locatorName))
     }
 
+    /// Ends a `.virtgpu` test case that needs a SoftGPU configuration of its own, not failed,
+    /// with the reason as a warning (Swift Testing 6.3 prints no reason for a cancellation).
+    static func skipOwnConfiguration(_ sourceLocation: SourceLocation) throws -> Never {
+        let reason = "not on the virtgpu backend: it needs a SoftGPU configuration of its own, and the guest's device is the back-end's"
+        Issue.record(Comment(rawValue: reason), severity: .warning, sourceLocation: sourceLocation)
+        try Test.cancel(Comment(rawValue: reason), sourceLocation: sourceLocation)
+    }
+
     /// The `virtgpu:` name of that render node (`.virtgpu`: the guest's Magma device).
     static func virtgpuName() throws -> String {
         let info = try #require(info, "no virtio_gpu DRM device")
@@ -147,7 +155,7 @@ final class TestDevices: Sendable {
             precondition(configuration == nil, "the DRM device runs no SoftGPU")
             return try DRMTestDevice.open()
         case .virtgpu:
-            precondition(configuration == nil, "the guest's Magma device runs the host's SoftGPU as it is")
+            if configuration != nil { try DRMTestDevice.skipOwnConfiguration(sourceLocation) }
             return try Device.open(.named(try DRMTestDevice.virtgpuName()))
         }
     }
