@@ -1,6 +1,7 @@
 import Glibc
 import Magma
 import MagmaDRM
+import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaTestSupport
@@ -39,6 +40,19 @@ struct VirtGPUKernelDeviceTests {
         let message = try VirtioContextProtocol.ServerMessage.decode(bytes: Array(resource.mapping[offset..<(offset + length)])).message
         guard case .statusReply(let reply) = message else { Issue.record("\(message)"); return nil }
         return reply.status
+    }
+
+    /// Enumeration lists the node's Magma device by its `virtgpu:` name, before the DRM names
+    /// (so a program taking the first device, as examples/mesa_fill.c does, gets it), and the
+    /// name opens a device whose connections run on the kernel's one fence timeline.
+    @Test func theMagmaDeviceIsEnumeratedByItsVirtgpuName() throws {
+        let node = try DRMTestEnvironment.device(driver: "virtio_gpu").renderNodePath
+        let names = DeviceLocator.availableNames()
+        let name = DeviceLocator.virtgpuPrefix + node
+        let index = try #require(names.firstIndex(of: name), "\(names)")
+        #expect(names[..<index].allSatisfy { !$0.hasPrefix("drm/") })
+        let connection = try Device.open(.named(name)).createConnection()
+        try connection.flush()
     }
 
     @Test func theParametersAndTheMagmaCapsetComeThroughTheKernel() throws {
