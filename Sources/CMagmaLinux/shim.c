@@ -183,3 +183,25 @@ int64_t cmagma_committed_bytes(int fd) {
     if (fstat(fd, &info) != 0) return -1;
     return (int64_t)info.st_blocks * 512;
 }
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+
+int cmagma_populate_write(void *address, size_t length) {
+    return madvise(address, length, MADV_POPULATE_WRITE);
+}
+
+int64_t cmagma_committed_bytes_in_range(int fd, int64_t offset, int64_t length) {
+    int64_t end = offset + length, committed = 0, position = offset;
+    while (position < end) {
+        off_t data = lseek(fd, position, SEEK_DATA);
+        if (data < 0) return errno == ENXIO ? committed : -1;   /* ENXIO: no data past position */
+        if (data >= end) break;
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) return -1;
+        committed += (hole < end ? hole : end) - data;
+        position = hole;
+    }
+    return committed;
+}

@@ -79,7 +79,7 @@ public enum VirtioSeeds {
             try submit(buffers, fence: 2, waitForFence: true),
             try submit([.virtio(.waitSemaphores(.init(semaphoreIds: [5], waitAll: true, reply: reply(1024))))], fence: 3, ring: 0),
             try submit([execute, .virtio(.flush(.init(reply: reply(1536))))], fence: 4, ring: 1, waitForFence: true),
-            try submit([.virtio(.query(.init(queryId: .vendorId, reply: reply(2048)))),
+            try submit([.virtio(.query(.init(queryId: .totalTime, answerArea: reply(0), reply: reply(2048)))),
                         .virtio(.getMemoryBudget(.init(heap: 0, reply: reply(2560))))], fence: 5),
             try submit([.virtio(.watchFailure(.init(reply: reply(3072))))], fence: 6, ring: 2),
             try submit([.virtio(.waitSemaphores(.init(semaphoreIds: [5], waitAll: true, reply: reply(3584))))]),

@@ -176,6 +176,21 @@ extension SharedMemory {
         try SystemCall.retrying("fallocate(PUNCH_HOLE)") { cmagma_decommit_range(descriptor.rawValue, Int64(offset), Int64(length)) }
     }
 
+    /// Faults a byte range in, writable (whole pages), so its pages are allocated and count for
+    /// `committedBytes(offset:length:)`; what they held stays. Needs Linux 5.14.
+    public func populate(offset: Int, length: Int) throws(PlatformError) {
+        _ = try SystemCall.retrying("madvise(MADV_POPULATE_WRITE)", alsoRetrying: .resourceTemporarilyUnavailable) {
+            cmagma_populate_write(base + offset, length)
+        }
+    }
+
+    /// Bytes of a byte range that currently have backing pages (all of it for a dma-buf or
+    /// guest pages: resident).
+    public func committedBytes(offset: Int, length: Int) throws(PlatformError) -> Int {
+        guard kind == .memfd, let descriptor else { return length }
+        return Int(try SystemCall.retrying("lseek(SEEK_DATA)") { cmagma_committed_bytes_in_range(descriptor.rawValue, Int64(offset), Int64(length)) })
+    }
+
     /// Bytes that currently have backing pages (all of a dma-buf or of guest pages: resident).
     public var committedBytes: Int {
         guard kind == .memfd, let descriptor else { return size }

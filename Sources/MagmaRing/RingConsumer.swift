@@ -82,12 +82,15 @@ public final class RingConsumer {
 
     deinit { scratch.deallocate() }
 
-    /// Drains every record published so far, calling `handler` for each in order, and returns
-    /// how many it drained (0 when the ring is empty). Never sleeps or spins.
+    /// Drains every record published so far, up to and including seqno `last`, calling
+    /// `handler` for each in order, and returns how many it drained (0 when the ring is empty or
+    /// `last` is drained already). Never sleeps or spins. Records past `last` stay in the ring
+    /// for a later drain (an owner interleaving two rings drains one only as far as the other
+    /// needs).
     @discardableResult
-    public func drainAvailable(_ handler: (RingRecord) -> Void) throws(RingError) -> Int {
+    public func drainAvailable(through last: UInt64 = .max, _ handler: (RingRecord) -> Void) throws(RingError) -> Int {
         guard failure == nil else { throw .stopped }
-        do { return try drain(handler) } catch {
+        do { return try drain(through: last, handler) } catch {
             failure = error
             throw error
         }
@@ -144,7 +147,8 @@ public final class RingConsumer {
         return SharedWords.loadSequential64(region.word(RingLayout.writeOffset)) == read
     }
 
-    private func drain(_ handler: (RingRecord) -> Void) throws(RingError) -> Int {
+    private func drain(through last: UInt64, _ handler: (RingRecord) -> Void) throws(RingError) -> Int {
+        guard completedSeqno < last else { return 0 }
         try checkFixedFields()
         let statusWord = SharedWords.loadAcquire32(region.word(RingLayout.statusOffset))
         guard RingStatus(rawValue: statusWord) != nil else { throw .badStatus(statusWord) }
@@ -156,7 +160,7 @@ public final class RingConsumer {
         guard newSubmitted >= submitted else { throw .submittedSeqnoBackwards(previous: submitted, found: newSubmitted) }
         submitted = newSubmitted
         var drained = 0
-        while available > 0 {
+        while available > 0, completedSeqno < last {
             let (seqno, dependsOn, length, size) = try nextRecordHeader(available: available)
             body.copyOut(from: read &+ UInt64(RingLayout.recordHeaderSize), count: length, to: scratch.baseAddress!)
             read &+= size

@@ -41,6 +41,10 @@ public final class MagmaServer: Sendable {
         /// Runs once the server has stopped by itself because it could no longer serve (its
         /// event loop failed; `failure` says why), on a thread of the server's. magmad exits.
         public var stoppedByFailure: (@Sendable () -> Void)?
+        /// What `serverLimits.minAvailableBytes` is measured with (tests give their own).
+        public var memoryGauge: any MemoryGauge = SystemMemoryGauge()
+        /// How often the gauge is sampled at most.
+        public var memorySampleNanoseconds: UInt64 = 100_000_000
 
         /// A configuration; `maxConnections`, if given, replaces `serverLimits.maxConnections`.
         public init(directory: String, deviceName: String = "000", connectionLimits: ConnectionLimits = .untrusted,
@@ -80,6 +84,8 @@ public final class MagmaServer: Sendable {
     public let device: SystemDevice
     /// The configuration it was started with.
     public let configuration: Configuration
+    /// The memory kept in reserve (`ServerLimits.minAvailableBytes`).
+    let memoryReserve: MemoryReserve
     private let state: Locked<State>
     private let threads = ThreadGroup()
     /// Sessions and connections being served: `stop()` waits for them to end.
@@ -104,6 +110,8 @@ public final class MagmaServer: Sendable {
         self.device = device
         self.configuration = configuration
         let limits = configuration.serverLimits
+        memoryReserve = MemoryReserve(reserveBytes: limits.minAvailableBytes, gauge: configuration.memoryGauge,
+                                      sampleNanoseconds: configuration.memorySampleNanoseconds)
         state = Locked(State(
             sessionTally: ClientTally(perProcess: limits.maxSessionsPerProcess, perUser: limits.maxSessionsPerUser, total: limits.maxSessions),
             connectionTally: ClientTally(perProcess: limits.maxConnectionsPerProcess, perUser: limits.maxConnectionsPerUser,
@@ -200,8 +208,10 @@ public final class MagmaServer: Sendable {
         connectionLogger[metadataKey: "client"] = "\(clientId)"
         connectionLogger[metadataKey: "peer"] = "\(peer.map { "\($0)" } ?? "unknown peer")"
         let logger = connectionLogger
+        let short = memoryReserve.refusal("a new connection")
         let refusal = state.withLock { state -> MagmaError? in
             guard !state.stopped, let reactor = state.reactor else { return .badState("the server is stopping") }
+            if let short { return short }
             if let bound = state.connectionTally.take(for: peer) { return .memoryError("connections: \(bound)") }
             let account = state.accounts.take(for: peer)
             active.enter()
@@ -288,8 +298,10 @@ public final class MagmaServer: Sendable {
         let key = ObjectIdentifier(client)
         let peer = client.peerCredentials
         let peerName = peer.map { "\($0)" } ?? "unknown peer"
+        let short = memoryReserve.refusal("a new session")
         let refusal: String? = state.withLock { state in
             if state.stopped { return "the server is stopping" }
+            if let short { return short.message }
             if let bound = state.sessionTally.take(for: peer) { return bound }
             state.sessions[key] = client
             active.enter()

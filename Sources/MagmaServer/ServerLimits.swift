@@ -33,6 +33,12 @@ public struct ServerLimits: Sendable, Equatable {
     /// (`FlowControlLimits.maxInflightMegabytes`) of queued bytes, the connection is closed
     /// with MEMORY_ERROR, its epitaph sent first.
     public var maxQueuedNotifications = 65_536
+    /// Memory kept in reserve: while less is available (the smallest of the machine's
+    /// MemAvailable and the headroom of the daemon's memory cgroups, `SystemMemoryGauge`), new
+    /// connections (a MEMORY_ERROR epitaph) and new sessions (closed at once) are refused; the
+    /// connections served go on, within their own bounds, and newcomers are taken again once
+    /// memory is back (`MemoryReserve`). 0: no reserve.
+    public var minAvailableBytes: UInt64 = 32 << 20
     /// What all connections may hold together. Its `maxImportedBytes` bounds the client
     /// memory the GPU can fault in on the daemon's behalf (and charge to the daemon's memory
     /// cgroup): keep it within the memory the daemon may use.

@@ -30,6 +30,7 @@ public final class VirtioGPUVhostDevice: VhostUserDevice {
     private let memory: GuestMemory
     private let limits: VirtioDeviceLimits
     private let state: Locked<DeviceState>
+    private let closeRecord = Locked<(before: VirtioDeviceModel.Counts, after: VirtioDeviceModel.Counts)?>(nil)
 
     private struct DeviceState {
         var model: VirtioDeviceModel?
@@ -97,6 +98,10 @@ public final class VirtioGPUVhostDevice: VhostUserDevice {
         state.withLock { state in if !state.closed { state.model = fresh } }
     }
 
+    /// What the guest's device model held when the device closed, and what it held once closed
+    /// (nothing, unless a context's watcher thread outlived the close bound); nil before.
+    public var heldAtClose: (before: VirtioDeviceModel.Counts, after: VirtioDeviceModel.Counts)? { closeRecord.withLock { $0 } }
+
     public func close() {
         let (model, display) = state.withLock { state in
             defer {
@@ -106,7 +111,11 @@ public final class VirtioGPUVhostDevice: VhostUserDevice {
             }
             return (state.model, state.display)
         }
-        model?.close()
+        if let model {
+            let before = model.counts
+            model.close()
+            closeRecord.withLock { $0 = (before, model.counts) }
+        }
         display?.close()
     }
 }

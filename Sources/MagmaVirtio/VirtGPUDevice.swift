@@ -21,6 +21,14 @@ public protocol VirtGPUResource: AnyObject, Sendable {
     var size: Int { get }
     /// The CPU mapping of its pages (`MAP`): the same pages the host device uses.
     var mapping: UnsafeMutableRawBufferPointer { get }
+    /// COMMIT of `length` bytes from `offset` (whole pages inside it, checked by the caller):
+    /// gives them backing pages.
+    func commit(offset: Int, length: Int) throws(MagmaError)
+    /// DECOMMIT of a range (whole pages, checked by the caller): its contents are discarded and
+    /// its pages go back to the guest's memory; it reads back as zeros, CPU and GPU.
+    func decommit(offset: Int, length: Int) throws(MagmaError)
+    /// Bytes of it that have backing pages now.
+    var committedBytes: Int { get }
 }
 
 /// A fence EXECBUFFER returned (`fence_fd` out): pollable, readable once the fence completed.

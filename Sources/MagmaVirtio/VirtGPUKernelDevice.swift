@@ -254,6 +254,16 @@ final class KernelResource: VirtGPUResource, @unchecked Sendable {
 
     var size: Int { mapping.count }
 
+    /// The kernel pins a virtio-gpu resource's pages while the host has them attached
+    /// (ATTACH_BACKING of its scatter list), so they are resident for the resource's life.
+    func commit(offset: Int, length: Int) throws(MagmaError) {}
+
+    func decommit(offset: Int, length: Int) throws(MagmaError) {
+        throw .unimplemented("decommit of a resource of the guest kernel's virtio_gpu: its pages are pinned for the host")
+    }
+
+    var committedBytes: Int { size }
+
     /// Marks it released; false if it already was.
     func take() -> Bool { live.withLock { live in defer { live = false }; return live } }
 }

@@ -97,6 +97,12 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         let pages = (size + page - 1) / page
         guard state.withLock({ $0.hasContext }) else { throw .badState("RESOURCE_CREATE before CONTEXT_INIT") }
         let (first, id) = try guest.allocate(pages: pages)
+        // A new resource's pages start zeroed and without backing (as a new GEM object's do),
+        // whatever a released resource left in them.
+        do { try guest.decommitRAM(offset: first * page, length: pages * page) } catch {
+            guest.release(firstPage: first, count: pages)
+            throw error
+        }
         let resource = SocketResource(resourceId: id, firstPage: first, pages: pages, guest: guest,
                                       mapping: UnsafeMutableRawBufferPointer(rebasing: guest.ramBytes[(first * page)..<((first + pages) * page)]))
         // Recorded unless it closed meanwhile, so `close()` unrefs every resource it made.
@@ -305,6 +311,16 @@ final class SocketResource: VirtGPUResource, @unchecked Sendable {
     }
 
     var size: Int { mapping.count }
+
+    func commit(offset: Int, length: Int) throws(MagmaError) {
+        try guest.commitRAM(offset: firstPage * SharedMemory.pageSize + offset, length: length)
+    }
+
+    func decommit(offset: Int, length: Int) throws(MagmaError) {
+        try guest.decommitRAM(offset: firstPage * SharedMemory.pageSize + offset, length: length)
+    }
+
+    var committedBytes: Int { guest.committedRAM(offset: firstPage * SharedMemory.pageSize, length: size) }
 
     /// One more open holds it; false once it is unreferenced.
     func hold() -> Bool {

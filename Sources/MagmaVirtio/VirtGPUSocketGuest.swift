@@ -98,6 +98,28 @@ public final class VirtGPUSocketGuest: Sendable {
 
     var ramBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: ram.base, count: ram.size) }
 
+    /// Gives a range of guest RAM backing pages (fallocate on its memfd, which the host maps
+    /// too, then a write fault of each, so they count as resident), keeping what they hold.
+    func commitRAM(offset: Int, length: Int) throws(MagmaError) {
+        do {
+            try ram.commit(offset: offset, length: length)
+            try ram.populate(offset: offset, length: length)
+        } catch {
+            throw MagmaError(.memoryError, "commit of guest RAM \(offset)+\(length): \(error)", systemErrorCode: error.code)
+        }
+    }
+
+    /// Discards a range of guest RAM and releases its pages (a hole punched in its memfd: the
+    /// host's mapping of it reads zeros too).
+    func decommitRAM(offset: Int, length: Int) throws(MagmaError) {
+        do { try ram.decommit(offset: offset, length: length) } catch {
+            throw MagmaError(.internalError, "decommit of guest RAM \(offset)+\(length): \(error)", systemErrorCode: error.code)
+        }
+    }
+
+    /// Bytes of a range of guest RAM that have backing pages now (0 if the memfd cannot say).
+    func committedRAM(offset: Int, length: Int) -> Int { (try? ram.committedBytes(offset: offset, length: length)) ?? 0 }
+
     // MARK: What its devices share
 
     /// A device opens: a fresh context id (never one an open device has, as the kernel's

@@ -164,9 +164,12 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         switch op {
         case .commit, .decommit:
             try op.checkPages(offset: offset, length: length, bufferSize: buffer.size)
-            // A resource's pages are the guest's RAM, resident for the buffer's life (as the
-            // embedded backend's adopted guest pages).
-            if op == .decommit { throw .unimplemented("decommit of a virtio buffer: its pages are the guest's RAM") }
+            // The resource's own pages of guest RAM, which the host GPU maps in place.
+            if op == .commit {
+                try buffer.resource.commit(offset: Int(offset), length: Int(length))
+            } else {
+                try buffer.resource.decommit(offset: Int(offset), length: Int(length))
+            }
         case .populateTables, .depopulateTables:
             let wireOp: BufferOp = op == .populateTables ? .populateTables : .depopulateTables
             send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])
@@ -272,12 +275,8 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         return id
     }
 
-    /// In a SUBMIT_3D, not on the queue ring: the host drains a creation ring before a queue
-    /// ring, so a `create_context` written after a destroy on the queue ring could be applied
-    /// first and find the family's count of contexts still full. A SUBMIT_3D is applied (after
-    /// every ring record before it) before it is answered, so a later creation follows it.
     func destroyContext(_ id: UInt32) throws(MagmaError) {
-        send([.primary(.destroyContext(.init(contextId: id)))], bypassingRings: true)
+        send([.primary(.destroyContext(.init(contextId: id)))])
     }
 
     func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {

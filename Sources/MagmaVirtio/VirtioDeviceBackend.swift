@@ -58,10 +58,44 @@ public final class VirtioDeviceBackend: DeviceBackend {
         isKernelDevice ? try VirtioConnection(renderNode: path, info: info) : try VirtioConnection(path: path, info: info, contextInit: offersContextInit)
     }
 
+    /// Asks the host device in a call of a connection of its own. A buffer answer's bytes are
+    /// copied by the host into a resource of this guest (a page, or as large as the host said
+    /// the buffer is when a page was too small); the answer is a buffer of this process holding
+    /// them, the host device's buffer's size, as the device's own buffer would be.
     public func query(_ id: QueryId) throws(MagmaError) -> QueryAnswer {
         let connection = try connection()
         defer { connection.close() }
-        return .value(try connection.calls.valueCall { .query(.init(queryId: id, reply: $0)) })
+        var areaBytes = SharedMemory.pageSize
+        for _ in 0..<Self.queryAttempts {
+            let area = try connection.device.createResource(size: areaBytes)
+            defer { try? connection.device.release(area) }
+            let answerArea = GuestReplyArea(resourceId: area.resourceId, offset: 0, length: UInt32(areaBytes))
+            guard case .queryReply(let reply) = try connection.calls.call({ .query(.init(queryId: id, answerArea: answerArea, reply: $0)) }) else {
+                throw .internalError("query: expected query_reply")
+            }
+            guard reply.status == .ok else { throw MagmaError(reply.status, "query \(id)") }
+            guard reply.kind == .buffer else { return .value(reply.value) }
+            guard reply.bufferSize <= UInt64(areaBytes) else {
+                guard let larger = SharedMemory.pageAligned(reply.bufferSize), larger < UInt64(UInt32.max) else {
+                    throw .memoryError("query \(id): a buffer answer of \(reply.bufferSize) bytes")
+                }
+                areaBytes = Int(larger)
+                continue
+            }
+            return .buffer(try Self.buffer(copying: UnsafeRawBufferPointer(rebasing: area.mapping[..<Int(reply.bufferSize)]), query: id))
+        }
+        throw .internalError("query \(id): the buffer answer grew on each of \(Self.queryAttempts) attempts")
+    }
+
+    /// Tries of a buffer query whose answer outgrew the area asked with.
+    private static let queryAttempts = 3
+
+    private static func buffer(copying bytes: UnsafeRawBufferPointer, query id: QueryId) throws(MagmaError) -> SharedMemory {
+        do {
+            let memory = try SharedMemory.create(size: max(bytes.count, 1), name: "magma-query")
+            if let source = bytes.baseAddress { memory.base.copyMemory(from: source, byteCount: bytes.count) }
+            return memory
+        } catch { throw MagmaError(.memoryError, "query \(id): its buffer: \(error)", systemErrorCode: error.code) }
     }
 
     public func connect() throws(MagmaError) -> any ConnectionBackend { try connection() }

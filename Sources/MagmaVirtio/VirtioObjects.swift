@@ -19,7 +19,7 @@ final class VirtioBuffer: BackendBuffer, Sendable {
     }
 
     var size: UInt64 { UInt64(resource.size) }
-    var committedByteCount: UInt64 { size }
+    var committedByteCount: UInt64 { UInt64(resource.committedBytes) }
 
     func cpuMapping() throws(MagmaError) -> UnsafeMutableRawBufferPointer {
         guard hostVisible else { throw .invalidArgs("the buffer's memory type is not HOST_VISIBLE") }

@@ -7,8 +7,8 @@ import MagmaWire
 /// The shared-memory command rings of one connection: one resource of guest pages holding a
 /// creation ring and a queue ring (MagmaRing layout, docs/rings.md), set up with `create_ring`,
 /// which the host maps in place and drains on a consumer thread. Feed-forward commands go there
-/// as records: creations on the creation ring, everything else on the queue ring with the
-/// creation ring's last seqno as its depends-on. A record makes no system call unless the host
+/// as records: creations on the creation ring, everything else on the queue ring, each record's
+/// depends-on being the other ring's last seqno, so the host applies them in the order written. A record makes no system call unless the host
 /// consumer said ASLEEP: then one unfenced SUBMIT_3D of `wake_rings` wakes it, sent after the
 /// ring lock is let go (no lock is held while the host is asked anything).
 public final class VirtioRingTransport: Sendable {
@@ -77,7 +77,7 @@ public final class VirtioRingTransport: Sendable {
         guard payload.count <= RingLayout.maximumPayload(ringSize: Self.ringSize) else { return false }
         try producers.withLock { rings throws(MagmaError) in
             let ring = creation ? rings.creation : rings.queue
-            let dependsOn = creation ? 0 : rings.creation.submittedSeqno
+            let dependsOn = creation ? rings.queue.submittedSeqno : rings.creation.submittedSeqno
             while true {
                 let outcome = payload.withUnsafeBytes { bytes in
                     Result { () throws(RingError) in try ring.submit(bytes, dependsOn: dependsOn, timeoutNanoseconds: Self.roomCheckNanoseconds) }

@@ -11,6 +11,9 @@ final class CommandRing: @unchecked Sendable {
     let kind: VirtioRingKind
     let resourceId: UInt32
     let consumer: RingConsumer
+    /// Whether a drain of this ring is under way (a record of it being applied): a record of
+    /// the other ring that needs more of this one then depends on a later record (a cycle).
+    var isDraining = false
     private let pages: GuestPages
 
     init(kind: VirtioRingKind, resourceId: UInt32, pages: GuestPages, offset: Int, size: Int,
@@ -62,11 +65,14 @@ extension HostContext {
         if m.kind == .creation { rings.creation = ring } else { rings.queue = ring }
     }
 
-    /// Applies every record the context's rings hold now: the creation ring's first, then the
-    /// queue ring's, each queue record only once the creation ring has applied the seqno it
-    /// depends on. Returns how many records it drained. A ring that breaks the layout, or a
-    /// queue record depending on a creation seqno the guest has not submitted, fails the context
-    /// and the ring is dropped; a failed context's records are drained and skipped.
+    /// Applies every record the context's rings hold now, in the order the guest wrote them
+    /// across both rings: each record names the other ring's seqno it follows (`depends_on`),
+    /// and a record runs only once the other ring has applied that seqno, so the creation ring
+    /// is drained first but a creation never overtakes a queue record written before it (a
+    /// release that frees a family's slot, say). Returns how many records it drained. A ring
+    /// that breaks the layout, or a record depending on a seqno the guest has not submitted or
+    /// on a record written after it (a cycle), fails the context and the ring is dropped; a
+    /// failed context's records are drained and skipped.
     @discardableResult
     func drainRings(_ scope: inout CommandScope) -> Int {
         var drained = 0
@@ -89,11 +95,13 @@ extension HostContext {
         if ring === rings.queue { rings.queue = nil }
     }
 
-    private func drain(_ ring: CommandRing, _ scope: inout CommandScope) -> Int {
+    private func drain(_ ring: CommandRing, through last: UInt64 = .max, _ scope: inout CommandScope) -> Int {
         var failure: MagmaError?
         let drained: Int
+        ring.isDraining = true
+        defer { ring.isDraining = false }
         do {
-            drained = try ring.consumer.drainAvailable { record in
+            drained = try ring.consumer.drainAvailable(through: last) { record in
                 guard failure == nil else { return }
                 failure = apply(record, of: ring, &scope)
             }
@@ -121,17 +129,26 @@ extension HostContext {
         return nil
     }
 
-    /// A queue record runs only after the creation seqno it names. The guest publishes that
-    /// creation record before the queue record that names it, so it is visible by now: drain
-    /// the creation ring once more; a seqno still not applied was never submitted (a lie).
+    /// A record runs only after the other ring's seqno it names. The guest publishes that
+    /// record before the one that names it, so it is visible by now: drain the other ring as far
+    /// as that seqno (no further: later records there may depend on this one). A seqno still
+    /// not applied was never submitted (a lie); one the other ring is applying now, its drain
+    /// being what led here, was written after this record (a cycle): either fails the context.
     private func waitForDependency(_ record: RingRecord, of ring: CommandRing, _ scope: inout CommandScope) -> MagmaError? {
         guard record.dependsOn != 0 else { return nil }
-        guard ring.kind == .queue, let creation = rings.creation else {
-            return .invalidArgs("context \(id): \(ring.kind) ring record \(record.seqno) depends on creation seqno \(record.dependsOn), with no creation ring to wait for")
+        let otherKind: VirtioRingKind = ring.kind == .queue ? .creation : .queue
+        let what = "context \(id): \(ring.kind) ring record \(record.seqno) depends on \(otherKind) seqno \(record.dependsOn)"
+        guard let other = ring.kind == .queue ? rings.creation : rings.queue else {
+            return .invalidArgs("\(what), with no \(otherKind) ring to wait for")
         }
-        if creation.consumer.completedSeqno < record.dependsOn { _ = drain(creation, &scope) }
-        guard creation.consumer.completedSeqno >= record.dependsOn else {
-            return .invalidArgs("context \(id): queue record \(record.seqno) depends on creation seqno \(record.dependsOn), which the guest has not submitted (completed: \(creation.consumer.completedSeqno))")
+        if other.consumer.completedSeqno < record.dependsOn {
+            guard !other.isDraining else {
+                return .invalidArgs("\(what), a record written after it (completed: \(other.consumer.completedSeqno))")
+            }
+            _ = drain(other, through: record.dependsOn, &scope)
+        }
+        guard other.consumer.completedSeqno >= record.dependsOn else {
+            return .invalidArgs("\(what), which the guest has not submitted (completed: \(other.consumer.completedSeqno))")
         }
         return nil
     }

@@ -40,7 +40,7 @@ extension HostContext {
         case .flush(let m): try? target(m.reply, scope).writeStatus(error)
         case .getMemoryBudget(let m):
             try? target(m.reply, scope).write(VirtioContextProtocol.MemoryBudgetReply(status: error.status, budget: 0, usage: 0))
-        case .query(let m): try? target(m.reply, scope).write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
+        case .query(let m): try? target(m.reply, scope).write(VirtioContextProtocol.QueryReply(failed: error.status))
         case .getSemaphoreState(let m): try? target(m.reply, scope).write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
         case .waitSemaphores(let m):
             if let reply = try? target(m.reply, scope) { scope.pending?.failureWatches.append(reply) }
@@ -94,14 +94,12 @@ extension HostContext {
             }
         case .query(let m):
             let reply = try target(m.reply, scope)
-            do {
-                switch try scope.device.query(m.queryId) {
-                case .value(let value): try reply.write(VirtioContextProtocol.ValueReply(status: .ok, value: value))
-                case .buffer: try reply.write(VirtioContextProtocol.ValueReply(status: .unimplemented, value: 0))
-                }
-            } catch {
-                try reply.write(VirtioContextProtocol.ValueReply(status: error.status, value: 0))
+            let answerArea = try target(m.answerArea, scope)
+            let answer: VirtioContextProtocol.QueryReply
+            do { answer = try VirtioContextProtocol.QueryReply(answering: scope.device.query(m.queryId), into: answerArea) } catch {
+                answer = VirtioContextProtocol.QueryReply(failed: error.status)
             }
+            try reply.write(answer)
         case .getSemaphoreState(let m):
             let reply = try target(m.reply, scope)
             try reply.write(VirtioContextProtocol.ValueReply(status: .ok, value: try semaphore(m.semaphoreId).isSignaled ? 1 : 0))

@@ -170,8 +170,11 @@ public final class VirtioDeviceModel: Sendable {
         return running
     }
 
+    /// What a guest holds: contexts, resources, fences not yet completed.
+    public typealias Counts = (contexts: Int, resources: Int, pendingFences: Int)
+
     /// Contexts and resources the guest holds now (for tests and diagnostics).
-    public var counts: (contexts: Int, resources: Int, pendingFences: Int) {
+    public var counts: Counts {
         let (contexts, resources) = state.withLock { ($0.contexts.count, $0.resources.count) }
         return (contexts, resources, timelines.pendingCount)
     }

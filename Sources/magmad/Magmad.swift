@@ -58,6 +58,9 @@ struct Magmad: ParsableCommand {
     @Option(help: "Notifications queued for a connection whose client does not read them; past it the connection is closed.")
     var maxQueuedNotifications = ServerLimits.standard.maxQueuedNotifications
 
+    @Option(help: "Megabytes of memory kept in reserve: below it (the machine's available memory or the daemon's memory cgroup's headroom) new connections and sessions are refused until memory is back; 0 for none.")
+    var minAvailableMegabytes = ServerLimits.standard.minAvailableBytes >> 20
+
     @Option(help: "Device and performance-counter sessions open at once, in all.")
     var maxSessions = ServerLimits.standard.maxSessions
 
@@ -105,6 +108,7 @@ struct Magmad: ParsableCommand {
         serverLimits.perUser.maxImportedBytes = min(maxImportedMegabytesPerUser, .max >> 20) << 20
         serverLimits.total.maxImportedBytes = min(maxImportedMegabytes, .max >> 20) << 20
         serverLimits.maxQueuedNotifications = maxQueuedNotifications
+        serverLimits.minAvailableBytes = min(minAvailableMegabytes, .max >> 20) << 20
         serverLimits.maxSessions = maxSessions
         serverLimits.maxSessionsPerProcess = maxSessionsPerProcess
         serverLimits.maxSessionsPerUser = maxSessionsPerUser

@@ -67,3 +67,28 @@ import Testing
         #expect(progress.completedSeqno == 300)
     }
 }
+
+/// An owner interleaving two rings drains one only as far as the other needs
+/// (`drainAvailable(through:)`): the records past that seqno stay for a later drain.
+@Suite struct RingBoundedDrainTests {
+    @Test func aDrainThroughASeqnoLeavesTheLaterRecords() throws {
+        let ring = try TestRing(ringSize: 4096)
+        let producer = try ring.producer()
+        let consumer = try ring.consumer()
+        for seqno in UInt64(1)...5 {
+            try payload(seqno: seqno, seed: 3, length: 40).withUnsafeBytes { _ = try producer.submit($0) }
+        }
+        var seen: [UInt64] = []
+        #expect(try consumer.drainAvailable(through: 2) { seen.append($0.seqno) } == 2)
+        #expect(try consumer.drainAvailable(through: 2) { seen.append($0.seqno) } == 0)
+        #expect(try consumer.drainAvailable(through: 4) { seen.append($0.seqno) } == 2)
+        #expect(try producer.completedSeqno() == 4)
+        var last: [UInt8] = []
+        #expect(try consumer.drainAvailable { record in
+            seen.append(record.seqno)
+            last = Array(record.payload)
+        } == 1)
+        #expect(seen == [1, 2, 3, 4, 5])
+        #expect(last == payload(seqno: 5, seed: 3, length: 40))
+    }
+}

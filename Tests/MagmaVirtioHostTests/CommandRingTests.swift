@@ -26,6 +26,20 @@ struct CommandRingTests {
         #expect(try guest.semaphoreSignaled(5, context: 1, reply: 10, replyPage: 1) == true)
     }
 
+    /// A creation record names the queue seqno it follows, so the host, which drains the
+    /// creation ring first, applies the queue records written before it first: an id released
+    /// on the queue ring and made again on the creation ring is a new semaphore (had the creation
+    /// overtaken the release, the id would still be in use and the context failed).
+    @Test func aCreationNeverOvertakesQueueRecordsWrittenBeforeIt() throws {
+        let (guest, rings) = try guestWithRings()
+        let created = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: 5)))], on: rings.creation)
+        try rings.submit([.virtio(.signalSemaphore(.init(semaphoreId: 5)))], on: rings.queue, dependsOn: created)
+        let released = try rings.submit([.primary(.releaseObject(.init(objectId: 5, objectType: .semaphore)))], on: rings.queue, dependsOn: created)
+        let again = try rings.submit([.virtio(.createSemaphore(.init(semaphoreId: 5)))], on: rings.creation, dependsOn: released)
+        #expect(rings.applied(again, on: rings.creation))
+        #expect(try guest.semaphoreSignaled(5, context: 1, reply: 10, replyPage: 1) == false)
+    }
+
     @Test func aFencedSubmitRunsAfterWhatTheRingsHeld() throws {
         // A consumer that never wakes on its own: only the SUBMIT_3D can have drained the rings.
         let (guest, rings) = try guestWithRings(limits: VirtioDeviceLimits(ringSpinNanoseconds: 0))

@@ -62,18 +62,48 @@ struct DeviceModelTests {
         try guest.createResource(10, guestPage: 3, context: 1)
         let completion = try guest.submit([
             .virtio(.flush(.init(reply: area(10)))),
-            .virtio(.query(.init(queryId: .vendorId, reply: area(10, offset: 512)))),
+            .virtio(.query(.init(queryId: .vendorId, answerArea: area(10, offset: 2048), reply: area(10, offset: 512)))),
             .virtio(.getMemoryBudget(.init(heap: 0, reply: area(10, offset: 1024)))),
             .virtio(.getMemoryBudget(.init(heap: 99, reply: area(10, offset: 1536)))),
         ], context: 1, fenced: true)
         #expect(completes(completion))
         #expect(try guest.status(guestPage: 3) == .ok)
         let vendor = try VirtioGuest.device().queryValue(.vendorId)
-        #expect(try guest.reply(guestPage: 3, offset: 512) == .valueReply(.init(status: .ok, value: vendor)))
+        #expect(try guest.reply(guestPage: 3, offset: 512) == .queryReply(.init(status: .ok, kind: .value, value: vendor, bufferSize: 0)))
         guard case .memoryBudgetReply(let budget) = try guest.reply(guestPage: 3, offset: 1024) else { Issue.record("no budget"); return }
         #expect(budget.status == .ok && budget.budget > 0)
         guard case .memoryBudgetReply(let refused) = try guest.reply(guestPage: 3, offset: 1536) else { Issue.record("no refusal"); return }
         #expect(refused.status == .invalidArgs)
+    }
+
+    /// A query the host device answers with a buffer comes back as the buffer's size, its bytes
+    /// (the total-time result: two u64) in the answer area, as many as fit; an unknown one as
+    /// INVALID_ARGS, the context usable.
+    @Test func aBufferAnswerComesBackAsItsBytes() throws {
+        let guest = try VirtioGuest(device: try VirtioGuest.device())
+        try guest.createContext(1)
+        try guest.createResource(10, guestPage: 3, context: 1)
+        try guest.createResource(11, guestPage: 4, context: 1)
+        let completion = try guest.submit([
+            .virtio(.query(.init(queryId: .totalTime, answerArea: area(11), reply: area(10)))),
+            .virtio(.query(.init(queryId: .totalTime, answerArea: area(11, offset: 1024, length: 8), reply: area(10, offset: 1024)))),
+            .virtio(.query(.init(queryId: QueryId(rawValue: 99_999), answerArea: area(11), reply: area(10, offset: 512)))),
+        ], context: 1, fenced: true)
+        #expect(completes(completion))
+        let hostSize = try VirtioGuest.device().totalTimeBufferSize()
+        #expect(try guest.reply(guestPage: 3) == .queryReply(.init(status: .ok, kind: .buffer, value: 0, bufferSize: hostSize)))
+        let page = guest.bytes.baseAddress! + 4 * VirtioGuest.page
+        let sampled = UInt64(littleEndian: page.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        #expect(sampled > 0 && sampled <= Clock.monotonicNanoseconds())
+        // An area of 8 bytes gets the first 8 and the whole size; nothing past it is written.
+        #expect(try guest.reply(guestPage: 3, offset: 1024) == .queryReply(.init(status: .ok, kind: .buffer, value: 0, bufferSize: hostSize)))
+        #expect(page.loadUnaligned(fromByteOffset: 1032, as: UInt64.self) == 0)
+        #expect(try guest.reply(guestPage: 3, offset: 512) == .queryReply(.init(status: .invalidArgs, kind: .value, value: 0, bufferSize: 0)))
+        let again = try guest.submit([.virtio(.query(.init(queryId: .vendorId, answerArea: area(11), reply: area(10, offset: 1536))))],
+                                     context: 1, fenced: true)
+        #expect(completes(again))
+        guard case .queryReply(let vendor) = try guest.reply(guestPage: 3, offset: 1536) else { Issue.record("no vendor reply"); return }
+        #expect(vendor.status == .ok && vendor.kind == .value)
     }
 
     @Test func aFencedWaitCompletesWhenItsSemaphoreIsSignaled() throws {
@@ -124,5 +154,13 @@ struct DeviceModelTests {
         try guest.ok(.contextDestroy, context: 2)
         #expect(completes(otherWatch))
         #expect(try guest.status(guestPage: 2) == .badState)
+    }
+}
+
+extension Device {
+    /// The size of the buffer this device answers the total-time query with.
+    func totalTimeBufferSize() throws -> UInt64 {
+        guard case .buffer(let memory) = try query(.totalTime) else { throw MagmaError.internalError("total-time gave a value") }
+        return UInt64(memory.size)
     }
 }

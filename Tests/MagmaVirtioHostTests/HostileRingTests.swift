@@ -73,6 +73,24 @@ struct HostileRingTests {
         try expectOnlyTheVictimFailed(s, .invalidArgs)
     }
 
+    @Test func aCreationDependingOnAQueueSeqnoNeverSubmittedFailsTheContext() throws {
+        let s = try setUp()
+        try s.victim.submit([.virtio(.createSemaphore(.init(semaphoreId: 1)))], on: s.victim.creation, dependsOn: 7)
+        try expectOnlyTheVictimFailed(s, .invalidArgs)
+    }
+
+    /// Queue record 1 needs creation record 1, which needs queue record 1: a cycle the host
+    /// finds (the record it would drain for is the one being applied), not a recursion or a hang.
+    @Test func recordsThatDependOnEachOtherFailTheContext() throws {
+        let s = try setUp()
+        #expect(GuestRings.asleep(s.victim.creationBase) && GuestRings.asleep(s.victim.queueBase))
+        s.victim.doorbell.muted.store(true, ordering: .releasing)
+        try s.victim.submit([.virtio(.signalSemaphore(.init(semaphoreId: 1)))], on: s.victim.queue, dependsOn: 1)
+        try s.victim.submit([.virtio(.createSemaphore(.init(semaphoreId: 1)))], on: s.victim.creation, dependsOn: 1)
+        try s.guest.submit([.virtio(.wakeRings(.init()))], context: 1)
+        try expectOnlyTheVictimFailed(s, .invalidArgs)
+    }
+
     @Test func commandsOnTheWrongRingOrThatNeedAReplyFailTheContext() throws {
         let s = try setUp()
         try s.victim.submit([.virtio(.flush(.init(reply: area(10))))], on: s.victim.queue)

@@ -94,8 +94,10 @@ final class VirtioGuest {
     }
 }
 
-/// A reply area of 512 bytes at `offset` in resource `resource`.
-func area(_ resource: UInt32, offset: UInt32 = 0) -> GuestReplyArea { GuestReplyArea(resourceId: resource, offset: offset, length: 512) }
+/// A reply area of `length` bytes (512) at `offset` in resource `resource`.
+func area(_ resource: UInt32, offset: UInt32 = 0, length: UInt32 = 512) -> GuestReplyArea {
+    GuestReplyArea(resourceId: resource, offset: offset, length: length)
+}
 
 /// Waits for a completion, at most `seconds` (a test fails rather than hangs).
 func completes(_ completion: EventSemaphore?, within seconds: UInt64 = 20) -> Bool {

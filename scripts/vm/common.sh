@@ -57,11 +57,24 @@ vm_keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 # Starts BACKEND (magma-vhost-user-gpu) with --trace on a fresh socket SOCKET, its output in LOG,
 # and waits (at most 10 s) until it listens (else it is stopped, and this exits). Sets backend_pid.
-vm_start_vhost_user_backend() { # backend socket log
+vm_start_vhost_user_backend() { # backend socket log [more back-end options]
     rm -f "$2"
-    "$1" --socket "$2" --trace >"$3" 2>&1 &
+    "$1" --socket "$2" --trace "${@:4}" >"$3" 2>&1 &
     backend_pid=$!
     for _ in $(seq 100); do [ -S "$2" ] && return 0; sleep 0.1; done
     kill "$backend_pid" 2>/dev/null || true
     vm_die "magma-vhost-user-gpu did not listen at $2 (log: $3)"
+}
+
+# Waits (at most 10 s) for the back-end vm_start_vhost_user_backend started to end on its own;
+# sets backend_status to its exit status, or to "timeout".
+vm_wait_backend_exit() {
+    backend_status=timeout
+    for _ in $(seq 100); do
+        if ! kill -0 "$backend_pid" 2>/dev/null; then
+            set +e; wait "$backend_pid"; backend_status=$?; set -e
+            return 0
+        fi
+        sleep 0.1
+    done
 }

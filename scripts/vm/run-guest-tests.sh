@@ -23,6 +23,9 @@ usage: scripts/vm/run-guest-tests.sh [options] [--] [COMMAND [ARG...]]
   --accel auto|tcg|kvm   auto (default) uses KVM only with /dev/kvm and vmx/svm in /proc/cpuinfo
   --memory MIB           guest memory (default 1024)
   --work DIR             cache and results folder (default $repo/.build-vm)
+  --results DIR          results folder instead of <work>/results; the run then holds <work>/lock
+                         only while it readies the kernel and initramfs, so several guests boot at
+                         once (each with a results folder of its own)
   --refresh              re-resolve and re-download the kernel
   --vhost-user-gpu SOCK  vhost-user-gpu-pci on the back-end listening at SOCK (guest RAM a shared
                          memfd) instead of virtio-gpu-pci (docs/vhost-user.md)
@@ -33,7 +36,7 @@ EOF
 }
 bad_usage() { printf 'vm: %s\n' "$1" >&2; usage >&2; exit 2; }
 
-series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=() vhost_gpu= qemu=
+series=6.12 timeout_s=300 accel=auto memory=1024 work="$repo/.build-vm" refresh=() swift_filter= environment=() vhost_gpu= qemu= results=
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) [ $# -ge 2 ] || bad_usage "--kernel needs 6.12 or 6.1"; series=$2; shift 2 ;;
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
         --accel) [[ ${2:-} =~ ^(auto|tcg|kvm)$ ]] || bad_usage "--accel needs auto, tcg or kvm"; accel=$2; shift 2 ;;
         --memory) [[ ${2:-} =~ ^[0-9]+$ ]] || bad_usage "--memory needs MiB"; memory=$2; shift 2 ;;
         --work) [ $# -ge 2 ] || bad_usage "--work needs a directory"; work=$2; shift 2 ;;
+        --results) [ $# -ge 2 ] || bad_usage "--results needs a directory"; results=$2; shift 2 ;;
         --refresh) refresh=(--refresh); shift ;;
         --vhost-user-gpu) [ $# -ge 2 ] || bad_usage "--vhost-user-gpu needs a socket path"; vhost_gpu=$2; shift 2 ;;
         --qemu) [ $# -ge 2 ] || bad_usage "--qemu needs a path"; qemu=$2; shift 2 ;;
@@ -70,6 +74,7 @@ flock -n 9 || { vm_log "another guest run holds $work/lock; waiting"; flock 9; }
 kdir=$("$here/fetch-kernel.sh" --kernel "$series" --work "$work" "${refresh[@]}")
 ver=$(basename "$kdir")
 initrd=$("$here/build-initramfs.sh" "$kdir")
+[ -z "$results" ] || exec 9>&-   # a results folder of its own: the shared cache is ready
 
 # The guest sees the host's / except /dev, /proc and /sys, which are its own, and /tmp and /run,
 # fresh tmpfs but for the paths in "keep" (the repository, the current directory and the command's
@@ -104,9 +109,10 @@ if [[ $1 == */* ]]; then
     visible "$(dirname "$1")" "the command's directory"
 fi
 
-results="$work/results"
+[ -n "$results" ] || results="$work/results"
 rm -rf "$results"
 mkdir -p "$results"
+results=$(cd "$results" && pwd)
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
     echo "cd $(q "$cwd") || exit 125"

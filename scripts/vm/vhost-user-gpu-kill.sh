@@ -57,14 +57,8 @@ vm_log "the guest is mid-work: SIGKILL to QEMU ($qemu_pid)"
 kill -KILL "$qemu_pid"
 wait "$guest_pid" 2>/dev/null || true   # the harness reports the guest's death; expected
 
-status=timeout
-for _ in $(seq 100); do
-    if ! kill -0 "$backend_pid" 2>/dev/null; then
-        set +e; wait "$backend_pid"; status=$?; set -e
-        break
-    fi
-    sleep 0.1
-done
+vm_wait_backend_exit
+status=$backend_status
 vm_log "back-end log ($log):"
 grep -v 'setVring' "$log" | sed 's/^/    /' >&2
 if [ "$status" = timeout ]; then

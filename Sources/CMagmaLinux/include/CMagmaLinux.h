@@ -54,6 +54,15 @@ int cmagma_decommit_range(int fd, int64_t offset, int64_t length);
 /// Bytes of the file that have backing pages, or -1.
 int64_t cmagma_committed_bytes(int fd);
 
+/// Faults [address, address+length) of a shared mapping in, writable (madvise
+/// MADV_POPULATE_WRITE): a memfd's pages there are allocated and count as data for SEEK_DATA
+/// (fallocate alone leaves them unwritten, which SEEK_DATA reads as a hole). 0 or -1 with errno.
+int cmagma_populate_write(void *address, size_t length);
+
+/// Bytes of [offset, offset+length) of the file that have backing pages (its data ranges, by
+/// lseek SEEK_DATA / SEEK_HOLE), or -1 with errno.
+int64_t cmagma_committed_bytes_in_range(int fd, int64_t offset, int64_t length);
+
 /// The magic number of the file system `fd`'s file lives on (fstatfs f_type), or -1 with errno.
 int64_t cmagma_file_system_type(int fd);
 

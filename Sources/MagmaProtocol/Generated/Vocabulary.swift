@@ -232,10 +232,20 @@ public struct VirtioSyncCapabilities: OptionSet, Hashable, Sendable {
     public static let known: VirtioSyncCapabilities = [.binarySemaphores, .cpuSignal, .cpuWait, .failureFence, .timelines]
 }
 
+/// What a virtio query's answer is (query_reply).
+public enum QueryAnswerKind: UInt32, Sendable, CaseIterable {
+    /// A number, in value.
+    case value = 1
+    /// A buffer: its size in buffer_size, its bytes in the query's answer_area.
+    case buffer = 2
+}
+
 /// What a shared-memory command ring of a virtio context carries (create_ring). A context has at
 /// most one of each.
 public enum VirtioRingKind: UInt32, Sendable, CaseIterable {
-    /// Object creation: create_context and create_semaphore. Its records carry depends_on 0.
+    /// Object creation: create_context, create_semaphore and create_timeline. A record's depends_on
+    /// is the queue ring's seqno it follows (0 for none), so a creation never overtakes a queue
+    /// record written before it.
     case creation = 1
     /// The submission stream: every other feed-forward command, in order; a record's depends_on is
     /// the creation ring's seqno it needs applied first.

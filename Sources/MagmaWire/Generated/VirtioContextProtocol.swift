@@ -250,8 +250,10 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
-    /// Asks the device something that answers with a value (the device protocol's queries; a query
-    /// answered with a buffer is unimplemented here). Answered by `ValueReply`.
+    /// Asks the device something (the device protocol's queries): answered by query_reply, with a
+    /// value, or with a buffer's size, the host device's buffer's bytes copied into answer_area (as
+    /// many as fit: a guest whose area was too small asks again with a larger one, and makes its
+    /// own buffer of the bytes). Answered by `QueryReply`.
     public struct Query: WireMessage {
         public static let ordinal: UInt32 = 1800
         public static let version: UInt16 = 1
@@ -259,26 +261,31 @@ extension VirtioContextProtocol {
 
         /// What to ask.
         public var queryId: QueryId
+        /// Where the host copies a buffer answer's bytes; may be of length 0.
+        public var answerArea: GuestReplyArea
         /// Where the host writes the reply.
         public var reply: GuestReplyArea
 
-        public init(queryId: QueryId, reply: GuestReplyArea) {
+        public init(queryId: QueryId, answerArea: GuestReplyArea, reply: GuestReplyArea) {
             self.queryId = queryId
+            self.answerArea = answerArea
             self.reply = reply
         }
 
         public static func inlineSize(at version: UInt16) -> Int {
-            return 24
+            return 40
         }
 
         public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
             encoder.put(self.queryId.rawValue, at: 24)
-            try self.reply.encode(into: &encoder, at: 32)
+            try self.answerArea.encode(into: &encoder, at: 32)
+            try self.reply.encode(into: &encoder, at: 48)
         }
 
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
             self.queryId = try decoder.value(QueryId.self, at: 24)
-            self.reply = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+            self.answerArea = try GuestReplyArea(decoding: &decoder, at: 32, size: GuestReplyArea.wireSize)
+            self.reply = try GuestReplyArea(decoding: &decoder, at: 48, size: GuestReplyArea.wireSize)
         }
     }
 }
@@ -352,13 +359,15 @@ extension VirtioContextProtocol {
     /// guest-backed resource attached to the context; the host maps it in place and a consumer
     /// thread of the guest's drains it. The guest formats the ring before this call. Each record is
     /// a 24-byte header (u32 payload length, u32 flags 0, u64 seqno: the previous record's plus one
-    /// from 1, u64 depends_on: for a queue ring the creation ring's seqno that must be applied
-    /// first, 0 for none) and a payload of whole context commands back to back, as a SUBMIT_3D
-    /// payload, without commands that need a fence (wait_semaphores, watch_failure), calls with a
-    /// reply, or ring commands. The host spins briefly when the rings are empty, then sets status
-    /// ASLEEP; the guest then sends wake_rings (and only then). A fenced SUBMIT_3D of the context
-    /// is applied only after everything its rings held when it arrived. A bad ring (header,
-    /// offsets, lengths, seqnos, a depends_on the creation ring never submitted) or its resource
+    /// from 1, u64 depends_on: the other ring's seqno that must be applied first, 0 for none: a
+    /// queue record names the creation ring's last seqno when it was written, a creation record the
+    /// queue ring's, so the host applies the two rings in the order the guest wrote them) and a
+    /// payload of whole context commands back to back, as a SUBMIT_3D payload, without commands
+    /// that need a fence (wait_semaphores, watch_failure), calls with a reply, or ring commands.
+    /// The host spins briefly when the rings are empty, then sets status ASLEEP; the guest then
+    /// sends wake_rings (and only then). A fenced SUBMIT_3D of the context is applied only after
+    /// everything its rings held when it arrived. A bad ring (header, offsets, lengths, seqnos, a
+    /// depends_on the other ring never submitted or one written after the record) or its resource
     /// detached or unreferenced while in use fails the context. Answered by status_reply:
     /// invalid_args (a second ring of the kind, a range outside the resource, a header that is not
     /// a formatted ring) leaves the context usable. Answered by `StatusReply`.
@@ -599,6 +608,50 @@ extension VirtioContextProtocol {
         public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
             self.status = try decoder.value(MagmaStatus.self, at: 24)
             self.value = try decoder.load(UInt64.self, at: 32)
+        }
+    }
+}
+
+extension VirtioContextProtocol {
+    /// A query's answer: a value, or a buffer whose bytes are in the query's answer_area.
+    public struct QueryReply: WireMessage {
+        public static let ordinal: UInt32 = 1859
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.query_reply"
+
+        /// ok, or why not (invalid_args for an unknown id).
+        public var status: MagmaStatus
+        /// Which answer it is; value when not ok.
+        public var kind: QueryAnswerKind
+        /// The value of a value answer; else 0.
+        public var value: UInt64
+        /// The bytes of a buffer answer, of which min(buffer_size, the answer area's length) were
+        /// copied there; else 0.
+        public var bufferSize: UInt64
+
+        public init(status: MagmaStatus, kind: QueryAnswerKind, value: UInt64, bufferSize: UInt64) {
+            self.status = status
+            self.kind = kind
+            self.value = value
+            self.bufferSize = bufferSize
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 24
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.status.rawValue, at: 24)
+            encoder.put(self.kind.rawValue, at: 28)
+            encoder.put(self.value, at: 32)
+            encoder.put(self.bufferSize, at: 40)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.status = try decoder.value(MagmaStatus.self, at: 24)
+            self.kind = try decoder.value(QueryAnswerKind.self, at: 28)
+            self.value = try decoder.load(UInt64.self, at: 32)
+            self.bufferSize = try decoder.load(UInt64.self, at: 40)
         }
     }
 }
@@ -1115,6 +1168,7 @@ extension VirtioContextProtocol {
     public enum ServerMessage: Hashable, Sendable {
         case statusReply(StatusReply)
         case valueReply(ValueReply)
+        case queryReply(QueryReply)
         case memoryBudgetReply(MemoryBudgetReply)
         case timelineStateReply(TimelineStateReply)
         case notificationReply(NotificationReply)
@@ -1127,6 +1181,7 @@ extension VirtioContextProtocol {
             switch decoder.header.ordinal {
             case StatusReply.ordinal: message = .statusReply(try decoder.decodeBody(StatusReply.self))
             case ValueReply.ordinal: message = .valueReply(try decoder.decodeBody(ValueReply.self))
+            case QueryReply.ordinal: message = .queryReply(try decoder.decodeBody(QueryReply.self))
             case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
             case TimelineStateReply.ordinal: message = .timelineStateReply(try decoder.decodeBody(TimelineStateReply.self))
             case NotificationReply.ordinal: message = .notificationReply(try decoder.decodeBody(NotificationReply.self))
@@ -1141,6 +1196,7 @@ extension VirtioContextProtocol {
             switch self {
             case .statusReply(let message): message
             case .valueReply(let message): message
+            case .queryReply(let message): message
             case .memoryBudgetReply(let message): message
             case .timelineStateReply(let message): message
             case .notificationReply(let message): message
@@ -1153,6 +1209,7 @@ extension VirtioContextProtocol {
             switch self {
             case .statusReply(let message): try message.encoded(transactionId: transactionId)
             case .valueReply(let message): try message.encoded(transactionId: transactionId)
+            case .queryReply(let message): try message.encoded(transactionId: transactionId)
             case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
             case .timelineStateReply(let message): try message.encoded(transactionId: transactionId)
             case .notificationReply(let message): try message.encoded(transactionId: transactionId)

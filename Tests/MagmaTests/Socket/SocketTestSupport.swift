@@ -20,16 +20,22 @@ final class TestServer: Sendable {
                       softGPU: SoftGPUConfiguration(watchdogNanoseconds: watchdogNanoseconds))
     }
 
-    /// A server whose SoftGPU runs with `softGPU`.
+    /// A server whose SoftGPU runs with `softGPU`, its memory reserve measured by `memoryGauge`
+    /// (sampled on every check) when one is given.
     init(flowControl: FlowControlLimits = .standard, connectionLimits: ConnectionLimits = .untrusted, maxConnections: Int = 64,
-         softGPU: SoftGPUConfiguration) throws {
+         softGPU: SoftGPUConfiguration, memoryGauge: (any MemoryGauge)? = nil, minAvailableBytes: UInt64 = ServerLimits.standard.minAvailableBytes) throws {
         directory = FileManager.default.temporaryDirectory.appending(path: "magma-test-\(UUID().uuidString.prefix(8))").path
         var logger = Logger(label: "test-magmad")
         logger.logLevel = .critical
         let driver = SoftGPUDriver(configuration: softGPU)
-        server = MagmaServer(device: try SystemDevice(driver: driver, limits: flowControl),
-                             configuration: .init(directory: directory, connectionLimits: connectionLimits,
-                                                  maxConnections: maxConnections, logger: logger))
+        var configuration = MagmaServer.Configuration(directory: directory, connectionLimits: connectionLimits,
+                                                      maxConnections: maxConnections, logger: logger)
+        configuration.serverLimits.minAvailableBytes = minAvailableBytes
+        if let memoryGauge {
+            configuration.memoryGauge = memoryGauge
+            configuration.memorySampleNanoseconds = 0
+        }
+        server = MagmaServer(device: try SystemDevice(driver: driver, limits: flowControl), configuration: configuration)
         try server.start()
     }
 

@@ -4,9 +4,9 @@ import MagmaPlatform
 import MagmaVhostUser
 import Testing
 
-/// `magma-vhost-user-gpu` as a process: a front-end (this test) connects to its stream socket,
-/// negotiates, and leaves; the back-end then exits on its own.
-@Suite("magma-vhost-user-gpu serves one front-end from a process of its own", .timeLimit(.minutes(1)), .serialized)
+/// `magma-vhost-user-gpu` as a process: front-ends (this test) connect to its stream socket,
+/// negotiate, and leave; the back-end then exits on its own.
+@Suite("magma-vhost-user-gpu serves front-ends from a process of its own", .timeLimit(.minutes(1)), .serialized)
 struct VhostUserGPUProcessTests {
     @Test func itServesAFrontEndAndExitsWhenItLeaves() throws {
         let path = FileManager.default.temporaryDirectory.appending(path: "magma-vhost-gpu-\(UUID().uuidString.prefix(8))").path
@@ -24,6 +24,41 @@ struct VhostUserGPUProcessTests {
         #expect(outcome.status == 0 && !outcome.timedOut, "\(outcome.output)")
         #expect(outcome.output.contains("getFeatures") && outcome.output.contains("the front-end has gone"), "\(outcome.output)")
         #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    /// Two front-ends at once, each its own session: the first leaving ends nothing for the
+    /// second, which is still served; the back-end exits once both have gone.
+    @Test func itServesTwoFrontEndsAtOnceAndExitsWhenBothLeave() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "magma-vhost-gpu-\(UUID().uuidString.prefix(8))").path
+        let backend = try ToolProcess("magma-vhost-user-gpu", ["--socket", path, "--front-ends", "2"])
+        try backend.waitForFile(path)
+        let first = try connect(path)
+        let second = try connect(path)
+        for channel in [first, second] { try #require(try features(channel) & 0b11 == 0b11) }
+        first.socket.shutdown()
+        #expect(try features(second) & 0b11 == 0b11, "the second is served after the first left")
+        #expect(backend.process.isRunning)
+        second.socket.shutdown()
+        let outcome = backend.finish()
+        #expect(outcome.status == 0 && !outcome.timedOut, "\(outcome.output)")
+        for n in 1...2 {
+            #expect(outcome.output.contains("front-end \(n) has gone") && outcome.output.contains("front-end \(n)'s device model held 0 contexts"),
+                    "\(outcome.output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func itRefusesZeroFrontEnds() throws {
+        let outcome = try ToolProcess("magma-vhost-user-gpu", ["--socket", "/nonexistent/x", "--front-ends", "0"]).finish()
+        #expect(outcome.status != 0 && outcome.output.contains("--front-ends must be at least 1"), "\(outcome.output)")
+    }
+
+    /// GET_FEATURES on `channel`: the back-end's feature bits.
+    private func features(_ channel: VhostUserChannel) throws -> UInt64 {
+        try channel.send(VhostUserMessage(request: VhostUserRequest.getFeatures.rawValue))
+        #expect(channel.socket.waitReadable(until: Deadline(after: 20_000_000_000)))
+        let reply = try #require(try channel.receive())
+        return reply.payload.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
     }
 
     @Test func itStopsOnSIGTERMBeforeAnyFrontEnd() throws {
