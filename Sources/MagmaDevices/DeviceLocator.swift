@@ -25,6 +25,10 @@ public enum DeviceLocator: Sendable {
     /// A device reached through virtio-gpu's Magma context type, over the socket emulation of
     /// a device model at this path (`magma-virtio-host --socket`; MagmaVirtio, docs/virtio.md).
     case virtio(String)
+    /// A device reached through virtio-gpu's Magma context type on a guest kernel's virtio_gpu
+    /// render node ("/dev/dri/renderD128": a guest whose virtio-gpu is the Magma device, as QEMU's
+    /// vhost-user-gpu on `magma-vhost-user-gpu`; MagmaVirtio's `VirtGPUKernelDevice`).
+    case virtgpu(String)
     /// A device served by a backend of the caller's.
     case backend(any DeviceBackend)
 }
@@ -50,6 +54,8 @@ extension Device {
             return Device(backend: try DRMDevice(renderNode: renderNode))
         case .virtio(let path):
             return Device(backend: try VirtioDeviceBackend(path: path))
+        case .virtgpu(let renderNode):
+            return Device(backend: try VirtioDeviceBackend(renderNode: renderNode))
         case .backend(let backend):
             return Device(backend: backend)
         }

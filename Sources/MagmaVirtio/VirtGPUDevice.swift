@@ -62,6 +62,13 @@ public protocol VirtGPUDevice: AnyObject, Sendable {
     func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource
     /// EXECBUFFER: submits context commands; with `fenceOnRing`, a fence on that ring, returned.
     func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)?
+    /// Whether EXECBUFFER returns only once the host has applied the commands (the socket
+    /// emulation waits for the host's answer); a kernel queues them on the virtqueue and
+    /// returns at once, so a later command sent another way (a command ring) could overtake them.
+    var appliesSubmissionsOnReturn: Bool { get }
+    /// How many fence rings CONTEXT_INIT made: each a fence timeline of its own; 1 where the
+    /// device offers no CONTEXT_INIT (every fence on the device's one global timeline); 0 before.
+    var fenceRingCount: Int { get }
     /// WAIT for a fence, at most `timeoutNanoseconds` (`Poller.forever` waits forever);
     /// whether it completed.
     func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool

@@ -28,8 +28,9 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
     private struct State {
         var ringCount = 0
         var contextInit = false
-        /// Resources not yet released, by GEM handle.
-        var resources: [UInt32: KernelResource] = [:]
+        /// Resources not yet released, by GEM handle, each with how many times it is held (made
+        /// once, imported again: the kernel gives one file one handle per object).
+        var resources: [UInt32: (resource: KernelResource, count: Int)] = [:]
         var closed = false
     }
 
@@ -108,40 +109,84 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
                                                         depth: 1, array_size: 1, last_level: 0, nr_samples: 0, flags: 0,
                                                         bo_handle: 0, res_handle: 0, size: UInt32(bytes), stride: 0)
         try file.perform(cmagma_drm_ioctl_virtgpu_resource_create, "DRM_IOCTL_VIRTGPU_RESOURCE_CREATE", &create, "\(bytes) bytes")
-        var map = cmagma_drm_virtgpu_map(offset: 0, handle: create.bo_handle, pad: 0)
+        return try hold(handle: create.bo_handle, resourceId: create.res_handle, bytes: bytes)
+    }
+
+    /// MAP + mmap of a GEM handle new to this device, recorded as held once; on failure the
+    /// handle is closed.
+    private func hold(handle: UInt32, resourceId: UInt32, bytes: Int) throws(MagmaError) -> KernelResource {
+        var map = cmagma_drm_virtgpu_map(offset: 0, handle: handle, pad: 0)
         do throws(MagmaError) {
-            try file.perform(cmagma_drm_ioctl_virtgpu_map, "DRM_IOCTL_VIRTGPU_MAP", &map, "handle \(create.bo_handle)")
+            try file.perform(cmagma_drm_ioctl_virtgpu_map, "DRM_IOCTL_VIRTGPU_MAP", &map, "handle \(handle)")
             let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file.descriptor.rawValue, off_t(bitPattern: UInt(map.offset)))
-            guard let address, address != MAP_FAILED else { let code = errno; throw MagmaError.drm("mmap", errno: code, "handle \(create.bo_handle)") }
-            let resource = KernelResource(resourceId: create.res_handle, handle: create.bo_handle,
-                                          mapping: UnsafeMutableRawBufferPointer(start: address, count: bytes))
-            state.withLock { $0.resources[resource.handle] = resource }
-            return resource
+            guard let address, address != MAP_FAILED else { let code = errno; throw MagmaError.drm("mmap", errno: code, "handle \(handle)") }
+            let resource = KernelResource(resourceId: resourceId, handle: handle, mapping: UnsafeMutableRawBufferPointer(start: address, count: bytes))
+            // Two imports of one object racing: the first recorded is held twice, the other mapping dropped.
+            let earlier = state.withLock { state -> KernelResource? in
+                if let held = state.resources[handle] {
+                    state.resources[handle] = (held.resource, held.count + 1)
+                    return held.resource
+                }
+                state.resources[handle] = (resource, 1)
+                return nil
+            }
+            guard let earlier else { return resource }
+            _ = resource.take()
+            munmap(address, bytes)
+            return earlier
         } catch {
-            try? file.closeGEMHandle(create.bo_handle)
+            try? file.closeGEMHandle(handle)
             throw error
         }
     }
 
-    /// GEM_CLOSE of the resource's handle, after its mapping is gone: the kernel then detaches
-    /// its pages and sends RESOURCE_UNREF.
+    /// Lets one hold of the resource go; the last: GEM_CLOSE of its handle, after its mapping is
+    /// gone (the kernel then detaches it from the context, and unreferences it once no file or
+    /// dma-buf holds it).
     public func release(_ resource: any VirtGPUResource) throws(MagmaError) {
-        guard let resource = resource as? KernelResource, state.withLock({ $0.resources.removeValue(forKey: resource.handle) }) === resource,
-              resource.take() else { throw .invalidArgs("not a live resource of this device") }
+        guard let resource = resource as? KernelResource else { throw .invalidArgs("not a live resource of this device") }
+        let last = state.withLock { state -> Bool? in
+            guard let held = state.resources[resource.handle], held.resource === resource else { return nil }
+            state.resources[resource.handle] = held.count == 1 ? nil : (resource, held.count - 1)
+            return held.count == 1
+        }
+        guard let last else { throw .invalidArgs("not a live resource of this device") }
+        guard last, resource.take() else { return }
         munmap(resource.mapping.baseAddress, resource.mapping.count)
         try file.closeGEMHandle(resource.handle)
     }
 
-    /// Not offered here: sharing a resource between opens (PRIME) serves export and import between
-    /// connections, and no connection runs on this device yet (one fence ring without
-    /// CONTEXT_INIT, above). UNIMPLEMENTED, as the kernel path has nothing tested to offer.
+    /// PRIME export (HANDLE_TO_FD): a dma-buf of the resource, which another open of the device
+    /// (in any process of the guest) imports as the same resource; it maps as the resource's pages.
     public func exportResource(_ resource: any VirtGPUResource) throws(MagmaError) -> OwnedFileDescriptor {
-        throw .unimplemented("PRIME export on the kernel's virtio_gpu device: no connection runs here yet (one fence ring)")
+        guard let resource = resource as? KernelResource,
+              state.withLock({ $0.resources[resource.handle]?.resource === resource }) else {
+            throw .invalidArgs("not a live resource of this device")
+        }
+        return try file.exportDMABuf(resource.handle)
     }
 
-    /// Not offered here (see `exportResource`).
+    /// PRIME import (FD_TO_HANDLE) of a dma-buf of this device: the kernel attaches the
+    /// resource to this open's context (its GEM open); RESOURCE_INFO gives its resource id. A
+    /// dma-buf of another device is INVALID_ARGS (the kernel's EINVAL for a foreign object).
     public func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource {
-        throw .unimplemented("PRIME import on the kernel's virtio_gpu device: no connection runs here yet (one fence ring)")
+        guard !state.withLock({ $0.closed }) else { throw MagmaError(.connectionLost, "the virtio_gpu device was closed") }
+        let handle = try file.importDMABuf(descriptor.rawValue)
+        let again = state.withLock { state -> KernelResource? in
+            guard let held = state.resources[handle] else { return nil }
+            state.resources[handle] = (held.resource, held.count + 1)
+            return held.resource
+        }
+        if let again { return again }
+        var info = cmagma_drm_virtgpu_resource_info(bo_handle: handle, res_handle: 0, size: 0, blob_mem: 0)
+        do throws(MagmaError) {
+            try file.perform(cmagma_drm_ioctl_virtgpu_resource_info, "DRM_IOCTL_VIRTGPU_RESOURCE_INFO", &info, "handle \(handle)")
+        } catch {
+            try? file.closeGEMHandle(handle)
+            throw error
+        }
+        let page = SharedMemory.pageSize
+        return try hold(handle: handle, resourceId: info.res_handle, bytes: (Int(info.size) + page - 1) / page * page)
     }
 
     public func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)? {
@@ -167,6 +212,12 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
         return KernelFence(syncFile: OwnedFileDescriptor(taking: execute.fence_fd))
     }
 
+    /// False: the kernel queues EXECBUFFER's commands on the virtqueue and returns.
+    public var appliesSubmissionsOnReturn: Bool { false }
+
+    /// The fence rings CONTEXT_INIT made (1 without CONTEXT_INIT); 0 before it.
+    public var fenceRingCount: Int { state.withLock { $0.ringCount } }
+
     /// Polls the fence's sync_file (readable once signaled).
     public func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool {
         (try? Poller.poll([PollRequest(descriptor: fence.pollDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true
@@ -179,7 +230,7 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
         let live = state.withLock { state in
             state.closed = true
             defer { state.resources = [:] }
-            return Array(state.resources.values)
+            return state.resources.values.map(\.resource)
         }
         for resource in live where resource.take() {
             munmap(resource.mapping.baseAddress, resource.mapping.count)

@@ -46,15 +46,17 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     /// An open of a guest of its own at `path` (its own socket and `memoryBytes` of RAM); a
     /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
     public convenience init(path: String, memoryBytes: Int = VirtGPUSocketDevice.defaultMemoryBytes,
-                            callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
-        try self.init(guest: VirtGPUSocketGuest(path: path, memoryBytes: memoryBytes, callTimeoutNanoseconds: callTimeoutNanoseconds))
+                            callTimeoutNanoseconds: UInt64 = 30_000_000_000, contextInit: Bool = true) throws(MagmaError) {
+        try self.init(guest: VirtGPUSocketGuest(path: path, memoryBytes: memoryBytes, callTimeoutNanoseconds: callTimeoutNanoseconds,
+                                                contextInit: contextInit))
     }
 
     deinit { close() }
 
     public func parameter(_ param: VirtGPUParam) throws(MagmaError) -> UInt64 {
         switch param {
-        case .features3D, .capsetQueryFix, .contextInit: return 1
+        case .features3D, .capsetQueryFix: return 1
+        case .contextInit: return guest.offersContextInit ? 1 : 0
         case .resourceBlob, .hostVisible, .crossDevice: return 0
         case .supportedCapsetIds:
             var mask: UInt64 = 0
@@ -76,8 +78,12 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     public func initializeContext(capsetId: UInt32, ringCount: Int) throws(MagmaError) {
         guard (1...VirtioGPU.maxRings).contains(ringCount) else { throw .invalidArgs("\(ringCount) rings: 1...\(VirtioGPU.maxRings)") }
         guard !state.withLock({ $0.hasContext }) else { throw .badState("CONTEXT_INIT: the context exists") }
-        let (response, _) = try control(.contextCreate(contextInit: capsetId & VirtioGPU.contextInitCapsetMask, debugName: Array("magma".utf8)),
-                                        context: contextId)
+        // Without CONTEXT_INIT the kernel makes a context of capset 0 with one fence timeline.
+        guard guest.offersContextInit || ringCount == 1 else {
+            throw .unimplemented("this virtio-gpu device offers no CONTEXT_INIT: one fence timeline, not \(ringCount) rings")
+        }
+        let capset = guest.offersContextInit ? capsetId & VirtioGPU.contextInitCapsetMask : 0
+        let (response, _) = try control(.contextCreate(contextInit: capset, debugName: Array("magma".utf8)), context: contextId)
         guard response == .okNoData else { throw Self.error(response, "CONTEXT_INIT") }
         state.withLock { state in
             state.hasContext = true
@@ -187,7 +193,12 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
 
     public func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)? {
         var header = VirtioGPU.ControlHeader(type: 0, contextId: contextId)
-        if let ring {
+        if let ring, !guest.offersContextInit {
+            // One timeline for the whole device: no ring index, the guest's one fence counter.
+            guard Int(ring) < state.withLock({ $0.ringCount }) else { throw .invalidArgs("ring \(ring) of 1") }
+            header.flags = VirtioGPU.flagFence
+            header.fenceId = guest.takeGlobalFenceId()
+        } else if let ring {
             let fenceId = try state.withLock { state throws(MagmaError) -> UInt64 in
                 guard Int(ring) < state.ringCount else { throw .invalidArgs("ring \(ring) of \(state.ringCount)") }
                 let next = state.nextFence[ring, default: 0] + 1
@@ -207,6 +218,12 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
 
     /// Polls the fence beside the socket's hang-up, so a host that has gone ends the wait
     /// (false) instead of leaving it to the timeout.
+    /// True: the host answers a control command once it has applied it.
+    public var appliesSubmissionsOnReturn: Bool { true }
+
+    /// The fence rings CONTEXT_INIT made (1 without CONTEXT_INIT); 0 before it.
+    public var fenceRingCount: Int { state.withLock { $0.ringCount } }
+
     public func wait(_ fence: any VirtGPUFence, timeoutNanoseconds: UInt64) -> Bool {
         let requests = [PollRequest(descriptor: fence.pollDescriptor), PollRequest(descriptor: hangupDescriptor, events: 0)]
         guard let ready = try? Poller.poll(requests, timeoutNanoseconds: timeoutNanoseconds) else { return false }

@@ -24,6 +24,11 @@ public final class VirtGPUSocketGuest: Sendable {
     /// This guest among the process's guests (never reused): what its exported descriptors
     /// carry, so another guest's import refuses them.
     public let key: UInt64
+    /// Whether its device offers CONTEXT_INIT (per-context fence rings). Without it the device
+    /// behaves as QEMU's vhost-user-gpu front-end leaves a guest kernel: GETPARAM says 0, a
+    /// context is made with capset 0, and every fence of every open is on the device's ONE
+    /// global timeline (no ring index), with fence ids from one counter of the guest's.
+    public let offersContextInit: Bool
     private let socket: MessageSocket
     private let ram: SharedMemory
     private let channel = LockedCondition(Channel())
@@ -43,6 +48,8 @@ public final class VirtGPUSocketGuest: Sendable {
         var nextResourceId: UInt32 = 1
         var nextContextId: UInt32 = 1
         var nextShareId: UInt64 = 1
+        /// Fence ids of the global timeline (without CONTEXT_INIT), as the kernel's one counter.
+        var nextGlobalFence: UInt64 = 1
         /// Its live resources, whichever devices hold them (PRIME import looks them up).
         var resources: [UInt32: WeakResource] = [:]
         var openDevices = 0
@@ -52,9 +59,11 @@ public final class VirtGPUSocketGuest: Sendable {
 
     /// Connects to the device model at `path` and shares `memoryBytes` of guest RAM with it; a
     /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
+    /// `contextInit: false` makes a device without CONTEXT_INIT (`offersContextInit`).
     public init(path: String, memoryBytes: Int = VirtGPUSocketGuest.defaultMemoryBytes,
-                callTimeoutNanoseconds: UInt64 = 30_000_000_000) throws(MagmaError) {
+                callTimeoutNanoseconds: UInt64 = 30_000_000_000, contextInit: Bool = true) throws(MagmaError) {
         self.path = path
+        offersContextInit = contextInit
         key = Self.nextKey.withLock { key in defer { key += 1 }; return key }
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
         do {
@@ -164,6 +173,9 @@ public final class VirtGPUSocketGuest: Sendable {
 
     /// The live resource `id`, if there is one.
     func resource(_ id: UInt32) -> SocketResource? { state.withLock { $0.resources[id]?.resource } }
+
+    /// A fence id of the device's global timeline (devices without CONTEXT_INIT).
+    func takeGlobalFenceId() -> UInt64 { state.withLock { state in defer { state.nextGlobalFence += 1 }; return state.nextGlobalFence } }
 
     /// A new share id (`export_object`): the guest's one counter, which the host checks.
     func takeShareId() -> UInt64 { state.withLock { state in defer { state.nextShareId += 1 }; return state.nextShareId } }

@@ -6,7 +6,9 @@ import MagmaWire
 /// resource, submits its command fenced on the call ring, waits for the fence (no lock held)
 /// and reads the reply the host wrote into the slot.
 ///
-/// Fences on one ring complete in order, so a call waits for every call before it on its ring.
+/// Fences on one ring complete in order, so a call waits for every call before it on its ring
+/// (never for a wait: the host preempts waits before a later fence, and a preempted
+/// `sync_notifications` is asked again).
 /// The connection's own calls go on `callRing`; the watcher thread's (the semaphore checks after
 /// work that waited) on `watcherRing`, so they never wait behind a `sync_notifications`, whose
 /// fence needs the watcher to have armed the next read (the two waited on each other: a
@@ -18,11 +20,11 @@ final class VirtioCalls: Sendable {
     /// The ring of the watcher thread's calls.
     static let watcherRing: UInt8 = 5
     private let ring: UInt8
-    private let device: VirtGPUSocketDevice
+    private let device: any VirtGPUDevice
     private let replies: any VirtGPUResource
     private let free: LockedCondition<[Int]>
 
-    init(device: VirtGPUSocketDevice, ring: UInt8) throws(MagmaError) {
+    init(device: any VirtGPUDevice, ring: UInt8) throws(MagmaError) {
         self.ring = ring
         self.device = device
         replies = try device.createResource(size: SharedMemory.pageSize)
@@ -42,14 +44,21 @@ final class VirtioCalls: Sendable {
         bytes.initializeMemory(as: UInt8.self, repeating: 0)
         let payload: [UInt8]
         do { payload = try VirtioContextCommand.payload([.virtio(make(area))]) } catch { throw .internalError("\(error)") }
-        guard let fence = try device.submit(payload, fenceOnRing: ring) else { throw .internalError("call without a fence") }
-        guard device.wait(fence, timeoutNanoseconds: Poller.forever) else { throw MagmaError(.connectionLost, "call fence") }
-        let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
-        guard length >= MessageHeader.byteCount, length <= Self.slotBytes else {
-            throw MagmaError(.connectionLost, "the host wrote no reply (the context has failed)")
-        }
-        do { return try VirtioContextProtocol.ServerMessage.decode(bytes: Array(bytes[0..<length])).message } catch {
-            throw .internalError("reply: \(error)")
+        while true {
+            let fence = try device.submit(payload, onFenceRing: ring)
+            guard device.wait(fence, timeoutNanoseconds: Poller.forever) else { throw MagmaError(.connectionLost, "call fence") }
+            let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
+            guard length >= MessageHeader.byteCount, length <= Self.slotBytes else {
+                throw MagmaError(.connectionLost, "the host wrote no reply (the context has failed)")
+            }
+            let reply: VirtioContextProtocol.ServerMessage
+            do { reply = try VirtioContextProtocol.ServerMessage.decode(bytes: Array(bytes[0..<length])).message } catch {
+                throw .internalError("reply: \(error)")
+            }
+            // A call that waits (`sync_notifications`) may be preempted by a later fence of its
+            // timeline: it is asked again. Calls that do not wait are never preempted.
+            guard case .preemptedReply = reply else { return reply }
+            bytes.initializeMemory(as: UInt8.self, repeating: 0)
         }
     }
 
@@ -59,10 +68,15 @@ final class VirtioCalls: Sendable {
         guard reply.status == .ok else { throw MagmaError(reply.status, reply.reason) }
     }
 
-    /// A call answered by value_reply: its value.
+    /// A call answered by value_reply: its value. value_reply carries no reason, so a failed
+    /// context's error (which is then the connection's first failure, when this call sees it
+    /// before the failure watch does) is asked for in words by a `flush`, whose reply has it.
     func valueCall(_ make: (GuestReplyArea) -> VirtioContextProtocol.ClientMessage) throws(MagmaError) -> UInt64 {
         guard case .valueReply(let reply) = try call(make) else { throw .internalError("expected value_reply") }
-        guard reply.status == .ok else { throw MagmaError(reply.status, "query") }
+        guard reply.status == .ok else {
+            if reply.status != .invalidArgs && reply.status != .unimplemented { try statusCall { .flush(.init(reply: $0)) } }
+            throw MagmaError(reply.status, "query")
+        }
         return reply.value
     }
 }

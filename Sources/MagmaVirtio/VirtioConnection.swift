@@ -14,7 +14,10 @@ import MagmaWire
 /// (`VirtioWatcher`). Feed-forward requests the host refuses fail the connection, as on the
 /// other Fuchsia-protocol backends.
 final class VirtioConnection: ConnectionBackend, Sendable {
-    let device: VirtGPUSocketDevice
+    let device: any VirtGPUDevice
+    /// The socket emulation's guest, whose share ids and key export and import use; nil on the
+    /// kernel's device (share ids drawn at random there, `VirtioShareToken.kernelGuestKey`).
+    let guest: VirtGPUSocketGuest?
     /// The connection's synchronous calls (ring 0).
     let calls: VirtioCalls
     /// The watcher thread's calls (ring 5), never behind the connection's.
@@ -31,17 +34,36 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// Its live timelines' ids (an export names only a live one).
     private let timelines = Locked<Set<ObjectId>>([])
 
-    init(path: String, info: PhysicalDeviceInfo) throws(MagmaError) {
+    /// A connection as a new open of the guest at `path`; `contextInit: false` makes that guest's
+    /// device one without CONTEXT_INIT (`VirtGPUSocketGuest.offersContextInit`).
+    convenience init(path: String, info: PhysicalDeviceInfo, contextInit: Bool = true) throws(MagmaError) {
+        let device = try VirtioGuests.open(path: path, contextInit: contextInit)
+        try self.init(device: device, guest: device.guest, hangupDescriptor: device.hangupDescriptor, info: info)
+    }
+
+    /// A connection as a new open of a guest kernel's virtio_gpu render node (`VirtGPUKernelDevice`).
+    convenience init(renderNode: String, info: PhysicalDeviceInfo) throws(MagmaError) {
+        try self.init(device: try VirtGPUKernelDevice(renderNode: renderNode), guest: nil, hangupDescriptor: -1, info: info)
+    }
+
+    /// A connection over `device`, an open of a virtio-gpu device not yet initialized;
+    /// `hangupDescriptor` polls POLLHUP once the host has gone (-1: a kernel device, whose host
+    /// cannot go without the guest).
+    private init(device: any VirtGPUDevice, guest: VirtGPUSocketGuest?, hangupDescriptor: Int32, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
-        device = try VirtioGuests.open(path: path)
-        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: VirtioWaitRings.ringCount)
+        self.device = device
+        self.guest = guest
+        // With CONTEXT_INIT each kind of fence has a ring (a timeline) of its own; without, every
+        // fence is on the device's one timeline, which the host's preemption of waits keeps moving.
+        let ringCount = try device.parameter(.contextInit) == 1 ? VirtioWaitRings.ringCount : 1
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: ringCount)
         calls = try VirtioCalls(device: device, ring: VirtioCalls.callRing)
         let watcherCalls = try VirtioCalls(device: device, ring: VirtioCalls.watcherRing)
         self.watcherCalls = watcherCalls
         rings = try VirtioRingTransport(device: device, calls: calls)
-        waitRings = try VirtioWaitRings(device: device)
+        waitRings = VirtioWaitRings()
         do { failed = try EventSemaphore() } catch { throw .internalError("\(error)") }
-        watcher = try VirtioWatcher(device: device, onFailure: { [weak self] error in self?.fail(error) },
+        watcher = try VirtioWatcher(device: device, hangupDescriptor: hangupDescriptor, onFailure: { [weak self] error in self?.fail(error) },
                                     resync: { semaphores in for semaphore in semaphores { _ = semaphore.isSignaled(asking: watcherCalls) } })
     }
 
@@ -62,25 +84,28 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         if first { failed.signal() }
     }
 
-    /// Sends feed-forward commands: unfenced ones as a command ring record when they fit one,
-    /// the others in a SUBMIT_3D. A transport failure fails the connection.
-    @discardableResult
-    func send(_ commands: [VirtioContextCommand], fenceOnRing ring: UInt8? = nil) -> (any VirtGPUFence)? {
-        if ring == nil {
-            do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return nil } } catch {
-                fail(error)
-                return nil
+    /// Sends feed-forward commands: as a command ring record when they fit one (unless
+    /// `bypassingRings`), else in an unfenced SUBMIT_3D. A transport failure fails the connection.
+    /// On a device that returns before the host applied the SUBMIT_3D (the kernel's), a `flush`
+    /// call follows it (the virtqueue is applied in order), so no later ring record overtakes it.
+    func send(_ commands: [VirtioContextCommand], bypassingRings: Bool = false) {
+        if !bypassingRings {
+            do { if try rings.submit(commands, health: { [weak self] in self?.error }) { return } } catch {
+                return fail(error)
             }
         }
         let payload: [UInt8]
-        do { payload = try VirtioContextCommand.payload(commands) } catch {
-            fail(.invalidArgs("\(error)"))
-            return nil
-        }
-        do { return try device.submit(payload, fenceOnRing: ring) } catch {
-            fail(error)
-            return nil
-        }
+        do { payload = try VirtioContextCommand.payload(commands) } catch { return fail(.invalidArgs("\(error)")) }
+        do { _ = try device.submit(payload, fenceOnRing: nil) } catch { return fail(error) }
+        if !device.appliesSubmissionsOnReturn { _ = flush() }
+    }
+
+    /// Releases a host object. On a device that returns before the host applied a SUBMIT_3D
+    /// (the kernel's), the release goes in a SUBMIT_3D too, after every SUBMIT_3D still queued
+    /// that names the object (a wait, a large record) and the ring records before it, and the
+    /// flush after it keeps later ring records (which may name the released id) behind it.
+    private func sendRelease(_ id: ObjectId, _ type: ObjectType) {
+        send([.primary(.releaseObject(.init(objectId: id, objectType: type)))], bypassingRings: !device.appliesSubmissionsOnReturn)
     }
 
     private func checkHealthy() throws(MagmaError) { if let error { throw error } }
@@ -130,7 +155,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func release(_ buffer: any BackendBuffer) throws(MagmaError) {
         guard let buffer = buffer as? VirtioBuffer else { throw .invalidArgs("not a virtio buffer") }
-        _ = send([.primary(.releaseObject(.init(objectId: buffer.id, objectType: .buffer)))])
+        sendRelease(buffer.id, .buffer)
         try device.release(buffer.resource)
     }
 
@@ -147,7 +172,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
             }
         case .populateTables, .depopulateTables:
             let wireOp: BufferOp = op == .populateTables ? .populateTables : .depopulateTables
-            _ = send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])
+            send([.primary(.bufferRangeOp(.init(op: wireOp, range: BufferRange(bufferId: buffer.id, offset: offset, length: length))))])
         }
     }
 
@@ -156,7 +181,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func createSemaphore() throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
         let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: false)
-        _ = send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
+        send([.virtio(.createSemaphore(.init(semaphoreId: semaphore.id)))])
         semaphores.withLock { $0[semaphore.id] = semaphore }
         watcher.watch(semaphore)
         return semaphore
@@ -166,7 +191,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// semaphore into this context (`import_object`); its mirror here watches it as any other.
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guest: device.guest)
+        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guestKey: shareKey)
         let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: flags.contains(.oneShot))
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
         semaphores.withLock { $0[semaphore.id] = semaphore }
@@ -190,21 +215,35 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         try checkHealthy()
         let live = type == .semaphore ? semaphores.withLock { $0[id] != nil } : timelines.withLock { $0.contains(id) }
         guard live else { throw .invalidArgs("\(type) \(id) was released: nothing to export") }
-        let share = device.guest.takeShareId()
-        try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
-        return try VirtioShareToken(guestKey: device.guest.key, kind: kind, id: share).descriptor()
+        // On the kernel's device the guest is the whole VM, whose processes share no counter:
+        // a random share id, drawn again in the unlikely case the host has it in use.
+        var share = guest?.takeShareId() ?? UInt64.random(in: 1...UInt64.max)
+        for attempt in 0..<8 {
+            do throws(MagmaError) {
+                try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
+                break
+            } catch where guest == nil && error.status == .invalidArgs && attempt < 7 {
+                share = UInt64.random(in: 1...UInt64.max)
+            }
+        }
+        return try VirtioShareToken(guestKey: shareKey, kind: kind, id: share).descriptor()
     }
+
+    /// The key share tokens of this connection's guest carry: the socket guest's, or the kernel
+    /// device's (the VM is the guest there, and a token never leaves it).
+    private var shareKey: UInt64 { guest?.key ?? VirtioShareToken.kernelGuestKey }
 
     func release(_ semaphore: any BackendSemaphore) throws(MagmaError) {
         guard let semaphore = semaphore as? VirtioSemaphore else { throw .invalidArgs("not a virtio semaphore") }
         semaphores.withLock { _ = $0.removeValue(forKey: semaphore.id) }
-        _ = send([.primary(.releaseObject(.init(objectId: semaphore.id, objectType: .semaphore)))])
+        watcher.unwatch(semaphore)
+        sendRelease(semaphore.id, .semaphore)
     }
 
     func createTimeline(initialValue: UInt64) throws(MagmaError) -> any BackendTimeline {
         try checkHealthy()
         let timeline = VirtioTimeline(id: takeId(), initialValue: initialValue, connection: self)
-        _ = send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
+        send([.virtio(.createTimeline(.init(timelineId: timeline.id, initialValue: initialValue)))])
         timelines.withLock { _ = $0.insert(timeline.id) }
         return timeline
     }
@@ -213,7 +252,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// timeline into this context (`import_object`).
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guest: device.guest)
+        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guestKey: shareKey)
         let timeline = VirtioTimeline(id: takeId(), initialValue: 0, connection: self)
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .timeline, objectId: timeline.id, flags: [], reply: $0)) }
         timelines.withLock { _ = $0.insert(timeline.id) }
@@ -223,7 +262,8 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func release(_ timeline: any BackendTimeline) throws(MagmaError) {
         guard let timeline = timeline as? VirtioTimeline else { throw .invalidArgs("not a virtio timeline") }
         timelines.withLock { _ = $0.remove(timeline.id) }
-        _ = send([.primary(.releaseObject(.init(objectId: timeline.id, objectType: .timeline)))])
+        watcher.unwatchTimeline(timeline.id)
+        sendRelease(timeline.id, .timeline)
     }
 
     // MARK: Contexts and address space
@@ -231,20 +271,20 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     func createContext(queueFamily: UInt32, priority: Priority) throws(MagmaError) -> UInt32 {
         try checkHealthy()
         let id = UInt32(truncatingIfNeeded: takeId())
-        _ = send([.primary(.createContext(.init(contextId: id, priority: priority, queueFamily: queueFamily)))])
+        send([.primary(.createContext(.init(contextId: id, priority: priority, queueFamily: queueFamily)))])
         return id
     }
 
     func destroyContext(_ id: UInt32) throws(MagmaError) {
-        _ = send([.primary(.destroyContext(.init(contextId: id)))])
+        send([.primary(.destroyContext(.init(contextId: id)))])
     }
 
     func map(_ buffer: any BackendBuffer, at gpuAddress: UInt64, offset: UInt64, length: UInt64, flags: MapFlags) throws(MagmaError) {
-        _ = send([.primary(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)))])
+        send([.primary(.mapBuffer(.init(gpuAddress: gpuAddress, range: BufferRange(bufferId: buffer.id, offset: offset, length: length), flags: flags)))])
     }
 
     func unmap(_ buffer: any BackendBuffer, at gpuAddress: UInt64) throws(MagmaError) {
-        _ = send([.primary(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: buffer.id)))])
+        send([.primary(.unmapBuffer(.init(gpuAddress: gpuAddress, bufferId: buffer.id)))])
     }
 
     // MARK: Submissions
@@ -259,7 +299,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     func executeInline(contextId: UInt32, _ commands: [InlineCommand]) throws(MagmaError) {
         for batch in InlineCommandBatching.batches(commands) {
-            _ = send([.primary(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))])
+            send([.primary(.executeInlineCommands(.init(contextId: contextId, commands: Array(batch))))])
         }
     }
 
@@ -279,11 +319,16 @@ final class VirtioConnection: ConnectionBackend, Sendable {
                    waits: submission.waitSemaphores)
     }
 
-    /// Work that waits on semaphores is fenced, so their mirrors are checked once it has run.
+    /// Work that waits on semaphores also signals a completion semaphore of its own (made on
+    /// the host first), which the watcher waits for, so their mirrors are checked once it has run.
+    /// The work itself is never fenced: a fence waiting for GPU work would hold every later
+    /// fence of its timeline (all of them, on a device without CONTEXT_INIT).
     private func submitWork(_ command: VirtioContextCommand, waits: [ObjectId]) {
         let waited = semaphores.withLock { table in waits.compactMap { table[$0] } }
-        guard !waited.isEmpty else { return _ = send([command]) }
-        if let fence = send([command], fenceOnRing: VirtioWatcher.workRing) { watcher.track(fence, waited: waited) }
+        guard !waited.isEmpty else { return send([command]) }
+        let completion = takeId()
+        send([.virtio(.createSemaphore(.init(semaphoreId: completion))), command.signaling(completion)])
+        do { try watcher.track(completion: completion, waited: waited) } catch { fail(error) }
     }
 
     // MARK: Performance counters
@@ -300,6 +345,28 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
     func dumpPerformanceCounters(into pool: any BackendPerformanceCounterPool, triggerId: UInt32) throws(MagmaError) { throw Self.noCounters }
     private static let noCounters = MagmaError.unimplemented("performance counters are not offered over virtio")
+}
+
+extension VirtioContextCommand {
+    /// The same work, signaling host semaphore `semaphore` too when it completes (execute,
+    /// execute at address, bind; any other command is returned as it is).
+    func signaling(_ semaphore: ObjectId) -> VirtioContextCommand {
+        switch self {
+        case .primary(.executeCommand(var m)):
+            m.signalSemaphores.append(semaphore)
+            return .primary(.executeCommand(m))
+        case .primary(.executeCommandAtAddress(var m)):
+            m.signalSemaphores.append(semaphore)
+            return .primary(.executeCommandAtAddress(m))
+        case .primary(.bind(var m)):
+            m.signalSemaphores.append(semaphore)
+            return .primary(.bind(m))
+        default: return self
+        }
+    }
+}
+
+extension VirtioConnection {
 
     // MARK: Errors and lifetime
 

@@ -26,23 +26,28 @@ public enum VirtioGuests {
     }
 
     private static let slots = Locked<[String: Entry]>([:])
+    /// What keys the guests without CONTEXT_INIT apart from those of the same path with it.
+    private static let oneTimelinePrefix = "\u{0}one-timeline:"
 
-    /// A new open of the guest at `path`: a context of its own, sharing the guest's socket and RAM.
-    public static func open(path: String) throws(MagmaError) -> VirtGPUSocketDevice {
+    /// A new open of the guest at `path`: a context of its own, sharing the guest's socket and
+    /// RAM. A guest with `contextInit: false` (a device without CONTEXT_INIT) is another guest
+    /// of the same path, as another VM would be.
+    public static func open(path: String, contextInit: Bool = true) throws(MagmaError) -> VirtGPUSocketDevice {
+        let key = contextInit ? path : oneTimelinePrefix + path
         let slot = slots.withLock { slots in
             // Paths whose guests are gone (and that no open is using) are dropped as the table is used.
-            slots = slots.filter { $0.key == path || $0.value.opening > 0 || $0.value.slot.current.withLock { $0.guest != nil } }
-            var entry = slots[path] ?? Entry(slot: Slot(), opening: 0)
+            slots = slots.filter { $0.key == key || $0.value.opening > 0 || $0.value.slot.current.withLock { $0.guest != nil } }
+            var entry = slots[key] ?? Entry(slot: Slot(), opening: 0)
             entry.opening += 1
-            slots[path] = entry
+            slots[key] = entry
             return entry.slot
         }
-        defer { slots.withLock { slots in slots[path]?.opening -= 1 } }
+        defer { slots.withLock { slots in slots[key]?.opening -= 1 } }
         return try slot.making.withLock { _ throws(MagmaError) -> VirtGPUSocketDevice in
             if let guest = slot.current.withLock({ $0.guest }), guest.isUsable, let device = try? VirtGPUSocketDevice(guest: guest) {
                 return device
             }
-            let guest = try VirtGPUSocketGuest(path: path)
+            let guest = try VirtGPUSocketGuest(path: path, contextInit: contextInit)
             let device = try VirtGPUSocketDevice(guest: guest)
             slot.current.withLock { $0.guest = guest }
             return device

@@ -17,12 +17,12 @@ final class VirtioNotifications: Sendable {
         var fence: (any VirtGPUFence)?
     }
 
-    private let device: VirtGPUSocketDevice
+    private let device: any VirtGPUDevice
     private let page: any VirtGPUResource
     private let queue = Locked(Queue())
     let readiness: EventSemaphore
 
-    init(device: VirtGPUSocketDevice) throws(MagmaError) {
+    init(device: any VirtGPUDevice) throws(MagmaError) {
         self.device = device
         page = try device.createResource(size: SharedMemory.pageSize)
         do { readiness = try EventSemaphore() } catch { throw .internalError("notifications: \(error)") }
@@ -39,7 +39,7 @@ final class VirtioNotifications: Sendable {
         let fence: (any VirtGPUFence)?
         do {
             fence = try device.submit(try VirtioContextCommand.payload([.virtio(.readNotification(.init(reply: area)))]),
-                                      fenceOnRing: Self.ring)
+                                      onFenceRing: Self.ring)
         } catch { fence = nil }
         queue.withLock { queue in
             queue.fence = fence
@@ -48,16 +48,12 @@ final class VirtioNotifications: Sendable {
     }
 
     /// The pending read's fence completed: queues its notification and reads the next, or ends
-    /// the channel.
+    /// the channel; a preempted read (`preempted_reply`: it took nothing) is submitted again.
     func completed() {
-        let bytes = page.mapping
-        let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
+        let reply = VirtioReplySlot.decode(page.mapping)
+        if case .preemptedReply? = reply { return arm() }
         var message: [UInt8]?
-        if length >= MessageHeader.byteCount, length <= bytes.count,
-           case .notificationReply(let reply)? = try? VirtioContextProtocol.ServerMessage.decode(bytes: Array(bytes[0..<length])).message,
-           reply.status == .ok {
-            message = reply.data
-        }
+        if case .notificationReply(let reply)? = reply, reply.status == .ok { message = reply.data }
         guard let message else { return queue.withLock { end(&$0) } }
         queue.withLock { queue in
             queue.messages.append(message)

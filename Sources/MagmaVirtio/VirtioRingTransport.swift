@@ -19,7 +19,7 @@ public final class VirtioRingTransport: Sendable {
     /// How long one wait for room lasts before the connection's health is looked at again.
     static let roomCheckNanoseconds: UInt64 = 10_000_000
 
-    private let device: VirtGPUSocketDevice
+    private let device: any VirtGPUDevice
     private let resource: any VirtGPUResource
     private let producers: Locked<Producers>
     private let doorbell: PendingPing
@@ -31,12 +31,12 @@ public final class VirtioRingTransport: Sendable {
 
     /// The rings of `device`'s context, with calls of their own (a reply resource); for a
     /// transport used without a `VirtioConnection` (the bench).
-    public convenience init(device: VirtGPUSocketDevice) throws(MagmaError) {
+    public convenience init(device: any VirtGPUDevice) throws(MagmaError) {
         try self.init(device: device, calls: VirtioCalls(device: device, ring: VirtioCalls.callRing))
     }
 
     /// Makes the ring resource, formats both rings and sets them up on the host.
-    init(device: VirtGPUSocketDevice, calls: VirtioCalls) throws(MagmaError) {
+    init(device: any VirtGPUDevice, calls: VirtioCalls) throws(MagmaError) {
         self.device = device
         resource = try device.createResource(size: 2 * Self.regionBytes)
         doorbell = PendingPing()

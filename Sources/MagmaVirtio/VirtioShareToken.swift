@@ -46,8 +46,17 @@ struct VirtioShareToken: Equatable {
     /// The id a token in `descriptor` (taken) names, if it is one of `guest` of kind `kind`;
     /// INVALID_ARGS for anything else, saying what.
     static func id(in descriptor: OwnedFileDescriptor, kind: Kind, guest: VirtGPUSocketGuest) throws(MagmaError) -> UInt64 {
+        try id(in: descriptor, kind: kind, guestKey: guest.key)
+    }
+
+    /// The guest key of tokens exported on a guest kernel's device (`VirtGPUKernelDevice`): the
+    /// VM is the guest; socket guests' keys start at 1.
+    static let kernelGuestKey: UInt64 = 0
+
+    /// The id a token names, if it is of the guest with key `guestKey` and of kind `kind`.
+    static func id(in descriptor: OwnedFileDescriptor, kind: Kind, guestKey: UInt64) throws(MagmaError) -> UInt64 {
         let token = try read(descriptor)
-        guard token.guestKey == guest.key else {
+        guard token.guestKey == guestKey else {
             throw .invalidArgs("the descriptor was exported by another virtio guest: objects never cross guests")
         }
         guard token.kind == kind else { throw .invalidArgs("the descriptor names a \(token.kind), not a \(kind)") }

@@ -71,53 +71,45 @@ final class VirtioWaitRings: Sendable {
     /// How many rings a connection's context is made with.
     static var ringCount: Int { Int(rings.upperBound) }
     private let free = Locked(Array(rings.reversed()))
-    /// Where the host writes every wait's reply; never read (a waiter asks the timeline's
-    /// state once its fence completes).
-    private let scratch: any VirtGPUResource
 
-    init(device: VirtGPUSocketDevice) throws(MagmaError) {
-        scratch = try device.createResource(size: SharedMemory.pageSize)
-    }
-
-    /// Submits a `wait_timeline` for `point` on a free ring.
+    /// Arms a `wait_timeline` for `point` on a free ring (the watcher keeps it armed).
     func watch(timelineId: ObjectId, point: UInt64, connection: VirtioConnection) throws(MagmaError) -> any BackendTimelineWatch {
         guard let ring = free.withLock({ $0.popLast() }) else {
             throw .memoryError("more than \(Self.rings.count) timeline waits at once on one virtio connection")
         }
-        let waitId = connection.takeId()
-        let area = GuestReplyArea(resourceId: scratch.resourceId, offset: 0, length: UInt32(VirtioCalls.slotBytes))
-        guard let fence = connection.send([.virtio(.waitTimeline(.init(timelineId: timelineId, point: point, waitId: waitId, reply: area)))],
-                                          fenceOnRing: ring) else {
+        do {
+            let arm = try VirtioTimelineArm(timelineId: timelineId, waitId: connection.takeId())
+            try connection.watcher.watchTimeline(arm, point: point, ring: ring)
+            return VirtioTimelineWatch(arm: arm, ring: ring, rings: self, watcher: connection.watcher)
+        } catch {
             free.withLock { $0.append(ring) }
-            throw connection.error ?? MagmaError(.connectionLost, "timeline wait not submitted")
+            connection.fail(error)
+            throw connection.error ?? error
         }
-        return VirtioTimelineWatch(fence: fence, ring: ring, waitId: waitId, rings: self, connection: connection)
     }
 
     fileprivate func giveBack(_ ring: UInt8) { free.withLock { $0.append(ring) } }
 }
 
-/// One pending `wait_timeline`: its fence polls readable once the host wait ended.
+/// One pending `wait_timeline`: polls readable once the host wait ended (the watcher submits
+/// it again while it is preempted). Released before then, it cancels the host wait.
 final class VirtioTimelineWatch: BackendTimelineWatch, Sendable {
-    private let fence: any VirtGPUFence
+    private let arm: VirtioTimelineArm
     private let ring: UInt8
-    private let waitId: ObjectId
     private let rings: VirtioWaitRings
-    private let connection: VirtioConnection
+    private let watcher: VirtioWatcher
 
-    fileprivate init(fence: any VirtGPUFence, ring: UInt8, waitId: ObjectId, rings: VirtioWaitRings, connection: VirtioConnection) {
-        self.fence = fence
+    fileprivate init(arm: VirtioTimelineArm, ring: UInt8, rings: VirtioWaitRings, watcher: VirtioWatcher) {
+        self.arm = arm
         self.ring = ring
-        self.waitId = waitId
         self.rings = rings
-        self.connection = connection
+        self.watcher = watcher
     }
 
     deinit {
-        let ended = (try? Poller.poll([PollRequest(descriptor: fence.pollDescriptor)], timeoutNanoseconds: 0))?.first ?? true
-        if !ended { connection.send([.virtio(.cancelTimelineWait(.init(waitId: waitId)))]) }
+        if !arm.ready.isSignaled { watcher.cancel(arm) }
         rings.giveBack(ring)
     }
 
-    var pollDescriptor: Int32 { fence.pollDescriptor }
+    var pollDescriptor: Int32 { arm.ready.descriptor.rawValue }
 }

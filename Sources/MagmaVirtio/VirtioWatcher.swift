@@ -1,165 +1,302 @@
+import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
 
-/// The guest side's one thread per connection: it waits (poll, no busy loop) for the fences the
-/// host completes on the connection's behalf: the pending `read_notification`
-/// (`VirtioNotifications`), the standing `watch_failure` (the connection's
-/// failure, recorded as its sticky error; or the socket's hang-up, CONNECTION_LOST), each semaphore mirror's `wait_semaphores` watch
-/// (the mirror is then signaled), and fenced work that waited on semaphores (their mirrors are
-/// then checked against the host, as the work reset them).
+/// The guest side's one thread per connection: it keeps the connection's waits armed on the
+/// host and waits (poll, no busy loop) for their fences: the standing `watch_failure` (the
+/// connection's failure, recorded as its sticky error; or the socket's hang-up,
+/// CONNECTION_LOST), the pending `read_notification` (`VirtioNotifications`), each semaphore
+/// mirror's `wait_semaphores` watch (the mirror is then signaled), the completion semaphore of
+/// work that waited on semaphores (their mirrors are then checked against the host, as the
+/// work reset them) and the timeline waits of `VirtioWaitRings`.
+///
+/// Each wait has a reply slot of its own (`VirtioReplySlots`). A wait whose reply is
+/// `preempted_reply` (a later fence of its timeline completed first: the host never holds a
+/// fence behind a wait, which is what lets every fence share one timeline on a device without
+/// CONTEXT_INIT) is submitted again, by this thread, so the connection sees the same outcomes
+/// as if it had waited on. Re-arming submits only waits, never a call, so preemptions end.
 final class VirtioWatcher: Sendable {
     static let watchRing: UInt8 = 2
     static let workRing: UInt8 = 1
     static let failureRing: UInt8 = 3
 
+    /// What a wait is for, and so what its outcome does.
+    enum Purpose: Sendable {
+        case failure
+        case semaphore(VirtioSemaphore)
+        /// Work that waited on `waited` signals `completion` (a host semaphore of its own).
+        case work(completion: ObjectId, waited: [VirtioSemaphore])
+        case timeline(VirtioTimelineArm)
+    }
+
+    /// One wait kept armed: the command (its reply area is `slot`'s), the ring, the fence.
+    private struct Armed {
+        let purpose: Purpose
+        let command: VirtioContextProtocol.ClientMessage
+        let ring: UInt8
+        let slot: VirtioReplySlot
+        var fence: any VirtGPUFence
+    }
+
     private struct State {
-        var watches: [ObjectIdentifier: (semaphore: VirtioSemaphore, fence: any VirtGPUFence)] = [:]
-        var work: [(fence: any VirtGPUFence, waited: [VirtioSemaphore])] = []
+        var waits: [UInt64: Armed] = [:]
+        /// The token of each semaphore's pending watch.
+        var semaphoreWatches: [ObjectIdentifier: UInt64] = [:]
+        /// Waits not to be submitted again: their object was released (a re-armed wait naming
+        /// a released object would fail the context).
+        var retired: Set<UInt64> = []
+        var nextToken: UInt64 = 1
         var stopped = false
     }
 
     private let state = Locked(State())
     private let wake: EventSemaphore
-    private let device: VirtGPUSocketDevice
-    private let replies: any VirtGPUResource
-    private let failureFence: any VirtGPUFence
+    /// Signaled once the thread has ended: it then touches no resource mapping of the device.
+    private let ended: EventSemaphore
+    /// The thread's own id, so a stop from the thread itself does not wait for it.
+    private let thread = Locked<pthread_t?>(nil)
+    private let device: any VirtGPUDevice
+    private let hangupDescriptor: Int32
+    private let slots: VirtioReplySlots
     /// The connection's driver notifications, whose read fence this thread polls.
     let notifications: VirtioNotifications
     private let onFailure: @Sendable (MagmaError) -> Void
     private let resync: @Sendable ([VirtioSemaphore]) -> Void
 
-    init(device: VirtGPUSocketDevice, onFailure: @escaping @Sendable (MagmaError) -> Void,
+    /// Arms the failure watch and the first notification read and starts the thread.
+    /// `hangupDescriptor` polls POLLHUP once the host has gone (-1: never).
+    init(device: any VirtGPUDevice, hangupDescriptor: Int32, onFailure: @escaping @Sendable (MagmaError) -> Void,
          resync: @escaping @Sendable ([VirtioSemaphore]) -> Void) throws(MagmaError) {
         self.device = device
+        self.hangupDescriptor = hangupDescriptor
         self.onFailure = onFailure
         self.resync = resync
-        do { wake = try EventSemaphore() } catch { throw .internalError("watcher: \(error)") }
-        replies = try device.createResource(size: SharedMemory.pageSize)
-        let payload: [UInt8]
+        slots = VirtioReplySlots(device: device)
         do {
-            payload = try VirtioContextCommand.payload([.virtio(.watchFailure(.init(reply: Self.area(replies, slot: 0))))])
-        } catch { throw .internalError("\(error)") }
-        guard let fence = try device.submit(payload, fenceOnRing: Self.failureRing) else { throw .internalError("failure watch: no fence") }
-        failureFence = fence
+            wake = try EventSemaphore()
+            ended = try EventSemaphore()
+        } catch { throw .internalError("watcher: \(error)") }
         notifications = try VirtioNotifications(device: device)
+        try arm(.failure, ring: Self.failureRing) { .watchFailure(.init(reply: $0)) }
         do { try HostThread.spawn(name: "virtio.watch") { [self] in run() } } catch { throw .internalError("watcher thread: \(error)") }
     }
 
-    /// The reply area of slot `slot` (0: the failure watch, 1: every semaphore watch).
-    private static func area(_ replies: any VirtGPUResource, slot: Int) -> GuestReplyArea {
-        GuestReplyArea(resourceId: replies.resourceId, offset: UInt32(slot * 512), length: 512)
+    /// Arms a wait: a slot, the command submitted fenced on `ring`; its token. `refused`
+    /// (asked under the state's lock) turns it down: nil then.
+    @discardableResult
+    private func arm(_ purpose: Purpose, ring: UInt8, unless refused: (State) -> Bool = { _ in false },
+                     _ make: (GuestReplyArea) -> VirtioContextProtocol.ClientMessage) throws(MagmaError) -> UInt64? {
+        let token = try state.withLock { state throws(MagmaError) -> UInt64? in
+            guard !state.stopped else { throw MagmaError(.connectionLost, "the virtio connection was closed") }
+            guard !refused(state) else { return nil }
+            let slot = try slots.take()
+            let command = make(slot.area)
+            let fence: any VirtGPUFence
+            do throws(MagmaError) { fence = try submit(command, ring: ring) } catch {
+                slots.give(slot)
+                throw error
+            }
+            defer { state.nextToken += 1 }
+            state.waits[state.nextToken] = Armed(purpose: purpose, command: command, ring: ring, slot: slot, fence: fence)
+            if case .semaphore(let semaphore) = purpose { state.semaphoreWatches[ObjectIdentifier(semaphore)] = state.nextToken }
+            return state.nextToken
+        }
+        wake.signal()
+        return token
+    }
+
+    private func submit(_ command: VirtioContextProtocol.ClientMessage, ring: UInt8) throws(MagmaError) -> any VirtGPUFence {
+        let payload: [UInt8]
+        do { payload = try VirtioContextCommand.payload([.virtio(command)]) } catch { throw .internalError("\(error)") }
+        return try device.submit(payload, onFenceRing: ring)
     }
 
     /// Arms a watch for `semaphore` (its mirror is unsignaled) unless one is pending.
     func watch(_ semaphore: VirtioSemaphore) {
         let key = ObjectIdentifier(semaphore)
-        guard state.withLock({ !$0.stopped && $0.watches[key] == nil }) else { return }
-        guard let payload = try? VirtioContextCommand.payload([.virtio(.waitSemaphores(.init(
-                  semaphoreIds: [semaphore.id], waitAll: true, reply: Self.area(replies, slot: 1))))]),
-              let fence = try? device.submit(payload, fenceOnRing: Self.watchRing) else { return }
-        state.withLock { $0.watches[key] = (semaphore, fence) }
-        wake.signal()
+        _ = try? arm(.semaphore(semaphore), ring: Self.watchRing, unless: { $0.semaphoreWatches[key] != nil }) {
+            .waitSemaphores(.init(semaphoreIds: [semaphore.id], waitAll: true, reply: $0))
+        }
     }
 
-    /// Work fenced on the work ring that waited on `waited`: their mirrors are checked once it completes.
-    func track(_ fence: any VirtGPUFence, waited: [VirtioSemaphore]) {
-        state.withLock { $0.work.append((fence, waited)) }
-        wake.signal()
-    }
-
-    /// Ends the thread; the semaphores it watched are let go.
-    func stop() {
+    /// `semaphore` is being released: its watch is not submitted again. Called before the
+    /// release is sent, so a watch armed before it is applied before it (and ends, satisfied).
+    func unwatch(_ semaphore: VirtioSemaphore) {
         state.withLock { state in
+            if let token = state.semaphoreWatches.removeValue(forKey: ObjectIdentifier(semaphore)) { state.retired.insert(token) }
+        }
+    }
+
+    /// Timeline `id` is being released: its waits are not submitted again (as `unwatch`).
+    func unwatchTimeline(_ id: ObjectId) {
+        state.withLock { state in
+            for (token, wait) in state.waits {
+                if case .timeline(let timelineArm) = wait.purpose, timelineArm.timelineId == id { state.retired.insert(token) }
+            }
+        }
+    }
+
+    /// Work that waited on `waited` and signals host semaphore `completion` when it has run:
+    /// their mirrors are checked once it completes, and the completion semaphore released.
+    func track(completion: ObjectId, waited: [VirtioSemaphore]) throws(MagmaError) {
+        try arm(.work(completion: completion, waited: waited), ring: Self.workRing) {
+            .waitSemaphores(.init(semaphoreIds: [completion], waitAll: true, reply: $0))
+        }
+    }
+
+    /// Arms a `wait_timeline` for `point` on `ring`: `timelineArm.ready` is signaled once it has ended.
+    func watchTimeline(_ timelineArm: VirtioTimelineArm, point: UInt64, ring: UInt8) throws(MagmaError) {
+        timelineArm.token = try arm(.timeline(timelineArm), ring: ring) {
+            .waitTimeline(.init(timelineId: timelineArm.timelineId, point: point, waitId: timelineArm.waitId, reply: $0))
+        } ?? 0
+    }
+
+    /// The timeline wait is no longer wanted: it is not armed again, and its host wait is
+    /// cancelled (`cancel_timeline_wait`, after the submission armed now); its slot is given
+    /// back once the host has answered it.
+    func cancel(_ timelineArm: VirtioTimelineArm) {
+        let pending = state.withLock { state -> Bool in
+            guard state.waits[timelineArm.token] != nil else { return false }
+            timelineArm.cancelled.withLock { $0 = true }
+            return true
+        }
+        guard pending, let payload = try? VirtioContextCommand.payload([.virtio(.cancelTimelineWait(.init(waitId: timelineArm.waitId)))]) else {
+            return
+        }
+        _ = try? device.submit(payload, fenceOnRing: nil)
+    }
+
+    /// Ends the thread and waits for it to end, at most `timeoutNanoseconds` (not when called
+    /// from the thread itself), so the device's resources may then be unmapped (a kernel
+    /// device's mappings go with them); the semaphores it watched are let go.
+    func stop(timeoutNanoseconds: UInt64 = 2_000_000_000) {
+        let waits = state.withLock { state in
             state.stopped = true
-            state.watches = [:]
-            state.work = []
+            defer {
+                state.waits = [:]
+                state.semaphoreWatches = [:]
+            }
+            return state.waits
         }
         wake.signal()
+        if let thread = thread.withLock({ $0 }), pthread_equal(thread, pthread_self()) != 0 { return }
+        _ = ended.wait(timeoutNanoseconds: timeoutNanoseconds)
+        withExtendedLifetime(waits) {}
     }
 
     private func run() {
+        thread.withLock { $0 = pthread_self() }
+        defer { ended.signal() }
         var failureSeen = false
         while true {
             wake.reset()
-            let (stopped, watches, work) = state.withLock { ($0.stopped, $0.watches, $0.work) }
+            let (stopped, waits) = state.withLock { ($0.stopped, $0.waits) }
             if stopped { return }
+            let watched = waits.filter { entry in
+                if case .failure = entry.value.purpose { return !failureSeen }
+                return true
+            }.map { ($0.key, $0.value) }
             var requests = [PollRequest(descriptor: wake.descriptor.rawValue)]
-            if !failureSeen {
-                requests.append(PollRequest(descriptor: failureFence.pollDescriptor))
-                requests.append(PollRequest(descriptor: device.hangupDescriptor, events: 0))
-            }
-            let watchList = Array(watches)
-            requests += watchList.map { PollRequest(descriptor: $0.value.fence.pollDescriptor) }
-            requests += work.map { PollRequest(descriptor: $0.fence.pollDescriptor) }
+            if !failureSeen { requests.append(PollRequest(descriptor: hangupDescriptor, events: 0)) }
+            requests += watched.map { PollRequest(descriptor: $0.1.fence.pollDescriptor) }
             let notificationFence = notifications.fence
             if let notificationFence { requests.append(PollRequest(descriptor: notificationFence.pollDescriptor)) }
             guard let ready = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever) else { return }
+            if state.withLock({ $0.stopped }) { return }
             var index = 1
             if !failureSeen {
                 if ready[index] {
-                    failureSeen = true
-                    onFailure(failure())
-                } else if ready[index + 1] {
                     // The host has gone without completing the failure watch, or its reads.
                     failureSeen = true
                     onFailure(MagmaError(.connectionLost, "the virtio host has gone"))
                     notifications.end()
                 }
-                index += 2
+                index += 1
             }
-            // After the failure: the host completes a failure's watch before the channel's end.
-            if notificationFence != nil, ready[requests.count - 1] { notifications.completed() }
-            var signaled: [VirtioSemaphore] = []
-            var doneWatches: [ObjectIdentifier] = []
-            for (key, watch) in watchList {
-                if ready[index] {
-                    doneWatches.append(key)
-                    signaled.append(watch.semaphore)
+            var ended: [(Purpose, VirtioContextProtocol.ServerMessage?)] = []
+            for (token, wait) in watched {
+                defer { index += 1 }
+                guard ready[index] else { continue }
+                let reply = wait.slot.reply
+                if case .preemptedReply? = reply, rearm(token) { continue }
+                state.withLock { state in
+                    state.waits[token] = nil
+                    state.retired.remove(token)
+                    if case .semaphore(let semaphore) = wait.purpose, state.semaphoreWatches[ObjectIdentifier(semaphore)] == token {
+                        state.semaphoreWatches[ObjectIdentifier(semaphore)] = nil
+                    }
                 }
-                index += 1
+                slots.give(wait.slot)
+                ended.append((wait.purpose, reply))
             }
-            var workDone: [Bool] = []
-            var consumed: [VirtioSemaphore] = []
-            for item in work {
-                workDone.append(ready[index])
-                if ready[index] { consumed += item.waited }
-                index += 1
+            // The failure first: the host completes a failure's watch before the channel's end.
+            for (purpose, reply) in ended where Self.isFailure(purpose) {
+                failureSeen = true
+                onFailure(Self.error(in: reply) ?? MagmaError(.connectionLost, "the virtio context has ended"))
             }
-            state.withLock { state in
-                for key in doneWatches { state.watches[key] = nil }
-                // Work is only appended elsewhere: the snapshot is the list's prefix.
-                let kept = zip(state.work.prefix(workDone.count), workDone).filter { !$0.1 }.map(\.0)
-                state.work = kept + state.work.dropFirst(workDone.count)
-            }
-            // A watch that ended because the context failed (its reply says so) signals nothing.
-            if !signaled.isEmpty, watchSucceeded() { for semaphore in signaled { semaphore.mirror.signal() } }
-            if !consumed.isEmpty { resync(consumed) }
+            if notificationFence != nil, ready[requests.count - 1] { notifications.completed() }
+            for (purpose, reply) in ended { finish(purpose, ok: Self.error(in: reply) == nil) }
         }
     }
 
-    /// Whether the semaphore watches' shared reply says ok: every watch that ends while the
-    /// context is healthy writes the same ok reply there; once it has failed, they write the error.
-    private func watchSucceeded() -> Bool {
-        let bytes = UnsafeMutableRawBufferPointer(rebasing: replies.mapping[512..<1024])
-        let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
-        guard length >= MessageHeader.byteCount, length <= 512,
-              case .statusReply(let reply)? = try? VirtioContextProtocol.ServerMessage.decode(bytes: Array(bytes[0..<length])).message else {
-            return false
+    /// Submits a preempted wait again (the same command and slot); false if it is not to be
+    /// (stopped, a cancelled timeline wait, a transport failure): it then ends.
+    private func rearm(_ token: UInt64) -> Bool {
+        state.withLock { state in
+            guard !state.stopped, !state.retired.contains(token), var wait = state.waits[token] else { return false }
+            if case .timeline(let timelineArm) = wait.purpose, timelineArm.cancelled.withLock({ $0 }) { return false }
+            wait.slot.clear()
+            guard let fence = try? submit(wait.command, ring: wait.ring) else { return false }
+            wait.fence = fence
+            state.waits[token] = wait
+            return true
         }
-        return reply.status == .ok
     }
 
-    /// The failure the standing watch reported.
-    private func failure() -> MagmaError {
-        let bytes = UnsafeMutableRawBufferPointer(rebasing: replies.mapping[0..<512])
-        let length = Int(UInt32(littleEndian: bytes.load(as: UInt32.self)))
-        guard length >= MessageHeader.byteCount, length <= 512,
-              case .statusReply(let reply)? = try? VirtioContextProtocol.ServerMessage.decode(bytes: Array(bytes[0..<length])).message,
-              reply.status != .ok else {
-            return MagmaError(.connectionLost, "the virtio context has ended")
+    private func finish(_ purpose: Purpose, ok: Bool) {
+        switch purpose {
+        case .failure: break
+        // A watch that ended because the context failed (its reply says so) signals nothing.
+        case .semaphore(let semaphore): if ok { semaphore.mirror.signal() }
+        case .work(let completion, let waited):
+            if let payload = try? VirtioContextCommand.payload([.primary(.releaseObject(.init(objectId: completion, objectType: .semaphore)))]) {
+                _ = try? device.submit(payload, fenceOnRing: nil)
+            }
+            if ok { resync(waited) }
+        case .timeline(let timelineArm): timelineArm.ready.signal()
         }
-        return MagmaError(reply.status, reply.reason)
+    }
+
+    private static func isFailure(_ purpose: Purpose) -> Bool { if case .failure = purpose { true } else { false } }
+
+    /// The error a status reply carries; nil for ok. A reply that is missing or of another
+    /// kind is CONNECTION_LOST (the context ended without writing one).
+    private static func error(in reply: VirtioContextProtocol.ServerMessage?) -> MagmaError? {
+        guard case .statusReply(let status)? = reply else { return MagmaError(.connectionLost, "the virtio context has ended") }
+        return status.status == .ok ? nil : MagmaError(status.status, status.reason)
+    }
+}
+
+/// One timeline wait of `VirtioWaitRings`, kept armed by the watcher: `ready` is signaled once
+/// its host wait has ended (reached, failed, released or cancelled; never for a preemption).
+final class VirtioTimelineArm: Sendable {
+    let timelineId: ObjectId
+    let waitId: ObjectId
+    let ready: EventSemaphore
+    let cancelled = Locked(false)
+    private let tokenStore = Locked<UInt64>(0)
+
+    init(timelineId: ObjectId, waitId: ObjectId) throws(MagmaError) {
+        self.timelineId = timelineId
+        self.waitId = waitId
+        do { ready = try EventSemaphore() } catch { throw .internalError("timeline wait: \(error)") }
+    }
+
+    /// The watcher's token for it (set once it is armed).
+    var token: UInt64 {
+        get { tokenStore.withLock { $0 } }
+        set { tokenStore.withLock { $0 = newValue } }
     }
 }

@@ -93,13 +93,42 @@ final class FenceWatcher: Sendable {
         do { try HostThread.spawn(name: name) { [self] in run() } } catch { throw .internalError("fence watcher thread: \(error)") }
     }
 
-    /// Watches `pending` until it is satisfied or the context fails.
+    /// Watches `pending` until it is satisfied or the context fails. One that waits for no GPU
+    /// work is preemptible: a later fence of its timeline done first ends it (`preempt`).
     func add(_ pending: PendingFence) {
         let failure = state.withLock { state -> MagmaError? in
             if state.failure == nil { state.pending.append(pending) }
             return state.failure
         }
-        if let failure { finish(pending, failure: failure) } else { wake.signal() }
+        if let failure { return finish(pending, failure: failure) }
+        if pending.work.isEmpty {
+            let fence = pending.fence
+            timelines.preemptible(fence) { [weak self] in self?.preempt(fence) ?? false }
+        }
+        wake.signal()
+    }
+
+    /// Ends the wait of `fence` (a pending fence or a notification read still watched here)
+    /// with `preempted_reply` in each of its replies; false if it is no longer watched (its
+    /// outcome is being written). Its fence is then done (the caller marks it).
+    private func preempt(_ fence: Fence) -> Bool {
+        enum Found { case pending(PendingFence), read(NotificationRead) }
+        let found = state.withLock { state -> Found? in
+            if let index = state.pending.firstIndex(where: { $0.fence === fence }) { return .pending(state.pending.remove(at: index)) }
+            if let index = state.reads.firstIndex(where: { $0.fence === fence }) { return .read(state.reads.remove(at: index)) }
+            return nil
+        }
+        let preempted = VirtioContextProtocol.PreemptedReply()
+        switch found {
+        case .pending(let pending):
+            for reply in pending.waits.map(\.reply) + pending.timelineWaits.map(\.reply) + pending.failureWatches {
+                try? reply.write(preempted)
+            }
+        case .read(let read): try? read.reply.write(preempted)
+        case nil: return false
+        }
+        wake.signal()
+        return true
     }
 
     /// Looks at the pending fences again (a semaphore or timeline they wait on was released).
@@ -131,7 +160,10 @@ final class FenceWatcher: Sendable {
             if !state.stopped { state.reads.append(read) }
             return state.stopped
         }
-        if stopped { read.end(timelines) } else { wake.signal() }
+        if stopped { return read.end(timelines) }
+        let fence = read.fence
+        timelines.preemptible(fence) { [weak self] in self?.preempt(fence) ?? false }
+        wake.signal()
     }
 
     private func run() {
@@ -176,32 +208,36 @@ final class FenceWatcher: Sendable {
         }
     }
 
-    /// Answers the pass's reads that can be, then its syncs if a read now waits on an empty
-    /// channel (or the channel has ended); removes the answered. Whether a read still waits.
+    /// Answers the reads still watched that can be, then the syncs if a read now waits on an
+    /// empty channel (or the channel has ended), under the state's lock so a preemption never
+    /// meets a read being answered (a notification taken is always answered); their fences are
+    /// done after it. Whether a read still waits.
     private func answerReads(_ pass: Pass) -> Bool {
         guard !pass.reads.isEmpty else { return false }
-        var answered: [ObjectIdentifier] = []
-        var waiting = false
-        var ended = pass.channelEnded
-        for read in pass.reads where !read.isSync {
-            switch read.tryAnswer(connection, timelines) {
-            case .answered: answered.append(ObjectIdentifier(read.fence))
-            case .ended:
-                answered.append(ObjectIdentifier(read.fence))
-                ended = true
-            case .waiting: waiting = true
+        let (answered, waiting) = state.withLock { state -> ([Fence], Bool) in
+            var answered: [Fence] = []
+            var waiting = false
+            var ended = state.channelEnded
+            for read in state.reads where !read.isSync {
+                switch read.tryAnswer(connection) {
+                case .answered: answered.append(read.fence)
+                case .ended:
+                    answered.append(read.fence)
+                    ended = true
+                case .waiting: waiting = true
+                }
             }
-        }
-        if waiting || ended {
-            for sync in pass.reads where sync.isSync {
-                sync.answerSync(channelEnded: ended && !waiting, timelines)
-                answered.append(ObjectIdentifier(sync.fence))
+            if waiting || ended {
+                for sync in state.reads where sync.isSync {
+                    sync.writeSync(channelEnded: ended && !waiting)
+                    answered.append(sync.fence)
+                }
             }
-        }
-        state.withLock { state in
-            state.reads.removeAll { answered.contains(ObjectIdentifier($0.fence)) }
+            state.reads.removeAll { read in answered.contains { $0 === read.fence } }
             if ended { state.channelEnded = true }
+            return (answered, waiting)
         }
+        for fence in answered { timelines.done(fence) }
         return waiting
     }
 

@@ -22,11 +22,12 @@ struct NotificationRead: Sendable {
         case ended
     }
 
-    /// Reads the channel once (a read only).
-    func tryAnswer(_ connection: Connection, _ timelines: FenceTimelines) -> Outcome {
+    /// Reads the channel once (a read only) and writes the reply if there is one; the caller
+    /// marks the fence done for `.answered` and `.ended`.
+    func tryAnswer(_ connection: Connection) -> Outcome {
         let message: [UInt8]?
         do { message = try connection.readNotification() } catch {
-            end(timelines)
+            writeEnd()
             return .ended
         }
         guard let message else { return .waiting }
@@ -35,20 +36,23 @@ struct NotificationRead: Sendable {
             // its channel, and the context fails as for any bad reply area.
             connection.fail(error)
         }
-        timelines.done(fence)
         return .answered
     }
 
-    /// Answers a sync: ok, or CONNECTION_LOST once the channel has ended.
-    func answerSync(channelEnded: Bool, _ timelines: FenceTimelines) {
+    /// Writes a sync's reply: ok, or CONNECTION_LOST once the channel has ended.
+    func writeSync(channelEnded: Bool) {
         try? reply.writeStatus(channelEnded ? MagmaError(.connectionLost, "the notification channel has ended") : nil)
+    }
+
+    /// Ends it without a notification (the channel ended, or the context did): CONNECTION_LOST,
+    /// and its fence is done.
+    func end(_ timelines: FenceTimelines) {
+        writeEnd()
         timelines.done(fence)
     }
 
-    /// Ends it without a notification (the channel ended, or the context did): CONNECTION_LOST.
-    func end(_ timelines: FenceTimelines) {
-        if isSync { return answerSync(channelEnded: true, timelines) }
+    private func writeEnd() {
+        if isSync { return writeSync(channelEnded: true) }
         try? reply.write(VirtioContextProtocol.NotificationReply(status: .connectionLost, data: []))
-        timelines.done(fence)
     }
 }

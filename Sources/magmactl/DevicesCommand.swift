@@ -8,13 +8,15 @@ import MagmaPlatform
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "List the devices: magmad endpoints, Linux DRM render nodes, embedded.")
+        abstract: "List the devices: magmad endpoints, virtio-gpu Magma devices, Linux DRM render nodes, embedded.")
 
     func run() throws {
         let drm = Dictionary(DRMDevices.all().map { ($0.locatorName, $0) }, uniquingKeysWith: { first, _ in first })
         for name in DeviceLocator.availableNames() {
             if name == DeviceLocator.embeddedName {
                 print("\(name)  MagmaSystem + SoftGPU in this process")
+            } else if name.hasPrefix(DeviceLocator.virtgpuPrefix) {
+                print("\(name)  Magma device behind the guest kernel's virtio_gpu (capset 7)")
             } else if let info = drm[name] {
                 print(Self.describe(info))
             } else if DRMDevices.nodePath(forLocatorName: name) != nil {

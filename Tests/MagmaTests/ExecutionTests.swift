@@ -27,7 +27,12 @@ import Testing
         #expect(try a.u32(at: 3 * 4096 - 4) == 0)
         #expect(try Array(a.bytes) == Array(b.bytes))
         let stamp = try clock.contents.load(fromByteOffset: 8, as: UInt64.self)
-        #expect(stamp >= before && stamp <= Clock.monotonicNanoseconds())
+        if backend == .virtgpu {
+            // The GPU's clock is the host's monotonic clock; a VM's guest has a clock of its own.
+            #expect(stamp != 0)
+        } else {
+            #expect(stamp >= before && stamp <= Clock.monotonicNanoseconds())
+        }
     }
 
     @Test(arguments: TestBackend.virtioCases) func vectorAddOfAMillionElements(_ backend: TestBackend) throws {

@@ -17,6 +17,12 @@ import Testing
         #expect(try devices.open(.embedded).createConnection().primaryTransport is InProcessConnectionTransport)
         #expect(try devices.open(.socket).createConnection().primaryTransport is SocketConnectionTransport)
         #expect(try devices.open(.virtio).createConnection().backend is VirtioConnection)
+        let withRings = try #require(try devices.open(.virtio).createConnection().backend as? VirtioConnection)
+        #expect(withRings.device.fenceRingCount == VirtioWaitRings.ringCount)
+        #expect(try withRings.device.parameter(.contextInit) == 1)
+        let oneTimeline = try #require(try devices.open(.virtioOneTimeline).createConnection().backend as? VirtioConnection)
+        #expect(oneTimeline.device.fenceRingCount == 1)
+        #expect(try oneTimeline.device.parameter(.contextInit) == 0)
     }
 
     @Test(.enabled(if: DRMTestDevice.info != nil, "no DRM device here: the DRM backend joins the object tests in the QEMU guest"))

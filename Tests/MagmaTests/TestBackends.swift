@@ -2,6 +2,7 @@
 import Glibc
 import MagmaDevices
 import MagmaDRM
+import MagmaVirtio
 import MagmaVirtioHost
 import Foundation
 @testable import MagmaPrimary
@@ -24,8 +25,9 @@ import Testing
 /// guest's CI step runs the behaviour suites on `drm` alone, their embedded and socket cases
 /// having run on the host.
 ///
-/// The virtio backend (`.virtio`: MagmaVirtio over the socket emulation, against a device model
-/// with SoftGPU in the test's process, docs/virtio.md) runs the tests whose arguments are
+/// The virtio backends (`.virtio`: MagmaVirtio over the socket emulation, against a device model
+/// with SoftGPU in the test's process, docs/virtio.md; `.virtioOneTimeline`: the same with a
+/// device without CONTEXT_INIT, one fence timeline) run the tests whose arguments are
 /// `virtioCases`: execution, semaphores, timeline semaphores and CPU
 /// waits, mappings, ownership, faults and driver notifications, queue families, budgets,
 /// the bind queue (timeline points included), GPU-address streams, buffer basics, connections
@@ -55,10 +57,20 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// MagmaVirtio over the socket emulation, against a device model (MagmaVirtioHost) with
     /// SoftGPU in the test's process; the suites of `virtioCases` only (see there).
     case virtio
+    /// `.virtio` with a guest device that offers no CONTEXT_INIT, as a guest kernel behind QEMU's
+    /// vhost-user-gpu is: every fence of the guest on one timeline, kept moving by the host's
+    /// preemption of waits (docs/virtio.md). The same suites as `.virtio`.
+    case virtioOneTimeline = "virtio-one-timeline"
+    /// MagmaVirtio on a guest kernel's virtio_gpu render node (`virtgpu:<node>`): only in the
+    /// QEMU guest whose virtio-gpu is the Magma device (vhost-user-gpu on magma-vhost-user-gpu,
+    /// one fence timeline), and only by `MAGMA_TEST_BACKENDS=virtgpu`; the suites of `virtioCases`.
+    case virtgpu
 
     /// The backends every behaviour test runs on: `MAGMA_TEST_BACKENDS` where it is set, else
     /// the embedded and socket backends, and the DRM device where there is one.
-    static let allCases: [TestBackend] = fromEnvironment ?? softGPUCases + (DRMTestDevice.info != nil ? [.drm] : [])
+    /// The virtio backends are not among them (they run the suites of `virtioCases` only).
+    static let allCases: [TestBackend] = fromEnvironment.map { $0.filter { !$0.isVirtio } }
+        ?? softGPUCases + (DRMTestDevice.info != nil ? [.drm] : [])
     /// The backends that run SoftGPU: for tests about what those backends do with something
     /// else (a DRM device's dma-buf), not about the backend under test.
     static let softGPUCases: [TestBackend] = [.embedded, .socket]
@@ -72,8 +84,12 @@ enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
-    /// `allCases` and the virtio backend, for the tests it runs.
-    static let virtioCases: [TestBackend] = allCases + [.virtio]
+    /// `allCases` and the virtio backends (with and without CONTEXT_INIT), for the tests they
+    /// run; `MAGMA_TEST_BACKENDS` where it is set (so `virtgpu` runs in its guest alone).
+    static let virtioCases: [TestBackend] = fromEnvironment ?? allCases + [.virtio, .virtioOneTimeline]
+
+    /// Whether it is one of the virtio backends.
+    var isVirtio: Bool { self == .virtio || self == .virtioOneTimeline || self == .virtgpu }
 
     var testDescription: String { rawValue }
 }
@@ -87,6 +103,31 @@ enum DRMTestDevice {
     static func open() throws -> Device {
         let info = try #require(info, "no virtio_gpu DRM device")
         return try Device.open(.named(info.locatorName))
+    }
+
+    /// Ends a `.virtgpu` test case that needs a SoftGPU configuration of its own, not failed,
+    /// with the reason as a warning (Swift Testing 6.3 prints no reason for a cancellation).
+    static func skipOwnConfiguration(_ sourceLocation: SourceLocation) throws -> Never {
+        try skip("it needs a SoftGPU configuration of its own, and the guest's device is the back-end's", sourceLocation)
+    }
+
+    /// Ends a `.virtgpu` test case of COMMIT and DECOMMIT: the guest kernel pins a virtio-gpu
+    /// resource's pages while the host has them attached, so DECOMMIT is UNIMPLEMENTED there.
+    static func skipCommitAndDecommit(on backend: TestBackend, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        guard backend == .virtgpu else { return }
+        try skip("DECOMMIT: the guest kernel pins a resource's pages for the host", sourceLocation)
+    }
+
+    private static func skip(_ why: String, _ sourceLocation: SourceLocation) throws -> Never {
+        let reason = "not on the virtgpu backend: \(why)"
+        Issue.record(Comment(rawValue: reason), severity: .warning, sourceLocation: sourceLocation)
+        try Test.cancel(Comment(rawValue: reason), sourceLocation: sourceLocation)
+    }
+
+    /// The `virtgpu:` name of that render node (`.virtgpu`: the guest's Magma device).
+    static func virtgpuName() throws -> String {
+        let info = try #require(info, "no virtio_gpu DRM device")
+        return DeviceLocator.virtgpuPrefix + info.renderNodePath
     }
 }
 
@@ -111,14 +152,17 @@ final class TestDevices: Sendable {
             let server = try TestServer(softGPU: configuration ?? SoftGPUConfiguration())
             servers.withLock { $0.append(server) }
             return try server.open()
-        case .virtio:
+        case .virtio, .virtioOneTimeline:
             let server = try VirtioTestServer(softGPU: configuration ?? SoftGPUConfiguration())
             virtioServers.withLock { $0.append(server) }
-            return try Device.open(.virtio(server.server.path))
+            return try server.open(contextInit: backend == .virtio)
         case .drm:
             try DRMBackendSupport.check(DRMBackendSupport.current, sourceLocation: sourceLocation)
             precondition(configuration == nil, "the DRM device runs no SoftGPU")
             return try DRMTestDevice.open()
+        case .virtgpu:
+            if configuration != nil { try DRMTestDevice.skipOwnConfiguration(sourceLocation) }
+            return try Device.open(.named(try DRMTestDevice.virtgpuName()))
         }
     }
 
@@ -141,6 +185,11 @@ final class VirtioTestServer: Sendable {
     }
 
     deinit { server.stop() }
+
+    /// Its device, as a guest whose device offers CONTEXT_INIT or not.
+    func open(contextInit: Bool) throws -> Device {
+        contextInit ? try Device.open(.virtio(server.path)) : try Device.open(.backend(VirtioDeviceBackend(path: server.path, contextInit: false)))
+    }
 }
 
 extension Connection {

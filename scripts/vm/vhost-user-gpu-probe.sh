@@ -4,7 +4,7 @@
 # it, and runs virtgpu-caps-probe.c inside: the guest's virtio_gpu binds to the back-end and
 # DRM_IOCTL_VIRTGPU_GET_CAPS returns capset 7.
 #   scripts/vm/vhost-user-gpu-probe.sh [--kernel 6.12|6.1] [--timeout SECONDS] [--accel auto|tcg|kvm]
-#                                      [--swift-tests FILTER | -- COMMAND...]
+#                                      [--env NAME=VALUE]... [--swift-tests FILTER | -- COMMAND...]
 # With --swift-tests or a command, that runs in the guest instead of the probe (as
 # run-guest-tests.sh runs it), with MAGMA_TEST_VIRTGPU_MAGMA=1 in its environment: the guest's
 # virtio_gpu is the Magma device (VirtGPUKernelDeviceTests run only then).
@@ -16,15 +16,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/common.sh"
 
-series=6.12 timeout_s=300 accel=auto run=()
+series=6.12 timeout_s=300 accel=auto run=() envs=()
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) series=$2; shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
         --accel) accel=$2; shift 2 ;;
         --swift-tests) run=(--swift-tests "${2:?--swift-tests needs a filter}"); shift 2 ;;
+        --env) envs+=(--env "${2:?--env needs NAME=VALUE}"); shift 2 ;;
         --) shift; run=(-- "$@"); break ;;
-        *) printf 'usage: %s [--kernel 6.12|6.1] [--timeout SECONDS] [--accel auto|tcg|kvm] [--swift-tests FILTER | -- COMMAND...]\n' "$0" >&2; exit 2 ;;
+        *) printf 'usage: %s [--kernel 6.12|6.1] [--timeout SECONDS] [--accel auto|tcg|kvm] [--env NAME=VALUE]... [--swift-tests FILTER | -- COMMAND...]\n' "$0" >&2; exit 2 ;;
     esac
 done
 
@@ -46,7 +47,7 @@ trap 'kill "$backend_pid" 2>/dev/null || true; wait "$backend_pid" 2>/dev/null |
 set +e
 [ ${#run[@]} -gt 0 ] || run=(-- "$probe")
 "$here/run-guest-tests.sh" --kernel "$series" --timeout "$timeout_s" --accel "$accel" --qemu "$qemu" --vhost-user-gpu "$socket" \
-    --env MAGMA_TEST_VIRTGPU_MAGMA=1 "${run[@]}"
+    --env MAGMA_TEST_VIRTGPU_MAGMA=1 ${envs[@]+"${envs[@]}"} "${run[@]}"
 rc=$?
 set -e
 vm_log "back-end log ($work/vhost-user-gpu.log):"

@@ -142,6 +142,14 @@ struct cmagma_drm_virtgpu_map {
     uint32_t pad;
 };
 
+/// DRM_IOCTL_VIRTGPU_RESOURCE_INFO: the resource id (res_handle) and size of a GEM handle.
+struct cmagma_drm_virtgpu_resource_info {
+    uint32_t bo_handle;
+    uint32_t res_handle;
+    uint32_t size;
+    uint32_t blob_mem;
+};
+
 /// DRM_IOCTL_VIRTGPU_RESOURCE_CREATE: a classic (2D or virgl 3D) resource; bo_handle,
 /// res_handle are out.
 struct cmagma_drm_virtgpu_resource_create {
@@ -261,6 +269,7 @@ static const unsigned long cmagma_drm_ioctl_syncobj_query = CMAGMA_DRM_IOWR(0xCB
 static const unsigned long cmagma_drm_ioctl_syncobj_timeline_signal = CMAGMA_DRM_IOWR(0xCD, struct cmagma_drm_syncobj_timeline_array);
 static const unsigned long cmagma_drm_ioctl_syncobj_eventfd = CMAGMA_DRM_IOWR(0xCF, struct cmagma_drm_syncobj_eventfd);
 static const unsigned long cmagma_drm_ioctl_virtgpu_map = CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map);
+static const unsigned long cmagma_drm_ioctl_virtgpu_resource_info = CMAGMA_DRM_IOWR(0x45, struct cmagma_drm_virtgpu_resource_info);
 static const unsigned long cmagma_drm_ioctl_virtgpu_resource_create = CMAGMA_DRM_IOWR(0x44, struct cmagma_drm_virtgpu_resource_create);
 static const unsigned long cmagma_drm_ioctl_virtgpu_execbuffer = CMAGMA_DRM_IOWR(0x42, struct cmagma_drm_virtgpu_execbuffer);
 static const unsigned long cmagma_drm_ioctl_virtgpu_getparam = CMAGMA_DRM_IOWR(0x43, struct cmagma_drm_virtgpu_getparam);
@@ -330,6 +339,8 @@ _Static_assert(CMAGMA_DRM_IOWR(0x43, struct cmagma_drm_virtgpu_getparam) == 0xC0
 _Static_assert(CMAGMA_DRM_IOWR(0x44, struct cmagma_drm_virtgpu_resource_create) == 0xC0386444UL, "DRM_IOCTL_VIRTGPU_RESOURCE_CREATE");
 _Static_assert(CMAGMA_DRM_IOWR(0x49, struct cmagma_drm_virtgpu_get_caps) == 0xC0186449UL, "DRM_IOCTL_VIRTGPU_GET_CAPS");
 _Static_assert(CMAGMA_DRM_IOWR(0x4B, struct cmagma_drm_virtgpu_context_init) == 0xC010644BUL, "DRM_IOCTL_VIRTGPU_CONTEXT_INIT");
+_Static_assert(sizeof(struct cmagma_drm_virtgpu_resource_info) == 16, "drm_virtgpu_resource_info");
+_Static_assert(CMAGMA_DRM_IOWR(0x45, struct cmagma_drm_virtgpu_resource_info) == 0xC0106445UL, "DRM_IOCTL_VIRTGPU_RESOURCE_INFO");
 
 /// ioctl(fd, request, argument), once: its result, or -1 with errno (MagmaDRM's `drmIoctl`
 /// retries, as libdrm's drmIoctl does).

@@ -806,9 +806,9 @@ extension VirtioContextProtocol {
 extension VirtioContextProtocol {
     /// Waits for a timeline point: the SUBMIT_3D's fence completes once the value reaches the point
     /// (ok), the timeline fails (its failure, context_killed), the timeline is released or the wait
-    /// cancelled (bad_state), or the context fails (its error); status_reply says which. A guest
-    /// gives each wait a fence ring of its own, as fences on one ring complete in order. Answered
-    /// by `StatusReply`.
+    /// cancelled (bad_state), or the context fails (its error); status_reply says which;
+    /// preempted_reply when a later fence on its timeline completed first (the guest submits it
+    /// again). Answered by `StatusReply`.
     public struct WaitTimeline: WireMessage {
         public static let ordinal: UInt32 = 1827
         public static let version: UInt16 = 1
@@ -1023,6 +1023,35 @@ extension VirtioContextProtocol {
 }
 
 extension VirtioContextProtocol {
+    /// Written in place of a wait's reply (wait_semaphores, watch_failure, wait_timeline,
+    /// read_notification, sync_notifications: the commands whose fence waits for a condition the
+    /// guest or the GPU brings about) when a later fence on the same fence timeline completed
+    /// first. Fences on a timeline complete in order, and a guest kernel without CONTEXT_INIT has
+    /// one timeline for every context of the device (it signals every earlier fence when a later
+    /// one completes), so the host never holds a fence behind a wait: the wait ends, its fence
+    /// completes, and nothing of it happened (no notification was taken, a cancelled or satisfied
+    /// condition says so in a later reply). The guest submits the same wait again if it still wants
+    /// it. A fence waiting for GPU work is never preempted.
+    public struct PreemptedReply: WireMessage {
+        public static let ordinal: UInt32 = 1882
+        public static let version: UInt16 = 1
+        public static let name = "virtio_context.preempted_reply"
+
+        public init() {}
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 0
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+        }
+    }
+}
+
+extension VirtioContextProtocol {
     /// Every message the client sends on this protocol.
     public enum ClientMessage: Hashable, Sendable {
         case createBuffer(CreateBuffer)
@@ -1143,6 +1172,7 @@ extension VirtioContextProtocol {
         case memoryBudgetReply(MemoryBudgetReply)
         case timelineStateReply(TimelineStateReply)
         case notificationReply(NotificationReply)
+        case preemptedReply(PreemptedReply)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ServerMessage> {
@@ -1155,6 +1185,7 @@ extension VirtioContextProtocol {
             case MemoryBudgetReply.ordinal: message = .memoryBudgetReply(try decoder.decodeBody(MemoryBudgetReply.self))
             case TimelineStateReply.ordinal: message = .timelineStateReply(try decoder.decodeBody(TimelineStateReply.self))
             case NotificationReply.ordinal: message = .notificationReply(try decoder.decodeBody(NotificationReply.self))
+            case PreemptedReply.ordinal: message = .preemptedReply(try decoder.decodeBody(PreemptedReply.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -1169,6 +1200,7 @@ extension VirtioContextProtocol {
             case .memoryBudgetReply(let message): message
             case .timelineStateReply(let message): message
             case .notificationReply(let message): message
+            case .preemptedReply(let message): message
             }
         }
 
@@ -1181,6 +1213,7 @@ extension VirtioContextProtocol {
             case .memoryBudgetReply(let message): try message.encoded(transactionId: transactionId)
             case .timelineStateReply(let message): try message.encoded(transactionId: transactionId)
             case .notificationReply(let message): try message.encoded(transactionId: transactionId)
+            case .preemptedReply(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

@@ -17,7 +17,8 @@ final class MesaTestDevices: Sendable {
     /// enumerating the server's runtime directory). With one: a device of its own running
     /// SoftGPU with it (in-process, or a server of its own). On `.virtio`: a virtio-gpu device
     /// model of the test's own with SoftGPU (its `virtio:<path>` name; a logical device's
-    /// address spaces are contexts of one guest, objects imported into them by export/import).
+    /// address spaces are contexts of one guest, objects imported into them by export/import);
+    /// on `.virtioOneTimeline` the same, its guest's device without CONTEXT_INIT.
     /// On `.drm`: the DRM device as
     /// enumeration finds it, where the running test's `.drmBackend(...)` declaration lets it
     /// run; otherwise the test case is cancelled here.
@@ -44,6 +45,14 @@ final class MesaTestDevices: Sendable {
             virtioServers.withLock { $0.append(server) }
             let name = DeviceLocator.virtioPrefix + server.server.path
             return try PhysicalDevice(device: Device.open(.named(name)), name: name)
+        case .virtgpu:
+            if configuration != nil { try DRMTestDevice.skipOwnConfiguration(sourceLocation) }
+            let name = try DRMTestDevice.virtgpuName()
+            return try PhysicalDevice(device: Device.open(.named(name)), name: name)
+        case .virtioOneTimeline:
+            let server = try VirtioTestServer(softGPU: configuration ?? SoftGPUConfiguration())
+            virtioServers.withLock { $0.append(server) }
+            return try PhysicalDevice(device: server.open(contextInit: false), name: DeviceLocator.virtioPrefix + server.server.path)
         }
     }
 

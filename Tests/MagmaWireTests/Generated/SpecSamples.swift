@@ -95,6 +95,7 @@ enum SpecSamples {
         .memoryBudgetReply(.init(status: MagmaStatus.badState, budget: 36028797018964295, usage: 36028797018964296)),
         .timelineStateReply(.init(status: MagmaStatus.badState, value: 36028797018964298, failure: MagmaStatus.badState, reason: "sample")),
         .notificationReply(.init(status: MagmaStatus.badState, data: [1, 2, 3])),
+        .preemptedReply(.init()),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
         .addMemoryRegion(.init(guestAddress: 36028797018964303, size: 36028797018964304, memory: WireHandle(337))),
