@@ -190,6 +190,50 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
     }
 
     public func submit(_ commands: [UInt8], fenceOnRing ring: UInt8?) throws(MagmaError) -> (any VirtGPUFence)? {
+        try execute(commands, fenceOnRing: ring, waitingFor: [], signaling: [])
+    }
+
+    /// One syncobj of an EXECBUFFER: a DRM syncobj of this device's file (`createSyncobj`), at
+    /// `point` for a timeline syncobj (0: a binary one).
+    public struct Syncobj: Sendable {
+        public var handle: UInt32
+        public var point: UInt64
+        /// For a syncobj waited for: reset it once the kernel has taken its fence.
+        public var reset: Bool
+
+        public init(handle: UInt32, point: UInt64 = 0, reset: Bool = false) {
+            self.handle = handle
+            self.point = point
+            self.reset = reset
+        }
+    }
+
+    /// EXECBUFFER with syncobjs (Linux 6.6 and later): the kernel holds the commands until every
+    /// fence of `waitingFor` has signaled (a syncobj with no fence is EINVAL, as the kernel
+    /// says), then sends them fenced on `ring`, and puts that fence in each of `signaling`
+    /// (at its point, for a timeline syncobj): it signals when the host completes the fenced
+    /// command, as the returned sync_file does. The host's failure reaches the syncobj as it
+    /// reaches the fence (the command completes; its reply says how).
+    public func submit(_ commands: [UInt8], fenceOnRing ring: UInt8, waitingFor: [Syncobj], signaling: [Syncobj]) throws(MagmaError) -> any VirtGPUFence {
+        guard let fence = try execute(commands, fenceOnRing: ring, waitingFor: waitingFor, signaling: signaling) else {
+            throw .internalError("EXECBUFFER: no fence")
+        }
+        return fence
+    }
+
+    /// A new DRM syncobj of this device's file, unsignaled (or signaled), for `submit`.
+    public func createSyncobj(signaled: Bool = false) throws(MagmaError) -> UInt32 { try file.createSyncobj(signaled: signaled) }
+
+    /// Waits for syncobjs (SYNCOBJ_WAIT, all of them, waiting for a fence to be put in too) at
+    /// most `timeoutNanoseconds`; whether they signaled.
+    public func waitSyncobjs(_ handles: [UInt32], timeoutNanoseconds: UInt64) -> Bool {
+        (try? file.waitSyncobjs(handles, all: true, timeoutNanoseconds: timeoutNanoseconds)) != nil
+    }
+
+    /// Destroys a syncobj of `createSyncobj`.
+    public func destroySyncobj(_ handle: UInt32) throws(MagmaError) { try file.destroySyncobj(handle) }
+
+    private func execute(_ commands: [UInt8], fenceOnRing ring: UInt8?, waitingFor: [Syncobj], signaling: [Syncobj]) throws(MagmaError) -> (any VirtGPUFence)? {
         guard !commands.isEmpty, commands.count <= Int(UInt32.max) else { throw .invalidArgs("EXECBUFFER of \(commands.count) bytes") }
         let (ringCount, contextInit, closed) = state.withLock { ($0.ringCount, $0.contextInit, $0.closed) }
         guard !closed else { throw MagmaError(.connectionLost, "the virtio_gpu device was closed") }
@@ -199,12 +243,23 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
             flags |= cmagma_virtgpu_execbuf_fence_fd_out
             if contextInit { flags |= cmagma_virtgpu_execbuf_ring_idx }
         }
+        func entries(_ syncobjs: [Syncobj]) -> [cmagma_drm_virtgpu_execbuffer_syncobj] {
+            syncobjs.map { cmagma_drm_virtgpu_execbuffer_syncobj(handle: $0.handle, flags: $0.reset ? cmagma_virtgpu_execbuf_syncobj_reset : 0, point: $0.point) }
+        }
+        let (ins, outs) = (entries(waitingFor), entries(signaling))
+        let stride = ins.isEmpty && outs.isEmpty ? 0 : UInt32(MemoryLayout<cmagma_drm_virtgpu_execbuffer_syncobj>.stride)
         var execute = cmagma_drm_virtgpu_execbuffer()
         let code = commands.withUnsafeBytes { bytes in
-            execute = cmagma_drm_virtgpu_execbuffer(flags: flags, size: UInt32(bytes.count), command: UInt64(UInt(bitPattern: bytes.baseAddress)),
-                                                    bo_handles: 0, num_bo_handles: 0, fence_fd: -1, ring_idx: UInt32(ring ?? 0),
-                                                    syncobj_stride: 0, num_in_syncobjs: 0, num_out_syncobjs: 0, in_syncobjs: 0, out_syncobjs: 0)
-            return drmIoctl(file.descriptor.rawValue, cmagma_drm_ioctl_virtgpu_execbuffer, &execute)
+            ins.withUnsafeBufferPointer { ins in
+                outs.withUnsafeBufferPointer { outs in
+                    execute = cmagma_drm_virtgpu_execbuffer(
+                        flags: flags, size: UInt32(bytes.count), command: UInt64(UInt(bitPattern: bytes.baseAddress)),
+                        bo_handles: 0, num_bo_handles: 0, fence_fd: -1, ring_idx: UInt32(ring ?? 0), syncobj_stride: stride,
+                        num_in_syncobjs: UInt32(ins.count), num_out_syncobjs: UInt32(outs.count),
+                        in_syncobjs: UInt64(UInt(bitPattern: ins.baseAddress)), out_syncobjs: UInt64(UInt(bitPattern: outs.baseAddress)))
+                    return drmIoctl(file.descriptor.rawValue, cmagma_drm_ioctl_virtgpu_execbuffer, &execute)
+                }
+            }
         }
         guard code == 0 else { throw .drm("DRM_IOCTL_VIRTGPU_EXECBUFFER", errno: code, "\(commands.count) bytes") }
         guard ring != nil else { return nil }

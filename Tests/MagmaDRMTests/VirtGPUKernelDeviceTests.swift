@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Magma
 import MagmaDRM
@@ -126,6 +127,118 @@ struct VirtGPUKernelDeviceTests {
         let length = Int(resource.mapping.load(fromByteOffset: offset, as: UInt32.self).littleEndian)
         guard length > 0 else { return nil }
         return try VirtioContextProtocol.ServerMessage.decode(bytes: Array(resource.mapping[offset..<(offset + length)])).message
+    }
+
+    /// The figure for docs/vhost-user.md beside `VhostUserGPUTests.aFencedFillThroughputFigure`
+    /// (the same from the host): fenced EXECBUFFERs of one SoftGPU fill each, of 64 KiB and of
+    /// 4 MiB, waited on their sync_files; each round's pattern checked at both ends of the range.
+    @Test func aFencedFillThroughputFigure() throws {
+        let device = try open()
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 1)
+        let replies = try device.createResource(size: 4096)
+        let commands = try device.createResource(size: 4096)
+        let target = try device.createResource(size: 4 << 20)
+        let address: UInt64 = 0x10_0000
+        let setUp = try #require(try device.submit(try VirtioContextCommand.payload([
+            .virtio(.createBuffer(.init(resourceId: commands.resourceId, memoryType: 0, bufferId: 20, reply: reply(replies)))),
+            .virtio(.createBuffer(.init(resourceId: target.resourceId, memoryType: 0, bufferId: 30, reply: reply(replies, offset: 512)))),
+            .primary(.createContext(.init(contextId: 7, priority: .medium, queueFamily: 0))),
+            .primary(.mapBuffer(.init(gpuAddress: address, range: BufferRange(bufferId: 30, offset: 0, length: 4 << 20), flags: [.read, .write]))),
+            .virtio(.flush(.init(reply: reply(replies, offset: 1024)))),
+        ]), fenceOnRing: 0))
+        #expect(device.wait(setUp, timeoutNanoseconds: 60 * Self.second))
+        #expect(try status(replies, offset: 1024) == .ok)
+        for (size, rounds) in [(64 << 10, 200), (4 << 20, 20)] {
+            let clock = ContinuousClock()
+            let start = clock.now
+            for round in 0..<rounds {
+                var stream = CommandStream()
+                stream.fill(address: address, size: UInt64(size), pattern: UInt32(round + 1))
+                stream.end()
+                UnsafeMutableRawBufferPointer(rebasing: commands.mapping[0..<stream.bytes.count]).copyBytes(from: stream.bytes)
+                let fence = try #require(try device.submit(try VirtioContextCommand.payload([.primary(.executeCommand(.init(
+                    contextId: 7, resources: [BufferRange(bufferId: 20, offset: 0, length: UInt64(stream.bytes.count))],
+                    commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)], waitSemaphores: [],
+                    signalSemaphores: [], flags: 0, waitTimelinePoints: [], signalTimelinePoints: [])))]), fenceOnRing: 0))
+                #expect(device.wait(fence, timeoutNanoseconds: 60 * Self.second), "round \(round)")
+                #expect([0, size - 4].allSatisfy { target.mapping.load(fromByteOffset: $0, as: UInt32.self) == UInt32(round + 1) }, "round \(round)")
+            }
+            let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
+            print("guest (kernel, QEMU vhost-user-gpu, TCG): fenced fill of \(size >> 10) KiB: \(Int(seconds * 1e6 / Double(rounds))) us a submission, \(Int(Double(size * rounds) / seconds / 1_048_576)) MiB/s (\(rounds) rounds)")
+        }
+        device.close()
+    }
+
+    /// Syncobjs on EXECBUFFER (6.12): an out-syncobj signals when the host completes the fenced
+    /// command, not earlier (here its GPU work waits for a host semaphore); an EXECBUFFER waiting
+    /// for that syncobj is held in the kernel until then, so its copy sees the fill; a syncobj
+    /// with no fence cannot be waited for (EINVAL).
+    @Test func syncobjsOnExecbufferFollowTheHostsCompletion() throws {
+        let device = try open()
+        try device.initializeContext(capsetId: VirtioGPU.magmaCapsetId, ringCount: 1)
+        let replies = try device.createResource(size: 4096)
+        let fillCommands = try device.createResource(size: 4096)
+        let copyCommands = try device.createResource(size: 4096)
+        let target = try device.createResource(size: 64 << 10)
+        let copy = try device.createResource(size: 64 << 10)
+        let address: UInt64 = 0x10_0000
+        for (resource, build) in [(fillCommands, { (s: inout CommandStream) in s.fill(address: address, size: 64 << 10, pattern: 0x5EED_0018) }),
+                                  (copyCommands, { (s: inout CommandStream) in s.copy(from: address, to: 2 * address, size: 64 << 10) })] {
+            var stream = CommandStream()
+            build(&stream)
+            stream.end()
+            UnsafeMutableRawBufferPointer(rebasing: resource.mapping[0..<stream.bytes.count]).copyBytes(from: stream.bytes)
+        }
+        func execute(_ buffer: UInt64, waitingFor semaphores: [UInt64] = []) -> VirtioContextCommand {
+            .primary(.executeCommand(.init(contextId: 7, resources: [BufferRange(bufferId: buffer, offset: 0, length: 4096)],
+                                           commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)], waitSemaphores: semaphores,
+                                           signalSemaphores: [], flags: 0, waitTimelinePoints: [], signalTimelinePoints: [])))
+        }
+        let setUp = try #require(try device.submit(try VirtioContextCommand.payload([
+            .virtio(.createBuffer(.init(resourceId: fillCommands.resourceId, memoryType: 0, bufferId: 20, reply: reply(replies)))),
+            .virtio(.createBuffer(.init(resourceId: copyCommands.resourceId, memoryType: 0, bufferId: 21, reply: reply(replies, offset: 512)))),
+            .virtio(.createBuffer(.init(resourceId: target.resourceId, memoryType: 0, bufferId: 30, reply: reply(replies, offset: 1024)))),
+            .virtio(.createBuffer(.init(resourceId: copy.resourceId, memoryType: 0, bufferId: 31, reply: reply(replies, offset: 1536)))),
+            .virtio(.createSemaphore(.init(semaphoreId: 5))),
+            .primary(.createContext(.init(contextId: 7, priority: .medium, queueFamily: 0))),
+            .primary(.mapBuffer(.init(gpuAddress: address, range: BufferRange(bufferId: 30, offset: 0, length: 64 << 10), flags: [.read, .write]))),
+            .primary(.mapBuffer(.init(gpuAddress: 2 * address, range: BufferRange(bufferId: 31, offset: 0, length: 64 << 10), flags: [.read, .write]))),
+            .virtio(.flush(.init(reply: reply(replies, offset: 2048)))),
+        ]), fenceOnRing: 0))
+        #expect(device.wait(setUp, timeoutNanoseconds: 60 * Self.second))
+        #expect(try (0..<5).map { try status(replies, offset: $0 * 512) } == [.ok, .ok, .ok, .ok, .ok])
+
+        let filled = try device.createSyncobj()
+        let fill = try device.submit(try VirtioContextCommand.payload([execute(20, waitingFor: [5])]), fenceOnRing: 0,
+                                     waitingFor: [], signaling: [.init(handle: filled)])
+        #expect(!device.waitSyncobjs([filled], timeoutNanoseconds: Self.second / 5), "the fill waits for semaphore 5, and so does its syncobj")
+
+        // The copy waits for `filled` in the kernel, on a thread of its own.
+        let copied = Locked<Result<any VirtGPUFence, MagmaError>?>(nil)
+        let copyPayload = try VirtioContextCommand.payload([execute(21)])
+        let submitted = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let outcome = Result { () throws(MagmaError) in
+                try device.submit(copyPayload, fenceOnRing: 0, waitingFor: [.init(handle: filled)], signaling: [])
+            }
+            copied.withLock { $0 = outcome }
+            submitted.signal()
+        }
+        #expect(submitted.wait(timeout: .now() + 0.3) == .timedOut, "the kernel holds the copy's EXECBUFFER until the fill's fence signals")
+        _ = try device.submit(try VirtioContextCommand.payload([.virtio(.signalSemaphore(.init(semaphoreId: 5)))]), fenceOnRing: nil)
+        #expect(device.waitSyncobjs([filled], timeoutNanoseconds: 60 * Self.second))
+        #expect(device.wait(fill, timeoutNanoseconds: 0), "the fill's sync_file signaled with its syncobj")
+        #expect(submitted.wait(timeout: .now() + 60) == .success)
+        let copyFence = try #require(try copied.withLock { $0 }?.get())
+        #expect(device.wait(copyFence, timeoutNanoseconds: 60 * Self.second))
+        #expect((0..<(16 << 10)).allSatisfy { copy.mapping.load(fromByteOffset: $0 * 4, as: UInt32.self) == 0x5EED_0018 }, "the copy ran after the fill")
+
+        let empty = try device.createSyncobj()
+        #expect(throws: MagmaError.self, "a syncobj with no fence") {
+            try device.submit(copyPayload, fenceOnRing: 0, waitingFor: [.init(handle: empty)], signaling: [])
+        }
+        for handle in [filled, empty] { try device.destroySyncobj(handle) }
+        device.close()
     }
 
     /// Without CONTEXT_INIT (QEMU's vhost-user-gpu does not pass it through) every fence is on

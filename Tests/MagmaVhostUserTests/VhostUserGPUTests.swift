@@ -89,6 +89,47 @@ struct VhostUserGPUTests {
         print("host (in-process front-end on the rings): fenced flush round trip \(Int(microseconds / Double(rounds))) us (\(rounds) rounds)")
     }
 
+    /// The host's figure beside `VirtGPUKernelDeviceTests.aFencedFillThroughputFigure`: fenced
+    /// SUBMIT_3Ds of one SoftGPU fill each, of 64 KiB and of 4 MiB, from a front-end in this
+    /// process; each round's pattern checked at both ends of the range.
+    @Test func aFencedFillThroughputFigure() throws {
+        let front = try TestFrontEnd(pages: 1600)   // 1,024 for the target, two fresh pages a round
+        try front.start()
+        try front.ok(.contextCreate(contextInit: 0, debugName: Array("vhost".utf8)), context: 1)
+        _ = try createResource(front, id: 1, context: 1)
+        let commands = try createResource(front, id: 2, context: 1)
+        let target = try createResource(front, id: 3, pages: 1024, context: 1)
+        let address: UInt64 = 0x10_0000
+        try submit(front, [
+            .virtio(.createBuffer(.init(resourceId: 2, memoryType: 0, bufferId: 20, reply: reply(1)))),
+            .virtio(.createBuffer(.init(resourceId: 3, memoryType: 0, bufferId: 30, reply: reply(1, offset: 512)))),
+            .primary(.createContext(.init(contextId: 7, priority: .medium, queueFamily: 0))),
+            .primary(.mapBuffer(.init(gpuAddress: address, range: BufferRange(bufferId: 30, offset: 0, length: UInt64(1024 * Self.page)), flags: [.read, .write]))),
+        ])
+        var fence: UInt64 = 0
+        for (size, rounds) in [(64 << 10, 200), (4 << 20, 20)] {
+            let clock = ContinuousClock()
+            let start = clock.now
+            for round in 0..<rounds {
+                var stream = CommandStream()
+                stream.fill(address: address, size: UInt64(size), pattern: UInt32(round + 1))
+                stream.end()
+                front.bytes[commands..<(commands + stream.bytes.count)].copyBytes(from: stream.bytes)
+                let payload = try VirtioContextCommand.payload([.primary(.executeCommand(.init(
+                    contextId: 7, resources: [BufferRange(bufferId: 20, offset: 0, length: UInt64(stream.bytes.count))],
+                    commandBuffers: [CommandBufferEntry(resourceIndex: 0, startOffset: 0)], waitSemaphores: [],
+                    signalSemaphores: [], flags: 0, waitTimelinePoints: [], signalTimelinePoints: [])))])
+                fence += 1
+                let (answer, response) = try front.control(VirtioGPU.ControlHeader(type: 0, flags: VirtioGPU.flagFence, fenceId: fence, contextId: 1),
+                                                           .submit3D(commands: payload))
+                #expect(response == .okNoData && answer.isFenced)
+                #expect([0, size - 4].allSatisfy { front.bytes.load(fromByteOffset: target + $0, as: UInt32.self) == UInt32(round + 1) }, "round \(round)")
+            }
+            let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
+            print("host (in-process front-end on the rings): fenced fill of \(size >> 10) KiB: \(Int(seconds * 1e6 / Double(rounds))) us a submission, \(Int(Double(size * rounds) / seconds / 1_048_576)) MiB/s (\(rounds) rounds)")
+        }
+    }
+
     /// A fenced SUBMIT_3D's fill lands in the guest's pages, and its chain completes only then.
     @Test func aFencedFillLandsInGuestPagesAndCompletesItsChain() throws {
         let front = try TestFrontEnd()

@@ -214,6 +214,17 @@ struct cmagma_drm_virtgpu_execbuffer {
     uint64_t out_syncobjs;
 };
 
+/// One syncobj of an EXECBUFFER (in_syncobjs / out_syncobjs, syncobj_stride its size): a handle
+/// of the file, a timeline point (0 for a binary syncobj), VIRTGPU_EXECBUF_SYNCOBJ_RESET to
+/// reset an in-syncobj once its fence is taken.
+struct cmagma_drm_virtgpu_execbuffer_syncobj {
+    uint32_t handle;
+    uint32_t flags;
+    uint64_t point;
+};
+
+static const uint32_t cmagma_virtgpu_execbuf_syncobj_reset = 0x01;
+
 // MARK: vgem (vgem_drm.h)
 
 /// DRM_IOCTL_VGEM_FENCE_ATTACH: a fence on the object's reservation (exclusive with WRITE);
@@ -334,6 +345,7 @@ _Static_assert(CMAGMA_DRM_IOW(0x42, struct cmagma_drm_vgem_fence_signal) == 0x40
 _Static_assert(CMAGMA_DRM_IOWR(0x41, struct cmagma_drm_virtgpu_map) == 0xC0106441UL, "DRM_IOCTL_VIRTGPU_MAP");
 // Numbers and sizes below checked against linux 6.12's include/uapi/drm/virtgpu_drm.h.
 _Static_assert(sizeof(struct cmagma_drm_virtgpu_execbuffer) == 64, "drm_virtgpu_execbuffer");
+_Static_assert(sizeof(struct cmagma_drm_virtgpu_execbuffer_syncobj) == 16, "drm_virtgpu_execbuffer_syncobj");
 _Static_assert(CMAGMA_DRM_IOWR(0x42, struct cmagma_drm_virtgpu_execbuffer) == 0xC0406442UL, "DRM_IOCTL_VIRTGPU_EXECBUFFER");
 _Static_assert(CMAGMA_DRM_IOWR(0x43, struct cmagma_drm_virtgpu_getparam) == 0xC0106443UL, "DRM_IOCTL_VIRTGPU_GETPARAM");
 _Static_assert(CMAGMA_DRM_IOWR(0x44, struct cmagma_drm_virtgpu_resource_create) == 0xC0386444UL, "DRM_IOCTL_VIRTGPU_RESOURCE_CREATE");
