@@ -60,22 +60,22 @@ extension SystemConnection {
     /// those changes and the operation's range.
     private static func apply(_ operation: BindOperation, index: Int, on contextId: UInt32, to state: inout ConnectionState,
                               within limits: ConnectionLimits) throws(MagmaError) -> ([MsdBindOperation], QueuedBindRange) {
-        let what = "bind operation \(index)"
-        guard operation.length > 0 else { throw .invalidArgs("\(what): zero length") }
-        try RangeCheck.pageAligned(operation.gpuAddress, "\(what): gpu address")
-        try RangeCheck.pageAligned(operation.length, "\(what): length")
-        let end = try RangeCheck.end(offset: operation.gpuAddress, length: operation.length, within: RangeCheck.addressSpaceEnd, "\(what): gpu range")
+        func what() -> String { "bind operation \(index)" }   // made only for an error
+        guard operation.length > 0 else { throw .invalidArgs("\(what()): zero length") }
+        try RangeCheck.pageAligned(operation.gpuAddress, "\(what()): gpu address")
+        try RangeCheck.pageAligned(operation.length, "\(what()): length")
+        let end = try RangeCheck.end(offset: operation.gpuAddress, length: operation.length, within: RangeCheck.addressSpaceEnd, "\(what()): gpu range")
         let range = operation.gpuAddress..<end
         let queued = QueuedBindRange(context: contextId, range: range)
         switch operation.kind {
         case .map:
             let entry = try state.buffer(operation.bufferId)
             try MapFlags.checkForMapping(operation.flags)
-            try RangeCheck.pageAligned(operation.offset, "\(what): offset")
+            try RangeCheck.pageAligned(operation.offset, "\(what()): offset")
             _ = try RangeCheck.end(offset: operation.offset, length: operation.length, within: UInt64(entry.memory.size),
-                                   "\(what): buffer \(operation.bufferId)")
+                                   "\(what()): buffer \(operation.bufferId)")
             guard !state.mappings.overlaps(start: range.lowerBound, end: end) else {
-                throw .invalidArgs("\(what): gpu range 0x\(String(range.lowerBound, radix: 16))..<0x\(String(end, radix: 16)) overlaps a mapping")
+                throw .invalidArgs("\(what()): gpu range 0x\(String(range.lowerBound, radix: 16))..<0x\(String(end, radix: 16)) overlaps a mapping")
             }
             try state.checkNoQueuedBind(range, except: contextId)
             try state.checkRoom(within: limits)
@@ -86,12 +86,12 @@ extension SystemConnection {
             return ([.map(mapping)], queued)
         case .unmap:
             guard operation.bufferId == 0, operation.offset == 0, operation.flags.isEmpty else {
-                throw .invalidArgs("\(what): an unmap names no buffer, offset or flags")
+                throw .invalidArgs("\(what()): an unmap names no buffer, offset or flags")
             }
             try state.checkNoQueuedBind(range, except: contextId)
             let inside = state.mappings.mappings(overlapping: range)
             if let split = inside.first(where: { $0.gpuAddress < range.lowerBound || $0.endAddress > end }) {
-                throw .invalidArgs("\(what): the range would split the mapping at 0x\(String(split.gpuAddress, radix: 16))")
+                throw .invalidArgs("\(what()): the range would split the mapping at 0x\(String(split.gpuAddress, radix: 16))")
             }
             for mapping in inside {
                 _ = state.mappings.remove(at: mapping.gpuAddress)

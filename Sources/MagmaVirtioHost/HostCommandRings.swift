@@ -120,14 +120,20 @@ extension HostContext {
     /// Applies one record's commands; returns the error that fails the context, if any.
     private func apply(_ record: RingRecord, of ring: CommandRing, _ scope: inout CommandScope) -> MagmaError? {
         if let dependencyError = waitForDependency(record, of: ring, &scope) { return dependencyError }
-        // Each command is applied as it is decoded from the consumer's copy of the record
-        // (no copy of the payload, no array of its commands); those before a malformed
-        // message are applied, then the context fails.
+        return applyDecoding(record.payload, onRing: ring.kind, "\(ring.kind) ring record \(record.seqno)", &scope)
+    }
+
+    /// Applies the commands of one payload as each is decoded from it (no copy of the payload,
+    /// no array of its commands); those before a malformed message, or before a command that
+    /// does not travel on the ring `kind` (nil: any), are applied, then the context fails.
+    /// Returns the error that fails the context, if any; `what` names the payload in it.
+    func applyDecoding(_ payload: UnsafeRawBufferPointer, onRing kind: VirtioRingKind?, _ what: @autoclosure () -> String,
+                       _ scope: inout CommandScope) -> MagmaError? {
         var failure: MagmaError?
-        let decodeError = VirtioContextCommand.forEach(in: record.payload) { command in
+        let decodeError = VirtioContextCommand.forEach(in: payload) { command in
             guard connection.error == nil else { return false }
-            guard command.ringKind == ring.kind else {
-                failure = .invalidArgs("context \(id): \(command) does not travel on a \(ring.kind) ring")
+            if let kind, command.ringKind != kind {
+                failure = .invalidArgs("context \(id): \(command) does not travel on a \(kind) ring")
                 return false
             }
             do throws(MagmaError) { try apply(command, &scope) } catch {
@@ -137,7 +143,7 @@ extension HostContext {
             return true
         }
         if let failure { return failure }
-        if let decodeError { return .invalidArgs("context \(id): \(ring.kind) ring record \(record.seqno): \(decodeError)") }
+        if let decodeError { return .invalidArgs("context \(id): \(what()): \(decodeError)") }
         return nil
     }
 
@@ -149,18 +155,20 @@ extension HostContext {
     private func waitForDependency(_ record: RingRecord, of ring: CommandRing, _ scope: inout CommandScope) -> MagmaError? {
         guard record.dependsOn != 0 else { return nil }
         let otherKind: VirtioRingKind = ring.kind == .queue ? .creation : .queue
-        let what = "context \(id): \(ring.kind) ring record \(record.seqno) depends on \(otherKind) seqno \(record.dependsOn)"
+        // Made only for an error: the interpolation of a kind goes through reflection,
+        // tens of thousands of instructions a record.
+        func what() -> String { "context \(id): \(ring.kind) ring record \(record.seqno) depends on \(otherKind) seqno \(record.dependsOn)" }
         guard let other = ring.kind == .queue ? rings.creation : rings.queue else {
-            return .invalidArgs("\(what), with no \(otherKind) ring to wait for")
+            return .invalidArgs("\(what()), with no \(otherKind) ring to wait for")
         }
         if other.consumer.completedSeqno < record.dependsOn {
             guard !other.isDraining else {
-                return .invalidArgs("\(what), a record written after it (completed: \(other.consumer.completedSeqno))")
+                return .invalidArgs("\(what()), a record written after it (completed: \(other.consumer.completedSeqno))")
             }
             _ = drain(other, through: record.dependsOn, &scope)
         }
         guard other.consumer.completedSeqno >= record.dependsOn else {
-            return .invalidArgs("\(what), which the guest has not submitted (completed: \(other.consumer.completedSeqno))")
+            return .invalidArgs("\(what()), which the guest has not submitted (completed: \(other.consumer.completedSeqno))")
         }
         return nil
     }
