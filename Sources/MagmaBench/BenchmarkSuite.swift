@@ -27,6 +27,7 @@ public enum BenchmarkSuite {
             { try RingThroughput(operations: 50_000 / scale, payloadBytes: 1024) },
             { try VirtioRingVersusSocket(operations: 20_000 / scale) },
             { try VirtioRingVersusRawRing(operations: 20_000 / scale) },
+            { try VirtioRingVersusRawBytes(operations: 20_000 / scale) },
         ]
         let gpu: [() throws -> any BenchmarkPath] = [
             { try SubmitOverhead(operations: 10_000 / scale) },
@@ -51,13 +52,18 @@ public enum BenchmarkSuite {
         return path.operations
     }
 
-    /// Measures every path, then the daemon's memory if `magmad` is given.
-    public static func run(runs: Int, scale: Int = 1, magmad: URL?, peer: URL?,
+    /// Measures every path (only those whose names contain `only`, if given), then the
+    /// daemon's memory if `magmad` is given.
+    public static func run(runs: Int, scale: Int = 1, magmad: URL?, peer: URL?, only: String? = nil,
                            progress: (String) -> Void = { _ in }) throws -> [BenchmarkResult] {
         let runner = BenchmarkRunner(runs: runs)
         var results: [BenchmarkResult] = []
         for make in makers(scale: scale, peer: peer) {
             let path = try make()
+            if let only, !path.name.contains(only) {
+                path.close()
+                continue
+            }
             progress(path.name)
             results.append(try runner.measure(path))
             if let counting = path as? any ReportsCounts { results += counting.countRows() }

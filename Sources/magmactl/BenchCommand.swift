@@ -18,6 +18,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
+    @Option(help: "Measure only the paths whose names contain this text (the memory rows of magmad are then skipped).")
+    var only: String?
+
     @Flag(help: "List the paths, numbered from 0 in table order, and exit.")
     var list = false
 
@@ -108,12 +111,12 @@ struct BenchCommand: ParsableCommand {
             print(BenchmarkSuite.table(try BenchmarkSuite.clientLoad(magmad: daemon, peer: me, clients: max(1, clients), seed: seed)))
             return
         }
-        let results = try BenchmarkSuite.run(runs: runs, scale: scale, magmad: daemon, peer: me) { name in
+        let results = try BenchmarkSuite.run(runs: runs, scale: scale, magmad: only == nil ? daemon : nil, peer: me, only: only) { name in
             FileHandle.standardError.write(Data("measuring \(name)\n".utf8))
         }
         print("Magma vs floor on \(BenchmarkSuite.machine()); median of \(runs) runs after a warm-up\n")
         print(BenchmarkSuite.table(results))
-        if daemon == nil { print("\n(magmad not found beside magmactl: memory rows skipped)") }
+        if daemon == nil && only == nil { print("\n(magmad not found beside magmactl: memory rows skipped)") }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -15,8 +15,9 @@ import Testing
     }
 }
 
-/// The virtio ring rows run both transports and the raw floor to completion (the ring's
-/// records all applied by the host: `waitApplied` throws otherwise).
+/// The virtio ring rows run both transports and the raw floors to completion (the ring's
+/// records all applied by the host: `waitApplied` throws otherwise; the same-work floor's
+/// payloads all applied by its device model: it throws otherwise).
 @Suite(.hangGuard) struct VirtioRingBenchmarkTests {
     @Test func theVirtioRingRowsRunBothTransportsAndTheFloor() throws {
         let socket = try VirtioRingVersusSocket(operations: 500)
@@ -28,5 +29,9 @@ import Testing
         defer { raw.close() }
         let floor = try BenchmarkRunner(runs: 2).measure(raw)
         #expect(floor.magma != nil && floor.floor != nil)
+        let bytes = try VirtioRingVersusRawBytes(operations: 500)
+        defer { bytes.close() }
+        let bytesFloor = try BenchmarkRunner(runs: 2).measure(bytes)
+        #expect(bytesFloor.magma != nil && bytesFloor.floor != nil)
     }
 }
