@@ -119,7 +119,12 @@ final class SoftGPUContext: MsdContext {
         enum Route { case queued, watch, abandon }
         let route: Route = held.withLock { held in
             if held.destroyed { return .abandon }
-            if held.work.isEmpty, work.waitSemaphores.isEmpty, work.waitTimelinePoints.isEmpty {
+            // Nothing held before it and nothing to wait for (or every wait already satisfied,
+            // as when the client signaled first): it goes to the engine now, its waits consumed
+            // as the waiter would, with no trip through the waiter thread (which would start
+            // for it and end after it: a thread per submission).
+            if held.work.isEmpty, work.waitSemaphores.isEmpty && work.waitTimelinePoints.isEmpty || Self.isReady(work) {
+                Self.distinct(SoftGPUSemaphore.of(work.waitSemaphores)).forEach { $0.consumeAfterWait() }
                 enqueue(work)
                 return .queued
             }
@@ -206,6 +211,12 @@ final class SoftGPUContext: MsdContext {
     }
 
     /// `semaphores` without repeats, in first-listed order.
+    /// Whether `work` may run now: every wait semaphore signaled, every wait timeline point reached.
+    private static func isReady(_ work: GpuWork) -> Bool {
+        work.waitTimelinePoints.allSatisfy { SoftGPUTimeline.of($0.timeline).timeline.value >= $0.value }
+            && SoftGPUSemaphore.of(work.waitSemaphores).allSatisfy { $0.event.isSignaled }
+    }
+
     private static func distinct(_ semaphores: [SoftGPUSemaphore]) -> [SoftGPUSemaphore] {
         guard semaphores.count > 1 else { return semaphores }
         var seen = Set<ObjectIdentifier>()

@@ -82,6 +82,34 @@ import Testing
         #expect(done.isSignaled, "polling does not reset")
     }
 
+    @Test(arguments: TestBackend.virtioCases) func workWhoseSemaphoresSignaledFirstRunsAndResetsThem(_ backend: TestBackend) throws {
+        let session = try devices.session(backend)
+        let (target, address) = try session.mappedBuffer(size: 4096)
+        let gate = try session.connection.createSemaphore()
+        let other = try session.connection.createSemaphore()
+        let done = try session.connection.createSemaphore()
+        for round in 1...3 {
+            gate.signal()
+            other.signal()
+            var stream = CommandStream()
+            stream.fill(address: address, size: 4096, pattern: UInt32(round))
+            // The same semaphore twice: consumed once, as when it waits.
+            try session.submit(stream, waits: [gate, other, gate], signals: [done])
+            try session.waitFor(done)
+            done.reset()
+            #expect(try target.u32(at: 4092) == UInt32(round))
+            #expect(!gate.isSignaled && !other.isSignaled, "round \(round): the waits were consumed")
+        }
+        // Consumed, the next submission waiting on them waits again.
+        var last = CommandStream()
+        last.fill(address: address, size: 4096, pattern: 9)
+        try session.submit(last, waits: [gate], signals: [done])
+        #expect(throws: MagmaError(.timedOut)) { try Poll.wait([.semaphore(done)], timeoutNanoseconds: 50_000_000) }
+        gate.signal()
+        try session.waitFor(done)
+        #expect(try target.u32(at: 0) == 9)
+    }
+
     @Test(arguments: TestBackend.virtioCases) func oneContextRunsInSubmissionOrderBehindAWait(_ backend: TestBackend) throws {
         let session = try devices.session(backend)
         let (target, address) = try session.mappedBuffer(size: 4096)
