@@ -34,12 +34,14 @@ final class VirtioBuffer: BackendBuffer, Sendable {
 /// asks the host. `pollDescriptor` is a guest eventfd that mirrors it: signaled by this
 /// guest's CPU signal or when a fenced `wait_semaphores` watch on the watch ring completes,
 /// reset by this guest's CPU reset or when `isSignaled` finds the host's semaphore unsignaled
-/// (work waited on it), which re-arms the watch. So the mirror may stay readable after GPU
+/// (work waited on it), which re-arms the watch. A watch that completes after a reset it was
+/// armed before signals nothing (`mirrorEpoch`): its signal is one the reset undid. So the mirror may stay readable after GPU
 /// work consumed the semaphore until someone asks `isSignaled` (a CPU wait does, before it
 /// sleeps): a poll may wake for it, never sleeps through a signal.
 final class VirtioSemaphore: BackendSemaphore, Sendable {
     let id: ObjectId
     let mirror: EventSemaphore
+    private let epoch = Locked<UInt64>(0)
     /// Its connection (which holds its live semaphores until it closes: no cycle outlives it).
     private let connection: VirtioConnection
 
@@ -64,7 +66,7 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
             return false
         }
         if signaled == 1 { mirror.signal() } else if mirror.isSignaled {
-            mirror.reset()
+            resetMirror()
             connection.watcher.watch(self)
         }
         return signaled == 1
@@ -77,8 +79,29 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
 
     func reset() {
         connection.send([.virtio(.resetSemaphore(.init(semaphoreId: id)))])
-        mirror.reset()
+        resetMirror()
         connection.watcher.watch(self)
+    }
+
+    /// How many times the mirror was reset: a watch armed at an earlier epoch may have seen a
+    /// signal that a reset since has undone.
+    var mirrorEpoch: UInt64 { epoch.withLock { $0 } }
+
+    /// Signals the mirror for a watch armed at `armed`, if no reset came since; false if one did
+    /// (the watch is stale). Under the epoch's lock, so a reset is wholly before or after it.
+    func signalMirror(ifEpoch armed: UInt64) -> Bool {
+        epoch.withLock { epoch in
+            guard epoch == armed else { return false }
+            mirror.signal()
+            return true
+        }
+    }
+
+    private func resetMirror() {
+        epoch.withLock { epoch in
+            epoch &+= 1
+            mirror.reset()
+        }
     }
 
     /// Shared with the guest's other connections (`export_object`): the descriptor names the share.

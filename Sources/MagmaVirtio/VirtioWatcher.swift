@@ -25,7 +25,8 @@ final class VirtioWatcher: Sendable {
     /// What a wait is for, and so what its outcome does.
     enum Purpose: Sendable {
         case failure
-        case semaphore(VirtioSemaphore)
+        /// A watch of `semaphore`'s host state, armed at its mirror's `epoch`.
+        case semaphore(VirtioSemaphore, epoch: UInt64)
         /// Work that waited on `waited` signals `completion` (a host semaphore of its own).
         case work(completion: ObjectId, waited: [VirtioSemaphore])
         case timeline(VirtioTimelineArm)
@@ -100,7 +101,7 @@ final class VirtioWatcher: Sendable {
             }
             defer { state.nextToken += 1 }
             state.waits[state.nextToken] = Armed(purpose: purpose, command: command, ring: ring, slot: slot, fence: fence)
-            if case .semaphore(let semaphore) = purpose { state.semaphoreWatches[ObjectIdentifier(semaphore)] = state.nextToken }
+            if case .semaphore(let semaphore, _) = purpose { state.semaphoreWatches[ObjectIdentifier(semaphore)] = state.nextToken }
             return state.nextToken
         }
         wake.signal()
@@ -116,7 +117,7 @@ final class VirtioWatcher: Sendable {
     /// Arms a watch for `semaphore` (its mirror is unsignaled) unless one is pending.
     func watch(_ semaphore: VirtioSemaphore) {
         let key = ObjectIdentifier(semaphore)
-        _ = try? arm(.semaphore(semaphore), ring: Self.watchRing, unless: { $0.semaphoreWatches[key] != nil }) {
+        _ = try? arm(.semaphore(semaphore, epoch: semaphore.mirrorEpoch), ring: Self.watchRing, unless: { $0.semaphoreWatches[key] != nil }) {
             .waitSemaphores(.init(semaphoreIds: [semaphore.id], waitAll: true, reply: $0))
         }
     }
@@ -224,7 +225,7 @@ final class VirtioWatcher: Sendable {
                 state.withLock { state in
                     state.waits[token] = nil
                     state.retired.remove(token)
-                    if case .semaphore(let semaphore) = wait.purpose, state.semaphoreWatches[ObjectIdentifier(semaphore)] == token {
+                    if case .semaphore(let semaphore, _) = wait.purpose, state.semaphoreWatches[ObjectIdentifier(semaphore)] == token {
                         state.semaphoreWatches[ObjectIdentifier(semaphore)] = nil
                     }
                 }
@@ -259,7 +260,10 @@ final class VirtioWatcher: Sendable {
         switch purpose {
         case .failure: break
         // A watch that ended because the context failed (its reply says so) signals nothing.
-        case .semaphore(let semaphore): if ok { semaphore.mirror.signal() }
+        // A watch armed before the mirror was last reset saw a signal that reset undid: it
+        // signals nothing (the mirror would say signaled while the host does not), and a
+        // watch of the mirror's present epoch is armed in its place.
+        case .semaphore(let semaphore, let epoch): if ok, !semaphore.signalMirror(ifEpoch: epoch) { watch(semaphore) }
         case .work(let completion, let waited):
             if let payload = try? VirtioContextCommand.payload([.primary(.releaseObject(.init(objectId: completion, objectType: .semaphore)))]) {
                 _ = try? device.submit(payload, fenceOnRing: nil)
