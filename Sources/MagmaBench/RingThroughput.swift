@@ -105,10 +105,13 @@ final class RawRing: @unchecked Sendable {
     private var readWord: UnsafeMutableRawPointer { memory.base + 64 }
     private var body: UnsafeMutableRawPointer { memory.base + 128 }
 
-    /// `count` copies of `payload` from this thread to a consumer thread of its own, which
-    /// hands each copy to `handle` (none: it sums a byte of each) before it frees its room.
-    func stream(_ payload: [UInt8], count: Int, handle: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil) throws {
-        let drain = try Worker(name: "bench-raw-ring") { [self] in consume(count, handle) }
+    /// `count` copies of `payload` from this thread to a consumer thread of its own, which sums
+    /// a byte of each; or, given `batches`, drains as a ring's consumer does and hands it each
+    /// pass's payloads together (`consumeBatches`).
+    func stream(_ payload: [UInt8], count: Int, batches: (@Sendable ([UnsafeRawBufferPointer]) -> Void)? = nil) throws {
+        let drain = try Worker(name: "bench-raw-ring") { [self] in
+            if let batches { consumeBatches(count, batches) } else { consume(count) }
+        }
         payload.withUnsafeBytes { bytes in
             for _ in 0..<count { produce(bytes) }
         }
@@ -124,20 +127,45 @@ final class RawRing: @unchecked Sendable {
         SharedWords.storeRelease64(writeWord, write)
     }
 
-    /// The consumer's side: `count` payloads, each copied out and handed to `handle`, or summed.
-    func consume(_ count: Int, _ handle: ((UnsafeRawBufferPointer) -> Void)? = nil) {
+    /// The consumer's side: `count` payloads, each copied out and summed.
+    func consume(_ count: Int) {
         var sum = 0
         for _ in 0..<count {
             while SharedWords.loadAcquire64(writeWord) == read { SharedWords.spinHint() }
-            copy(outOf: read)
+            copy(outOf: read, to: scratch)
+            sum &+= Int(scratch.load(fromByteOffset: payloadBytes - 1, as: UInt8.self))
             read &+= UInt64(payloadBytes)
             SharedWords.storeRelease64(readWord, read)
-            // Handled after its room is given back, as the ring's consumer does with a record.
-            if let handle { handle(UnsafeRawBufferPointer(start: scratch, count: payloadBytes)) } else {
-                sum &+= Int(scratch.load(fromByteOffset: payloadBytes - 1, as: UInt8.self))
-            }
         }
         checksum = sum
+    }
+
+    /// The consumer's side as a ring's consumer drains: each pass copies out every payload
+    /// published so far (of the `count` in all), gives their room back and hands them to
+    /// `handle` together.
+    func consumeBatches(_ count: Int, _ handle: ([UnsafeRawBufferPointer]) -> Void) {
+        let copies = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { copies.deallocate() }
+        var left = count
+        var payloads: [UnsafeRawBufferPointer] = []
+        while left > 0 {
+            var write = SharedWords.loadAcquire64(writeWord)
+            while write == read {
+                SharedWords.spinHint()
+                write = SharedWords.loadAcquire64(writeWord)
+            }
+            let available = min(Int((write &- read) / UInt64(payloadBytes)), left)
+            payloads.removeAll(keepingCapacity: true)
+            for index in 0..<available {
+                let copy = copies + index * payloadBytes
+                self.copy(outOf: read, to: copy)
+                payloads.append(UnsafeRawBufferPointer(start: copy, count: payloadBytes))
+                read &+= UInt64(payloadBytes)
+            }
+            SharedWords.storeRelease64(readWord, read)
+            handle(payloads)
+            left -= available
+        }
     }
 
     private func copy(into offset: UInt64, from source: UnsafeRawPointer) {
@@ -147,10 +175,10 @@ final class RawRing: @unchecked Sendable {
         if first < payloadBytes { memcpy(body, source + first, payloadBytes - first) }
     }
 
-    private func copy(outOf offset: UInt64) {
+    private func copy(outOf offset: UInt64, to destination: UnsafeMutableRawPointer) {
         let position = Int(offset & UInt64(size - 1))
         let first = min(payloadBytes, size - position)
-        memcpy(scratch, body + position, first)
-        if first < payloadBytes { memcpy(scratch + first, body, payloadBytes - first) }
+        memcpy(destination, body + position, first)
+        if first < payloadBytes { memcpy(destination + first, body, payloadBytes - first) }
     }
 }

@@ -102,8 +102,9 @@ final class VirtioRingVersusSocket: BenchmarkPath, ReportsCounts {
 /// The same virtio ring submissions against the floor of the same host work fed by the
 /// cheapest shared memory: the same payload bytes through a plain shared buffer between two
 /// threads (`RawRing`: no record header, checks, seqnos, status word, depends-on nor doorbell),
-/// the consumer thread handing each payload to a device model of its own (SoftGPU, one context)
-/// to apply as the ring's consumer applies a record (`VirtioDeviceModel.applyWithoutRing`). Both
+/// the consumer thread handing what each pass finds to a device model of its own (SoftGPU, one
+/// context) to apply as the ring's consumer applies a drain's records
+/// (`VirtioDeviceModel.applyWithoutRing`: one hold of its lock per pass, as a ring drain). Both
 /// sides end when the host has applied every submission; SoftGPU runs the work behind both. So
 /// the ratio is what the ring's protocol costs on top of the work (issue 17's goal: 1.5x). Both
 /// sides end with one fenced submission whose fence they wait for, so SoftGPU's work is in both.
@@ -137,8 +138,8 @@ final class VirtioRingVersusRawRing: BenchmarkPath {
     func runFloor() throws {
         let model = floorModel, context = Self.floorContext
         let failed = Locked(false)
-        try raw.stream(guest.payload, count: operations) { payload in
-            if !model.applyWithoutRing(payload, contextId: context) { failed.withLock { $0 = true } }
+        try raw.stream(guest.payload, count: operations) { payloads in
+            if !model.applyWithoutRing(payloads, contextId: context) { failed.withLock { $0 = true } }
         }
         if failed.withLock({ $0 }) { throw MagmaError.internalError("the floor's device model refused a submission") }
         // Ends as the ring's side does (`VirtioBenchGuest.finish`): one fenced submission, its fence waited for.
