@@ -3,7 +3,6 @@ import MagmaPlatform
 import MagmaProtocol
 import Magma
 import Synchronization
-import SystemPackage
 
 /// A buffer object in a DRM file: a GEM handle the connection counts, mapped on the CPU on
 /// first use (through the driver's map ioctl for buffers made here, through the dma-buf for

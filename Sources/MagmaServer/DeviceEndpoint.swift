@@ -3,7 +3,6 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
 import MagmaWire
-import SystemPackage
 
 /// Serves one client of a device endpoint: answers queries, and opens a served connection
 /// for each connect. Any malformed message ends the session (connections it opened go on).

@@ -4,7 +4,6 @@ import MagmaProtocol
 import MagmaSystem
 import MagmaWire
 import Synchronization
-import SystemPackage
 
 /// One client connection served over its two channels: requests arrive on the primary channel
 /// (the server's event loop watches it; a worker reads and handles them, in order) and are

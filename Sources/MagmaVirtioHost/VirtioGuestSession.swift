@@ -3,7 +3,6 @@ import MagmaGuestMemory
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
-import SystemPackage
 
 /// One guest on the socket emulation (protocol `virtio_socket`): its own device model, fed
 /// from its own connection, on a thread of its own. Anything but a well-formed message of the

@@ -5,7 +5,6 @@ import MagmaProtocol
 import MagmaTestSupport
 import MagmaVirtioHost
 import MagmaWire
-import SystemPackage
 import Testing
 
 /// A guest process's end of the socket emulation, by hand: its RAM shared as one region, then

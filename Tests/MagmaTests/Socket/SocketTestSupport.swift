@@ -7,7 +7,6 @@ import MagmaServer
 import MagmaSystem
 import MagmaWire
 import SoftGPU
-import SystemPackage
 import Testing
 
 /// A MagmaServer on SoftGPU listening in a fresh temporary directory, stopped on deinit.
