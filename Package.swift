@@ -55,14 +55,14 @@ let package = Package(
         .target(name: "MagmaGuestMemory", dependencies: ["MagmaPlatform"]),
         // The virtio-gpu device model of Magma contexts (docs/virtio.md): one guest's control
         // commands applied to a host Magma device.
-        .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing"]),
+        .target(name: "MagmaVirtioHost", dependencies: ["Magma", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", .product(name: "SystemPackage", package: "swift-system")]),
         // Single-producer single-consumer byte rings in shared memory (host <-> guest, docs/rings.md).
         .target(name: "MagmaRing", dependencies: ["MagmaPlatform"]),
         // Status codes, ids, flags and command structures shared by every layer (partly
         // generated from protocol/magma.json).
         .target(name: "MagmaProtocol", dependencies: ["MagmaPlatform"]),
         // The wire format: message codecs generated from protocol/magma.json.
-        .target(name: "MagmaWire", dependencies: ["MagmaProtocol"]),
+        .target(name: "MagmaWire", dependencies: ["MagmaProtocol", .product(name: "SystemPackage", package: "swift-system")]),
         // The C declarations generated from the spec (include/magma_common_defs.h).
         .target(name: "CMagma", path: "include", publicHeadersPath: "."),
         // The C declarations of Mesa's API (Sources/CMagmaMesa/include/magma_mesa.h), generated
@@ -79,7 +79,7 @@ let package = Package(
         // The virtio-gpu device model served over the socket emulation (docs/virtio.md).
         // The guest side of virtio-gpu Magma contexts: the virtgpu ioctl surface (VirtGPUDevice)
         // and its socket emulation (docs/virtio.md).
-        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "MagmaDRM", "CMagmaDRM"]),
+        .target(name: "MagmaVirtio", dependencies: ["Magma", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "MagmaDRM", "CMagmaDRM", .product(name: "SystemPackage", package: "swift-system")]),
         .executableTarget(
             name: "magma-virtio-host",
             dependencies: ["MagmaVirtioHost", "MagmaDevices", "MagmaProtocol", "MagmaPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -106,18 +106,18 @@ let package = Package(
         // this manifest declares tools-version 6.2 or later (docs/architecture.md, "Products").
         .target(
             name: "SoftGPU",
-            dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux"],
+            dependencies: ["MagmaSystem", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Serves a SystemDevice to other processes over Unix sockets (what magmad runs).
         .target(
             name: "MagmaServer",
-            dependencies: ["MagmaSystem", "MagmaWire", "MagmaPlatform", "MagmaProtocol", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["MagmaSystem", "MagmaWire", "MagmaPlatform", "MagmaProtocol", .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The C API (include/magma.h), implemented with @c @implementation over the client library.
         .target(
             name: "MagmaC",
-            dependencies: ["CMagma", "MagmaCSupport", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform"],
+            dependencies: ["CMagma", "MagmaCSupport", "MagmaDevices", "MagmaSocket", "MagmaProtocol", "MagmaPlatform", .product(name: "SystemPackage", package: "swift-system")],
             exclude: ["libmagma.version"],
             // The SONAME, and only the C API's symbols exported (libmagma.version).
             linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libmagma.so.1",
@@ -143,12 +143,12 @@ let package = Package(
             name: "MagmaBench",
             dependencies: ["MagmaDevices", "MagmaServer", "MagmaSystem", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaRing", "SoftGPU",
                            "MagmaVirtio", "MagmaVirtioHost",
-                           "CMagmaLinux", .product(name: "Logging", package: "swift-log")],
+                           "CMagmaLinux", .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Fuzz targets over the decoders, the server's message handling, GPU programs and the virtio
         // device model (Fuzz/run.sh).
-        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost", "MagmaVhostUser", "CMagmaLinux"]),
+        .target(name: "FuzzTargets", dependencies: ["MagmaWire", "MagmaProtocol", "MagmaServer", "MagmaSystem", "MagmaPlatform", "SoftGPU", "Magma", "MagmaEmbedded", "MagmaGuestMemory", "MagmaVirtioHost", "MagmaVhostUser", "CMagmaLinux", .product(name: "SystemPackage", package: "swift-system")]),
         .executableTarget(name: "fuzz-decoder", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-server", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "fuzz-gpu-program", dependencies: ["FuzzTargets"]),
@@ -186,11 +186,12 @@ let package = Package(
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
         // The client library: the public API over one backend protocol. No backend inside.
-        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "Magma", dependencies: ["MagmaProtocol", "MagmaPlatform", .product(name: "SystemPackage", package: "swift-system")]),
         // The adapter the Fuchsia-protocol backends share: objects and ids -> primary-protocol requests.
-        .target(name: "MagmaPrimary", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaPrimary", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", .product(name: "SystemPackage", package: "swift-system")]),
         // The backend that runs MagmaSystem and a driver (any MSD) in the caller's process.
-        .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform"]),
+        .target(name: "MagmaEmbedded", dependencies: ["Magma", "MagmaPrimary", "MagmaSystem", "MagmaProtocol", "MagmaPlatform",
+                                                     .product(name: "SystemPackage", package: "swift-system")]),
         // The backend that reaches a device served by magmad, over Unix sockets.
         .target(name: "MagmaSocket", dependencies: ["Magma", "MagmaPrimary", "MagmaWire", "MagmaProtocol", "MagmaPlatform",
                                                    .product(name: "SystemPackage", package: "swift-system")]),
@@ -215,12 +216,15 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The core with no backend linked: a recording backend checks what reaches the backend protocol.
-        .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaCoreTests", dependencies: ["Magma", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport",
+                                                     .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "MagmaSystemTests", dependencies: ["MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),
-        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "CMagmaMesa", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaWireTests", dependencies: ["MagmaWire", "MagmaProtocol", "CMagma", "CMagmaMesa", "MagmaTestSupport",
+                                                     .product(name: "SystemPackage", package: "swift-system")]),
         // The DRM backend against real kernel drivers: skipped without /dev/dri, run in the QEMU
         // guest by scripts/vm/run-guest-tests.sh --swift-tests MagmaDRMTests (docs/drm.md).
-        .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "MagmaVirtio", "MagmaWire", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaDRMTests", dependencies: ["Magma", "MagmaDRM", "MagmaDevices", "MagmaVirtio", "MagmaWire", "SoftGPU", "MagmaPlatform", "MagmaProtocol", "CMagmaDRM", "MagmaTestSupport",
+                                                    .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
         .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),

@@ -1,5 +1,6 @@
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// Seed inputs for the fuzz targets: a valid encoding of messages of every protocol, each behind
 /// the target's selector byte.
@@ -10,8 +11,8 @@ public enum FuzzSeeds {
 
     private static var primary: [PrimaryProtocol.ClientMessage] {
         [
-            .importObject(.init(object: WireHandle(0), objectType: .buffer, objectId: 1, flags: [])),
-            .importObject(.init(object: WireHandle(0), objectType: .semaphore, objectId: 2, flags: [.oneShot])),
+            .importObject(.init(object: WireHandle(FileDescriptor(rawValue: 0)), objectType: .buffer, objectId: 1, flags: [])),
+            .importObject(.init(object: WireHandle(FileDescriptor(rawValue: 0)), objectType: .semaphore, objectId: 2, flags: [.oneShot])),
             .releaseObject(.init(objectId: 1, objectType: .buffer)),
             .createContext(.init(contextId: 1, priority: .medium)),
             .destroyContext(.init(contextId: 1)),
@@ -23,10 +24,10 @@ public enum FuzzSeeds {
             .unmapBuffer(.init(gpuAddress: 0x10000, bufferId: 1)),
             .bufferRangeOp(.init(op: .populateTables, range: range)),
             .enableFlowControl(.init()),
-            .enablePerformanceCounterAccess(.init(accessToken: WireHandle(0))),
+            .enablePerformanceCounterAccess(.init(accessToken: WireHandle(FileDescriptor(rawValue: 0)))),
             .isPerformanceCounterAccessAllowed(.init()),
             .enablePerformanceCounters(.init(counters: [15])),
-            .createPerformanceCounterBufferPool(.init(poolId: 1, eventChannel: WireHandle(0))),
+            .createPerformanceCounterBufferPool(.init(poolId: 1, eventChannel: WireHandle(FileDescriptor(rawValue: 0)))),
             .releasePerformanceCounterBufferPool(.init(poolId: 1)),
             .addPerformanceCounterBufferOffsetsToPool(.init(poolId: 1, offsets: [range])),
             .removePerformanceCounterBufferFromPool(.init(poolId: 1, bufferId: 1)),
@@ -39,7 +40,7 @@ public enum FuzzSeeds {
     public static func decoder() throws -> [[UInt8]] {
         let others: [EncodedMessage] = try [
             DeviceProtocol.ClientMessage.query(.init(queryId: .vendorId)).encoded(transactionId: 1),
-            DeviceProtocol.ClientMessage.connect(.init(clientId: 1, primary: WireHandle(0), notification: WireHandle(1))).encoded(),
+            DeviceProtocol.ClientMessage.connect(.init(clientId: 1, primary: WireHandle(FileDescriptor(rawValue: 0)), notification: WireHandle(FileDescriptor(rawValue: 1)))).encoded(),
             DeviceProtocol.ServerMessage.queryReply(.init(status: .ok, value: 1, buffer: nil)).encoded(transactionId: 1),
             PrimaryProtocol.ServerMessage.epitaph(.init(status: .invalidArgs)).encoded(),
             NotificationProtocol.ServerMessage.notification(.init(data: [1, 2, 3])).encoded(),

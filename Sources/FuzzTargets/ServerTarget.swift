@@ -89,7 +89,7 @@ public enum ServerTarget {
             }
         }
         do {
-            try socket.send(bytes, descriptors: owned.map(\.rawValue))
+            try socket.send(bytes, descriptors: owned.map(\.fileDescriptor))
             return true
         } catch {
             // EMSGSIZE for a message larger than the socket takes; the channel stays open.

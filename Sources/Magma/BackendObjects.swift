@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A buffer as its backend made it. The backend allocates `id` (a Fuchsia-protocol backend on
 /// the client side, per connection; a kernel backend takes the GEM handle the kernel made), and
@@ -36,16 +37,16 @@ public protocol BackendSemaphore: AnyObject, Sendable {
     /// elsewhere. The caller owns it.
     func export() throws(MagmaError) -> OwnedFileDescriptor
     /// A descriptor that polls readable while the semaphore is signaled (the CPU wait `Poll`
-    /// uses). Owned by the semaphore; stable for its lifetime.
-    var pollDescriptor: Int32 { get }
+    /// uses). Owned by the semaphore (borrowed by the caller); stable for its lifetime.
+    var pollDescriptor: FileDescriptor { get }
 }
 
 /// A performance-counter pool as its backend made it, with the channel its completions arrive on.
 public protocol BackendPerformanceCounterPool: AnyObject, Sendable {
     /// The pool's id in its connection, allocated by the backend.
     var id: UInt64 { get }
-    /// Polls readable while a completion is waiting. Owned by the pool.
-    var eventDescriptor: Int32 { get }
+    /// Polls readable while a completion is waiting. Owned by the pool (borrowed by the caller).
+    var eventDescriptor: FileDescriptor { get }
     /// The next completion, or nil if none is waiting.
     func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion?
 }

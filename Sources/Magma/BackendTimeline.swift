@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A timeline semaphore as its backend made it: a 64-bit value that only grows, shared by
 /// every connection and process that imported it, signaled from the CPU or by GPU work, waited
@@ -30,6 +31,7 @@ public protocol BackendTimeline: AnyObject, Sendable {
 /// A pending wait for one timeline point (`BackendTimeline.watch(for:)`); it stops being
 /// watched when released.
 public protocol BackendTimelineWatch: AnyObject, Sendable {
-    /// Polls readable once the point is reached or the timeline has failed. Owned by the watch.
-    var pollDescriptor: Int32 { get }
+    /// Polls readable once the point is reached or the timeline has failed. Owned by the watch
+    /// (borrowed by the caller).
+    var pollDescriptor: FileDescriptor { get }
 }

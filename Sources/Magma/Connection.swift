@@ -1,6 +1,7 @@
 import MagmaPlatform
 import MagmaProtocol
 import Synchronization
+import SystemPackage
 
 /// A connection to a device: a private GPU address space and the buffers, semaphores and
 /// contexts created in it.
@@ -198,12 +199,13 @@ public final class Connection: Sendable {
     // MARK: Notifications
 
     /// A descriptor that polls readable while a notification is pending or the connection has
-    /// closed. Owned by the connection; stable for its lifetime.
-    public var notificationDescriptor: Int32 { backend.notificationDescriptor }
+    /// closed. Owned by the connection (borrowed here: valid while it lives); stable for its
+    /// lifetime.
+    public var notificationDescriptor: FileDescriptor { backend.notificationDescriptor }
 
     /// Polls readable once the connection has failed or closed (and possibly at other times:
     /// check `error`). `Poll.wait` adds it for every item of this connection.
-    var failureDescriptor: Int32 { backend.failureDescriptor }
+    var failureDescriptor: FileDescriptor { backend.failureDescriptor }
 
     /// The next pending driver notification, or nil if none is pending. CONNECTION_LOST once
     /// the connection has closed and every notification has been read, or once `fail(_:)`

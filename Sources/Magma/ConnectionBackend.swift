@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// One connection as a backend serves it: what `Connection` calls, after it has checked what
 /// the client can see itself (the connection is open, the objects are its own and not
@@ -60,8 +61,9 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// Whether an exported descriptor this backend can import is a timeline (true) or a binary
     /// semaphore (false), when its exports say so themselves; nil (the default, the extension
     /// below) leaves it to the descriptor's type (`SyncObjectKind.detect`). The virtio
-    /// backend's exports are all share tokens in a memfd, which name their kind.
-    func exportedSyncKindIsTimeline(_ descriptor: Int32) -> Bool?
+    /// backend's exports are all share tokens in a memfd, which name their kind. `descriptor` is
+    /// borrowed: the caller keeps owning it.
+    func exportedSyncKindIsTimeline(_ descriptor: FileDescriptor) -> Bool?
     /// A new sync_file descriptor of `semaphore`'s current fence: a snapshot that later
     /// signals and resets of the semaphore do not change. The caller owns it. A semaphore
     /// that holds no fence (never signaled, or reset) is BAD_STATE (nothing to export); where
@@ -160,11 +162,12 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// A descriptor that polls readable once the connection has failed or closed, and stays
     /// readable from then on; `Poll` adds it for every connection a wait involves, so a failure
     /// ends the wait. It may also poll readable while the connection is healthy (a backend may
-    /// use its primary channel), so a waiter checks `error` when it does. Owned by the backend.
-    var failureDescriptor: Int32 { get }
+    /// use its primary channel), so a waiter checks `error` when it does. Owned by the backend
+    /// (borrowed by the caller).
+    var failureDescriptor: FileDescriptor { get }
     /// A descriptor that polls readable while a notification is pending or the connection has
-    /// closed. Owned by the backend; stable for the connection's lifetime.
-    var notificationDescriptor: Int32 { get }
+    /// closed. Owned by the backend (borrowed by the caller); stable for the connection's lifetime.
+    var notificationDescriptor: FileDescriptor { get }
     /// The next pending driver notification, or nil if none. CONNECTION_LOST once the
     /// connection has closed and nothing is left to read.
     func readNotification() throws(MagmaError) -> [UInt8]?
@@ -191,7 +194,7 @@ extension ConnectionBackend {
     public var hasSyncFiles: Bool { false }
 
     /// Nil: the descriptor's type says what it is.
-    public func exportedSyncKindIsTimeline(_ descriptor: Int32) -> Bool? { nil }
+    public func exportedSyncKindIsTimeline(_ descriptor: FileDescriptor) -> Bool? { nil }
 
     /// UNIMPLEMENTED: the backend has no sync_files.
     public func exportSyncFile(of semaphore: any BackendSemaphore) throws(MagmaError) -> OwnedFileDescriptor {

@@ -1,6 +1,7 @@
 import MagmaPlatform
 import MagmaProtocol
 import Synchronization
+import SystemPackage
 
 /// Tracks that an object is released once, and only through the connection that owns it: the
 /// one record of a client object's owner (the C API's handles map onto it).
@@ -85,8 +86,9 @@ public final class Semaphore: Sendable {
     /// A new descriptor for the semaphore, to import elsewhere. The caller owns it.
     public func export() throws(MagmaError) -> OwnedFileDescriptor { try backend.export() }
 
-    /// A descriptor to poll on: readable while signaled. Owned by the semaphore.
-    public var pollDescriptor: Int32 { backend.pollDescriptor }
+    /// A descriptor to poll on: readable while signaled. Owned by the semaphore (borrowed here:
+    /// valid while it lives).
+    public var pollDescriptor: FileDescriptor { backend.pollDescriptor }
 
     /// Whether `connection` created or imported it.
     package func isOwned(by connection: Connection) -> Bool { ownership.isOwned(by: connection.key) }

@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A pool of buffer ranges that performance-counter dumps are written into, one range per dump,
 /// oldest first. Each dump writes one little-endian u64 per enabled counter, in counter order,
@@ -21,8 +22,9 @@ public final class PerformanceCounterPool: Sendable {
     /// The pool's id in its connection.
     public var id: UInt64 { backend.id }
 
-    /// Polls readable while a completion is waiting. Owned by the pool.
-    public var eventDescriptor: Int32 { backend.eventDescriptor }
+    /// Polls readable while a completion is waiting. Owned by the pool (borrowed here: valid
+    /// while it lives).
+    public var eventDescriptor: FileDescriptor { backend.eventDescriptor }
 
     /// The next completed dump, or nil if none is waiting.
     public func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try backend.nextCompletion() }

@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// Something `poll` can wait on.
 public enum PollItem: Sendable {
@@ -9,10 +10,10 @@ public enum PollItem: Sendable {
     case notifications(Connection)
     /// Ready while the pool has a completion waiting.
     case performanceCounterPool(PerformanceCounterPool)
-    /// Ready while the descriptor is readable.
-    case descriptor(Int32)
+    /// Ready while the descriptor is readable. Borrowed: its owner keeps it open during the wait.
+    case descriptor(FileDescriptor)
 
-    var descriptor: Int32 {
+    var descriptor: FileDescriptor {
         switch self {
         case .semaphore(let semaphore): semaphore.pollDescriptor
         case .notifications(let connection): connection.notificationDescriptor

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Magma
 import MagmaPlatform
+import SystemPackage
 
 /// The other process of the cross-process buffer path. It connects to the benchmark's socket and
 /// answers each message (a mode byte and one descriptor) with "d" once it has imported the buffer
@@ -68,7 +69,7 @@ final class CrossProcessBufferShare: BenchmarkPath {
     }
 
     private func share(_ mode: UInt8, _ descriptor: OwnedFileDescriptor) throws {
-        try withExtendedLifetime(descriptor) { try channel.send([mode], descriptors: [descriptor.rawValue]) }
+        try withExtendedLifetime(descriptor) { try channel.send([mode], descriptors: [descriptor.fileDescriptor]) }
         _ = try channel.receive(capacity: 16)
     }
 
@@ -80,7 +81,7 @@ final class CrossProcessBufferShare: BenchmarkPath {
         let fd = floorDescriptor.rawValue
         for _ in 0..<operations {
             let copy = dup(fd)
-            try channel.send([UInt8(ascii: "f")], descriptors: [copy])
+            try channel.send([UInt8(ascii: "f")], descriptors: [FileDescriptor(rawValue: copy)])
             Glibc.close(copy)
             _ = try channel.receive(capacity: 16)
         }

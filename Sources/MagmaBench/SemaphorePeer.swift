@@ -57,7 +57,7 @@ final class CrossProcessSemaphoreWake: BenchmarkPath {
         channel = try listener.accept()
         let fds = [try semaphores.ping.export(), try semaphores.pong.export(),
                    try semaphores.rawPing.descriptor.duplicate(), try semaphores.rawPong.descriptor.duplicate()]
-        try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.rawValue)) }
+        try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.fileDescriptor)) }
         _ = try channel.receive(capacity: 16)   // ready
     }
 

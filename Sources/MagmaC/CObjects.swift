@@ -2,6 +2,7 @@ import Magma
 import MagmaCSupport
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// What each C handle stands for.
 enum Handles {
@@ -38,7 +39,7 @@ final class CConnection: Sendable {
     }
     func removePool(_ id: UInt64) -> PerformanceCounterPool? { state.withLock { $0.pools.removeValue(forKey: id) } }
     /// The pool whose notification handle is `descriptor`.
-    func pool(descriptor: Int32) -> PerformanceCounterPool? {
+    func pool(descriptor: FileDescriptor) -> PerformanceCounterPool? {
         state.withLock { $0.pools.values.first { $0.eventDescriptor == descriptor } }
     }
 

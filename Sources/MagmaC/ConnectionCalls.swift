@@ -26,7 +26,7 @@ public func magma_connection_flush(_ connection: magma_connection_t) -> magma_st
 @c @implementation
 public func magma_connection_get_notification_channel_handle(_ connection: magma_connection_t) -> magma_handle_t {
     guard let opened = Handles.connections.get(connection) else { return 0 }
-    return magma_handle_t(bitPattern: opened.connection.notificationDescriptor)
+    return magma_handle_t(bitPattern: opened.connection.notificationDescriptor.rawValue)
 }
 
 @c @implementation

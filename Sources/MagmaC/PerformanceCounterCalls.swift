@@ -63,7 +63,7 @@ public func magma_connection_create_performance_counter_buffer_pool(_ connection
         let pool = try opened.connection.createPerformanceCounterPool()
         opened.add(pool: pool)
         poolOut.pointee = pool.id
-        handleOut.pointee = magma_handle_t(bitPattern: pool.eventDescriptor)
+        handleOut.pointee = magma_handle_t(bitPattern: pool.eventDescriptor.rawValue)
     }
 }
 

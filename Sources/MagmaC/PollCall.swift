@@ -3,6 +3,7 @@ import Magma
 import MagmaCSupport
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// Fuchsia's magma_poll, extended as `Poll.wait` is: a semaphore or performance-counter pool of
 /// a failed connection ends the wait with the connection's error, its notification channel with
@@ -27,7 +28,7 @@ public func magma_poll(_ items: UnsafeMutablePointer<magma_poll_item_t>?, _ coun
                 guard item.condition == MAGMA_POLL_CONDITION_READABLE else { throw .invalidArgs("a handle item waits for READABLE") }
                 let descriptor = Int32(bitPattern: item.handle)
                 guard descriptor >= 0 else { throw .invalidArgs("handle \(descriptor)") }
-                polled.append((index, pollItem(handle: descriptor, connections)))
+                polled.append((index, pollItem(handle: FileDescriptor(rawValue: descriptor), connections)))
             default:
                 throw .invalidArgs("unknown poll item type \(item.type)")
             }
@@ -44,7 +45,7 @@ public func magma_poll(_ items: UnsafeMutablePointer<magma_poll_item_t>?, _ coun
 
 /// A handle item as `Poll` sees it: a connection's notification channel, a pool's notification
 /// handle, or any other descriptor.
-private func pollItem(handle descriptor: Int32, _ connections: [CConnection]) -> PollItem {
+private func pollItem(handle descriptor: FileDescriptor, _ connections: [CConnection]) -> PollItem {
     for opened in connections {
         if opened.connection.notificationDescriptor == descriptor { return .notifications(opened.connection) }
         if let pool = opened.pool(descriptor: descriptor) { return .performanceCounterPool(pool) }

@@ -78,13 +78,13 @@ public final class DRMBuffer: BackendBuffer {
         if let importedFrom { dmaBuf = importedFrom } else { dmaBuf = try export() }
         // The descriptor must outlive every ioctl on its number (an export is held only here).
         defer { withExtendedLifetime(dmaBuf) {} }
-        try DMABuf.sync(dmaBuf.rawValue, access, ending: false)
+        try DMABuf.sync(dmaBuf.fileDescriptor, access, ending: false)
         let result: Result
         do { result = try body(memory) } catch {
-            try? DMABuf.sync(dmaBuf.rawValue, access, ending: true)
+            try? DMABuf.sync(dmaBuf.fileDescriptor, access, ending: true)
             throw error
         }
-        try DMABuf.sync(dmaBuf.rawValue, access, ending: true)
+        try DMABuf.sync(dmaBuf.fileDescriptor, access, ending: true)
         return result
     }
 }

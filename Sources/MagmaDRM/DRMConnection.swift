@@ -2,6 +2,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import Synchronization
+import SystemPackage
 
 /// A connection on one open DRM file: its buffers are GEM objects, its semaphores binary
 /// syncobjs (and `createTimeline` makes timeline ones), in
@@ -56,10 +57,10 @@ public final class DRMConnection: ConnectionBackend {
     /// The memory type must be 0, the one `DRMDevice.physicalDeviceInfo` reports.
     public func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32 = 0) throws(MagmaError) -> any BackendBuffer {
         guard memoryType == 0 else { throw .invalidArgs("memory type \(memoryType): a DRM device has one, 0") }
-        let gem = try file.importDMABuf(handle.rawValue)
+        let gem = try file.importDMABuf(handle.fileDescriptor)
         handles.retain(gem)
         let size: UInt64
-        do { size = try DMABuf.size(of: handle.rawValue) } catch {
+        do { size = try DMABuf.size(of: handle.fileDescriptor) } catch {
             dropReference(to: gem)
             throw error
         }
@@ -117,10 +118,10 @@ public final class DRMConnection: ConnectionBackend {
     public func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
         let syncobj: UInt32
         do {
-            syncobj = try file.importSyncobj(handle.rawValue)
+            syncobj = try file.importSyncobj(handle.fileDescriptor)
         } catch where error.status == .invalidArgs {
             syncobj = try file.createSyncobj()
-            do { try file.importSyncFile(handle.rawValue, into: syncobj) } catch {
+            do { try file.importSyncFile(handle.fileDescriptor, into: syncobj) } catch {
                 try? file.destroySyncobj(syncobj)
                 throw MagmaError(error.status, "descriptor \(handle.rawValue) is neither a syncobj nor a sync_file: \(error.message)",
                                  systemErrorCode: error.systemErrorCode)
@@ -208,7 +209,7 @@ public final class DRMConnection: ConnectionBackend {
             throw .unimplemented("\(device.driver.name) has no timeline syncobjs (DRM_CAP_SYNCOBJ_TIMELINE is 0)")
         }
         let syncobj: UInt32
-        do { syncobj = try file.importSyncobj(handle.rawValue) } catch {
+        do { syncobj = try file.importSyncobj(handle.fileDescriptor) } catch {
             throw MagmaError(.invalidArgs, "descriptor \(handle.rawValue) is not a syncobj: \(error.message)", systemErrorCode: error.systemErrorCode)
         }
         let timeline = DRMTimeline(handle: syncobj, file: file)
@@ -365,9 +366,11 @@ public final class DRMConnection: ConnectionBackend {
         objects.withLock { $0.closed } ? MagmaError(.connectionLost, "DRM connection closed") : nil
     }
 
-    public var failureDescriptor: Int32 { closedEvent.descriptor.rawValue }
-    /// DRM has no driver notifications for Magma: readable only once closed.
-    public var notificationDescriptor: Int32 { closedEvent.descriptor.rawValue }
+    /// Readable once closed; owned by the connection (borrowed by the caller).
+    public var failureDescriptor: FileDescriptor { closedEvent.descriptor.fileDescriptor }
+    /// DRM has no driver notifications for Magma: readable only once closed. Owned by the
+    /// connection (borrowed by the caller).
+    public var notificationDescriptor: FileDescriptor { closedEvent.descriptor.fileDescriptor }
 
     public func readNotification() throws(MagmaError) -> [UInt8]? {
         if let error { throw error }

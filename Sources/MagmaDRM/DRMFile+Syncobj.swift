@@ -2,6 +2,7 @@ import CMagmaDRM
 import Glibc
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// The syncobj ioctls. A driver without DRIVER_SYNCOBJ (vgem; virtio_gpu before Linux 6.x's
 /// syncobj support) answers every one EOPNOTSUPP: UNIMPLEMENTED.
@@ -33,7 +34,7 @@ extension DRMFile {
         var handles = handles
         let code = handles.withUnsafeMutableBufferPointer { buffer in
             var array = cmagma_drm_syncobj_array(handles: UInt64(UInt(bitPattern: buffer.baseAddress)), count_handles: UInt32(buffer.count), pad: 0)
-            return drmIoctl(descriptor.rawValue, request, &array)
+            return drmIoctl(descriptor.fileDescriptor, request, &array)
         }
         guard code == 0 else { throw .drm(call, errno: code, "syncobjs \(handles)") }
     }
@@ -51,7 +52,7 @@ extension DRMFile {
         let code = handles.withUnsafeMutableBufferPointer { buffer in
             var wait = cmagma_drm_syncobj_wait(handles: UInt64(UInt(bitPattern: buffer.baseAddress)), timeout_nsec: deadline,
                                                count_handles: UInt32(buffer.count), flags: flags, first_signaled: 0, pad: 0)
-            let code = drmIoctl(descriptor.rawValue, cmagma_drm_ioctl_syncobj_wait, &wait)
+            let code = drmIoctl(descriptor.fileDescriptor, cmagma_drm_ioctl_syncobj_wait, &wait)
             first = wait.first_signaled
             return code
         }
@@ -84,7 +85,7 @@ extension DRMFile {
                 var array = cmagma_drm_syncobj_timeline_array(handles: UInt64(UInt(bitPattern: handleBuffer.baseAddress)),
                                                               points: UInt64(UInt(bitPattern: pointBuffer.baseAddress)),
                                                               count_handles: UInt32(handleBuffer.count), flags: 0)
-                return drmIoctl(descriptor.rawValue, request, &array)
+                return drmIoctl(descriptor.fileDescriptor, request, &array)
             }
         }
         guard code == 0 else { throw .drm(call, errno: code, "syncobjs \(handles)") }
@@ -106,7 +107,7 @@ extension DRMFile {
                                                             points: UInt64(UInt(bitPattern: pointBuffer.baseAddress)),
                                                             timeout_nsec: deadline, count_handles: UInt32(handleBuffer.count),
                                                             flags: flags, first_signaled: 0, pad: 0)
-                let code = drmIoctl(descriptor.rawValue, cmagma_drm_ioctl_syncobj_timeline_wait, &wait)
+                let code = drmIoctl(descriptor.fileDescriptor, cmagma_drm_ioctl_syncobj_timeline_wait, &wait)
                 first = wait.first_signaled
                 return code
             }
@@ -123,24 +124,26 @@ extension DRMFile {
         return OwnedFileDescriptor(taking: export.fd)
     }
 
-    /// SYNCOBJ_FD_TO_HANDLE of an opaque syncobj descriptor: a new handle to the same container.
-    public func importSyncobj(_ descriptor: Int32) throws(MagmaError) -> UInt32 {
-        var handle = cmagma_drm_syncobj_handle(handle: 0, flags: 0, fd: descriptor, pad: 0)
-        try perform(cmagma_drm_ioctl_syncobj_fd_to_handle, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE", &handle, "descriptor \(descriptor)")
+    /// SYNCOBJ_FD_TO_HANDLE of an opaque syncobj descriptor (borrowed): a new handle to the
+    /// same container.
+    public func importSyncobj(_ descriptor: FileDescriptor) throws(MagmaError) -> UInt32 {
+        var handle = cmagma_drm_syncobj_handle(handle: 0, flags: 0, fd: descriptor.rawValue, pad: 0)
+        try perform(cmagma_drm_ioctl_syncobj_fd_to_handle, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE", &handle, "descriptor \(descriptor.rawValue)")
         return handle.handle
     }
 
     /// SYNCOBJ_FD_TO_HANDLE with IMPORT_SYNC_FILE: replaces syncobj `handle`'s fence with the
-    /// sync_file's (from any driver).
-    public func importSyncFile(_ descriptor: Int32, into handle: UInt32) throws(MagmaError) {
-        var request = cmagma_drm_syncobj_handle(handle: handle, flags: cmagma_drm_syncobj_fd_flags_sync_file, fd: descriptor, pad: 0)
-        try perform(cmagma_drm_ioctl_syncobj_fd_to_handle, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE", &request, "sync_file \(descriptor) into syncobj \(handle)")
+    /// sync_file's (from any driver). `descriptor` (the sync_file) is borrowed.
+    public func importSyncFile(_ descriptor: FileDescriptor, into handle: UInt32) throws(MagmaError) {
+        var request = cmagma_drm_syncobj_handle(handle: handle, flags: cmagma_drm_syncobj_fd_flags_sync_file, fd: descriptor.rawValue, pad: 0)
+        try perform(cmagma_drm_ioctl_syncobj_fd_to_handle, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE", &request, "sync_file \(descriptor.rawValue) into syncobj \(handle)")
     }
 
     /// SYNCOBJ_EVENTFD (Linux 6.6, drivers with timeline syncobjs): `eventfd` is signaled once
-    /// syncobj `handle` has a signaled fence at `point` (0 for binary), then forgotten.
-    public func notifyEventFD(_ eventfd: Int32, whenSignaled handle: UInt32, point: UInt64 = 0) throws(MagmaError) {
-        var request = cmagma_drm_syncobj_eventfd(handle: handle, flags: 0, point: point, fd: eventfd, pad: 0)
+    /// syncobj `handle` has a signaled fence at `point` (0 for binary), then forgotten. The
+    /// kernel takes its own reference to the eventfd: `eventfd` is borrowed.
+    public func notifyEventFD(_ eventfd: FileDescriptor, whenSignaled handle: UInt32, point: UInt64 = 0) throws(MagmaError) {
+        var request = cmagma_drm_syncobj_eventfd(handle: handle, flags: 0, point: point, fd: eventfd.rawValue, pad: 0)
         try perform(cmagma_drm_ioctl_syncobj_eventfd, "DRM_IOCTL_SYNCOBJ_EVENTFD", &request, "syncobj \(handle)")
     }
 

@@ -2,6 +2,7 @@ import CMagmaDRM
 import Glibc
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// One open DRM node (`/dev/dri/renderD*` or `card*`): the kernel's object tables (GEM
 /// handles, syncobjs) belong to this open file, so each connection has its own. Every ioctl
@@ -24,7 +25,7 @@ public final class DRMFile: Sendable {
 
     /// Runs ioctl `request` (named `call` in errors) on `argument`.
     public func perform<Argument>(_ request: UInt, _ call: String, _ argument: inout Argument, _ detail: @autoclosure () -> String = "") throws(MagmaError) {
-        let code = withUnsafeMutablePointer(to: &argument) { drmIoctl(descriptor.rawValue, request, $0) }
+        let code = withUnsafeMutablePointer(to: &argument) { drmIoctl(descriptor.fileDescriptor, request, $0) }
         guard code == 0 else { throw .drm(call, errno: code, detail()) }
     }
 
@@ -45,7 +46,7 @@ public final class DRMFile: Sendable {
                     full.name = name.baseAddress
                     full.date = date.baseAddress
                     full.desc = description.baseAddress
-                    return drmIoctl(descriptor.rawValue, cmagma_drm_ioctl_version, &full)
+                    return drmIoctl(descriptor.fileDescriptor, cmagma_drm_ioctl_version, &full)
                 }
             }
         }
@@ -83,10 +84,10 @@ public final class DRMFile: Sendable {
 
     /// DRM_IOCTL_PRIME_FD_TO_HANDLE: this file's GEM handle for a dma-buf. The kernel returns
     /// the same handle for every descriptor of an object this file already knows; GEM handles
-    /// are not counted, so the caller counts them (`GEMHandleTable`).
-    public func importDMABuf(_ descriptor: Int32) throws(MagmaError) -> UInt32 {
-        var prime = cmagma_drm_prime_handle(handle: 0, flags: 0, fd: descriptor)
-        try perform(cmagma_drm_ioctl_prime_fd_to_handle, "DRM_IOCTL_PRIME_FD_TO_HANDLE", &prime, "descriptor \(descriptor)")
+    /// are not counted, so the caller counts them (`GEMHandleTable`). `descriptor` is borrowed.
+    public func importDMABuf(_ descriptor: FileDescriptor) throws(MagmaError) -> UInt32 {
+        var prime = cmagma_drm_prime_handle(handle: 0, flags: 0, fd: descriptor.rawValue)
+        try perform(cmagma_drm_ioctl_prime_fd_to_handle, "DRM_IOCTL_PRIME_FD_TO_HANDLE", &prime, "descriptor \(descriptor.rawValue)")
         return prime.handle
     }
 

@@ -5,10 +5,10 @@ import SystemPackage
 
 /// ioctl(2) on a DRM node or a dma-buf with libdrm's policy (drmIoctl): called again while it
 /// fails with EINTR or EAGAIN (a driver asking to be called again). Returns 0, or the errno of
-/// the failure, read as the call returned (`SystemCall`).
-public func drmIoctl(_ descriptor: Int32, _ request: UInt, _ argument: UnsafeMutableRawPointer) -> Int32 {
+/// the failure, read as the call returned (`SystemCall`). `descriptor` is borrowed.
+public func drmIoctl(_ descriptor: FileDescriptor, _ request: UInt, _ argument: UnsafeMutableRawPointer) -> Int32 {
     do throws(PlatformError) {
-        try SystemCall.retrying("ioctl", alsoRetrying: .resourceTemporarilyUnavailable) { cmagma_ioctl(descriptor, request, argument) }
+        try SystemCall.retrying("ioctl", alsoRetrying: .resourceTemporarilyUnavailable) { cmagma_ioctl(descriptor.rawValue, request, argument) }
         return 0
     } catch {
         return error.code

@@ -5,6 +5,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import Synchronization
+import SystemPackage
 
 /// A binary DRM syncobj as a Magma semaphore: signaled while it holds a signaled fence.
 /// `signal()` installs a signaled fence (SYNCOBJ_SIGNAL), `reset()` removes it (SYNCOBJ_RESET),
@@ -41,9 +42,8 @@ public final class DRMSemaphore: BackendSemaphore {
     }
 
     private static func armedEventFD(file: DRMFile, handle: UInt32) throws(MagmaError) -> OwnedFileDescriptor {
-        let fd = try drmSystemCall("eventfd") { cmagma_eventfd_create() }
-        let event = OwnedFileDescriptor(taking: fd)
-        try file.notifyEventFD(fd, whenSignaled: handle)
+        let event = OwnedFileDescriptor(taking: try drmSystemCall("eventfd") { cmagma_eventfd_create() })
+        try file.notifyEventFD(event.fileDescriptor, whenSignaled: handle)
         return event
     }
 
@@ -99,7 +99,7 @@ public final class DRMSemaphore: BackendSemaphore {
     /// sync_file is INVALID_ARGS and leaves the fence as it was.
     public func importSyncFile(_ syncFile: OwnedFileDescriptor) throws(MagmaError) {
         guard !released.load(ordering: .acquiring) else { throw .badState("semaphore \(id) was released") }
-        try replaceFence { () throws(MagmaError) in try file.importSyncFile(syncFile.rawValue, into: handle) }
+        try replaceFence { () throws(MagmaError) in try file.importSyncFile(syncFile.fileDescriptor, into: handle) }
     }
 
     /// Waits until signaled (a fence attached later counts) or the timeout passes: TIMED_OUT.
@@ -108,5 +108,7 @@ public final class DRMSemaphore: BackendSemaphore {
         try file.waitSyncobjs([handle], all: true, timeoutNanoseconds: timeoutNanoseconds)
     }
 
-    public var pollDescriptor: Int32 { event.rawValue }
+    /// The eventfd the kernel signals with the syncobj's fence; owned by the semaphore
+    /// (borrowed by the caller).
+    public var pollDescriptor: FileDescriptor { event.fileDescriptor }
 }

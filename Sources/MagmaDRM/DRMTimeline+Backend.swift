@@ -3,6 +3,7 @@ import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A timeline syncobj as the backend protocol's timeline: its id is the syncobj handle the
 /// kernel made; CPU waits are eventfds the kernel signals when the point's fence signals
@@ -31,7 +32,7 @@ extension DRMTimeline: BackendTimeline {
     public func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
         try checkOpen()
         let event = OwnedFileDescriptor(taking: try drmSystemCall("eventfd") { cmagma_eventfd_create() })
-        try file.notifyEventFD(event.rawValue, whenSignaled: handle, point: point)
+        try file.notifyEventFD(event.fileDescriptor, whenSignaled: handle, point: point)
         return DRMTimelineWatch(event: event)
     }
 }
@@ -40,5 +41,5 @@ extension DRMTimeline: BackendTimeline {
 final class DRMTimelineWatch: BackendTimelineWatch {
     private let event: OwnedFileDescriptor
     init(event: OwnedFileDescriptor) { self.event = event }
-    var pollDescriptor: Int32 { event.rawValue }
+    var pollDescriptor: FileDescriptor { event.fileDescriptor }
 }

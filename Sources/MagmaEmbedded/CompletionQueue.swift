@@ -3,6 +3,7 @@ import MagmaPlatform
 import MagmaPrimary
 import MagmaProtocol
 import MagmaSystem
+import SystemPackage
 
 /// Completions of an in-process pool: a queue with an eventfd that is readable while it holds
 /// something.
@@ -14,7 +15,7 @@ final class CompletionQueue: PerformanceCounterEventSource, PerformanceCounterEv
         do { readiness = try EventSemaphore() } catch { throw .memoryError("\(error)") }
     }
 
-    var descriptor: Int32 { readiness.descriptor.rawValue }
+    var descriptor: FileDescriptor { readiness.descriptor.fileDescriptor }
 
     func readCompleted(_ completion: PerformanceCounterCompletion) {
         queue.withLock { $0.append(completion) }

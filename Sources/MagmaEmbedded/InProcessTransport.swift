@@ -3,6 +3,7 @@ import MagmaPlatform
 import MagmaPrimary
 import MagmaProtocol
 import MagmaSystem
+import SystemPackage
 
 /// The embedded backend: a MagmaSystem device, with the driver the program chose, in this
 /// process. Requests become direct calls, with no encoding.
@@ -58,7 +59,7 @@ struct ClientObjects: SystemHandleResolver {
 
     func identity(_ handle: PrimaryHandle) throws(MagmaError) -> FileIdentity {
         guard case .descriptor(let token) = handle else { throw .invalidArgs("performance-counter token: not a descriptor") }
-        do { return try FileIdentity(of: token.rawValue) } catch { throw .invalidArgs("performance-counter token: \(error)") }
+        do { return try FileIdentity(of: token.fileDescriptor) } catch { throw .invalidArgs("performance-counter token: \(error)") }
     }
 
     func completionSink(_ handle: PrimaryHandle) throws(MagmaError) -> any PerformanceCounterEventSink {
@@ -99,9 +100,9 @@ final class InProcessConnectionTransport: PrimaryTransport {
     func flush() -> MagmaError? { connection.flush() }
     var error: MagmaError? { connection.error }
 
-    var failureDescriptor: Int32 { notifications.ended.descriptor.rawValue }
+    var failureDescriptor: FileDescriptor { notifications.ended.descriptor.fileDescriptor }
 
-    var notificationDescriptor: Int32 { notifications.readiness.descriptor.rawValue }
+    var notificationDescriptor: FileDescriptor { notifications.readiness.descriptor.fileDescriptor }
     func readNotification() throws(MagmaError) -> [UInt8]? { try notifications.read() }
     var notificationChannelError: MagmaError? { connection.error }
 

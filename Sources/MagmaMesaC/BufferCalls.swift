@@ -32,7 +32,7 @@ public func magma_import_buffer(_ device: magma_device_t?, _ info: UnsafePointer
         guard kind == MAGMA_HANDLE_TYPE_MEM_OPAQUE_FD || kind == MAGMA_HANDLE_TYPE_MEM_DMABUF else {
             throw .invalidArgs("handle type 0x\(String(kind, radix: 16)) is not memory")
         }
-        guard (kind == MAGMA_HANDLE_TYPE_MEM_DMABUF) == SharedMemory.isDMABuf(descriptor.rawValue) else {
+        guard (kind == MAGMA_HANDLE_TYPE_MEM_DMABUF) == SharedMemory.isDMABuf(descriptor.fileDescriptor) else {
             throw .invalidArgs("the descriptor is not of handle type 0x\(String(kind, radix: 16))")
         }
         let owner = try MesaHandles.lookUp(device, in: MesaHandles.devices, "device")
@@ -65,7 +65,7 @@ public func magma_buffer_export(_ buffer: magma_buffer_t?, _ handle: UnsafeMutab
     status { () throws(MagmaError) in
         let out = try required(handle, "handle")
         let descriptor = try MesaHandles.lookUp(buffer, in: MesaHandles.buffers, "buffer").export()
-        let kind = SharedMemory.isDMABuf(descriptor.rawValue) ? MAGMA_HANDLE_TYPE_MEM_DMABUF : MAGMA_HANDLE_TYPE_MEM_OPAQUE_FD
+        let kind = SharedMemory.isDMABuf(descriptor.fileDescriptor) ? MAGMA_HANDLE_TYPE_MEM_DMABUF : MAGMA_HANDLE_TYPE_MEM_OPAQUE_FD
         out.pointee = magma_external_handle_t(os_handle: Int64(try descriptorForCaller(descriptor)), handle_type: kind, reserved: 0)
     }
 }

@@ -45,7 +45,7 @@ public final class EventLoop: Sendable {
     }
 
     private struct Watch {
-        let descriptor: Int32
+        let descriptor: FileDescriptor
         let handler: @Sendable (Token, Readiness) -> Void
     }
 
@@ -85,12 +85,13 @@ public final class EventLoop: Sendable {
 
     /// Watches `descriptor` for `interest` (an empty interest still reports hang-ups and
     /// errors), once: `handler` runs on the loop's thread the first time it is ready, and again
-    /// only after `arm(_:for:)`; it gets the watch's token. The descriptor must stay open until `unwatch` returns. Fails
+    /// only after `arm(_:for:)`; it gets the watch's token. The descriptor is borrowed: its owner
+    /// keeps it open until `unwatch` returns. Fails
     /// for a descriptor epoll cannot watch (EPERM: a regular file) or when the kernel is out of
     /// memory for it, and (ECANCELED) once the loop has stopped or failed. If the loop fails
     /// while the watch is being added, the watch is returned and its handler told of the
     /// failure, never both that and an error.
-    public func watch(_ descriptor: Int32, for interest: Interest,
+    public func watch(_ descriptor: FileDescriptor, for interest: Interest,
                       handler: @escaping @Sendable (Token, Readiness) -> Void) throws(PlatformError) -> Token {
         // The watch is listed before epoll hears of it, so no readiness can come unclaimed; a
         // loop that has stopped or failed takes no new watch (its handler would never run).
@@ -104,7 +105,7 @@ public final class EventLoop: Sendable {
         guard let token else { throw PlatformError(call: "watch (the event loop has stopped)", errno: .canceled) }
         do throws(PlatformError) {
             try SystemCall.once("epoll_ctl(ADD)") {
-                cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor, interest.rawValue | cmagma_epoll_oneshot, token)
+                cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_add, descriptor.rawValue, interest.rawValue | cmagma_epoll_oneshot, token)
             }
         } catch let failure {
             let withdrawn = state.withLock { $0.watches.removeValue(forKey: token) != nil }
@@ -123,7 +124,7 @@ public final class EventLoop: Sendable {
         // descriptor number may already name another watched file, is never touched.
         state.withLock { state in
             guard let descriptor = state.watches[token.value]?.descriptor else { return }
-            _ = cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_modify, descriptor, interest.rawValue | cmagma_epoll_oneshot, token.value)
+            _ = cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_modify, descriptor.rawValue, interest.rawValue | cmagma_epoll_oneshot, token.value)
         }
     }
 
@@ -133,7 +134,7 @@ public final class EventLoop: Sendable {
     public func unwatch(_ token: Token) {
         let watch = state.withLock { state in
             let watch = state.watches.removeValue(forKey: token.value)
-            if let watch { _ = cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_delete, watch.descriptor, 0, token.value) }
+            if let watch { _ = cmagma_epoll_ctl(epoll.rawValue, cmagma_epoll_delete, watch.descriptor.rawValue, 0, token.value) }
             return watch
         }
         withExtendedLifetime(watch) {}   // the handler is released here, outside the lock

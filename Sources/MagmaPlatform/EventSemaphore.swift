@@ -49,11 +49,11 @@ public final class EventSemaphore: Sendable {
 
     /// Whether the semaphore is signaled now; does not change it.
     public var isSignaled: Bool {
-        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: 0).first) == true
+        (try? Poller.poll([PollRequest(descriptor: descriptor.fileDescriptor)], timeoutNanoseconds: 0).first) == true
     }
 
     /// Waits until signaled or the timeout passes; does not reset. Returns whether it was signaled.
     public func wait(timeoutNanoseconds: UInt64) -> Bool {
-        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: timeoutNanoseconds).first) == true
+        (try? Poller.poll([PollRequest(descriptor: descriptor.fileDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true
     }
 }

@@ -121,12 +121,14 @@ public final class MessageSocket: Sendable {
         try SystemCall.once("fcntl(O_NONBLOCK)") { fcntl(descriptor.rawValue, F_SETFL, flags | O_NONBLOCK) }
     }
 
-    /// Sends one record with `descriptors` beside it. With `wait` false, a full socket is
-    /// EAGAIN instead of blocking. A closed peer is EPIPE.
-    public func send(_ bytes: [UInt8], descriptors: [Int32] = [], wait: Bool = true) throws(PlatformError) {
+    /// Sends one record with `descriptors` beside it. The descriptors are borrowed: the peer
+    /// gets its own copies, the caller keeps and closes these. With `wait` false, a full socket
+    /// is EAGAIN instead of blocking. A closed peer is EPIPE.
+    public func send(_ bytes: [UInt8], descriptors: [FileDescriptor] = [], wait: Bool = true) throws(PlatformError) {
+        let numbers = descriptors.map(\.rawValue)
         let sent = try SystemCall.retrying("sendmsg") {
             bytes.withUnsafeBytes { raw in
-                descriptors.withUnsafeBufferPointer { fds in
+                numbers.withUnsafeBufferPointer { fds in
                     cmagma_send_message(descriptor.rawValue, raw.baseAddress, raw.count, fds.baseAddress, fds.count, wait ? 0 : 1)
                 }
             }
@@ -209,13 +211,13 @@ public final class MessageSocket: Sendable {
     /// Waits until a record (or the end of the stream) can be received, or the deadline passes.
     /// Returns whether one can.
     public func waitReadable(until deadline: Deadline) -> Bool {
-        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue)], timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
+        (try? Poller.poll([PollRequest(descriptor: descriptor.fileDescriptor)], timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
     }
 
     /// Waits until a send has room (or the socket has hung up or failed), or the deadline
     /// passes. Returns whether it has.
     public func waitWritable(until deadline: Deadline) -> Bool {
-        (try? Poller.poll([PollRequest(descriptor: descriptor.rawValue, events: Int16(POLLOUT))],
+        (try? Poller.poll([PollRequest(descriptor: descriptor.fileDescriptor, events: Int16(POLLOUT))],
                           timeoutNanoseconds: deadline.remainingNanoseconds).first) ?? true
     }
 

@@ -20,25 +20,26 @@ public final class OwnedFileDescriptor: Sendable {
 
     /// A new descriptor for the same open file, close-on-exec.
     public func duplicate() throws(PlatformError) -> OwnedFileDescriptor {
-        try Self.duplicating(rawValue)
+        try Self.duplicating(fileDescriptor)
     }
 
     /// A new descriptor for the same open file, close-on-exec, with one owner: for handing on
     /// (`release()` to a C caller who closes it).
     public func uniqueDuplicate() throws(PlatformError) -> UniqueFileDescriptor {
-        try UniqueFileDescriptor.duplicating(rawValue)
+        try UniqueFileDescriptor.duplicating(fileDescriptor)
     }
 
-    /// Duplicates a descriptor the caller keeps owning (for example one passed in from C).
-    public static func duplicating(_ rawValue: Int32) throws(PlatformError) -> OwnedFileDescriptor {
-        OwnedFileDescriptor(try UniqueFileDescriptor.duplicating(rawValue))
+    /// Duplicates a borrowed descriptor, which the caller keeps owning (for example one another
+    /// object owns and lends).
+    public static func duplicating(_ borrowed: FileDescriptor) throws(PlatformError) -> OwnedFileDescriptor {
+        OwnedFileDescriptor(try UniqueFileDescriptor.duplicating(borrowed))
     }
 }
 
 extension Array where Element == OwnedFileDescriptor {
-    /// The owned descriptor whose number is `rawValue`, if it is one of these (for example the
+    /// The owned descriptor that `borrowed` is, if it is one of these (for example the
     /// descriptor a decoded message's handle names).
-    public func owning(_ rawValue: Int32) -> OwnedFileDescriptor? { first { $0.rawValue == rawValue } }
+    public func owning(_ borrowed: FileDescriptor) -> OwnedFileDescriptor? { first { $0.fileDescriptor == borrowed } }
 }
 
 extension OwnedFileDescriptor {
@@ -69,9 +70,9 @@ public struct UniqueFileDescriptor: ~Copyable, Sendable {
     /// The raw descriptor number.
     public var rawValue: Int32 { fileDescriptor.rawValue }
 
-    /// A new descriptor (close-on-exec) of the open file `rawValue` names, which its owner keeps.
-    public static func duplicating(_ rawValue: Int32) throws(PlatformError) -> UniqueFileDescriptor {
-        UniqueFileDescriptor(taking: try SystemCall.retrying("fcntl(F_DUPFD_CLOEXEC)") { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) })
+    /// A new descriptor (close-on-exec) of the open file `borrowed` names, which its owner keeps.
+    public static func duplicating(_ borrowed: FileDescriptor) throws(PlatformError) -> UniqueFileDescriptor {
+        UniqueFileDescriptor(taking: try SystemCall.retrying("fcntl(F_DUPFD_CLOEXEC)") { fcntl(borrowed.rawValue, F_DUPFD_CLOEXEC, 0) })
     }
 
     /// Gives up ownership: the caller now closes the returned descriptor.

@@ -3,12 +3,12 @@ import SystemPackage
 
 /// One descriptor to wait on, for readability unless asked otherwise.
 public struct PollRequest: Sendable {
-    /// The descriptor; it must stay open during the poll.
-    public var descriptor: Int32
+    /// The descriptor, borrowed: its owner keeps it open during the poll.
+    public var descriptor: FileDescriptor
     /// The poll events waited for: POLLIN, or POLLOUT for room to write.
     public var events: Int16
     /// Creates a request for `events` (POLLIN by default) on `descriptor`.
-    public init(descriptor: Int32, events: Int16 = Int16(POLLIN)) {
+    public init(descriptor: FileDescriptor, events: Int16 = Int16(POLLIN)) {
         self.descriptor = descriptor
         self.events = events
     }
@@ -22,7 +22,7 @@ public enum Poller {
     /// Waits until at least one descriptor is ready for its events (or hung up), or the timeout passes.
     /// Returns, per request, whether it is ready. Nanoseconds are rounded up to milliseconds.
     public static func poll(_ requests: [PollRequest], timeoutNanoseconds: UInt64) throws(PlatformError) -> [Bool] {
-        var fds = requests.map { pollfd(fd: $0.descriptor, events: $0.events, revents: 0) }
+        var fds = requests.map { pollfd(fd: $0.descriptor.rawValue, events: $0.events, revents: 0) }
         let deadline = Deadline(after: timeoutNanoseconds)
         while true {
             do throws(PlatformError) {
@@ -39,8 +39,9 @@ public enum Poller {
     }
 
     /// Whether the peer of a socket has hung up (POLLHUP), now; pending data does not hide it.
-    public static func isHungUp(_ descriptor: Int32) -> Bool {
-        var fd = pollfd(fd: descriptor, events: 0, revents: 0)
+    /// `descriptor` is borrowed: its owner keeps it open.
+    public static func isHungUp(_ descriptor: FileDescriptor) -> Bool {
+        var fd = pollfd(fd: descriptor.rawValue, events: 0, revents: 0)
         return Glibc.poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLHUP) != 0
     }
 }

@@ -42,7 +42,7 @@ public final class SharedMemory: @unchecked Sendable {
     private init(descriptor: OwnedFileDescriptor, size: Int, kind: Kind = .memfd) throws(PlatformError) {
         let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
         guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap", errno: Errno(rawValue: errno)) }
-        self.identity = .file(try FileIdentity(of: descriptor.rawValue))
+        self.identity = .file(try FileIdentity(of: descriptor.fileDescriptor))
         self.descriptor = descriptor
         self.kind = kind
         self.size = size
@@ -111,12 +111,13 @@ public final class SharedMemory: @unchecked Sendable {
         return try SharedMemory(descriptor: descriptor, size: size)
     }
 
-    /// Whether `descriptor` is a memfd with seals (any).
-    public static func isSealedMemfd(_ descriptor: Int32) -> Bool { cmagma_memfd_get_seals(descriptor) > 0 }
+    /// Whether `descriptor` (borrowed) is a memfd with seals (any).
+    public static func isSealedMemfd(_ descriptor: FileDescriptor) -> Bool { cmagma_memfd_get_seals(descriptor.rawValue) > 0 }
 
-    /// Whether `descriptor` is a dma-buf (its file lives on the kernel's dma-buf filesystem).
-    public static func isDMABuf(_ descriptor: Int32) -> Bool {
-        cmagma_file_system_type(descriptor) == dmaBufMagic
+    /// Whether `descriptor` (borrowed) is a dma-buf (its file lives on the kernel's dma-buf
+    /// filesystem).
+    public static func isDMABuf(_ descriptor: FileDescriptor) -> Bool {
+        cmagma_file_system_type(descriptor.rawValue) == dmaBufMagic
     }
 
     /// DMA_BUF_MAGIC, the dma-buf filesystem's magic number (include/uapi/linux/magic.h).
@@ -127,15 +128,16 @@ public final class SharedMemory: @unchecked Sendable {
     /// not a dma-buf, or one of a size that is not whole pages, is rejected with EINVAL; an
     /// exporter that cannot mmap fails here, not on a later access.
     public static func importing(dmaBuf descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
-        guard isDMABuf(descriptor.rawValue) else { throw PlatformError(call: "not a dma-buf", errno: .invalidArgument) }
-        let end = try dmaBufSize(descriptor.rawValue)
+        guard isDMABuf(descriptor.fileDescriptor) else { throw PlatformError(call: "not a dma-buf", errno: .invalidArgument) }
+        let end = try dmaBufSize(descriptor.fileDescriptor)
         guard end > 0, Int(end) % pageSize == 0 else { throw PlatformError(call: "dma-buf size \(end)", errno: .invalidArgument) }
         return try SharedMemory(descriptor: descriptor, size: Int(end), kind: .dmaBuf)
     }
 
     /// A dma-buf's size, which its exporter fixed (lseek to its end, which dma-bufs support).
-    public static func dmaBufSize(_ descriptor: Int32) throws(PlatformError) -> UInt64 {
-        UInt64(try SystemCall.once("lseek(dma-buf)") { lseek(descriptor, 0, SEEK_END) })
+    /// `descriptor` is borrowed.
+    public static func dmaBufSize(_ descriptor: FileDescriptor) throws(PlatformError) -> UInt64 {
+        UInt64(try SystemCall.once("lseek(dma-buf)") { lseek(descriptor.rawValue, 0, SEEK_END) })
     }
 }
 
@@ -153,10 +155,10 @@ public struct FileIdentity: Hashable, Sendable {
     public let device: UInt64
     public let inode: UInt64
 
-    /// The identity of the open file behind `descriptor` (fstat).
-    public init(of descriptor: Int32) throws(PlatformError) {
+    /// The identity of the open file behind `descriptor` (fstat); the descriptor is borrowed.
+    public init(of descriptor: FileDescriptor) throws(PlatformError) {
         var info = stat()
-        try SystemCall.once("fstat") { fstat(descriptor, &info) }
+        try SystemCall.once("fstat") { fstat(descriptor.rawValue, &info) }
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
     }

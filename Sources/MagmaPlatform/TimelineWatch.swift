@@ -34,8 +34,9 @@ public final class TimelineWatch: Sendable {
 
     deinit { watcher?.remove(event) }
 
-    /// Polls readable once the point is reached or the timeline has failed; owned by the watch.
-    public var descriptor: Int32 { event.descriptor.rawValue }
+    /// Polls readable once the point is reached or the timeline has failed; owned by the watch
+    /// (valid while it lives).
+    public var descriptor: FileDescriptor { event.descriptor.fileDescriptor }
 
     /// Whether the point is reached or the timeline has failed, now.
     public var isSettled: Bool { timeline.isSettled(for: point) }

@@ -2,6 +2,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import Synchronization
+import SystemPackage
 
 /// The one adapter of the Fuchsia-protocol backends (embedded and magmad): turns the backend
 /// protocol's object calls into the primary protocol's requests (the generated
@@ -64,7 +65,7 @@ public final class PrimaryConnection: ConnectionBackend {
 
     public func importBuffer(_ handle: OwnedFileDescriptor, memoryType: UInt32) throws(MagmaError) -> any BackendBuffer {
         let memory: SharedMemory
-        if SharedMemory.isDMABuf(handle.rawValue) {
+        if SharedMemory.isDMABuf(handle.fileDescriptor) {
             guard acceptsDMABuf else { throw .invalidArgs("a dma-buf: this device takes size-sealed memfds only") }
             do { memory = try SharedMemory.importing(dmaBuf: handle) } catch { throw .invalidArgs("not a usable dma-buf: \(error)") }
         } else {
@@ -256,8 +257,10 @@ public final class PrimaryConnection: ConnectionBackend {
     public func flush() -> MagmaError? { transport.flush() }
     public var error: MagmaError? { transport.error }
     public var errorAfterWake: MagmaError? { transport.errorAfterWake }
-    public var failureDescriptor: Int32 { transport.failureDescriptor }
-    public var notificationDescriptor: Int32 { transport.notificationDescriptor }
+    /// The transport's failure descriptor, borrowed (`ConnectionBackend.failureDescriptor`).
+    public var failureDescriptor: FileDescriptor { transport.failureDescriptor }
+    /// The transport's notification descriptor, borrowed (`ConnectionBackend.notificationDescriptor`).
+    public var notificationDescriptor: FileDescriptor { transport.notificationDescriptor }
     public var notificationChannelError: MagmaError? { transport.notificationChannelError }
     public func readNotification() throws(MagmaError) -> [UInt8]? { try transport.readNotification() }
     public func close() { transport.close() }

@@ -1,6 +1,7 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A buffer of the Fuchsia-protocol backends: a size-sealed memfd, mapped shared into this
 /// process when made, exported as a duplicate of the memfd. `cpuMapping` gives that mapping
@@ -55,7 +56,7 @@ final class EventfdSemaphore: BackendSemaphore {
         do { return try event.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
 
-    var pollDescriptor: Int32 { event.descriptor.rawValue }
+    var pollDescriptor: FileDescriptor { event.descriptor.fileDescriptor }
 }
 
 /// A performance-counter pool of the Fuchsia-protocol backends: its id and its event source.
@@ -68,7 +69,7 @@ final class PrimaryPerformanceCounterPool: BackendPerformanceCounterPool {
         self.source = source
     }
 
-    var eventDescriptor: Int32 { source.descriptor }
+    var eventDescriptor: FileDescriptor { source.descriptor }
     func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { try source.next() }
 }
 
@@ -100,5 +101,5 @@ final class MemfdTimeline: BackendTimeline {
 final class PlatformTimelineWatch: BackendTimelineWatch {
     let watch: TimelineWatch
     init(_ watch: TimelineWatch) { self.watch = watch }
-    var pollDescriptor: Int32 { watch.descriptor }
+    var pollDescriptor: FileDescriptor { watch.descriptor }
 }

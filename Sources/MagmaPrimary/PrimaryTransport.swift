@@ -1,6 +1,7 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A handle a primary-protocol request carries, as the client holds it: the object, kept
 /// alive until the request has been sent or applied.
@@ -48,11 +49,11 @@ public protocol PrimaryTransport: AnyObject, Sendable {
     /// A descriptor that polls readable once the connection has failed or closed, and stays
     /// readable from then on. It may also poll readable while the connection is healthy (a
     /// transport may use its primary channel), so a waiter checks `error` when it does.
-    /// Owned by the transport.
-    var failureDescriptor: Int32 { get }
+    /// Owned by the transport (borrowed by the caller).
+    var failureDescriptor: FileDescriptor { get }
     /// A descriptor that polls readable while a notification is pending or the connection has
-    /// closed. Owned by the transport.
-    var notificationDescriptor: Int32 { get }
+    /// closed. Owned by the transport (borrowed by the caller).
+    var notificationDescriptor: FileDescriptor { get }
     /// The next pending notification, or nil if none. CONNECTION_LOST once the connection has
     /// closed and nothing is left to read.
     func readNotification() throws(MagmaError) -> [UInt8]?
@@ -66,8 +67,8 @@ public protocol PrimaryTransport: AnyObject, Sendable {
 
 /// Where a performance-counter pool's completion events arrive, on the client side.
 public protocol PerformanceCounterEventSource: Sendable {
-    /// Polls readable while a completion is waiting.
-    var descriptor: Int32 { get }
+    /// Polls readable while a completion is waiting. Owned by the source (borrowed by the caller).
+    var descriptor: FileDescriptor { get }
     /// The next completion, or nil if none is waiting.
     func next() throws(MagmaError) -> PerformanceCounterCompletion?
 }

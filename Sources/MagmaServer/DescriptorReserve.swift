@@ -17,7 +17,7 @@ final class DescriptorReserve {
             close(descriptor)
             descriptor = -1
         }
-        if (try? Poller.poll([PollRequest(descriptor: listener.descriptor.rawValue)], timeoutNanoseconds: 0).first) == true,
+        if (try? Poller.poll([PollRequest(descriptor: listener.descriptor.fileDescriptor)], timeoutNanoseconds: 0).first) == true,
            let refused = try? listener.accept() {
             refused.shutdown()
         }

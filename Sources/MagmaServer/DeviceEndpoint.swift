@@ -52,7 +52,7 @@ struct DeviceSession: SessionServer {
             case .buffer(let memory):
                 if let descriptor = memory.descriptor {
                     keepAlive = memory
-                    reply.buffer = WireHandle(descriptor.rawValue)
+                    reply.buffer = WireHandle(descriptor.fileDescriptor)
                 } else {
                     reply.status = .internalError // a query's answer is a memfd the driver made
                 }
@@ -83,9 +83,9 @@ struct PerformanceCounterSession: SessionServer {
             switch received.message {
             case .getPerformanceCountToken:
                 guard let token = device.performanceCounterToken.descriptor else { return false } // a memfd: it has one
-                let reply = PerformanceCounterAccessProtocol.GetPerformanceCountTokenReply(accessToken: WireHandle(token.rawValue))
+                let reply = PerformanceCounterAccessProtocol.GetPerformanceCountTokenReply(accessToken: WireHandle(token.fileDescriptor))
                 guard let encoded = try? reply.encoded(transactionId: received.header.transactionId),
-                      (try? socket.send(encoded.bytes, descriptors: [token.rawValue], wait: false)) != nil else { return false }
+                      (try? socket.send(encoded.bytes, descriptors: [token.fileDescriptor], wait: false)) != nil else { return false }
                 logger.info("performance-counter token handed out")
                 return true
             }
@@ -122,7 +122,7 @@ private func serveRequests<Message: Sendable>(
             return false
         }
         let received: Received<Message>
-        do { received = try decode(bytes, descriptors.map { WireHandle($0.rawValue) }) } catch {
+        do { received = try decode(bytes, descriptors.map { WireHandle($0.fileDescriptor) }) } catch {
             logger.notice("malformed message (\(error)); closing the session")
             return false
         }

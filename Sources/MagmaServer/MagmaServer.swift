@@ -262,7 +262,7 @@ public final class MagmaServer: Sendable {
         try listener.setNonBlocking()
         let reserve = Locked(DescriptorReserve())
         let failures = Locked(0)
-        return try reactor.serve(listener.descriptor.rawValue, for: .readable) { [self] token, readiness in
+        return try reactor.serve(listener.descriptor.fileDescriptor, for: .readable) { [self] token, readiness in
             for _ in 0..<Self.acceptsPerTurn {
                 guard !isStopped, !readiness.isLoopFailure else { return .done }
                 let client: MessageSocket
@@ -314,7 +314,7 @@ public final class MagmaServer: Sendable {
         }
         logger.info("client on the \(name) endpoint: \(peerName)")
         do {
-            _ = try reactor.serve(client.descriptor.rawValue, for: .readable) { [self] token, readiness in
+            _ = try reactor.serve(client.descriptor.fileDescriptor, for: .readable) { [self] token, readiness in
                 guard !readiness.isLoopFailure, session.serveArrived() else {
                     reactor.loop.unwatch(token)
                     endSession(client, key: key, peer: peer)

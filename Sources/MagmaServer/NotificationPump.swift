@@ -51,7 +51,7 @@ final class NotificationPump: Sendable {
         maxQueuedBytes = Int(max(1, limits.maxInflightMegabytes)) << 20
         // Watched with no interest until a send finds the channel full; a hang-up is reported
         // regardless, and closes the channel.
-        let token = try reactor.serve(socket.descriptor.rawValue, for: []) { [weak self] _, readiness in
+        let token = try reactor.serve(socket.descriptor.fileDescriptor, for: []) { [weak self] _, readiness in
             guard let self else { return .done }
             return self.channelReady(readiness)
         }

@@ -42,7 +42,7 @@ final class ServedConnection: NotificationSink, Sendable {
         served.system.withLock { $0 = connection }
         pump.onOverflow { [weak connection] reason in connection?.fail(.memoryError(reason)) }
         do {
-            _ = try reactor.serve(primary.descriptor.rawValue, for: .readable) { token, readiness in
+            _ = try reactor.serve(primary.descriptor.fileDescriptor, for: .readable) { token, readiness in
                 readiness.isLoopFailure ? served.end(token: token, reactor: reactor) : served.serveReadable(token: token, reactor: reactor)
             }
         } catch {
@@ -144,7 +144,7 @@ final class ServedConnection: NotificationSink, Sendable {
     private func handle(_ bytes: [UInt8], _ descriptors: [OwnedFileDescriptor], on connection: SystemConnection) {
         let received: Received<PrimaryProtocol.ClientMessage>
         do {
-            received = try PrimaryProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            received = try PrimaryProtocol.ClientMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.fileDescriptor) })
         } catch {
             logger.notice("malformed message: \(error)")
             connection.fail(MagmaError(error))

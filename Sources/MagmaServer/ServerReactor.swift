@@ -1,4 +1,5 @@
 import MagmaPlatform
+import SystemPackage
 
 /// What a served descriptor's handler wants next.
 enum ServeStep {
@@ -39,9 +40,10 @@ final class ServerReactor: Sendable {
         }
     }
 
-    /// Serves `descriptor`: each time it is ready for what was asked (first `interest`),
-    /// `handler` runs on a worker with its token, and says what to wait for next.
-    func serve(_ descriptor: Int32, for interest: EventLoop.Interest,
+    /// Serves `descriptor` (borrowed: its owner keeps it open until the watch ends): each time
+    /// it is ready for what was asked (first `interest`), `handler` runs on a worker with its
+    /// token, and says what to wait for next.
+    func serve(_ descriptor: FileDescriptor, for interest: EventLoop.Interest,
                handler: @escaping @Sendable (EventLoop.Token, EventLoop.Readiness) -> ServeStep) throws(PlatformError) -> EventLoop.Token {
         try loop.watch(descriptor, for: interest) { [loop] token, readiness in
             if case .arm(let next) = handler(token, readiness) { loop.arm(token, for: next) }

@@ -1,5 +1,6 @@
 import MagmaPlatform
 import Synchronization
+import SystemPackage
 
 /// Tells a connection, without a syscall on its side, whether its server has sent anything on
 /// the primary channel since it last read: one event loop per process (`magma.client`, started
@@ -30,8 +31,8 @@ final class ServerMessageWatch: Sendable {
     private let flags = Flags()
     private let token: EventLoop.Token?
 
-    /// Watches `descriptor`, which must stay open until `stop()` returns.
-    init(descriptor: Int32) {
+    /// Watches `descriptor` (borrowed: its owner keeps it open until `stop()` returns).
+    init(descriptor: FileDescriptor) {
         let flags = self.flags
         token = try? Self.loop?.watch(descriptor, for: .readable) { _, readiness in
             if readiness.isLoopFailure { flags.broken.store(true, ordering: .releasing) }

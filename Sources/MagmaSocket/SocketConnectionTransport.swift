@@ -5,6 +5,7 @@ import MagmaPrimary
 import MagmaProtocol
 import MagmaWire
 import Synchronization
+import SystemPackage
 
 /// One connection to a magmad device: requests are encoded with the generated codecs and sent
 /// on the primary channel; replies, flow-control events and the epitaph come back on it;
@@ -58,7 +59,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         self.primary = primary
         self.notification = notification
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
-        serverMessages = ServerMessageWatch(descriptor: primary.descriptor.rawValue)
+        serverMessages = ServerMessageWatch(descriptor: primary.descriptor.fileDescriptor)
         if let limits, limits.maxInflightMessages > 0, limits.maxInflightMegabytes > 0 {
             if let encoded = encode(.enableFlowControl(.init())) { _ = sendWaiting(encoded, counted: nil, deadline: Deadline(after: Poller.forever)) }
             state.withLock { state in
@@ -116,7 +117,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
         guard let descriptor = memory.descriptor else {
             throw .invalidArgs("memory of this process only (\(memory.kind)) cannot be sent to magmad")
         }
-        let message = PrimaryProtocol.ImportBuffer(buffer: WireHandle(descriptor.rawValue), bufferId: id, memoryType: memoryType)
+        let message = PrimaryProtocol.ImportBuffer(buffer: WireHandle(descriptor.fileDescriptor), bufferId: id, memoryType: memoryType)
         let reply = withExtendedLifetime(memory) { call(.importBuffer(message)) }
         guard case .importBufferReply(let answer) = try reply.get() else { throw .internalError("the server answered with another message") }
         guard answer.status == .ok else { throw MagmaError(answer.status, answer.reason) }
@@ -162,11 +163,11 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
     /// The primary channel: readable when a message or the epitaph arrives, and from then on
     /// once the connection has ended (the server closed it, or the client shut it down when it
     /// recorded the connection's error).
-    var failureDescriptor: Int32 { primary.descriptor.rawValue }
+    var failureDescriptor: FileDescriptor { primary.descriptor.fileDescriptor }
 
     // MARK: Notifications
 
-    var notificationDescriptor: Int32 { notification.descriptor.rawValue }
+    var notificationDescriptor: FileDescriptor { notification.descriptor.fileDescriptor }
 
     /// The server sends the epitaph before it closes the notification channel, so once the
     /// channel has hung up, the primary channel holds the epitaph if there is one; without it
@@ -176,7 +177,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
             (state.error != nil || state.closed, state.error)
         }
         if known.done { return known.error }
-        let hungUp = Poller.isHungUp(notification.descriptor.rawValue)
+        let hungUp = Poller.isHungUp(notification.descriptor.fileDescriptor)
         _ = drainIfNoReader()
         guard hungUp else { return state.withLock { $0.error } }
         let error = state.withLock { state in
@@ -356,7 +357,7 @@ final class SocketConnectionTransport: PrimaryTransport, PrimaryRequestSender {
             return false
         }
         do {
-            let received = try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            let received = try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.fileDescriptor) })
             switch received.message {
             case .onNotifyMessagesConsumed(let event): state.budget?.messagesConsumed(event.count)
             case .onNotifyMemoryImported(let event): state.budget?.memoryImported(event.bytes)
@@ -412,7 +413,7 @@ final class SocketCompletionSource: PerformanceCounterEventSource {
 
     deinit { socket.shutdown() }
 
-    var descriptor: Int32 { socket.descriptor.rawValue }
+    var descriptor: FileDescriptor { socket.descriptor.fileDescriptor }
 
     func next() throws(MagmaError) -> PerformanceCounterCompletion? {
         guard let bytes = try receiveRecord(socket, wait: false, channel: "performance-counter channel") else { return nil }
@@ -447,11 +448,11 @@ extension PrimaryHandle: WireHandleConvertible {
     /// with no descriptor, which `SocketConnectionTransport.send` refuses).
     public var wireHandle: WireHandle {
         switch self {
-        case .buffer(let memory): WireHandle(memory.descriptor?.rawValue ?? -1)
-        case .semaphore(let event): WireHandle(event.descriptor.rawValue)
-        case .timeline(let timeline): WireHandle(timeline.descriptor.rawValue)
-        case .descriptor(let descriptor): WireHandle(descriptor.rawValue)
-        case .local: WireHandle(-1)
+        case .buffer(let memory): WireHandle(memory.descriptor?.fileDescriptor ?? FileDescriptor(rawValue: -1))
+        case .semaphore(let event): WireHandle(event.descriptor.fileDescriptor)
+        case .timeline(let timeline): WireHandle(timeline.descriptor.fileDescriptor)
+        case .descriptor(let descriptor): WireHandle(descriptor.fileDescriptor)
+        case .local: WireHandle(FileDescriptor(rawValue: -1))
         }
     }
 }

@@ -113,8 +113,8 @@ public final class SocketDeviceTransport: DeviceBackend {
                 primary = try MessageSocket.pair()
                 notification = try MessageSocket.pair()
             } catch { throw .memoryError("cannot create channels: \(error)") }
-            let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.rawValue),
-                                                 notification: WireHandle(notification.1.descriptor.rawValue))
+            let request = DeviceProtocol.Connect(clientId: UInt64(getpid()), primary: WireHandle(primary.1.descriptor.fileDescriptor),
+                                                 notification: WireHandle(notification.1.descriptor.fileDescriptor))
             let memoryTypes = try deviceInfo(&state).memoryProperties.types
             try send(request)
             let transport = SocketConnectionTransport(primary: primary.0, notification: notification.0, limits: state.flowControl,
@@ -234,7 +234,7 @@ enum DeviceCall {
             guard let datagram else { continue }
             guard case .message(let bytes, let descriptors, _) = datagram else { throw MagmaError(.connectionLost, "the server closed the device channel") }
             let received: Received<Message>
-            do { received = try decode(bytes, descriptors.map { WireHandle($0.rawValue) }) } catch {
+            do { received = try decode(bytes, descriptors.map { WireHandle($0.fileDescriptor) }) } catch {
                 throw .internalError("malformed reply: \(error)")
             }
             if received.header.transactionId == transactionId { return Reply(message: received, descriptors: descriptors) }

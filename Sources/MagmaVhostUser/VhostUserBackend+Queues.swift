@@ -14,9 +14,9 @@ extension VhostUserBackend {
                  state.pending.map(\.signal))
             }
             if stopping { return }
-            let requests = [PollRequest(descriptor: wake.descriptor.rawValue)]
-                + kicks.map { PollRequest(descriptor: $0.1.descriptor.rawValue) }
-                + pending.map { PollRequest(descriptor: $0.descriptor.rawValue) }
+            let requests = [PollRequest(descriptor: wake.descriptor.fileDescriptor)]
+                + kicks.map { PollRequest(descriptor: $0.1.descriptor.fileDescriptor) }
+                + pending.map { PollRequest(descriptor: $0.descriptor.fileDescriptor) }
             guard let ready = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever) else { return }
             if ready[0] { wake.reset() }
             for (offset, (_, kick)) in kicks.enumerated() where ready[1 + offset] { kick.reset() }

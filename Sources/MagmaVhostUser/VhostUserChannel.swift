@@ -47,7 +47,7 @@ public final class VhostUserChannel: Sendable {
 
     /// Sends one message whole.
     public func send(_ message: VhostUserMessage) throws(VhostUserError) {
-        do { try socket.send(message.encoded, descriptors: message.descriptors.map(\.rawValue)) } catch { throw .platform(error) }
+        do { try socket.send(message.encoded, descriptors: message.descriptors.map(\.fileDescriptor)) } catch { throw .platform(error) }
     }
 
     /// Reads exactly `count` bytes, keeping the descriptors that come with them. Nil if the

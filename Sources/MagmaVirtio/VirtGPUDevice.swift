@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// `DRM_VIRTGPU_GETPARAM` parameters (Linux's `virtgpu_drm.h` numbering).
 public enum VirtGPUParam: UInt64, Sendable, CaseIterable {
@@ -33,8 +34,9 @@ public protocol VirtGPUResource: AnyObject, Sendable {
 
 /// A fence EXECBUFFER returned (`fence_fd` out): pollable, readable once the fence completed.
 public protocol VirtGPUFence: Sendable {
-    /// A descriptor that polls readable once the fence has completed. Owned by the fence.
-    var pollDescriptor: Int32 { get }
+    /// A descriptor that polls readable once the fence has completed. Owned by the fence
+    /// (borrowed by the caller).
+    var pollDescriptor: FileDescriptor { get }
 }
 
 /// The virtgpu ioctl surface a guest driver uses (Linux's DRM_IOCTL_VIRTGPU_*), as a protocol:

@@ -4,6 +4,7 @@ import MagmaDRM
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// The virtgpu ioctl surface over a guest kernel's virtio_gpu driver: DRM_IOCTL_VIRTGPU_* on its
 /// render node. Only runs in a guest whose virtio-gpu device serves Magma (capset 7): QEMU's
@@ -49,7 +50,7 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
         var value: Int32 = 0
         let code = withUnsafeMutablePointer(to: &value) { pointer in
             var request = cmagma_drm_virtgpu_getparam(param: param.rawValue, value: UInt64(UInt(bitPattern: pointer)))
-            return drmIoctl(file.descriptor.rawValue, cmagma_drm_ioctl_virtgpu_getparam, &request)
+            return drmIoctl(file.descriptor.fileDescriptor, cmagma_drm_ioctl_virtgpu_getparam, &request)
         }
         guard code == 0 else { throw .drm("DRM_IOCTL_VIRTGPU_GETPARAM", errno: code, "\(param)") }
         return UInt64(UInt32(bitPattern: value))
@@ -65,7 +66,7 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
             let code = bytes.withUnsafeMutableBytes { buffer in
                 var request = cmagma_drm_virtgpu_get_caps(cap_set_id: id, cap_set_ver: version,
                                                           addr: UInt64(UInt(bitPattern: buffer.baseAddress)), size: UInt32(limit), pad: 0)
-                return drmIoctl(file.descriptor.rawValue, cmagma_drm_ioctl_virtgpu_get_caps, &request)
+                return drmIoctl(file.descriptor.fileDescriptor, cmagma_drm_ioctl_virtgpu_get_caps, &request)
             }
             guard code == 0 else { throw .drm("DRM_IOCTL_VIRTGPU_GET_CAPS", errno: code, "capset \(id) version \(version)") }
             return bytes
@@ -87,7 +88,7 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
             let code = params.withUnsafeMutableBufferPointer { params in
                 var request = cmagma_drm_virtgpu_context_init(num_params: UInt32(params.count), pad: 0,
                                                               ctx_set_params: UInt64(UInt(bitPattern: params.baseAddress)))
-                return drmIoctl(file.descriptor.rawValue, cmagma_drm_ioctl_virtgpu_context_init, &request)
+                return drmIoctl(file.descriptor.fileDescriptor, cmagma_drm_ioctl_virtgpu_context_init, &request)
             }
             guard code == 0 else { throw .drm("DRM_IOCTL_VIRTGPU_CONTEXT_INIT", errno: code, "capset \(capsetId), \(ringCount) rings") }
         } else if ringCount > 1 {
@@ -171,7 +172,7 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
     /// dma-buf of another device is INVALID_ARGS (the kernel's EINVAL for a foreign object).
     public func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource {
         guard !state.withLock({ $0.closed }) else { throw MagmaError(.connectionLost, "the virtio_gpu device was closed") }
-        let handle = try file.importDMABuf(descriptor.rawValue)
+        let handle = try file.importDMABuf(descriptor.fileDescriptor)
         let again = state.withLock { state -> KernelResource? in
             guard let held = state.resources[handle] else { return nil }
             state.resources[handle] = (held.resource, held.count + 1)
@@ -257,7 +258,7 @@ public final class VirtGPUKernelDevice: VirtGPUDevice {
                         bo_handles: 0, num_bo_handles: 0, fence_fd: -1, ring_idx: UInt32(ring ?? 0), syncobj_stride: stride,
                         num_in_syncobjs: UInt32(ins.count), num_out_syncobjs: UInt32(outs.count),
                         in_syncobjs: UInt64(UInt(bitPattern: ins.baseAddress)), out_syncobjs: UInt64(UInt(bitPattern: outs.baseAddress)))
-                    return drmIoctl(file.descriptor.rawValue, cmagma_drm_ioctl_virtgpu_execbuffer, &execute)
+                    return drmIoctl(file.descriptor.fileDescriptor, cmagma_drm_ioctl_virtgpu_execbuffer, &execute)
                 }
             }
         }
@@ -327,5 +328,5 @@ final class KernelResource: VirtGPUResource, @unchecked Sendable {
 final class KernelFence: VirtGPUFence {
     let syncFile: OwnedFileDescriptor
     init(syncFile: OwnedFileDescriptor) { self.syncFile = syncFile }
-    var pollDescriptor: Int32 { syncFile.rawValue }
+    var pollDescriptor: FileDescriptor { syncFile.fileDescriptor }
 }

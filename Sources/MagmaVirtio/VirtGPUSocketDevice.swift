@@ -2,6 +2,7 @@ import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// The virtgpu ioctl surface over the socket emulation (protocol `virtio_socket`), doing what
 /// the guest kernel's virtio-gpu driver does for one open file: one context of its guest
@@ -231,7 +232,7 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     }
 
     /// Polls POLLHUP (with no events asked for) once the host has closed the guest's socket or gone.
-    var hangupDescriptor: Int32 { guest.hangupDescriptor }
+    var hangupDescriptor: FileDescriptor { guest.hangupDescriptor }
 
     /// Ends the open: CTX_DESTROY (the host closes the context's connection; its pending fences
     /// complete), RESOURCE_UNREF of every resource it still has, and the guest's socket closes
@@ -338,5 +339,5 @@ final class SocketResource: VirtGPUResource, @unchecked Sendable {
 /// A fence of `VirtGPUSocketDevice`: the eventfd the host signals when it completes.
 struct SocketFence: VirtGPUFence {
     let completion: EventSemaphore
-    var pollDescriptor: Int32 { completion.descriptor.rawValue }
+    var pollDescriptor: FileDescriptor { completion.descriptor.fileDescriptor }
 }

@@ -2,6 +2,7 @@ import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// One guest of the socket emulation, as one VM has one virtio-gpu device: one socket to the
 /// host's device model, the guest's RAM (a memfd shared once, `add_memory_region`), its page
@@ -72,7 +73,7 @@ public final class VirtGPUSocketGuest: Sendable {
         } catch { throw MagmaError(.connectionLost, "virtio device \(path): \(error)", systemErrorCode: error.code) }
         state = Locked(State(pages: GuestPageAllocator(pages: ram.size / SharedMemory.pageSize)))
         guard let memfd = ram.descriptor else { throw .internalError("guest RAM without a descriptor") }
-        let (reply, _) = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(memfd.rawValue)))
+        let (reply, _) = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(memfd.fileDescriptor)))
         guard case .memoryRegionReply(let answer) = reply else { throw .internalError("add_memory_region: \(reply)") }
         guard answer.status == .ok else { throw MagmaError(answer.status, "add_memory_region: \(answer.reason)") }
     }
@@ -94,7 +95,7 @@ public final class VirtGPUSocketGuest: Sendable {
     public var freePages: Int { state.withLock { $0.pages.freePages } }
 
     /// Polls POLLHUP (with no events asked for) once the host has closed the socket or gone.
-    var hangupDescriptor: Int32 { socket.descriptor.rawValue }
+    var hangupDescriptor: FileDescriptor { socket.descriptor.fileDescriptor }
 
     var ramBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: ram.base, count: ram.size) }
 
@@ -229,7 +230,7 @@ public final class VirtGPUSocketGuest: Sendable {
             guard case .message(let bytes, let descriptors, false)? = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) else {
                 throw MagmaError(.connectionLost, "the virtio host closed the socket")
             }
-            let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+            let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.fileDescriptor) })
             guard received.header.transactionId == transaction, received.unclaimedHandles.isEmpty else {
                 throw MagmaError(.connectionLost, "the virtio host answered out of order")
             }

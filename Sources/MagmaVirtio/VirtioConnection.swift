@@ -2,6 +2,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
 /// a context of capset 7 of this process's guest at the socket path, `VirtioGuests`, sharing
@@ -43,13 +44,13 @@ final class VirtioConnection: ConnectionBackend, Sendable {
 
     /// A connection as a new open of a guest kernel's virtio_gpu render node (`VirtGPUKernelDevice`).
     convenience init(renderNode: String, info: PhysicalDeviceInfo) throws(MagmaError) {
-        try self.init(device: try VirtGPUKernelDevice(renderNode: renderNode), guest: nil, hangupDescriptor: -1, info: info)
+        try self.init(device: try VirtGPUKernelDevice(renderNode: renderNode), guest: nil, hangupDescriptor: FileDescriptor(rawValue: -1), info: info)
     }
 
     /// A connection over `device`, an open of a virtio-gpu device not yet initialized;
     /// `hangupDescriptor` polls POLLHUP once the host has gone (-1: a kernel device, whose host
     /// cannot go without the guest).
-    private init(device: any VirtGPUDevice, guest: VirtGPUSocketGuest?, hangupDescriptor: Int32, info: PhysicalDeviceInfo) throws(MagmaError) {
+    private init(device: any VirtGPUDevice, guest: VirtGPUSocketGuest?, hangupDescriptor: FileDescriptor, info: PhysicalDeviceInfo) throws(MagmaError) {
         self.info = info
         self.device = device
         self.guest = guest
@@ -200,7 +201,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     }
 
     /// A share token names its kind: a timeline's or a semaphore's; nil for anything else.
-    func exportedSyncKindIsTimeline(_ descriptor: Int32) -> Bool? {
+    func exportedSyncKindIsTimeline(_ descriptor: FileDescriptor) -> Bool? {
         switch VirtioShareToken.kind(of: descriptor) {
         case .timeline: true
         case .semaphore: false
@@ -380,9 +381,9 @@ extension VirtioConnection {
     }
 
     var error: MagmaError? { failure.withLock { $0 } }
-    var failureDescriptor: Int32 { failed.descriptor.rawValue }
+    var failureDescriptor: FileDescriptor { failed.descriptor.fileDescriptor }
     /// Readable while a notification from the host is queued or the channel has ended.
-    var notificationDescriptor: Int32 { watcher.notifications.readiness.descriptor.rawValue }
+    var notificationDescriptor: FileDescriptor { watcher.notifications.readiness.descriptor.fileDescriptor }
     /// Once the connection has failed and nothing more is queued (the host was synced), the
     /// channel is over for this guest: CONNECTION_LOST, as on the other backends.
     func readNotification() throws(MagmaError) -> [UInt8]? {

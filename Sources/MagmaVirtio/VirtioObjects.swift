@@ -1,6 +1,7 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A buffer of a virtio connection: a resource of guest pages, made a Magma buffer on the host
 /// (`create_buffer`). Its CPU mapping is the guest's own mapping of those pages.
@@ -107,5 +108,5 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
     /// Shared with the guest's other connections (`export_object`): the descriptor names the share.
     func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(id, .semaphore, as: .semaphore) }
 
-    var pollDescriptor: Int32 { mirror.descriptor.rawValue }
+    var pollDescriptor: FileDescriptor { mirror.descriptor.fileDescriptor }
 }

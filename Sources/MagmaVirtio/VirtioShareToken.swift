@@ -1,5 +1,6 @@
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// What an exported virtio object's descriptor is: a one-page size-sealed memfd holding which
 /// guest exported it (`VirtGPUSocketGuest.key`), what it is and its id in that guest (a
@@ -63,8 +64,8 @@ struct VirtioShareToken: Equatable {
         return token.id
     }
 
-    /// The kind a token in `descriptor` names, without taking it; nil if it holds none.
-    static func kind(of descriptor: Int32) -> Kind? {
+    /// The kind a token in `descriptor` (borrowed) names, without taking it; nil if it holds none.
+    static func kind(of descriptor: FileDescriptor) -> Kind? {
         guard let copy = try? OwnedFileDescriptor.duplicating(descriptor) else { return nil }
         return try? read(copy).kind
     }

@@ -2,6 +2,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// A timeline semaphore of a virtio connection: made on the host (`create_timeline`). Its value
 /// and failure are calls (`get_timeline_state`), a CPU signal is a call (`signal_timeline`:
@@ -111,5 +112,5 @@ final class VirtioTimelineWatch: BackendTimelineWatch, Sendable {
         rings.giveBack(ring)
     }
 
-    var pollDescriptor: Int32 { arm.ready.descriptor.rawValue }
+    var pollDescriptor: FileDescriptor { arm.ready.descriptor.fileDescriptor }
 }

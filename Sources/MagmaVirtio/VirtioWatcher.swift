@@ -3,6 +3,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// The guest side's one thread per connection: it keeps the connection's waits armed on the
 /// host and waits (poll, no busy loop) for their fences: the standing `watch_failure` (the
@@ -59,7 +60,7 @@ final class VirtioWatcher: Sendable {
     /// The thread's own id, so a stop from the thread itself does not wait for it.
     private let thread = Locked<pthread_t?>(nil)
     private let device: any VirtGPUDevice
-    private let hangupDescriptor: Int32
+    private let hangupDescriptor: FileDescriptor
     private let slots: VirtioReplySlots
     /// The connection's driver notifications, whose read fence this thread polls.
     let notifications: VirtioNotifications
@@ -68,7 +69,7 @@ final class VirtioWatcher: Sendable {
 
     /// Arms the failure watch and the first notification read and starts the thread.
     /// `hangupDescriptor` polls POLLHUP once the host has gone (-1: never).
-    init(device: any VirtGPUDevice, hangupDescriptor: Int32, onFailure: @escaping @Sendable (MagmaError) -> Void,
+    init(device: any VirtGPUDevice, hangupDescriptor: FileDescriptor, onFailure: @escaping @Sendable (MagmaError) -> Void,
          resync: @escaping @Sendable ([VirtioSemaphore]) -> Void) throws(MagmaError) {
         self.device = device
         self.hangupDescriptor = hangupDescriptor
@@ -199,7 +200,7 @@ final class VirtioWatcher: Sendable {
                 if case .failure = entry.value.purpose { return !failureSeen }
                 return true
             }.map { ($0.key, $0.value) }
-            var requests = [PollRequest(descriptor: wake.descriptor.rawValue)]
+            var requests = [PollRequest(descriptor: wake.descriptor.fileDescriptor)]
             if !failureSeen { requests.append(PollRequest(descriptor: hangupDescriptor, events: 0)) }
             requests += watched.map { PollRequest(descriptor: $0.1.fence.pollDescriptor) }
             let notificationFence = notifications.fence

@@ -2,6 +2,7 @@ import Magma
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// What a fenced SUBMIT_3D waits for before its fence is done.
 struct PendingFence: Sendable {
@@ -46,7 +47,7 @@ struct PendingFence: Sendable {
     var waitsForAnything: Bool { !work.isEmpty || !waits.isEmpty || !failureWatches.isEmpty || !timelineWaits.isEmpty }
 
     /// The host watches of its timeline waits still pending, to poll.
-    var pendingTimelineDescriptors: [Int32] { timelineWaits.filter { $0.outcome == nil }.map(\.watch.pollDescriptor) }
+    var pendingTimelineDescriptors: [FileDescriptor] { timelineWaits.filter { $0.outcome == nil }.map(\.watch.pollDescriptor) }
 }
 
 /// Waits for the pending fences of one context on a thread of its own, event-driven: it polls
@@ -191,18 +192,18 @@ final class FenceWatcher: Sendable {
             // of this pass finds the notification already answered.
             let readsPending = answerReads(pass)
             for fence in pass.ready { finish(fence, failure: nil) }
-            let channel: [Int32] = readsPending ? [connection.notificationDescriptor] : []
+            let channel: [FileDescriptor] = readsPending ? [connection.notificationDescriptor] : []
 
             if pass.failure == nil {
                 do {
-                    _ = try Poll.wait([.descriptor(wake.descriptor.rawValue), .semaphore(sentinel)] + pass.waited.map { .semaphore($0) }
+                    _ = try Poll.wait([.descriptor(wake.descriptor.fileDescriptor), .semaphore(sentinel)] + pass.waited.map { .semaphore($0) }
                                         + (pass.watches + channel).map { .descriptor($0) }, timeoutNanoseconds: Poller.forever)
                 } catch {
                     state.withLock { state in if state.failure == nil { state.failure = error } }
                 }
             } else {
                 // Failed: only notification reads go on (the failure's report comes after it).
-                _ = try? Poller.poll(([wake.descriptor.rawValue] + channel).map { PollRequest(descriptor: $0) },
+                _ = try? Poller.poll(([wake.descriptor.fileDescriptor] + channel).map { PollRequest(descriptor: $0) },
                                      timeoutNanoseconds: Poller.forever)
             }
         }
@@ -247,7 +248,7 @@ final class FenceWatcher: Sendable {
         var ready: [PendingFence] = []
         var failed: [PendingFence] = []
         var waited: [Semaphore] = []
-        var watches: [Int32] = []
+        var watches: [FileDescriptor] = []
         var reads: [NotificationRead]
         let failure: MagmaError?
         let stopped: Bool

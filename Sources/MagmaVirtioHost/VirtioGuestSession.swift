@@ -31,13 +31,13 @@ final class VirtioGuestSession: Sendable {
             let datagram: Datagram?
             do { datagram = try socket.receive(capacity: ProtocolLimits.maxMessageBytes) } catch { return }
             guard case .message(let bytes, let descriptors, let truncated)? = datagram, !truncated else { return }
-            let handles = descriptors.map { WireHandle($0.rawValue) }
+            let handles = descriptors.map { WireHandle($0.fileDescriptor) }
             guard let received = try? VirtioSocketProtocol.ClientMessage.decode(bytes: bytes, handles: handles),
                   received.unclaimedHandles.isEmpty else { return }
             let transaction = received.header.transactionId
             switch received.message {
             case .addMemoryRegion(let message):
-                guard let memfd = descriptors.first(where: { $0.rawValue == message.memory.descriptor }) else { return }
+                guard let memfd = descriptors.owning(message.memory.descriptor) else { return }
                 let reply: VirtioSocketProtocol.MemoryRegionReply
                 do {
                     try model.memory.add(region: GuestMemoryRegion(guestAddress: message.guestAddress, size: message.size, memfd: memfd))
@@ -48,7 +48,7 @@ final class VirtioGuestSession: Sendable {
                 guard send(reply, transactionId: transaction, descriptors: []) else { return }
             case .control(let message):
                 let result = model.perform(message.command)
-                let completion = result.completion.map { WireHandle($0.descriptor.rawValue) }
+                let completion = result.completion.map { WireHandle($0.descriptor.fileDescriptor) }
                 let reply = VirtioSocketProtocol.ControlResponse(response: result.response, completion: completion)
                 guard send(reply, transactionId: transaction, descriptors: [result.completion].compactMap { $0 }) else { return }
             }

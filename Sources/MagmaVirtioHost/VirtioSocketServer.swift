@@ -57,8 +57,8 @@ public final class VirtioSocketServer: Sendable {
     private func acceptGuests() {
         defer { acceptEnded.signal() }
         while true {
-            let ready = try? Poller.poll([PollRequest(descriptor: listener.descriptor.rawValue),
-                                          PollRequest(descriptor: stopRequested.descriptor.rawValue)], timeoutNanoseconds: Poller.forever)
+            let ready = try? Poller.poll([PollRequest(descriptor: listener.descriptor.fileDescriptor),
+                                          PollRequest(descriptor: stopRequested.descriptor.fileDescriptor)], timeoutNanoseconds: Poller.forever)
             guard let ready, !ready[1] else { return }
             guard ready[0], let socket = try? listener.acceptIfPending() else { continue }
             serve(socket)

@@ -1,13 +1,17 @@
+import SystemPackage
+
 /// A file descriptor that travels beside a message's bytes (SCM_RIGHTS on a socket), not in them.
 ///
-/// A message field holds the handle's index in the message's handle list. The codec never opens
-/// or closes descriptors: the transport owns them and closes any the decoded message did not claim.
+/// A message field holds the handle's index in the message's handle list; the handle itself is
+/// the descriptor in this process that the transport sends or received. The codec never opens
+/// or closes descriptors: the transport owns them and closes any the decoded message did not
+/// claim, so a handle only borrows its descriptor.
 public struct WireHandle: Hashable, Sendable {
-    /// The descriptor number in this process.
-    public var descriptor: Int32
+    /// The descriptor in this process, borrowed from the transport or the object that owns it.
+    public var descriptor: FileDescriptor
 
-    /// Wraps a descriptor.
-    public init(_ descriptor: Int32) { self.descriptor = descriptor }
+    /// Wraps a borrowed descriptor.
+    public init(_ descriptor: FileDescriptor) { self.descriptor = descriptor }
 }
 
 /// An encoded message: bytes for the datagram and handles for its ancillary data.

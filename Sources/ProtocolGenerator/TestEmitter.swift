@@ -10,6 +10,7 @@ struct TestEmitter {
         writer.line(Banner.text(comment: "//"))
         writer.line("import MagmaProtocol")
         writer.line("import MagmaWire")
+        writer.line("import SystemPackage")
         writer.line()
         writer.line("/// One instance of every message, each field set to a value other than its default.")
         writer.line("enum SpecSamples {")
@@ -124,7 +125,7 @@ private struct SampleCounter {
         case .vector(let element, _): return "[\(sample(element)), \(sample(element))]"
         case .bytes: return "[1, 2, 3]"
         case .string: return "\"sample\""
-        case .handle: return "WireHandle(\(Int32(next % 1000)))"
+        case .handle: return "WireHandle(FileDescriptor(rawValue: \(Int32(next % 1000))))"
         }
     }
 }

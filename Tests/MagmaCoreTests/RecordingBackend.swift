@@ -1,6 +1,7 @@
 import Magma
 import MagmaPlatform
 import MagmaProtocol
+import SystemPackage
 
 /// A backend that records every call the core makes to it, in order, and answers as a test
 /// tells it: ids from its own sequence (starting at 100, so they cannot be confused with a
@@ -195,8 +196,8 @@ final class RecordingBackend: DeviceBackend, ConnectionBackend {
 
     var error: MagmaError? { state.withLock { $0.sticky } }
     /// The notification eventfd doubles as the failure descriptor: `failSticky` signals it.
-    var failureDescriptor: Int32 { notifications.descriptor.rawValue }
-    var notificationDescriptor: Int32 { notifications.descriptor.rawValue }
+    var failureDescriptor: FileDescriptor { notifications.descriptor.fileDescriptor }
+    var notificationDescriptor: FileDescriptor { notifications.descriptor.fileDescriptor }
     var notificationChannelError: MagmaError? { error }
     func readNotification() throws(MagmaError) -> [UInt8]? {
         try record("readNotification")
@@ -250,7 +251,7 @@ final class RecordedSemaphore: BackendSemaphore {
     func export() throws(MagmaError) -> OwnedFileDescriptor {
         do { return try event.descriptor.duplicate() } catch { throw .memoryError("\(error)") }
     }
-    var pollDescriptor: Int32 { event.descriptor.rawValue }
+    var pollDescriptor: FileDescriptor { event.descriptor.fileDescriptor }
 }
 
 /// A pool of the recording backend: never completes.
@@ -263,7 +264,7 @@ final class RecordedPool: BackendPerformanceCounterPool {
         do { events = try EventSemaphore() } catch { throw .memoryError("\(error)") }
     }
 
-    var eventDescriptor: Int32 { events.descriptor.rawValue }
+    var eventDescriptor: FileDescriptor { events.descriptor.fileDescriptor }
     func nextCompletion() throws(MagmaError) -> PerformanceCounterCompletion? { nil }
 }
 
@@ -294,5 +295,5 @@ final class RecordedTimeline: BackendTimeline {
 final class RecordedWatch: BackendTimelineWatch {
     let watch: TimelineWatch
     init(_ watch: TimelineWatch) { self.watch = watch }
-    var pollDescriptor: Int32 { watch.descriptor }
+    var pollDescriptor: FileDescriptor { watch.descriptor }
 }

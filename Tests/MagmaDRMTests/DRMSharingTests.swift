@@ -39,9 +39,9 @@ import Testing
         let copied = try copy.bytes
         #expect((0..<4096).allSatisfy { copied[$0] == UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }, "the GPU read the driver's bytes")
         let dmaBuf = try kernelBuffer.export()
-        try DMABuf.sync(dmaBuf.rawValue, .read, ending: false)
+        try DMABuf.sync(dmaBuf.fileDescriptor, .read, ending: false)
         let filled = (0..<1024).map { kernelBytes.load(fromByteOffset: 4096 + $0 * 4, as: UInt32.self) }
-        try DMABuf.sync(dmaBuf.rawValue, .read, ending: true)
+        try DMABuf.sync(dmaBuf.fileDescriptor, .read, ending: true)
         #expect(filled.allSatisfy { $0 == 0xC0FF_EE11 }, "the driver's mapping sees the GPU's writes")
         try connection.release(imported)
         try drm.release(kernelBuffer)

@@ -4,6 +4,7 @@ import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import MagmaTestSupport
+import SystemPackage
 import Testing
 
 /// Whether the guest's virtio_gpu has syncobjs (Linux 6.12 yes, 6.1 no): the syncobj suite
@@ -21,7 +22,7 @@ struct DRMSyncobjTests {
     /// A timeout that only a broken wait reaches.
     private static let longTimeout: UInt64 = 10_000_000_000
 
-    private func readable(_ descriptor: Int32) throws -> Bool {
+    private func readable(_ descriptor: FileDescriptor) throws -> Bool {
         try Poller.poll([PollRequest(descriptor: descriptor)], timeoutNanoseconds: 0)[0]
     }
 
@@ -96,7 +97,7 @@ struct DRMSyncobjTests {
         let semaphore = try owner.createSemaphore()
         semaphore.signal()
         let syncFile = try owner.exportSyncFile(of: semaphore)
-        #expect(try readable(syncFile.rawValue), "a sync_file of a signaled fence polls readable")
+        #expect(try readable(syncFile.fileDescriptor), "a sync_file of a signaled fence polls readable")
         let target = try other.createSemaphore()
         #expect(!target.isSignaled)
         try other.importSyncFile(syncFile, into: target)
@@ -105,7 +106,7 @@ struct DRMSyncobjTests {
         target.reset()
         #expect(!target.isSignaled)
         #expect(try !readable(target.pollDescriptor))
-        #expect(try readable(syncFile.rawValue), "the import left the caller's sync_file open")
+        #expect(try readable(syncFile.fileDescriptor), "the import left the caller's sync_file open")
     }
 
     @Test func syncFileCallsRefuseWhatTheyCannotUse() throws {
@@ -140,7 +141,7 @@ struct DRMSyncobjTests {
         let buffer = try #require(try vgem.createBuffer(size: 4096, memoryType: 0, name: "") as? DRMBuffer)
         let fence = try vgem.file.attachVGEMFence(to: buffer.handle, write: true)
         let dmaBuf = try buffer.export()
-        let syncFile = try DMABuf.exportSyncFile(dmaBuf.rawValue, .read)
+        let syncFile = try DMABuf.exportSyncFile(dmaBuf.fileDescriptor, .read)
         let semaphore = try #require(try gpu.importSemaphore(syncFile, flags: []) as? DRMSemaphore)
         #expect(!semaphore.isSignaled, "vgem's fence is pending")
         #expect(try !readable(semaphore.pollDescriptor))
@@ -185,7 +186,7 @@ struct DRMSyncobjTests {
         #expect { try timeline.wait(for: 7, timeoutNanoseconds: Self.shortTimeout) } throws: { DRMTestEnvironment.isError($0, .timedOut) }
         let other = try DRMTestEnvironment.connection(.virtioGPU)
         let exported = try timeline.export()
-        let shared = try other.file.importSyncobj(exported.rawValue)
+        let shared = try other.file.importSyncobj(exported.fileDescriptor)
         #expect(try other.file.queryTimelinePoints([shared]) == [5], "the importer sees the same timeline")
         try other.file.destroySyncobj(shared)
         try connection.release(timeline)

@@ -5,6 +5,7 @@ import MagmaPlatform
 import MagmaProtocol
 import MagmaTestSupport
 import SoftGPU
+import SystemPackage
 import Testing
 
 @Suite(.hangGuard, .drmBackend(.runs)) struct BufferTests {
@@ -144,7 +145,7 @@ import Testing
         let connection = try devices.open(backend).createConnection()
         let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
         #expect(fd >= 0)
-        #expect(!SharedMemory.isDMABuf(fd))
+        #expect(!SharedMemory.isDMABuf(FileDescriptor(rawValue: fd)))
         expectStatus(.invalidArgs) { _ = try connection.importBuffer(OwnedFileDescriptor(taking: fd)) }
         try connection.flush()
     }
@@ -153,9 +154,9 @@ import Testing
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
         defer { close(fds[0]); close(fds[1]) }
-        #expect(!SharedMemory.isDMABuf(fds[0]))
+        #expect(!SharedMemory.isDMABuf(FileDescriptor(rawValue: fds[0])))
         let memory = try SharedMemory.create(size: 4096)
-        #expect(!SharedMemory.isDMABuf(try #require(memory.descriptor).rawValue))
+        #expect(!SharedMemory.isDMABuf(try #require(memory.descriptor).fileDescriptor))
         #expect(memory.kind == .memfd)
         #expect { _ = try SharedMemory.importing(dmaBuf: try #require(memory.descriptor).duplicate()) } throws: { ($0 as? PlatformError)?.code == EINVAL }
     }
@@ -166,7 +167,7 @@ import Testing
         let kernelBuffer = try drm.createBuffer(size: 4096)
         try kernelBuffer.bytes.storeBytes(of: 0xD1A6_0B0F, as: UInt32.self)
         let dmaBuf = try kernelBuffer.export()
-        #expect(SharedMemory.isDMABuf(dmaBuf.rawValue))
+        #expect(SharedMemory.isDMABuf(dmaBuf.fileDescriptor))
         let connection = try devices.open(backend).createConnection()
         switch backend {
         case .embedded:

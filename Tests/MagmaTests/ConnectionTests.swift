@@ -39,7 +39,7 @@ import Testing
     @Test(.drmBackend(.runs), arguments: TestBackend.virtioCases) func notificationDescriptorIsStable(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let handle = connection.notificationDescriptor
-        #expect(handle >= 0)
+        #expect(handle.rawValue >= 0)
         #expect(connection.notificationDescriptor == handle)
     }
 

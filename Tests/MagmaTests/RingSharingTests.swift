@@ -63,15 +63,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let listener = try MessageSocket.listen(path: "\(directory)/peer", permissions: 0o600)
         let peer = try ToolProcess("magmactl", [RingPeer.argument, "\(directory)/peer", String(seed), String(count)])
-        guard try Poller.poll([PollRequest(descriptor: listener.descriptor.rawValue)], timeoutNanoseconds: Self.patience) == [true] else {
+        guard try Poller.poll([PollRequest(descriptor: listener.descriptor.fileDescriptor)], timeoutNanoseconds: Self.patience) == [true] else {
             Issue.record("the peer did not connect: \(peer.output)")
             return
         }
         let channel = try listener.accept()
         let fds = [try #require(memory.descriptor).duplicate(), try doorbell.descriptor.duplicate()]
-        try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.rawValue)) }
+        try withExtendedLifetime(fds) { try channel.send([0], descriptors: fds.map(\.fileDescriptor)) }
 
-        guard try Poller.poll([PollRequest(descriptor: channel.descriptor.rawValue)], timeoutNanoseconds: Self.patience) == [true],
+        guard try Poller.poll([PollRequest(descriptor: channel.descriptor.fileDescriptor)], timeoutNanoseconds: Self.patience) == [true],
               case .message(let reply, _, _)? = try channel.receive(capacity: 16), reply.count == 8 else {
             Issue.record("the peer did not answer: \(peer.output)")
             return

@@ -16,7 +16,7 @@ import Testing
 
     /// Receives one message from `socket`, waiting at most `patience`.
     private func receive(_ socket: MessageSocket) throws -> [UInt8] {
-        guard try Poller.poll([PollRequest(descriptor: socket.descriptor.rawValue)], timeoutNanoseconds: Self.patience) == [true],
+        guard try Poller.poll([PollRequest(descriptor: socket.descriptor.fileDescriptor)], timeoutNanoseconds: Self.patience) == [true],
               case .message(let bytes, _, _)? = try socket.receive(capacity: 16) else {
             throw MagmaError(.timedOut, "the peer did not answer")
         }
@@ -31,13 +31,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let listener = try MessageSocket.listen(path: "\(directory)/peer", permissions: 0o600)
         let peer = try ToolProcess("magmactl", [TimelinePeer.argument, "\(directory)/peer"])
-        guard try Poller.poll([PollRequest(descriptor: listener.descriptor.rawValue)], timeoutNanoseconds: Self.patience) == [true] else {
+        guard try Poller.poll([PollRequest(descriptor: listener.descriptor.fileDescriptor)], timeoutNanoseconds: Self.patience) == [true] else {
             Issue.record("the peer did not connect: \(peer.output)")
             return
         }
         let channel = try listener.accept()
         let exported = try timeline.export()
-        try channel.send([0], descriptors: [exported.rawValue])
+        try channel.send([0], descriptors: [exported.fileDescriptor])
         #expect(try receive(channel) == Array("r".utf8))
 
         try timeline.signal(to: 1)   // the peer's CPU wait

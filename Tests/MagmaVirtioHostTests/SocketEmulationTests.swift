@@ -18,7 +18,7 @@ final class SocketGuest {
     init(path: String, pages: Int = 32) throws {
         socket = try MessageSocket.connect(path: path)
         ram = try SharedMemory.create(size: pages * Self.page, name: "virtio-socket-guest")
-        let reply = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(try #require(ram.descriptor).rawValue)))
+        let reply = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(try #require(ram.descriptor).fileDescriptor)))
         guard case .memoryRegionReply(let answer) = reply.message else { throw MagmaError.internalError("\(reply.message)") }
         #expect(answer.status == .ok)
     }
@@ -32,7 +32,7 @@ final class SocketGuest {
         guard case .message(let bytes, let descriptors, false)? = try socket.receive(capacity: 65536) else {
             throw MagmaError(.connectionLost, "the host closed the socket")
         }
-        let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) })
+        let received = try VirtioSocketProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.fileDescriptor) })
         #expect(received.header.transactionId == transaction)
         return (received.message, descriptors)
     }

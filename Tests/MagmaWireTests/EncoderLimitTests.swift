@@ -1,5 +1,6 @@
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 import Testing
 
 /// The encoder refuses to build what a peer would have to reject.
@@ -30,7 +31,7 @@ struct EncoderLimitTests {
 
     @Test func tooManyHandles() throws {
         var encoder = WireEncoder(ordinal: 1, version: 1, transactionId: 0, inlineSize: 8 * 33)
-        for index in 0..<ProtocolLimits.maxHandles { try encoder.put(handle: WireHandle(Int32(index)), at: 24 + 4 * index) }
-        #expect(throws: WireError.tooManyHandles(limit: 64, actual: 65)) { try encoder.put(handle: WireHandle(99), at: 24 + 256) }
+        for index in 0..<ProtocolLimits.maxHandles { try encoder.put(handle: WireHandle(FileDescriptor(rawValue: Int32(index))), at: 24 + 4 * index) }
+        #expect(throws: WireError.tooManyHandles(limit: 64, actual: 65)) { try encoder.put(handle: WireHandle(FileDescriptor(rawValue: 99)), at: 24 + 256) }
     }
 }

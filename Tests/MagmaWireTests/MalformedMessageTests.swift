@@ -1,6 +1,7 @@
 import MagmaProtocol
 import MagmaTestSupport
 import MagmaWire
+import SystemPackage
 import Testing
 
 /// Each kind of malformed message gets its own typed error; none traps.
@@ -136,19 +137,19 @@ struct MalformedMessageTests {
     }
 
     @Test func handleCountMustMatchWhatArrived() throws {
-        let message = try encode(Import(object: WireHandle(10), objectType: .buffer, objectId: 1, flags: []))
+        let message = try encode(Import(object: WireHandle(FileDescriptor(rawValue: 10)), objectType: .buffer, objectId: 1, flags: []))
         expectWireError(.handleCountMismatch(declared: 1, received: 0), decoding: message.bytes, as: Import.self)
-        expectWireError(.handleCountMismatch(declared: 1, received: 2), decoding: message.bytes, handles: [WireHandle(10), WireHandle(11)], as: Import.self)
+        expectWireError(.handleCountMismatch(declared: 1, received: 2), decoding: message.bytes, handles: [WireHandle(FileDescriptor(rawValue: 10)), WireHandle(FileDescriptor(rawValue: 11))], as: Import.self)
     }
 
     @Test func tooManyHandles() throws {
-        let message = try encode(Import(object: WireHandle(10), objectType: .buffer, objectId: 1, flags: []))
-        let handles = (0..<65).map { WireHandle(Int32($0)) }
+        let message = try encode(Import(object: WireHandle(FileDescriptor(rawValue: 10)), objectType: .buffer, objectId: 1, flags: []))
+        let handles = (0..<65).map { WireHandle(FileDescriptor(rawValue: Int32($0))) }
         expectWireError(.tooManyHandles(limit: 64, actual: 65), decoding: patched(message.bytes, at: 14, UInt8(65)), handles: handles, as: Import.self)
     }
 
     @Test func handleIndexesAreChecked() throws {
-        let message = try encode(DeviceProtocol.Connect(clientId: 1, primary: WireHandle(20), notification: WireHandle(21)))
+        let message = try encode(DeviceProtocol.Connect(clientId: 1, primary: WireHandle(FileDescriptor(rawValue: 20)), notification: WireHandle(FileDescriptor(rawValue: 21))))
         expectWireError(.handleIndexOutOfRange(field: "device.connect.primary", index: 5),
                         decoding: patched(message.bytes, at: 32, UInt32(5)), handles: message.handles, as: DeviceProtocol.Connect.self)
         expectWireError(.handleClaimedTwice(field: "device.connect.notification", index: 0),
@@ -160,7 +161,7 @@ struct MalformedMessageTests {
     @Test func aHandleNoKnownFieldClaimsIsRejected() throws {
         let message = try encode(PrimaryProtocol.Flush())
         let withHandle = patched(message.bytes, at: 14, UInt8(1))
-        expectWireError(.unclaimedHandle(index: 0), decoding: withHandle, handles: [WireHandle(3)], as: PrimaryProtocol.Flush.self)
+        expectWireError(.unclaimedHandle(index: 0), decoding: withHandle, handles: [WireHandle(FileDescriptor(rawValue: 3))], as: PrimaryProtocol.Flush.self)
     }
 
     @Test func aServerAnswersMalformedMessagesWithInvalidArgs() {

@@ -1,5 +1,6 @@
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 import Testing
 
 /// A newer peer's buffer_range: version 2 appends `tag`.
@@ -82,13 +83,13 @@ struct VersionCompatibilityTests {
             poolId: 7,
             offsets: [FutureBufferRange(bufferId: 1, offset: 0, length: 64, tag: 0xAA),
                       FutureBufferRange(bufferId: 2, offset: 64, length: 64, tag: 0xBB)],
-            label: "frame 12", fence: WireHandle(40))
+            label: "frame 12", fence: WireHandle(FileDescriptor(rawValue: 40)))
         let encoded = try future.encoded()
         let received = try PrimaryProtocol.ClientMessage.decode(bytes: encoded.bytes, handles: encoded.handles)
         #expect(received.message == .addPerformanceCounterBufferOffsetsToPool(AddOffsets(
             poolId: 7, offsets: [BufferRange(bufferId: 1, offset: 0, length: 64), BufferRange(bufferId: 2, offset: 64, length: 64)])))
         #expect(received.header.version == 2)
-        #expect(received.unclaimedHandles == [WireHandle(40)])
+        #expect(received.unclaimedHandles == [WireHandle(FileDescriptor(rawValue: 40))])
     }
 
     @Test func newerPeerDecodesOlderMessageWithDefaults() throws {

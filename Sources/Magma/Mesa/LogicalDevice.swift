@@ -152,7 +152,7 @@ public final class LogicalDevice: Sendable {
     /// the backend's export kind, is INVALID_ARGS.
     public func importSyncObject(_ descriptor: OwnedFileDescriptor, kind: SyncObjectKind? = nil) throws(MagmaError) -> SyncObject {
         try checkOpen()
-        let kind = kind ?? home.backend.exportedSyncKindIsTimeline(descriptor.rawValue).map { $0 ? .timeline(initialValue: 0) : .binary }
+        let kind = kind ?? home.backend.exportedSyncKindIsTimeline(descriptor.fileDescriptor).map { $0 ? .timeline(initialValue: 0) : .binary }
             ?? SyncObjectKind.detect(descriptor)
         switch kind {
         case .binary: return SyncObject(device: self, primitive: .binary(try home.importSemaphore(descriptor)), kind: .binary)

@@ -10,6 +10,6 @@ extension SyncObjectKind {
     /// (INVALID_ARGS); name
     /// `.timeline` to import a DRM timeline.
     static func detect(_ descriptor: OwnedFileDescriptor) -> SyncObjectKind {
-        SharedMemory.isSealedMemfd(descriptor.rawValue) ? .timeline(initialValue: 0) : .binary
+        SharedMemory.isSealedMemfd(descriptor.fileDescriptor) ? .timeline(initialValue: 0) : .binary
     }
 }

@@ -1,6 +1,7 @@
 import MagmaPlatform
 import MagmaProtocol
 import MagmaSystem
+import SystemPackage
 
 /// Waits for the semaphores of the device's held work: one `softgpu.waits` thread per device,
 /// started when a context's head job must wait and ended when no context waits.
@@ -25,9 +26,9 @@ final class SemaphoreWaiter: Sendable {
         /// A wait timeline point not reached: its watch polls readable once it is.
         case timeline(TimelineWatch)
 
-        var descriptor: Int32 {
+        var descriptor: FileDescriptor {
             switch self {
-            case .semaphore(let semaphore): semaphore.event.descriptor.rawValue
+            case .semaphore(let semaphore): semaphore.event.descriptor.fileDescriptor
             case .timeline(let watch): watch.descriptor
             }
         }
@@ -84,7 +85,7 @@ final class SemaphoreWaiter: Sendable {
                 return !state.running
             }
             if idle { return }
-            let requests = [PollRequest(descriptor: wake.descriptor.rawValue)]
+            let requests = [PollRequest(descriptor: wake.descriptor.fileDescriptor)]
                 + awaited.map { PollRequest(descriptor: $0.descriptor) }
             _ = try? Poller.poll(requests, timeoutNanoseconds: Poller.forever)
             wake.reset()

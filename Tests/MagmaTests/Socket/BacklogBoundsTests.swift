@@ -31,7 +31,7 @@ extension RawClient {
         do {
             let attacker = try RawClient(path: daemon.devicePath)
             let never = try EventSemaphore()   // never signaled: the work waits for ever
-            try attacker.importMemory(id: 9, never.descriptor.rawValue, type: .semaphore)
+            try attacker.importMemory(id: 9, never.descriptor.fileDescriptor, type: .semaphore)
             let commands = try attacker.submitEmptyWork(waits: [9])
             for _ in 0..<4_000 {   // about 600 bytes each: past 1 MB before the end
                 guard (try? attacker.execute(context: 1, resources: [BufferRange(bufferId: 50, offset: 0, length: 4096)], waits: [9])) != nil else { break }

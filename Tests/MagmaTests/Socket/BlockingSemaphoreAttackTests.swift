@@ -41,7 +41,7 @@ extension RawClient {
         let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
         while Clock.monotonicNanoseconds() < deadline {
             let left = deadline - min(deadline, Clock.monotonicNanoseconds())
-            guard try Poller.poll([PollRequest(descriptor: primary.descriptor.rawValue)], timeoutNanoseconds: left).first == true,
+            guard try Poller.poll([PollRequest(descriptor: primary.descriptor.fileDescriptor)], timeoutNanoseconds: left).first == true,
                   let message = try receive() else { return false }
             if case .flushReply = message { return true }
         }
@@ -71,7 +71,7 @@ extension RawClient {
         #expect(try bystander.fillVerified())
         let attacker = try RawClient(path: daemon.devicePath)
         let event = try EventSemaphore()
-        try attacker.importMemory(id: 7, event.descriptor.rawValue, type: .semaphore)
+        try attacker.importMemory(id: 7, event.descriptor.fileDescriptor, type: .semaphore)
         let fd = event.descriptor.rawValue
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var nearlyFull: UInt64 = 0xFFFF_FFFF_FFFF_FFFE
@@ -89,7 +89,7 @@ extension RawClient {
         let bystander = try Bystander(devicePath: daemon.devicePath)
         let attacker = try RawClient(path: daemon.devicePath)
         let event = try blockingEventfd(counter: 1)
-        try attacker.importMemory(id: 8, event.descriptor.rawValue, type: .semaphore)
+        try attacker.importMemory(id: 8, event.descriptor.fileDescriptor, type: .semaphore)
         let commands = try attacker.submitEmptyWork(waits: [8, 8, 8])
         #expect(try attacker.flushed(), "the attacker's own connection still answers")
         #expect(try bystander.fillVerified(), "the semaphore waiter reset the semaphore once, without blocking")

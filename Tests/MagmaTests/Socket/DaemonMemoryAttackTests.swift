@@ -33,7 +33,7 @@ func memoryCgroup(megabytes: Int) -> TestCgroup? {
         let bystander = try Bystander(devicePath: daemon.devicePath)
         let attacker = try RawClient(path: daemon.devicePath)
         let sparse = try SharedMemory.create(size: 4 << 30)   // 4 GiB, no page allocated
-        try attacker.importMemory(id: 1, try #require(sparse.descriptor).rawValue)
+        try attacker.importMemory(id: 1, try #require(sparse.descriptor).fileDescriptor)
         for index in 0..<95 { try attacker.map(1, at: UInt64(index + 1) << 32, length: 4 << 30) }
         #expect(attacker.answersFlush(), "95 maps of 4 GiB are held")
         #expect(daemon.isAlive)

@@ -30,7 +30,7 @@ import Testing
         do {
             let attacker = try RawClient(path: daemon.devicePath)
             let event = try EventSemaphore()
-            for id in 1...40 { try? attacker.importMemory(id: UInt64(id), event.descriptor.rawValue, type: .semaphore) }
+            for id in 1...40 { try? attacker.importMemory(id: UInt64(id), event.descriptor.fileDescriptor, type: .semaphore) }
             #expect(try attacker.epitaph(within: 10_000_000_000) == .memoryError)
         }
         #expect(try bystander.fillVerified())
@@ -43,9 +43,9 @@ import Testing
         let first = try RawClient(path: daemon.devicePath)
         let second = try RawClient(path: daemon.devicePath)
         let event = try EventSemaphore()
-        for id in 1...16 { try first.importMemory(id: UInt64(id), event.descriptor.rawValue, type: .semaphore) }
+        for id in 1...16 { try first.importMemory(id: UInt64(id), event.descriptor.fileDescriptor, type: .semaphore) }
         #expect(first.answersFlush())
-        for id in 1...16 { try? second.importMemory(id: UInt64(id), event.descriptor.rawValue, type: .semaphore) }
+        for id in 1...16 { try? second.importMemory(id: UInt64(id), event.descriptor.fileDescriptor, type: .semaphore) }
         #expect(try second.epitaph(within: 10_000_000_000) == .memoryError, "the connection that passed the process's share")
         #expect(first.answersFlush(), "the process's other connection goes on")
         #expect(demoBystanderSucceeds(daemon.devicePath), "another process is not charged")

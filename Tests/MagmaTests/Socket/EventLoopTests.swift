@@ -27,7 +27,7 @@ import Testing
         try withLoop { loop in
             let (reader, writer) = try MessageSocket.pair()
             let fired = Atomic<Int>(0)
-            let token = try loop.watch(reader.descriptor.rawValue, for: .readable) { _, readiness in
+            let token = try loop.watch(reader.descriptor.fileDescriptor, for: .readable) { _, readiness in
                 if readiness.isReadable { fired.add(1, ordering: .relaxed) }
             }
             try writer.send([1])
@@ -55,7 +55,7 @@ import Testing
         let pairs = try (0..<3).map { _ in try MessageSocket.pair() }
         let told = Mutex<[Bool]>([])
         for (mine, _) in pairs {
-            _ = try loop.watch(mine.descriptor.rawValue, for: .readable) { _, readiness in
+            _ = try loop.watch(mine.descriptor.fileDescriptor, for: .readable) { _, readiness in
                 told.withLock { $0.append(readiness.isLoopFailure && readiness.isHungUp) }
             }
         }
@@ -82,7 +82,7 @@ import Testing
         // A failed loop takes no new watch: its handler would never run.
         let (late, _) = try MessageSocket.pair()
         #expect(throws: PlatformError.self) {
-            _ = try loop.watch(late.descriptor.rawValue, for: .readable) { _, _ in Issue.record("a failed loop's late watch ran") }
+            _ = try loop.watch(late.descriptor.fileDescriptor, for: .readable) { _, _ in Issue.record("a failed loop's late watch ran") }
         }
         #expect(loop.watchCount == 0)
         withExtendedLifetime(pairs) {}
@@ -92,7 +92,7 @@ import Testing
         try withLoop { loop in
             let (mine, peer) = try MessageSocket.pair()
             let hungUp = Atomic<Bool>(false)
-            let token = try loop.watch(mine.descriptor.rawValue, for: []) { _, readiness in
+            let token = try loop.watch(mine.descriptor.fileDescriptor, for: []) { _, readiness in
                 if readiness.isHungUp { hungUp.store(true, ordering: .relaxed) }
             }
             peer.shutdown()
@@ -108,7 +108,7 @@ import Testing
             try #require(fd >= 0)
             let file = OwnedFileDescriptor(taking: fd)
             defer { unlink(path) }
-            #expect(throws: PlatformError.self) { _ = try loop.watch(file.rawValue, for: .readable) { _, _ in } }
+            #expect(throws: PlatformError.self) { _ = try loop.watch(file.fileDescriptor, for: .readable) { _, _ in } }
             #expect(loop.watchCount == 0)
         }
     }
@@ -139,11 +139,11 @@ import Testing
         let (quickReader, quickWriter) = try MessageSocket.pair()
         let quickRan = DispatchSemaphore(value: 0)
         let slowSawQuick = Atomic<Bool>(false)
-        let slow = try loop.watch(slowReader.descriptor.rawValue, for: .readable) { _, _ in
+        let slow = try loop.watch(slowReader.descriptor.fileDescriptor, for: .readable) { _, _ in
             // Waits for the other descriptor's handler, which only another thread can run.
             slowSawQuick.store(quickRan.wait(timeout: .now() + 10) == .success, ordering: .relaxed)
         }
-        let quick = try loop.watch(quickReader.descriptor.rawValue, for: .readable) { _, _ in quickRan.signal() }
+        let quick = try loop.watch(quickReader.descriptor.fileDescriptor, for: .readable) { _, _ in quickRan.signal() }
         try slowWriter.send([1])
         usleep(20_000)
         try quickWriter.send([1])
@@ -159,7 +159,7 @@ import Testing
         let loop = try EventLoop()
         let (mine, _) = try MessageSocket.pair()
         let told = Mutex<Int>(0)
-        _ = try loop.watch(mine.descriptor.rawValue, for: .readable) { _, readiness in
+        _ = try loop.watch(mine.descriptor.fileDescriptor, for: .readable) { _, readiness in
             if readiness.isLoopFailure { told.withLock { $0 += 1 } }
         }
         let ended = DispatchSemaphore(value: 0)

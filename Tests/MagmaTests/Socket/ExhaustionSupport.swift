@@ -8,7 +8,7 @@ func answersQuery(_ path: String, timeoutNanoseconds: UInt64 = 5_000_000_000) ->
     guard let socket = try? MessageSocket.connect(path: path),
           let query = try? DeviceProtocol.Query(queryId: .deviceId).encoded(transactionId: 1),
           (try? socket.send(query.bytes)) != nil,
-          (try? Poller.poll([PollRequest(descriptor: socket.descriptor.rawValue)], timeoutNanoseconds: timeoutNanoseconds).first) == true,
+          (try? Poller.poll([PollRequest(descriptor: socket.descriptor.fileDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true,
           case .message(let bytes, _, _)? = try? socket.receive(capacity: ProtocolLimits.maxMessageBytes),
           case .queryReply(let reply)? = try? DeviceProtocol.ServerMessage.decode(bytes: bytes).message else { return false }
     return reply.status == .ok
@@ -23,7 +23,7 @@ extension RawClient {
         var status: MagmaStatus?
         while true {
             let left = deadline - min(deadline, Clock.monotonicNanoseconds())
-            guard left > 0, try Poller.poll([PollRequest(descriptor: primary.descriptor.rawValue)], timeoutNanoseconds: left).first == true else {
+            guard left > 0, try Poller.poll([PollRequest(descriptor: primary.descriptor.fileDescriptor)], timeoutNanoseconds: left).first == true else {
                 return nil
             }
             guard let message = try receive() else { return status ?? .connectionLost }
@@ -39,7 +39,7 @@ extension RawClient {
         let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
         while true {
             let left = deadline - min(deadline, Clock.monotonicNanoseconds())
-            guard left > 0, (try? Poller.poll([PollRequest(descriptor: primary.descriptor.rawValue)], timeoutNanoseconds: left).first) == true else {
+            guard left > 0, (try? Poller.poll([PollRequest(descriptor: primary.descriptor.fileDescriptor)], timeoutNanoseconds: left).first) == true else {
                 return nil
             }
             guard let message = try? receive() else { return .connectionLost }

@@ -7,6 +7,7 @@ import MagmaProtocol
 import MagmaTestSupport
 import MagmaWire
 import SoftGPU
+import SystemPackage
 import Testing
 
 /// One attack on a real magmad: what a hostile client sends on its own connection, and the
@@ -19,19 +20,19 @@ struct Attack: CustomStringConvertible, Sendable {
 }
 
 extension RawClient {
-    func importMemory(id: UInt64, _ descriptor: Int32, type: ObjectType = .buffer, flags: ImportSemaphoreFlags = []) throws {
+    func importMemory(id: UInt64, _ descriptor: FileDescriptor, type: ObjectType = .buffer, flags: ImportSemaphoreFlags = []) throws {
         try send(.importObject(.init(object: WireHandle(descriptor), objectType: type, objectId: id, flags: flags)))
     }
 
     func buffer(id: UInt64, pages: Int = 1) throws -> SharedMemory {
         let memory = try SharedMemory.create(size: pages * 4096)
-        try importMemory(id: id, try #require(memory.descriptor).rawValue)
+        try importMemory(id: id, try #require(memory.descriptor).fileDescriptor)
         return memory
     }
 
     func semaphore(id: UInt64) throws {
         let event = try EventSemaphore()
-        try importMemory(id: id, event.descriptor.rawValue, type: .semaphore)
+        try importMemory(id: id, event.descriptor.fileDescriptor, type: .semaphore)
     }
 
     func map(_ id: UInt64, at address: UInt64, offset: UInt64 = 0, length: UInt64 = 4096, flags: MapFlags = [.read, .write]) throws {
@@ -45,7 +46,7 @@ extension RawClient {
     }
 
     /// Sends raw bytes (and descriptors) as one message.
-    func raw(_ bytes: [UInt8], descriptors: [Int32] = []) throws { try primary.send(bytes, descriptors: descriptors) }
+    func raw(_ bytes: [UInt8], descriptors: [FileDescriptor] = []) throws { try primary.send(bytes, descriptors: descriptors) }
 
     /// Starts GPU work that spins on a flag until the watchdog stops it, using buffers 100-102;
     /// buffer 102 is a resource of the work, mapped at 0x300000.
@@ -183,28 +184,28 @@ let hostileAttacks: [Attack] = [
         var ends: [Int32] = [-1, -1]
         _ = pipe(&ends)
         defer { close(ends[0]); close(ends[1]) }
-        try client.importMemory(id: 1, ends[0])
+        try client.importMemory(id: 1, FileDescriptor(rawValue: ends[0]))
     },
     Attack(name: "an unsealed memfd as a buffer", expected: .invalidArgs) { client in
         let fd = memfdWithoutSeals()
         defer { close(fd) }
-        try client.importMemory(id: 1, fd)
+        try client.importMemory(id: 1, FileDescriptor(rawValue: fd))
     },
     Attack(name: "an eventfd as a buffer", expected: .invalidArgs) { client in
         let event = try EventSemaphore()
-        try client.importMemory(id: 1, event.descriptor.rawValue)
+        try client.importMemory(id: 1, event.descriptor.fileDescriptor)
     },
     Attack(name: "a memfd as a semaphore", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        try client.importMemory(id: 1, try #require(memory.descriptor).rawValue, type: .semaphore)
+        try client.importMemory(id: 1, try #require(memory.descriptor).fileDescriptor, type: .semaphore)
     },
     Attack(name: "a socket as a semaphore", expected: .invalidArgs) { client in
         let pair = try MessageSocket.pair()
-        try client.importMemory(id: 1, pair.0.descriptor.rawValue, type: .semaphore)
+        try client.importMemory(id: 1, pair.0.descriptor.fileDescriptor, type: .semaphore)
     },
     Attack(name: "buffer import flags", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        try client.importMemory(id: 1, try #require(memory.descriptor).rawValue, flags: [.oneShot])
+        try client.importMemory(id: 1, try #require(memory.descriptor).fileDescriptor, flags: [.oneShot])
     },
     // Malformed messages.
     Attack(name: "a truncated message", expected: .invalidArgs) { try $0.raw([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) },
@@ -217,17 +218,17 @@ let hostileAttacks: [Attack] = [
     },
     Attack(name: "a handle count that does not match", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        let bytes = try PrimaryProtocol.ImportObject(object: WireHandle(try #require(memory.descriptor).rawValue), objectType: .buffer,
+        let bytes = try PrimaryProtocol.ImportObject(object: WireHandle(try #require(memory.descriptor).fileDescriptor), objectType: .buffer,
                                                      objectId: 1, flags: []).encoded().bytes
         try client.raw(bytes)   // the descriptor the header announces never comes
     },
     Attack(name: "sixty-four unsolicited descriptors", expected: .invalidArgs) { client in
         let events = try (0..<64).map { _ in try EventSemaphore() }
-        try client.raw(try PrimaryProtocol.Flush().encoded().bytes, descriptors: events.map(\.descriptor.rawValue))
+        try client.raw(try PrimaryProtocol.Flush().encoded().bytes, descriptors: events.map(\.descriptor.fileDescriptor))
     },
     Attack(name: "a hundred descriptors, past the protocol's sixty-four", expected: .invalidArgs) { client in
         let events = try (0..<100).map { _ in try EventSemaphore() }
-        try client.raw(try PrimaryProtocol.Flush().encoded().bytes, descriptors: events.map(\.descriptor.rawValue))
+        try client.raw(try PrimaryProtocol.Flush().encoded().bytes, descriptors: events.map(\.descriptor.fileDescriptor))
     },
     Attack(name: "a vector over its limit", expected: .invalidArgs) { client in
         let message = PrimaryProtocol.ClientMessage.enablePerformanceCounters(.init(counters: [1]))
@@ -254,7 +255,7 @@ let hostileAttacks: [Attack] = [
     },
     Attack(name: "a performance-counter token that is not the device's", expected: .accessDenied) { client in
         let stranger = try SharedMemory.create(size: 4096)
-        try client.send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(try #require(stranger.descriptor).rawValue))))
+        try client.send(.enablePerformanceCounterAccess(.init(accessToken: WireHandle(try #require(stranger.descriptor).fileDescriptor))))
         try client.send(.dumpPerformanceCounters(.init(poolId: 1, triggerId: 1)))
     },
     // Reaching other memory, and floods.

@@ -1,6 +1,7 @@
 import Glibc
 import MagmaPlatform
 import MagmaTestSupport
+import SystemPackage
 import Testing
 
 /// What one receive hands back: exactly the record, however large the capacity asked for.
@@ -31,7 +32,7 @@ import Testing
             let record = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
             let sent = dup(STDERR_FILENO)
             #expect(sent >= 0)
-            try writer.send(record, descriptors: [sent])
+            try writer.send(record, descriptors: [FileDescriptor(rawValue: sent)])
             close(sent)
             guard case .message(let bytes, let descriptors, let truncated)? = try reader.receive(capacity: 65_536) else {
                 Issue.record("no record (\(random))")

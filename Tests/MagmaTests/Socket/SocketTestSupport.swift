@@ -83,8 +83,8 @@ struct RawClient {
         let (primaryClient, primaryServer) = try MessageSocket.pair()
         let (notificationClient, notificationServer) = try MessageSocket.pair()
         for socket in [device, primaryClient, notificationClient] { try Self.bound(socket) }   // only the client's ends
-        let connect = try DeviceProtocol.Connect(clientId: 99, primary: WireHandle(primaryServer.descriptor.rawValue),
-                                                 notification: WireHandle(notificationServer.descriptor.rawValue)).encoded()
+        let connect = try DeviceProtocol.Connect(clientId: 99, primary: WireHandle(primaryServer.descriptor.fileDescriptor),
+                                                 notification: WireHandle(notificationServer.descriptor.fileDescriptor)).encoded()
         try device.send(connect.bytes, descriptors: connect.handles.map(\.descriptor))
         primary = primaryClient
         notification = notificationClient
@@ -106,7 +106,7 @@ struct RawClient {
             throw MagmaError(.timedOut, "the server neither sent a message nor closed the primary channel within \(Self.timeoutSeconds) s")
         }
         guard case .message(let bytes, let descriptors, _)? = datagram else { return nil }
-        return try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.rawValue) }).message
+        return try PrimaryProtocol.ServerMessage.decode(bytes: bytes, handles: descriptors.map { WireHandle($0.fileDescriptor) }).message
     }
 
     /// Sets the receive and send timeouts of one of the client's sockets.

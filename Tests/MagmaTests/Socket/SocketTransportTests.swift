@@ -10,6 +10,7 @@ import MagmaSystem
 import MagmaTestSupport
 import MagmaWire
 import SoftGPU
+import SystemPackage
 import Testing
 
 /// What only the socket transport has, against a real MagmaServer: its endpoints, trust, limits,
@@ -123,7 +124,7 @@ import Testing
         try client.send(.enableFlowControl(.init()))
         for id in 1...12 { try client.send(.createContext(.init(contextId: UInt32(id)))) }
         let memory = try SharedMemory.create(size: 512 * 1024)
-        try client.send(.importObject(.init(object: WireHandle(try #require(memory.descriptor).rawValue), objectType: .buffer, objectId: 1, flags: [])))
+        try client.send(.importObject(.init(object: WireHandle(try #require(memory.descriptor).fileDescriptor), objectType: .buffer, objectId: 1, flags: [])))
         try client.send(.flush(.init()), transactionId: 5)
         var consumed: [UInt64] = []
         var imported: [UInt64] = []
@@ -149,7 +150,7 @@ import Testing
         let pipeAsBuffer = try RawClient(path: server.server.devicePath)
         var pipeEnds: [Int32] = [0, 0]
         #expect(pipe(&pipeEnds) == 0)
-        try pipeAsBuffer.send(.importObject(.init(object: WireHandle(pipeEnds[0]), objectType: .buffer, objectId: 1, flags: [])))
+        try pipeAsBuffer.send(.importObject(.init(object: WireHandle(FileDescriptor(rawValue: pipeEnds[0])), objectType: .buffer, objectId: 1, flags: [])))
         close(pipeEnds[0]); close(pipeEnds[1])
         #expect(try pipeAsBuffer.epitaph() == .invalidArgs)
 

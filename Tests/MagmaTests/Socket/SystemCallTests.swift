@@ -86,7 +86,7 @@ import Testing
             Self.acceptInterruptingSignal()
             poller.withLock { $0 = pthread_self() }
             do throws(PlatformError) {
-                let ready = try Poller.poll([PollRequest(descriptor: semaphore.descriptor.rawValue)], timeoutNanoseconds: 10_000_000_000)
+                let ready = try Poller.poll([PollRequest(descriptor: semaphore.descriptor.fileDescriptor)], timeoutNanoseconds: 10_000_000_000)
                 outcome.withLock { $0 = .success(ready) }
             } catch {
                 outcome.withLock { $0 = .failure(error) }

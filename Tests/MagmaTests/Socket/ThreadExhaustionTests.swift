@@ -7,7 +7,7 @@ import Testing
 
 /// Whether the server closed `socket` (end of stream) within `timeoutNanoseconds`.
 private func closedByServer(_ socket: MessageSocket, timeoutNanoseconds: UInt64 = 5_000_000_000) -> Bool {
-    guard (try? Poller.poll([PollRequest(descriptor: socket.descriptor.rawValue)], timeoutNanoseconds: timeoutNanoseconds).first) == true,
+    guard (try? Poller.poll([PollRequest(descriptor: socket.descriptor.fileDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true,
           case .endOfStream? = try? socket.receive(capacity: 64, wait: false) else { return false }
     return true
 }

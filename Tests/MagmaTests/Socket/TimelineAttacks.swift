@@ -3,6 +3,7 @@ import Glibc
 import MagmaPlatform
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 import Testing
 
 extension RawClient {
@@ -10,7 +11,7 @@ extension RawClient {
     @discardableResult
     func timeline(id: UInt64, initialValue: UInt64 = 0) throws -> Timeline {
         let timeline = try Timeline.create(initialValue: initialValue)
-        try importMemory(id: id, timeline.descriptor.rawValue, type: .timeline)
+        try importMemory(id: id, timeline.descriptor.fileDescriptor, type: .timeline)
         return timeline
     }
 
@@ -37,29 +38,29 @@ let timelineAttacks: [Attack] = [
     Attack(name: "import a two-page memfd as a timeline", expected: .invalidArgs) { client in
         let fd = fakeTimeline(pages: 2)
         defer { close(fd) }
-        try client.importMemory(id: 1, fd, type: .timeline)
+        try client.importMemory(id: 1, FileDescriptor(rawValue: fd), type: .timeline)
     },
     Attack(name: "import an unmarked sealed page as a timeline", expected: .invalidArgs) { client in
         let fd = fakeTimeline(pages: 1)
         defer { close(fd) }
-        try client.importMemory(id: 1, fd, type: .timeline)
+        try client.importMemory(id: 1, FileDescriptor(rawValue: fd), type: .timeline)
     },
     Attack(name: "import an unsealed memfd as a timeline", expected: .invalidArgs) { client in
         let fd = memfdWithoutSeals()
         defer { close(fd) }
-        try client.importMemory(id: 1, fd, type: .timeline)
+        try client.importMemory(id: 1, FileDescriptor(rawValue: fd), type: .timeline)
     },
     Attack(name: "import a buffer's memfd as a timeline", expected: .invalidArgs) { client in
         let memory = try SharedMemory.create(size: 4096)
-        try client.importMemory(id: 1, try #require(memory.descriptor).rawValue, type: .timeline)
+        try client.importMemory(id: 1, try #require(memory.descriptor).fileDescriptor, type: .timeline)
     },
     Attack(name: "import an eventfd as a timeline", expected: .invalidArgs) { client in
         let event = try EventSemaphore()
-        try client.importMemory(id: 1, event.descriptor.rawValue, type: .timeline)
+        try client.importMemory(id: 1, event.descriptor.fileDescriptor, type: .timeline)
     },
     Attack(name: "import a timeline as a semaphore", expected: .invalidArgs) { client in
         let timeline = try Timeline.create(initialValue: 0)
-        try client.importMemory(id: 1, timeline.descriptor.rawValue, type: .semaphore)
+        try client.importMemory(id: 1, timeline.descriptor.fileDescriptor, type: .semaphore)
     },
     Attack(name: "import timeline id 0", expected: .invalidArgs) { try $0.timeline(id: 0) },
     Attack(name: "import a timeline id twice", expected: .invalidArgs) { client in
@@ -68,7 +69,7 @@ let timelineAttacks: [Attack] = [
     },
     Attack(name: "import a timeline one-shot", expected: .invalidArgs) { client in
         let timeline = try Timeline.create(initialValue: 0)
-        try client.importMemory(id: 1, timeline.descriptor.rawValue, type: .timeline, flags: .oneShot)
+        try client.importMemory(id: 1, timeline.descriptor.fileDescriptor, type: .timeline, flags: .oneShot)
     },
     Attack(name: "release an unknown timeline", expected: .invalidArgs) { try $0.send(.releaseObject(.init(objectId: 77, objectType: .timeline))) },
     Attack(name: "release a timeline twice", expected: .invalidArgs) { client in

@@ -3,20 +3,21 @@
 
 import MagmaProtocol
 import MagmaWire
+import SystemPackage
 
 /// One instance of every message, each field set to a value other than its default.
 enum SpecSamples {
     static let deviceClient: [DeviceProtocol.ClientMessage] = [
         .query(.init(queryId: QueryId.vendorParam0)),
-        .connect(.init(clientId: 36028797018963971, primary: WireHandle(4), notification: WireHandle(5))),
+        .connect(.init(clientId: 36028797018963971, primary: WireHandle(FileDescriptor(rawValue: 4)), notification: WireHandle(FileDescriptor(rawValue: 5)))),
         .getDeviceInfo(.init()),
     ]
     static let deviceServer: [DeviceProtocol.ServerMessage] = [
-        .queryReply(.init(status: MagmaStatus.badState, value: 36028797018963975, buffer: WireHandle(8))),
+        .queryReply(.init(status: MagmaStatus.badState, value: 36028797018963975, buffer: WireHandle(FileDescriptor(rawValue: 8)))),
         .deviceInfoReply(.init(status: MagmaStatus.badState, vendorId: 8388618, deviceId: 8388619, driverVersion: 8388620, name: "sample", driverName: "sample", addressSpaceSize: 36028797018963983, pageSize: 36028797018963984, maxAllocationSize: 36028797018963985, memoryTypes: [MemoryType(propertyFlags: [.deviceLocal, .hostVisible, .hostCoherent, .hostCached], heapIndex: 8388629), MemoryType(propertyFlags: [.deviceLocal, .hostVisible, .hostCoherent, .hostCached], heapIndex: 8388632)], memoryHeaps: [MemoryHeap(size: 36028797018963995, flags: [.deviceLocal]), MemoryHeap(size: 36028797018963998, flags: [.deviceLocal])], queueFamilies: [QueueFamily(flags: [.graphics, .compute, .transfer, .sparseBinding], count: 8388643), QueueFamily(flags: [.graphics, .compute, .transfer, .sparseBinding], count: 8388646)])),
     ]
     static let primaryClient: [PrimaryProtocol.ClientMessage] = [
-        .importObject(.init(object: WireHandle(39), objectType: ObjectType.timeline, objectId: 36028797018964009, flags: [.oneShot])),
+        .importObject(.init(object: WireHandle(FileDescriptor(rawValue: 39)), objectType: ObjectType.timeline, objectId: 36028797018964009, flags: [.oneShot])),
         .releaseObject(.init(objectId: 36028797018964011, objectType: ObjectType.timeline)),
         .createContext(.init(contextId: 8388653, priority: Priority.realtime, queueFamily: 8388655)),
         .destroyContext(.init(contextId: 8388656)),
@@ -27,16 +28,16 @@ enum SpecSamples {
         .unmapBuffer(.init(gpuAddress: 36028797018964073, bufferId: 36028797018964074)),
         .bufferRangeOp(.init(op: BufferOp.depopulateTables, range: BufferRange(bufferId: 36028797018964077, offset: 36028797018964078, length: 36028797018964079))),
         .enableFlowControl(.init()),
-        .enablePerformanceCounterAccess(.init(accessToken: WireHandle(112))),
+        .enablePerformanceCounterAccess(.init(accessToken: WireHandle(FileDescriptor(rawValue: 112)))),
         .isPerformanceCounterAccessAllowed(.init()),
         .enablePerformanceCounters(.init(counters: [36028797018964082, 36028797018964083])),
-        .createPerformanceCounterBufferPool(.init(poolId: 36028797018964084, eventChannel: WireHandle(117))),
+        .createPerformanceCounterBufferPool(.init(poolId: 36028797018964084, eventChannel: WireHandle(FileDescriptor(rawValue: 117)))),
         .releasePerformanceCounterBufferPool(.init(poolId: 36028797018964086)),
         .addPerformanceCounterBufferOffsetsToPool(.init(poolId: 36028797018964087, offsets: [BufferRange(bufferId: 36028797018964090, offset: 36028797018964091, length: 36028797018964092), BufferRange(bufferId: 36028797018964094, offset: 36028797018964095, length: 36028797018964096)])),
         .removePerformanceCounterBufferFromPool(.init(poolId: 36028797018964097, bufferId: 36028797018964098)),
         .dumpPerformanceCounters(.init(poolId: 36028797018964099, triggerId: 8388740)),
         .clearPerformanceCounters(.init(counters: [36028797018964102, 36028797018964103])),
-        .importBuffer(.init(buffer: WireHandle(136), bufferId: 36028797018964105, memoryType: 8388746)),
+        .importBuffer(.init(buffer: WireHandle(FileDescriptor(rawValue: 136)), bufferId: 36028797018964105, memoryType: 8388746)),
         .getMemoryBudget(.init(heap: 8388747)),
         .executeCommandAtAddress(.init(contextId: 8388748, gpuAddress: 36028797018964109, length: 36028797018964110, waitSemaphores: [36028797018964112, 36028797018964113], signalSemaphores: [36028797018964115, 36028797018964116], flags: 36028797018964117, waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964120, value: 36028797018964121), TimelinePoint(timelineId: 36028797018964123, value: 36028797018964124)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964127, value: 36028797018964128), TimelinePoint(timelineId: 36028797018964130, value: 36028797018964131)])),
         .bind(.init(contextId: 8388772, operations: [BindOperation(kind: BindOp.unmap, bufferId: 36028797018964136, offset: 36028797018964137, length: 36028797018964138, gpuAddress: 36028797018964139, flags: [.read, .write, .execute, .growable]), BindOperation(kind: BindOp.unmap, bufferId: 36028797018964143, offset: 36028797018964144, length: 36028797018964145, gpuAddress: 36028797018964146, flags: [.read, .write, .execute, .growable])], waitSemaphores: [36028797018964149, 36028797018964150], signalSemaphores: [36028797018964152, 36028797018964153], waitTimelinePoints: [TimelinePoint(timelineId: 36028797018964156, value: 36028797018964157), TimelinePoint(timelineId: 36028797018964159, value: 36028797018964160)], signalTimelinePoints: [TimelinePoint(timelineId: 36028797018964163, value: 36028797018964164), TimelinePoint(timelineId: 36028797018964166, value: 36028797018964167)])),
@@ -57,7 +58,7 @@ enum SpecSamples {
         .getPerformanceCountToken(.init()),
     ]
     static let performanceCounterAccessServer: [PerformanceCounterAccessProtocol.ServerMessage] = [
-        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(211))),
+        .getPerformanceCountTokenReply(.init(accessToken: WireHandle(FileDescriptor(rawValue: 211)))),
     ]
     static let performanceCounterEventsServer: [PerformanceCounterEventsProtocol.ServerMessage] = [
         .onPerformanceCounterReadCompleted(.init(triggerId: 8388820, bufferOffset: 8388821, bufferId: 36028797018964182, timestamp: 36028797018964183, flags: [.discontinuity])),
@@ -98,12 +99,12 @@ enum SpecSamples {
         .preemptedReply(.init()),
     ]
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
-        .addMemoryRegion(.init(guestAddress: 36028797018964303, size: 36028797018964304, memory: WireHandle(337))),
+        .addMemoryRegion(.init(guestAddress: 36028797018964303, size: 36028797018964304, memory: WireHandle(FileDescriptor(rawValue: 337)))),
         .control(.init(command: [1, 2, 3])),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(342))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(FileDescriptor(rawValue: 342)))),
     ]
 
     /// Every sample, as its message type.
