@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Magma
 import MagmaPlatform
 import MagmaProtocol
@@ -55,8 +54,9 @@ final class VirtioBenchGuest {
     /// of these rows ends so, none leaving a backlog that runs into the next measurement.
     func finish() throws {
         guard let fence = try device.submit(payload, fenceOnRing: 0) else { throw MagmaError.internalError("a fenced SUBMIT_3D without a fence") }
-        var item = pollfd(fd: fence.pollDescriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&item, 1, 60_000) == 1 else { throw MagmaError(.timedOut, "the closing fence did not signal in 60 s") }
+        guard try Poller.poll([PollRequest(descriptor: fence.pollDescriptor)], timeoutNanoseconds: 60_000_000_000).first == true else {
+            throw MagmaError(.timedOut, "the closing fence did not signal in 60 s")
+        }
     }
 
     func close() {

@@ -81,10 +81,18 @@ struct VhostUserGPUProcessTests {
             raw.copyBytes(from: path.utf8)
             raw[path.utf8.count] = 0
         }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(connected == 0)
+        // The socket's file appears at bind, before the back-end listens: a connect in between
+        // is refused, so retry that (20 s at most; seen under a loaded full run).
+        let deadline = Deadline(after: 20_000_000_000)
+        var connected: Int32 = -1
+        repeat {
+            connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if connected == 0 || errno != ECONNREFUSED { break }
+            usleep(2_000)
+        } while !deadline.hasPassed
+        #expect(connected == 0, "connect: errno \(errno)")
         return VhostUserChannel(socket: MessageSocket(adopting: descriptor))
     }
 }
