@@ -60,7 +60,7 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// Whether an exported descriptor this backend can import is a timeline (true) or a binary
     /// semaphore (false), when its exports say so themselves; nil (the default, the extension
     /// below) leaves it to the descriptor's type (`SyncObjectKind.detect`). The virtio
-    /// backend's exports are all share tokens in a memfd, which name their kind.
+    /// backend's sync-object exports are all share tokens in a memfd, which name their kind.
     func exportedSyncKindIsTimeline(_ descriptor: Int32) -> Bool?
     /// A new sync_file descriptor of `semaphore`'s current fence: a snapshot that later
     /// signals and resets of the semaphore do not change. The caller owns it. A semaphore

@@ -5,7 +5,7 @@ import MagmaWire
 
 /// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
 /// a context of capset 7 of this process's guest at the socket path, `VirtioGuests`, sharing
-/// the guest's RAM with the process's other connections), whose host side is a connection of
+/// the guest's memory with the process's other connections), whose host side is a connection of
 /// the host device. Object ids are this guest's (one counter per connection), feed-forward context
 /// commands go on the connection's shared-memory command rings (`VirtioRingTransport`: no
 /// system call per submission), synchronous and fenced ones in SUBMIT_3D (which the host
@@ -164,7 +164,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         switch op {
         case .commit, .decommit:
             try op.checkPages(offset: offset, length: length, bufferSize: buffer.size)
-            // The resource's own pages of guest RAM, which the host GPU maps in place.
+            // The resource's own pages (its memfd, its region of guest memory), which the host GPU maps in place.
             if op == .commit {
                 try buffer.resource.commit(offset: Int(offset), length: Int(length))
             } else {
@@ -204,7 +204,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         switch VirtioShareToken.kind(of: descriptor) {
         case .timeline: true
         case .semaphore: false
-        case .resource, nil: nil
+        case nil: nil
         }
     }
 

@@ -1,21 +1,21 @@
 import MagmaPlatform
 import MagmaProtocol
 
-/// What an exported virtio object's descriptor is: a one-page size-sealed memfd holding which
-/// guest exported it (`VirtGPUSocketGuest.key`), what it is and its id in that guest (a
-/// resource id, or a share id the host resolves). The importing connection reads it and
-/// resolves the id in its own guest only, so an object of one guest never reaches another: a
-/// token of another guest is INVALID_ARGS, as is any descriptor that is not a token.
+/// What an exported virtio semaphore's or timeline's descriptor is: a one-page size-sealed memfd
+/// holding which guest exported it (`VirtGPUSocketGuest.key`), what it is and its share id in
+/// that guest, which the host resolves. The importing connection reads it and resolves the id
+/// in its own guest only, so an object of one guest never reaches another: a token of another
+/// guest is INVALID_ARGS, as is any descriptor that is not a token. (A buffer's descriptor is
+/// no token: it is the resource's own memory, a memfd on the socket emulation and a dma-buf on
+/// the guest kernel, as PRIME makes it.)
 ///
 /// A memfd because the backend's export and import types are file descriptors and a memfd's
 /// contents say what it is; its identity is not needed (an eventfd could carry neither a
-/// share id nor a type). A token names, it grants nothing its guest did not share: resources
-/// and shares are looked up in the guest's live tables and the host's share table.
+/// share id nor a type). A token names, it grants nothing its guest did not share: shares are
+/// looked up in the host's share table.
 struct VirtioShareToken: Equatable {
     /// What the token names.
     enum Kind: UInt32 {
-        /// A resource of the guest (a buffer), by resource id.
-        case resource = 1
         /// A semaphore, by the guest's share id.
         case semaphore = 2
         /// A timeline, by the guest's share id.
@@ -43,17 +43,12 @@ struct VirtioShareToken: Equatable {
         } catch { throw MagmaError.internalError("export token: \(error)") }
     }
 
-    /// The id a token in `descriptor` (taken) names, if it is one of `guest` of kind `kind`;
-    /// INVALID_ARGS for anything else, saying what.
-    static func id(in descriptor: OwnedFileDescriptor, kind: Kind, guest: VirtGPUSocketGuest) throws(MagmaError) -> UInt64 {
-        try id(in: descriptor, kind: kind, guestKey: guest.key)
-    }
-
     /// The guest key of tokens exported on a guest kernel's device (`VirtGPUKernelDevice`): the
     /// VM is the guest; socket guests' keys start at 1.
     static let kernelGuestKey: UInt64 = 0
 
-    /// The id a token names, if it is of the guest with key `guestKey` and of kind `kind`.
+    /// The id a token in `descriptor` (taken) names, if it is of the guest with key `guestKey`
+    /// and of kind `kind`; INVALID_ARGS for anything else, saying what.
     static func id(in descriptor: OwnedFileDescriptor, kind: Kind, guestKey: UInt64) throws(MagmaError) -> UInt64 {
         let token = try read(descriptor)
         guard token.guestKey == guestKey else {
