@@ -36,10 +36,14 @@ final class VirtioBuffer: BackendBuffer, Sendable {
 /// reset by this guest's CPU reset or when `isSignaled` finds the host's semaphore unsignaled
 /// (work waited on it), which re-arms the watch. So the mirror may stay readable after GPU
 /// work consumed the semaphore until someone asks `isSignaled` (a CPU wait does, before it
-/// sleeps): a poll may wake for it, never sleeps through a signal.
+/// sleeps): a poll may wake for it, never sleeps through a signal. Its exported descriptor is
+/// that mirror (`VirtioConnection.export(_:)`), so it polls as the other backends' eventfds do.
 final class VirtioSemaphore: BackendSemaphore, Sendable {
     let id: ObjectId
     let mirror: EventSemaphore
+    /// Whether it is shared on the host (`export_object` under its mirror's share id), which
+    /// its first export does.
+    let isShared = Locked(false)
     /// Its connection (which holds its live semaphores until it closes: no cycle outlives it).
     private let connection: VirtioConnection
 
@@ -81,8 +85,8 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
         connection.watcher.watch(self)
     }
 
-    /// Shared with the guest's other connections (`export_object`): the descriptor names the share.
-    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(id, .semaphore, as: .semaphore) }
+    /// Shared with the guest's other connections: the descriptor is its mirror eventfd.
+    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(self) }
 
     var pollDescriptor: Int32 { mirror.descriptor.rawValue }
 }

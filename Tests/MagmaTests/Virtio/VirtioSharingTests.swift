@@ -62,6 +62,36 @@ struct VirtioSharingTests {
         try b.flush()
     }
 
+    /// A semaphore's exported descriptor is its mirror eventfd: it polls readable while the
+    /// semaphore is signaled, whoever signals it, and every export of it names one share.
+    @Test func aSemaphoresDescriptorIsAnEventfdThatPollsItsState() throws {
+        let device = try devices.open(.virtio)
+        let a = try device.createConnection()
+        let b = try device.createConnection()
+        let semaphore = try a.createSemaphore()
+        let exported = try semaphore.export()
+        let again = try semaphore.export()
+        #expect(EventSemaphore.kernelId(of: exported.rawValue) != nil)
+        #expect(EventSemaphore.kernelId(of: exported.rawValue) == EventSemaphore.kernelId(of: again.rawValue))
+        let imported = try b.importSemaphore(again)
+        func readable() -> Bool { (try? Poller.poll([PollRequest(descriptor: exported.rawValue)], timeoutNanoseconds: 0))?[0] == true }
+        #expect(!readable())
+        // Signaled through the importer: the exporter's mirror follows once its watch completes.
+        imported.signal()
+        let deadline = Deadline(after: 10_000_000_000)
+        while !readable() && deadline.remainingNanoseconds > 0 { usleep(2_000) }
+        #expect(readable())
+        semaphore.reset()
+        #expect(!readable() && !imported.isSignaled)
+        // An eventfd no semaphore of this guest shares is refused: a fresh one, another guest's.
+        expectStatus(.invalidArgs) { _ = try b.importSemaphore(try EventSemaphore().descriptor.duplicate()) }
+        let stranger = try devices.open(.virtio).createConnection()
+        let refusal = refusal { _ = try stranger.importSemaphore(try semaphore.export()) }
+        #expect(refusal?.status == .invalidArgs && refusal?.message.contains("another virtio guest") == true)
+        try a.flush()
+        try b.flush()
+    }
+
     @Test func oneShareImportedTwiceIsOneObject() throws {
         let device = try devices.open(.virtio)
         let a = try device.createConnection()
