@@ -73,6 +73,13 @@ struct VirtioSharingTests {
         let again = try semaphore.export()
         #expect(EventSemaphore.kernelId(of: exported.rawValue) != nil)
         #expect(EventSemaphore.kernelId(of: exported.rawValue) == EventSemaphore.kernelId(of: again.rawValue))
+        // Every eventfd has an id of its own (fstat cannot tell them apart); a pipe has none.
+        let other = try EventSemaphore()
+        #expect(EventSemaphore.kernelId(of: other.descriptor.rawValue) != EventSemaphore.kernelId(of: exported.rawValue))
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        #expect(EventSemaphore.kernelId(of: ends[0]) == nil)
+        ends.forEach { _ = close($0) }
         let imported = try b.importSemaphore(again)
         func readable() -> Bool { (try? Poller.poll([PollRequest(descriptor: exported.rawValue)], timeoutNanoseconds: 0))?[0] == true }
         #expect(!readable())
