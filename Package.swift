@@ -227,7 +227,7 @@ let package = Package(
                                                     .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "MagmaRingTests", dependencies: ["MagmaRing", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "ProtocolGeneratorTests", dependencies: ["ProtocolGenerator"]),
-        .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport"]),
+        .testTarget(name: "MagmaVirtioHostTests", dependencies: ["MagmaVirtio", "MagmaVirtioHost", "MagmaDevices", "SoftGPU", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "MagmaTestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "MagmaVhostUserTests", dependencies: ["MagmaVhostUser", "MagmaVirtioHost", "MagmaGuestMemory", "MagmaWire", "MagmaProtocol", "MagmaPlatform", "CMagmaLinux", "Magma", "MagmaDevices", "SoftGPU", "MagmaTestSupport"]),
         .testTarget(name: "MagmaGuestMemoryTests", dependencies: ["MagmaGuestMemory", "MagmaPlatform", "MagmaTestSupport"]),
         .testTarget(name: "SoftGPUTests", dependencies: ["SoftGPU", "MagmaSystem", "MagmaPlatform", "MagmaTestSupport"]),

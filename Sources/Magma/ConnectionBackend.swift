@@ -58,12 +58,6 @@ public protocol ConnectionBackend: AnyObject, Sendable {
     /// (`exportSyncFile(of:)`, `importSyncFile(_:into:)`): MagmaDRM's syncobjs do. False by
     /// default (the extension below): the embedded and magmad backends' eventfds hold none.
     var hasSyncFiles: Bool { get }
-    /// Whether an exported descriptor this backend can import is a timeline (true) or a binary
-    /// semaphore (false), when its exports say so themselves; nil (the default, the extension
-    /// below) leaves it to the descriptor's type (`SyncObjectKind.detect`). The virtio
-    /// backend's exports are all share tokens in a memfd, which name their kind. `descriptor` is
-    /// borrowed: the caller keeps owning it.
-    func exportedSyncKindIsTimeline(_ descriptor: FileDescriptor) -> Bool?
     /// A new sync_file descriptor of `semaphore`'s current fence: a snapshot that later
     /// signals and resets of the semaphore do not change. The caller owns it. A semaphore
     /// that holds no fence (never signaled, or reset) is BAD_STATE (nothing to export); where
@@ -192,9 +186,6 @@ extension ConnectionBackend {
     /// No sync_files: a backend whose semaphores are not kernel fences (the embedded and
     /// magmad backends) takes these defaults.
     public var hasSyncFiles: Bool { false }
-
-    /// Nil: the descriptor's type says what it is.
-    public func exportedSyncKindIsTimeline(_ descriptor: FileDescriptor) -> Bool? { nil }
 
     /// UNIMPLEMENTED: the backend has no sync_files.
     public func exportSyncFile(of semaphore: any BackendSemaphore) throws(MagmaError) -> OwnedFileDescriptor {

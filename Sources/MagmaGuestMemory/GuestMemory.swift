@@ -15,15 +15,26 @@ public final class GuestMemory: Sendable {
     /// the mappings one process may hold for all the guests it serves.
     public static let defaultMappingLimit = 16_384
 
-    /// An empty table whose live views may hold `mappingLimit` pieces (kernel mappings) at once.
-    public init(mappingLimit: Int = GuestMemory.defaultMappingLimit) {
+    /// The most regions the table holds at once (each is a descriptor and a mapping of the host's).
+    public let regionLimit: Int
+
+    /// The default `regionLimit`: far above a VMM's memory table (vhost-user offers 8 to 32
+    /// slots), enough for the socket emulation's guest, whose every resource is a region.
+    public static let defaultRegionLimit = 4096
+
+    /// An empty table whose live views may hold `mappingLimit` pieces (kernel mappings) at once,
+    /// of at most `regionLimit` regions.
+    public init(mappingLimit: Int = GuestMemory.defaultMappingLimit, regionLimit: Int = GuestMemory.defaultRegionLimit) {
         mappings = MappingBudget(limit: mappingLimit)
+        self.regionLimit = max(0, regionLimit)
     }
 
     /// A table of `regions`, all of them or none: a region refused (overlapping another,
-    /// empty, unaligned, overflowing, or larger than its descriptor) throws.
-    public convenience init(regions: [GuestMemoryRegion], mappingLimit: Int = GuestMemory.defaultMappingLimit) throws(GuestMemoryError) {
-        self.init(mappingLimit: mappingLimit)
+    /// empty, unaligned, overflowing, or larger than its descriptor) throws, and so do more
+    /// regions than `regionLimit`.
+    public convenience init(regions: [GuestMemoryRegion], mappingLimit: Int = GuestMemory.defaultMappingLimit,
+                            regionLimit: Int = GuestMemory.defaultRegionLimit) throws(GuestMemoryError) {
+        self.init(mappingLimit: mappingLimit, regionLimit: regionLimit)
         try replaceRegions(with: regions)
     }
 
@@ -34,16 +45,15 @@ public final class GuestMemory: Sendable {
     public var regions: [GuestMemoryRegion] { table.withLock { $0.map(\.region) } }
 
     /// Adds `region` (vhost-user ADD_MEM_REG) and maps it. Refused, with the table unchanged,
-    /// if it overlaps a region of the table or fails `init(regions:)`'s checks.
+    /// if it overlaps a region of the table, the table already holds `regionLimit` regions
+    /// (`.regionLimit`), or it fails `init(regions:)`'s checks.
     public func add(region: GuestMemoryRegion) throws(GuestMemoryError) {
         try region.validate()
-        try table.withLock { mapped throws(GuestMemoryError) in
-            if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
-        }
+        try table.withLock { mapped throws(GuestMemoryError) in try check(adding: region, to: mapped) }
         let new = try MappedRegion(validated: region)
         try table.withLock { mapped throws(GuestMemoryError) in
-            // Checked again: another thread may have added an overlapping region meanwhile.
-            if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
+            // Checked again: another thread may have added a region meanwhile.
+            try check(adding: region, to: mapped)
             mapped.append(new)
             mapped.sort { $0.region.guestAddress < $1.region.guestAddress }
         }
@@ -64,6 +74,7 @@ public final class GuestMemory: Sendable {
 
     /// Replaces the whole table with `regions` (vhost-user SET_MEM_TABLE), all or nothing.
     public func replaceRegions(with regions: [GuestMemoryRegion]) throws(GuestMemoryError) {
+        guard regions.count <= regionLimit else { throw .regionLimit(limit: regionLimit) }
         for (index, region) in regions.enumerated() {
             try region.validate()
             if let earlier = regions[..<index].first(where: { $0.overlaps(region) }) { throw Self.overlap(region, earlier) }
@@ -100,6 +111,12 @@ public final class GuestMemory: Sendable {
             }
             return pieces
         }
+    }
+
+    /// Throws if `region` overlaps one of `mapped` or there is no room for another region.
+    private func check(adding region: GuestMemoryRegion, to mapped: [MappedRegion]) throws(GuestMemoryError) {
+        if let existing = mapped.first(where: { $0.region.overlaps(region) }) { throw Self.overlap(region, existing.region) }
+        guard mapped.count < regionLimit else { throw .regionLimit(limit: regionLimit) }
     }
 
     private static func overlap(_ region: GuestMemoryRegion, _ existing: GuestMemoryRegion) -> GuestMemoryError {

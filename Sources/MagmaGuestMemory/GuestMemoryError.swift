@@ -15,6 +15,12 @@ public enum GuestMemoryError: Error, Sendable, Equatable, CustomStringConvertibl
     case descriptorTooSmall(guestAddress: UInt64, needed: UInt64, fileSize: UInt64)
     /// A system call on a region's descriptor failed (fstat, mmap), with its errno.
     case systemCall(call: String, errno: Int32)
+    /// A region whose descriptor is not a size-sealed memfd, where the transport requires one
+    /// (the socket emulation: a descriptor its guest could truncate would turn the host's access
+    /// to the region into SIGBUS).
+    case notSizeSealed(guestAddress: UInt64)
+    /// The table already holds as many regions as it may (`GuestMemory.regionLimit`).
+    case regionLimit(limit: Int)
     /// No region starts at this guest address (remove).
     case noRegion(guestAddress: UInt64)
     /// A guest range of zero bytes, where bytes are needed.
@@ -49,6 +55,10 @@ public enum GuestMemoryError: Error, Sendable, Equatable, CustomStringConvertibl
             "guest memory region at \(hex(address)) needs \(needed) bytes of its descriptor, which holds \(fileSize)"
         case .systemCall(let call, let code):
             "\(call) failed: errno \(code)"
+        case .notSizeSealed(let address):
+            "guest memory region at \(hex(address)): its descriptor is not a size-sealed memfd"
+        case .regionLimit(let limit):
+            "guest memory already has \(limit) regions, the most it may have"
         case .noRegion(let address):
             "no guest memory region starts at \(hex(address))"
         case .zeroLength(let address):

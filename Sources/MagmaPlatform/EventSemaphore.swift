@@ -57,3 +57,26 @@ public final class EventSemaphore: Sendable {
         (try? Poller.poll([PollRequest(descriptor: descriptor.fileDescriptor)], timeoutNanoseconds: timeoutNanoseconds).first) == true
     }
 }
+
+extension EventSemaphore {
+    /// The kernel's id of the eventfd behind `descriptor` (the `eventfd-id` line of
+    /// /proc/self/fdinfo): the same through every descriptor of that eventfd, in every process
+    /// that holds one, and unique among the system's live eventfds (an id is reused only once
+    /// every descriptor of its eventfd is closed). Nil if `descriptor` is no eventfd or the
+    /// kernel does not say. Every eventfd shares one anonymous inode, so fstat cannot tell two
+    /// apart; this can.
+    public static func kernelId(of descriptor: FileDescriptor) -> UInt64? {
+        guard cmagma_is_eventfd(descriptor.rawValue) == 1 else { return nil }
+        let file = open("/proc/self/fdinfo/\(descriptor.rawValue)", O_RDONLY | O_CLOEXEC)
+        guard file >= 0 else { return nil }
+        defer { close(file) }
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        let count = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let text = String(decoding: bytes[..<count], as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("eventfd-id:") {
+            return UInt64(line.dropFirst("eventfd-id:".count).trimmingPrefix(while: { $0 == " " || $0 == "\t" }))
+        }
+        return nil
+    }
+}

@@ -99,16 +99,19 @@ public final class SharedMemory: @unchecked Sendable {
     /// Maps memory received from someone else. Only a memfd whose size is sealed is accepted:
     /// anything else (a pipe, a regular file, an unsealed memfd) is rejected with EINVAL.
     public static func importing(_ descriptor: OwnedFileDescriptor) throws(PlatformError) -> SharedMemory {
-        let seals = cmagma_memfd_get_seals(descriptor.rawValue)
-        guard seals >= 0 else { throw PlatformError(call: "fcntl(F_GET_SEALS)", errno: .invalidArgument) }
-        guard seals & cmagma_seal_size_bits == cmagma_seal_size_bits else {
-            throw PlatformError(call: "memfd is not size-sealed", errno: .invalidArgument)
-        }
+        guard isSizeSealedMemfd(descriptor.fileDescriptor) else { throw PlatformError(call: "not a size-sealed memfd", errno: .invalidArgument) }
         var info = stat()
         try SystemCall.once("fstat") { fstat(descriptor.rawValue, &info) }
         let size = Int(info.st_size)
         guard size > 0, size % pageSize == 0 else { throw PlatformError(call: "memfd size", errno: .invalidArgument) }
         return try SharedMemory(descriptor: descriptor, size: size)
+    }
+
+    /// Whether `descriptor` (borrowed) is a memfd whose size is sealed (`F_SEAL_SHRINK |
+    /// F_SEAL_GROW`): no holder can truncate it under a mapping.
+    public static func isSizeSealedMemfd(_ descriptor: FileDescriptor) -> Bool {
+        let seals = cmagma_memfd_get_seals(descriptor.rawValue)
+        return seals >= 0 && seals & cmagma_seal_size_bits == cmagma_seal_size_bits
     }
 
     /// Whether `descriptor` (borrowed) is a memfd with seals (any).

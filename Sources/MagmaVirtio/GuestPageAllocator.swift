@@ -1,6 +1,6 @@
-/// Hands out runs of contiguous guest pages from one region, first fit, and takes them back.
-/// What a guest kernel's page allocator does for virtio-gpu backings (ours keeps each
-/// resource's pages contiguous, so its CPU mapping is a slice of the guest's RAM mapping).
+/// Hands out runs of contiguous guest physical pages, first fit, and takes them back: the
+/// socket guest's addresses for resources (each run one resource's region of guest memory,
+/// its own memfd), as a guest kernel's page allocator gives virtio-gpu backings.
 struct GuestPageAllocator {
     /// Free runs: first page -> page count, disjoint, coalesced.
     private var free: [Int: Int]

@@ -7,15 +7,16 @@ import SystemPackage
 /// The virtgpu ioctl surface over the socket emulation (protocol `virtio_socket`), doing what
 /// the guest kernel's virtio-gpu driver does for one open file: one context of its guest
 /// (`VirtGPUSocketGuest`), with a fresh context id from the guest's counter; CONTEXT_INIT sends
-/// its CTX_CREATE. It allocates each resource's pages from the guest's RAM and sends
-/// RESOURCE_CREATE_3D + ATTACH_BACKING + CTX_ATTACH_RESOURCE, SUBMIT_3D with fences on rings,
-/// and hands back each fence's eventfd for WAIT. PRIME export and import share a resource
-/// with another open of the guest (attached to both contexts, unreferenced once neither holds
-/// it). Closing it (or its end) sends CTX_DESTROY and RESOURCE_UNREF of each resource only it
-/// still holds (their pages go back to the guest); the guest's socket closes with its last
-/// device.
+/// its CTX_CREATE. Each resource is a memfd of its own at guest addresses from the guest's
+/// allocator, added as a region of guest memory, then RESOURCE_CREATE_3D + ATTACH_BACKING +
+/// CTX_ATTACH_RESOURCE; SUBMIT_3D with fences on rings, and each fence's eventfd for WAIT.
+/// PRIME export is a duplicate of the resource's memfd (mapping it maps the resource's bytes,
+/// as a virtio-gpu dma-buf does), and import of one by another open of the guest attaches that
+/// resource to its context too (unreferenced once neither holds it). Closing it (or its end)
+/// sends CTX_DESTROY and RESOURCE_UNREF of each resource only it still holds (their regions
+/// removed, their addresses back to the guest); the guest's socket closes with its last device.
 public final class VirtGPUSocketDevice: VirtGPUDevice {
-    /// Guest RAM of a private guest (`init(path:)`) unless told otherwise.
+    /// Guest memory for the resources of a private guest (`init(path:)`) unless told otherwise.
     public static let defaultMemoryBytes = VirtGPUSocketGuest.defaultMemoryBytes
 
     /// The guest it is an open of.
@@ -44,7 +45,7 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         contextId = try guest.openDevice()
     }
 
-    /// An open of a guest of its own at `path` (its own socket and `memoryBytes` of RAM); a
+    /// An open of a guest of its own at `path` (its own socket and `memoryBytes` of guest memory for resources); a
     /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
     public convenience init(path: String, memoryBytes: Int = VirtGPUSocketDevice.defaultMemoryBytes,
                             callTimeoutNanoseconds: UInt64 = 30_000_000_000, contextInit: Bool = true) throws(MagmaError) {
@@ -98,21 +99,26 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         let pages = (size + page - 1) / page
         guard state.withLock({ $0.hasContext }) else { throw .badState("RESOURCE_CREATE before CONTEXT_INIT") }
         let (first, id) = try guest.allocate(pages: pages)
-        // A new resource's pages start zeroed and without backing (as a new GEM object's do),
-        // whatever a released resource left in them.
-        do { try guest.decommitRAM(offset: first * page, length: pages * page) } catch {
+        // Memory of its own, zeroed and without backing (as a new GEM object's pages are),
+        // shared with the host as a region of guest memory at the addresses just taken.
+        let resource: SocketResource
+        do {
+            resource = try SocketResource(resourceId: id, firstPage: first, memory: SharedMemory.create(size: pages * page, name: "magma-virtio-resource"))
+        } catch {
+            guest.release(firstPage: first, count: pages)
+            throw MagmaError(.memoryError, "memory of a resource of \(pages * page) bytes: \(error)", systemErrorCode: error.code)
+        }
+        do { try guest.addRegion(firstPage: first, memory: resource.memory) } catch {
             guest.release(firstPage: first, count: pages)
             throw error
         }
-        let resource = SocketResource(resourceId: id, firstPage: first, pages: pages, guest: guest,
-                                      mapping: UnsafeMutableRawBufferPointer(rebasing: guest.ramBytes[(first * page)..<((first + pages) * page)]))
         // Recorded unless it closed meanwhile, so `close()` unrefs every resource it made.
         guard state.withLock({ state in
             guard !state.closed else { return false }
             state.resources[id] = Held(resource: resource, count: 1)
             return true
         }) else {
-            guest.release(firstPage: first, count: pages)
+            guest.unregister(resource)
             throw Self.closedError
         }
         guest.register(resource)
@@ -150,16 +156,21 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
               state.withLock({ $0.resources[resource.resourceId]?.resource === resource }) else {
             throw .invalidArgs("not a live resource of this device")
         }
-        return try VirtioShareToken(guestKey: guest.key, kind: .resource, id: UInt64(resource.resourceId)).descriptor()
+        guard let memfd = resource.memory.descriptor else { throw .internalError("resource \(resource.resourceId) without a memfd") }
+        do { return try memfd.duplicate() } catch {
+            throw MagmaError(.memoryError, "PRIME export: \(error)", systemErrorCode: error.code)
+        }
     }
 
+    /// The resource whose memory `descriptor` (taken) is, a live resource of this guest; INVALID_ARGS
+    /// for anything else (another guest's resource, a released one, any other descriptor).
     public func importResource(_ descriptor: OwnedFileDescriptor) throws(MagmaError) -> any VirtGPUResource {
-        let id = try VirtioShareToken.id(in: descriptor, kind: .resource, guest: guest)
-        guard let resourceId = UInt32(exactly: id), let resource = guest.resource(resourceId) else {
-            throw .invalidArgs("resource \(id) of this guest was released")
-        }
+        let released = MagmaError.invalidArgs(
+            "not the memory of a live resource of this virtio guest (one of another virtio guest, a released one, or no resource's): objects never cross guests")
+        guard let resource = guest.resource(identifiedBy: descriptor.fileDescriptor) else { throw released }
+        let resourceId = resource.resourceId
         if hold(resource, again: true) { return resource }
-        guard resource.hold() else { throw .invalidArgs("resource \(id) of this guest was released") }
+        guard resource.hold() else { throw released }
         do {
             try expectOK(.contextAttachResource(resourceId: resourceId), "CTX_ATTACH_RESOURCE", context: contextId)
         } catch {
@@ -251,14 +262,14 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
         guest.closeDevice()
     }
 
-    /// Pages of the guest's RAM free for resources.
+    /// Pages of the guest's memory free for resources.
     public var freePages: Int { guest.freePages }
 
     // MARK: The socket
 
     private static let closedError = MagmaError(.connectionLost, "the virtio device was closed")
 
-    /// RESOURCE_UNREF; the pages go back to the guest whatever the host says.
+    /// RESOURCE_UNREF; its region is removed and its addresses go back to the guest whatever the host says.
     private func unref(_ resource: SocketResource) throws(MagmaError) {
         defer { guest.unregister(resource) }
         let (response, _) = try guest.control(VirtioGPU.ControlHeader(type: 0), .resourceUnref(resourceId: resource.resourceId))
@@ -291,37 +302,53 @@ public final class VirtGPUSocketDevice: VirtGPUDevice {
     }
 }
 
-/// A resource of `VirtGPUSocketDevice`: contiguous guest pages, mapped through the guest's RAM
-/// (which it keeps mapped), held by the opens of the guest that made or imported it.
+/// A resource of `VirtGPUSocketDevice`: a size-sealed memfd of its own (the region of guest
+/// memory at `firstPage`, which the host maps too), mapped here, held by the opens of the guest
+/// that made or imported it.
 final class SocketResource: VirtGPUResource, @unchecked Sendable {
     let resourceId: UInt32
+    /// Its first page of guest physical addresses (its region's address, in pages).
     let firstPage: Int
-    let pages: Int
-    /// Holds the guest's RAM, which `mapping` is a slice of.
-    private let guest: VirtGPUSocketGuest
-    let mapping: UnsafeMutableRawBufferPointer
+    /// Its pages: the memfd the host maps as its region and PRIME export duplicates.
+    let memory: SharedMemory
+    /// The memfd's file, by which PRIME import knows an exported descriptor.
+    let file: FileIdentity
     /// How many opens of the guest hold it; unreferenced at 0, never held again.
     private let holders = Locked(1)
 
-    init(resourceId: UInt32, firstPage: Int, pages: Int, guest: VirtGPUSocketGuest, mapping: UnsafeMutableRawBufferPointer) {
+    init(resourceId: UInt32, firstPage: Int, memory: SharedMemory) throws(PlatformError) {
+        guard let memfd = memory.descriptor else { throw PlatformError(call: "resource memory without a memfd", errno: .invalidArgument) }
         self.resourceId = resourceId
         self.firstPage = firstPage
-        self.pages = pages
-        self.guest = guest
-        self.mapping = mapping
+        self.memory = memory
+        file = try FileIdentity(of: memfd.fileDescriptor)
     }
 
-    var size: Int { mapping.count }
+    var size: Int { memory.size }
+    var pages: Int { memory.size / SharedMemory.pageSize }
+    var mapping: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: memory.base, count: memory.size) }
 
+    /// Gives a range backing pages (fallocate on its memfd, which the host maps too, then a
+    /// write fault of each, so they count as resident), keeping what they hold.
     func commit(offset: Int, length: Int) throws(MagmaError) {
-        try guest.commitRAM(offset: firstPage * SharedMemory.pageSize + offset, length: length)
+        do {
+            try memory.commit(offset: offset, length: length)
+            try memory.populate(offset: offset, length: length)
+        } catch {
+            throw MagmaError(.memoryError, "commit of resource \(resourceId) \(offset)+\(length): \(error)", systemErrorCode: error.code)
+        }
     }
 
+    /// Discards a range and releases its pages (a hole punched in its memfd: the host's mapping
+    /// of it reads zeros too).
     func decommit(offset: Int, length: Int) throws(MagmaError) {
-        try guest.decommitRAM(offset: firstPage * SharedMemory.pageSize + offset, length: length)
+        do { try memory.decommit(offset: offset, length: length) } catch {
+            throw MagmaError(.internalError, "decommit of resource \(resourceId) \(offset)+\(length): \(error)", systemErrorCode: error.code)
+        }
     }
 
-    var committedBytes: Int { guest.committedRAM(offset: firstPage * SharedMemory.pageSize, length: size) }
+    /// Bytes that have backing pages now (0 if the memfd cannot say).
+    var committedBytes: Int { (try? memory.committedBytes(offset: 0, length: size)) ?? 0 }
 
     /// One more open holds it; false once it is unreferenced.
     func hold() -> Bool {

@@ -5,19 +5,23 @@ import MagmaWire
 import SystemPackage
 
 /// One guest of the socket emulation, as one VM has one virtio-gpu device: one socket to the
-/// host's device model, the guest's RAM (a memfd shared once, `add_memory_region`), its page
-/// allocator and its id counters (contexts, resources). Every open of the device in this guest
-/// (`VirtGPUSocketDevice(guest:)`: one context each, as each open of /dev/dri/renderD* is) uses
-/// it, so the host serves them as contexts of one guest session sharing one guest RAM.
+/// host's device model, the guest's physical address space for resources (`memoryBytes`, with
+/// its page allocator), its id counters (contexts, resources) and its live resources. Each
+/// resource is memory of its own, a size-sealed memfd the guest shares as a region of guest
+/// memory at a fresh guest address (`add_memory_region`, removed with the resource), so a
+/// resource's exported descriptor is its memory, as a dma-buf is on the guest kernel's PRIME.
+/// Every open of the device in this guest (`VirtGPUSocketDevice(guest:)`: one context each, as
+/// each open of /dev/dri/renderD* is) uses it, so the host serves them as contexts of one guest
+/// session sharing one guest memory.
 ///
 /// Control commands are round trips the host answers at once (fences complete separately, by
 /// eventfd). Callers take turns on the socket (`channel`'s condition); none holds a lock while
 /// it waits for the host, and a host that does not answer within the call timeout is
 /// TIMED_OUT, after which the guest is unusable (CONNECTION_LOST: a late answer would pair
 /// with the wrong call). The socket closes when the last open device closes (or the guest is
-/// gone); the RAM stays mapped while anything of the guest (a resource's mapping) holds it.
+/// gone); a resource's memory stays mapped while its mapping is held.
 public final class VirtGPUSocketGuest: Sendable {
-    /// Guest RAM made unless told otherwise.
+    /// Guest memory for resources unless told otherwise.
     public static let defaultMemoryBytes = 64 << 20
 
     /// The socket of the host's device model it is a guest of.
@@ -31,7 +35,6 @@ public final class VirtGPUSocketGuest: Sendable {
     /// global timeline (no ring index), with fence ids from one counter of the guest's.
     public let offersContextInit: Bool
     private let socket: MessageSocket
-    private let ram: SharedMemory
     private let channel = LockedCondition(Channel())
     private let callTimeoutNanoseconds: UInt64
     private let state: Locked<State>
@@ -51,15 +54,18 @@ public final class VirtGPUSocketGuest: Sendable {
         var nextShareId: UInt64 = 1
         /// Fence ids of the global timeline (without CONTEXT_INIT), as the kernel's one counter.
         var nextGlobalFence: UInt64 = 1
-        /// Its live resources, whichever devices hold them (PRIME import looks them up).
+        /// Its live resources, whichever devices hold them.
         var resources: [UInt32: WeakResource] = [:]
+        /// Its live resources by their memory's file (what PRIME import looks a descriptor up by).
+        var resourcesByFile: [FileIdentity: UInt32] = [:]
         var openDevices = 0
         /// Its last open device has closed: the socket is shut, no device opens on it again.
         var closed = false
     }
 
-    /// Connects to the device model at `path` and shares `memoryBytes` of guest RAM with it; a
-    /// control command the host does not answer within `callTimeoutNanoseconds` is TIMED_OUT.
+    /// Connects to the device model at `path`, with `memoryBytes` of guest physical addresses for
+    /// resources (at most that much resource memory at once); a control command the host does
+    /// not answer within `callTimeoutNanoseconds` is TIMED_OUT.
     /// `contextInit: false` makes a device without CONTEXT_INIT (`offersContextInit`).
     public init(path: String, memoryBytes: Int = VirtGPUSocketGuest.defaultMemoryBytes,
                 callTimeoutNanoseconds: UInt64 = 30_000_000_000, contextInit: Bool = true) throws(MagmaError) {
@@ -67,15 +73,10 @@ public final class VirtGPUSocketGuest: Sendable {
         offersContextInit = contextInit
         key = Self.nextKey.withLock { key in defer { key += 1 }; return key }
         self.callTimeoutNanoseconds = callTimeoutNanoseconds
-        do {
-            socket = try MessageSocket.connect(path: path)
-            ram = try SharedMemory.create(size: memoryBytes, name: "magma-virtio-guest-ram")
-        } catch { throw MagmaError(.connectionLost, "virtio device \(path): \(error)", systemErrorCode: error.code) }
-        state = Locked(State(pages: GuestPageAllocator(pages: ram.size / SharedMemory.pageSize)))
-        guard let memfd = ram.descriptor else { throw .internalError("guest RAM without a descriptor") }
-        let (reply, _) = try call(VirtioSocketProtocol.AddMemoryRegion(guestAddress: 0, size: UInt64(ram.size), memory: WireHandle(memfd.fileDescriptor)))
-        guard case .memoryRegionReply(let answer) = reply else { throw .internalError("add_memory_region: \(reply)") }
-        guard answer.status == .ok else { throw MagmaError(answer.status, "add_memory_region: \(answer.reason)") }
+        do { socket = try MessageSocket.connect(path: path) } catch {
+            throw MagmaError(.connectionLost, "virtio device \(path): \(error)", systemErrorCode: error.code)
+        }
+        state = Locked(State(pages: GuestPageAllocator(pages: max(0, memoryBytes) / SharedMemory.pageSize)))
     }
 
     deinit { socket.shutdown() }
@@ -91,35 +92,11 @@ public final class VirtGPUSocketGuest: Sendable {
     /// Devices open on it now.
     public var openDeviceCount: Int { state.withLock { $0.openDevices } }
 
-    /// Pages of guest RAM free for resources.
+    /// Pages of guest memory free for resources.
     public var freePages: Int { state.withLock { $0.pages.freePages } }
 
     /// Polls POLLHUP (with no events asked for) once the host has closed the socket or gone.
     var hangupDescriptor: FileDescriptor { socket.descriptor.fileDescriptor }
-
-    var ramBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: ram.base, count: ram.size) }
-
-    /// Gives a range of guest RAM backing pages (fallocate on its memfd, which the host maps
-    /// too, then a write fault of each, so they count as resident), keeping what they hold.
-    func commitRAM(offset: Int, length: Int) throws(MagmaError) {
-        do {
-            try ram.commit(offset: offset, length: length)
-            try ram.populate(offset: offset, length: length)
-        } catch {
-            throw MagmaError(.memoryError, "commit of guest RAM \(offset)+\(length): \(error)", systemErrorCode: error.code)
-        }
-    }
-
-    /// Discards a range of guest RAM and releases its pages (a hole punched in its memfd: the
-    /// host's mapping of it reads zeros too).
-    func decommitRAM(offset: Int, length: Int) throws(MagmaError) {
-        do { try ram.decommit(offset: offset, length: length) } catch {
-            throw MagmaError(.internalError, "decommit of guest RAM \(offset)+\(length): \(error)", systemErrorCode: error.code)
-        }
-    }
-
-    /// Bytes of a range of guest RAM that have backing pages now (0 if the memfd cannot say).
-    func committedRAM(offset: Int, length: Int) -> Int { (try? ram.committedBytes(offset: offset, length: length)) ?? 0 }
 
     // MARK: What its devices share
 
@@ -145,10 +122,10 @@ public final class VirtGPUSocketGuest: Sendable {
         if last { socket.shutdown() }
     }
 
-    /// A resource id and a run of `count` pages of guest RAM.
+    /// A resource id and a run of `count` pages of guest physical addresses.
     func allocate(pages count: Int) throws(MagmaError) -> (firstPage: Int, resourceId: UInt32) {
         try state.withLock { state throws(MagmaError) -> (Int, UInt32) in
-            guard let first = state.pages.allocate(count) else { throw .memoryError("guest RAM has no \(count) free pages in a row") }
+            guard let first = state.pages.allocate(count) else { throw .memoryError("guest memory has no \(count) free pages in a row") }
             guard state.nextResourceId != .max else {
                 state.pages.release(first, count: count)
                 throw .memoryError("the guest has used every resource id")
@@ -158,22 +135,44 @@ public final class VirtGPUSocketGuest: Sendable {
         }
     }
 
-    /// Gives a resource's pages back.
+    /// Gives a run of pages of guest physical addresses back.
     func release(firstPage: Int, count: Int) { state.withLock { $0.pages.release(firstPage, count: count) } }
 
-    /// A resource made: PRIME import may find it until it is unreferenced.
-    func register(_ resource: SocketResource) { state.withLock { $0.resources[resource.resourceId] = WeakResource(resource: resource) } }
+    /// Shares `memory` with the host as the region of guest memory at `firstPage`
+    /// (`add_memory_region`): MEMORY_ERROR when the host holds as many regions of the guest as
+    /// it allows, INVALID_ARGS for another refusal.
+    func addRegion(firstPage: Int, memory: SharedMemory) throws(MagmaError) {
+        guard let memfd = memory.descriptor else { throw .internalError("resource memory without a descriptor") }
+        try regionCall(VirtioSocketProtocol.AddMemoryRegion(guestAddress: UInt64(firstPage * SharedMemory.pageSize), size: UInt64(memory.size),
+                                                            memory: WireHandle(memfd.fileDescriptor)), "add_memory_region")
+    }
 
-    /// A resource unreferenced: its pages go back and no import finds it.
-    func unregister(_ resource: SocketResource) {
+    /// A resource made, its region added: PRIME import may find it until it is unreferenced.
+    func register(_ resource: SocketResource) {
         state.withLock { state in
-            state.resources[resource.resourceId] = nil
-            state.pages.release(resource.firstPage, count: resource.pages)
+            state.resources[resource.resourceId] = WeakResource(resource: resource)
+            state.resourcesByFile[resource.file] = resource.resourceId
         }
     }
 
-    /// The live resource `id`, if there is one.
-    func resource(_ id: UInt32) -> SocketResource? { state.withLock { $0.resources[id]?.resource } }
+    /// A resource unreferenced (or never made): no import finds it, its region is removed
+    /// (`remove_memory_region`; what the host made of its pages keeps them mapped) and its
+    /// guest addresses go back, whatever the host said.
+    func unregister(_ resource: SocketResource) {
+        state.withLock { state in
+            if state.resources[resource.resourceId]?.resource === resource { state.resources[resource.resourceId] = nil }
+            if state.resourcesByFile[resource.file] == resource.resourceId { state.resourcesByFile[resource.file] = nil }
+        }
+        try? regionCall(VirtioSocketProtocol.RemoveMemoryRegion(guestAddress: UInt64(resource.firstPage * SharedMemory.pageSize)), "remove_memory_region")
+        release(firstPage: resource.firstPage, count: resource.pages)
+    }
+
+    /// The live resource whose memory is the file behind `descriptor` (an exported resource's
+    /// memfd; borrowed), if there is one.
+    func resource(identifiedBy descriptor: FileDescriptor) -> SocketResource? {
+        guard let file = try? FileIdentity(of: descriptor) else { return nil }
+        return state.withLock { state in state.resourcesByFile[file].flatMap { state.resources[$0]?.resource } }
+    }
 
     /// A fence id of the device's global timeline (devices without CONTEXT_INIT).
     func takeGlobalFenceId() -> UInt64 { state.withLock { state in defer { state.nextGlobalFence += 1 }; return state.nextGlobalFence } }
@@ -194,11 +193,18 @@ public final class VirtGPUSocketGuest: Sendable {
         do { return (response, try EventSemaphore(importing: descriptor)) } catch { throw .internalError("fence eventfd: \(error)") }
     }
 
-    /// One round trip, in turn; a broken or silent socket fails every later call.
+    /// A change of the guest's memory table, answered by `memory_region_reply`.
+    private func regionCall<M: WireMessage>(_ message: M, _ what: String) throws(MagmaError) {
+        let (reply, _) = try call(message)
+        guard case .memoryRegionReply(let answer) = reply else { throw .internalError("\(what): \(reply)") }
+        guard answer.status == .ok else { throw MagmaError(answer.status, "\(what): \(answer.reason)") }
+    }
+
     private struct WeakResource {
         weak var resource: SocketResource?
     }
 
+    /// One round trip, in turn; a broken or silent socket fails every later call.
     private func call<M: WireMessage>(_ message: M) throws(MagmaError) -> (VirtioSocketProtocol.ServerMessage, [OwnedFileDescriptor]) {
         let deadline = Deadline(after: callTimeoutNanoseconds)
         let turn: Result<UInt32, MagmaError>? = channel.wait(until: deadline) { channel in

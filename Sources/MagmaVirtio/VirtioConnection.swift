@@ -6,7 +6,7 @@ import SystemPackage
 
 /// One Magma connection through virtio-gpu: one `VirtGPUSocketDevice` (an open of the device:
 /// a context of capset 7 of this process's guest at the socket path, `VirtioGuests`, sharing
-/// the guest's RAM with the process's other connections), whose host side is a connection of
+/// the guest's memory with the process's other connections), whose host side is a connection of
 /// the host device. Object ids are this guest's (one counter per connection), feed-forward context
 /// commands go on the connection's shared-memory command rings (`VirtioRingTransport`: no
 /// system call per submission), synchronous and fenced ones in SUBMIT_3D (which the host
@@ -165,7 +165,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         switch op {
         case .commit, .decommit:
             try op.checkPages(offset: offset, length: length, bufferSize: buffer.size)
-            // The resource's own pages of guest RAM, which the host GPU maps in place.
+            // The resource's own pages (its memfd, its region of guest memory), which the host GPU maps in place.
             if op == .commit {
                 try buffer.resource.commit(offset: Int(offset), length: Int(length))
             } else {
@@ -188,46 +188,78 @@ final class VirtioConnection: ConnectionBackend, Sendable {
         return semaphore
     }
 
-    /// A semaphore another connection of this guest exported: the host imports the same host
-    /// semaphore into this context (`import_object`); its mirror here watches it as any other.
+    /// A semaphore another connection of this guest exported (its mirror eventfd, taken): the
+    /// host imports the same host semaphore, the share its eventfd names, into this context
+    /// (`import_object`); its mirror here watches it as any other. INVALID_ARGS for an eventfd
+    /// no semaphore of this guest shares (another guest's, a released semaphore's, any other)
+    /// and for anything that is no eventfd.
     func importSemaphore(_ handle: OwnedFileDescriptor, flags: ImportSemaphoreFlags) throws(MagmaError) -> any BackendSemaphore {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .semaphore, guestKey: shareKey)
+        let share = try Self.semaphoreShare(of: handle.fileDescriptor)
         let semaphore = try VirtioSemaphore(id: takeId(), connection: self, isOneShot: flags.contains(.oneShot))
-        try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
+        do {
+            try calls.statusCall { .importObject(.init(shareId: share, objectType: .semaphore, objectId: semaphore.id, flags: flags, reply: $0)) }
+        } catch where error.status == .invalidArgs {
+            throw .invalidArgs("the eventfd is no semaphore this virtio guest shares (one of another virtio guest, a released one, or no semaphore's): objects never cross guests")
+        }
         semaphores.withLock { $0[semaphore.id] = semaphore }
         watcher.watch(semaphore)
         return semaphore
     }
 
-    /// A share token names its kind: a timeline's or a semaphore's; nil for anything else.
-    func exportedSyncKindIsTimeline(_ descriptor: FileDescriptor) -> Bool? {
-        switch VirtioShareToken.kind(of: descriptor) {
-        case .timeline: true
-        case .semaphore: false
-        case .resource, nil: nil
+    /// Shares `semaphore` with the guest's other connections as the other backends share
+    /// theirs: the descriptor is a duplicate of its mirror eventfd, which polls readable while
+    /// it is signaled. The share id is the one that eventfd names (`semaphoreShare(of:)`), so an
+    /// importer needs nothing but the descriptor; its first export records it on the host
+    /// (`export_object`), later ones reuse it. INVALID_ARGS for a released semaphore (checked
+    /// here: the host would fail the context).
+    func export(_ semaphore: VirtioSemaphore) throws(MagmaError) -> OwnedFileDescriptor {
+        try checkHealthy()
+        guard semaphores.withLock({ $0[semaphore.id] === semaphore }) else {
+            throw .invalidArgs("semaphore \(semaphore.id) was released: nothing to export")
         }
+        try semaphore.isShared.withLock { shared throws(MagmaError) in
+            guard !shared else { return }
+            let share = try Self.semaphoreShare(of: semaphore.mirror.descriptor.fileDescriptor)
+            try calls.statusCall { .exportObject(.init(objectId: semaphore.id, objectType: .semaphore, shareId: share, reply: $0)) }
+            shared = true
+        }
+        do { return try semaphore.mirror.descriptor.duplicate() } catch { throw .internalError("semaphore export: \(error)") }
     }
 
-    /// Shares object `id` of this connection with the guest's other connections
-    /// (`export_object` under a new share id of the guest): the descriptor names the share.
-    /// INVALID_ARGS for a released object (checked here: the host would fail the context).
-    func export(_ id: ObjectId, _ type: ObjectType, as kind: VirtioShareToken.Kind) throws(MagmaError) -> OwnedFileDescriptor {
+    /// Semaphore shares are 2^63 + the kernel's id of the mirror eventfd (`EventSemaphore.kernelId`):
+    /// unique in the guest while the eventfd lives (on the kernel's device across every process
+    /// of the VM, which share one share table), and never a timeline's (below 2^63).
+    static let semaphoreShareBase: UInt64 = 1 << 63
+
+    /// The share id the eventfd behind `descriptor` (borrowed) names; INVALID_ARGS if it is no eventfd.
+    static func semaphoreShare(of descriptor: FileDescriptor) throws(MagmaError) -> UInt64 {
+        guard let id = EventSemaphore.kernelId(of: descriptor), id < semaphoreShareBase else {
+            throw .invalidArgs("not an exported virtio semaphore (an eventfd whose id the kernel says in fdinfo)")
+        }
+        return semaphoreShareBase | id
+    }
+
+    /// Shares timeline `id` of this connection with the guest's other connections
+    /// (`export_object` under a new share id of the guest, below 2^63): the descriptor is a
+    /// share token naming it. INVALID_ARGS for a released timeline (checked here: the host
+    /// would fail the context).
+    func exportTimeline(_ id: ObjectId) throws(MagmaError) -> OwnedFileDescriptor {
         try checkHealthy()
-        let live = type == .semaphore ? semaphores.withLock { $0[id] != nil } : timelines.withLock { $0.contains(id) }
-        guard live else { throw .invalidArgs("\(type) \(id) was released: nothing to export") }
+        guard timelines.withLock({ $0.contains(id) }) else { throw .invalidArgs("timeline \(id) was released: nothing to export") }
         // On the kernel's device the guest is the whole VM, whose processes share no counter:
         // a random share id, drawn again in the unlikely case the host has it in use.
-        var share = guest?.takeShareId() ?? UInt64.random(in: 1...UInt64.max)
+        let random = { UInt64.random(in: 1..<Self.semaphoreShareBase) }
+        var share = guest?.takeShareId() ?? random()
         for attempt in 0..<8 {
             do throws(MagmaError) {
-                try calls.statusCall { .exportObject(.init(objectId: id, objectType: type, shareId: share, reply: $0)) }
+                try calls.statusCall { .exportObject(.init(objectId: id, objectType: .timeline, shareId: share, reply: $0)) }
                 break
             } catch where guest == nil && error.status == .invalidArgs && attempt < 7 {
-                share = UInt64.random(in: 1...UInt64.max)
+                share = random()
             }
         }
-        return try VirtioShareToken(guestKey: shareKey, kind: kind, id: share).descriptor()
+        return try VirtioShareToken(guestKey: shareKey, id: share).descriptor()
     }
 
     /// The key share tokens of this connection's guest carry: the socket guest's, or the kernel
@@ -253,7 +285,7 @@ final class VirtioConnection: ConnectionBackend, Sendable {
     /// timeline into this context (`import_object`).
     func importTimeline(_ handle: OwnedFileDescriptor) throws(MagmaError) -> any BackendTimeline {
         try checkHealthy()
-        let share = try VirtioShareToken.id(in: handle, kind: .timeline, guestKey: shareKey)
+        let share = try VirtioShareToken.id(in: handle, guestKey: shareKey)
         let timeline = VirtioTimeline(id: takeId(), initialValue: 0, connection: self)
         try calls.statusCall { .importObject(.init(shareId: share, objectType: .timeline, objectId: timeline.id, flags: [], reply: $0)) }
         timelines.withLock { _ = $0.insert(timeline.id) }

@@ -7,7 +7,7 @@ import MagmaWire
 /// at `path` (`DeviceLocator.virtio`), or over a guest kernel's virtio_gpu render node
 /// (`DeviceLocator.virtgpu`, `VirtGPUKernelDevice`). Over the socket, each connection is one
 /// open of the virtio-gpu device: a context of the process's one guest at `path`
-/// (`VirtioGuests`: one socket, one guest RAM of 64 MiB that the process's connections share;
+/// (`VirtioGuests`: one socket, one guest memory of 64 MiB that the process's connections share;
 /// `VirtioConnection`); on the kernel's device each connection is one open of the render node.
 /// The physical device's description is the capset's first device.
 public final class VirtioDeviceBackend: DeviceBackend {

@@ -30,7 +30,7 @@ public enum VirtioGuests {
     private static let oneTimelinePrefix = "\u{0}one-timeline:"
 
     /// A new open of the guest at `path`: a context of its own, sharing the guest's socket and
-    /// RAM. A guest with `contextInit: false` (a device without CONTEXT_INIT) is another guest
+    /// memory. A guest with `contextInit: false` (a device without CONTEXT_INIT) is another guest
     /// of the same path, as another VM would be.
     public static func open(path: String, contextInit: Bool = true) throws(MagmaError) -> VirtGPUSocketDevice {
         let key = contextInit ? path : oneTimelinePrefix + path

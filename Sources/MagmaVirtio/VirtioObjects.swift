@@ -38,11 +38,15 @@ final class VirtioBuffer: BackendBuffer, Sendable {
 /// (work waited on it), which re-arms the watch. A watch that completes after a reset it was
 /// armed before signals nothing (`mirrorEpoch`): its signal is one the reset undid. So the mirror may stay readable after GPU
 /// work consumed the semaphore until someone asks `isSignaled` (a CPU wait does, before it
-/// sleeps): a poll may wake for it, never sleeps through a signal.
+/// sleeps): a poll may wake for it, never sleeps through a signal. Its exported descriptor is
+/// that mirror (`VirtioConnection.export(_:)`), so it polls as the other backends' eventfds do.
 final class VirtioSemaphore: BackendSemaphore, Sendable {
     let id: ObjectId
     let mirror: EventSemaphore
     private let epoch = Locked<UInt64>(0)
+    /// Whether it is shared on the host (`export_object` under its mirror's share id), which
+    /// its first export does.
+    let isShared = Locked(false)
     /// Its connection (which holds its live semaphores until it closes: no cycle outlives it).
     private let connection: VirtioConnection
 
@@ -105,8 +109,8 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
         }
     }
 
-    /// Shared with the guest's other connections (`export_object`): the descriptor names the share.
-    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(id, .semaphore, as: .semaphore) }
+    /// Shared with the guest's other connections: the descriptor is its mirror eventfd.
+    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(self) }
 
     var pollDescriptor: FileDescriptor { mirror.descriptor.fileDescriptor }
 }

@@ -53,7 +53,7 @@ final class VirtioTimeline: BackendTimeline, Sendable {
     }
 
     /// Shared with the guest's other connections (`export_object`): the descriptor names the share.
-    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.export(id, .timeline, as: .timeline) }
+    func export() throws(MagmaError) -> OwnedFileDescriptor { try connection.exportTimeline(id) }
 
     func watch(for point: UInt64) throws(MagmaError) -> any BackendTimelineWatch {
         try connection.waitRings.watch(timelineId: id, point: point, connection: connection)

@@ -11,6 +11,10 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     public var maxContexts: Int
     /// Resources at once.
     public var maxResources: Int
+    /// Regions of guest memory at once (`GuestMemory.regionLimit` of the memory a model makes
+    /// itself): each holds a descriptor and a mapping of the host's, and the socket emulation's
+    /// guest adds one per resource.
+    public var maxMemoryRegions: Int
     /// The largest SUBMIT_3D payload (the capset says it).
     public var maxCommandBytes: Int
     /// Fences not yet completed, on all its timelines (each holds an eventfd of the host's).
@@ -26,10 +30,12 @@ public struct VirtioDeviceLimits: Sendable, Equatable {
     /// contexts' watcher threads to end before it reports the ones still running and returns.
     public var closeTimeoutNanoseconds: UInt64
 
-    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024,
-                maxShares: Int = 16_384, maxRingBytes: Int = 1 << 20, ringSpinNanoseconds: UInt64 = 50_000, closeTimeoutNanoseconds: UInt64 = 5_000_000_000) {
+    public init(maxContexts: Int = 64, maxResources: Int = 16_384, maxMemoryRegions: Int = GuestMemory.defaultRegionLimit,
+                maxCommandBytes: Int = 60_000, maxPendingFences: Int = 1024, maxShares: Int = 16_384, maxRingBytes: Int = 1 << 20,
+                ringSpinNanoseconds: UInt64 = 50_000, closeTimeoutNanoseconds: UInt64 = 5_000_000_000) {
         self.maxContexts = maxContexts
         self.maxResources = maxResources
+        self.maxMemoryRegions = maxMemoryRegions
         self.maxCommandBytes = maxCommandBytes
         self.maxPendingFences = maxPendingFences
         self.maxShares = maxShares
@@ -77,17 +83,18 @@ public final class VirtioDeviceModel: Sendable {
         var closed = false
     }
 
-    /// A model serving `device` to one guest whose memory is `memory`.
-    public convenience init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
+    /// A model serving `device` to one guest whose memory is `memory` (by default an empty
+    /// table of at most `limits.maxMemoryRegions` regions).
+    public convenience init(device: Device, memory: GuestMemory? = nil, limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws(MagmaError) {
         try self.init(device: device, memory: memory, limits: limits, watcherExit: nil)
     }
 
     /// A model whose watcher threads run `watcherExit` as they end (for tests of `close()`'s bound).
-    init(device: Device, memory: GuestMemory = GuestMemory(), limits: VirtioDeviceLimits = VirtioDeviceLimits(),
+    init(device: Device, memory: GuestMemory? = nil, limits: VirtioDeviceLimits = VirtioDeviceLimits(),
          watcherExit: (@Sendable () -> Void)?) throws(MagmaError) {
         self.watcherExit = watcherExit
         self.device = device
-        self.memory = memory
+        self.memory = memory ?? GuestMemory(regionLimit: limits.maxMemoryRegions)
         self.limits = limits
         shares = ShareTable(limit: limits.maxShares)
         rings = try HostRingConsumer(spinNanoseconds: limits.ringSpinNanoseconds, name: "virtio.rings")

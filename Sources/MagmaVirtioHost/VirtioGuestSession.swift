@@ -38,13 +38,15 @@ final class VirtioGuestSession: Sendable {
             switch received.message {
             case .addMemoryRegion(let message):
                 guard let memfd = descriptors.owning(message.memory.descriptor) else { return }
-                let reply: VirtioSocketProtocol.MemoryRegionReply
-                do {
+                let reply = Self.regionReply { () throws(GuestMemoryError) in
+                    // Only a memfd no holder can shrink: a truncated region would turn the host's
+                    // access to its pages into SIGBUS.
+                    guard SharedMemory.isSizeSealedMemfd(memfd.fileDescriptor) else { throw .notSizeSealed(guestAddress: message.guestAddress) }
                     try model.memory.add(region: GuestMemoryRegion(guestAddress: message.guestAddress, size: message.size, memfd: memfd))
-                    reply = .init(status: .ok, reason: "")
-                } catch {
-                    reply = .init(status: .invalidArgs, reason: "\(error)".truncated(toUTF8Bytes: 256))
                 }
+                guard send(reply, transactionId: transaction, descriptors: []) else { return }
+            case .removeMemoryRegion(let message):
+                let reply = Self.regionReply { () throws(GuestMemoryError) in _ = try model.memory.remove(guestAddress: message.guestAddress) }
                 guard send(reply, transactionId: transaction, descriptors: []) else { return }
             case .control(let message):
                 let result = model.perform(message.command)
@@ -52,6 +54,18 @@ final class VirtioGuestSession: Sendable {
                 let reply = VirtioSocketProtocol.ControlResponse(response: result.response, completion: completion)
                 guard send(reply, transactionId: transaction, descriptors: [result.completion].compactMap { $0 }) else { return }
             }
+        }
+    }
+
+    /// The reply to a change of the guest's memory table: MEMORY_ERROR when the guest has all
+    /// the regions it may, INVALID_ARGS for any other refusal, with the reason.
+    private static func regionReply(_ change: () throws(GuestMemoryError) -> Void) -> VirtioSocketProtocol.MemoryRegionReply {
+        do {
+            try change()
+            return .init(status: .ok, reason: "")
+        } catch {
+            let status: MagmaStatus = if case .regionLimit = error { .memoryError } else { .invalidArgs }
+            return .init(status: status, reason: "\(error)".truncated(toUTF8Bytes: 256))
         }
     }
 

@@ -42,6 +42,12 @@ public final class VirtioSocketServer: Sendable {
         sessions.withLock { sessions in sessions.values.map { $0.model.counts } }
     }
 
+    /// How many regions of guest memory each guest being served has now (one per resource of
+    /// the socket emulation's guests).
+    public var guestMemoryRegionCounts: [Int] {
+        sessions.withLock { sessions in sessions.values.map { $0.model.memory.regions.count } }
+    }
+
     /// Stops accepting, ends every guest's session (their models close) and waits for them.
     public func stop() {
         guard !stopped.withLock({ stopped in defer { stopped = true }; return stopped }) else { return }

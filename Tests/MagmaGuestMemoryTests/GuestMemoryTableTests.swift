@@ -75,6 +75,22 @@ import Testing
         #expect(memory.regions.map(\.guestAddress) == [0x10 * page])
     }
 
+    @Test func theTableHoldsAtMostItsRegionLimit() throws {
+        let ram = try GuestRAM(pages: 8)
+        let memory = GuestMemory(regionLimit: 2)
+        try memory.add(region: try ram.region(guestPage: 0x10, pages: 1))
+        try memory.add(region: try ram.region(guestPage: 0x20, pages: 1, firstPage: 1))
+        #expect(throws: GuestMemoryError.regionLimit(limit: 2)) { try memory.add(region: try ram.region(guestPage: 0x30, pages: 1, firstPage: 2)) }
+        #expect(throws: GuestMemoryError.regionLimit(limit: 2)) {
+            try memory.replaceRegions(with: (0..<3).map { try ram.region(guestPage: 0x40 + $0, pages: 1, firstPage: $0) })
+        }
+        #expect(memory.regions.map(\.guestAddress) == [0x10 * page, 0x20 * page])
+        // A removed region makes room.
+        try memory.remove(guestAddress: 0x10 * page)
+        try memory.add(region: try ram.region(guestPage: 0x30, pages: 1, firstPage: 2))
+        #expect(memory.regions.map(\.guestAddress) == [0x20 * page, 0x30 * page])
+    }
+
     @Test func translationIsTheGuestsOwnBytes() throws {
         let ram = try GuestRAM(pages: 8)
         // Guest pages 0x40... are memfd pages 2... (a region that starts inside its descriptor).

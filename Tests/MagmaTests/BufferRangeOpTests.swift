@@ -78,11 +78,11 @@ import Testing
         for index in 0..<bytes.count { bytes[index] = UInt8(truncatingIfNeeded: index &* 7 &+ 1) }
     }
 
-    /// Blocks allocated to the buffer's memfd, counted by fstat. A virtio buffer's descriptor
-    /// is a share token, not its memory: there it is what the backend counts of the buffer's
-    /// range of the guest's RAM memfd (lseek SEEK_DATA/SEEK_HOLE), since it is a slice of it.
+    /// Blocks allocated to the buffer's memfd, counted by fstat (the socket emulation's virtio
+    /// buffer's descriptor is its resource's memfd too). On the guest kernel's device it is a
+    /// dma-buf, whose pages fstat does not count: there it is what the backend counts.
     private func allocatedBytes(_ buffer: Buffer, _ backend: TestBackend) throws -> Int {
-        if backend.isVirtio { return Int(buffer.info.committedByteCount) }
+        if backend == .virtgpu { return Int(buffer.info.committedByteCount) }
         let descriptor = try buffer.handle()
         var info = stat()
         #expect(fstat(descriptor.rawValue, &info) == 0)

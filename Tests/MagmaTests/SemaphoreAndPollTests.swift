@@ -41,7 +41,7 @@ import Testing
         try b.flush()
     }
 
-    @Test(.drmBackend(.skipped(.eventfdSemaphores)), arguments: TestBackend.allCases) func exportedDescriptorIsAPollableEventfd(_ backend: TestBackend) throws {
+    @Test(.drmBackend(.skipped(.eventfdSemaphores)), arguments: TestBackend.virtioCases) func exportedDescriptorIsAPollableEventfd(_ backend: TestBackend) throws {
         let connection = try devices.open(backend).createConnection()
         let semaphore = try connection.createSemaphore()
         let exported = try semaphore.export()

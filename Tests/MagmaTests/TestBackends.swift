@@ -32,12 +32,10 @@ import Testing
 /// waits, mappings, ownership, faults and driver notifications, queue families, budgets,
 /// the bind queue (timeline points included), GPU-address streams, buffer basics, connections
 /// and device queries (a buffer answer's bytes come in the reply), and export and import between connections (a process's connections
-/// are contexts of one guest: buffers are shared as one resource attached to both contexts,
-/// semaphores and timelines through the host's share table). It does not run, and why:
-/// - the tests that use an exported descriptor as what it is on the other backends: an
-///   exported virtio object is a share token in a memfd (docs/virtio.md), not the buffer's
-///   memory nor a pollable eventfd: `manyHandlesFromOneBufferAllMapTheSameBytes` (it maps the
-///   descriptor), `exportedDescriptorIsAPollableEventfd` (it polls it);
+/// are contexts of one guest: buffers are shared as one resource attached to both contexts, its
+/// exported descriptor the resource's own memory (a memfd here, a dma-buf on the guest kernel),
+/// semaphores and timelines through the host's share table, a semaphore's exported descriptor
+/// its mirror eventfd). It does not run, and why:
 /// - `aPreemptedDispatchResumesAndFinishesCorrectly`: it needs the big work still running when
 ///   the small one has finished, which the extra round trips of every virtio submission do not leave.
 /// The Mesa face's suites (`MesaTestDevices`) run on it too, every test but the DRM ones.

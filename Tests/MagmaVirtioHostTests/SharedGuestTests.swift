@@ -9,14 +9,14 @@ import MagmaWire
 import Testing
 
 /// One guest per process: each open of the virtio-gpu device is a context of the one guest
-/// (one socket, one RAM, one host device model), as in a VM.
+/// (one socket, one guest memory, one host device model), as in a VM.
 @Suite("Devices of one guest are contexts of one device model", .hangGuard)
 struct SharedGuestTests {
     static let page = SharedMemory.pageSize
 
-    private func server(at path: String? = nil) throws -> VirtioSocketServer {
+    private func server(at path: String? = nil, limits: VirtioDeviceLimits = VirtioDeviceLimits()) throws -> VirtioSocketServer {
         let path = path ?? FileManager.default.temporaryDirectory.appending(path: "magma-shared-\(UUID().uuidString.prefix(8))").path
-        let server = try VirtioSocketServer(path: path, device: try VirtioGuest.device())
+        let server = try VirtioSocketServer(path: path, device: try VirtioGuest.device(), limits: limits)
         try server.start()
         return server
     }
@@ -170,6 +170,63 @@ struct SharedGuestTests {
         #expect(Glibc.pipe(&pipe) == 0)
         close(pipe[1])
         #expect(throws: MagmaError(.invalidArgs)) { _ = try b.importResource(OwnedFileDescriptor(taking: pipe[0])) }
+    }
+
+    @Test func anExportedResourceIsItsMemoryAndOnlyItsGuestImportsIt() throws {
+        let server = try server()
+        defer { server.stop() }
+        let guest = try VirtGPUSocketGuest(path: server.path, memoryBytes: 1 << 20)
+        let a = try open(guest)
+        let b = try open(guest)
+        #expect(server.guestMemoryRegionCounts == [0])
+        let resource = try a.createResource(size: 2 * Self.page)
+        #expect(server.guestMemoryRegionCounts == [1])   // its own region
+        resource.mapping.storeBytes(of: 0xC0FF_EE01 as UInt32, toByteOffset: Self.page, as: UInt32.self)
+        // The descriptor maps (offset 0, shared) as the resource's bytes, both ways.
+        let exported = try a.exportResource(resource)
+        let mapped = try #require(mmap(nil, 2 * Self.page, PROT_READ | PROT_WRITE, MAP_SHARED, exported.rawValue, 0))
+        #expect(mapped != MAP_FAILED)
+        defer { munmap(mapped, 2 * Self.page) }
+        #expect(mapped.load(fromByteOffset: Self.page, as: UInt32.self) == 0xC0FF_EE01)
+        mapped.storeBytes(of: 0x5EED as UInt32, as: UInt32.self)
+        #expect(resource.mapping.load(as: UInt32.self) == 0x5EED)
+        // The host writes the same pages: a reply in the resource is in the descriptor's mapping.
+        #expect(a.wait(try flush(a, replyIn: resource, offset: 512), timeoutNanoseconds: 20_000_000_000))
+        #expect(try status(resource, offset: 512) == .ok && mapped.load(fromByteOffset: 512, as: UInt32.self) != 0)
+        // Another open of the guest imports it as that resource; another guest, and memory that
+        // is not a live resource of this guest (a sealed memfd of its own), are refused.
+        let imported = try b.importResource(try a.exportResource(resource))
+        #expect(imported === resource)
+        let stranger = try open(try VirtGPUSocketGuest(path: server.path, memoryBytes: 1 << 20))
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try stranger.importResource(try a.exportResource(resource)) }
+        let alien = try SharedMemory.create(size: 2 * Self.page)
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try b.importResource(try #require(alien.descriptor).duplicate()) }
+        // The region goes with the last hold; the descriptor's memory lives on, imported by no one.
+        try a.release(resource)
+        #expect(server.guestMemoryRegionCounts.max() == 1)
+        try b.release(imported)
+        #expect(eventually { server.guestMemoryRegionCounts.max() == 0 })
+        #expect(mapped.load(fromByteOffset: Self.page, as: UInt32.self) == 0xC0FF_EE01)
+        #expect(throws: MagmaError(.invalidArgs)) { _ = try b.importResource(try exported.duplicate()) }
+    }
+
+    @Test func aGuestPastTheHostsRegionLimitGetsMemoryErrorAndGoesOn() throws {
+        let server = try server(limits: VirtioDeviceLimits(maxMemoryRegions: 2))
+        defer { server.stop() }
+        let guest = try VirtGPUSocketGuest(path: server.path, memoryBytes: 1 << 20)
+        let total = guest.freePages
+        let device = try open(guest)
+        let first = try device.createResource(size: Self.page)
+        let second = try device.createResource(size: Self.page)
+        #expect(throws: MagmaError(.memoryError)) { _ = try device.createResource(size: Self.page) }
+        #expect(guest.freePages == total - 2 && server.guestCounts.map(\.resources) == [2])   // nothing of it kept
+        try device.release(first)
+        let third = try device.createResource(size: Self.page)
+        #expect(device.wait(try flush(device, replyIn: third), timeoutNanoseconds: 20_000_000_000))
+        #expect(try status(third) == .ok)
+        try device.release(second)
+        try device.release(third)
+        #expect(guest.freePages == total && server.guestMemoryRegionCounts == [0])
     }
 
     @Test func aHungUpOrClosedGuestIsNotReused() throws {

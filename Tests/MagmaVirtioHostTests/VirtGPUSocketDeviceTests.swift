@@ -61,10 +61,13 @@ struct VirtGPUSocketDeviceTests {
         let path = FileManager.default.temporaryDirectory.appending(path: "magma-virtgpu-mute-\(UUID().uuidString.prefix(8))").path
         let listener = try MessageSocket.listen(path: path, permissions: 0o600)
         defer { unlink(path) }
-        // The listener's backlog accepts the connection; nobody ever reads or answers.
-        #expect(throws: MagmaError(.timedOut)) {
-            _ = try VirtGPUSocketDevice(path: path, memoryBytes: 1 << 20, callTimeoutNanoseconds: 200_000_000)
-        }
+        // The listener's backlog accepts the connection; nobody ever reads or answers. Opening
+        // sends nothing (a guest's memory is shared a resource at a time); the first command
+        // times out, and the guest is unusable from then on.
+        let device = try VirtGPUSocketDevice(path: path, memoryBytes: 1 << 20, callTimeoutNanoseconds: 200_000_000)
+        #expect(throws: MagmaError(.timedOut)) { try device.initializeContext(capsetId: 7, ringCount: 1) }
+        #expect(throws: MagmaError(.connectionLost)) { _ = try device.capset(id: 7, version: 1) }
+        #expect(!device.guest.isUsable)
         withExtendedLifetime(listener) {}
     }
 

@@ -142,18 +142,17 @@ public final class LogicalDevice: Sendable {
 
     /// Imports a sync object another device exported (`SyncObject.export()`) as an opaque
     /// descriptor; takes ownership of `descriptor`. It shares its state with the exported one.
-    /// With `kind` nil the kind is read from the descriptor: the backend's word where its exports
-    /// name their kind (virtio's share tokens), else a sealed memfd page (the embedded
-    /// and magmad backends' timeline export) is a timeline, anything else is taken as binary
-    /// (their eventfd, or a DRM syncobj's descriptor, which does not tell its kind: name
+    /// With `kind` nil the kind is read from the descriptor: a sealed memfd (the embedded and
+    /// magmad backends' timeline page, virtio's timeline share token) is a timeline, anything
+    /// else is taken as binary (an eventfd, virtio's included, or a DRM syncobj's descriptor,
+    /// which does not tell its kind: name
     /// `.timeline` to import a DRM timeline). A named
     /// `.timeline`'s initial value is not used: the import has the exported timeline's value
     /// (its `kind` reports the value at import). Anything but a sync object of that kind, of
     /// the backend's export kind, is INVALID_ARGS.
     public func importSyncObject(_ descriptor: OwnedFileDescriptor, kind: SyncObjectKind? = nil) throws(MagmaError) -> SyncObject {
         try checkOpen()
-        let kind = kind ?? home.backend.exportedSyncKindIsTimeline(descriptor.fileDescriptor).map { $0 ? .timeline(initialValue: 0) : .binary }
-            ?? SyncObjectKind.detect(descriptor)
+        let kind = kind ?? SyncObjectKind.detect(descriptor)
         switch kind {
         case .binary: return SyncObject(device: self, primitive: .binary(try home.importSemaphore(descriptor)), kind: .binary)
         case .timeline:

@@ -5,14 +5,18 @@ import MagmaProtocol
 
 /// The socket emulation of a virtio-gpu device (kumquat's idea): a guest process (client) speaks to
 /// a host device model (server) over one SOCK_SEQPACKET connection per guest, with descriptors by
-/// SCM_RIGHTS. The guest shares its memory first, as vhost-user's memory table does, then sends
-/// virtio-gpu control commands; guest addresses in them (ATTACH_BACKING's entries) name that
-/// memory.
+/// SCM_RIGHTS. The guest shares its memory as regions, as vhost-user's memory table does (one
+/// region per resource: add_memory_region before the resource's backing is attached,
+/// remove_memory_region after it is unreferenced), and sends virtio-gpu control commands; guest
+/// addresses in them (ATTACH_BACKING's entries) name that memory.
 public enum VirtioSocketProtocol {}
 
 extension VirtioSocketProtocol {
-    /// Adds a region of guest physical memory: a memfd mapped at a guest address. Regions never
-    /// overlap. Answered by `MemoryRegionReply`.
+    /// Adds a region of guest physical memory: a size-sealed memfd mapped at a guest address.
+    /// Regions never overlap. The socket emulation's guest adds one region per resource (its own
+    /// memfd, so the resource's exported descriptor is its memory) and removes it once the resource
+    /// is unreferenced; the host bounds how many a guest has at once. Answered by
+    /// `MemoryRegionReply`.
     public struct AddMemoryRegion: WireMessage {
         public static let ordinal: UInt32 = 2049
         public static let version: UInt16 = 1
@@ -50,13 +54,15 @@ extension VirtioSocketProtocol {
 }
 
 extension VirtioSocketProtocol {
-    /// Whether the region was added.
+    /// Whether the region was added (add_memory_region) or removed (remove_memory_region).
     public struct MemoryRegionReply: WireMessage {
         public static let ordinal: UInt32 = 2050
         public static let version: UInt16 = 1
         public static let name = "virtio_socket.memory_region_reply"
 
-        /// ok, or invalid_args (overlap, alignment, a descriptor that is not memory).
+        /// ok; invalid_args (overlap, alignment, a descriptor that is not a size-sealed memfd, no
+        /// region at that address to remove); memory_error (the guest has as many regions as the
+        /// host allows).
         public var status: MagmaStatus
         /// Why, in words, when not ok.
         public var reason: String
@@ -148,10 +154,41 @@ extension VirtioSocketProtocol {
 }
 
 extension VirtioSocketProtocol {
+    /// Removes the region that starts at guest_address (vhost-user's REM_MEM_REG): guest addresses
+    /// in it name nothing from then on. What the host made of its pages (a resource's backing, a
+    /// buffer) keeps them mapped until it lets them go. Answered by `MemoryRegionReply`.
+    public struct RemoveMemoryRegion: WireMessage {
+        public static let ordinal: UInt32 = 2053
+        public static let version: UInt16 = 1
+        public static let name = "virtio_socket.remove_memory_region"
+
+        /// The guest physical address the region starts at.
+        public var guestAddress: UInt64
+
+        public init(guestAddress: UInt64) {
+            self.guestAddress = guestAddress
+        }
+
+        public static func inlineSize(at version: UInt16) -> Int {
+            return 8
+        }
+
+        public func encode(into encoder: inout WireEncoder, version: UInt16) throws(WireError) {
+            encoder.put(self.guestAddress, at: 24)
+        }
+
+        public init(decoding decoder: inout WireDecoder, version: UInt16) throws(WireError) {
+            self.guestAddress = try decoder.load(UInt64.self, at: 24)
+        }
+    }
+}
+
+extension VirtioSocketProtocol {
     /// Every message the client sends on this protocol.
     public enum ClientMessage: Hashable, Sendable {
         case addMemoryRegion(AddMemoryRegion)
         case control(Control)
+        case removeMemoryRegion(RemoveMemoryRegion)
 
         /// Decodes any of these messages; an ordinal of another direction or protocol is `unknownOrdinal`.
         public static func decode(bytes: [UInt8], handles: [WireHandle] = []) throws(WireError) -> Received<ClientMessage> {
@@ -160,6 +197,7 @@ extension VirtioSocketProtocol {
             switch decoder.header.ordinal {
             case AddMemoryRegion.ordinal: message = .addMemoryRegion(try decoder.decodeBody(AddMemoryRegion.self))
             case Control.ordinal: message = .control(try decoder.decodeBody(Control.self))
+            case RemoveMemoryRegion.ordinal: message = .removeMemoryRegion(try decoder.decodeBody(RemoveMemoryRegion.self))
             default: throw .unknownOrdinal(decoder.header.ordinal)
             }
             return Received(message: message, header: decoder.header, unclaimedHandles: decoder.unclaimedHandles)
@@ -170,6 +208,7 @@ extension VirtioSocketProtocol {
             switch self {
             case .addMemoryRegion(let message): message
             case .control(let message): message
+            case .removeMemoryRegion(let message): message
             }
         }
 
@@ -178,6 +217,7 @@ extension VirtioSocketProtocol {
             switch self {
             case .addMemoryRegion(let message): try message.encoded(transactionId: transactionId)
             case .control(let message): try message.encoded(transactionId: transactionId)
+            case .removeMemoryRegion(let message): try message.encoded(transactionId: transactionId)
             }
         }
     }

@@ -4,6 +4,7 @@ import MagmaDevices
 import MagmaPlatform
 import MagmaProtocol
 import SoftGPU
+import SystemPackage
 import Testing
 
 /// Export and import between connections of one process over virtio: they are contexts of one
@@ -58,6 +59,43 @@ struct VirtioSharingTests {
         let other = try a.createSemaphore()
         expectStatus(.invalidArgs) { _ = try b.importTimelineSemaphore(try other.export()) }
         expectStatus(.invalidArgs) { _ = try b.importBuffer(try other.export()) }
+        try a.flush()
+        try b.flush()
+    }
+
+    /// A semaphore's exported descriptor is its mirror eventfd: it polls readable while the
+    /// semaphore is signaled, whoever signals it, and every export of it names one share.
+    @Test func aSemaphoresDescriptorIsAnEventfdThatPollsItsState() throws {
+        let device = try devices.open(.virtio)
+        let a = try device.createConnection()
+        let b = try device.createConnection()
+        let semaphore = try a.createSemaphore()
+        let exported = try semaphore.export()
+        let again = try semaphore.export()
+        #expect(EventSemaphore.kernelId(of: exported.fileDescriptor) != nil)
+        #expect(EventSemaphore.kernelId(of: exported.fileDescriptor) == EventSemaphore.kernelId(of: again.fileDescriptor))
+        // Every eventfd has an id of its own (fstat cannot tell them apart); a pipe has none.
+        let other = try EventSemaphore()
+        #expect(EventSemaphore.kernelId(of: other.descriptor.fileDescriptor) != EventSemaphore.kernelId(of: exported.fileDescriptor))
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        #expect(EventSemaphore.kernelId(of: FileDescriptor(rawValue: ends[0])) == nil)
+        ends.forEach { _ = close($0) }
+        let imported = try b.importSemaphore(again)
+        func readable() -> Bool { (try? Poller.poll([PollRequest(descriptor: exported.fileDescriptor)], timeoutNanoseconds: 0))?[0] == true }
+        #expect(!readable())
+        // Signaled through the importer: the exporter's mirror follows once its watch completes.
+        imported.signal()
+        let deadline = Deadline(after: 10_000_000_000)
+        while !readable() && deadline.remainingNanoseconds > 0 { usleep(2_000) }
+        #expect(readable())
+        semaphore.reset()
+        #expect(!readable() && !imported.isSignaled)
+        // An eventfd no semaphore of this guest shares is refused: a fresh one, another guest's.
+        expectStatus(.invalidArgs) { _ = try b.importSemaphore(try EventSemaphore().descriptor.duplicate()) }
+        let stranger = try devices.open(.virtio).createConnection()
+        let refusal = refusal { _ = try stranger.importSemaphore(try semaphore.export()) }
+        #expect(refusal?.status == .invalidArgs && refusal?.message.contains("another virtio guest") == true)
         try a.flush()
         try b.flush()
     }

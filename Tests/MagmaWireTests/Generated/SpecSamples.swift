@@ -101,10 +101,11 @@ enum SpecSamples {
     static let virtioSocketClient: [VirtioSocketProtocol.ClientMessage] = [
         .addMemoryRegion(.init(guestAddress: 36028797018964303, size: 36028797018964304, memory: WireHandle(FileDescriptor(rawValue: 337)))),
         .control(.init(command: [1, 2, 3])),
+        .removeMemoryRegion(.init(guestAddress: 36028797018964307)),
     ]
     static let virtioSocketServer: [VirtioSocketProtocol.ServerMessage] = [
         .memoryRegionReply(.init(status: MagmaStatus.badState, reason: "sample")),
-        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(FileDescriptor(rawValue: 342)))),
+        .controlResponse(.init(response: [1, 2, 3], completion: WireHandle(FileDescriptor(rawValue: 343)))),
     ]
 
     /// Every sample, as its message type.
