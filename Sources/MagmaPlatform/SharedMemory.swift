@@ -33,8 +33,18 @@ public final class SharedMemory: @unchecked Sendable {
     /// Start of this process's shared mapping of the whole memory.
     public let base: UnsafeMutableRawPointer
     /// Identifies the underlying memory object: equal for two descriptors of the same memfd,
-    /// and for two adoptions of the same guest-pages mapping.
-    public let identity: MemoryIdentity
+    /// and for two adoptions of the same guest-pages mapping. Asked for rarely (a buffer id
+    /// imported again, a performance-counter token), so a descriptor's is found when asked (an
+    /// fstat) rather than at creation, which then makes no system call for it. An fstat of a
+    /// descriptor this object holds open does not fail; if it did, the identity is this object's
+    /// own (equal to nothing else), never another's.
+    public var identity: MemoryIdentity {
+        if let ownerIdentity { return ownerIdentity }
+        guard let descriptor, let file = try? FileIdentity(of: descriptor.fileDescriptor) else { return .mapping(ObjectIdentifier(self)) }
+        return .file(file)
+    }
+    /// An adopted mapping's identity: its owner's.
+    private let ownerIdentity: MemoryIdentity?
     /// What keeps an adopted mapping alive (its owner unmaps it); nil for memory this object
     /// mapped itself.
     private let owner: (any Sendable)?
@@ -42,7 +52,7 @@ public final class SharedMemory: @unchecked Sendable {
     private init(descriptor: OwnedFileDescriptor, size: Int, kind: Kind = .memfd) throws(PlatformError) {
         let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0)
         guard let mapped, mapped != MAP_FAILED else { throw PlatformError(call: "mmap", errno: Errno(rawValue: errno)) }
-        self.identity = .file(try FileIdentity(of: descriptor.fileDescriptor))
+        ownerIdentity = nil
         self.descriptor = descriptor
         self.kind = kind
         self.size = size
@@ -56,7 +66,7 @@ public final class SharedMemory: @unchecked Sendable {
         self.owner = owner
         descriptor = nil
         kind = .guestPages
-        identity = .mapping(ObjectIdentifier(owner))
+        ownerIdentity = .mapping(ObjectIdentifier(owner))
     }
 
     deinit { if owner == nil { munmap(base, size) } }
