@@ -63,20 +63,24 @@ public enum Poll {
     public static func wait(_ items: [PollItem], timeoutNanoseconds: UInt64) throws(MagmaError) -> [Bool] {
         guard !items.isEmpty else { throw .invalidArgs("nothing to poll") }
         let watched = WatchedConnections(items)
-        let requests = items.map { PollRequest(descriptor: $0.descriptor) } + watched.failureRequests
+        // One array, made once: the items' descriptors, then each connection's failure descriptor.
+        var requests: [PollRequest] = []
+        requests.reserveCapacity(items.count + watched.connections.count)
+        for item in items { requests.append(PollRequest(descriptor: item.descriptor)) }
+        for watch in watched.connections { requests.append(PollRequest(descriptor: watch.connection.failureDescriptor)) }
         let deadline = Deadline(after: timeoutNanoseconds)
         while true {
-            let ready: [Bool]
+            var ready: [Bool]
             do { ready = try Poller.poll(requests, timeoutNanoseconds: deadline.remainingNanoseconds) } catch {
                 throw .internalError("\(error)")
             }
-            let itemsReady = Array(ready.prefix(items.count))
             // Besides a failure descriptor, a ready channel (not a semaphore) is checked too: its
             // end may be how the failure shows first.
-            if ready.dropFirst(items.count).contains(true) || zip(items, itemsReady).contains(where: { $1 && $0.isChannel }) {
+            if ready[items.count...].contains(true) || items.indices.contains(where: { ready[$0] && items[$0].isChannel }) {
                 try watched.check()
             }
-            if itemsReady.contains(true) { return itemsReady }
+            ready.removeLast(ready.count - items.count)   // the items' answers, in the same storage
+            if ready.contains(true) { return ready }
             // Only a failure descriptor woke the wait, and its connection is healthy (an event
             // on a primary channel): wait again for the time left. Before timing out, look at
             // the errors once more: a connection's error is visible a moment before its failure
@@ -89,33 +93,30 @@ public enum Poll {
     }
 }
 
-/// The connections a wait involves, each once, with how the wait involves it.
+/// The connections a wait involves, each once, with how the wait involves it: those whose
+/// notification channel is polled first, then those only whose semaphores or pools are.
 private struct WatchedConnections {
-    /// Connections whose notification channel is polled.
-    var notified: [Connection] = []
-    /// Connections only whose semaphores or pools are polled.
-    var others: [Connection] = []
+    /// Each connection once, and whether its notification channel is polled.
+    private(set) var connections: [(connection: Connection, notified: Bool)] = []
 
     init(_ items: [PollItem]) {
-        for case .notifications(let connection) in items where !notified.contains(where: { $0 === connection }) {
-            notified.append(connection)
+        connections.reserveCapacity(items.count)
+        for case .notifications(let connection) in items where !connections.contains(where: { $0.connection === connection }) {
+            connections.append((connection, true))
         }
         for item in items {
-            guard let connection = item.connection, !notified.contains(where: { $0 === connection }),
-                  !others.contains(where: { $0 === connection }) else { continue }
-            others.append(connection)
+            guard let connection = item.connection, !connections.contains(where: { $0.connection === connection }) else { continue }
+            connections.append((connection, false))
         }
     }
 
-    var failureRequests: [PollRequest] { (notified + others).map { PollRequest(descriptor: $0.failureDescriptor) } }
-
     /// Throws for the first failed connection, notification channels first.
     func check() throws(MagmaError) {
-        for connection in notified {
-            guard let error = connection.errorAfterWake ?? connection.backend.notificationChannelError else { continue }
-            throw error.status == .connectionLost ? error : MagmaError(.connectionLost, "connection closed: \(error)")
-        }
-        for connection in others {
+        for (connection, notified) in connections {
+            if notified {
+                guard let error = connection.errorAfterWake ?? connection.backend.notificationChannelError else { continue }
+                throw error.status == .connectionLost ? error : MagmaError(.connectionLost, "connection closed: \(error)")
+            }
             if let error = connection.errorAfterWake { throw error }
         }
     }
