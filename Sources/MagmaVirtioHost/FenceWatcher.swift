@@ -36,11 +36,13 @@ struct PendingFence: Sendable {
     /// The semaphores it waits for that are not signaled now, each read once.
     var unsignaled: [Semaphore] { (work + waits.flatMap(\.semaphores)).filter { !$0.isSignaled } }
 
-    /// Whether it is done, judged from one reading of its semaphores (`unsignaled`).
-    func isSatisfied(unsignaled: [Semaphore]) -> Bool {
+    /// Whether it is done, judged from one reading of its semaphores (`unsignaled`) and of its
+    /// timeline waits (`unsettled`, from `pendingTimelineDescriptors`): the same reading the
+    /// poll set is made from.
+    func isSatisfied(unsignaled: [Semaphore], unsettled: [FileDescriptor]) -> Bool {
         let ids = Set(unsignaled.map(ObjectIdentifier.init))
         return failureWatches.isEmpty && work.allSatisfy { !ids.contains(ObjectIdentifier($0)) }
-            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) } && timelineWaits.allSatisfy { $0.outcome != nil }
+            && waits.allSatisfy { $0.isSatisfied(unsignaled: ids) } && unsettled.isEmpty
     }
 
     /// Whether it waits for anything (work, semaphores, a failure, timeline points).
@@ -268,12 +270,17 @@ final class FenceWatcher: Sendable {
             // The semaphores still unsignaled at this moment: one signaled after it is in the
             // poll set, so the poll returns at once; none is missed between two looks.
             var waiting: [PendingFence] = []
+            // So are the timeline waits not settled at this moment. Looked at once for both the
+            // decision and the poll set: a point reached between two looks (the second leaving
+            // its watch out of the poll while the first had kept the fence waiting) left the
+            // fence waiting with nothing to wake it.
             for pending in state.pending {
                 let unsignaled = pending.unsignaled
-                if pending.isSatisfied(unsignaled: unsignaled) { ready.append(pending) } else {
+                let unsettled = pending.pendingTimelineDescriptors
+                if pending.isSatisfied(unsignaled: unsignaled, unsettled: unsettled) { ready.append(pending) } else {
                     waiting.append(pending)
                     waited += unsignaled
-                    watches += pending.pendingTimelineDescriptors
+                    watches += unsettled
                 }
             }
             state.pending = waiting
