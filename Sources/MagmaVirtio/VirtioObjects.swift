@@ -44,6 +44,8 @@ final class VirtioSemaphore: BackendSemaphore, Sendable {
     let id: ObjectId
     let mirror: EventSemaphore
     private let epoch = Locked<UInt64>(0)
+    /// Set (under the watcher's lock) once it is released: no watch of it is armed after.
+    let isUnwatched = Locked(false)
     /// Whether it is shared on the host (`export_object` under its mirror's share id), which
     /// its first export does.
     let isShared = Locked(false)

@@ -115,10 +115,12 @@ final class VirtioWatcher: Sendable {
         return try device.submit(payload, onFenceRing: ring)
     }
 
-    /// Arms a watch for `semaphore` (its mirror is unsignaled) unless one is pending.
+    /// Arms a watch for `semaphore` (its mirror is unsignaled) unless one is pending or it was
+    /// released (`unwatch`: a wait naming a released semaphore would fail the context).
     func watch(_ semaphore: VirtioSemaphore) {
         let key = ObjectIdentifier(semaphore)
-        _ = try? arm(.semaphore(semaphore, epoch: semaphore.mirrorEpoch), ring: Self.watchRing, unless: { $0.semaphoreWatches[key] != nil }) {
+        _ = try? arm(.semaphore(semaphore, epoch: semaphore.mirrorEpoch), ring: Self.watchRing,
+                     unless: { $0.semaphoreWatches[key] != nil || semaphore.isUnwatched.withLock { $0 } }) {
             .waitSemaphores(.init(semaphoreIds: [semaphore.id], waitAll: true, reply: $0))
         }
     }
@@ -127,6 +129,7 @@ final class VirtioWatcher: Sendable {
     /// release is sent, so a watch armed before it is applied before it (and ends, satisfied).
     func unwatch(_ semaphore: VirtioSemaphore) {
         state.withLock { state in
+            semaphore.isUnwatched.withLock { $0 = true }
             if let token = state.semaphoreWatches.removeValue(forKey: ObjectIdentifier(semaphore)) { state.retired.insert(token) }
         }
     }
