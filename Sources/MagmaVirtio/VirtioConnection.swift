@@ -423,7 +423,14 @@ extension VirtioConnection {
         if let error { throw MagmaError(.connectionLost, "\(error)") }
         return nil
     }
-    var notificationChannelError: MagmaError? { error.map { MagmaError(.connectionLost, "\($0)") } }
+    /// CONNECTION_LOST once the connection has failed, or once the host has ended its
+    /// notification channel: the host ends it only for a failed or closed context, and on a
+    /// device with one fence timeline the read that says so can complete before the failure
+    /// watch does, so a wait woken by the channel's end must not return as if it were healthy.
+    var notificationChannelError: MagmaError? {
+        if let error { return MagmaError(.connectionLost, "\(error)") }
+        return watcher.notifications.hasEnded ? MagmaError(.connectionLost, "the notification channel has ended") : nil
+    }
 
     func close() {
         fail(.badState("connection was released"))

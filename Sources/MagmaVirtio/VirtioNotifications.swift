@@ -29,6 +29,9 @@ final class VirtioNotifications: Sendable {
         arm()
     }
 
+    /// Whether the channel has ended (the host's closed, or the connection did).
+    var hasEnded: Bool { queue.withLock { $0.ended } }
+
     /// The pending read's fence, while the channel is open.
     var fence: (any VirtGPUFence)? { queue.withLock { $0.ended ? nil : $0.fence } }
 
