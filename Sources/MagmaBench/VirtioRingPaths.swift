@@ -105,9 +105,8 @@ final class VirtioRingVersusSocket: BenchmarkPath, ReportsCounts {
 /// the consumer thread handing what each pass finds to a device model of its own (SoftGPU, one
 /// context) to apply as the ring's consumer applies a drain's records
 /// (`VirtioDeviceModel.applyWithoutRing`: one hold of its lock per pass, as a ring drain). Both
-/// sides end when the host has applied every submission; SoftGPU runs the work behind both. So
-/// the ratio is what the ring's protocol costs on top of the work (issue 17's goal: 1.5x). Both
-/// sides end with one fenced submission whose fence they wait for, so SoftGPU's work is in both.
+/// sides end with one fenced submission whose fence they wait for, so SoftGPU's work is in both,
+/// and the ratio is what the ring's protocol costs on top of the work (issue 17's goal: 1.5x).
 final class VirtioRingVersusRawRing: BenchmarkPath {
     let name = "virtio submission: command ring vs raw shared-memory ring, same host work (floor)"
     let unit = "submission"

@@ -123,10 +123,13 @@ final class SoftGPUContext: MsdContext {
             // as when the client signaled first): it goes to the engine now, its waits consumed
             // as the waiter would, with no trip through the waiter thread (which would start
             // for it and end after it: a thread per submission).
-            if held.work.isEmpty, work.waitSemaphores.isEmpty && work.waitTimelinePoints.isEmpty || Self.isReady(work) {
-                Self.distinct(SoftGPUSemaphore.of(work.waitSemaphores)).forEach { $0.consumeAfterWait() }
-                enqueue(work)
-                return .queued
+            if held.work.isEmpty {
+                let waits = SoftGPUSemaphore.of(work.waitSemaphores)
+                if Self.reached(work.waitTimelinePoints), waits.allSatisfy({ $0.event.isSignaled }) {
+                    Self.distinct(waits).forEach { $0.consumeAfterWait() }
+                    enqueue(work)
+                    return .queued
+                }
             }
             held.work.append(work)
             return held.work.count == 1 ? .watch : .queued
@@ -210,13 +213,12 @@ final class SoftGPUContext: MsdContext {
         engine.enqueue(work, context: self, sequence: connection.takeSequence())
     }
 
-    /// `semaphores` without repeats, in first-listed order.
-    /// Whether `work` may run now: every wait semaphore signaled, every wait timeline point reached.
-    private static func isReady(_ work: GpuWork) -> Bool {
-        work.waitTimelinePoints.allSatisfy { SoftGPUTimeline.of($0.timeline).timeline.value >= $0.value }
-            && SoftGPUSemaphore.of(work.waitSemaphores).allSatisfy { $0.event.isSignaled }
+    /// Whether every one of `points` is reached now.
+    private static func reached(_ points: [MsdTimelinePoint]) -> Bool {
+        points.allSatisfy { SoftGPUTimeline.of($0.timeline).timeline.value >= $0.value }
     }
 
+    /// `semaphores` without repeats, in first-listed order.
     private static func distinct(_ semaphores: [SoftGPUSemaphore]) -> [SoftGPUSemaphore] {
         guard semaphores.count > 1 else { return semaphores }
         var seen = Set<ObjectIdentifier>()
